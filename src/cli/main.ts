@@ -1,0 +1,134 @@
+/**
+ * The `fulcrum` command: start, validate, --version, --help.
+ */
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, formatIssue } from '../config/load.ts';
+import { loadSnapshotFile } from '../config/validate.ts';
+import { VERSION } from '../core/version.ts';
+import { FulcrumNode } from '../runtime/node.ts';
+import { startDemoServers, stopDemoServers } from './demo.ts';
+
+export const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/default.yaml', import.meta.url));
+
+const HELP = `fulcrum ${VERSION}: load balancer, reverse proxy and API gateway
+
+Usage:
+  fulcrum start [-c FILE] [--demo]   run the proxy (SIGHUP reloads FILE, SIGTERM/SIGINT drain and stop)
+  fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
+  fulcrum --version                  print the version
+  fulcrum --help                     print this help
+
+Options:
+  -c, --config FILE   the declarative configuration (YAML or JSON, Kong format 3.0);
+                      default: ./fulcrum.yaml if present, else the bundled default
+  --demo              also start two demo upstream servers on 127.0.0.1:9001 and :9002
+
+Docs: docs/README.md
+`;
+
+function pickConfig(given: string | undefined): string {
+  if (given) return resolve(given);
+  if (existsSync('fulcrum.yaml')) return resolve('fulcrum.yaml');
+  return DEFAULT_CONFIG;
+}
+
+function validate(file: string | undefined): number {
+  if (!file) {
+    process.stderr.write('fulcrum validate: a FILE is required\n');
+    return 2;
+  }
+  try {
+    const snap = loadSnapshotFile(file);
+    for (const p of snap.problems) process.stderr.write(`${file}: ${p.path}: ${p.message}\n`);
+    if (snap.problems.length > 0) {
+      process.stderr.write(`${file}: ${snap.problems.length} object(s) would be disabled\n`);
+      return 1;
+    }
+    process.stdout.write(
+      `${file}: valid (${snap.services.length} services, ${snap.routes.length} routes, ${snap.upstreams.filter((u) => !u.implicit).length} upstreams)\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
+    process.stderr.write(`${file}: ${err.issues.length} error(s)\n`);
+    return 1;
+  }
+}
+
+async function start(configFile: string, demo: boolean): Promise<void> {
+  let demoServers: Server[] = [];
+  if (demo) demoServers = await startDemoServers();
+  let node: FulcrumNode;
+  try {
+    node = await FulcrumNode.start({ configFile });
+  } catch (err) {
+    await stopDemoServers(demoServers);
+    if (err instanceof ConfigError) {
+      for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
+      process.stderr.write(`${configFile}: ${err.issues.length} error(s); not started\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      node.logs.app.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    node.logs.app.info({ signal }, 'stopping: draining in-flight requests');
+    node
+      .stop()
+      .then(() => stopDemoServers(demoServers))
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    node.logs.app.info('SIGHUP: reloading configuration');
+    void node.reload();
+  });
+}
+
+export async function main(argv: string[]): Promise<number | null> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        demo: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`fulcrum: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const cmd = positionals[0];
+  if (values.help || cmd === 'help' || cmd === undefined) {
+    process.stdout.write(HELP);
+    return cmd === undefined && !values.help ? 2 : 0;
+  }
+  if (cmd === 'validate')
+    return validate((positionals[1] as string | undefined) ?? (values.config as string | undefined));
+  if (cmd === 'start') {
+    await start(pickConfig(values.config as string | undefined), values.demo === true);
+    return null;
+  }
+  process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+  return 2;
+}

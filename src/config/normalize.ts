@@ -1,0 +1,443 @@
+/**
+ * Semantic validation and normalization of a structurally valid document into a frozen Snapshot.
+ * Errors (bad values, duplicates, regexes that do not compile) refuse the whole document;
+ * dangling references (a top-level route naming a missing service) disable that one object and are
+ * reported as problems, so the rest keeps serving (ARCHITECTURE.md convention 6).
+ */
+import { createHash } from 'node:crypto';
+import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../core/net.ts';
+import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import type {
+  ConsumerSpec,
+  NodeSpec,
+  Problem,
+  RouteSpec,
+  ServiceSpec,
+  Snapshot,
+  TargetSpec,
+  UpstreamSpec,
+} from './types.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
+type Raw = Record<string, any>;
+
+/** Kong's default target port when a target omits it. */
+export const DEFAULT_TARGET_PORT = 8000;
+/** The plugins built into this version; none yet (the plugins issue adds them). */
+export const BUILTIN_PLUGINS: readonly string[] = [];
+
+export function uuidFrom(kind: string, key: string): string {
+  const h = createHash('sha1').update(`fulcrum:${kind}:${key}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
+
+function freeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    for (const v of Object.values(o as object)) freeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): NodeSpec {
+  const listenersRaw: Raw[] = doc.listeners ?? [{ name: 'proxy', address: '0.0.0.0', port: 8000 }];
+  const seen = new Map<string, number>();
+  const listeners = listenersRaw.map((l, i) => {
+    const name = l.name ?? `proxy-${l.port}`;
+    const address = l.address ?? '0.0.0.0';
+    const key = `${address}:${l.port}`;
+    if (l.port !== 0 && seen.has(key))
+      issues.push(
+        src.issue(['listeners', i], `address ${key} is already bound by listeners[${seen.get(key)}]`),
+      );
+    seen.set(key, i);
+    return { name, protocol: 'http' as const, address, port: l.port };
+  });
+  const names = new Set<string>();
+  listeners.forEach((l, i) => {
+    if (names.has(l.name))
+      issues.push(src.issue(['listeners', i, 'name'], `duplicate listener name ${JSON.stringify(l.name)}`));
+    names.add(l.name);
+  });
+  const a = doc.admin ?? {};
+  const lim = doc.limits ?? {};
+  const t = doc.timeouts ?? {};
+  const lg = doc.logging ?? {};
+  const h = doc.headers ?? {};
+  const trusted: string[] = doc.trusted_ips ?? [];
+  const cidr = buildCidrList(trusted);
+  if ('bad' in cidr) issues.push(src.issue(['trusted_ips', cidr.bad], cidr.why));
+  return {
+    listeners,
+    admin: { enabled: a.enabled ?? true, address: a.address ?? '127.0.0.1', port: a.port ?? 8001 },
+    limits: {
+      maxUriBytes: lim.max_uri_bytes ?? 8192,
+      maxHeaderBytes: lim.max_header_bytes ?? 32768,
+      maxHeaders: lim.max_headers ?? 100,
+      maxBodyBytes: lim.max_body_bytes ?? 0,
+    },
+    timeouts: {
+      clientHeaderMs: t.client_header_ms ?? 10000,
+      clientRequestMs: t.client_request_ms ?? 300000,
+      keepaliveMs: t.keepalive_ms ?? 60000,
+      drainMs: t.drain_ms ?? 10000,
+      upstreamKeepaliveMs: t.upstream_keepalive_ms ?? 60000,
+    },
+    logging: { level: lg.level ?? 'info', accessLog: lg.access_log ?? 'stdout' },
+    trustedIps: trusted,
+    headers: {
+      via: h.via ?? true,
+      forwarded: h.forwarded ?? false,
+      requestId: (h.request_id ?? 'x-request-id').toLowerCase(),
+      serverTokens: h.server_tokens ?? true,
+    },
+  };
+}
+
+function checkPlugins(
+  src: ParsedSource,
+  list: Raw[] | undefined,
+  at: PathPart[],
+  issues: ConfigIssue[],
+): void {
+  (list ?? []).forEach((p, i) => {
+    if (!BUILTIN_PLUGINS.includes(p.name))
+      issues.push(
+        src.issue(
+          [...at, i, 'name'],
+          `unknown plugin ${JSON.stringify(p.name)}; built in: ${BUILTIN_PLUGINS.join(', ') || '(none yet)'}`,
+        ),
+      );
+  });
+}
+
+function normalizeTargets(
+  src: ParsedSource,
+  upstream: string,
+  raws: { raw: Raw; at: PathPart[] }[],
+  issues: ConfigIssue[],
+): TargetSpec[] {
+  const seen = new Map<string, string>();
+  const out: TargetSpec[] = [];
+  for (const { raw, at } of raws) {
+    const hp = parseHostPort(String(raw.target), DEFAULT_TARGET_PORT);
+    if (!hp) {
+      issues.push(
+        src.issue(
+          [...at, 'target'],
+          `expected host:port (hostname or IP, port 1-65535), got ${JSON.stringify(raw.target)}`,
+        ),
+      );
+      continue;
+    }
+    const target = formatHostPort(hp.host, hp.port);
+    if (seen.has(target)) {
+      issues.push(
+        src.issue(
+          [...at, 'target'],
+          `duplicate target ${target} in upstream ${JSON.stringify(upstream)} (first at ${seen.get(target)})`,
+        ),
+      );
+      continue;
+    }
+    seen.set(target, formatPath(at));
+    out.push({
+      id: raw.id ?? uuidFrom('target', `${upstream}/${target}`),
+      target,
+      host: hp.host,
+      port: hp.port,
+      weight: raw.weight ?? 100,
+      tags: raw.tags ?? [],
+    });
+  }
+  return out;
+}
+
+interface ServiceUrl {
+  protocol: 'http' | 'https';
+  host: string;
+  port: number;
+  path: string;
+}
+
+function parseServiceUrl(s: string): ServiceUrl | string {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return `expected a URL like http://host:port/path, got ${JSON.stringify(s)}`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return `expected an http or https URL, got ${JSON.stringify(u.protocol.slice(0, -1))}`;
+  if (u.username || u.password || u.search || u.hash)
+    return 'expected no credentials, query or fragment in the URL';
+  const protocol = u.protocol === 'https:' ? 'https' : 'http';
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return {
+    protocol,
+    host,
+    port: u.port ? Number(u.port) : protocol === 'https' ? 443 : 80,
+    path: u.pathname,
+  };
+}
+
+function compileRoute(
+  src: ParsedSource,
+  r: Raw,
+  at: PathPart[],
+  service: string,
+  index: number,
+  issues: ConfigIssue[],
+): RouteSpec {
+  const paths: string[] = r.paths ?? [];
+  paths.forEach((p, i) => {
+    if (p.startsWith('~')) {
+      try {
+        new RegExp(p.slice(1));
+      } catch (err) {
+        issues.push(src.issue([...at, 'paths', i], `invalid regular expression: ${(err as Error).message}`));
+      }
+    } else if (!p.startsWith('/'))
+      issues.push(
+        src.issue(
+          [...at, 'paths', i],
+          `expected a path starting with "/" (or "~" for a regex), got ${JSON.stringify(p)}`,
+        ),
+      );
+  });
+  const hosts: string[] = (r.hosts ?? []).map((h: string) => h.toLowerCase());
+  hosts.forEach((h, i) => {
+    const stars = h.split('*').length - 1;
+    const bare = h.replace(/:\d+$/, '');
+    const ok =
+      stars === 0
+        ? isHostname(bare) || bare.startsWith('[')
+        : stars === 1 && (bare.startsWith('*.') || bare.endsWith('.*')) && isHostname(bare.replace('*', 'x'));
+    if (!ok)
+      issues.push(
+        src.issue(
+          [...at, 'hosts', i],
+          `expected a hostname, optionally with one leading "*." or trailing ".*" wildcard, got ${JSON.stringify(h)}`,
+        ),
+      );
+  });
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries((r.headers ?? {}) as Record<string, string[]>)) {
+    const lname = name.toLowerCase();
+    if (lname === 'host')
+      issues.push(src.issue([...at, 'headers'], 'use "hosts" to match the Host header', name));
+    for (const v of values)
+      if (v.startsWith('~*'))
+        try {
+          new RegExp(v.slice(2), 'i');
+        } catch (err) {
+          issues.push(
+            src.issue([...at, 'headers', name], `invalid regular expression: ${(err as Error).message}`),
+          );
+        }
+    headers[lname] = values;
+  }
+  const methods: string[] = r.methods ?? [];
+  if (paths.length + hosts.length + methods.length + Object.keys(headers).length === 0)
+    issues.push(src.issue(at, 'a route needs at least one of "hosts", "paths", "methods" or "headers"'));
+  return {
+    id: r.id ?? uuidFrom('route', r.name ?? formatPath(at)),
+    name: r.name ?? '',
+    index,
+    path: formatPath(at),
+    service,
+    protocols: r.protocols ?? ['http', 'https'],
+    methods,
+    hosts,
+    paths,
+    headers,
+    stripPath: r.strip_path ?? true,
+    preserveHost: r.preserve_host ?? false,
+    regexPriority: r.regex_priority ?? 0,
+    priority: r.priority ?? 0,
+    pathHandling: r.path_handling ?? 'v0',
+    tags: r.tags ?? [],
+  };
+}
+
+export function normalize(src: ParsedSource): Snapshot {
+  const doc = src.value as Raw;
+  const issues: ConfigIssue[] = [];
+  const problems: Problem[] = [];
+  const node = normalizeNode(src, doc, issues);
+
+  const uniq = (kind: string, list: Raw[] | undefined, at: PathPart[], field = 'name') => {
+    const seen = new Map<string, number>();
+    (list ?? []).forEach((o, i) => {
+      const v = o[field];
+      if (v === undefined) return;
+      if (seen.has(v))
+        issues.push(
+          src.issue(
+            [...at, i, field],
+            `duplicate ${kind} ${field} ${JSON.stringify(v)} (also at ${formatPath([...at, seen.get(v)!])})`,
+          ),
+        );
+      seen.set(v, i);
+    });
+  };
+  uniq('upstream', doc.upstreams, ['upstreams']);
+  uniq('service', doc.services, ['services']);
+  uniq('consumer', doc.consumers, ['consumers'], 'username');
+
+  // Upstreams with their nested and top-level targets.
+  const upstreamRaw = new Map<
+    string,
+    { raw: Raw; at: PathPart[]; targets: { raw: Raw; at: PathPart[] }[] }
+  >();
+  (doc.upstreams ?? []).forEach((u: Raw, i: number) => {
+    checkPlugins(src, u.plugins, ['upstreams', i, 'plugins'], issues);
+    upstreamRaw.set(u.name, {
+      raw: u,
+      at: ['upstreams', i],
+      targets: (u.targets ?? []).map((t: Raw, j: number) => ({ raw: t, at: ['upstreams', i, 'targets', j] })),
+    });
+  });
+  (doc.targets ?? []).forEach((t: Raw, i: number) => {
+    const u = t.upstream === undefined ? undefined : upstreamRaw.get(t.upstream);
+    if (!u)
+      problems.push({
+        path: `targets[${i}]`,
+        message: `upstream ${JSON.stringify(t.upstream ?? null)} does not exist; target ignored`,
+      });
+    else u.targets.push({ raw: t, at: ['targets', i] });
+  });
+  const upstreams = new Map<string, UpstreamSpec>();
+  for (const [name, u] of upstreamRaw) {
+    upstreams.set(name, {
+      id: u.raw.id ?? uuidFrom('upstream', name),
+      name,
+      algorithm: u.raw.algorithm ?? 'round-robin',
+      hostHeader: u.raw.host_header,
+      targets: normalizeTargets(src, name, u.targets, issues),
+      implicit: false,
+      tags: u.raw.tags ?? [],
+    });
+  }
+
+  // Services, and the implicit one-target upstreams of services that name a host directly.
+  const services: ServiceSpec[] = [];
+  const routes: RouteSpec[] = [];
+  const serviceNames = new Set<string>();
+  (doc.services ?? []).forEach((s: Raw, i: number) => {
+    const at: PathPart[] = ['services', i];
+    const name: string = s.name ?? `service-${i}`;
+    serviceNames.add(name);
+    let url: ServiceUrl = {
+      protocol: s.protocol ?? 'http',
+      host: s.host,
+      port: s.port ?? (s.protocol === 'https' ? 443 : 80),
+      path: s.path ?? '/',
+    };
+    if (s.url !== undefined) {
+      if (s.host !== undefined || s.port !== undefined || s.path !== undefined || s.protocol !== undefined)
+        issues.push(src.issue(at, 'give either "url" or "protocol"/"host"/"port"/"path", not both', 'url'));
+      const parsed = parseServiceUrl(s.url);
+      if (typeof parsed === 'string') issues.push(src.issue([...at, 'url'], parsed));
+      else url = parsed;
+    } else if (s.host === undefined) issues.push(src.issue(at, 'missing required field "host" (or "url")'));
+    let upstream = url.host ?? '';
+    if (url.host !== undefined && !upstreams.has(url.host)) {
+      if (!isHostname(url.host))
+        issues.push(
+          src.issue(
+            [...at, s.url !== undefined ? 'url' : 'host'],
+            `expected an upstream name, hostname or IP address, got ${JSON.stringify(url.host)}`,
+          ),
+        );
+      upstream = formatHostPort(url.host.toLowerCase(), url.port);
+      if (!upstreams.has(upstream)) {
+        const host = url.host.toLowerCase();
+        upstreams.set(upstream, {
+          id: uuidFrom('upstream', upstream),
+          name: upstream,
+          algorithm: 'round-robin',
+          hostHeader: undefined,
+          targets: [
+            {
+              id: uuidFrom('target', upstream),
+              target: upstream,
+              host,
+              port: url.port,
+              weight: 100,
+              tags: [],
+            },
+          ],
+          implicit: true,
+          tags: [],
+        });
+      }
+    }
+    checkPlugins(src, s.plugins, [...at, 'plugins'], issues);
+    services.push({
+      id: s.id ?? uuidFrom('service', name),
+      name,
+      protocol: url.protocol,
+      host: url.host ?? '',
+      port: url.port,
+      path: url.path,
+      connectTimeoutMs: s.connect_timeout ?? 60000,
+      readTimeoutMs: s.read_timeout ?? 60000,
+      writeTimeoutMs: s.write_timeout ?? 60000,
+      retries: s.retries ?? 5,
+      enabled: s.enabled ?? true,
+      tlsVerify: s.tls_verify ?? true,
+      upstream,
+      tags: s.tags ?? [],
+    });
+    (s.routes ?? []).forEach((r: Raw, j: number) => {
+      if (r.service !== undefined && r.service !== name)
+        issues.push(
+          src.issue(
+            [...at, 'routes', j, 'service'],
+            `a nested route belongs to its parent service ${JSON.stringify(name)}; remove "service"`,
+          ),
+        );
+      checkPlugins(src, r.plugins, [...at, 'routes', j, 'plugins'], issues);
+      routes.push(compileRoute(src, r, [...at, 'routes', j], name, routes.length, issues));
+    });
+  });
+  (doc.routes ?? []).forEach((r: Raw, i: number) => {
+    const at: PathPart[] = ['routes', i];
+    checkPlugins(src, r.plugins, [...at, 'plugins'], issues);
+    const route = compileRoute(src, r, at, r.service ?? '', routes.length, issues);
+    if (r.service === undefined || !serviceNames.has(r.service))
+      problems.push({
+        path: formatPath(at),
+        message: `service ${JSON.stringify(r.service ?? null)} does not exist; route disabled`,
+      });
+    routes.push(route);
+  });
+  const routeNames = new Map<string, string>();
+  for (const r of routes) {
+    if (!r.name) continue;
+    if (routeNames.has(r.name))
+      issues.push({
+        ...src.issue([], ''),
+        path: `${r.path}.name`,
+        message: `duplicate route name ${JSON.stringify(r.name)} (also at ${routeNames.get(r.name)})`,
+      });
+    routeNames.set(r.name, r.path);
+  }
+
+  const consumers: ConsumerSpec[] = (doc.consumers ?? []).map((c: Raw, i: number) => {
+    checkPlugins(src, c.plugins, ['consumers', i, 'plugins'], issues);
+    return {
+      id: c.id ?? uuidFrom('consumer', c.username ?? c.custom_id),
+      username: c.username,
+      customId: c.custom_id,
+      tags: c.tags ?? [],
+    };
+  });
+  checkPlugins(src, doc.plugins, ['plugins'], issues);
+
+  if (issues.length > 0) throw new ConfigError(issues);
+  const body = { node, services, routes, upstreams: [...upstreams.values()], consumers, problems };
+  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
+  return freeze({ source: src.file, hash, ...body });
+}

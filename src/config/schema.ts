@@ -1,0 +1,394 @@
+/**
+ * The JSON Schema (draft-07) of Fulcrum's declarative file: Kong's declarative format
+ * (`_format_version: "3.0"`, services with nested routes, upstreams with nested targets, consumers,
+ * plugins) plus Fulcrum's node settings under keys of their own (`listeners`, `admin`, `limits`,
+ * `timeouts`, `logging`, `trusted_ips`, `headers`).
+ *
+ * This one object is the source of truth for three things: structural validation (ajv, every error
+ * at once), the published editor schema (`schema/fulcrum.schema.json`, written by
+ * `scripts/gen-schema.ts` and checked by a test), and the field reference (`docs/configuration.md`,
+ * generated from the `description`s and checked the same way). Semantic checks (references between
+ * objects, regexes that compile, duplicate names) live in validate.ts.
+ */
+
+type S = Record<string, unknown>;
+
+const str = (description: string, extra: S = {}): S => ({ type: 'string', description, ...extra });
+const bool = (description: string, dflt: boolean): S => ({ type: 'boolean', description, default: dflt });
+const int = (description: string, min: number, max: number, dflt?: number): S => ({
+  type: 'integer',
+  description,
+  minimum: min,
+  maximum: max,
+  ...(dflt === undefined ? {} : { default: dflt }),
+});
+const strList = (description: string, item: S = {}): S => ({
+  type: 'array',
+  description,
+  items: { type: 'string', ...item },
+});
+const tags = strList('Free-form labels, used to filter objects in the admin API.');
+const id = str('A UUID; generated from the name when omitted.');
+const objectName = str('A unique name, used to refer to the object.', {
+  minLength: 1,
+  pattern: '^[A-Za-z0-9._~-]+$',
+});
+
+const MS_MAX = 2_147_483_646;
+
+export const pluginSchema: S = {
+  type: 'object',
+  description:
+    'A plugin instance (Kong format). No plugin is built in yet: any name is refused until the plugins land.',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    id,
+    name: str('The plugin id, such as `key-auth`.'),
+    instance_name: str('An optional unique name for this instance.'),
+    enabled: bool('Whether the plugin runs.', true),
+    config: { type: 'object', description: "The plugin's own settings.", default: {} },
+    protocols: strList('Protocols the plugin runs on.'),
+    service: str('The service this plugin is scoped to (top-level plugins only).'),
+    route: str('The route this plugin is scoped to (top-level plugins only).'),
+    consumer: str('The consumer this plugin is scoped to (top-level plugins only).'),
+    tags,
+  },
+};
+
+export const routeSchema: S = {
+  type: 'object',
+  description: 'Match rules that send a request to a service. Every field that is set must match.',
+  additionalProperties: false,
+  properties: {
+    id,
+    name: objectName,
+    service: str('The service this route sends to (top-level routes only; nested routes use their parent).'),
+    protocols: strList('Protocols this route accepts (`http`, `https`).', { enum: ['http', 'https'] }),
+    methods: strList('HTTP methods that match (upper case). Empty: any method.', { pattern: '^[A-Z]+$' }),
+    hosts: strList(
+      'Host header values that match; `*.example.com` and `example.*` wildcards allowed; a `:port` suffix matches that port only.',
+      { minLength: 1 },
+    ),
+    paths: strList(
+      'Path prefixes that match, starting with `/`; a leading `~` makes the rest a regular expression anchored at the start of the path.',
+      {
+        minLength: 1,
+      },
+    ),
+    headers: {
+      type: 'object',
+      description:
+        'Request headers that must be present with one of the listed values (case-insensitive); a value starting with `~*` is a case-insensitive regex.',
+      additionalProperties: { type: 'array', items: { type: 'string' }, minItems: 1 },
+    },
+    strip_path: bool('Remove the matched path prefix before forwarding.', true),
+    preserve_host: bool("Forward the client's Host header instead of the target's host.", false),
+    regex_priority: int(
+      'Among routes with regex paths, a higher value is tried first.',
+      -2147483648,
+      2147483647,
+      0,
+    ),
+    priority: int(
+      'Fulcrum extension: a higher value is tried before any lower one, whatever the rules.',
+      -2147483648,
+      2147483647,
+      0,
+    ),
+    path_handling: {
+      type: 'string',
+      enum: ['v0', 'v1'],
+      default: 'v0',
+      description: "How service and request paths join (Kong's `path_handling`).",
+    },
+    https_redirect_status_code: {
+      type: 'integer',
+      enum: [301, 302, 307, 308, 426],
+      default: 426,
+      description: 'Accepted for Kong compatibility; used once HTTPS listeners exist.',
+    },
+    request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
+    response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
+    snis: strList('Accepted for Kong compatibility; used once TLS listeners exist.'),
+    plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
+    tags,
+  },
+};
+
+export const serviceSchema: S = {
+  type: 'object',
+  description: 'Where matched traffic goes.',
+  additionalProperties: false,
+  properties: {
+    id,
+    name: objectName,
+    url: str('Shorthand for protocol, host, port and path at once: `http://host:port/path`.'),
+    protocol: {
+      type: 'string',
+      enum: ['http', 'https'],
+      default: 'http',
+      description: 'The protocol used to reach the targets.',
+    },
+    host: str("An upstream's name (traffic is balanced over its targets) or a hostname or IP address.", {
+      minLength: 1,
+    }),
+    port: int('The port, when host is not an upstream.', 1, 65535, 80),
+    path: str('A path prefixed to every forwarded request path.', { pattern: '^/' }),
+    connect_timeout: int('Milliseconds to establish a connection to a target.', 1, MS_MAX, 60000),
+    read_timeout: int(
+      'Milliseconds to wait for response headers, and between two reads of the response body.',
+      1,
+      MS_MAX,
+      60000,
+    ),
+    write_timeout: int(
+      'Milliseconds allowed between two writes of the request body to the target.',
+      1,
+      MS_MAX,
+      60000,
+    ),
+    retries: int(
+      'How many times a request is retried on another target after a connection failure.',
+      0,
+      32767,
+      5,
+    ),
+    enabled: bool('A disabled service answers 503 on its routes.', true),
+    tls_verify: bool('Verify the target certificate for https services.', true),
+    ca_certificates: strList('Accepted for Kong compatibility.'),
+    client_certificate: { description: 'Accepted for Kong compatibility.' },
+    tls_verify_depth: { type: ['integer', 'null'], description: 'Accepted for Kong compatibility.' },
+    routes: { type: 'array', description: "This service's routes.", items: routeSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginSchema },
+    tags,
+  },
+};
+
+export const targetSchema: S = {
+  type: 'object',
+  description: 'One address of an upstream.',
+  additionalProperties: false,
+  required: ['target'],
+  properties: {
+    id,
+    target: str('`host:port` (port 8000 when omitted); `[v6]:port` for IPv6.', { minLength: 1 }),
+    weight: int('Relative share of traffic; 0 takes none.', 0, 65535, 100),
+    upstream: str('The upstream this target belongs to (top-level targets only).'),
+    tags,
+  },
+};
+
+export const upstreamSchema: S = {
+  type: 'object',
+  description: 'A balanced group of targets.',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    id,
+    name: objectName,
+    algorithm: {
+      type: 'string',
+      enum: ['round-robin'],
+      default: 'round-robin',
+      description: 'The balancing algorithm. `round-robin` is smooth weighted round robin (as nginx).',
+    },
+    slots: int('Accepted for Kong compatibility.', 10, 65536, 10000),
+    host_header: str(
+      'The Host header sent to targets of this upstream, unless the route preserves the host.',
+    ),
+    hash_on: {
+      type: 'string',
+      description: 'Accepted for Kong compatibility (hashing algorithms come later).',
+    },
+    hash_fallback: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    hash_on_header: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    hash_fallback_header: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    hash_on_cookie: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    hash_on_cookie_path: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    healthchecks: {
+      type: 'object',
+      description: 'Accepted for Kong compatibility (health checks come later).',
+    },
+    targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
+    tags,
+  },
+};
+
+export const consumerSchema: S = {
+  type: 'object',
+  description: 'An identity with credentials.',
+  additionalProperties: true,
+  anyOf: [{ required: ['username'] }, { required: ['custom_id'] }],
+  properties: {
+    id,
+    username: str('A unique name.'),
+    custom_id: str('An id from another system.'),
+    plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginSchema },
+    tags,
+  },
+};
+
+export const listenerSchema: S = {
+  type: 'object',
+  description: 'A bound socket that carries proxied traffic.',
+  additionalProperties: false,
+  required: ['port'],
+  properties: {
+    name: str('A unique name (default: `proxy-<port>`).'),
+    protocol: {
+      type: 'string',
+      enum: ['http'],
+      default: 'http',
+      description: 'Only `http` (HTTP/1.1) for now.',
+    },
+    address: str('The address to bind.', { default: '0.0.0.0' }),
+    port: int('The port to bind; 0 picks a free one.', 0, 65535),
+  },
+};
+
+export const nodeSchemas: Record<string, S> = {
+  listeners: {
+    type: 'array',
+    description: "Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default).",
+    items: listenerSchema,
+  },
+  admin: {
+    type: 'object',
+    description: 'The admin listener (metrics, status).',
+    additionalProperties: false,
+    properties: {
+      enabled: bool('Whether to bind the admin listener.', true),
+      address: str('The address to bind.', { default: '127.0.0.1' }),
+      port: int('The port to bind; 0 picks a free one.', 0, 65535, 8001),
+    },
+  },
+  limits: {
+    type: 'object',
+    description:
+      'Limits on what a client may send. Over-limit requests are refused before anything is forwarded.',
+    additionalProperties: false,
+    properties: {
+      max_uri_bytes: int('Longest request target (path and query); longer answers 414.', 256, 1048576, 8192),
+      max_header_bytes: int(
+        'Largest request head (request line and all headers); larger answers 431.',
+        1024,
+        1048576,
+        32768,
+      ),
+      max_headers: int('Most header fields in a request; more answers 431.', 8, 10000, 100),
+      max_body_bytes: int(
+        'Largest request body; larger answers 413. 0 means no limit.',
+        0,
+        Number.MAX_SAFE_INTEGER,
+        0,
+      ),
+    },
+  },
+  timeouts: {
+    type: 'object',
+    description: 'Client-side timeouts, in milliseconds.',
+    additionalProperties: false,
+    properties: {
+      client_header_ms: int(
+        'Time allowed to receive the whole request head; a slower client gets 408.',
+        100,
+        MS_MAX,
+        10000,
+      ),
+      client_request_ms: int(
+        'Time allowed to receive the whole request, body included; 0 disables.',
+        0,
+        MS_MAX,
+        300000,
+      ),
+      keepalive_ms: int('How long an idle client connection is kept open.', 0, MS_MAX, 60000),
+      drain_ms: int('On shutdown, how long in-flight requests may take to finish.', 0, MS_MAX, 10000),
+      upstream_keepalive_ms: int(
+        'How long an idle connection to a target is kept in the pool.',
+        100,
+        MS_MAX,
+        60000,
+      ),
+    },
+  },
+  logging: {
+    type: 'object',
+    description: 'Logs.',
+    additionalProperties: false,
+    properties: {
+      level: {
+        type: 'string',
+        enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+        default: 'info',
+        description: 'The application log level (to stderr).',
+      },
+      access_log: str('Where access-log lines go: `stdout`, `stderr`, `off`, or a file path.', {
+        default: 'stdout',
+      }),
+    },
+  },
+  trusted_ips: strList(
+    'Addresses and CIDRs of proxies whose X-Forwarded-* headers are trusted. From anyone else those headers are replaced.',
+  ),
+  headers: {
+    type: 'object',
+    description: 'Headers the proxy adds.',
+    additionalProperties: false,
+    properties: {
+      via: bool('Add `Via: 1.1 fulcrum` to requests and responses.', true),
+      forwarded: bool('Also add an RFC 7239 `Forwarded` header to requests.', false),
+      request_id: str(
+        'The request-id header: passed through when present, generated otherwise. Empty disables.',
+        {
+          default: 'x-request-id',
+        },
+      ),
+      server_tokens: bool('Add `Server: fulcrum/<version>` to locally generated responses.', true),
+    },
+  },
+};
+
+export const fileSchema: S = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://fulcrum.dev/schema/fulcrum.schema.json',
+  title: 'Fulcrum declarative configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['_format_version'],
+  properties: {
+    _format_version: {
+      type: 'string',
+      enum: ['1.1', '2.1', '3.0'],
+      description: "Kong's declarative format version; `3.0` is current.",
+    },
+    _transform: bool('Accepted for Kong compatibility.', true),
+    _workspace: str('Accepted for Kong compatibility; ignored.'),
+    _comment: str('Free text; ignored.'),
+    ...nodeSchemas,
+    services: { type: 'array', description: 'Services, each with its routes.', items: serviceSchema },
+    routes: {
+      type: 'array',
+      description: 'Routes given at top level; each names its `service`.',
+      items: routeSchema,
+    },
+    upstreams: { type: 'array', description: 'Upstreams, each with its targets.', items: upstreamSchema },
+    targets: {
+      type: 'array',
+      description: 'Targets given at top level; each names its `upstream`.',
+      items: targetSchema,
+    },
+    consumers: { type: 'array', description: 'Consumers.', items: consumerSchema },
+    plugins: {
+      type: 'array',
+      description: 'Global plugins, or plugins naming their scope.',
+      items: pluginSchema,
+    },
+    certificates: {
+      type: 'array',
+      description: 'Accepted for Kong compatibility; used once TLS listeners exist.',
+    },
+    ca_certificates: { type: 'array', description: 'Accepted for Kong compatibility.' },
+    vaults: { type: 'array', description: 'Accepted for Kong compatibility.' },
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * The validated, normalized, frozen configuration: what the runtime builds generations from.
+ * The data plane never sees raw input (ARCHITECTURE.md convention 5).
+ */
+
+export interface ListenerSpec {
+  readonly name: string;
+  readonly protocol: 'http';
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface AdminSpec {
+  readonly enabled: boolean;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface LimitsSpec {
+  readonly maxUriBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+  readonly maxBodyBytes: number;
+}
+
+export interface TimeoutsSpec {
+  readonly clientHeaderMs: number;
+  readonly clientRequestMs: number;
+  readonly keepaliveMs: number;
+  readonly drainMs: number;
+  readonly upstreamKeepaliveMs: number;
+}
+
+export interface HeadersSpec {
+  readonly via: boolean;
+  readonly forwarded: boolean;
+  /** Lower-case header name, or '' when request ids are off. */
+  readonly requestId: string;
+  readonly serverTokens: boolean;
+}
+
+export interface NodeSpec {
+  readonly listeners: readonly ListenerSpec[];
+  readonly admin: AdminSpec;
+  readonly limits: LimitsSpec;
+  readonly timeouts: TimeoutsSpec;
+  readonly logging: { readonly level: string; readonly accessLog: string };
+  readonly trustedIps: readonly string[];
+  readonly headers: HeadersSpec;
+}
+
+export interface TargetSpec {
+  readonly id: string;
+  /** `host:port` as written, normalized (`[v6]:port` for IPv6). */
+  readonly target: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly tags: readonly string[];
+}
+
+export interface UpstreamSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly algorithm: 'round-robin';
+  readonly hostHeader: string | undefined;
+  readonly targets: readonly TargetSpec[];
+  /** True when made from a service whose host is a plain hostname (one target, no upstream object). */
+  readonly implicit: boolean;
+  readonly tags: readonly string[];
+}
+
+export interface ServiceSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly protocol: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly connectTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly retries: number;
+  readonly enabled: boolean;
+  readonly tlsVerify: boolean;
+  /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
+  readonly upstream: string;
+  readonly tags: readonly string[];
+}
+
+export interface RouteSpec {
+  readonly id: string;
+  readonly name: string;
+  /** Position in the file, the last tie-breaker of the matching order. */
+  readonly index: number;
+  /** Object path in the file, for status and errors (`services[0].routes[1]`). */
+  readonly path: string;
+  readonly service: string;
+  readonly protocols: readonly string[];
+  readonly methods: readonly string[];
+  readonly hosts: readonly string[];
+  readonly paths: readonly string[];
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+  readonly stripPath: boolean;
+  readonly preserveHost: boolean;
+  readonly regexPriority: number;
+  readonly priority: number;
+  readonly pathHandling: 'v0' | 'v1';
+  readonly tags: readonly string[];
+}
+
+export interface ConsumerSpec {
+  readonly id: string;
+  readonly username: string | undefined;
+  readonly customId: string | undefined;
+  readonly tags: readonly string[];
+}
+
+/** One object that is kept out of service, and why (Traefik-style runtime status). */
+export interface Problem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface Snapshot {
+  /** Where it came from: a file path, `<default>`, or `<admin>`. */
+  readonly source: string;
+  /** sha256 of the normalized content, short: equal snapshots have equal hashes. */
+  readonly hash: string;
+  readonly node: NodeSpec;
+  readonly services: readonly ServiceSpec[];
+  readonly routes: readonly RouteSpec[];
+  readonly upstreams: readonly UpstreamSpec[];
+  readonly consumers: readonly ConsumerSpec[];
+  /** Objects disabled by a configuration problem; the rest serves. */
+  readonly problems: readonly Problem[];
+}

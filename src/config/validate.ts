@@ -1,0 +1,123 @@
+/**
+ * Structural validation with ajv against the published JSON Schema, every error at once, each
+ * turned into a sentence that says what was expected and where.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import {
+  ConfigError,
+  type ConfigIssue,
+  type ParsedSource,
+  type PathPart,
+  parseSource,
+  readSource,
+} from './load.ts';
+import { normalize } from './normalize.ts';
+import { fileSchema } from './schema.ts';
+import type { Snapshot } from './types.ts';
+
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+const validateFile = ajv.compile(fileSchema);
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  return String(value);
+}
+
+function pointerToPath(pointer: string): PathPart[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+function valueAt(root: unknown, path: readonly PathPart[]): unknown {
+  let v: unknown = root;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[p];
+  }
+  return v;
+}
+
+function toIssue(src: ParsedSource, e: ErrorObject): ConfigIssue | null {
+  const path = pointerToPath(e.instancePath);
+  const got = describe(valueAt(src.value, path));
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return src.issue(path, `missing required field "${String(p.missingProperty)}"`);
+    case 'additionalProperties': {
+      const known = Object.keys(((e.parentSchema as { properties?: object }).properties ?? {}) as object);
+      return src.issue(
+        path,
+        `unknown field; expected one of: ${known.join(', ')}`,
+        String(p.additionalProperty),
+      );
+    }
+    case 'type':
+      return src.issue(path, `expected ${String(p.type).replace(',', ' or ')}, got ${got}`);
+    case 'enum':
+      return src.issue(
+        path,
+        `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${got}`,
+      );
+    case 'minimum':
+    case 'maximum':
+      return src.issue(path, `expected a number ${String(p.comparison)} ${String(p.limit)}, got ${got}`);
+    case 'minLength':
+      return src.issue(path, 'expected a non-empty string');
+    case 'minItems':
+      return src.issue(path, `expected at least ${String(p.limit)} item(s)`);
+    case 'pattern':
+      return src.issue(path, `expected a string matching ${String(p.pattern)}, got ${got}`);
+    case 'anyOf':
+      if (e.schemaPath.startsWith('#/properties/consumers'))
+        return src.issue(path, 'expected at least one of "username" or "custom_id"');
+      return src.issue(path, `expected ${e.message ?? 'a valid value'}`);
+    default:
+      return src.issue(path, e.message ?? `invalid (${e.keyword})`);
+  }
+}
+
+/** Structural errors of a parsed document, empty when it matches the schema. */
+export function structuralIssues(src: ParsedSource): ConfigIssue[] {
+  if (validateFile(src.value)) return [];
+  const out: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of validateFile.errors ?? []) {
+    // anyOf reports each failed branch as well; the summary line says it better.
+    if (e.schemaPath.includes('/anyOf/')) continue;
+    const issue = toIssue(src, e);
+    if (!issue) continue;
+    const key = `${issue.path}|${issue.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(issue);
+    }
+  }
+  return out;
+}
+
+/** Validate and normalize a parsed document; throws ConfigError listing every issue. */
+export function snapshotFromSource(src: ParsedSource): Snapshot {
+  if (src.value === null || typeof src.value !== 'object' || Array.isArray(src.value)) {
+    throw new ConfigError([src.issue([], `expected a mapping at the top level, got ${describe(src.value)}`)]);
+  }
+  const issues = structuralIssues(src);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return normalize(src);
+}
+
+export function loadSnapshotFile(file: string): Snapshot {
+  return snapshotFromSource(readSource(file));
+}
+
+export function loadSnapshotText(text: string, file: string): Snapshot {
+  return snapshotFromSource(parseSource(text, file));
+}

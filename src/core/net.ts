@@ -1,0 +1,89 @@
+/** Address helpers: parse `host:port`, CIDR lists, normalize IPv4-mapped IPv6 addresses. */
+import { BlockList, isIP } from 'node:net';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const HOSTNAME_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
+
+export function isHostname(s: string): boolean {
+  return HOSTNAME_RE.test(s) || isIP(s) !== 0;
+}
+
+/** Parse `host`, `host:port`, `[v6]` or `[v6]:port`; null when malformed. */
+export function parseHostPort(s: string, defaultPort: number): HostPort | null {
+  let host: string;
+  let portStr: string | undefined;
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) return null;
+    host = s.slice(1, end);
+    const rest = s.slice(end + 1);
+    if (rest !== '' && !rest.startsWith(':')) return null;
+    portStr = rest === '' ? undefined : rest.slice(1);
+    if (isIP(host) !== 6) return null;
+  } else {
+    const colons = s.split(':').length - 1;
+    if (colons > 1) {
+      if (isIP(s) !== 6) return null;
+      host = s;
+    } else if (colons === 1) {
+      const i = s.indexOf(':');
+      host = s.slice(0, i);
+      portStr = s.slice(i + 1);
+    } else host = s;
+    if (!isHostname(host)) return null;
+  }
+  let port = defaultPort;
+  if (portStr !== undefined) {
+    if (!/^\d{1,5}$/.test(portStr)) return null;
+    port = Number(portStr);
+    if (port < 1 || port > 65535) return null;
+  }
+  return { host: host.toLowerCase(), port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged. */
+export function unmapIPv4(addr: string): string {
+  return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr;
+}
+
+/** Build a matcher from addresses and CIDRs; returns the index of the first bad entry on error. */
+export function buildCidrList(
+  entries: readonly string[],
+): { list: BlockList } | { bad: number; why: string } {
+  const list = new BlockList();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const [addr, bits, extra] = e.split('/');
+    const fam = isIP(addr ?? '');
+    if (extra !== undefined || fam === 0)
+      return { bad: i, why: `expected an IP address or CIDR, got ${JSON.stringify(e)}` };
+    const type = fam === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(addr!, type);
+    else {
+      const n = Number(bits);
+      if (!/^\d+$/.test(bits) || n > (fam === 4 ? 32 : 128))
+        return {
+          bad: i,
+          why: `expected a prefix length of 0-${fam === 4 ? 32 : 128}, got ${JSON.stringify(bits)}`,
+        };
+      list.addSubnet(addr!, n, type);
+    }
+  }
+  return { list };
+}
+
+export function inCidrList(list: BlockList, addr: string): boolean {
+  const a = unmapIPv4(addr);
+  const fam = isIP(a);
+  if (fam === 0) return false;
+  return list.check(a, fam === 4 ? 'ipv4' : 'ipv6');
+}

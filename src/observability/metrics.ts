@@ -1,0 +1,114 @@
+/**
+ * Fulcrum's metrics, declared in one table (name, type, labels, help) and documented in
+ * docs/metrics.md. Hot-path metrics use the bound children of registry.ts; process figures come
+ * from prom-client's default collectors.
+ */
+import { collectDefaultMetrics, Registry as PromRegistry } from 'prom-client';
+import { Collected, Counter, Histogram, type Labels, Registry } from './registry.ts';
+
+/** Latency buckets in seconds: 1 ms to 10 s. */
+export const LATENCY_BUCKETS_S = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+export interface LiveSources {
+  targets(): Iterable<{
+    upstream: string;
+    target: string;
+    inflight: number;
+    requests: number;
+    failures: number;
+    healthy: boolean;
+  }>;
+  generation(): number;
+  connections(): number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly prom = new PromRegistry();
+  /** fulcrum_http_requests_total{route,service,code}: code is the status class (2xx, 4xx, ...). */
+  readonly requests = this.registry.add(
+    new Counter('fulcrum_http_requests_total', 'Proxied HTTP requests by route, service and status class.'),
+  );
+  /** fulcrum_http_request_duration_seconds{route,service}: from request head to last byte sent. */
+  readonly duration = this.registry.add(
+    new Histogram(
+      'fulcrum_http_request_duration_seconds',
+      'Total request latency seen by the proxy.',
+      LATENCY_BUCKETS_S,
+    ),
+  );
+  /** fulcrum_upstream_response_seconds{upstream}: from dispatch to upstream response headers. */
+  readonly upstreamLatency = this.registry.add(
+    new Histogram(
+      'fulcrum_upstream_header_duration_seconds',
+      'Time from dispatch to upstream response headers.',
+      LATENCY_BUCKETS_S,
+    ),
+  );
+  /** fulcrum_errors_total{code}: locally generated errors by stable error code. */
+  readonly errors = this.registry.add(
+    new Counter('fulcrum_errors_total', 'Errors answered or logged by the proxy, by stable error code.'),
+  );
+  /** fulcrum_config_reloads_total{result}: configuration swaps, `ok` or `rejected`. */
+  readonly reloads = this.registry.add(
+    new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),
+  );
+
+  constructor(live: LiveSources) {
+    const targetSamples = (
+      pick: (t: { inflight: number; requests: number; failures: number; healthy: boolean }) => number,
+    ) =>
+      function* (): Iterable<[Labels, number]> {
+        for (const t of live.targets()) yield [{ upstream: t.upstream, target: t.target }, pick(t)];
+      };
+    this.registry.add(
+      new Collected(
+        'fulcrum_target_inflight',
+        'Requests in flight per target.',
+        'gauge',
+        targetSamples((t) => t.inflight),
+      ),
+    );
+    this.registry.add(
+      new Collected(
+        'fulcrum_target_requests_total',
+        'Requests sent per target (tries).',
+        'counter',
+        targetSamples((t) => t.requests),
+      ),
+    );
+    this.registry.add(
+      new Collected(
+        'fulcrum_target_failures_total',
+        'Transport failures per target (connect, reset, timeout).',
+        'counter',
+        targetSamples((t) => t.failures),
+      ),
+    );
+    this.registry.add(
+      new Collected(
+        'fulcrum_target_healthy',
+        '1 when the target takes traffic.',
+        'gauge',
+        targetSamples((t) => (t.healthy ? 1 : 0)),
+      ),
+    );
+    this.registry.add(
+      new Collected('fulcrum_config_generation', 'The configuration generation in service.', 'gauge', () => [
+        [{}, live.generation()],
+      ]),
+    );
+    this.registry.add(
+      new Collected('fulcrum_downstream_connections', 'Open client connections.', 'gauge', () => [
+        [{}, live.connections()],
+      ]),
+    );
+    collectDefaultMetrics({ register: this.prom, prefix: 'fulcrum_' });
+  }
+
+  async render(): Promise<string> {
+    return this.registry.render() + (await this.prom.metrics());
+  }
+}

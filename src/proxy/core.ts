@@ -1,0 +1,15 @@
+/** What an Exchange needs from the node that runs it. */
+import type { Clock } from '../core/clock.ts';
+import type { AccessEntry } from '../observability/access-log.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Generation } from '../runtime/generation.ts';
+
+export interface ProxyCore {
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  /** True once shutdown has begun: responses close their connections. */
+  readonly draining: boolean;
+  accessLog(entry: AccessEntry): void;
+  /** Called once per exchange when it ends, so a retired generation can be disposed. */
+  onExchangeEnd(gen: Generation): void;
+}

@@ -1,0 +1,184 @@
+/**
+ * The router, compiled once per generation from the routes of a snapshot.
+ *
+ * Matching order (documented in docs/routing.md): every field a route sets must match; among
+ * routes that match, the first in this order wins:
+ *  1. higher `priority` (Fulcrum extension)
+ *  2. more match categories set (hosts, methods, headers, paths), as Kong
+ *  3. a plain host before a wildcard host
+ *  4. more headers
+ *  5. regex paths before prefix paths; among regex paths higher `regex_priority` first
+ *  6. longer path first
+ *  7. order in the file
+ * Routes are expanded into one entry per (path, host kind) so a linear scan of the sorted entries
+ * returns the right route at its first match.
+ */
+import type { RouteSpec } from '../config/types.ts';
+
+export interface RouteMatch<R> {
+  readonly route: R;
+  /** Length of the matched path prefix (0 when the route has no paths). */
+  readonly matchedLength: number;
+}
+
+interface HostRule {
+  readonly exact: ReadonlySet<string>;
+  readonly suffixes: readonly string[];
+  readonly prefixes: readonly string[];
+  readonly withPort: boolean;
+}
+
+interface HeaderRule {
+  readonly name: string;
+  readonly values: readonly string[];
+  readonly regexes: readonly RegExp[];
+}
+
+interface Entry<R> {
+  readonly route: R;
+  readonly spec: RouteSpec;
+  readonly methods: ReadonlySet<string> | null;
+  readonly host: HostRule | null;
+  readonly headers: readonly HeaderRule[];
+  readonly prefix: string | null;
+  readonly regex: RegExp | null;
+  readonly sortKey: readonly number[];
+}
+
+export interface RequestFacts {
+  readonly method: string;
+  /** The Host header, lower-cased, with its port if any. */
+  readonly host: string;
+  /** The normalized path, without the query. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+function hostRule(hosts: readonly string[], wildcard: boolean): HostRule | null {
+  const picked = hosts.filter((h) => h.includes('*') === wildcard);
+  if (picked.length === 0) return null;
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  const prefixes: string[] = [];
+  let withPort = false;
+  for (const h of picked) {
+    if (/:\d+$/.test(h)) withPort = true;
+    if (h.startsWith('*.')) suffixes.push(h.slice(1));
+    else if (h.endsWith('.*')) prefixes.push(h.slice(0, -1));
+    else exact.add(h);
+  }
+  return { exact, suffixes, prefixes, withPort };
+}
+
+function hostMatches(rule: HostRule, host: string): boolean {
+  const colon = host.lastIndexOf(':');
+  const bare = colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host;
+  if (rule.exact.has(bare) || (rule.withPort && rule.exact.has(host))) return true;
+  for (const s of rule.suffixes)
+    if ((bare.endsWith(s) && bare.length > s.length) || (rule.withPort && host.endsWith(s))) return true;
+  for (const p of rule.prefixes) if (bare.startsWith(p) && bare.length > p.length) return true;
+  return false;
+}
+
+function headerMatches(rule: HeaderRule, v: string | string[] | undefined): boolean {
+  if (v === undefined) return false;
+  const list = Array.isArray(v) ? v : [v];
+  for (const item of list) {
+    const lower = item.toLowerCase();
+    if (rule.values.includes(lower)) return true;
+    for (const re of rule.regexes) if (re.test(item)) return true;
+  }
+  return false;
+}
+
+function compare(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return b[i]! - a[i]!;
+  return 0;
+}
+
+export class Router<R> {
+  private readonly entries: readonly Entry<R>[];
+
+  constructor(routes: readonly { route: R; spec: RouteSpec }[]) {
+    const entries: Entry<R>[] = [];
+    for (const { route, spec } of routes) {
+      const categories =
+        (spec.hosts.length > 0 ? 1 : 0) +
+        (spec.methods.length > 0 ? 1 : 0) +
+        (Object.keys(spec.headers).length > 0 ? 1 : 0) +
+        (spec.paths.length > 0 ? 1 : 0);
+      const headers: HeaderRule[] = Object.entries(spec.headers).map(([name, values]) => ({
+        name,
+        values: values.filter((v) => !v.startsWith('~*')).map((v) => v.toLowerCase()),
+        regexes: values.filter((v) => v.startsWith('~*')).map((v) => new RegExp(v.slice(2), 'i')),
+      }));
+      const methods = spec.methods.length > 0 ? new Set(spec.methods) : null;
+      const hostKinds: (HostRule | null)[] =
+        spec.hosts.length === 0
+          ? [null]
+          : [hostRule(spec.hosts, false), hostRule(spec.hosts, true)].filter((h) => h !== null);
+      const paths: (string | null)[] = spec.paths.length === 0 ? [null] : [...spec.paths];
+      for (const host of hostKinds) {
+        for (const p of paths) {
+          const isRegex = p?.startsWith('~') ?? false;
+          const plainHost = host !== null && host.suffixes.length === 0 && host.prefixes.length === 0 ? 1 : 0;
+          entries.push({
+            route,
+            spec,
+            methods,
+            host,
+            headers,
+            prefix: p !== null && !isRegex ? p : null,
+            regex: isRegex ? new RegExp(`^(?:${p!.slice(1)})`) : null,
+            sortKey: [
+              spec.priority,
+              categories,
+              plainHost,
+              headers.length,
+              isRegex ? 1 : 0,
+              isRegex ? spec.regexPriority : 0,
+              p?.length ?? 0,
+              -spec.index,
+            ],
+          });
+        }
+      }
+    }
+    entries.sort((a, b) => compare(a.sortKey, b.sortKey));
+    this.entries = entries;
+  }
+
+  /** The routes in matching order (for status pages and tests). */
+  order(): R[] {
+    const seen = new Set<R>();
+    for (const e of this.entries) seen.add(e.route);
+    return [...seen];
+  }
+
+  match(req: RequestFacts): RouteMatch<R> | null {
+    const entries = this.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.methods !== null && !e.methods.has(req.method)) continue;
+      if (e.host !== null && !hostMatches(e.host, req.host)) continue;
+      let matchedLength = 0;
+      if (e.prefix !== null) {
+        if (!req.path.startsWith(e.prefix)) continue;
+        matchedLength = e.prefix.length;
+      } else if (e.regex !== null) {
+        const m = e.regex.exec(req.path);
+        if (m === null) continue;
+        matchedLength = m[0].length;
+      }
+      let ok = true;
+      for (const h of e.headers)
+        if (!headerMatches(h, req.headers[h.name])) {
+          ok = false;
+          break;
+        }
+      if (!ok) continue;
+      return { route: e.route, matchedLength };
+    }
+    return null;
+  }
+}

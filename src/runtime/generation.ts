@@ -1,0 +1,143 @@
+/**
+ * A generation: everything the data plane needs to serve one configuration snapshot (router,
+ * services, upstreams with their pickers and pools, bound metric children), built once and then
+ * only read. Live state that must survive a swap (target statistics, balancer rotation, pools) is
+ * owned by the Runtime and reused by key.
+ */
+
+import type { BlockList } from 'node:net';
+import type { Pool } from 'undici';
+import { BUILTIN_BALANCERS } from '../balancers/index.ts';
+import type { Balancer, Picker } from '../balancers/types.ts';
+import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import { buildCidrList } from '../core/net.ts';
+import type { Rng } from '../core/random.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { CounterChild, HistogramChild } from '../observability/registry.ts';
+import { Router } from '../routing/router.ts';
+import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
+import { TargetState } from '../upstreams/target.ts';
+
+export interface UpstreamRuntime {
+  readonly spec: UpstreamSpec;
+  readonly targets: readonly TargetState[];
+  readonly picker: Picker;
+  readonly headerLatency: HistogramChild;
+}
+
+export interface ServiceRuntime {
+  readonly spec: ServiceSpec;
+  readonly upstream: UpstreamRuntime;
+  /** Pool per target of the upstream, resolved at build time (no lookup per request). */
+  readonly pools: ReadonlyMap<TargetState, Pool>;
+}
+
+export interface RouteRuntime {
+  readonly spec: RouteSpec;
+  readonly service: ServiceRuntime | null;
+  /** Why the route answers 503 instead of proxying, or null. */
+  readonly disabled: string | null;
+  /** Label values for logs and metrics: the name, else the id. */
+  readonly label: string;
+  readonly serviceLabel: string;
+  /** Request counters by status class: index 1..5 for 1xx..5xx, 0 for anything else. */
+  readonly byClass: readonly CounterChild[];
+  readonly duration: HistogramChild;
+}
+
+/** Live state that outlives generations, owned by the Runtime. */
+export interface LiveState {
+  readonly targets: Map<string, TargetState>;
+  readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
+  readonly pools: PoolRegistry;
+  readonly metrics: Metrics;
+  readonly rng: Rng;
+  readonly clock: Clock;
+}
+
+export class Generation {
+  readonly id: number;
+  readonly snapshot: Snapshot;
+  readonly router: Router<RouteRuntime>;
+  readonly routes: readonly RouteRuntime[];
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly trusted: BlockList | null;
+  readonly poolKeys: ReadonlySet<string>;
+  readonly targetKeys: ReadonlySet<string>;
+  /** Requests started on this generation and not yet finished. */
+  inflight = 0;
+  readonly createdAtMs: number;
+
+  constructor(id: number, snapshot: Snapshot, live: LiveState) {
+    this.id = id;
+    this.snapshot = snapshot;
+    this.createdAtMs = live.clock.nowMs();
+    const upstreams = new Map<string, UpstreamRuntime>();
+    const targetKeys = new Set<string>();
+    for (const u of snapshot.upstreams) {
+      const targets = u.targets.map((t) => {
+        const key = `${u.name}/${t.target}`;
+        targetKeys.add(key);
+        let st = live.targets.get(key);
+        if (!st) {
+          st = new TargetState(u.name, t.target, t.host, t.port, t.weight);
+          live.targets.set(key, st);
+        } else st.weight = t.weight;
+        return st;
+      });
+      let b = live.balancers.get(u.name);
+      if (!b || b.algorithm !== u.algorithm) {
+        const factory = BUILTIN_BALANCERS.get(u.algorithm);
+        if (!factory) throw new Error(`no balancer ${u.algorithm}`);
+        b = { algorithm: u.algorithm, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
+        live.balancers.set(u.name, b);
+      }
+      upstreams.set(u.name, {
+        spec: u,
+        targets,
+        picker: b.balancer.update(targets),
+        headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
+      });
+    }
+    const poolKeys = new Set<string>();
+    const services = new Map<string, ServiceRuntime>();
+    for (const s of snapshot.services) {
+      const upstream = upstreams.get(s.upstream)!;
+      const pools = new Map<TargetState, Pool>();
+      for (const t of upstream.targets) {
+        pools.set(t, live.pools.get(t, s));
+        poolKeys.add(poolKey(t, s));
+      }
+      services.set(s.name, { spec: s, upstream, pools });
+    }
+    const disabledPaths = new Map(snapshot.problems.map((p) => [p.path, p.message]));
+    const routes: RouteRuntime[] = snapshot.routes.map((r) => {
+      const service = services.get(r.service) ?? null;
+      const label = r.name || r.id;
+      const serviceLabel = service?.spec.name ?? '';
+      let disabled = disabledPaths.get(r.path) ?? null;
+      if (!disabled && service && !service.spec.enabled)
+        disabled = `service ${JSON.stringify(serviceLabel)} is disabled`;
+      if (!disabled && !service) disabled = `service ${JSON.stringify(r.service)} does not exist`;
+      return {
+        spec: r,
+        service,
+        disabled,
+        label,
+        serviceLabel,
+        byClass: ['other', '1xx', '2xx', '3xx', '4xx', '5xx'].map((code) =>
+          live.metrics.requests.labels({ route: label, service: serviceLabel, code }),
+        ),
+        duration: live.metrics.duration.labels({ route: label, service: serviceLabel }),
+      };
+    });
+    this.routes = routes;
+    this.router = new Router(routes.map((r) => ({ route: r, spec: r.spec })));
+    this.upstreams = upstreams;
+    this.poolKeys = poolKeys;
+    this.targetKeys = targetKeys;
+    const cidr = buildCidrList(snapshot.node.trustedIps);
+    this.trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
+  }
+}

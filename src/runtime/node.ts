@@ -1,0 +1,221 @@
+/**
+ * A Fulcrum node: the runtime, its proxy listeners and its admin listener, with the lifecycle
+ * the CLI drives: start, reload (atomic swap, or refusal that keeps the old configuration),
+ * graceful stop (stop accepting, let in-flight requests finish up to the drain timeout).
+ */
+import type { AddressInfo } from 'node:net';
+import { AdminServer } from '../admin/server.ts';
+import { ConfigError, type ConfigIssue } from '../config/load.ts';
+import type { ListenerSpec, Snapshot } from '../config/types.ts';
+import { loadSnapshotFile } from '../config/validate.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
+import { type Rng, systemRng } from '../core/random.ts';
+import { VERSION } from '../core/version.ts';
+import { Http1Listener } from '../listeners/http1.ts';
+import { createLogs, type Logs } from '../observability/access-log.ts';
+import { Runtime } from './runtime.ts';
+
+export interface NodeOptions {
+  /** The declarative file; reload() re-reads it. */
+  readonly configFile?: string;
+  /** A snapshot to start from instead of a file (tests, embedding). */
+  readonly snapshot?: Snapshot;
+  readonly clock?: Clock;
+  readonly rng?: Rng;
+  /** Override the file's logging (tests pass `off` and `silent`). */
+  readonly accessLog?: string;
+  readonly logLevel?: string;
+}
+
+export type ReloadResult =
+  | { ok: true; generation: number; hash: string; changed: boolean }
+  | { ok: false; issues: readonly ConfigIssue[] };
+
+function listenerKey(l: ListenerSpec): string {
+  return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
+}
+
+export class FulcrumNode {
+  readonly runtime: Runtime;
+  readonly logs: Logs;
+  private readonly options: NodeOptions;
+  private listeners: Http1Listener[] = [];
+  private admin: AdminServer | null = null;
+  private readonly startedAtMs: number;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(snapshot: Snapshot, options: NodeOptions) {
+    this.options = options;
+    const clock = options.clock ?? systemClock;
+    this.logs = createLogs(
+      options.logLevel ?? snapshot.node.logging.level,
+      options.accessLog ?? snapshot.node.logging.accessLog,
+    );
+    this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
+    this.startedAtMs = clock.nowMs();
+  }
+
+  static async start(options: NodeOptions): Promise<FulcrumNode> {
+    const snapshot = options.snapshot ?? loadSnapshotFile(options.configFile ?? 'fulcrum.yaml');
+    const node = new FulcrumNode(snapshot, options);
+    try {
+      await node.bind(snapshot);
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+    for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    node.logs.app.info(
+      {
+        version: VERSION,
+        config: snapshot.source,
+        hash: snapshot.hash,
+        proxy: node.proxyAddresses().map((a) => `${a.address}:${a.port}`),
+        admin: node.adminAddress(),
+      },
+      'fulcrum started',
+    );
+    return node;
+  }
+
+  private async bind(snapshot: Snapshot): Promise<void> {
+    for (const spec of snapshot.node.listeners) {
+      const l = new Http1Listener(spec, snapshot.node, this.runtime);
+      await l.listen();
+      this.listeners.push(l);
+    }
+    if (snapshot.node.admin.enabled) {
+      this.admin = new AdminServer(snapshot.node.admin, {
+        status: () => this.status(),
+        metrics: () => this.runtime.metrics.render(),
+      });
+      await this.admin.listen();
+    }
+  }
+
+  proxyAddresses(): AddressInfo[] {
+    return this.listeners.map((l) => l.address()).filter((a): a is AddressInfo => a !== null);
+  }
+
+  adminAddress(): AddressInfo | null {
+    return this.admin?.address() ?? null;
+  }
+
+  status(): unknown {
+    const gen = this.runtime.current;
+    const snap = gen.snapshot;
+    return {
+      version: VERSION,
+      uptime_s: Math.round((this.runtime.clock.nowMs() - this.startedAtMs) / 1000),
+      config: {
+        source: snap.source,
+        hash: snap.hash,
+        generation: gen.id,
+        loaded_at: new Date(gen.createdAtMs).toISOString(),
+      },
+      counts: {
+        services: snap.services.length,
+        routes: snap.routes.length,
+        upstreams: snap.upstreams.filter((u) => !u.implicit).length,
+        targets: snap.upstreams.reduce((n, u) => n + u.targets.length, 0),
+        consumers: snap.consumers.length,
+      },
+      routes_disabled: gen.routes
+        .filter((r) => r.disabled !== null)
+        .map((r) => ({ route: r.label, path: r.spec.path, reason: r.disabled })),
+      connections: this.runtime.connections,
+      requests_in_flight: this.runtime.inflight(),
+      draining: this.runtime.draining,
+    };
+  }
+
+  /** Re-read the configuration file and swap it in; on any error keep serving the old one. */
+  async reload(): Promise<ReloadResult> {
+    if (!this.options.configFile)
+      return {
+        ok: false,
+        issues: [
+          { file: '<none>', line: 0, column: 0, path: '', message: 'this node was not started from a file' },
+        ],
+      };
+    let snapshot: Snapshot;
+    try {
+      snapshot = loadSnapshotFile(this.options.configFile);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+        for (const i of err.issues)
+          this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
+        this.logs.app.error('configuration refused; the previous configuration keeps serving');
+        return { ok: false, issues: err.issues };
+      }
+      throw err;
+    }
+    return this.applySnapshot(snapshot);
+  }
+
+  /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
+  async applySnapshot(snapshot: Snapshot): Promise<ReloadResult> {
+    const before = this.runtime.current.snapshot.hash;
+    const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
+    const kept: Http1Listener[] = [];
+    for (const l of this.listeners) {
+      if (wanted.has(listenerKey(l.spec))) {
+        kept.push(l);
+        wanted.delete(listenerKey(l.spec));
+      } else void l.stopAccepting();
+    }
+    try {
+      for (const spec of wanted.values()) {
+        const l = new Http1Listener(spec, snapshot.node, this.runtime);
+        await l.listen();
+        kept.push(l);
+      }
+    } catch (err) {
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      const message = `cannot bind a new listener: ${(err as Error).message}`;
+      this.logs.app.error(message);
+      return {
+        ok: false,
+        issues: [{ file: snapshot.source, line: 0, column: 0, path: 'listeners', message }],
+      };
+    }
+    this.listeners = kept;
+    const gen = this.runtime.apply(snapshot);
+    for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
+    this.logs.app.info(
+      { generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash },
+      'configuration applied',
+    );
+    return { ok: true, generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash };
+  }
+
+  /** Graceful stop: refuse new connections, finish in-flight requests up to drain_ms, then close. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.runtime.draining = true;
+    const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
+    const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));
+    const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), drainMs).unref());
+    const idle = setInterval(() => {
+      for (const l of this.listeners) l.closeIdle();
+    }, 50);
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
+    clearInterval(idle);
+    if (outcome === 'timeout') {
+      this.logs.app.warn(
+        { inflight: this.runtime.inflight() },
+        'drain timeout: closing remaining connections',
+      );
+      for (const l of this.listeners) l.destroyAll();
+    }
+    await this.admin?.close();
+    await this.runtime.live.pools.closeAll();
+    this.logs.app.info({ outcome }, 'fulcrum stopped');
+    this.logs.flush();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The runtime: the one reference to the generation in service, swapped atomically, and the live
+ * state that outlives generations (targets, balancers, pools). A retired generation is disposed
+ * when its last in-flight request ends: the pools and target states that no generation still
+ * uses are then released.
+ */
+
+import type { Snapshot } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
+import type { AccessEntry, Logs } from '../observability/access-log.ts';
+import { Metrics } from '../observability/metrics.ts';
+import type { ProxyCore } from '../proxy/core.ts';
+import { PoolRegistry } from '../upstreams/pools.ts';
+import { Generation, type LiveState } from './generation.ts';
+
+export class Runtime implements ProxyCore {
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly live: LiveState;
+  readonly logs: Logs;
+  draining = false;
+  private gen: Generation;
+  private readonly retired = new Set<Generation>();
+  private nextId = 1;
+  /** Open client connections, maintained by the listeners (for metrics and status). */
+  connections = 0;
+  readonly access: (entry: AccessEntry) => void;
+
+  constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs }) {
+    this.clock = deps.clock;
+    this.logs = deps.logs;
+    this.access = deps.logs.access;
+    this.metrics = new Metrics({
+      targets: () => this.live.targets.values(),
+      generation: () => this.gen.id,
+      connections: () => this.connections,
+    });
+    this.live = {
+      targets: new Map(),
+      balancers: new Map(),
+      pools: new PoolRegistry({ keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs }),
+      metrics: this.metrics,
+      rng: deps.rng,
+      clock: deps.clock,
+    };
+    this.gen = new Generation(this.nextId++, snapshot, this.live);
+  }
+
+  get current(): Generation {
+    return this.gen;
+  }
+
+  accessLog(entry: AccessEntry): void {
+    this.access(entry);
+  }
+
+  /** Build a generation from the snapshot and put it in service; the old one drains. */
+  apply(snapshot: Snapshot): Generation {
+    const next = new Generation(this.nextId++, snapshot, this.live);
+    const old = this.gen;
+    this.gen = next;
+    this.retired.add(old);
+    this.metrics.reloads.labels({ result: 'ok' }).inc();
+    if (old.inflight === 0) this.dispose(old);
+    else this.release();
+    return next;
+  }
+
+  onExchangeEnd(gen: Generation): void {
+    if (gen !== this.gen && gen.inflight === 0 && this.retired.has(gen)) this.dispose(gen);
+  }
+
+  private dispose(gen: Generation): void {
+    this.retired.delete(gen);
+    this.release();
+  }
+
+  /** Release pools, balancers and target states that no generation in use needs any more. */
+  private release(): void {
+    const pools = new Set(this.gen.poolKeys);
+    const targets = new Set(this.gen.targetKeys);
+    const upstreams = new Set(this.gen.upstreams.keys());
+    for (const g of this.retired) {
+      for (const k of g.poolKeys) pools.add(k);
+      for (const k of g.targetKeys) targets.add(k);
+      for (const k of g.upstreams.keys()) upstreams.add(k);
+    }
+    this.live.pools.retain(pools);
+    for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
+    for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
+  }
+
+  /** Requests in flight across every generation. */
+  inflight(): number {
+    let n = this.gen.inflight;
+    for (const g of this.retired) n += g.inflight;
+    return n;
+  }
+}

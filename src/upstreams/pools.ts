@@ -1,0 +1,75 @@
+/**
+ * Keep-alive connection pools to targets (undici Pool), shared by every generation that needs
+ * the same (target, transport settings) and closed once no generation in service uses them.
+ */
+import { Pool } from 'undici';
+import type { ServiceSpec } from '../config/types.ts';
+import type { TargetState } from './target.ts';
+
+/** Largest response head accepted from a target (undici's default is 16 KiB; nginx's 4-8 KiB buffers grow to 32 KiB and more). */
+export const UPSTREAM_MAX_HEADER_BYTES = 65536;
+
+export interface PoolSettings {
+  readonly keepAliveMs: number;
+}
+
+export function poolKey(t: TargetState, s: ServiceSpec): string {
+  return `${s.protocol}://${t.target}|c=${s.connectTimeoutMs}|v=${s.tlsVerify}`;
+}
+
+export class PoolRegistry {
+  private readonly pools = new Map<string, Pool>();
+  private readonly settings: PoolSettings;
+
+  constructor(settings: PoolSettings) {
+    this.settings = settings;
+  }
+
+  get(t: TargetState, s: ServiceSpec): Pool {
+    const key = poolKey(t, s);
+    let p = this.pools.get(key);
+    if (!p) {
+      const origin = `${s.protocol}://${t.target}`;
+      p = new Pool(origin, {
+        connections: null,
+        pipelining: 1,
+        keepAliveTimeout: this.settings.keepAliveMs,
+        keepAliveMaxTimeout: this.settings.keepAliveMs,
+        maxHeaderSize: UPSTREAM_MAX_HEADER_BYTES,
+        strictContentLength: true,
+        connect: {
+          timeout: s.connectTimeoutMs,
+          rejectUnauthorized: s.tlsVerify,
+          ...(s.protocol === 'https' ? { servername: t.host } : {}),
+        },
+      });
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** Close (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, pool] of this.pools) {
+      if (keep.has(key)) continue;
+      this.pools.delete(key);
+      pool.close().catch(() => {});
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(all.map((p) => p.close()));
+  }
+
+  async destroyAll(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(all.map((p) => p.destroy()));
+  }
+
+  get size(): number {
+    return this.pools.size;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Start a real Fulcrum node in-process from YAML text, on 127.0.0.1 port 0 (proxy and admin),
+ * with logs off unless FULCRUM_TEST_LOGS is set.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FulcrumNode } from '../../src/runtime/node.ts';
+
+export interface TestNode {
+  readonly node: FulcrumNode;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly file: string;
+  /** Replace the file's contents (then call node.reload()). */
+  write(yaml: string): void;
+  stop(): Promise<void>;
+}
+
+/** Node settings that bind everything to 127.0.0.1:0; prepend to a test's YAML body. */
+export const TEST_NODE_HEADER = `_format_version: "3.0"
+listeners:
+  - name: proxy
+    address: 127.0.0.1
+    port: 0
+admin:
+  address: 127.0.0.1
+  port: 0
+`;
+
+export async function startFulcrum(yamlBody: string, opts: { header?: string; accessLog?: string } = {}): Promise<TestNode> {
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
+  const file = join(dir, 'fulcrum.yaml');
+  const write = (body: string) => writeFileSync(file, (opts.header ?? TEST_NODE_HEADER) + body);
+  write(yamlBody);
+  const logs = process.env.FULCRUM_TEST_LOGS;
+  const node = await FulcrumNode.start({ configFile: file, accessLog: opts.accessLog ?? (logs ? 'stderr' : 'off'), logLevel: logs ? 'debug' : 'silent' });
+  const port = node.proxyAddresses()[0]!.port;
+  const adminPort = node.adminAddress()?.port ?? 0;
+  return {
+    node,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    file,
+    write,
+    stop: () => node.stop(),
+  };
+}
