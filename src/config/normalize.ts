@@ -181,6 +181,13 @@ function parseServiceUrl(s: string): ServiceUrl | string {
   };
 }
 
+/** V8 says `Invalid regular expression: /(x/: Unterminated group`; keep the reason only. */
+function regexWhy(err: unknown): string {
+  const m = (err as Error).message;
+  const i = m.lastIndexOf(': ');
+  return i >= 0 ? m.slice(i + 2) : m;
+}
+
 function compileRoute(
   src: ParsedSource,
   r: Raw,
@@ -195,7 +202,7 @@ function compileRoute(
       try {
         new RegExp(p.slice(1));
       } catch (err) {
-        issues.push(src.issue([...at, 'paths', i], `invalid regular expression: ${(err as Error).message}`));
+        issues.push(src.issue([...at, 'paths', i], `invalid regular expression: ${regexWhy(err)}`));
       }
     } else if (!p.startsWith('/'))
       issues.push(
@@ -231,9 +238,7 @@ function compileRoute(
         try {
           new RegExp(v.slice(2), 'i');
         } catch (err) {
-          issues.push(
-            src.issue([...at, 'headers', name], `invalid regular expression: ${(err as Error).message}`),
-          );
+          issues.push(src.issue([...at, 'headers', name], `invalid regular expression: ${regexWhy(err)}`));
         }
     headers[lname] = values;
   }
@@ -323,6 +328,8 @@ export function normalize(src: ParsedSource): Snapshot {
   // Services, and the implicit one-target upstreams of services that name a host directly.
   const services: ServiceSpec[] = [];
   const routes: RouteSpec[] = [];
+  /** Where each of `routes` is in the file, to point errors at its nodes. */
+  const routeAts: PathPart[][] = [];
   const serviceNames = new Set<string>();
   (doc.services ?? []).forEach((s: Raw, i: number) => {
     const at: PathPart[] = ['services', i];
@@ -400,6 +407,7 @@ export function normalize(src: ParsedSource): Snapshot {
         );
       checkPlugins(src, r.plugins, [...at, 'routes', j, 'plugins'], issues);
       routes.push(compileRoute(src, r, [...at, 'routes', j], name, routes.length, issues));
+      routeAts.push([...at, 'routes', j]);
     });
   });
   (doc.routes ?? []).forEach((r: Raw, i: number) => {
@@ -412,18 +420,21 @@ export function normalize(src: ParsedSource): Snapshot {
         message: `service ${JSON.stringify(r.service ?? null)} does not exist; route disabled`,
       });
     routes.push(route);
+    routeAts.push(at);
   });
   const routeNames = new Map<string, string>();
-  for (const r of routes) {
-    if (!r.name) continue;
-    if (routeNames.has(r.name))
-      issues.push({
-        ...src.issue([], ''),
-        path: `${r.path}.name`,
-        message: `duplicate route name ${JSON.stringify(r.name)} (also at ${routeNames.get(r.name)})`,
-      });
-    routeNames.set(r.name, r.path);
-  }
+  routes.forEach((r, i) => {
+    if (!r.name) return;
+    const first = routeNames.get(r.name);
+    if (first !== undefined)
+      issues.push(
+        src.issue(
+          [...routeAts[i]!, 'name'],
+          `duplicate route name ${JSON.stringify(r.name)} (also at ${first})`,
+        ),
+      );
+    else routeNames.set(r.name, r.path);
+  });
 
   const consumers: ConsumerSpec[] = (doc.consumers ?? []).map((c: Raw, i: number) => {
     checkPlugins(src, c.plugins, ['consumers', i, 'plugins'], issues);

@@ -27,12 +27,17 @@ const strList = (description: string, item: S = {}): S => ({
   description,
   items: { type: 'string', ...item },
 });
-const tags = strList('Free-form labels, used to filter objects in the admin API.');
-const id = str('A UUID; generated from the name when omitted.');
-const objectName = str('A unique name, used to refer to the object.', {
-  minLength: 1,
-  pattern: '^[A-Za-z0-9._~-]+$',
-});
+const tags = strList('Free-form labels, for your own bookkeeping and to filter objects in the admin API.');
+const id = str(
+  'A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids.',
+);
+const objectName = str(
+  'A unique name (letters, digits, `.`, `_`, `~`, `-`) by which other objects, logs, metrics and the admin API refer to this one.',
+  {
+    minLength: 1,
+    pattern: '^[A-Za-z0-9._~-]+$',
+  },
+);
 
 const MS_MAX = 2_147_483_646;
 
@@ -63,15 +68,27 @@ export const routeSchema: S = {
   properties: {
     id,
     name: objectName,
-    service: str('The service this route sends to (top-level routes only; nested routes use their parent).'),
-    protocols: strList('Protocols this route accepts (`http`, `https`).', { enum: ['http', 'https'] }),
-    methods: strList('HTTP methods that match (upper case). Empty: any method.', { pattern: '^[A-Z]+$' }),
+    service: str(
+      'The name of the service this route sends to. Top-level routes only (nested routes belong to their parent). A route naming a missing service is kept but disabled: it answers 503.',
+    ),
+    protocols: {
+      ...strList(
+        'Protocols this route accepts. Accepted for Kong compatibility: plain HTTP listeners serve every route.',
+        {
+          enum: ['http', 'https'],
+        },
+      ),
+      default: ['http', 'https'],
+    },
+    methods: strList('HTTP methods that match, upper case (`GET`, `POST`, ...). Unset: any method.', {
+      pattern: '^[A-Z]+$',
+    }),
     hosts: strList(
-      'Host header values that match; `*.example.com` and `example.*` wildcards allowed; a `:port` suffix matches that port only.',
+      'Host header values that match, compared case-insensitively. `*.example.com` matches any name ending in `.example.com` (not `example.com` itself); `example.*` matches `example.` followed by anything. A host with a `:port` suffix matches that port only; without one, any port. A plain host is tried before a wildcard one.',
       { minLength: 1 },
     ),
     paths: strList(
-      'Path prefixes that match, starting with `/`; a leading `~` makes the rest a regular expression anchored at the start of the path.',
+      'Paths that match, against the normalized request path (no query). `/prefix` is a plain, case-sensitive string prefix (`/foo` matches `/foo`, `/foo/bar` and `/foobar`); `~regex` is a regular expression anchored at the start of the path. Regex paths are tried before prefix paths, longer prefixes before shorter ones.',
       {
         minLength: 1,
       },
@@ -79,19 +96,25 @@ export const routeSchema: S = {
     headers: {
       type: 'object',
       description:
-        'Request headers that must be present with one of the listed values (case-insensitive); a value starting with `~*` is a case-insensitive regex.',
+        'Header name → list of values: the request must carry every named header with one of its values, compared case-insensitively. A value starting with `~*` is a case-insensitive regular expression (`~*^v[0-9]+$`). `Host` is refused here: use `hosts`.',
       additionalProperties: { type: 'array', items: { type: 'string' }, minItems: 1 },
     },
-    strip_path: bool('Remove the matched path prefix before forwarding.', true),
-    preserve_host: bool("Forward the client's Host header instead of the target's host.", false),
+    strip_path: bool(
+      'When the route matched by a path, remove the matched part (the prefix, or the whole regex match) from the forwarded path; the service path is then joined in front of what is left.',
+      true,
+    ),
+    preserve_host: bool(
+      "Send the client's Host header to the target. Otherwise the target gets the upstream's `host_header` if set, else the service's `host` (with `:port` when the service names a hostname on a non-default port).",
+      false,
+    ),
     regex_priority: int(
-      'Among routes with regex paths, a higher value is tried first.',
+      'Among regex paths that tie on the earlier rules of the matching order, a higher value is tried first. Prefix paths ignore it.',
       -2147483648,
       2147483647,
       0,
     ),
     priority: int(
-      'Fulcrum extension: a higher value is tried before any lower one, whatever the rules.',
+      'Fulcrum extension: a route with a higher value is tried before any route with a lower one, whatever their rules; the first rule of the matching order.',
       -2147483648,
       2147483647,
       0,
@@ -100,7 +123,8 @@ export const routeSchema: S = {
       type: 'string',
       enum: ['v0', 'v1'],
       default: 'v0',
-      description: "How service and request paths join (Kong's `path_handling`).",
+      description:
+        "How the service path and the request path join, as Kong's `path_handling`: `v0` joins them as segments (`/s` and `/req` give `/s/req`); `v1` treats the service path as a plain prefix (`/s` and `req` give `/sreq`). See routing.md for the full table.",
     },
     https_redirect_status_code: {
       type: 'integer',
@@ -123,18 +147,31 @@ export const serviceSchema: S = {
   properties: {
     id,
     name: objectName,
-    url: str('Shorthand for protocol, host, port and path at once: `http://host:port/path`.'),
+    url: str(
+      'Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Give either `url` or those fields, not both; no credentials, query or fragment.',
+    ),
     protocol: {
       type: 'string',
       enum: ['http', 'https'],
       default: 'http',
       description: 'The protocol used to reach the targets.',
     },
-    host: str("An upstream's name (traffic is balanced over its targets) or a hostname or IP address.", {
-      minLength: 1,
-    }),
-    port: int('The port, when host is not an upstream.', 1, 65535, 80),
-    path: str('A path prefixed to every forwarded request path.', { pattern: '^/' }),
+    host: str(
+      'The name of an upstream (traffic is balanced over its targets) or a hostname or IP address (one target at `host:port`). Required unless `url` is given.',
+      {
+        minLength: 1,
+      },
+    ),
+    port: int(
+      'The port of a hostname or IP `host` (443 when `protocol` is https). Ignored for an upstream, whose targets carry their own ports.',
+      1,
+      65535,
+      80,
+    ),
+    path: str(
+      "A path put in front of every forwarded path; how it joins the request path depends on the route's `strip_path` and `path_handling`.",
+      { pattern: '^/', default: '/' },
+    ),
     connect_timeout: int('Milliseconds to establish a connection to a target.', 1, MS_MAX, 60000),
     read_timeout: int(
       'Milliseconds to wait for response headers, and between two reads of the response body.',
@@ -154,7 +191,7 @@ export const serviceSchema: S = {
       32767,
       5,
     ),
-    enabled: bool('A disabled service answers 503 on its routes.', true),
+    enabled: bool('A disabled service is kept in the file but its routes answer 503.', true),
     tls_verify: bool('Verify the target certificate for https services.', true),
     ca_certificates: strList('Accepted for Kong compatibility.'),
     client_certificate: { description: 'Accepted for Kong compatibility.' },
@@ -172,9 +209,19 @@ export const targetSchema: S = {
   required: ['target'],
   properties: {
     id,
-    target: str('`host:port` (port 8000 when omitted); `[v6]:port` for IPv6.', { minLength: 1 }),
-    weight: int('Relative share of traffic; 0 takes none.', 0, 65535, 100),
-    upstream: str('The upstream this target belongs to (top-level targets only).'),
+    target: str(
+      '`host:port` of one server: a hostname, an IPv4 address or `[IPv6]`; the port is 8000 when omitted (as Kong). Unique within its upstream.',
+      { minLength: 1 },
+    ),
+    weight: int(
+      'Share of traffic relative to the other targets of the upstream; 0 takes none.',
+      0,
+      65535,
+      100,
+    ),
+    upstream: str(
+      'The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported.',
+    ),
     tags,
   },
 };
@@ -195,7 +242,7 @@ export const upstreamSchema: S = {
     },
     slots: int('Accepted for Kong compatibility.', 10, 65536, 10000),
     host_header: str(
-      'The Host header sent to targets of this upstream, unless the route preserves the host.',
+      "The Host header sent to this upstream's targets, unless the route has `preserve_host`. Unset: the upstream's name.",
     ),
     hash_on: {
       type: 'string',
@@ -314,7 +361,7 @@ export const nodeSchemas: Record<string, S> = {
   },
   logging: {
     type: 'object',
-    description: 'Logs.',
+    description: 'Application logs (JSON lines on stderr) and access logs (one JSON line per request).',
     additionalProperties: false,
     properties: {
       level: {
@@ -328,12 +375,15 @@ export const nodeSchemas: Record<string, S> = {
       }),
     },
   },
-  trusted_ips: strList(
-    'Addresses and CIDRs of proxies whose X-Forwarded-* headers are trusted. From anyone else those headers are replaced.',
-  ),
+  trusted_ips: {
+    ...strList(
+      'Addresses and CIDRs (`10.0.0.0/8`, `::1`) of proxies in front of Fulcrum whose `X-Forwarded-*` headers are kept and extended. From any other client those headers are replaced.',
+    ),
+    default: [],
+  },
   headers: {
     type: 'object',
-    description: 'Headers the proxy adds.',
+    description: 'Headers the proxy adds to what it forwards and answers.',
     additionalProperties: false,
     properties: {
       via: bool('Add `Via: 1.1 fulcrum` to requests and responses.', true),

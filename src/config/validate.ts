@@ -15,7 +15,8 @@ import { normalize } from './normalize.ts';
 import { fileSchema } from './schema.ts';
 import type { Snapshot } from './types.ts';
 
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+// verbose: errors carry their parentSchema, which names the known fields of an unknown-field error.
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
 const validateFile = ajv.compile(fileSchema);
 
 function describe(value: unknown): string {

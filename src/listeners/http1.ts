@@ -2,6 +2,13 @@
  * An HTTP/1.1 listener on Node's http server (llhttp, strict mode: a request with both
  * Content-Length and Transfer-Encoding, differing Content-Lengths, a bad chunk size or a CR/LF/NUL
  * in a header is a parse error, answered 400 and closed, never forwarded).
+ *
+ * llhttp lets a few things through that a proxy must not forward; `requestFramingError` refuses
+ * them before routing: an HTTP/0.9 request line, a Transfer-Encoding other than exactly `chunked`
+ * (`gzip, chunked` would be re-framed with the coding silently dropped), Transfer-Encoding on
+ * HTTP/1.0 (RFC 9112 §6.1), and a missing or repeated Host (RFC 9112 §3.2; Node's own check
+ * answers without our JSON body). A request pipelined behind a response that closes the
+ * connection is never forwarded: it would never be answered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -10,6 +17,39 @@ import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS, errorBody } from '../core/errors.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+
+/** A client socket; `fulcrumLast` is the response to the latest request parsed on it. */
+type ClientSocket = Socket & {
+  _httpMessage?: ServerResponse | null;
+  fulcrumLast: ServerResponse | null;
+};
+
+/** Whether a response ends its connection (we set shouldKeepAlive; a `connection: close` sets _last). */
+function closesConnection(res: ServerResponse): boolean {
+  return !res.shouldKeepAlive || (res as ServerResponse & { _last?: boolean })._last === true;
+}
+
+/** Run `fn` once every byte of `res` has been handed to the socket. */
+function afterResponse(res: ServerResponse, fn: () => void): void {
+  if (res.writableFinished) fn();
+  else res.once('finish', fn);
+}
+
+/** A reason to refuse a request head llhttp accepted, or null (see the file comment). */
+export function requestFramingError(req: IncomingMessage): ErrorCode | null {
+  if (req.httpVersionMajor !== 1) return 'FULCRUM_ERR_BAD_REQUEST';
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && (req.httpVersionMinor === 0 || te.toLowerCase() !== 'chunked'))
+    return 'FULCRUM_ERR_BAD_REQUEST';
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) return 'FULCRUM_ERR_BAD_REQUEST';
+  return null;
+}
 
 function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
   switch (err.code) {
@@ -42,10 +82,14 @@ export class Http1Listener {
       requestTimeout: t.clientRequestMs,
       keepAliveTimeout: t.keepaliveMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.clientHeaderMs / 4))),
-      requireHostHeader: true,
+      // Checked in requestFramingError, to answer with our JSON error body.
+      requireHostHeader: false,
       insecureHTTPParser: false,
       noDelay: true,
     });
+    // Node silently drops header fields past maxHeadersCount; keep one more than the limit so the
+    // over-limit check in the Exchange sees the excess.
+    this.server.maxHeadersCount = node.limits.maxHeaders + 1;
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
       this.handle(req, res, true),
@@ -54,6 +98,7 @@ export class Http1Listener {
       this.onClientError(err, socket),
     );
     this.server.on('connection', (s: Socket) => {
+      (s as ClientSocket).fulcrumLast = null;
       this.sockets.add(s);
       runtime.connections++;
       s.once('close', () => {
@@ -64,9 +109,18 @@ export class Http1Listener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const socket = req.socket as ClientSocket;
+    const prev = socket.fulcrumLast;
+    // Pipelined behind a response that closes the connection (or after it closed): its answer
+    // would never be written, and its framing may be the tail of a refused request. Drop it.
+    if (!socket.writable || (prev !== null && closesConnection(prev))) return;
+    socket.fulcrumLast = res;
     const gen = this.runtime.current;
     gen.inflight++;
-    new Exchange(this.runtime, gen, req, res).start(expectContinue);
+    const exchange = new Exchange(this.runtime, gen, req, res);
+    const refused = requestFramingError(req);
+    if (refused === null) exchange.start(expectContinue);
+    else exchange.refuse(refused);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -75,14 +129,33 @@ export class Http1Listener {
       { err: err.message, code: err.code, listener: this.spec.name },
       'client error',
     );
-    if (
-      code === null ||
-      !socket.writable ||
-      (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
-    ) {
+    if (code === null || !socket.writable) {
       socket.destroy();
       return;
     }
+    // Never write our error ahead of (or into) a response to an earlier request on this socket.
+    const last = (socket as ClientSocket).fulcrumLast;
+    if (last === null) return this.writeClientError(socket, code);
+    const closing = closesConnection(last);
+    if (!last.req.complete) {
+      // The bad bytes are in the body of the latest request: answer it with the error, unless its
+      // response has begun (then the client can only learn of it by the connection closing).
+      if (last.headersSent) {
+        if (!closing) socket.destroy();
+        return;
+      }
+      const active = (socket as ClientSocket)._httpMessage;
+      if (active == null || active === last) return this.writeClientError(socket, code);
+      return afterResponse(active, () => this.writeClientError(socket, code));
+    }
+    // The bad bytes are a later pipelined request: answer it after the latest response, unless
+    // that one closes the connection anyway.
+    if (!closing) afterResponse(last, () => this.writeClientError(socket, code));
+  }
+
+  private writeClientError(socket: Socket, code: ErrorCode): void {
+    // Deferred behind a response that ended the socket: it is closing with that response's bytes.
+    if (!socket.writable) return;
     this.runtime.metrics.errors.labels({ code }).inc();
     const e = ERRORS[code];
     const body = errorBody(code, undefined);

@@ -42,16 +42,15 @@ export function createLogs(level: string, accessLog: string): Logs {
     pino.destination({ dest: 2, sync: true }),
   );
   const dest = destination(accessLog, false);
-  const access =
-    dest === null
-      ? null
-      : pino(
-          { base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: () => ({}) } },
-          dest,
-        );
+  // Written directly rather than through a pino logger: a pino level formatter returning `{}`
+  // (to drop the level field) produced `{,"time":...}`, which is not JSON.
+  const isoTime = pino.stdTimeFunctions.isoTime;
   return {
     app,
-    access: access === null ? () => {} : (entry) => access.info(entry),
+    access:
+      dest === null
+        ? () => {}
+        : (entry) => dest.write(`{${isoTime().slice(1)},${JSON.stringify(entry).slice(1)}\n`),
     flush() {
       try {
         (dest as { flushSync?: () => void } | null)?.flushSync?.();

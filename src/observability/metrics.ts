@@ -39,7 +39,7 @@ export class Metrics {
       LATENCY_BUCKETS_S,
     ),
   );
-  /** fulcrum_upstream_response_seconds{upstream}: from dispatch to upstream response headers. */
+  /** fulcrum_upstream_header_duration_seconds{upstream}: from dispatch to upstream response headers. */
   readonly upstreamLatency = this.registry.add(
     new Histogram(
       'fulcrum_upstream_header_duration_seconds',

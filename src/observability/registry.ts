@@ -19,7 +19,10 @@ function renderLabels(labels: Labels, extra?: string): string {
 
 function fmt(n: number): string {
   if (n === Number.POSITIVE_INFINITY) return '+Inf';
-  return Number.isInteger(n) ? String(n) : n.toPrecision(12).replace(/\.?0+$/, '');
+  if (Number.isInteger(n)) return String(n);
+  // Trim trailing zeros of the fraction only: 123456789100.4 → "123456789100", not "1234567891".
+  const s = n.toPrecision(12);
+  return s.includes('.') && !s.includes('e') ? s.replace(/\.?0+$/, '') : s;
 }
 
 export interface Metric {

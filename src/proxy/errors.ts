@@ -26,6 +26,9 @@ export function classifyUpstreamError(err: Error): ErrorCode {
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
     return 'FULCRUM_ERR_UPSTREAM_RESET';
   if (
+    // undici 7's HTTPParserError carries no code for most llhttp errors (invalid status line,
+    // invalid header character): its name is the reliable mark of a malformed response.
+    err.name === 'HTTPParserError' ||
     code.startsWith('HPE_') ||
     code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
     code === 'UND_ERR_HEADERS_OVERFLOW' ||

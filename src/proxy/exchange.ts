@@ -103,8 +103,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const service = route.service;
     this.service = service;
     const spec = route.spec;
-    const rest = spec.stripPath ? path.slice(m.matchedLength) : path;
-    this.path = joinPath(service.spec.path, rest, spec.pathHandling) + (q < 0 ? '' : target.slice(q));
+    const stripped = spec.stripPath ? m.matchedLength : 0;
+    const query = q < 0 ? '' : target.slice(q);
+    this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
 
     const limit = node.limits.maxBodyBytes;
     const cl = req.headers['content-length'];
@@ -142,6 +143,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     });
     if (expectContinue) this.res.writeContinue();
     this.dispatch();
+  }
+
+  /** Answer a request whose framing the listener refused, without routing it; the connection closes. */
+  refuse(code: ErrorCode): void {
+    this.fail(code, true);
   }
 
   private dispatch(): void {
@@ -298,6 +304,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     if (this.body !== null) this.req.unpipe(this.body);
     res.writeHead(e.status, headers);
+    if (this.req.method !== 'HEAD') this.bytesOut = Buffer.byteLength(body);
     res.end(this.req.method === 'HEAD' ? undefined : body);
   }
 
@@ -317,7 +324,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     this.gen.inflight--;
     const now = this.core.clock.monoMs();
-    const status = finished ? this.status || this.res.statusCode : 499;
+    // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
+    // a client that went away.
+    const sent = this.res.headersSent && this.errorCode !== 'FULCRUM_ERR_CLIENT_ABORTED';
+    const status = finished || sent ? this.status || this.res.statusCode : 499;
     const route = this.route;
     if (route !== null) {
       route.byClass[status >= 100 && status < 600 ? (status / 100) | 0 : 0]!.inc();

@@ -1,6 +1,6 @@
 /**
- * Request-path normalization (before matching) and the join of a service path with the part of
- * the request path left after stripping (Kong's `path_handling` v0 and v1).
+ * Request-path normalization (before matching) and the join of a service path with the request
+ * path, or the part of it left after stripping (Kong's `path_handling` v0 and v1).
  */
 
 const UNRESERVED = /%(2[DEde]|2[Ee]|3\d|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])/g;
@@ -36,18 +36,53 @@ export function normalizePath(p: string): string | null {
   return `/${out.join('/')}`;
 }
 
-/** Join the service path and the remaining request path as Kong's path_handling does. */
-export function joinPath(servicePath: string, rest: string, handling: 'v0' | 'v1'): string {
-  if (handling === 'v0') {
-    if (rest === '' || rest === '/')
-      return rest === '/' && !servicePath.endsWith('/') ? `${servicePath}/` : servicePath;
-    const a = servicePath.endsWith('/');
-    const b = rest.startsWith('/');
-    if (a && b) return servicePath + rest.slice(1);
-    if (!a && !b) return `${servicePath}/${rest}`;
-    return servicePath + rest;
+/**
+ * The path sent upstream: the service path joined with the request path as Kong's `path_handling`
+ * does (kong/router/utils.lua `get_upstream_uri_v0` and the v1 branch of the router; the table in
+ * Kong's admin API docs, reproduced in docs/routing.md, is the test).
+ *
+ * `path` is the normalized request path; `strippedLength` is how much of it the route's path
+ * matched when the route strips it (`strip_path: true`), else 0. When nothing is stripped, Kong
+ * forwards the request path without its leading slash as the "postfix"; when a prefix is stripped,
+ * the remainder is the postfix.
+ */
+export function joinPath(
+  servicePath: string,
+  path: string,
+  strippedLength: number,
+  handling: 'v0' | 'v1',
+): string {
+  const base = servicePath === '' ? '/' : servicePath;
+  if (strippedLength <= 0) {
+    // Nothing stripped: the whole request path follows the service path.
+    if (handling === 'v1') return base + path.slice(1);
+    if (base.endsWith('/')) return base + path.slice(1);
+    return path === '/' ? base : base + path;
   }
-  if (servicePath.endsWith('/') && rest.startsWith('/')) return servicePath + rest.slice(1);
-  const joined = servicePath + rest;
-  return joined === '' ? '/' : joined;
+  const postfix = sanitizePostfix(path.slice(strippedLength));
+  if (handling === 'v1') {
+    if (base.endsWith('/') && postfix.startsWith('/')) return base.slice(0, -1) + postfix;
+    return base + postfix;
+  }
+  const trailing = path.length > 1 && path.endsWith('/');
+  if (base.endsWith('/')) {
+    if (postfix === '') return base === '/' || trailing ? base : base.slice(0, -1);
+    if (postfix.startsWith('/')) return base.slice(0, -1) + postfix;
+    return base + postfix;
+  }
+  if (postfix === '') return trailing ? `${base}/` : base;
+  if (postfix.startsWith('/')) return base + postfix;
+  return `${base}/${postfix}`;
+}
+
+/**
+ * A stripped remainder that starts with a dot segment (`/api` matching `/api../x` leaves `../x`)
+ * would climb above the service path once joined; Kong's `sanitize_uri_postfix` drops it, and so
+ * does this.
+ */
+function sanitizePostfix(p: string): string {
+  if (p === '.' || p === '..') return '';
+  if (p.startsWith('./')) return p.slice(2);
+  if (p.startsWith('../')) return p.slice(3);
+  return p;
 }

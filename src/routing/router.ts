@@ -21,11 +21,20 @@ export interface RouteMatch<R> {
   readonly matchedLength: number;
 }
 
+/** A wildcard host: `*.example.com` (suffix `.example.com`) or `example.*` (prefix `example.`). */
+interface WildHost {
+  readonly suffix: boolean;
+  readonly stem: string;
+  /** The port the pattern names (`*.example.com:8080`), or '' for any port. */
+  readonly port: string;
+}
+
 interface HostRule {
+  /** Plain hosts without a port: match whatever port the request names. */
   readonly exact: ReadonlySet<string>;
-  readonly suffixes: readonly string[];
-  readonly prefixes: readonly string[];
-  readonly withPort: boolean;
+  /** Plain hosts with a port (`example.com:8080`): match that host and port only. */
+  readonly exactWithPort: ReadonlySet<string>;
+  readonly wild: readonly WildHost[];
 }
 
 interface HeaderRule {
@@ -58,25 +67,32 @@ function hostRule(hosts: readonly string[], wildcard: boolean): HostRule | null 
   const picked = hosts.filter((h) => h.includes('*') === wildcard);
   if (picked.length === 0) return null;
   const exact = new Set<string>();
-  const suffixes: string[] = [];
-  const prefixes: string[] = [];
-  let withPort = false;
+  const exactWithPort = new Set<string>();
+  const wild: WildHost[] = [];
   for (const h of picked) {
-    if (/:\d+$/.test(h)) withPort = true;
-    if (h.startsWith('*.')) suffixes.push(h.slice(1));
-    else if (h.endsWith('.*')) prefixes.push(h.slice(0, -1));
+    const m = /:(\d+)$/.exec(h);
+    const port = m ? m[1]! : '';
+    const bare = m ? h.slice(0, m.index) : h;
+    if (bare.startsWith('*.')) wild.push({ suffix: true, stem: bare.slice(1), port });
+    else if (bare.endsWith('.*')) wild.push({ suffix: false, stem: bare.slice(0, -1), port });
+    else if (port !== '') exactWithPort.add(h);
     else exact.add(h);
   }
-  return { exact, suffixes, prefixes, withPort };
+  return { exact, exactWithPort, wild };
 }
 
+/** `host` is the lower-cased Host header, with its port if any (`[v6]:port` for IPv6). */
 function hostMatches(rule: HostRule, host: string): boolean {
   const colon = host.lastIndexOf(':');
-  const bare = colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host;
-  if (rule.exact.has(bare) || (rule.withPort && rule.exact.has(host))) return true;
-  for (const s of rule.suffixes)
-    if ((bare.endsWith(s) && bare.length > s.length) || (rule.withPort && host.endsWith(s))) return true;
-  for (const p of rule.prefixes) if (bare.startsWith(p) && bare.length > p.length) return true;
+  const hasPort = colon > 0 && host.indexOf(']') < colon;
+  const bare = hasPort ? host.slice(0, colon) : host;
+  if (rule.exact.has(bare)) return true;
+  if (hasPort && rule.exactWithPort.has(host)) return true;
+  for (const w of rule.wild) {
+    if (w.port !== '' && (!hasPort || host.slice(colon + 1) !== w.port)) continue;
+    if (bare.length <= w.stem.length) continue;
+    if (w.suffix ? bare.endsWith(w.stem) : bare.startsWith(w.stem)) return true;
+  }
   return false;
 }
 
@@ -121,7 +137,7 @@ export class Router<R> {
       for (const host of hostKinds) {
         for (const p of paths) {
           const isRegex = p?.startsWith('~') ?? false;
-          const plainHost = host !== null && host.suffixes.length === 0 && host.prefixes.length === 0 ? 1 : 0;
+          const plainHost = host !== null && host.wild.length === 0 ? 1 : 0;
           entries.push({
             route,
             spec,

@@ -30,13 +30,20 @@ admin:
   port: 0
 `;
 
-export async function startFulcrum(yamlBody: string, opts: { header?: string; accessLog?: string } = {}): Promise<TestNode> {
+export async function startFulcrum(
+  yamlBody: string,
+  opts: { header?: string; accessLog?: string } = {},
+): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
   const file = join(dir, 'fulcrum.yaml');
   const write = (body: string) => writeFileSync(file, (opts.header ?? TEST_NODE_HEADER) + body);
   write(yamlBody);
   const logs = process.env.FULCRUM_TEST_LOGS;
-  const node = await FulcrumNode.start({ configFile: file, accessLog: opts.accessLog ?? (logs ? 'stderr' : 'off'), logLevel: logs ? 'debug' : 'silent' });
+  const node = await FulcrumNode.start({
+    configFile: file,
+    accessLog: opts.accessLog ?? (logs ? 'stderr' : 'off'),
+    logLevel: logs ? 'debug' : 'silent',
+  });
   const port = node.proxyAddresses()[0]!.port;
   const adminPort = node.adminAddress()?.port ?? 0;
   return {

@@ -10,7 +10,11 @@ export interface RawResult {
   closed: boolean;
 }
 
-export function rawRequest(port: number, data: string | Buffer | (string | Buffer)[], opts: { idleMs?: number; gapMs?: number } = {}): Promise<RawResult> {
+export function rawRequest(
+  port: number,
+  data: string | Buffer | (string | Buffer)[],
+  opts: { idleMs?: number; gapMs?: number } = {},
+): Promise<RawResult> {
   const idleMs = opts.idleMs ?? 1000;
   return new Promise((resolve, reject) => {
     const sock = connect(port, '127.0.0.1');

@@ -32,12 +32,22 @@ export const nameHandler =
   };
 
 /** Start an upstream. With `stream: true` the handler is called before the body is read (body is empty). */
-export async function startUpstream(name: string, handler?: Handler, opts: { stream?: boolean } = {}): Promise<TestUpstream> {
+export async function startUpstream(
+  name: string,
+  handler?: Handler,
+  opts: { stream?: boolean } = {},
+): Promise<TestUpstream> {
   const seen: Seen[] = [];
   const h = handler ?? nameHandler(name);
   const server = createServer((req, res) => {
     if (opts.stream) {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: Buffer.alloc(0),
+      });
       h(req, res, Buffer.alloc(0));
       return;
     }
@@ -45,7 +55,13 @@ export async function startUpstream(name: string, handler?: Handler, opts: { str
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body,
+      });
       h(req, res, body);
     });
   });

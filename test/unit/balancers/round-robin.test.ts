@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { roundRobin } from '../../../src/balancers/round-robin.ts';
+import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { seededRng } from '../../../src/core/random.ts';
 import { TargetState } from '../../../src/upstreams/target.ts';
-import { loadSnapshotText } from '../../../src/config/validate.ts';
 
 const ctx = { clientIp: '127.0.0.1' };
 const mk = (name: string, weight: number) => new TargetState('u', name, name, 80, weight);
@@ -32,7 +32,8 @@ describe('round-robin (smooth weighted)', () => {
     const picker = make().update(Object.entries(weights).map(([n, w]) => mk(n, w)));
     const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
     for (let i = 0; i < 100_000; i++) counts[picker.pick(ctx, null)!.target]!++;
-    for (const [n, w] of Object.entries(weights)) assert.ok(Math.abs(counts[n]! - (100_000 * w) / 10) <= 10, `${n}: ${counts[n]}`);
+    for (const [n, w] of Object.entries(weights))
+      assert.ok(Math.abs(counts[n]! - (100_000 * w) / 10) <= 10, `${n}: ${counts[n]}`);
   });
 
   it('skips unhealthy and zero-weight targets, and returns null when none is left', () => {
@@ -80,10 +81,14 @@ describe('round-robin (smooth weighted)', () => {
   });
 
   it('is the default algorithm of an upstream, and other ids are refused until they exist', () => {
-    const snap = loadSnapshotText('_format_version: "3.0"\nupstreams:\n  - name: u\n    targets: [{ target: "127.0.0.1:1" }]\n', 't.yaml');
+    const snap = loadSnapshotText(
+      '_format_version: "3.0"\nupstreams:\n  - name: u\n    targets: [{ target: "127.0.0.1:1" }]\n',
+      't.yaml',
+    );
     assert.equal(snap.upstreams[0]!.algorithm, 'round-robin');
     assert.throws(
-      () => loadSnapshotText('_format_version: "3.0"\nupstreams:\n  - name: u\n    algorithm: magic\n', 't.yaml'),
+      () =>
+        loadSnapshotText('_format_version: "3.0"\nupstreams:\n  - name: u\n    algorithm: magic\n', 't.yaml'),
       /upstreams\[0\]\.algorithm: expected one of "round-robin"/,
     );
   });

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../../../src/core/errors.ts';
+import { classifyUpstreamError, isRetryable } from '../../../src/proxy/errors.ts';
+
+function err(code: string): Error {
+  return Object.assign(new Error(code), { code });
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+
+describe('classifyUpstreamError', () => {
+  const cases: [string, ErrorCode][] = [
+    ['ECONNREFUSED', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['EHOSTUNREACH', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['ENETUNREACH', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['ENOTFOUND', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['EAI_AGAIN', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['EADDRNOTAVAIL', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['UND_ERR_CONNECT_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['UND_ERR_BODY_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['ETIMEDOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['UND_ERR_SOCKET', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['ECONNRESET', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['EPIPE', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['UND_ERR_CLOSED', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['HPE_INVALID_CONSTANT', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
+    ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
+    ['UND_ERR_HEADERS_OVERFLOW', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
+    ['UND_ERR_ABORTED', 'FULCRUM_ERR_CLIENT_ABORTED'],
+    ['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'FULCRUM_ERR_CLIENT_ABORTED'],
+    ['SOMETHING_ELSE', 'FULCRUM_ERR_UPSTREAM_RESET'],
+  ];
+  for (const [code, want] of cases)
+    it(`${code} → ${want}`, () => assert.equal(classifyUpstreamError(err(code)), want));
+
+  it('treats an error without a code as a reset', () => {
+    assert.equal(classifyUpstreamError(new Error('x')), 'FULCRUM_ERR_UPSTREAM_RESET');
+  });
+});
+
+describe('isRetryable', () => {
+  it('retries a failed connection, with or without a body, whatever the method', () => {
+    const e = err('ECONNREFUSED');
+    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_CONNECT', null, 'POST', IDEMPOTENT), true);
+    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_CONNECT', new PassThrough(), 'POST', IDEMPOTENT), true);
+    const t = err('UND_ERR_CONNECT_TIMEOUT');
+    assert.equal(isRetryable(t, 'FULCRUM_ERR_UPSTREAM_TIMEOUT', null, 'GET', IDEMPOTENT), true);
+  });
+
+  it('retries a reset only for an idempotent method without a body', () => {
+    const e = err('ECONNRESET');
+    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', null, 'GET', IDEMPOTENT), true);
+    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', null, 'POST', IDEMPOTENT), false);
+    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', new PassThrough(), 'PUT', IDEMPOTENT), false);
+  });
+
+  it('never retries a read timeout or a bad response', () => {
+    assert.equal(
+      isRetryable(err('UND_ERR_HEADERS_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT', null, 'GET', IDEMPOTENT),
+      false,
+    );
+    assert.equal(
+      isRetryable(err('HPE_INVALID_CONSTANT'), 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', null, 'GET', IDEMPOTENT),
+      false,
+    );
+  });
+});
+
+describe('error table', () => {
+  it('codes are FULCRUM_ERR_* with a 4xx/5xx status and a message', () => {
+    for (const [code, e] of Object.entries(ERRORS)) {
+      assert.match(code, /^FULCRUM_ERR_[A-Z_]+$/);
+      assert.ok(e.status >= 400 && e.status < 600, code);
+      assert.ok(e.message.length > 0, code);
+    }
+  });
+
+  it('FulcrumError carries the code and status', () => {
+    const e = new FulcrumError('FULCRUM_ERR_UPSTREAM_TIMEOUT');
+    assert.equal(e.code, 'FULCRUM_ERR_UPSTREAM_TIMEOUT');
+    assert.equal(e.status, 504);
+    assert.equal(e.message, ERRORS.FULCRUM_ERR_UPSTREAM_TIMEOUT.message);
+  });
+
+  it('errorBody is {message, code, request_id}', () => {
+    assert.deepEqual(JSON.parse(errorBody('FULCRUM_ERR_NO_ROUTE', 'r1')), {
+      message: ERRORS.FULCRUM_ERR_NO_ROUTE.message,
+      code: 'FULCRUM_ERR_NO_ROUTE',
+      request_id: 'r1',
+    });
+  });
+
+  it('docs/errors.md lists every code with its status and message', () => {
+    // dist/test/unit/proxy/ → the repository root
+    const doc = readFileSync(new URL('../../../../docs/errors.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of doc.split('\n')) {
+      const m = /^\|\s*`(FULCRUM_ERR_[A-Z_]+)`\s*\|\s*(\d{3})\s*\|\s*([^|]+?)\s*\|/.exec(line);
+      if (m) rows.set(m[1]!, [m[2]!, m[3]!.trim()]);
+    }
+    for (const [code, e] of Object.entries(ERRORS)) {
+      assert.ok(rows.has(code), `${code} has a row in docs/errors.md`);
+      assert.deepEqual(rows.get(code), [String(e.status), e.message], code);
+    }
+    for (const code of rows.keys()) assert.ok(code in ERRORS, `${code} in docs/errors.md exists in ERRORS`);
+  });
+});
