@@ -2,7 +2,8 @@
  * Structural validation with ajv against the published JSON Schema, every error at once, each
  * turned into a sentence that says what was expected and where.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import validateFile from './file-validator.js';
 import {
   ConfigError,
   type ConfigIssue,
@@ -15,9 +16,15 @@ import { normalize } from './normalize.ts';
 import { fileSchema } from './schema.ts';
 import type { Snapshot } from './types.ts';
 
-// verbose: errors carry their parentSchema, which names the known fields of an unknown-field error.
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
-const validateFile = ajv.compile(fileSchema);
+/** The schema object a `#/a/b/...` schema path points at (to name the known fields of an object). */
+function schemaAt(schemaPath: string): Record<string, unknown> {
+  let node: unknown = fileSchema;
+  for (const part of schemaPath.replace(/^#\/?/, '').split('/')) {
+    if (part === '' || node === null || typeof node !== 'object') break;
+    node = (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return (node ?? {}) as Record<string, unknown>;
+}
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -54,7 +61,8 @@ function toIssue(src: ParsedSource, e: ErrorObject): ConfigIssue | null {
     case 'required':
       return src.issue(path, `missing required field "${String(p.missingProperty)}"`);
     case 'additionalProperties': {
-      const known = Object.keys(((e.parentSchema as { properties?: object }).properties ?? {}) as object);
+      const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''));
+      const known = Object.keys((parent.properties ?? {}) as object);
       return src.issue(
         path,
         `unknown field; expected one of: ${known.join(', ')}`,

@@ -2,9 +2,19 @@
  * Keep-alive connection pools to targets (undici Pool), shared by every generation that needs
  * the same (target, transport settings) and closed once no generation in service uses them.
  */
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool as UndiciPool } from 'undici';
 import type { ServiceSpec } from '../config/types.ts';
 import type { TargetState } from './target.ts';
+
+/**
+ * undici's Pool, loaded by its own file rather than through undici's index, which also loads
+ * fetch, WebSocket, EventSource and the cache stores: about 10 MB of resident memory that a proxy
+ * never uses (measured on Node 20: 61 MB → 51 MB). undici has no `exports` map, so the path is
+ * reachable; a test checks it is the same class the index exports.
+ */
+export const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+type Pool = UndiciPool;
 
 /** Largest response head accepted from a target (undici's default is 16 KiB; nginx's 4-8 KiB buffers grow to 32 KiB and more). */
 export const UPSTREAM_MAX_HEADER_BYTES = 65536;
