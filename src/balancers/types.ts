@@ -12,9 +12,15 @@ import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 
-/** What a picker may look at in a request (hash keys come with the hashing algorithms). */
+/** What a picker may look at in a request. */
 export interface PickContext {
   readonly clientIp: string;
+  /**
+   * The hashing algorithms' key (`hash_on`, else `hash_fallback`, as Kong computes it), or null when
+   * the request has none: they then pick at random, weights and bounded load still honoured.
+   * Optional until the forwarder sets it; absent means null.
+   */
+  readonly hashKey?: string | null;
 }
 
 export interface Picker {

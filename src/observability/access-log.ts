@@ -5,6 +5,7 @@
  * a copy rather than a syscall, and when idle each line is written at once. Flushed on exit.
  */
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { type Clock, systemClock } from '../core/clock.ts';
 
 export interface AccessEntry {
   request_id: string;
@@ -36,7 +37,24 @@ function destination(where: string, sync: boolean): DestinationStream | null {
   return pino.destination({ dest: where, sync, mkdir: true });
 }
 
-export function createLogs(level: string, accessLog: string): Logs {
+/**
+ * The ISO-8601 time of `clock.nowMs()`, formatted at most once per millisecond: under load many
+ * lines share a millisecond, and toISOString was 3% of the proxy's CPU in the profile.
+ */
+function isoTimeOf(clock: Clock): () => string {
+  let lastMs = -1;
+  let last = '';
+  return () => {
+    const ms = clock.nowMs();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      last = new Date(ms).toISOString();
+    }
+    return last;
+  };
+}
+
+export function createLogs(level: string, accessLog: string, clock: Clock = systemClock): Logs {
   const app = pino(
     { level, base: { component: 'fulcrum' }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),
@@ -44,13 +62,13 @@ export function createLogs(level: string, accessLog: string): Logs {
   const dest = destination(accessLog, false);
   // Written directly rather than through a pino logger: a pino level formatter returning `{}`
   // (to drop the level field) produced `{,"time":...}`, which is not JSON.
-  const isoTime = pino.stdTimeFunctions.isoTime;
+  const isoTime = isoTimeOf(clock);
   return {
     app,
     access:
       dest === null
         ? () => {}
-        : (entry) => dest.write(`{${isoTime().slice(1)},${JSON.stringify(entry).slice(1)}\n`),
+        : (entry) => dest.write(`{"time":"${isoTime()}",${JSON.stringify(entry).slice(1)}\n`),
     flush() {
       try {
         (dest as { flushSync?: () => void } | null)?.flushSync?.();

@@ -50,6 +50,7 @@ export class FulcrumNode {
     this.logs = createLogs(
       options.logLevel ?? snapshot.node.logging.level,
       options.accessLog ?? snapshot.node.logging.accessLog,
+      clock,
     );
     this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
     this.startedAtMs = clock.nowMs();

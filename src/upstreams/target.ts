@@ -21,6 +21,14 @@ export class TargetState {
   failures = 0;
   /** Consecutive failures; reset by a success. */
   consecutiveFailures = 0;
+  /**
+   * Peak-EWMA latency cost in ms for the `latency` balancer (Finagle's PeakEwma): -1 before the first
+   * sample. Fed by observeLatency(), read through latencyCost(); `latencyDecayMs` (the time constant)
+   * is set by that balancer from its `decay_window`.
+   */
+  latencyCostMs = -1;
+  latencyStampMs = 0;
+  latencyDecayMs = 10_000;
 
   constructor(upstream: string, target: string, host: string, port: number, weight: number) {
     this.key = `${upstream}/${target}`;
@@ -35,6 +43,28 @@ export class TargetState {
   start(): void {
     this.inflight++;
     this.requests++;
+  }
+
+  /**
+   * The forwarder calls this with a try's latency (to response headers) and the clock's monoMs():
+   * a slower sample replaces the cost at once (peak), a faster one pulls it down exponentially.
+   */
+  observeLatency(ms: number, nowMs: number): void {
+    if (!(ms >= 0)) return;
+    const c = this.latencyCostMs;
+    if (c < 0 || ms > c) this.latencyCostMs = ms;
+    else {
+      const w = Math.exp(-Math.max(nowMs - this.latencyStampMs, 0) / this.latencyDecayMs);
+      this.latencyCostMs = c * w + ms * (1 - w);
+    }
+    this.latencyStampMs = nowMs;
+  }
+
+  /** The cost decayed toward 0 since the last sample (so an idle target gets tried again); -1 if none. */
+  latencyCost(nowMs: number): number {
+    const c = this.latencyCostMs;
+    if (c <= 0) return c;
+    return c * Math.exp(-Math.max(nowMs - this.latencyStampMs, 0) / this.latencyDecayMs);
   }
 
   /**

@@ -1,0 +1,101 @@
+/**
+ * Helpers shared by the balancers: which targets may take a request, the bounded-load cap of the
+ * hashing algorithms, and an allocation-free "visited" mark for walks. Kept here so that each
+ * algorithm file reads as its algorithm only.
+ */
+import type { TargetState } from '../upstreams/target.ts';
+
+/** A target may be picked: healthy and with a positive weight. */
+export function usable(t: TargetState): boolean {
+  return t.healthy && t.weight > 0;
+}
+
+/** Usable and not in `exclude` (the targets a retry already tried). */
+export function allowed(t: TargetState, exclude: readonly TargetState[] | null): boolean {
+  return t.healthy && t.weight > 0 && (exclude === null || !exclude.includes(t));
+}
+
+/**
+ * Bounded load (Mirrokni et al., "Consistent Hashing with Bounded Loads", 2018; Envoy's and
+ * HAProxy's `hash_balance_factor`): the in-flight cap per unit of weight, so that no target carries
+ * more than `factor` × its weighted share of the in-flight requests, this one included. Computed over
+ * usable targets in O(n); Infinity when bounded load is off (factor 0).
+ */
+export function capPerWeight(targets: readonly TargetState[], factor: number): number {
+  if (factor <= 0) return Number.POSITIVE_INFINITY;
+  let inflight = 0;
+  let weight = 0;
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!;
+    if (!usable(t)) continue;
+    inflight += t.inflight;
+    weight += t.weight;
+  }
+  return weight > 0 ? (factor * (inflight + 1)) / weight : Number.POSITIVE_INFINITY;
+}
+
+/** Whether one more request keeps `t` within the cap (rounded up, so some target always fits). */
+export function underCap(t: TargetState, cap: number): boolean {
+  return t.inflight + 1 <= Math.ceil(cap * t.weight);
+}
+
+/** Marks targets seen during one walk without allocating: bump `epoch`, compare stamps. */
+export class Visited {
+  private stamps: Uint32Array;
+  private epoch = 0;
+  constructor(n: number) {
+    this.stamps = new Uint32Array(n);
+  }
+  /** Start a new walk. */
+  reset(): void {
+    this.epoch++;
+    if (this.epoch === 0xffffffff) {
+      this.stamps.fill(0);
+      this.epoch = 1;
+    }
+  }
+  /** True the first time `i` is seen in this walk. */
+  first(i: number): boolean {
+    if (this.stamps[i] === this.epoch) return false;
+    this.stamps[i] = this.epoch;
+    return true;
+  }
+}
+
+/** The first index whose value is >= x in an ascending array (length when none). */
+export function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first index whose value is > x in an ascending array (length when none). */
+export function upperBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Throws a RangeError naming the option unless `v` is a finite number within [min, max]. */
+export function checkNumber(name: string, v: number, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw new RangeError(`${name}: expected a number from ${min} to ${max}, got ${String(v)}`);
+  return v;
+}
+
+/** `hash_balance_factor`: 0 (off) or a factor above 1, as Envoy requires (HAProxy: 100 + percent). */
+export function checkBalanceFactor(v: number | undefined): number {
+  const f = v ?? 0;
+  if (f !== 0) checkNumber('hash_balance_factor', f, 1.01, 100);
+  return f;
+}
