@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../core/net.ts';
+import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import type {
   ConsumerSpec,
@@ -317,7 +318,7 @@ export function normalize(src: ParsedSource): Snapshot {
     upstreams.set(name, {
       id: u.raw.id ?? uuidFrom('upstream', name),
       name,
-      algorithm: u.raw.algorithm ?? 'round-robin',
+      ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
@@ -363,7 +364,7 @@ export function normalize(src: ParsedSource): Snapshot {
         upstreams.set(upstream, {
           id: uuidFrom('upstream', upstream),
           name: upstream,
-          algorithm: 'round-robin',
+          ...DEFAULT_BALANCING,
           hostHeader: undefined,
           targets: [
             {

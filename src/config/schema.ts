@@ -226,6 +226,9 @@ export const targetSchema: S = {
   },
 };
 
+/** Where a hashing algorithm takes its key from (Kong's `hash_on`, without `uri_capture` yet). */
+export const HASH_SOURCES = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg'];
+
 export const upstreamSchema: S = {
   type: 'object',
   description: 'A balanced group of targets.',
@@ -236,23 +239,90 @@ export const upstreamSchema: S = {
     name: objectName,
     algorithm: {
       type: 'string',
-      enum: ['round-robin'],
+      enum: [
+        'round-robin',
+        'random',
+        'least-connections',
+        'least-request',
+        'latency',
+        'ring-hash',
+        'consistent-hashing',
+        'maglev',
+        'rendezvous',
+      ],
       default: 'round-robin',
-      description: 'The balancing algorithm. `round-robin` is smooth weighted round robin (as nginx).',
+      description:
+        "The balancing algorithm (see docs/balancing.md). `consistent-hashing` is Kong's name for `ring-hash`.",
     },
-    slots: int('Accepted for Kong compatibility.', 10, 65536, 10000),
+    slots: int(
+      "`ring-hash`: the least number of points on the ring (Kong's `slots`, Envoy's `minimum_ring_size`).",
+      10,
+      65536,
+      10000,
+    ),
     host_header: str(
       "The Host header sent to this upstream's targets, unless the route has `preserve_host`. Unset: the upstream's name.",
+      { pattern: '^[^\\u0000-\\u0020\\u007f]+$' },
     ),
     hash_on: {
       type: 'string',
-      description: 'Accepted for Kong compatibility (hashing algorithms come later).',
+      enum: HASH_SOURCES,
+      default: 'none',
+      description:
+        'Hashing algorithms: what the key is made of. `none` picks at random (weights and bounded load still apply); `cookie` sets the cookie when the request has none.',
     },
-    hash_fallback: { type: 'string', description: 'Accepted for Kong compatibility.' },
-    hash_on_header: { type: 'string', description: 'Accepted for Kong compatibility.' },
-    hash_fallback_header: { type: 'string', description: 'Accepted for Kong compatibility.' },
-    hash_on_cookie: { type: 'string', description: 'Accepted for Kong compatibility.' },
-    hash_on_cookie_path: { type: 'string', description: 'Accepted for Kong compatibility.' },
+    hash_fallback: {
+      type: 'string',
+      enum: HASH_SOURCES,
+      default: 'none',
+      description: 'The key source used when `hash_on` yields nothing (not allowed with `hash_on: cookie`).',
+    },
+    hash_on_header: str('The header read when `hash_on` is `header`.', { minLength: 1 }),
+    hash_fallback_header: str('The header read when `hash_fallback` is `header`.', { minLength: 1 }),
+    hash_on_cookie: str(
+      'The cookie read (and set when absent) when `hash_on` or `hash_fallback` is `cookie`.',
+      {
+        minLength: 1,
+        pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+      },
+    ),
+    hash_on_cookie_path: str('The Path attribute of the cookie the proxy sets.', {
+      default: '/',
+      pattern: '^/',
+    }),
+    hash_on_query_arg: str('The query argument read when `hash_on` is `query_arg`.', { minLength: 1 }),
+    hash_fallback_query_arg: str('The query argument read when `hash_fallback` is `query_arg`.', {
+      minLength: 1,
+    }),
+    hash_balance_factor: {
+      type: 'number',
+      minimum: 0,
+      maximum: 100,
+      default: 0,
+      description:
+        "Hashing algorithms: bounded load. 0 is off; a factor above 1 (such as 1.25) keeps every target under factor × the mean in-flight requests, walking to the next candidate when the key's own target is full.",
+    },
+    choice_count: int(
+      '`least-request`: how many targets are drawn per pick (power of two choices).',
+      2,
+      100,
+      2,
+    ),
+    active_request_bias: {
+      type: 'number',
+      minimum: 0,
+      maximum: 10,
+      default: 1,
+      description:
+        "`least-request`: the exponent of (in-flight + 1) dividing a target's weight (Envoy's `active_request_bias`); 0 ignores load.",
+    },
+    decay_window: int(
+      '`latency`: the time constant of the peak-EWMA latency, in milliseconds.',
+      1,
+      3600000,
+      10000,
+    ),
+    maglev_table_size: int('`maglev`: the lookup table size; must be a prime.', 7, 5000011, 65537),
     healthchecks: {
       type: 'object',
       description: 'Accepted for Kong compatibility (health checks come later).',

@@ -2,6 +2,7 @@
  * The validated, normalized, frozen configuration: what the runtime builds generations from.
  * The data plane never sees raw input (ARCHITECTURE.md convention 5).
  */
+import type { BalancerSettings } from '../balancers/configure.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -59,10 +60,22 @@ export interface TargetSpec {
   readonly tags: readonly string[];
 }
 
+/** Where a hashing algorithm takes its key from; `name` is the header (lower case), cookie or query argument. */
+export interface HashSource {
+  readonly kind: 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg';
+  readonly name: string;
+}
+
 export interface UpstreamSpec {
   readonly id: string;
   readonly name: string;
-  readonly algorithm: 'round-robin';
+  /** The canonical algorithm id (`consistent-hashing` is stored as `ring-hash`). */
+  readonly algorithm: string;
+  readonly balancer: BalancerSettings;
+  readonly hashOn: HashSource;
+  readonly hashFallback: HashSource;
+  /** Path attribute of the cookie set for `hash_on: cookie`. */
+  readonly hashCookiePath: string;
   readonly hostHeader: string | undefined;
   readonly targets: readonly TargetSpec[];
   /** True when made from a service whose host is a plain hostname (one target, no upstream object). */

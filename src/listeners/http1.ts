@@ -97,6 +97,16 @@ export class Http1Listener {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(err, socket),
     );
+    // CONNECT (an authority-form target) is not tunnelled. Without a listener Node closes the
+    // socket without a word; answer it like any target that is neither origin-form nor absolute:
+    // 400, connection closed (nginx answers 405). Node has detached its parser and its socket
+    // 'error' listener by now, so one is added back.
+    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => socket.destroy());
+      const err: NodeJS.ErrnoException = new Error('CONNECT is not supported');
+      err.code = 'FULCRUM_CONNECT_METHOD';
+      this.onClientError(err, socket);
+    });
     this.server.on('connection', (s: Socket) => {
       (s as ClientSocket).fulcrumLast = null;
       this.sockets.add(s);

@@ -23,6 +23,9 @@ export function classifyUpstreamError(err: Error): ErrorCode {
   )
     return 'FULCRUM_ERR_UPSTREAM_TIMEOUT';
   if (code === 'UND_ERR_ABORTED') return 'FULCRUM_ERR_CLIENT_ABORTED';
+  // undici refused the request the proxy built (a header value with CR/LF from the configuration,
+  // say) before sending a byte: the proxy's fault, not the target's, and not worth a retry.
+  if (code === 'UND_ERR_INVALID_ARG') return 'FULCRUM_ERR_INTERNAL';
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
     return 'FULCRUM_ERR_UPSTREAM_RESET';
   if (

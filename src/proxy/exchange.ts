@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../core/errors.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
@@ -19,6 +20,7 @@ import type { TargetState } from '../upstreams/target.ts';
 import { BodyMeter } from './body.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, isRetryable } from './errors.ts';
+import { hashKeyOf } from './hash-key.ts';
 import { downstreamResponseHeaders, trailerPairs, upstreamRequestHeaders } from './headers.ts';
 
 const SERVER = `fulcrum/${VERSION}`;
@@ -42,6 +44,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private resumeUpstream: (() => void) | null = null;
   private requestId = '';
   readonly clientIp: string;
+  /** The hashing algorithms' key (PickContext), set before the first pick when the upstream hashes. */
+  hashKey: string | null = null;
+  /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
+  private hashCookie: string | null = null;
   private dispatchMs = 0;
   private upstreamMs = -1;
   private bytesOut = 0;
@@ -49,6 +55,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private errorCode: ErrorCode | null = null;
   private ended = false;
   private targetOpen = false;
+  /** The client socket, watched while this response is queued behind another (see the constructor). */
+  private queuedOn: Socket | null = null;
 
   constructor(core: ProxyCore, gen: Generation, req: IncomingMessage, res: ServerResponse) {
     this.core = core;
@@ -60,6 +68,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.onClose = this.onClose.bind(this);
     this.onDrain = this.onDrain.bind(this);
     res.on('close', this.onClose);
+    // A response queued behind another on a pipelined connection gets no 'close' when the socket
+    // closes before its turn (Node watches the socket only for the response being written): watch
+    // the socket too, or the exchange never ends and its in-flight counts leak.
+    const socket = req.socket as Socket & { _httpMessage?: unknown };
+    if (socket._httpMessage !== res) {
+      this.queuedOn = socket;
+      socket.setMaxListeners(socket.getMaxListeners() + 1);
+      socket.once('close', this.onClose);
+    }
   }
 
   /** Route the request and send it to a target. `expectContinue`: answer 100 once routed. */
@@ -106,6 +123,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const stripped = spec.stripPath ? m.matchedLength : 0;
     const query = q < 0 ? '' : target.slice(q);
     this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
+    if (service.upstream.hashing) {
+      const k = hashKeyOf(service.upstream.spec, {
+        clientIp: this.clientIp,
+        headers: req.headers,
+        path,
+        query,
+        consumer: null,
+      });
+      this.hashKey = k.key;
+      this.hashCookie = k.setCookie;
+    }
 
     const limit = node.limits.maxBodyBytes;
     const cl = req.headers['content-length'];
@@ -190,12 +218,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
         for (let i = 0; i < rawHeaders.length; i += 2)
           if (rawHeaders[i]!.toString('latin1').toLowerCase() === 'link')
             links.push(rawHeaders[i + 1]!.toString('latin1'));
-        if (links.length > 0) res.writeEarlyHints({ link: links });
+        // Node refuses a Link value that is not `<uri>; params`: hints are optional, drop them.
+        if (links.length > 0)
+          try {
+            res.writeEarlyHints({ link: links });
+          } catch {}
       } else if (statusCode === 102) res.writeProcessing();
       return true;
     }
-    this.upstreamMs = this.core.clock.monoMs() - this.dispatchMs;
+    const now = this.core.clock.monoMs();
+    this.upstreamMs = now - this.dispatchMs;
     this.service!.upstream.headerLatency.observe(this.upstreamMs / 1000);
+    this.target!.observeLatency(this.upstreamMs, now);
     this.resumeUpstream = resume;
     this.status = statusCode;
     let contentLength = false;
@@ -210,6 +244,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.gen.snapshot.node.headers.via,
       !contentLength,
     );
+    if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, statusText || undefined, headers);
@@ -240,7 +275,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const code = err instanceof FulcrumError ? err.code : classifyUpstreamError(err);
-    const transport = code !== 'FULCRUM_ERR_PAYLOAD_TOO_LARGE' && code !== 'FULCRUM_ERR_CLIENT_ABORTED';
+    const transport =
+      code !== 'FULCRUM_ERR_PAYLOAD_TOO_LARGE' &&
+      code !== 'FULCRUM_ERR_CLIENT_ABORTED' &&
+      code !== 'FULCRUM_ERR_INTERNAL';
     this.closeTarget(!transport);
     if (this.ended) return;
     if (this.res.headersSent) {
@@ -312,6 +350,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private onClose(): void {
     if (this.ended) return;
     this.ended = true;
+    const q = this.queuedOn;
+    if (q !== null) {
+      this.queuedOn = null;
+      q.off('close', this.onClose);
+      q.setMaxListeners(q.getMaxListeners() - 1);
+    }
     const finished = this.res.writableFinished;
     if (!finished) {
       this.errorCode ??= 'FULCRUM_ERR_CLIENT_ABORTED';

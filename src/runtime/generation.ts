@@ -7,7 +7,7 @@
 
 import type { BlockList } from 'node:net';
 import type { Pool } from 'undici';
-import { BUILTIN_BALANCERS } from '../balancers/index.ts';
+import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
 import type { Balancer, Picker } from '../balancers/types.ts';
 import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -24,6 +24,8 @@ export interface UpstreamRuntime {
   readonly targets: readonly TargetState[];
   readonly picker: Picker;
   readonly headerLatency: HistogramChild;
+  /** Whether the algorithm reads a hash key (the forwarder computes one only then). */
+  readonly hashing: boolean;
 }
 
 export interface ServiceRuntime {
@@ -49,6 +51,7 @@ export interface RouteRuntime {
 /** Live state that outlives generations, owned by the Runtime. */
 export interface LiveState {
   readonly targets: Map<string, TargetState>;
+  /** Per upstream: the balancer and its identity (algorithm and the options it reads). */
   readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
   readonly pools: PoolRegistry;
   readonly metrics: Metrics;
@@ -86,11 +89,13 @@ export class Generation {
         } else st.weight = t.weight;
         return st;
       });
+      // A balancer (and its rotation or table state) survives a swap when neither its algorithm
+      // nor an option it reads changed.
+      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}`;
       let b = live.balancers.get(u.name);
-      if (!b || b.algorithm !== u.algorithm) {
-        const factory = BUILTIN_BALANCERS.get(u.algorithm);
-        if (!factory) throw new Error(`no balancer ${u.algorithm}`);
-        b = { algorithm: u.algorithm, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
+      if (!b || b.algorithm !== identity) {
+        const factory = factoryFor(u.algorithm, u.balancer);
+        b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
         live.balancers.set(u.name, b);
       }
       upstreams.set(u.name, {
@@ -98,6 +103,7 @@ export class Generation {
         targets,
         picker: b.balancer.update(targets),
         headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
+        hashing: isHashing(u.algorithm),
       });
     }
     const poolKeys = new Set<string>();

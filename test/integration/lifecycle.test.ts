@@ -52,15 +52,27 @@ async function slowUpstream(delayMs: number) {
   return { up, arrived, count: () => count };
 }
 
-/** Whether a new TCP connection to the port is refused. */
+/**
+ * Whether a new connection to the port goes unserved: refused outright, or (when it raced the
+ * listening socket's close, which libuv finishes at the end of a loop turn) accepted by the kernel
+ * and then closed without any response to the request sent on it.
+ */
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
+    let got = '';
+    s.once('connect', () => s.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'));
+    s.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.startsWith('HTTP/1.1')) {
+        s.destroy();
+        resolve(false);
+      }
     });
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    s.once('close', () => resolve(got === ''));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EPIPE'),
+    );
   });
 }
 

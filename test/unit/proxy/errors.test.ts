@@ -33,6 +33,8 @@ describe('classifyUpstreamError', () => {
     ['UND_ERR_ABORTED', 'FULCRUM_ERR_CLIENT_ABORTED'],
     ['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'FULCRUM_ERR_CLIENT_ABORTED'],
     ['SOMETHING_ELSE', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    // undici refused the request the proxy built (e.g. a header value with CR/LF): nothing was sent.
+    ['UND_ERR_INVALID_ARG', 'FULCRUM_ERR_INTERNAL'],
   ];
   for (const [code, want] of cases)
     it(`${code} → ${want}`, () => assert.equal(classifyUpstreamError(err(code)), want));
