@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Whole-proxy benchmark: Fulcrum against nginx, HAProxy and a bare Node/undici proxy, each a
+# round-robin keep-alive reverse proxy over the same two local upstreams, each pinned to one core.
+# See docs/benchmarks.md. Usage: bash bench/macro/run.sh  (or npm run bench:macro)
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]             interleaved rounds; the report shows the median per cell
+#   DURATION [8]           seconds of each measured wrk run
+#   WARMUP [2]             seconds of unmeasured wrk load before each measured run
+#   CONNS ["64 256"]       wrk connection counts
+#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean (see below)
+#   PROXY_CORE [1]         the core every proxy is pinned to
+#   LOAD_CORE [0]          the core of wrk and the upstreams
+#   BENCH_PORT_BASE [21800] ports BASE+1, BASE+2 (upstreams), BASE+10 (proxy), BASE+11 (Fulcrum admin)
+#   QUIET_MAX [10]         before each run, wait up to this many seconds for the machine to be idle
+#   QUIET_PCT [15]         "idle": less than this percentage of one core busy over a second
+#   PROFILE [0]            1: instead, run Fulcrum alone under `node --cpu-prof` (c=64, DURATION 10 s)
+#                          and summarize the profile with cpuprofile-summary.mjs
+#   SKIP_BUILD [0]         1: do not run npm run build
+#   KEEP_TMP [0]           1: keep the temporary directory (configs, logs, raw wrk output)
+set -euo pipefail
+
+PROFILE=${PROFILE:-0}
+if [[ "$PROFILE" == 1 ]]; then
+  ROUNDS=1 DURATION=${DURATION:-10} CONNS=${CONNS:-64} PROXIES=${PROFILE_PROXY:-fulcrum}
+fi
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-"64 256"}
+PROXIES=${PROXIES:-"fulcrum nginx haproxy bare-undici"}
+PROXY_CORE=${PROXY_CORE:-1}
+LOAD_CORE=${LOAD_CORE:-0}
+BASE=${BENCH_PORT_BASE:-21800}
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_PCT=${QUIET_PCT:-15}
+U1=$((BASE + 1))
+U2=$((BASE + 2))
+PPORT=$((BASE + 10))
+APORT=$((BASE + 11))
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+TMP=$(mktemp -d /tmp/fulcrum-bench.XXXXXX)
+STARTED=()
+BUILD_NOTE=""
+TICK=$(getconf CLK_TCK)
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+  local keep=() p
+  for p in "${STARTED[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
+  STARTED=("${keep[@]}")
+}
+
+# ---- prerequisites ----
+if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null; then
+  log "installing nginx haproxy wrk"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk >/dev/null
+fi
+for p in $U1 $U2 $PPORT $APORT; do
+  if [[ -n "$(ss -ltnH "sport = :$p")" ]]; then
+    echo "port $p is in use; set BENCH_PORT_BASE" >&2
+    exit 1
+  fi
+done
+if [[ "$(nproc)" -lt 2 ]]; then log "warning: fewer than 2 cores; wrk, upstreams and proxy share a core"; fi
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  log "npm run build"
+  if ! npm run build --silent >"$TMP/build.log" 2>&1; then
+    # tsc still emits on type errors (often another file in progress); go on if dist/ is there.
+    [[ -f dist/src/cli/main.js ]] || { cat "$TMP/build.log" >&2; exit 1; }
+    log "warning: npm run build reported errors (dist/ emitted anyway):"
+    grep -m3 'error TS' "$TMP/build.log" >&2 || true
+    BUILD_NOTE=", build had type errors"
+  fi
+fi
+
+# ---- process helpers ----
+tree_pids() { # a pid and its children (nginx: master + worker)
+  echo "$1"
+  pgrep -P "$1" || true
+}
+cpu_ticks() { # utime+stime of the tree, in clock ticks
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+hwm_kb() { # sum of peak RSS over the tree
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+sys_busy_ticks() { # busy ticks of all cores (user nice system irq softirq steal)
+  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+self_child_ticks() { # cutime+cstime of this shell: CPU of the children it has reaped (wrk)
+  sed 's/^.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'
+}
+wait_quiet() { # wait (up to QUIET_MAX s) until the machine is idle apart from us: others may share it
+  local i a b
+  for i in $(seq 1 "$QUIET_MAX"); do
+    a=$(sys_busy_ticks)
+    sleep 1
+    b=$(sys_busy_ticks)
+    if [[ $((b - a)) -le $((TICK * QUIET_PCT / 100)) ]]; then return 0; fi
+  done
+  log "machine still busy after ${QUIET_MAX}s ($((100 * (b - a) / TICK))% of a core); measuring anyway"
+}
+wait_ready() { # $1 url; up to 10 s
+  local i
+  for i in $(seq 1 100); do
+    curl -sf -o /dev/null -m 1 "$1" && return 0
+    sleep 0.1
+  done
+  echo "not ready: $1" >&2
+  return 1
+}
+
+# ---- upstreams: one nginx worker, two ports, pinned to the load core ----
+mkdir -p "$TMP/up" "$TMP/px"
+temp_paths() {
+  local d=$1
+  echo "client_body_temp_path $d/body; proxy_temp_path $d/proxy; fastcgi_temp_path $d/fcgi; uwsgi_temp_path $d/uwsgi; scgi_temp_path $d/scgi;"
+}
+cat >"$TMP/up/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/up/nginx.pid;
+error_log $TMP/up/error.log warn;
+events { worker_connections 16384; multi_accept on; }
+http {
+  $(temp_paths "$TMP/up")
+  access_log off;
+  default_type text/plain;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  server { listen 127.0.0.1:$U1 backlog=4096; location / { return 200 "ok"; } }
+  server { listen 127.0.0.1:$U2 backlog=4096; location / { return 200 "ok"; } }
+}
+EOF
+taskset -c "$LOAD_CORE" nginx -p "$TMP/up/" -c "$TMP/up/nginx.conf" -e "$TMP/up/error.log" \
+  >"$TMP/up/stdout.log" 2>&1 &
+UP_PID=$!
+STARTED+=("$UP_PID")
+wait_ready "http://127.0.0.1:$U1/"
+wait_ready "http://127.0.0.1:$U2/"
+
+# ---- proxy configurations ----
+cat >"$TMP/fulcrum.yaml" <<EOF
+_format_version: "3.0"
+listeners:
+  - name: proxy
+    address: 127.0.0.1
+    port: $PPORT
+admin:
+  address: 127.0.0.1
+  port: $APORT
+logging:
+  level: warn
+  access_log: $TMP/px/fulcrum-access.log
+timeouts:
+  drain_ms: 2000
+services:
+  - name: bench
+    host: bench-upstream
+    routes:
+      - name: all
+        paths: ["/"]
+upstreams:
+  - name: bench-upstream
+    algorithm: round-robin
+    targets:
+      - target: 127.0.0.1:$U1
+      - target: 127.0.0.1:$U2
+EOF
+
+cat >"$TMP/px/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/px/nginx.pid;
+error_log $TMP/px/nginx-error.log warn;
+events { worker_connections 16384; multi_accept on; }
+http {
+  $(temp_paths "$TMP/px")
+  access_log $TMP/px/nginx-access.log combined buffer=64k flush=1s;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream bench {
+    server 127.0.0.1:$U1;
+    server 127.0.0.1:$U2;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$PPORT backlog=4096;
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+
+cat >"$TMP/px/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+  log stdout format raw local0 info
+defaults
+  mode http
+  log global
+  option httplog
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+frontend fe
+  bind 127.0.0.1:$PPORT
+  default_backend be
+backend be
+  balance roundrobin
+  http-reuse always
+  server u1 127.0.0.1:$U1
+  server u2 127.0.0.1:$U2
+EOF
+
+# Variants, for attributing cost (not in the default list): fulcrum-nolog (access_log: off) and
+# fulcrum-lean (no access log, no Via, no request id).
+sed "s|  access_log: .*|  access_log: \"off\"|" "$TMP/fulcrum.yaml" >"$TMP/fulcrum-nolog.yaml"
+{
+  cat "$TMP/fulcrum-nolog.yaml"
+  printf 'headers:\n  via: false\n  request_id: ""\n'
+} >"$TMP/fulcrum-lean.yaml"
+
+start_proxy() { # $1 name; sets PROXY_PID
+  local name=$1
+  case "$name" in
+    fulcrum)
+      # shellcheck disable=SC2086
+      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/fulcrum.yaml" \
+        >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+      ;;
+    fulcrum-nolog | fulcrum-lean)
+      # shellcheck disable=SC2086
+      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/$name.yaml" \
+        >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+      ;;
+    nginx)
+      taskset -c "$PROXY_CORE" nginx -p "$TMP/px/" -c "$TMP/px/nginx.conf" -e "$TMP/px/nginx-error.log" \
+        >>"$TMP/px/nginx.out" 2>&1 &
+      ;;
+    haproxy)
+      taskset -c "$PROXY_CORE" haproxy -db -f "$TMP/px/haproxy.cfg" \
+        >>"$TMP/px/haproxy-access.log" 2>>"$TMP/px/haproxy.err" &
+      ;;
+    bare-undici)
+      taskset -c "$PROXY_CORE" node bench/macro/bare-undici.mjs "$PPORT" "$U1" "$U2" \
+        >>"$TMP/px/bare.out" 2>&1 &
+      ;;
+    *)
+      echo "unknown proxy $name" >&2
+      exit 1
+      ;;
+  esac
+  PROXY_PID=$!
+  STARTED+=("$PROXY_PID")
+  wait_ready "http://127.0.0.1:$PPORT/"
+}
+
+to_ms() { # wrk latency figure (12.3us, 1.2ms, 1.1s, 1.0m) -> milliseconds
+  awk -v x="$1" 'BEGIN {
+    n = x + 0; u = x; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n }'
+}
+
+NODE_PROF=""
+[[ "$PROFILE" == 1 ]] && NODE_PROF="--cpu-prof --cpu-prof-dir=$TMP/prof"
+SAMPLES="$TMP/samples.tsv"
+printf 'proxy\tconns\tround\trps\tp50_ms\tp99_ms\trequests\tsecs\tcpu_s\thwm_kb\terrors\tother_cores\n' >"$SAMPLES"
+
+measure() { # $1 proxy $2 conns $3 round
+  local name=$1 c=$2 r=$3 out c0 c1 hwm rps reqs secs p50 p99 errs s0 s1 u0 u1 w0 w1
+  start_proxy "$name"
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s "http://127.0.0.1:$PPORT/" >/dev/null
+  wait_quiet
+  out="$TMP/wrk-$name-$c-$r.txt"
+  u0=$(cpu_ticks "$UP_PID")
+  c0=$(cpu_ticks "$PROXY_PID")
+  s0=$(sys_busy_ticks)
+  w0=$(self_child_ticks)
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${DURATION}s" --timeout 5s --latency "http://127.0.0.1:$PPORT/" >"$out"
+  w1=$(self_child_ticks)
+  s1=$(sys_busy_ticks)
+  c1=$(cpu_ticks "$PROXY_PID")
+  u1=$(cpu_ticks "$UP_PID")
+  hwm=$(hwm_kb "$PROXY_PID")
+  stop_pid "$PROXY_PID"
+  forget_pid "$PROXY_PID"
+  rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
+  reqs=$(awk '/ requests in /{print $1}' "$out")
+  secs=$(awk '/ requests in /{s = $4; sub(/s,$/, "", s); print s}' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  errs=$(awk '/Socket errors:/{gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx or 3xx/{e += $NF} END {print e + 0}' "$out")
+  local cpu other
+  cpu=$(awk -v a="$c0" -v b="$c1" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')
+  # CPU used by anything else on the machine during the run, in cores (a shared machine is noisy)
+  other=$(awk -v s=$((s1 - s0 - (c1 - c0) - (u1 - u0) - (w1 - w0))) -v t="$TICK" -v d="$secs" \
+    'BEGIN {x = s / t / d; if (x < 0) x = 0; printf "%.2f", x}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$name" "$c" "$r" "$rps" "$p50" "$p99" "$reqs" "$secs" "$cpu" "$hwm" "$errs" "$other" >>"$SAMPLES"
+  log "round $r $name c=$c: ${rps} req/s p50 ${p50} ms p99 ${p99} ms cpu ${cpu}s rss $((hwm / 1024)) MiB errors $errs other-load ${other} cores"
+}
+
+read -r -a PLIST <<<"$PROXIES"
+read -r -a CLIST <<<"$CONNS"
+n=${#PLIST[@]}
+log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s conns=[$CONNS] proxies=[$PROXIES] tmp=$TMP"
+for r in $(seq 1 "$ROUNDS"); do
+  for i in $(seq 0 $((n - 1))); do # rotate the order each round
+    p=${PLIST[$(((i + r - 1) % n))]}
+    for c in "${CLIST[@]}"; do measure "$p" "$c" "$r"; done
+  done
+done
+
+# ---- report ----
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+mkdir -p bench/results
+if [[ "$PROFILE" == 1 ]]; then
+  prof=$(ls "$TMP"/prof/*.cpuprofile 2>/dev/null | head -1)
+  [[ -n "$prof" ]] || { echo "no .cpuprofile written" >&2; exit 1; }
+  cp "$prof" "bench/results/fulcrum-$STAMP.cpuprofile"
+  {
+    echo "## Fulcrum CPU profile, $(date -u '+%Y-%m-%d %H:%M UTC'), wrk -c$CONNS for ${DURATION}s"
+    echo
+    tail -n +2 "$SAMPLES" | awk -F'\t' '{printf "%s req/s, p50 %s ms, p99 %s ms, proxy CPU %s s, other load %s cores\n\n", $4, $5, $6, $9, $12}'
+    node bench/macro/cpuprofile-summary.mjs "bench/results/fulcrum-$STAMP.cpuprofile"
+  } >"bench/results/profile-$STAMP.md"
+  cat "bench/results/profile-$STAMP.md"
+  log "written bench/results/profile-$STAMP.md and fulcrum-$STAMP.cpuprofile (open it in Chrome DevTools)"
+  exit 0
+fi
+INFO="$TMP/info.md"
+{
+  echo "## Fulcrum macro benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "- CPU: $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores; kernel $(uname -r)"
+  echo "- node $(node --version), undici $(node -p "require('undici/package.json').version"), fulcrum $(node bin/fulcrum.js --version) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -n "$(git status --porcelain -- src 2>/dev/null)" ]] && echo ', src modified')$BUILD_NOTE)"
+  echo "- $(nginx -v 2>&1); $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'); $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}')"
+  echo "- proxy pinned to core $PROXY_CORE; wrk (-t1) and upstreams (one nginx worker, two ports, return 200 \"ok\") on core $LOAD_CORE"
+  echo "- rounds $ROUNDS, ${DURATION}s measured + ${WARMUP}s warm-up per run, each proxy restarted for every run, order rotated per round"
+} >"$INFO"
+cp "$SAMPLES" "bench/results/macro-$STAMP.tsv"
+node bench/macro/report.mjs "$SAMPLES" "$INFO" >"bench/results/macro-$STAMP.md"
+echo
+cat "bench/results/macro-$STAMP.md"
+echo
+log "written bench/results/macro-$STAMP.md and .tsv"
