@@ -1,7 +1,10 @@
 /**
  * The request body on its way to the target: counted as it streams (for the access log and the
- * body-size limit) and decoupled from the client socket, so that a failed upstream destroys this
- * stream and not the client's connection (the client still gets its 502).
+ * body-size limit), decoupled from the client socket so that a failed upstream destroys this
+ * stream and not the client's connection (the client still gets its 502), and watched for the
+ * service's `write_timeout`: once the target's connection is up, if the target stops taking the
+ * body (this stream's buffer stays full) for that long, the stream fails with
+ * FULCRUM_ERR_UPSTREAM_TIMEOUT (nginx's proxy_send_timeout: "between two successive writes").
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { FulcrumError } from '../core/errors.ts';
@@ -9,10 +12,18 @@ import { FulcrumError } from '../core/errors.ts';
 export class BodyMeter extends Transform {
   bytes = 0;
   private readonly limit: number;
+  private writeTimeoutMs = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(limit: number) {
     super({ highWaterMark: 65536 });
     this.limit = limit;
+  }
+
+  /** Start enforcing the write timeout (called once the target's connection is up). */
+  watchWrites(ms: number): void {
+    this.writeTimeoutMs = ms;
+    if (this.readableLength >= this.readableHighWaterMark) this.arm();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -22,5 +33,40 @@ export class BodyMeter extends Transform {
       return;
     }
     cb(null, chunk);
+    // The consumer (undici writing to the target) has not drained what we hold: it is blocked.
+    if (this.writeTimeoutMs > 0 && this.readableLength >= this.readableHighWaterMark) this.arm();
+  }
+
+  override _read(size: number): void {
+    this.disarm();
+    super._read(size);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.disarm();
+    super._destroy(err, cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.disarm();
+    cb();
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.writeTimeoutMs <= 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.destroy(
+        new FulcrumError('FULCRUM_ERR_UPSTREAM_TIMEOUT', 'the target stopped reading the request body'),
+      );
+    }, this.writeTimeoutMs);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
   }
 }

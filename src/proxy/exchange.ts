@@ -206,6 +206,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
+    this.body?.watchWrites(this.service!.spec.writeTimeoutMs);
     if (this.ended) abort();
   }
 
@@ -280,7 +281,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       code !== 'FULCRUM_ERR_CLIENT_ABORTED' &&
       code !== 'FULCRUM_ERR_INTERNAL';
     this.closeTarget(!transport);
-    if (this.ended) return;
+    // Ended, or already answered locally (a body error such as 413 or a write timeout answers
+    // first, then aborts the upstream try that lands here).
+    if (this.ended || (this.res.writableEnded && this.errorCode !== null)) return;
     if (this.res.headersSent) {
       // Bytes of the response have reached the client: it can only learn of the failure by the
       // connection closing before the response is complete.
