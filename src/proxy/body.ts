@@ -8,6 +8,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { FulcrumError } from '../core/errors.ts';
+import { noteRelayed } from '../core/memory.ts';
 
 export class BodyMeter extends Transform {
   bytes = 0;
@@ -28,6 +29,7 @@ export class BodyMeter extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    noteRelayed(chunk.length);
     if (this.limit > 0 && this.bytes > this.limit) {
       cb(new FulcrumError('FULCRUM_ERR_PAYLOAD_TOO_LARGE'));
       return;

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../core/errors.ts';
+import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { VERSION } from '../core/version.ts';
 import { joinPath, normalizePath } from '../routing/path.ts';
@@ -261,6 +262,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.ended) return false;
     this.bytesOut += chunk.length;
+    noteRelayed(chunk.length);
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
