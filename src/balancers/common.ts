@@ -5,14 +5,14 @@
  */
 import type { TargetState } from '../upstreams/target.ts';
 
-/** A target may be picked: healthy and with a positive weight. */
+/** A target may be picked: healthy and with a positive (effective, slow-start scaled) weight. */
 export function usable(t: TargetState): boolean {
-  return t.healthy && t.weight > 0;
+  return t.healthy && t.effectiveWeight > 0;
 }
 
 /** Usable and not in `exclude` (the targets a retry already tried). */
 export function allowed(t: TargetState, exclude: readonly TargetState[] | null): boolean {
-  return t.healthy && t.weight > 0 && (exclude === null || !exclude.includes(t));
+  return t.healthy && t.effectiveWeight > 0 && (exclude === null || !exclude.includes(t));
 }
 
 /**
@@ -29,14 +29,14 @@ export function capPerWeight(targets: readonly TargetState[], factor: number): n
     const t = targets[i]!;
     if (!usable(t)) continue;
     inflight += t.inflight;
-    weight += t.weight;
+    weight += t.effectiveWeight;
   }
   return weight > 0 ? (factor * (inflight + 1)) / weight : Number.POSITIVE_INFINITY;
 }
 
 /** Whether one more request keeps `t` within the cap (rounded up, so some target always fits). */
 export function underCap(t: TargetState, cap: number): boolean {
-  return t.inflight + 1 <= Math.ceil(cap * t.weight);
+  return t.inflight + 1 <= Math.ceil(cap * t.effectiveWeight);
 }
 
 /** Marks targets seen during one walk without allocating: bump `epoch`, compare stamps. */

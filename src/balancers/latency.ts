@@ -68,7 +68,7 @@ class LatencyPicker implements Picker {
     let c = t.latencyCost(now);
     if (c < 0) c = this.seedMs;
     if (c === 0 && t.inflight > 0) return PENALTY + t.inflight;
-    return (c * (t.inflight + 1)) / t.weight;
+    return (c * (t.inflight + 1)) / t.effectiveWeight;
   }
 
   pick(_ctx: PickContext, exclude: readonly TargetState[] | null): TargetState | null {

@@ -41,7 +41,7 @@ class LeastConnectionsPicker implements Picker {
         ties = 1;
         continue;
       }
-      const d = (t.inflight + 1) * best.weight - (best.inflight + 1) * t.weight;
+      const d = (t.inflight + 1) * best.effectiveWeight - (best.inflight + 1) * t.effectiveWeight;
       if (d < 0) {
         best = t;
         ties = 1;

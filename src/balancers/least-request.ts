@@ -42,9 +42,9 @@ export function leastRequestOptions(o: Partial<LeastRequestOptions> = {}): Least
 
 /** Effective weight: weight / (inflight + 1)^bias, with the common biases computed without pow(). */
 function effective(t: TargetState, bias: number): number {
-  if (bias === 1) return t.weight / (t.inflight + 1);
-  if (bias === 0) return t.weight;
-  return t.weight / (t.inflight + 1) ** bias;
+  if (bias === 1) return t.effectiveWeight / (t.inflight + 1);
+  if (bias === 0) return t.effectiveWeight;
+  return t.effectiveWeight / (t.inflight + 1) ** bias;
 }
 
 class LeastRequestPicker implements Picker {

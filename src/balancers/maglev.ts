@@ -41,9 +41,9 @@ export function buildTable(targets: readonly TargetState[], size: number): Int32
   const ids: number[] = [];
   let maxW = 0;
   targets.forEach((t, i) => {
-    if (t.weight > 0) {
+    if (t.effectiveWeight > 0) {
       ids.push(i);
-      maxW = Math.max(maxW, t.weight);
+      maxW = Math.max(maxW, t.effectiveWeight);
     }
   });
   const n = ids.length;
@@ -57,7 +57,7 @@ export function buildTable(targets: readonly TargetState[], size: number): Int32
     const t = targets[ids[j]!]!;
     offset[j] = hash53(t.target, 0x6d61676c) % size;
     skip[j] = (hash53(t.target, 0x65763131) % (size - 1)) + 1;
-    weight[j] = t.weight / maxW;
+    weight[j] = t.effectiveWeight / maxW;
   }
   let filled = 0;
   for (let round = 1; filled < size; round++) {
@@ -139,7 +139,7 @@ class MaglevBalancer implements Balancer {
   }
 
   update(targets: readonly TargetState[]): Picker {
-    const sig = targets.map((t) => `${t.target}=${t.weight}`).join(',');
+    const sig = targets.map((t) => `${t.target}=${t.effectiveWeight}`).join(',');
     if (this.table === null || sig !== this.sig) {
       this.table = buildTable(targets, this.o.tableSize);
       this.sig = sig;

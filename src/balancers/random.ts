@@ -25,12 +25,12 @@ export class WeightedDraw {
   constructor(targets: readonly TargetState[]) {
     this.targets = targets;
     const ids: number[] = [];
-    for (let i = 0; i < targets.length; i++) if (targets[i]!.weight > 0) ids.push(i);
+    for (let i = 0; i < targets.length; i++) if (targets[i]!.effectiveWeight > 0) ids.push(i);
     this.cumulative = new Float64Array(ids.length);
     this.index = Int32Array.from(ids);
     let sum = 0;
     for (let j = 0; j < ids.length; j++) {
-      sum += targets[ids[j]!]!.weight;
+      sum += targets[ids[j]!]!.effectiveWeight;
       this.cumulative[j] = sum;
     }
     this.total = sum;
@@ -47,7 +47,7 @@ export class WeightedDraw {
   drawAllowed(rng: Rng, exclude: readonly TargetState[] | null): number {
     const ts = this.targets;
     let sum = 0;
-    for (let i = 0; i < ts.length; i++) if (allowed(ts[i]!, exclude)) sum += ts[i]!.weight;
+    for (let i = 0; i < ts.length; i++) if (allowed(ts[i]!, exclude)) sum += ts[i]!.effectiveWeight;
     if (sum === 0) return -1;
     let r = rng.next() * sum;
     let last = -1;
@@ -55,7 +55,7 @@ export class WeightedDraw {
       const t = ts[i]!;
       if (!allowed(t, exclude)) continue;
       last = i;
-      r -= t.weight;
+      r -= t.effectiveWeight;
       if (r < 0) return i;
     }
     return last;

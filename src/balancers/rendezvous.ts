@@ -79,7 +79,7 @@ class RendezvousPicker implements Picker {
       const y = fmix32((hi ^ this.seedHi[i]!) + x);
       // 52 uniform bits, offset by half a unit so that u is never 0 or 1 (all exact in a double).
       const u = (x * 1048576 + (y >>> 12) + 0.5) / 4503599627370496;
-      scores[i] = -t.weight / Math.log(u);
+      scores[i] = -t.effectiveWeight / Math.log(u);
       if (best < 0 || scores[i]! > scores[best]!) best = i;
     }
     if (best < 0 || underCap(ts[best]!, cap)) return best < 0 ? null : ts[best]!;

@@ -62,7 +62,11 @@ export interface Ring {
   readonly owners: Int32Array;
 }
 
-/** Builds the ring over the targets with weight > 0 (exported for the benchmark and tests). */
+/**
+ * Builds the ring over the targets with weight > 0 (exported for the benchmark and tests). The
+ * scale follows the configured weights and the point counts the effective ones, so a target in
+ * slow start gains points as it ramps (only keys moving to it move) and the scale does not jump.
+ */
 export function buildRing(targets: readonly TargetState[], o: RingHashOptions): Ring {
   let total = 0;
   let minW = Number.POSITIVE_INFINITY;
@@ -76,8 +80,8 @@ export function buildRing(targets: readonly TargetState[], o: RingHashOptions): 
   while (scale > 2 ** -30 && total * scale > o.maxRingSize) scale /= 2;
   const entries: { h: number; i: number }[] = [];
   targets.forEach((t, i) => {
-    if (t.weight <= 0) return;
-    const n = Math.max(1, Math.round(t.weight * scale));
+    if (t.effectiveWeight <= 0) return;
+    const n = Math.max(1, Math.round(t.effectiveWeight * scale));
     for (let k = 0; k < n; k++) entries.push({ h: hash53(`${t.target}_${k}`), i });
   });
   entries.sort((a, b) => a.h - b.h || a.i - b.i);
@@ -148,7 +152,7 @@ class RingHashBalancer implements Balancer {
   }
 
   update(targets: readonly TargetState[]): Picker {
-    const sig = targets.map((t) => `${t.target}=${t.weight}`).join(',');
+    const sig = targets.map((t) => `${t.target}=${t.effectiveWeight}`).join(',');
     if (this.ring === null || sig !== this.sig) {
       this.ring = buildRing(targets, this.o);
       this.sig = sig;

@@ -34,9 +34,9 @@ class RoundRobinPicker implements Picker {
     let best = -1;
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
-      if (!t.healthy || t.weight === 0 || exclude?.includes(t)) continue;
-      cw[i]! += t.weight;
-      total += t.weight;
+      if (!t.healthy || t.effectiveWeight === 0 || exclude?.includes(t)) continue;
+      cw[i]! += t.effectiveWeight;
+      total += t.effectiveWeight;
       if (best < 0 || cw[i]! > cw[best]!) best = i;
     }
     if (best >= 0) cw[best]! -= total;

@@ -3,6 +3,7 @@
  * together (Kong's rules for `hash_on`/`hash_fallback`, and each algorithm's own ranges).
  */
 import { type BalancerSettings, canonicalAlgorithm, factoryFor, isHashing } from '../balancers/configure.ts';
+import { DEFAULT_OVERPROVISIONING_FACTOR } from '../balancers/priority.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 import type { HashSource, UpstreamSpec } from './types.ts';
 
@@ -11,7 +12,13 @@ type Raw = Record<string, any>;
 
 export type Balancing = Pick<
   UpstreamSpec,
-  'algorithm' | 'balancer' | 'hashOn' | 'hashFallback' | 'hashCookiePath'
+  | 'algorithm'
+  | 'balancer'
+  | 'hashOn'
+  | 'hashFallback'
+  | 'hashCookiePath'
+  | 'slowStart'
+  | 'overprovisioningFactor'
 >;
 
 const NONE: HashSource = { kind: 'none', name: '' };
@@ -30,6 +37,8 @@ export const DEFAULT_BALANCING: Balancing = {
   hashOn: NONE,
   hashFallback: NONE,
   hashCookiePath: '/',
+  slowStart: { windowMs: 0, aggression: 1, minFraction: 0.1 },
+  overprovisioningFactor: DEFAULT_OVERPROVISIONING_FACTOR,
 };
 
 /** The option field named in a RangeError from an algorithm's option check. */
@@ -108,5 +117,19 @@ export function normalizeBalancing(
         `hash_on is read only by the hashing algorithms (ring-hash, consistent-hashing, maglev, rendezvous), not by ${JSON.stringify(u.algorithm ?? 'round-robin')}`,
       ),
     );
-  return { algorithm, balancer, hashOn, hashFallback, hashCookiePath: u.hash_on_cookie_path ?? '/' };
+  const ds = DEFAULT_BALANCING.slowStart;
+  const slowStart = {
+    windowMs: Math.round((u.slow_start ?? 0) * 1000),
+    aggression: u.slow_start_aggression ?? ds.aggression,
+    minFraction: (u.slow_start_min_weight_percent ?? ds.minFraction * 100) / 100,
+  };
+  return {
+    algorithm,
+    balancer,
+    hashOn,
+    hashFallback,
+    hashCookiePath: u.hash_on_cookie_path ?? '/',
+    slowStart,
+    overprovisioningFactor: u.overprovisioning_factor ?? DEFAULT_OVERPROVISIONING_FACTOR,
+  };
 }

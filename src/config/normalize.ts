@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../core/net.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
+import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import type {
   ConsumerSpec,
@@ -148,6 +149,7 @@ function normalizeTargets(
       host: hp.host,
       port: hp.port,
       weight: raw.weight ?? 100,
+      priority: raw.priority ?? 0,
       tags: raw.tags ?? [],
     });
   }
@@ -320,6 +322,7 @@ export function normalize(src: ParsedSource): Snapshot {
       name,
       ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
+      healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
       tags: u.raw.tags ?? [],
@@ -366,6 +369,7 @@ export function normalize(src: ParsedSource): Snapshot {
           name: upstream,
           ...DEFAULT_BALANCING,
           hostHeader: undefined,
+          healthchecks: DEFAULT_HEALTHCHECKS,
           targets: [
             {
               id: uuidFrom('target', upstream),
@@ -373,6 +377,7 @@ export function normalize(src: ParsedSource): Snapshot {
               host,
               port: url.port,
               weight: 100,
+              priority: 0,
               tags: [],
             },
           ],

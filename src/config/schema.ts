@@ -11,6 +11,8 @@
  * objects, regexes that compile, duplicate names) live in validate.ts.
  */
 
+import { healthchecksSchema } from './healthchecks.ts';
+
 type S = Record<string, unknown>;
 
 const str = (description: string, extra: S = {}): S => ({ type: 'string', description, ...extra });
@@ -219,6 +221,12 @@ export const targetSchema: S = {
       65535,
       100,
     ),
+    priority: int(
+      "Priority level, 0 the highest: lower levels take traffic only when the healthy share of higher ones, times the upstream's `overprovisioning_factor`, falls below 100% (Envoy priorities).",
+      0,
+      255,
+      0,
+    ),
     upstream: str(
       'The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported.',
     ),
@@ -323,10 +331,38 @@ export const upstreamSchema: S = {
       10000,
     ),
     maglev_table_size: int('`maglev`: the lookup table size; must be a prime.', 7, 5000011, 65537),
-    healthchecks: {
-      type: 'object',
-      description: 'Accepted for Kong compatibility (health checks come later).',
+    slow_start: {
+      type: 'number',
+      minimum: 0,
+      maximum: 3600,
+      default: 0,
+      description:
+        'Seconds over which a target added to this upstream, or healthy again, ramps from `slow_start_min_weight_percent` to its full weight; every algorithm honours it. 0 is off.',
     },
+    slow_start_aggression: {
+      type: 'number',
+      minimum: 0.1,
+      maximum: 100,
+      default: 1,
+      description:
+        "Shape of the ramp (Envoy's `aggression`): the weight grows as (elapsed / slow_start)^(1 / aggression); 1 is linear, above 1 gains weight faster early.",
+    },
+    slow_start_min_weight_percent: {
+      type: 'number',
+      minimum: 1,
+      maximum: 100,
+      default: 10,
+      description: "The share of its weight a ramping target gets at first (Envoy's `min_weight_percent`).",
+    },
+    overprovisioning_factor: {
+      type: 'number',
+      minimum: 1,
+      maximum: 100,
+      default: 1.4,
+      description:
+        "With targets of several `priority` levels: a level keeps all its traffic while its healthy share × this factor is at least 100%, and spills the rest to the next level (Envoy's overprovisioning factor).",
+    },
+    healthchecks: healthchecksSchema,
     targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
     tags,
   },

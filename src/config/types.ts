@@ -3,6 +3,8 @@
  * The data plane never sees raw input (ARCHITECTURE.md convention 5).
  */
 import type { BalancerSettings } from '../balancers/configure.ts';
+import type { RampSettings } from '../upstreams/slow-start.ts';
+import type { HealthchecksSpec } from './healthchecks.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -57,6 +59,8 @@ export interface TargetSpec {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** Priority level, 0 the highest (Envoy priorities). */
+  readonly priority: number;
   readonly tags: readonly string[];
 }
 
@@ -76,11 +80,17 @@ export interface UpstreamSpec {
   readonly hashFallback: HashSource;
   /** Path attribute of the cookie set for `hash_on: cookie`. */
   readonly hashCookiePath: string;
+  /** Slow start (`slow_start` in ms, aggression, min weight as a fraction); windowMs 0 is off. */
+  readonly slowStart: RampSettings;
+  /** `overprovisioning_factor`, read when targets have several priority levels. */
+  readonly overprovisioningFactor: number;
   readonly hostHeader: string | undefined;
   readonly targets: readonly TargetSpec[];
   /** True when made from a service whose host is a plain hostname (one target, no upstream object). */
   readonly implicit: boolean;
   readonly tags: readonly string[];
+  /** Active and passive health checks and the panic threshold (docs/health.md). */
+  readonly healthchecks: HealthchecksSpec;
 }
 
 export interface ServiceSpec {

@@ -19,6 +19,7 @@ export interface LiveSources {
     requests: number;
     failures: number;
     healthy: boolean;
+    health: 'healthy' | 'unhealthy';
   }>;
   generation(): number;
   connections(): number;
@@ -58,7 +59,12 @@ export class Metrics {
 
   constructor(live: LiveSources) {
     const targetSamples = (
-      pick: (t: { inflight: number; requests: number; failures: number; healthy: boolean }) => number,
+      pick: (t: {
+        inflight: number;
+        requests: number;
+        failures: number;
+        health: 'healthy' | 'unhealthy';
+      }) => number,
     ) =>
       function* (): Iterable<[Labels, number]> {
         for (const t of live.targets()) yield [{ upstream: t.upstream, target: t.target }, pick(t)];
@@ -90,9 +96,9 @@ export class Metrics {
     this.registry.add(
       new Collected(
         'fulcrum_target_healthy',
-        '1 when the target takes traffic.',
+        '1 when the target passes its health checks (0 while unhealthy, even when panic sends it traffic).',
         'gauge',
-        targetSamples((t) => (t.healthy ? 1 : 0)),
+        targetSamples((t) => (t.health === 'healthy' ? 1 : 0)),
       ),
     );
     this.registry.add(

@@ -1,8 +1,10 @@
 /** What an Exchange needs from the node that runs it. */
 import type { Clock } from '../core/clock.ts';
+import type { Outcome } from '../health/probe.ts';
 import type { AccessEntry } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Generation } from '../runtime/generation.ts';
+import type { TargetState } from '../upstreams/target.ts';
 
 export interface ProxyCore {
   readonly clock: Clock;
@@ -10,6 +12,8 @@ export interface ProxyCore {
   /** True once shutdown has begun: responses close their connections. */
   readonly draining: boolean;
   accessLog(entry: AccessEntry): void;
+  /** A try's outcome for passive health checks: its status, or `tcp`/`timeout` for a transport failure. */
+  reportOutcome(target: TargetState, outcome: Outcome): void;
   /** Called once per exchange when it ends, so a retired generation can be disposed. */
   onExchangeEnd(gen: Generation): void;
 }

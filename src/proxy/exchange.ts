@@ -269,6 +269,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(rawTrailers: string[] | Buffer[] | null): void {
+    // Passive health checks see the status once the whole response arrived (one cut short is a tcp failure).
+    if (this.targetOpen) this.core.reportOutcome(this.target!, this.status);
     this.closeTarget(true);
     if (this.ended) return;
     const t = trailerPairs(rawTrailers as Buffer[] | null);
@@ -282,6 +284,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       code !== 'FULCRUM_ERR_PAYLOAD_TOO_LARGE' &&
       code !== 'FULCRUM_ERR_CLIENT_ABORTED' &&
       code !== 'FULCRUM_ERR_INTERNAL';
+    // Passive health checks count transport failures by kind (Kong's tcp_failures and timeouts).
+    if (transport && this.targetOpen)
+      this.core.reportOutcome(this.target!, code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tcp');
     this.closeTarget(!transport);
     // Ended, or already answered locally (a body error such as 413 or a write timeout answers
     // first, then aborts the upstream try that lands here).

@@ -8,6 +8,7 @@
 import type { BlockList } from 'node:net';
 import type { Pool } from 'undici';
 import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
+import { levelCount, withPriorities } from '../balancers/priority.ts';
 import type { Balancer, Picker } from '../balancers/types.ts';
 import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -17,12 +18,14 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { Router } from '../routing/router.ts';
 import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
+import type { SlowStart } from '../upstreams/slow-start.ts';
 import { TargetState } from '../upstreams/target.ts';
 
 export interface UpstreamRuntime {
   readonly spec: UpstreamSpec;
   readonly targets: readonly TargetState[];
-  readonly picker: Picker;
+  /** Replaced in place while targets ramp (slow start); everything else about it is fixed. */
+  picker: Picker;
   readonly headerLatency: HistogramChild;
   /** Whether the algorithm reads a hash key (the forwarder computes one only then). */
   readonly hashing: boolean;
@@ -54,6 +57,7 @@ export interface LiveState {
   /** Per upstream: the balancer and its identity (algorithm and the options it reads). */
   readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
   readonly pools: PoolRegistry;
+  readonly slowStart: SlowStart;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
@@ -78,23 +82,35 @@ export class Generation {
     this.createdAtMs = live.clock.nowMs();
     const upstreams = new Map<string, UpstreamRuntime>();
     const targetKeys = new Set<string>();
+    const now = live.clock.monoMs();
     for (const u of snapshot.upstreams) {
+      // Slow start ramps targets new to an upstream that already existed, not those of a first start.
+      const existed = live.balancers.has(u.name);
+      const ramp = u.slowStart.windowMs > 0 ? u.slowStart : null;
       const targets = u.targets.map((t) => {
         const key = `${u.name}/${t.target}`;
         targetKeys.add(key);
         let st = live.targets.get(key);
+        const added = !st;
         if (!st) {
           st = new TargetState(u.name, t.target, t.host, t.port, t.weight);
+          st.rampHost = live.slowStart;
           live.targets.set(key, st);
         } else st.weight = t.weight;
+        st.priority = t.priority;
+        st.slowStart = ramp;
+        if (added && existed) live.slowStart.begin(st, false);
+        else if (st.rampStartMs >= 0) st.updateRamp(now);
         return st;
       });
       // A balancer (and its rotation or table state) survives a swap when neither its algorithm
-      // nor an option it reads changed.
-      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}`;
+      // nor an option it reads changed. Several priority levels wrap it (one inner per level).
+      const levels = levelCount(u.targets);
+      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}`;
       let b = live.balancers.get(u.name);
       if (!b || b.algorithm !== identity) {
-        const factory = factoryFor(u.algorithm, u.balancer);
+        const inner = factoryFor(u.algorithm, u.balancer);
+        const factory = levels > 1 ? withPriorities(inner, u.overprovisioningFactor) : inner;
         b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
         live.balancers.set(u.name, b);
       }

@@ -127,6 +127,7 @@ export class FulcrumNode {
       connections: this.runtime.connections,
       requests_in_flight: this.runtime.inflight(),
       draining: this.runtime.draining,
+      upstreams: this.runtime.health.status(gen.upstreams.values()),
     };
   }
 
@@ -199,6 +200,7 @@ export class FulcrumNode {
 
   private async doStop(): Promise<void> {
     this.runtime.draining = true;
+    this.runtime.health.stop();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));
     const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), drainMs).unref());
@@ -215,6 +217,7 @@ export class FulcrumNode {
       for (const l of this.listeners) l.destroyAll();
     }
     await this.admin?.close();
+    this.runtime.close();
     await this.runtime.live.pools.closeAll();
     this.logs.app.info({ outcome }, 'fulcrum stopped');
     this.logs.flush();

@@ -8,10 +8,14 @@
 import type { Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
+import type { Outcome } from '../health/probe.ts';
+import { HealthRegistry } from '../health/registry.ts';
 import type { AccessEntry, Logs } from '../observability/access-log.ts';
 import { Metrics } from '../observability/metrics.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
+import { SlowStart } from '../upstreams/slow-start.ts';
+import type { TargetState } from '../upstreams/target.ts';
 import { Generation, type LiveState } from './generation.ts';
 
 export class Runtime implements ProxyCore {
@@ -19,6 +23,8 @@ export class Runtime implements ProxyCore {
   readonly metrics: Metrics;
   readonly live: LiveState;
   readonly logs: Logs;
+  /** Active and passive health checks (src/health); outlives generations. */
+  readonly health: HealthRegistry;
   draining = false;
   private gen: Generation;
   private readonly retired = new Set<Generation>();
@@ -40,11 +46,18 @@ export class Runtime implements ProxyCore {
       targets: new Map(),
       balancers: new Map(),
       pools: new PoolRegistry({ keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs }),
+      slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       metrics: this.metrics,
       rng: deps.rng,
       clock: deps.clock,
     };
+    this.health = new HealthRegistry({
+      clock: deps.clock,
+      log: deps.logs.app,
+      registry: this.metrics.registry,
+    });
     this.gen = new Generation(this.nextId++, snapshot, this.live);
+    this.health.sync(this.gen.upstreams.values());
   }
 
   get current(): Generation {
@@ -60,11 +73,16 @@ export class Runtime implements ProxyCore {
     const next = new Generation(this.nextId++, snapshot, this.live);
     const old = this.gen;
     this.gen = next;
+    this.health.sync(next.upstreams.values());
     this.retired.add(old);
     this.metrics.reloads.labels({ result: 'ok' }).inc();
     if (old.inflight === 0) this.dispose(old);
     else this.release();
     return next;
+  }
+
+  reportOutcome(t: TargetState, o: Outcome): void {
+    this.health.report(t, o);
   }
 
   onExchangeEnd(gen: Generation): void {
@@ -89,6 +107,24 @@ export class Runtime implements ProxyCore {
     this.live.pools.retain(pools);
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
     for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
+  }
+
+  /**
+   * Slow start moved effective weights: rebuild the pickers of these upstreams in the generation in
+   * service (a retired one keeps its pickers; it only finishes what it started).
+   */
+  private rebuildPickers(names: ReadonlySet<string>): void {
+    for (const name of names) {
+      const u = this.gen.upstreams.get(name);
+      const b = this.live.balancers.get(name);
+      if (u && b) u.picker = b.balancer.update(u.targets);
+    }
+  }
+
+  /** Node stop: stop the timers the runtime owns (the slow-start ticker). */
+  close(): void {
+    this.live.slowStart.stop();
+    this.health.stop();
   }
 
   /** Requests in flight across every generation. */

@@ -1,19 +1,49 @@
+import { type Rampable, type RampSettings, rampFactor } from './slow-start.ts';
+
+/**
+ * Bumped whenever any target's `healthy` changes: pickers that derive something from health
+ * (the priority layer's per-level load) recompute it only when this moved.
+ */
+export const healthEpoch = { value: 0 };
+
+/** Who starts ramps when a target recovers (the runtime's SlowStart). */
+export interface RampHost {
+  begin(t: Rampable, refreshNow: boolean): void;
+}
+
 /**
  * The live state of one target of one upstream: what balancers read and the forwarder measures.
  * A TargetState survives configuration swaps while its upstream and `host:port` survive, so its
  * pool, statistics and balancer position carry over (ARCHITECTURE.md, configuration flow).
  */
-export class TargetState {
+export class TargetState implements Rampable {
   /** `upstream/host:port`, stable across generations. */
   readonly key: string;
   readonly upstream: string;
   readonly target: string;
   readonly host: string;
   readonly port: number;
-  /** Configured weight (0 takes no traffic). Updated in place when a swap changes it. */
-  weight: number;
-  /** Whether the target may receive new requests (active and passive health land here). */
-  healthy = true;
+  /** Configured weight, read through `weight` (0 takes no traffic). */
+  private configuredWeight = 0;
+  /**
+   * What every balancer reads instead of `weight`: the configured weight times the slow-start
+   * factor (1 outside a ramp). A plain field, so picks pay nothing for slow start.
+   */
+  effectiveWeight = 0;
+  /** Priority level (0 is the highest): the priority layer's grouping (Envoy priorities). */
+  priority = 0;
+  /** The upstream's slow-start settings, or null when off; set by each generation. */
+  slowStart: RampSettings | null = null;
+  /** When the current ramp began (clock.monoMs()), or -1; and its current factor. */
+  rampStartMs = -1;
+  rampFactor = 1;
+  /** Told when a recovery should start a ramp; null outside a runtime (unit tests). */
+  rampHost: RampHost | null = null;
+  private isHealthy = true;
+  /** The health checks' verdict (src/health), shown as is even when the panic threshold sends traffic. */
+  health: 'healthy' | 'unhealthy' = 'healthy';
+  /** Times the health checks marked this target unhealthy (status, and the ejection time). */
+  ejections = 0;
   /** Requests currently in flight to this target. */
   inflight = 0;
   /** Requests started, and those that ended in a failure (connect error, reset, timeout). */
@@ -37,6 +67,54 @@ export class TargetState {
     this.host = host;
     this.port = port;
     this.weight = weight;
+  }
+
+  /** Configured weight (0 takes no traffic). Updated in place when a swap changes it. */
+  get weight(): number {
+    return this.configuredWeight;
+  }
+  set weight(w: number) {
+    this.configuredWeight = w;
+    this.effectiveWeight = w * this.rampFactor;
+  }
+
+  /** Whether the target may receive new requests (active and passive health land here). */
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
+  /** Same as setHealthy(v): a false → true change starts a slow-start ramp. */
+  set healthy(v: boolean) {
+    this.setHealthy(v);
+  }
+
+  /**
+   * The one way health changes (the health checks call it, or assign `healthy`). A change bumps
+   * `healthEpoch`; a false → true change starts a slow-start ramp when the upstream has one, unless
+   * `ramp` is false (for a first verdict at start-up, which is not a recovery).
+   */
+  setHealthy(v: boolean, ramp = true): void {
+    if (v === this.isHealthy) return;
+    this.isHealthy = v;
+    healthEpoch.value++;
+    if (v && ramp && this.slowStart !== null) this.rampHost?.begin(this, true);
+  }
+
+  /** Starts a ramp at nowMs (SlowStart calls this); false when slow start is off. */
+  beginRamp(nowMs: number): boolean {
+    if (this.slowStart === null) return false;
+    this.rampStartMs = nowMs;
+    this.updateRamp(nowMs);
+    return true;
+  }
+
+  /** Recomputes the ramp factor and effective weight at nowMs; false once no ramp is under way. */
+  updateRamp(nowMs: number): boolean {
+    const s = this.slowStart;
+    const f = s === null || this.rampStartMs < 0 ? 1 : rampFactor(nowMs - this.rampStartMs, s);
+    if (f >= 1) this.rampStartMs = -1;
+    this.rampFactor = f;
+    this.effectiveWeight = this.configuredWeight * f;
+    return f < 1;
   }
 
   /** The forwarder calls this when it sends a request to the target. */

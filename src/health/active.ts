@@ -1,0 +1,90 @@
+/**
+ * The active checker of one upstream, as Kong's (lua-resty-healthcheck): two loops, one probing the
+ * healthy targets every `healthy.interval`, one probing the unhealthy targets every
+ * `unhealthy.interval` (either off at 0), each round at most `concurrency` probes at once. The first
+ * round runs at start. Timers are unref'd and `stop()` aborts the probes in flight, so a stopping
+ * node exits at once.
+ */
+import type { ActiveCheckSpec } from '../config/healthchecks.ts';
+import type { Clock } from '../core/clock.ts';
+import type { TargetState } from '../upstreams/target.ts';
+import { type Outcome, type RunningProbe, startProbe } from './probe.ts';
+
+export interface ActiveHost {
+  /** The upstream's targets now (the list changes with reloads). */
+  targets(): readonly TargetState[];
+  /** A probe finished (not called after stop). */
+  result(t: TargetState, o: Outcome): void;
+}
+
+export class ActiveChecker {
+  private readonly spec: ActiveCheckSpec;
+  private readonly hostHeader: string | undefined;
+  private readonly clock: Clock;
+  private readonly host: ActiveHost;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly running = new Set<RunningProbe>();
+  private stopped = false;
+  /** Completed rounds, by loop (for tests and status). */
+  rounds = { healthy: 0, unhealthy: 0 };
+
+  constructor(spec: ActiveCheckSpec, hostHeader: string | undefined, clock: Clock, host: ActiveHost) {
+    this.spec = spec;
+    this.hostHeader = hostHeader;
+    this.clock = clock;
+    this.host = host;
+  }
+
+  start(): void {
+    if (this.spec.healthy.intervalMs > 0) this.loop('healthy', this.spec.healthy.intervalMs);
+    if (this.spec.unhealthy.intervalMs > 0) this.loop('unhealthy', this.spec.unhealthy.intervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const p of this.running) p.abort();
+    this.running.clear();
+  }
+
+  /** Timers and probes outstanding (0 after stop). */
+  pending(): number {
+    return this.timers.size + this.running.size;
+  }
+
+  private loop(which: 'healthy' | 'unhealthy', intervalMs: number): void {
+    const begun = this.clock.monoMs();
+    void this.round(which).then(() => {
+      if (this.stopped) return;
+      this.rounds[which]++;
+      const wait = Math.max(0, intervalMs - (this.clock.monoMs() - begun));
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.stopped) this.loop(which, intervalMs);
+      }, wait);
+      timer.unref();
+      this.timers.add(timer);
+    });
+  }
+
+  /** Probe every target in the loop's state, `concurrency` at a time. */
+  private async round(which: 'healthy' | 'unhealthy'): Promise<void> {
+    const queue = this.host.targets().filter((t) => t.health === which);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < queue.length && !this.stopped) {
+        const t = queue[next++]!;
+        const p = startProbe(this.spec, this.hostHeader, t);
+        this.running.add(p);
+        const o = await p.result;
+        this.running.delete(p);
+        if (!this.stopped) this.host.result(t, o);
+      }
+    };
+    const n = Math.min(this.spec.concurrency, queue.length);
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) workers.push(worker());
+    await Promise.all(workers);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The runtime's health checks: one UpstreamHealth per upstream whose `healthchecks` turn anything
+ * on, kept across configuration swaps while the upstream and its health settings are unchanged
+ * (targets added or removed are picked up), restarted when those settings change, stopped when the
+ * upstream goes away and on node stop. The forwarder reports each try's outcome through `report`.
+ * Declares its metrics (fulcrum_health_checks_total, fulcrum_upstream_panic) here, next to the code.
+ */
+import type { Logger } from 'pino';
+import type { UpstreamSpec } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import { Collected, Counter, type Labels, type Registry } from '../observability/registry.ts';
+import type { TargetState } from '../upstreams/target.ts';
+import type { Outcome } from './probe.ts';
+import { healthIdentity, UpstreamHealth } from './upstream-health.ts';
+
+export interface HealthUpstream {
+  readonly spec: UpstreamSpec;
+  readonly targets: readonly TargetState[];
+}
+
+export class HealthRegistry {
+  private readonly upstreams = new Map<string, UpstreamHealth>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly checks: Counter;
+  private stopped = false;
+
+  constructor(deps: { clock: Clock; log: Logger; registry: Registry }) {
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.checks = deps.registry.add(
+      new Counter(
+        'fulcrum_health_checks_total',
+        'Active health check probes by upstream, target and result.',
+      ),
+    );
+    const upstreams = this.upstreams;
+    deps.registry.add(
+      new Collected(
+        'fulcrum_upstream_panic',
+        '1 while the upstream is below its panic threshold (every target takes traffic).',
+        'gauge',
+        function* (): Iterable<[Labels, number]> {
+          for (const u of upstreams.values()) yield [{ upstream: u.name }, u.panic ? 1 : 0];
+        },
+      ),
+    );
+  }
+
+  /** Bring the checks in line with the upstreams of the generation now in service. */
+  sync(upstreams: Iterable<HealthUpstream>): void {
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const { spec, targets } of upstreams) {
+      seen.add(spec.name);
+      const hc = spec.healthchecks;
+      const on = hc.activeOn || hc.passiveOn;
+      let h = this.upstreams.get(spec.name);
+      if (h !== undefined && (!on || h.identity !== healthIdentity(spec))) {
+        h.stop(true);
+        this.upstreams.delete(spec.name);
+        h = undefined;
+      }
+      if (!on) continue;
+      if (h === undefined) {
+        h = new UpstreamHealth(spec, { clock: this.clock, log: this.log, checks: this.checks });
+        this.upstreams.set(spec.name, h);
+        h.start(targets);
+      } else h.setTargets(targets);
+    }
+    for (const [name, h] of this.upstreams)
+      if (!seen.has(name)) {
+        h.stop(false);
+        this.upstreams.delete(name);
+      }
+  }
+
+  /** A try's outcome (the forwarder calls this once per try that got a status or failed in transport). */
+  report(t: TargetState, o: Outcome): void {
+    const h = this.upstreams.get(t.upstream);
+    if (h !== undefined) h.passive(t, o);
+  }
+
+  get(upstream: string): UpstreamHealth | undefined {
+    return this.upstreams.get(upstream);
+  }
+
+  /** Stop every checker and timer (node stop); later syncs do nothing. */
+  stop(): void {
+    this.stopped = true;
+    for (const h of this.upstreams.values()) h.stop(false);
+    this.upstreams.clear();
+  }
+
+  /** Timers and probes outstanding across all checkers (0 after stop). */
+  pending(): number {
+    let n = 0;
+    for (const h of this.upstreams.values()) n += h.pending();
+    return n;
+  }
+
+  /** Per upstream (explicit ones): health settings in force, panic, and each target's state. */
+  status(upstreams: Iterable<HealthUpstream>): unknown[] {
+    const out: unknown[] = [];
+    for (const { spec, targets } of upstreams) {
+      if (spec.implicit) continue;
+      const h = this.upstreams.get(spec.name);
+      out.push({
+        name: spec.name,
+        active_checks: spec.healthchecks.activeOn,
+        passive_checks: spec.healthchecks.passiveOn,
+        threshold: spec.healthchecks.threshold,
+        panic: h?.panic ?? false,
+        targets: targets.map((t) => ({
+          target: t.target,
+          weight: t.weight,
+          health: t.health,
+          takes_traffic: t.healthy && t.weight > 0,
+          ejections: t.ejections,
+        })),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The health of one upstream's targets: the counters active probes and passive outcomes feed
+ * (Kong's model: successes, TCP failures, timeouts and HTTP failures, each in a row, each with its
+ * own threshold, 0 disabling it), the transitions they cause, the ejection time that brings a target
+ * back when no active check can (Envoy's base_ejection_time × times ejected, capped), and the panic
+ * threshold (Envoy's: below it every target takes traffic). `TargetState.health` keeps the verdict;
+ * `TargetState.healthy`, the flag pickers read, is that verdict or, in panic, true for all.
+ */
+import type { Logger } from 'pino';
+import type { HealthchecksSpec, UnhealthySpec } from '../config/healthchecks.ts';
+import type { UpstreamSpec } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Counter } from '../observability/registry.ts';
+import type { TargetState } from '../upstreams/target.ts';
+import { ActiveChecker } from './active.ts';
+import type { Outcome } from './probe.ts';
+
+interface Counters {
+  successes: number;
+  tcp: number;
+  timeouts: number;
+  http: number;
+}
+
+export interface HealthDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** fulcrum_health_checks_total{upstream,target,result}. */
+  readonly checks: Counter;
+}
+
+const SUCCESS = 1;
+const FAILURE = 2;
+
+/** status → SUCCESS, FAILURE or 0 (neither listed: the outcome is not counted). */
+function classTable(healthy: readonly number[], unhealthy: readonly number[]): Uint8Array {
+  const t = new Uint8Array(1000);
+  for (const s of unhealthy) t[s] = FAILURE;
+  for (const s of healthy) t[s] = SUCCESS;
+  return t;
+}
+
+/** What identifies a health setup: when it changes, the checker restarts and targets start healthy. */
+export function healthIdentity(u: UpstreamSpec): string {
+  return `${JSON.stringify(u.healthchecks)}|${u.hostHeader ?? ''}`;
+}
+
+export class UpstreamHealth {
+  readonly name: string;
+  readonly identity: string;
+  readonly spec: HealthchecksSpec;
+  panic = false;
+  private targets: readonly TargetState[] = [];
+  private readonly deps: HealthDeps;
+  private readonly counters = new Map<TargetState, Counters>();
+  private readonly ejectTimers = new Map<TargetState, NodeJS.Timeout>();
+  /** When each target last came back (clock.monoMs()), to forget old ejections. */
+  private readonly returnedAt = new Map<TargetState, number>();
+  private readonly activeClass: Uint8Array;
+  private readonly passiveClass: Uint8Array;
+  /** Whether active checks can bring an unhealthy target back (else the ejection time does). */
+  private readonly activeRecovers: boolean;
+  readonly active: ActiveChecker | null;
+
+  constructor(u: UpstreamSpec, deps: HealthDeps) {
+    this.name = u.name;
+    this.identity = healthIdentity(u);
+    this.spec = u.healthchecks;
+    this.deps = deps;
+    const a = this.spec.active;
+    const p = this.spec.passive;
+    this.activeClass = classTable(a.healthy.httpStatuses, a.unhealthy.httpStatuses);
+    this.passiveClass = classTable(p.healthy.httpStatuses, p.unhealthy.httpStatuses);
+    this.activeRecovers = a.unhealthy.intervalMs > 0 && a.healthy.successes > 0;
+    this.active = this.spec.activeOn
+      ? new ActiveChecker(a, u.hostHeader, deps.clock, {
+          targets: () => this.targets,
+          result: (t, o) => this.activeResult(t, o),
+        })
+      : null;
+  }
+
+  start(targets: readonly TargetState[]): void {
+    this.setTargets(targets);
+    this.active?.start();
+  }
+
+  /** A reload changed the targets (or their weights): forget the removed ones, re-apply panic. */
+  setTargets(targets: readonly TargetState[]): void {
+    this.targets = targets;
+    const keep = new Set(targets);
+    for (const t of this.counters.keys()) if (!keep.has(t)) this.counters.delete(t);
+    for (const [t, timer] of this.ejectTimers)
+      if (!keep.has(t)) {
+        clearTimeout(timer);
+        this.ejectTimers.delete(t);
+      }
+    this.apply();
+  }
+
+  /** Stop probes and timers; `reset` puts every target back to healthy (the checks are going away). */
+  stop(reset: boolean): void {
+    this.active?.stop();
+    for (const timer of this.ejectTimers.values()) clearTimeout(timer);
+    this.ejectTimers.clear();
+    if (!reset) return;
+    for (const t of this.targets) {
+      t.health = 'healthy';
+      t.setHealthy(true, false);
+    }
+    this.panic = false;
+  }
+
+  /** Timers and probes outstanding (0 after stop). */
+  pending(): number {
+    return (this.active?.pending() ?? 0) + this.ejectTimers.size;
+  }
+
+  /** A proxied try's outcome: its status, or `tcp`/`timeout` for a transport failure. */
+  passive(t: TargetState, o: Outcome): void {
+    if (!this.spec.passiveOn && this.spec.passive.healthy.successes === 0) return;
+    const cls = typeof o === 'number' ? this.passiveClass[o] : o === 'connected' ? SUCCESS : FAILURE;
+    this.count(t, o, cls ?? 0, this.spec.passive.healthy.successes, this.spec.passive.unhealthy, 'passive');
+  }
+
+  private activeResult(t: TargetState, o: Outcome): void {
+    // A probe that ends after a reload removed its target must not touch it.
+    if (!this.targets.includes(t)) return;
+    const cls = typeof o === 'number' ? this.activeClass[o] : o === 'connected' ? SUCCESS : FAILURE;
+    const result =
+      cls === SUCCESS
+        ? 'success'
+        : typeof o === 'number'
+          ? cls === FAILURE
+            ? 'http_failure'
+            : 'other'
+          : o === 'timeout'
+            ? 'timeout'
+            : 'tcp_failure';
+    this.deps.checks.labels({ upstream: this.name, target: t.target, result }).inc();
+    const a = this.spec.active;
+    this.count(t, o, cls ?? 0, a.healthy.successes, a.unhealthy, 'active');
+  }
+
+  private count(
+    t: TargetState,
+    o: Outcome,
+    cls: number,
+    successes: number,
+    unhealthy: UnhealthySpec,
+    source: 'active' | 'passive',
+  ): void {
+    if (cls === 0) return;
+    let c = this.counters.get(t);
+    if (c === undefined) {
+      c = { successes: 0, tcp: 0, timeouts: 0, http: 0 };
+      this.counters.set(t, c);
+    }
+    if (cls === SUCCESS) {
+      c.tcp = c.timeouts = c.http = 0;
+      if (t.health === 'unhealthy' && successes > 0 && ++c.successes >= successes)
+        this.markHealthy(t, `${source} checks: ${successes} successes`);
+      return;
+    }
+    c.successes = 0;
+    if (t.health === 'unhealthy') return;
+    let n: number;
+    let limit: number;
+    let what: string;
+    if (o === 'timeout') {
+      n = ++c.timeouts;
+      limit = unhealthy.timeouts;
+      what = 'timeouts';
+    } else if (o === 'tcp') {
+      n = ++c.tcp;
+      limit = unhealthy.tcpFailures;
+      what = 'TCP failures';
+    } else {
+      n = ++c.http;
+      limit = unhealthy.httpFailures;
+      what = `HTTP failures (last: ${String(o)})`;
+    }
+    if (limit > 0 && n >= limit) this.markUnhealthy(t, `${source} checks: ${n} ${what}`);
+  }
+
+  private markUnhealthy(t: TargetState, reason: string): void {
+    const now = this.deps.clock.monoMs();
+    const back = this.returnedAt.get(t);
+    const p = this.spec.passive;
+    // Envoy lowers the ejection multiplier while a host stays healthy; here a target that stayed
+    // healthy for the longest ejection time starts counting afresh.
+    if (back !== undefined && now - back >= p.maxEjectionMs) t.ejections = 0;
+    t.ejections++;
+    t.health = 'unhealthy';
+    this.counters.delete(t);
+    this.apply();
+    let ejectMs = -1;
+    if (!this.activeRecovers) {
+      ejectMs = Math.min(p.baseEjectionMs * t.ejections, p.maxEjectionMs);
+      const timer = setTimeout(() => {
+        this.ejectTimers.delete(t);
+        if (t.health === 'unhealthy') this.markHealthy(t, `ejection time (${ejectMs} ms) elapsed`);
+      }, ejectMs);
+      timer.unref();
+      this.ejectTimers.set(t, timer);
+    }
+    this.deps.log.warn(
+      {
+        upstream: this.name,
+        target: t.target,
+        ejections: t.ejections,
+        ...(ejectMs >= 0 ? { ejection_ms: ejectMs } : {}),
+        panic: this.panic,
+      },
+      `target unhealthy: ${reason}`,
+    );
+  }
+
+  private markHealthy(t: TargetState, reason: string): void {
+    t.health = 'healthy';
+    this.counters.delete(t);
+    this.returnedAt.set(t, this.deps.clock.monoMs());
+    const timer = this.ejectTimers.get(t);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.ejectTimers.delete(t);
+    }
+    this.apply();
+    this.deps.log.info(
+      { upstream: this.name, target: t.target, panic: this.panic },
+      `target healthy: ${reason}`,
+    );
+  }
+
+  /** Recompute panic, then set every target's `healthy` from its health (or true in panic). */
+  private apply(): void {
+    let total = 0;
+    let healthy = 0;
+    for (const t of this.targets) {
+      if (t.weight <= 0) continue;
+      total += t.weight;
+      if (t.health === 'healthy') healthy += t.weight;
+    }
+    const panic = total > 0 && healthy * 100 < this.spec.threshold * total;
+    if (panic !== this.panic) {
+      this.panic = panic;
+      const pct = total > 0 ? Math.round((healthy * 1000) / total) / 10 : 0;
+      if (panic)
+        this.deps.log.warn(
+          { upstream: this.name, healthy_percent: pct, threshold: this.spec.threshold },
+          'upstream in panic: every target takes traffic',
+        );
+      else
+        this.deps.log.info(
+          { upstream: this.name, healthy_percent: pct, threshold: this.spec.threshold },
+          'upstream out of panic',
+        );
+    }
+    for (const t of this.targets) {
+      const want = panic || t.health === 'healthy';
+      // A recovery ramps up (slow start); traffic let through by panic does not.
+      if (t.healthy !== want) t.setHealthy(want, !panic);
+    }
+  }
+}

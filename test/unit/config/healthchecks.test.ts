@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../../../src/config/load.ts';
+import { loadSnapshotText } from '../../../src/config/validate.ts';
+
+const load = (upstream: string) =>
+  loadSnapshotText(`_format_version: "3.0"\nupstreams:\n  - name: u\n${upstream}`, 'f.yaml').upstreams[0]!;
+
+function issues(upstream: string): string[] {
+  try {
+    load(upstream);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      return err.issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('config: upstream healthchecks', () => {
+  it("defaults to Kong's values, checks off, and Envoy's panic threshold and ejection times", () => {
+    const h = load('    targets: []\n').healthchecks;
+    assert.equal(h.activeOn, false);
+    assert.equal(h.passiveOn, false);
+    assert.equal(h.threshold, 50);
+    assert.deepEqual(h.active, {
+      type: 'http',
+      httpPath: '/',
+      timeoutMs: 1000,
+      concurrency: 10,
+      headers: {},
+      httpsSni: undefined,
+      httpsVerifyCertificate: true,
+      healthy: { intervalMs: 0, httpStatuses: [200, 302], successes: 0 },
+      unhealthy: {
+        intervalMs: 0,
+        httpStatuses: [429, 404, 500, 501, 502, 503, 504, 505],
+        tcpFailures: 0,
+        timeouts: 0,
+        httpFailures: 0,
+      },
+    });
+    assert.deepEqual(h.passive.unhealthy.httpStatuses, [429, 500, 503]);
+    assert.equal(h.passive.healthy.httpStatuses.length, 19);
+    assert.equal(h.passive.baseEjectionMs, 30000);
+    assert.equal(h.passive.maxEjectionMs, 300000);
+    assert.ok(Object.isFrozen(h.active.healthy));
+  });
+
+  it('gives an implicit upstream the defaults', () => {
+    const s = loadSnapshotText(
+      '_format_version: "3.0"\nservices:\n  - name: s\n    url: http://example.com\n',
+      'f.yaml',
+    );
+    assert.equal(s.upstreams[0]!.healthchecks.activeOn, false);
+  });
+
+  it('reads every field, seconds into milliseconds, header names lower-cased', () => {
+    const h = load(`    healthchecks:
+      active:
+        type: https
+        http_path: /status
+        timeout: 0.25
+        concurrency: 3
+        headers: { Host: [api.internal], X-Probe: [a, b] }
+        https_sni: api.internal
+        https_verify_certificate: false
+        healthy: { interval: 2, http_statuses: [200], successes: 2 }
+        unhealthy: { interval: 0.5, http_statuses: [500], tcp_failures: 1, timeouts: 2, http_failures: 3 }
+      passive:
+        healthy: { http_statuses: [200, 204], successes: 4 }
+        unhealthy: { http_statuses: [502], tcp_failures: 5, timeouts: 6, http_failures: 7 }
+        base_ejection_time: 0.1
+        max_ejection_time: 1
+      threshold: 0
+`).healthchecks;
+    assert.equal(h.activeOn, true);
+    assert.equal(h.passiveOn, true);
+    assert.equal(h.threshold, 0);
+    assert.equal(h.active.type, 'https');
+    assert.equal(h.active.timeoutMs, 250);
+    assert.deepEqual(h.active.headers, { host: ['api.internal'], 'x-probe': ['a', 'b'] });
+    assert.equal(h.active.httpsVerifyCertificate, false);
+    assert.deepEqual(h.active.unhealthy, {
+      intervalMs: 500,
+      httpStatuses: [500],
+      tcpFailures: 1,
+      timeouts: 2,
+      httpFailures: 3,
+    });
+    assert.deepEqual(h.passive.unhealthy, {
+      httpStatuses: [502],
+      tcpFailures: 5,
+      timeouts: 6,
+      httpFailures: 7,
+    });
+    assert.equal(h.passive.baseEjectionMs, 100);
+    assert.equal(h.passive.maxEjectionMs, 1000);
+  });
+
+  it('loads the healthchecks of the Kong fixture', () => {
+    const h = load(`    healthchecks:
+      active: { type: http, http_path: /health, healthy: { interval: 5, successes: 2 }, unhealthy: { interval: 5, http_failures: 3 } }
+      passive: { healthy: { successes: 5 }, unhealthy: { http_failures: 5 } }
+      threshold: 0
+`).healthchecks;
+    assert.equal(h.active.healthy.intervalMs, 5000);
+    assert.equal(h.passive.unhealthy.httpFailures, 5);
+  });
+
+  it('refuses bad values with their position', () => {
+    // The default unhealthy list holds 503 (its 6th entry): the issue points at the nearest node written.
+    assert.deepEqual(
+      issues(`    healthchecks:
+      active:
+        healthy: { interval: 1, http_statuses: [200, 503] }
+`),
+      [
+        '6:9 upstreams[0].healthchecks.active.unhealthy.http_statuses[5]: status 503 is also in healthy.http_statuses',
+      ],
+    );
+    const overlap = issues(`    healthchecks:
+      passive:
+        healthy: { http_statuses: [200, 500] }
+        unhealthy: { http_statuses: [429, 500] }
+`);
+    assert.deepEqual(overlap, [
+      '7:43 upstreams[0].healthchecks.passive.unhealthy.http_statuses[1]: status 500 is also in healthy.http_statuses',
+    ]);
+    const timeout = issues(`    healthchecks:
+      active:
+        timeout: 0
+        healthy: { interval: 1 }
+`);
+    assert.deepEqual(timeout, [
+      '6:18 upstreams[0].healthchecks.active.timeout: expected a timeout above 0 when active checks run',
+    ]);
+    const ejection = issues(`    healthchecks:
+      passive:
+        base_ejection_time: 10
+        max_ejection_time: 5
+`);
+    assert.deepEqual(ejection, [
+      '7:28 upstreams[0].healthchecks.passive.max_ejection_time: expected at least base_ejection_time (10)',
+    ]);
+  });
+
+  it('refuses what the schema forbids, naming the path', () => {
+    const cases: [string, RegExp][] = [
+      ['      active: { type: grpc }\n', /healthchecks\.active\.type: .*http.*https.*tcp/],
+      ['      threshold: 101\n', /healthchecks\.threshold: expected a number <= 100/],
+      [
+        '      active: { healthy: { interval: -1 } }\n',
+        /healthchecks\.active\.healthy\.interval: expected a number >= 0/,
+      ],
+      [
+        '      active: { unhealthy: { http_statuses: [99] } }\n',
+        /http_statuses\[0\]: expected a number >= 100/,
+      ],
+      ['      passive: { unhealthy: { http_failures: 256 } }\n', /http_failures: expected a number <= 255/],
+      ['      active: { colour: red }\n', /healthchecks\.active\.colour: unknown field/],
+      ['      active: { http_path: health }\n', /http_path/],
+    ];
+    for (const [yaml, want] of cases) {
+      const got = issues(`    healthchecks:\n${yaml}`);
+      assert.equal(got.length, 1, `${yaml}: ${JSON.stringify(got)}`);
+      assert.match(got[0]!, want);
+    }
+  });
+});
