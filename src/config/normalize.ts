@@ -9,6 +9,7 @@ import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../cor
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
 import type {
   ConsumerSpec,
   NodeSpec,
@@ -261,6 +262,7 @@ function compileRoute(
     headers,
     stripPath: r.strip_path ?? true,
     preserveHost: r.preserve_host ?? false,
+    retryNonIdempotent: r.retry_non_idempotent ?? false,
     regexPriority: r.regex_priority ?? 0,
     priority: r.priority ?? 0,
     pathHandling: r.path_handling ?? 'v0',
@@ -323,6 +325,7 @@ export function normalize(src: ParsedSource): Snapshot {
       ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
       healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
+      circuitBreaker: normalizeCircuitBreaker(src, u.raw.circuit_breaker, u.raw.retry_budget, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
       tags: u.raw.tags ?? [],
@@ -370,6 +373,7 @@ export function normalize(src: ParsedSource): Snapshot {
           ...DEFAULT_BALANCING,
           hostHeader: undefined,
           healthchecks: DEFAULT_HEALTHCHECKS,
+          circuitBreaker: DEFAULT_CIRCUIT_BREAKER,
           targets: [
             {
               id: uuidFrom('target', upstream),
@@ -398,6 +402,8 @@ export function normalize(src: ParsedSource): Snapshot {
       readTimeoutMs: s.read_timeout ?? 60000,
       writeTimeoutMs: s.write_timeout ?? 60000,
       retries: s.retries ?? 5,
+      retryPolicy: normalizeRetryPolicy(s.retry_policy),
+      requestTimeoutMs: s.request_timeout ?? 0,
       enabled: s.enabled ?? true,
       tlsVerify: s.tls_verify ?? true,
       upstream,

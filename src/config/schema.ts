@@ -12,6 +12,7 @@
  */
 
 import { healthchecksSchema } from './healthchecks.ts';
+import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 
 type S = Record<string, unknown>;
 
@@ -105,6 +106,10 @@ export const routeSchema: S = {
       'When the route matched by a path, remove the matched part (the prefix, or the whole regex match) from the forwarded path; the service path is then joined in front of what is left.',
       true,
     ),
+    retry_non_idempotent: bool(
+      "Let failed tries of non-idempotent methods (POST, PATCH) be retried on the service's `retry_policy` conditions; otherwise they are retried after a connect failure only.",
+      false,
+    ),
     preserve_host: bool(
       "Send the client's Host header to the target. Otherwise the target gets the upstream's `host_header` if set, else the service's `host` (with `:port` when the service names a hostname on a non-default port).",
       false,
@@ -188,10 +193,17 @@ export const serviceSchema: S = {
       60000,
     ),
     retries: int(
-      'How many times a request is retried on another target after a connection failure.',
+      'How many times a failed try is repeated on another target (the conditions are in `retry_policy`).',
       0,
       32767,
       5,
+    ),
+    retry_policy: retryPolicySchema,
+    request_timeout: int(
+      "Milliseconds from the request head to the response headers, across every try and backoff; on expiry the client gets 504 and nothing is retried. 0: no limit beyond each try's own.",
+      0,
+      MS_MAX,
+      0,
     ),
     enabled: bool('A disabled service is kept in the file but its routes answer 503.', true),
     tls_verify: bool('Verify the target certificate for https services.', true),
@@ -363,6 +375,8 @@ export const upstreamSchema: S = {
         "With targets of several `priority` levels: a level keeps all its traffic while its healthy share × this factor is at least 100%, and spills the rest to the next level (Envoy's overprovisioning factor).",
     },
     healthchecks: healthchecksSchema,
+    circuit_breaker: circuitBreakerSchema,
+    retry_budget: retryBudgetSchema,
     targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
     tags,
   },

@@ -5,6 +5,7 @@
 import type { BalancerSettings } from '../balancers/configure.ts';
 import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
+import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -91,6 +92,8 @@ export interface UpstreamSpec {
   readonly tags: readonly string[];
   /** Active and passive health checks and the panic threshold (docs/health.md). */
   readonly healthchecks: HealthchecksSpec;
+  /** Circuit-breaker limits and the retry budget (docs/resilience.md). */
+  readonly circuitBreaker: CircuitBreakerSpec;
 }
 
 export interface ServiceSpec {
@@ -104,6 +107,9 @@ export interface ServiceSpec {
   readonly readTimeoutMs: number;
   readonly writeTimeoutMs: number;
   readonly retries: number;
+  readonly retryPolicy: RetryPolicySpec;
+  /** Whole-request limit to response headers across tries; 0: none. */
+  readonly requestTimeoutMs: number;
   readonly enabled: boolean;
   readonly tlsVerify: boolean;
   /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
@@ -126,6 +132,8 @@ export interface RouteSpec {
   readonly headers: Readonly<Record<string, readonly string[]>>;
   readonly stripPath: boolean;
   readonly preserveHost: boolean;
+  /** Whether failed tries of non-idempotent methods may be retried past a connect failure. */
+  readonly retryNonIdempotent: boolean;
   readonly regexPriority: number;
   readonly priority: number;
   readonly pathHandling: 'v0' | 'v1';

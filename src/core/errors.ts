@@ -15,6 +15,10 @@ export const ERRORS = {
     message: 'the matched route is disabled by a configuration error',
   },
   FULCRUM_ERR_NO_HEALTHY_TARGET: { status: 503, message: 'no healthy target in the upstream' },
+  FULCRUM_ERR_UPSTREAM_OVERFLOW: {
+    status: 503,
+    message: "the upstream's circuit breaker is open: too many requests in flight or waiting",
+  },
   FULCRUM_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream target' },
   FULCRUM_ERR_UPSTREAM_RESET: { status: 502, message: 'the upstream target closed the connection' },
   FULCRUM_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'the upstream target sent an invalid response' },

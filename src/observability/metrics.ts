@@ -52,6 +52,20 @@ export class Metrics {
   readonly errors = this.registry.add(
     new Counter('fulcrum_errors_total', 'Errors answered or logged by the proxy, by stable error code.'),
   );
+  /** fulcrum_upstream_retries_total{upstream,reason}: retries and hedges sent, by what caused them. */
+  readonly retries = this.registry.add(
+    new Counter(
+      'fulcrum_upstream_retries_total',
+      'Tries repeated on another target, by reason: connect-failure, reset, timeout, http-status, hedge.',
+    ),
+  );
+  /** fulcrum_upstream_overflows_total{upstream,breaker}: tries refused by a circuit breaker or the retry budget. */
+  readonly overflows = this.registry.add(
+    new Counter(
+      'fulcrum_upstream_overflows_total',
+      'Tries refused by a circuit breaker (max_requests, max_pending_requests) and retries refused (max_retries, retry_budget).',
+    ),
+  );
   /** fulcrum_config_reloads_total{result}: configuration swaps, `ok` or `rejected`. */
   readonly reloads = this.registry.add(
     new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),

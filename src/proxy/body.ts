@@ -5,6 +5,8 @@
  * service's `write_timeout`: once the target's connection is up, if the target stops taking the
  * body (this stream's buffer stays full) for that long, the stream fails with
  * FULCRUM_ERR_UPSTREAM_TIMEOUT (nginx's proxy_send_timeout: "between two successive writes").
+ * Bodies up to the retry policy's `buffer_body` are also kept as they pass, so that a retry can
+ * replay a body the first try consumed (Envoy buffers for retries the same way).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { FulcrumError } from '../core/errors.ts';
@@ -15,10 +17,23 @@ export class BodyMeter extends Transform {
   private readonly limit: number;
   private writeTimeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Chunks kept for a replay while the body fits in `keepLimit`; null once it did not. */
+  private kept: Buffer[] | null;
+  private readonly keepLimit: number;
+  private complete = false;
 
-  constructor(limit: number) {
+  constructor(limit: number, keepLimit = 0) {
     super({ highWaterMark: 65536 });
     this.limit = limit;
+    this.keepLimit = keepLimit;
+    this.kept = keepLimit > 0 ? [] : null;
+  }
+
+  /** The whole body, when it has been received and fitted the keep limit; else null. */
+  replay(): Buffer | null {
+    if (!this.complete || this.kept === null) return null;
+    if (this.kept.length !== 1) this.kept = [Buffer.concat(this.kept)];
+    return this.kept[0] ?? Buffer.alloc(0);
   }
 
   /** Start enforcing the write timeout (called once the target's connection is up). */
@@ -33,6 +48,10 @@ export class BodyMeter extends Transform {
     if (this.limit > 0 && this.bytes > this.limit) {
       cb(new FulcrumError('FULCRUM_ERR_PAYLOAD_TOO_LARGE'));
       return;
+    }
+    if (this.kept !== null) {
+      if (this.bytes <= this.keepLimit) this.kept.push(chunk);
+      else this.kept = null;
     }
     cb(null, chunk);
     // The consumer (undici writing to the target) has not drained what we hold: it is blocked.
@@ -50,6 +69,7 @@ export class BodyMeter extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    this.complete = true;
     this.disarm();
     cb();
   }

@@ -1,5 +1,6 @@
 /** What an Exchange needs from the node that runs it. */
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import type { AccessEntry } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -8,6 +9,8 @@ import type { TargetState } from '../upstreams/target.ts';
 
 export interface ProxyCore {
   readonly clock: Clock;
+  /** Backoff jitter. */
+  readonly rng: Rng;
   readonly metrics: Metrics;
   /** True once shutdown has begun: responses close their connections. */
   readonly draining: boolean;

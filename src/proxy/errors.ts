@@ -1,5 +1,4 @@
 /** Map undici and socket errors to Fulcrum's stable codes, and decide which may be retried. */
-import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../core/errors.ts';
 
 const CONNECT_CODES = new Set([
@@ -42,21 +41,18 @@ export function classifyUpstreamError(err: Error): ErrorCode {
   return 'FULCRUM_ERR_UPSTREAM_RESET';
 }
 
+/** What kind of failure a try met, for the retry policy's `retry_on`; null: never retried. */
+export type RetryKind = 'connect-failure' | 'reset' | 'timeout' | 'http-status';
+
 /**
- * A try may be repeated on another target when nothing of it can have reached the first one's
- * application: the connection was never established; or the method is idempotent, there is no
- * body, and the connection failed before any response (a stale keep-alive socket).
+ * Which retry condition a transport failure falls under. A connect failure (or connect timeout)
+ * reached nothing of the target's application; a malformed response, the client's own failures and
+ * the proxy's are not retried.
  */
-export function isRetryable(
-  err: Error,
-  code: ErrorCode,
-  body: Readable | null,
-  method: string,
-  idempotent: ReadonlySet<string>,
-): boolean {
+export function retryKind(err: Error, code: ErrorCode): RetryKind | null {
   const c = (err as { code?: string }).code ?? '';
-  // undici writes no body byte before the connection is up, so the body stream is untouched.
-  if (code === 'FULCRUM_ERR_UPSTREAM_CONNECT' || c === 'UND_ERR_CONNECT_TIMEOUT') return true;
-  if (code === 'FULCRUM_ERR_UPSTREAM_RESET') return body === null && idempotent.has(method);
-  return false;
+  if (code === 'FULCRUM_ERR_UPSTREAM_CONNECT' || c === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-failure';
+  if (code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT') return 'timeout';
+  if (code === 'FULCRUM_ERR_UPSTREAM_RESET') return 'reset';
+  return null;
 }

@@ -11,23 +11,32 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../core/errors.ts';
+import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
-import { VERSION } from '../core/version.ts';
 import { joinPath, normalizePath } from '../routing/path.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
+import { Attempt, type AttemptOwner } from './attempt.ts';
 import { BodyMeter } from './body.ts';
 import type { ProxyCore } from './core.ts';
-import { classifyUpstreamError, isRetryable } from './errors.ts';
+import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { downstreamResponseHeaders, trailerPairs, upstreamRequestHeaders } from './headers.ts';
+import {
+  downstreamResponseHeaders,
+  hasContentLength,
+  relayInformational,
+  trailerPairs,
+  upstreamHost,
+  upstreamRequestHeaders,
+} from './headers.ts';
+import { sendError } from './reply.ts';
+import { backoffMs, isIdempotent, retryAllowed } from './retry.ts';
 
-const SERVER = `fulcrum/${VERSION}`;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
+const MAX_DISCARD_BYTES = 65536;
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements AttemptOwner {
   private readonly core: ProxyCore;
   private readonly gen: Generation;
   private readonly req: IncomingMessage;
@@ -35,13 +44,25 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private readonly startMs: number;
   private route: RouteRuntime | null = null;
   private service: ServiceRuntime | null = null;
+  /** The target of the latest try (the access log's `target`). */
   private target: TargetState | null = null;
   private tried: TargetState[] | null = null;
   private tries = 0;
+  /** The latest try, a hedged try running beside it, and the try whose response is relayed. */
+  private current: Attempt | null = null;
+  private hedged: Attempt | null = null;
+  private winner: Attempt | null = null;
+  /** Whether the client's body stream went to a try that may have read it (a retry then needs a replay). */
+  private streamSpent = false;
+  /** Counted in the upstream guard's `requests` (the retry budget's base). */
+  private counted = false;
+  private deadline: NodeJS.Timeout | null = null;
+  private deadlinePassed = false;
+  private hedgeTimer: NodeJS.Timeout | null = null;
+  private backoff: NodeJS.Timeout | null = null;
   private path = '';
   private headers: string[] | null = null;
   private body: BodyMeter | null = null;
-  private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private requestId = '';
   readonly clientIp: string;
@@ -55,7 +76,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private status = 0;
   private errorCode: ErrorCode | null = null;
   private ended = false;
-  private targetOpen = false;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
 
@@ -142,25 +162,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (limit > 0 && cl !== undefined && Number(cl) > limit)
       return this.fail('FULCRUM_ERR_PAYLOAD_TOO_LARGE', true);
     if (chunked || (cl !== undefined && cl !== '0')) {
-      const body = new BodyMeter(limit);
+      const body = new BodyMeter(limit, service.spec.retryPolicy.bufferBodyBytes);
       body.on('error', (err) => this.onBodyError(err));
       req.pipe(body);
       this.body = body;
     }
 
-    let hostHeader: string;
-    if (spec.preserveHost && req.headers.host) hostHeader = req.headers.host;
-    else if (service.upstream.spec.hostHeader) hostHeader = service.upstream.spec.hostHeader;
-    else {
-      const s = service.spec;
-      hostHeader =
-        service.upstream.spec.implicit && s.port !== (s.protocol === 'https' ? 443 : 80)
-          ? `${s.host}:${s.port}`
-          : s.host;
-    }
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
     this.headers = upstreamRequestHeaders(req.headers, {
-      host: hostHeader,
+      host: upstreamHost(spec, service.spec, service.upstream.spec, req.headers.host),
       clientIp: this.clientIp,
       trusted,
       proto: 'http',
@@ -171,7 +181,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
       forwarded: node.headers.forwarded,
     });
     if (expectContinue) this.res.writeContinue();
-    this.dispatch();
+    const s = service.spec;
+    if (s.requestTimeoutMs > 0) {
+      this.deadline = setTimeout(() => this.onDeadline(), s.requestTimeoutMs);
+      this.deadline.unref();
+    }
+    const hedge = s.retryPolicy.hedgeDelayMs;
+    if (hedge > 0 && this.body === null && isIdempotent(req.method ?? 'GET')) {
+      this.hedgeTimer = setTimeout(() => this.onHedge(), hedge);
+      this.hedgeTimer.unref();
+    }
+    this.dispatch(false);
   }
 
   /** Answer a request whose framing the listener refused, without routing it; the connection closes. */
@@ -179,88 +199,129 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.fail(code, true);
   }
 
-  private dispatch(): void {
+  /** Send a try to a target picked by the upstream's balancer (excluding those already tried). */
+  private dispatch(isRetry: boolean): void {
     const service = this.service!;
-    const t = service.upstream.picker.pick(this, this.tried);
-    if (t === null) return this.fail('FULCRUM_ERR_NO_HEALTHY_TARGET', false);
-    const pool = service.pools.get(t)!;
+    const upstream = service.upstream;
+    const guard = upstream.guard;
+    if (!isRetry && !this.counted) {
+      this.counted = true;
+      guard.requests++;
+    }
+    const breaker = guard.admit();
+    if (breaker !== null) {
+      if (isRetry) guard.retries--;
+      this.core.metrics.overflows.labels({ upstream: upstream.spec.name, breaker }).inc();
+      return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
+    }
+    const t = upstream.picker.pick(this, this.tried);
+    if (t === null) {
+      if (isRetry) guard.retries--;
+      return this.failOrWait('FULCRUM_ERR_NO_HEALTHY_TARGET');
+    }
+    let body: BodyMeter | Buffer | null = this.body;
+    let usesStream = false;
+    if (body !== null) {
+      if (this.streamSpent) body = body.replay();
+      else usesStream = this.streamSpent = true;
+    }
+    const now = this.core.clock.monoMs();
+    const a = new Attempt(this, t, guard, isRetry, usesStream, now);
+    if (this.current?.live) this.hedged = a;
+    else this.current = a;
     this.target = t;
-    this.targetOpen = true;
     this.tries++;
-    t.start();
-    this.dispatchMs = this.core.clock.monoMs();
-    const timeout = service.spec.readTimeoutMs;
-    pool.dispatch(
+    const spec = service.spec;
+    const policy = spec.retryPolicy;
+    if (policy.perTryTimeoutMs > 0) {
+      a.timer = setTimeout(() => this.tryTimedOut(a), policy.perTryTimeoutMs);
+      a.timer.unref();
+    }
+    service.pools.get(t)!.dispatch(
       {
         path: this.path,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers!,
-        body: this.body,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
+        body,
+        headersTimeout: spec.readTimeoutMs,
+        bodyTimeout: spec.readTimeoutMs,
       },
-      this,
+      a,
     );
   }
 
-  // ---- undici DispatchHandler (legacy interface, see the file comment) ----
+  // ---- attempt events (attempt.ts forwards undici's handler calls here) ----
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    this.body?.watchWrites(this.service!.spec.writeTimeoutMs);
-    if (this.ended) abort();
+  attemptConnect(a: Attempt): void {
+    if (a.usesStream) this.body!.watchWrites(this.service!.spec.writeTimeoutMs);
+    if (this.ended) a.retire();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  attemptHeaders(
+    a: Attempt,
+    statusCode: number,
+    rawHeaders: Buffer[],
+    resume: () => void,
+    text: string,
+  ): boolean {
+    if (a.retired || this.ended) return false;
     const res = this.res;
-    if (this.ended) return false;
     if (statusCode < 200) {
-      if (statusCode === 103) {
-        const links: string[] = [];
-        for (let i = 0; i < rawHeaders.length; i += 2)
-          if (rawHeaders[i]!.toString('latin1').toLowerCase() === 'link')
-            links.push(rawHeaders[i + 1]!.toString('latin1'));
-        // Node refuses a Link value that is not `<uri>; params`: hints are optional, drop them.
-        if (links.length > 0)
-          try {
-            res.writeEarlyHints({ link: links });
-          } catch {}
-      } else if (statusCode === 102) res.writeProcessing();
+      if (this.hedged === null) relayInformational(res, statusCode, rawHeaders);
       return true;
     }
+    a.clearTimer();
     const now = this.core.clock.monoMs();
-    this.upstreamMs = now - this.dispatchMs;
-    this.service!.upstream.headerLatency.observe(this.upstreamMs / 1000);
-    this.target!.observeLatency(this.upstreamMs, now);
+    const latency = now - a.dispatchMs;
+    this.service!.upstream.headerLatency.observe(latency / 1000);
+    a.target.observeLatency(latency, now);
+    a.status = statusCode;
+    if (this.service!.spec.retryPolicy.statuses.has(statusCode)) {
+      // Read a refused answer to its end (keeping the connection), then retry; unless no retry is
+      // allowed, in which case the client gets this answer. A hedged try still running makes it moot.
+      if (this.otherLive(a)) {
+        a.discarding = true;
+        return true;
+      }
+      if (this.retryable('http-status') && this.reserveRetry('http-status')) {
+        a.discarding = true;
+        a.isRetryReserved = true;
+        return true;
+      }
+    }
+    this.winner = a;
+    this.upstreamMs = latency;
+    this.settle(a);
     this.resumeUpstream = resume;
     this.status = statusCode;
-    let contentLength = false;
-    for (let i = 0; i < rawHeaders.length; i += 2)
-      if (
-        rawHeaders[i]!.length === 14 &&
-        rawHeaders[i]!.toString('latin1').toLowerCase() === 'content-length'
-      )
-        contentLength = true;
     const { headers } = downstreamResponseHeaders(
       rawHeaders,
       this.gen.snapshot.node.headers.via,
-      !contentLength,
+      !hasContentLength(rawHeaders),
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
-      res.writeHead(statusCode, statusText || undefined, headers);
+      res.writeHead(statusCode, text || undefined, headers);
     } catch {
       // The target sent a header Node refuses to forward (an invalid value): that is a bad response.
-      this.errorCode = 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE';
-      this.abortUpstream?.(new FulcrumError('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'));
+      this.core.reportOutcome(a.target, 'tcp');
+      a.retire();
+      a.finish(false);
+      this.fail('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', this.body !== null);
       return false;
     }
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.ended) return false;
+  attemptData(a: Attempt, chunk: Buffer): boolean {
+    if (a.discarding) {
+      a.discarded += chunk.length;
+      // A long error body is not worth reading through: drop the connection instead.
+      if (a.discarded > MAX_DISCARD_BYTES) a.retire();
+      return true;
+    }
+    if (this.ended || a !== this.winner) return false;
     this.bytesOut += chunk.length;
     noteRelayed(chunk.length);
     if (this.res.write(chunk)) return true;
@@ -268,26 +329,39 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(rawTrailers: string[] | Buffer[] | null): void {
+  attemptComplete(a: Attempt, rawTrailers: Buffer[] | null): void {
     // Passive health checks see the status once the whole response arrived (one cut short is a tcp failure).
-    if (this.targetOpen) this.core.reportOutcome(this.target!, this.status);
-    this.closeTarget(true);
-    if (this.ended) return;
-    const t = trailerPairs(rawTrailers as Buffer[] | null);
+    if (a.live && (a.discarding || !a.retired)) this.core.reportOutcome(a.target, a.status);
+    a.finish(true);
+    if (a.discarding) return this.afterDiscard(a);
+    if (this.ended || a !== this.winner) return;
+    const t = trailerPairs(rawTrailers);
     if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
     this.res.end();
   }
 
-  onError(err: Error): void {
+  attemptError(a: Attempt, err: Error): void {
+    if (a.discarding) {
+      if (a.live) this.core.reportOutcome(a.target, a.status);
+      a.finish(true);
+      return this.afterDiscard(a);
+    }
+    if (a.retired) {
+      // Given up on already (hedge lost, per-try timeout, client gone): its outcome was counted then.
+      a.finish(true);
+      return;
+    }
     const code = err instanceof FulcrumError ? err.code : classifyUpstreamError(err);
     const transport =
       code !== 'FULCRUM_ERR_PAYLOAD_TOO_LARGE' &&
       code !== 'FULCRUM_ERR_CLIENT_ABORTED' &&
       code !== 'FULCRUM_ERR_INTERNAL';
     // Passive health checks count transport failures by kind (Kong's tcp_failures and timeouts).
-    if (transport && this.targetOpen)
-      this.core.reportOutcome(this.target!, code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tcp');
-    this.closeTarget(!transport);
+    if (transport && a.live)
+      this.core.reportOutcome(a.target, code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tcp');
+    // A try that never connected left the body stream unread: the next try may take it.
+    if (a.usesStream && !a.connected) this.streamSpent = false;
+    a.finish(!transport);
     // Ended, or already answered locally (a body error such as 413 or a write timeout answers
     // first, then aborts the upstream try that lands here).
     if (this.ended || (this.res.writableEnded && this.errorCode !== null)) return;
@@ -298,27 +372,150 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.res.destroy();
       return;
     }
-    if (
-      isRetryable(err, code, this.body, this.req.method ?? 'GET', IDEMPOTENT) &&
-      this.tries <= this.service!.spec.retries
-    ) {
-      if (this.tried === null) this.tried = [];
-      this.tried.push(this.target!);
-      this.core.metrics.errors.labels({ code }).inc();
-      this.dispatch();
-      return;
-    }
+    this.retryOrFail(a, retryKind(err, code), code);
+  }
+
+  // ---- retries, timeouts, hedging ----
+
+  /**
+   * After a failed try: retry on another target when the policy, the method, the body and the
+   * upstream's budget allow; else answer with the failure (or, with a hedged try still running,
+   * wait for it). `code` null: the try answered a retryable status, which is relayed if no retry.
+   */
+  private retryOrFail(a: Attempt, kind: RetryKind | null, code: ErrorCode): void {
+    if (this.ended || this.res.headersSent || this.otherLive(a)) return;
+    this.avoid(a.target);
+    if (kind !== null && this.retryable(kind) && this.reserveRetry(kind)) return this.launchRetry();
     this.fail(code, this.body !== null);
   }
 
-  // ---- helpers ----
+  /** A retryable status's body has been read: retry (the retry was reserved when its head arrived). */
+  private afterDiscard(a: Attempt): void {
+    if (!a.isRetryReserved) return;
+    a.isRetryReserved = false;
+    if (this.ended || this.res.headersSent || this.winner !== null) {
+      this.service!.upstream.guard.retries--;
+      return;
+    }
+    this.avoid(a.target);
+    this.launchRetry();
+  }
 
-  private closeTarget(ok: boolean): void {
-    if (this.targetOpen) {
-      this.targetOpen = false;
-      this.target!.done(ok);
+  /** Take a place in the retry budget (and count the retry), or count the overflow and refuse. */
+  private reserveRetry(kind: RetryKind | 'hedge'): boolean {
+    const guard = this.service!.upstream.guard;
+    const breaker = guard.admitRetry();
+    if (breaker !== null) {
+      this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker }).inc();
+      return false;
+    }
+    guard.retries++;
+    this.core.metrics.retries.labels({ upstream: guard.upstream, reason: kind }).inc();
+    return true;
+  }
+
+  /** Whether a failure of this kind may be retried now (policy, tries left, method, body). */
+  private retryable(kind: RetryKind): boolean {
+    const spec = this.service!.spec;
+    if (this.tries > spec.retries || this.ended || this.deadlinePassed) return false;
+    if (!retryAllowed(kind, spec.retryPolicy, this.req.method ?? 'GET', this.route!.spec.retryNonIdempotent))
+      return false;
+    // The body must still be unread, or kept whole for a replay.
+    return this.body === null || !this.streamSpent || this.body.replay() !== null;
+  }
+
+  /** Send the reserved retry after its backoff. */
+  private launchRetry(): void {
+    const service = this.service!;
+    const guard = service.upstream.guard;
+    const wait = backoffMs(service.spec.retryPolicy, this.tries, this.core.rng);
+    if (wait <= 0) return this.dispatch(true);
+    this.backoff = setTimeout(() => {
+      this.backoff = null;
+      if (this.ended || this.res.headersSent) guard.retries--;
+      else this.dispatch(true);
+    }, wait);
+  }
+
+  /** The per-try timeout: give the try up and retry it under `timeout`, or answer 504. */
+  private tryTimedOut(a: Attempt): void {
+    a.timer = null;
+    if (a.retired || !a.live || this.winner !== null) return;
+    this.core.reportOutcome(a.target, 'timeout');
+    a.retire(new FulcrumError('FULCRUM_ERR_UPSTREAM_TIMEOUT'));
+    a.finish(false);
+    if (this.ended || this.res.headersSent) return;
+    this.retryOrFail(a, 'timeout', 'FULCRUM_ERR_UPSTREAM_TIMEOUT');
+  }
+
+  /** `request_timeout`: no response headers in time, across every try: 504, nothing retried. */
+  private onDeadline(): void {
+    this.deadline = null;
+    this.deadlinePassed = true;
+    if (this.ended || this.winner !== null) return;
+    this.cancelTries(null);
+    this.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
+  }
+
+  /** `hedge_delay`: the first try is slow to answer; send one more to another target. */
+  private onHedge(): void {
+    this.hedgeTimer = null;
+    const cur = this.current;
+    if (this.ended || this.winner !== null || cur === null || !cur.live || this.hedged !== null) return;
+    if (this.tries > this.service!.spec.retries || !this.reserveRetry('hedge')) return;
+    this.avoid(cur.target);
+    this.dispatch(true);
+  }
+
+  /** A try won: stop the clocks and cancel any other try still running. */
+  private settle(winner: Attempt): void {
+    this.clearTimers();
+    this.cancelTries(winner);
+  }
+
+  private cancelTries(keep: Attempt | null, err?: Error): void {
+    for (const a of [this.current, this.hedged])
+      if (a !== null && a !== keep && a.live) {
+        a.retire(err);
+        a.finish(true);
+      }
+  }
+
+  /** Whether a try other than `a` is still running (a hedge), so `a`'s failure need not end the request. */
+  private otherLive(a: Attempt): boolean {
+    const o = a === this.current ? this.hedged : this.current;
+    return o !== null && o !== a && o.live && !o.retired;
+  }
+
+  /** Fail, unless a hedged try is still running and may yet answer. */
+  private failOrWait(code: ErrorCode): void {
+    const cur = this.current;
+    if (cur?.live && !cur.retired) return;
+    this.fail(code, false);
+  }
+
+  /** Leave this target out of the next picks. */
+  private avoid(t: TargetState): void {
+    if (this.tried === null) this.tried = [t];
+    else this.tried.push(t);
+  }
+
+  private clearTimers(): void {
+    if (this.deadline !== null) {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+    }
+    if (this.hedgeTimer !== null) {
+      clearTimeout(this.hedgeTimer);
+      this.hedgeTimer = null;
+    }
+    if (this.backoff !== null) {
+      clearTimeout(this.backoff);
+      this.backoff = null;
     }
   }
+
+  // ---- helpers ----
 
   private onDrain(): void {
     const r = this.resumeUpstream;
@@ -327,33 +524,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private onBodyError(err: Error): void {
     const code = err instanceof FulcrumError ? err.code : 'FULCRUM_ERR_CLIENT_ABORTED';
-    this.abortUpstream?.(err);
+    this.cancelTries(null, err);
     if (!this.res.headersSent && !this.ended) this.fail(code, true);
   }
 
   /** Answer locally with a stable error code. `close`: the request framing cannot be trusted. */
   private fail(code: ErrorCode, close: boolean): void {
     this.errorCode = code;
-    const res = this.res;
-    if (res.headersSent || this.ended) return;
-    const e = ERRORS[code];
-    this.status = e.status;
-    const body = errorBody(code, this.requestId || undefined);
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-    };
-    if (this.gen.snapshot.node.headers.serverTokens) headers.server = SERVER;
-    const rid = this.gen.snapshot.node.headers.requestId;
-    if (rid !== '' && this.requestId) headers[rid] = this.requestId;
-    if (close || this.core.draining) {
-      headers.connection = 'close';
-      res.shouldKeepAlive = false;
-    }
+    if (this.res.headersSent || this.ended) return;
+    this.status = ERRORS[code].status;
     if (this.body !== null) this.req.unpipe(this.body);
-    res.writeHead(e.status, headers);
-    if (this.req.method !== 'HEAD') this.bytesOut = Buffer.byteLength(body);
-    res.end(this.req.method === 'HEAD' ? undefined : body);
+    const h = this.gen.snapshot.node.headers;
+    this.bytesOut = sendError(this.res, code, {
+      serverTokens: h.serverTokens,
+      requestIdHeader: h.requestId,
+      requestId: this.requestId,
+      close: close || this.core.draining,
+      head: this.req.method === 'HEAD',
+    });
   }
 
   /** res 'close': the response is finished, or the client went away first. */
@@ -369,13 +557,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const finished = this.res.writableFinished;
     if (!finished) {
       this.errorCode ??= 'FULCRUM_ERR_CLIENT_ABORTED';
-      this.abortUpstream?.(new FulcrumError('FULCRUM_ERR_CLIENT_ABORTED'));
-      if (this.targetOpen) this.closeTarget(true);
+      this.cancelTries(null, new FulcrumError('FULCRUM_ERR_CLIENT_ABORTED'));
       if (this.body !== null) {
         this.req.unpipe(this.body);
         this.body.destroy();
       }
     }
+    if (this.backoff !== null) this.service!.upstream.guard.retries--;
+    this.clearTimers();
+    if (this.counted) this.service!.upstream.guard.requests--;
     this.gen.inflight--;
     const now = this.core.clock.monoMs();
     // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for

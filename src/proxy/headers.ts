@@ -5,7 +5,8 @@
  * X-Forwarded-* are appended to only when the previous hop is a trusted proxy and replaced
  * otherwise, and Via is appended in both directions.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { RouteSpec, ServiceSpec, UpstreamSpec } from '../config/types.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -145,4 +146,43 @@ export function trailerPairs(raw: readonly Buffer[] | null | undefined): [string
   for (let i = 0; i < raw.length; i += 2)
     out.push([raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1')]);
   return out;
+}
+
+/**
+ * The Host header sent to the target: the client's with `preserve_host`; else the upstream's
+ * `host_header`; else the service's host (with `:port` when a plain hostname service uses a
+ * non-default port), as Kong does.
+ */
+export function upstreamHost(
+  route: RouteSpec,
+  service: ServiceSpec,
+  upstream: UpstreamSpec,
+  clientHost: string | undefined,
+): string {
+  if (route.preserveHost && clientHost) return clientHost;
+  if (upstream.hostHeader) return upstream.hostHeader;
+  return upstream.implicit && service.port !== (service.protocol === 'https' ? 443 : 80)
+    ? `${service.host}:${service.port}`
+    : service.host;
+}
+
+/** Whether a raw response head declares a Content-Length. */
+export function hasContentLength(raw: readonly Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 14 && raw[i]!.toString('latin1').toLowerCase() === 'content-length') return true;
+  return false;
+}
+
+/** Relay a 103 Early Hints or 102 Processing; other 1xx answers are the proxy's own business. */
+export function relayInformational(res: ServerResponse, statusCode: number, raw: readonly Buffer[]): void {
+  if (statusCode === 103) {
+    const links: string[] = [];
+    for (let i = 0; i < raw.length; i += 2)
+      if (raw[i]!.toString('latin1').toLowerCase() === 'link') links.push(raw[i + 1]!.toString('latin1'));
+    // Node refuses a Link value that is not `<uri>; params`: hints are optional, drop them.
+    if (links.length > 0)
+      try {
+        res.writeEarlyHints({ link: links });
+      } catch {}
+  } else if (statusCode === 102) res.writeProcessing();
 }

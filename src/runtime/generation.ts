@@ -17,6 +17,7 @@ import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { Router } from '../routing/router.ts';
+import { UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
 import type { SlowStart } from '../upstreams/slow-start.ts';
 import { TargetState } from '../upstreams/target.ts';
@@ -29,6 +30,8 @@ export interface UpstreamRuntime {
   readonly headerLatency: HistogramChild;
   /** Whether the algorithm reads a hash key (the forwarder computes one only then). */
   readonly hashing: boolean;
+  /** Circuit breakers and retry budget; shared with older generations (it counts their requests too). */
+  readonly guard: UpstreamGuard;
 }
 
 export interface ServiceRuntime {
@@ -58,6 +61,8 @@ export interface LiveState {
   readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
   readonly pools: PoolRegistry;
   readonly slowStart: SlowStart;
+  /** Per upstream name: circuit-breaker and retry-budget counters. */
+  readonly guards: Map<string, UpstreamGuard>;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
@@ -114,8 +119,14 @@ export class Generation {
         b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
         live.balancers.set(u.name, b);
       }
+      let guard = live.guards.get(u.name);
+      if (!guard) {
+        guard = new UpstreamGuard(u.name, u.circuitBreaker);
+        live.guards.set(u.name, guard);
+      } else guard.limits = u.circuitBreaker;
       upstreams.set(u.name, {
         spec: u,
+        guard,
         targets,
         picker: b.balancer.update(targets),
         headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
@@ -128,8 +139,9 @@ export class Generation {
       const upstream = upstreams.get(s.upstream)!;
       const pools = new Map<TargetState, Pool>();
       for (const t of upstream.targets) {
-        pools.set(t, live.pools.get(t, s));
-        poolKeys.add(poolKey(t, s));
+        const maxConnections = upstream.spec.circuitBreaker.maxConnections;
+        pools.set(t, live.pools.get(t, s, maxConnections));
+        poolKeys.add(poolKey(t, s, maxConnections));
       }
       services.set(s.name, { spec: s, upstream, pools });
     }

@@ -26,6 +26,7 @@ export class Runtime implements ProxyCore {
   /** Active and passive health checks (src/health); outlives generations. */
   readonly health: HealthRegistry;
   draining = false;
+  readonly rng: Rng;
   private gen: Generation;
   private readonly retired = new Set<Generation>();
   private nextId = 1;
@@ -48,9 +49,11 @@ export class Runtime implements ProxyCore {
       pools: new PoolRegistry({ keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs }),
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       metrics: this.metrics,
+      guards: new Map(),
       rng: deps.rng,
       clock: deps.clock,
     };
+    this.rng = deps.rng;
     this.health = new HealthRegistry({
       clock: deps.clock,
       log: deps.logs.app,
@@ -107,6 +110,7 @@ export class Runtime implements ProxyCore {
     this.live.pools.retain(pools);
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
     for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
+    for (const k of this.live.guards.keys()) if (!upstreams.has(k)) this.live.guards.delete(k);
   }
 
   /**

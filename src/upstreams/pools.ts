@@ -23,8 +23,9 @@ export interface PoolSettings {
   readonly keepAliveMs: number;
 }
 
-export function poolKey(t: TargetState, s: ServiceSpec): string {
-  return `${s.protocol}://${t.target}|c=${s.connectTimeoutMs}|v=${s.tlsVerify}`;
+/** `maxConnections`: the circuit breaker's connections per target, 0 for no limit. */
+export function poolKey(t: TargetState, s: ServiceSpec, maxConnections: number): string {
+  return `${s.protocol}://${t.target}|c=${s.connectTimeoutMs}|v=${s.tlsVerify}|m=${maxConnections}`;
 }
 
 export class PoolRegistry {
@@ -35,13 +36,13 @@ export class PoolRegistry {
     this.settings = settings;
   }
 
-  get(t: TargetState, s: ServiceSpec): Pool {
-    const key = poolKey(t, s);
+  get(t: TargetState, s: ServiceSpec, maxConnections: number): Pool {
+    const key = poolKey(t, s, maxConnections);
     let p = this.pools.get(key);
     if (!p) {
       const origin = `${s.protocol}://${t.target}`;
       p = new Pool(origin, {
-        connections: null,
+        connections: maxConnections > 0 ? maxConnections : null,
         pipelining: 1,
         keepAliveTimeout: this.settings.keepAliveMs,
         keepAliveMaxTimeout: this.settings.keepAliveMs,

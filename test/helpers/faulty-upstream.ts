@@ -4,7 +4,9 @@
  * never answer), `die` (send the head and part of the body, then drop the connection), `refuse`
  * (stop listening: connections are refused; `ok` again listens on the same port), `flap` (alternate
  * 200 and the status, request by request). Health probes (`GET /health`) are counted apart from
- * proxied requests and answered the same way.
+ * proxied requests and answered the same way. `delayMs` holds every answer back that long (so
+ * that requests are in flight when the upstream is killed); a request with `x-echo: 1` gets
+ * `name:body` back in `ok` mode.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -18,6 +20,10 @@ export interface FaultyUpstream {
   /** Requests other than probes, and probes (`/health`), received so far. */
   readonly counts: { requests: number; probes: number };
   readonly mode: FaultMode;
+  /** Milliseconds every answer waits (0: none). */
+  delayMs: number;
+  /** Requests being answered right now (delayed or hanging), and the most seen at once. */
+  readonly concurrency: { now: number; peak: number };
   /** Switch behaviour; `status` is the code for `status` and `flap` (default 503). */
   set(mode: FaultMode, status?: number): Promise<void>;
   close(): Promise<void>;
@@ -28,12 +34,25 @@ export async function startFaultyUpstream(name: string, mode: FaultMode = 'ok'):
   let status = 503;
   let flip = false;
   const counts = { requests: 0, probes: 0 };
+  const concurrency = { now: 0, peak: 0 };
+  let delayMs = 0;
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/health') counts.probes++;
     else counts.requests++;
-    req.resume();
+    concurrency.now++;
+    concurrency.peak = Math.max(concurrency.peak, concurrency.now);
+    res.on('close', () => concurrency.now--);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (delayMs > 0) setTimeout(() => answer(req, res, Buffer.concat(chunks)), delayMs);
+      else answer(req, res, Buffer.concat(chunks));
+    });
+  };
+  const answer = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    if (res.destroyed) return;
     let m = current;
     if (m === 'flap') {
       flip = !flip;
@@ -41,7 +60,7 @@ export async function startFaultyUpstream(name: string, mode: FaultMode = 'ok'):
     }
     if (m === 'ok') {
       res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
-      res.end(name);
+      res.end(req.headers['x-echo'] === '1' ? `${name}:${body.toString()}` : name);
     } else if (m === 'status') {
       res.writeHead(status, { 'content-type': 'text/plain', 'x-upstream': name });
       res.end(`${name} ${status}`);
@@ -81,8 +100,15 @@ export async function startFaultyUpstream(name: string, mode: FaultMode = 'ok'):
     port,
     target: `127.0.0.1:${port}`,
     counts,
+    concurrency,
     get mode() {
       return current;
+    },
+    get delayMs() {
+      return delayMs;
+    },
+    set delayMs(ms: number) {
+      delayMs = ms;
     },
     async set(mode: FaultMode, code = 503) {
       status = code;

@@ -141,6 +141,8 @@ describe('passive health checks', () => {
         base_ejection_time: 0.2
       threshold: 0
 `,
+      // 503s reach the client (and the passive counters) instead of being retried.
+      '    retry_policy: { retry_on: [connect-failure] }\n',
     );
     const [a, b] = started.ups as [FaultyUpstream, FaultyUpstream];
     await b.set('status', 503);
@@ -219,6 +221,7 @@ describe('panic threshold', () => {
         unhealthy: { interval: 0.05, http_failures: 1 }
       threshold: 50
 `,
+      '    retry_policy: { retry_on: [connect-failure] }\n',
     );
     const [, b, c] = started.ups as [FaultyUpstream, FaultyUpstream, FaultyUpstream];
     await b.set('status', 503);

@@ -386,7 +386,12 @@ upstreams:
     const failures = find(fams, 'fulcrum_target_failures_total', bad) ?? 0;
     assert.ok(failures >= 1, `refused target failures ${failures}`);
     assert.equal(find(fams, 'fulcrum_target_requests_total', bad), failures);
-    assert.equal(find(fams, 'fulcrum_errors_total', { code: 'FULCRUM_ERR_UPSTREAM_CONNECT' }), failures);
+    // Each refused connection was retried on `a`: counted as a retry, not as an error answered.
+    assert.equal(
+      find(fams, 'fulcrum_upstream_retries_total', { upstream: 'pool', reason: 'connect-failure' }),
+      failures,
+    );
+    assert.equal(find(fams, 'fulcrum_errors_total', { code: 'FULCRUM_ERR_UPSTREAM_CONNECT' }), undefined);
     assert.equal(find(fams, 'fulcrum_target_healthy', good), 1);
   });
 

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../../../src/core/errors.ts';
-import { classifyUpstreamError, isRetryable } from '../../../src/proxy/errors.ts';
+import { classifyUpstreamError, retryKind } from '../../../src/proxy/errors.ts';
 
 function err(code: string): Error {
   return Object.assign(new Error(code), { code });
 }
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 
 describe('classifyUpstreamError', () => {
   const cases: [string, ErrorCode][] = [
@@ -44,31 +41,25 @@ describe('classifyUpstreamError', () => {
   });
 });
 
-describe('isRetryable', () => {
-  it('retries a failed connection, with or without a body, whatever the method', () => {
-    const e = err('ECONNREFUSED');
-    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_CONNECT', null, 'POST', IDEMPOTENT), true);
-    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_CONNECT', new PassThrough(), 'POST', IDEMPOTENT), true);
-    const t = err('UND_ERR_CONNECT_TIMEOUT');
-    assert.equal(isRetryable(t, 'FULCRUM_ERR_UPSTREAM_TIMEOUT', null, 'GET', IDEMPOTENT), true);
+describe('retryKind', () => {
+  it('files a failed connection (refused, or timed out) under connect-failure', () => {
+    assert.equal(retryKind(err('ECONNREFUSED'), 'FULCRUM_ERR_UPSTREAM_CONNECT'), 'connect-failure');
+    assert.equal(
+      retryKind(err('UND_ERR_CONNECT_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT'),
+      'connect-failure',
+    );
   });
 
-  it('retries a reset only for an idempotent method without a body', () => {
-    const e = err('ECONNRESET');
-    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', null, 'GET', IDEMPOTENT), true);
-    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', null, 'POST', IDEMPOTENT), false);
-    assert.equal(isRetryable(e, 'FULCRUM_ERR_UPSTREAM_RESET', new PassThrough(), 'PUT', IDEMPOTENT), false);
+  it('files resets and read timeouts under reset and timeout', () => {
+    assert.equal(retryKind(err('ECONNRESET'), 'FULCRUM_ERR_UPSTREAM_RESET'), 'reset');
+    assert.equal(retryKind(err('UND_ERR_HEADERS_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT'), 'timeout');
   });
 
-  it('never retries a read timeout or a bad response', () => {
-    assert.equal(
-      isRetryable(err('UND_ERR_HEADERS_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT', null, 'GET', IDEMPOTENT),
-      false,
-    );
-    assert.equal(
-      isRetryable(err('HPE_INVALID_CONSTANT'), 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', null, 'GET', IDEMPOTENT),
-      false,
-    );
+  it('never retries a bad response, a client failure or the proxy’s own', () => {
+    assert.equal(retryKind(err('HPE_INVALID_CONSTANT'), 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'), null);
+    assert.equal(retryKind(err('UND_ERR_ABORTED'), 'FULCRUM_ERR_CLIENT_ABORTED'), null);
+    assert.equal(retryKind(err('UND_ERR_INVALID_ARG'), 'FULCRUM_ERR_INTERNAL'), null);
+    assert.equal(retryKind(err('x'), 'FULCRUM_ERR_PAYLOAD_TOO_LARGE'), null);
   });
 });
 

@@ -1,0 +1,43 @@
+/**
+ * Replies the proxy writes itself (errors today, plugin answers later): a JSON body with the
+ * stable error code, the request id echoed, `Server` when server tokens are on, and
+ * `Connection: close` when the request's framing cannot be trusted or the node is draining.
+ */
+import type { ServerResponse } from 'node:http';
+import { ERRORS, type ErrorCode, errorBody } from '../core/errors.ts';
+import { VERSION } from '../core/version.ts';
+
+const SERVER = `fulcrum/${VERSION}`;
+
+export interface ReplyOptions {
+  readonly serverTokens: boolean;
+  /** Lower-case header name for the request id, or '' when request ids are off. */
+  readonly requestIdHeader: string;
+  readonly requestId: string;
+  readonly close: boolean;
+  /** A HEAD request: the head only. */
+  readonly head: boolean;
+}
+
+/** Write a JSON error reply; returns the body bytes sent. The caller checked headers are not sent. */
+export function sendError(res: ServerResponse, code: ErrorCode, o: ReplyOptions): number {
+  const e = ERRORS[code];
+  const body = errorBody(code, o.requestId || undefined);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (o.serverTokens) headers.server = SERVER;
+  if (o.requestIdHeader !== '' && o.requestId) headers[o.requestIdHeader] = o.requestId;
+  if (o.close) {
+    headers.connection = 'close';
+    res.shouldKeepAlive = false;
+  }
+  res.writeHead(e.status, headers);
+  if (o.head) {
+    res.end();
+    return 0;
+  }
+  res.end(body);
+  return Buffer.byteLength(body);
+}
