@@ -3,6 +3,7 @@
  * on virtual time, print the comparison tables and write the chart.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatIssue, type ParsedSource, parseSource } from '../config/load.ts';
 import { chartSvg } from '../sim/chart-svg.ts';
@@ -110,7 +111,7 @@ export function simulateCommand(argv: string[]): number {
   if (json !== '-') process.stdout.write(fullReport(scenario, run.results));
   const svg = (values.svg as string | undefined) ?? 'simulate.svg';
   if (svg !== '-') {
-    const title = `fulcrum simulate: ${file ?? 'default scenario'} (seed ${scenario.seed})`;
+    const title = `fulcrum simulate: ${file ? basename(file) : 'default scenario'} (seed ${scenario.seed})`;
     writeFileSync(svg, chartSvg(run.results, title, scenario.durationMs));
   }
   const where = svg === '-' ? '' : `; chart: ${svg}`;

@@ -127,11 +127,17 @@ export function chartSvg(results: readonly AlgorithmResult[], title: string, dur
           `<text x="${x.toFixed(1)}" y="${y0 + PANEL_H + 13}" text-anchor="middle">${num(s)}${s === 0 ? ' s' : ''}</text>`,
         );
       }
+      // Labels of marks close in time are stacked instead of drawn over each other.
+      let lastX = Number.NEGATIVE_INFINITY;
+      let stack = 0;
       for (const m of r.marks) {
-        const x = (px + (m.atMs / durationMs) * PANEL_W).toFixed(1);
+        const xv = px + (m.atMs / durationMs) * PANEL_W;
+        stack = xv - lastX < 70 ? stack + 1 : 0;
+        lastX = xv;
+        const x = xv.toFixed(1);
         out.push(
           `<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + PANEL_H}" stroke="#888" stroke-dasharray="3 3"/>`,
-          `<text x="${x}" y="${y0 + 10}" font-size="9" fill="#555" dx="2">${escapeXml(m.label)}</text>`,
+          `<text x="${x}" y="${y0 + 10 + stack * 10}" font-size="9" fill="#555" dx="2">${escapeXml(m.label)}</text>`,
         );
       }
     };

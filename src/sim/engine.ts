@@ -190,6 +190,7 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
     },
   };
 
+  /** A target known to the simulation; the caller puts it in the fleet. */
   const add = (spec: SimTargetSpec): SimTarget => {
     const st = new TargetState('sim', spec.name, spec.name, 0, spec.weight);
     st.priority = spec.priority;
@@ -200,7 +201,6 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
     sims.push(t);
     byState.set(st, t);
     byName.set(spec.name, t);
-    fleet.push(st);
     return t;
   };
 
@@ -229,51 +229,82 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
     bucketIndex++;
   };
 
-  for (const spec of s.targets) add(spec);
+  for (const spec of s.targets) fleet.push(add(spec).st);
   rebuild();
 
   // ---- keys moved on fleet changes (hashing algorithms) ----
   const ctx = { clientIp: '192.0.2.1', hashKey: null as string | null };
+  // Every key when there are few; else the hottest half of the sample exactly and the rest spread
+  // evenly over the tail, each tail key standing for `stride` keys (so shares stay unbiased).
   const sampleN = Math.min(keys.count, KEY_SAMPLE);
+  const head = keys.count <= KEY_SAMPLE ? sampleN : KEY_SAMPLE / 2;
+  const stride = head === sampleN ? 1 : (keys.count - head) / (sampleN - head);
+  const sampleKey = new Int32Array(sampleN);
+  const sampleStands = new Float64Array(sampleN);
+  for (let i = 0; i < sampleN; i++) {
+    sampleKey[i] = i < head ? i : head + Math.floor((i - head) * stride);
+    sampleStands[i] = i < head ? 1 : stride;
+  }
+  // Measured on the idle fleet (in-flight counts set aside for the walk): the tables' own
+  // consistency, not the bounded-load spill of the moment, which the load columns show.
   const mapKeys = (): Int32Array | null => {
     if (!hashing) return null;
+    const saved = fleet.map((t) => t.inflight);
+    for (const t of fleet) t.inflight = 0;
     const out = new Int32Array(sampleN);
     for (let i = 0; i < sampleN; i++) {
-      ctx.hashKey = `k${Math.floor((i * keys.count) / sampleN)}`;
+      ctx.hashKey = `k${sampleKey[i]}`;
       const st = picker.pick(ctx, null);
       out[i] = st === null ? -1 : byState.get(st)!.index;
     }
+    fleet.forEach((t, i) => {
+      t.inflight = saved[i]!;
+    });
     return out;
   };
   const changes: FleetChange[] = [];
   const marks: { atMs: number; label: string }[] = [];
   const usableWeight = () => fleet.reduce((a, t) => a + (t.healthy ? t.weight : 0), 0);
-  const fleetChange = (what: string, weight: number, apply: () => void) => {
-    const before = mapKeys();
-    const w0 = usableWeight();
-    apply();
-    const after = mapKeys();
-    marks.push({ atMs: clock.monoMs(), label: what });
-    if (before === null || after === null) return;
+  interface Pending {
+    readonly atMs: number;
+    readonly what: string;
+    readonly ideal: number;
+    readonly before: Int32Array;
+  }
+  /** Changes whose target still ramps up (slow start): measured once the ramp is over. */
+  const pending = new Map<Rampable, Pending>();
+  const settle = (p: Pending) => {
+    const after = mapKeys()!;
     let moved = 0;
     let traffic = 0;
     let total = 0;
     for (let i = 0; i < sampleN; i++) {
-      const p = keys.probability(Math.floor((i * keys.count) / sampleN));
-      total += p;
-      if (before[i] !== after[i]) {
-        moved++;
-        traffic += p;
+      const w = sampleStands[i]!;
+      const pr = keys.probability(sampleKey[i]!) * w;
+      total += pr;
+      if (p.before[i] !== after[i]) {
+        moved += w;
+        traffic += pr;
       }
     }
-    const wMax = Math.max(w0, usableWeight());
     changes.push({
-      atMs: clock.monoMs(),
-      what,
-      keysMoved: moved / sampleN,
+      atMs: p.atMs,
+      what: p.what,
+      keysMoved: moved / keys.count,
       trafficMoved: total > 0 ? traffic / total : 0,
-      ideal: wMax > 0 ? weight / wMax : 0,
+      ideal: p.ideal,
     });
+  };
+  const fleetChange = (what: string, st: TargetState, apply: () => void) => {
+    const before = mapKeys();
+    const w0 = usableWeight();
+    apply();
+    marks.push({ atMs: clock.monoMs(), label: what });
+    if (before === null) return;
+    const wMax = Math.max(w0, usableWeight());
+    const p = { atMs: clock.monoMs(), what, ideal: wMax > 0 ? st.weight / wMax : 0, before };
+    if (ramping.has(st)) pending.set(st, p);
+    else settle(p);
   };
 
   // ---- counters ----
@@ -320,7 +351,7 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
     t.failures++;
     // Passive health: consecutive transport failures eject the target (no picker rebuild, as the runtime).
     if (s.tcpFailures > 0 && st.healthy && st.consecutiveFailures >= s.tcpFailures)
-      fleetChange(`${st.target} ejected`, st.weight, () => st.setHealthy(false));
+      fleetChange(`${st.target} ejected`, st, () => st.setHealthy(false));
     const req = a.req;
     if (req.tries <= s.retries) {
       if (req.tried === null) {
@@ -365,8 +396,9 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
   const scenarioEvent = (i: number) => {
     const e = s.events[i]!;
     if (e.kind === 'join') {
-      fleetChange(`${e.spec.name} joined`, e.spec.weight, () => {
-        const t = add(e.spec);
+      const t = add(e.spec);
+      fleetChange(`${e.spec.name} joined`, t.st, () => {
+        fleet.push(t.st);
         // A target added to a running upstream ramps (the runtime's `added && existed`).
         rampHost.begin(t.st, false);
         rebuild();
@@ -394,7 +426,7 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
       t.dead = false;
       t.factor = 1;
       if (t.st.healthy) marks.push({ atMs: now(), label: `${e.target} recovers` });
-      else fleetChange(`${e.target} back`, t.st.weight, () => t.st.setHealthy(true));
+      else fleetChange(`${e.target} back`, t.st, () => t.st.setHealthy(true));
     }
   };
 
@@ -437,14 +469,26 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
       case RAMP: {
         rampScheduled = false;
         const at = now();
-        for (const t of ramping) if (!t.updateRamp(at)) ramping.delete(t);
+        const over: Rampable[] = [];
+        for (const t of ramping)
+          if (!t.updateRamp(at)) {
+            ramping.delete(t);
+            over.push(t);
+          }
         rebuild();
+        for (const t of over) {
+          const p = pending.get(t);
+          pending.delete(t);
+          if (p) settle(p);
+        }
         if (at < s.durationMs) scheduleRamp();
         break;
       }
     }
   }
   while (bucketIndex < s.buckets) closeBucket();
+  // Ramps still under way when the run ended: measured where they stand.
+  for (const p of pending.values()) settle(p);
 
   const sorted = latencies.subarray(0, completed).sort();
   const totalTries = sims.reduce((a, t) => a + t.tries, 0);
