@@ -11,6 +11,7 @@ import { loadSnapshotFile } from '../config/validate.ts';
 import { VERSION } from '../core/version.ts';
 import { FulcrumNode } from '../runtime/node.ts';
 import { startDemoServers, stopDemoServers } from './demo.ts';
+import { simulateCommand } from './simulate.ts';
 
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/default.yaml', import.meta.url));
 
@@ -19,6 +20,8 @@ const HELP = `fulcrum ${VERSION}: load balancer, reverse proxy and API gateway
 Usage:
   fulcrum start [-c FILE] [--demo]   run the proxy (SIGHUP reloads FILE, SIGTERM/SIGINT drain and stop)
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
+  fulcrum simulate [SCENARIO]        compare the balancing algorithms on a simulated workload
+                                     (fulcrum simulate --help; docs/simulate.md)
   fulcrum --version                  print the version
   fulcrum --help                     print this help
 
@@ -97,6 +100,8 @@ async function start(configFile: string, demo: boolean): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number | null> {
+  // simulate has options of its own: parsed there.
+  if (argv[0] === 'simulate') return simulateCommand(argv.slice(1));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
