@@ -10,7 +10,7 @@
  * answers without our JSON body). A request pipelined behind a response that closes the
  * connection is never forwarded: it would never be answered.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { ErrorCode } from '../core/errors.ts';
@@ -107,6 +107,9 @@ export class Http1Listener {
       err.code = 'FULCRUM_CONNECT_METHOD';
       this.onClientError(err, socket);
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.handleUpgrade(req, socket, head),
+    );
     this.server.on('connection', (s: Socket) => {
       (s as ClientSocket).fulcrumLast = null;
       this.sockets.add(s);
@@ -130,6 +133,30 @@ export class Http1Listener {
     const exchange = new Exchange(this.runtime, gen, req, res);
     const refused = requestFramingError(req);
     if (refused === null) exchange.start(expectContinue);
+    else exchange.refuse(refused);
+  }
+
+  /**
+   * A request with `Connection: upgrade` (Node hands the socket over, parser detached). A WebSocket
+   * upgrade is routed and balanced like any request and, once the target answers 101, tunnelled
+   * (exchange.ts, tunnel.ts). Any other upgrade (h2c, say) is served as a plain request with the
+   * Upgrade dropped, as RFC 9110 §7.8 allows. Either way the connection ends with this exchange:
+   * the response object is attached to the socket by hand, as Node's server does, marked to close.
+   */
+  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    // Node's server closes a non-keep-alive socket after its response; this one is ours to close
+    // (a tunnel detaches the response first, so it never finishes).
+    res.once('finish', () => socket.destroySoon());
+    const gen = this.runtime.current;
+    gen.inflight++;
+    const ws = (req.headers.upgrade ?? '').toLowerCase() === 'websocket' && req.method === 'GET';
+    const exchange = new Exchange(this.runtime, gen, req, res, ws ? head : null);
+    const refused = requestFramingError(req);
+    if (refused === null) exchange.start(false);
     else exchange.refuse(refused);
   }
 

@@ -8,6 +8,7 @@
  * An attempt owns the bookkeeping that must happen exactly once per try: the target's in-flight
  * count (start() / done()) and the upstream guard's counters.
  */
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamGuard } from '../upstreams/guard.ts';
 import type { TargetState } from '../upstreams/target.ts';
@@ -16,6 +17,7 @@ export interface AttemptOwner {
   attemptConnect(a: Attempt): void;
   attemptHeaders(a: Attempt, status: number, raw: Buffer[], resume: () => void, text: string): boolean;
   attemptData(a: Attempt, chunk: Buffer): boolean;
+  attemptUpgrade(a: Attempt, status: number, raw: Buffer[], socket: Duplex): void;
   attemptComplete(a: Attempt, trailers: Buffer[] | null): void;
   attemptError(a: Attempt, err: Error): void;
 }
@@ -106,6 +108,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     return this.owner.attemptHeaders(this, statusCode, rawHeaders, resume, statusText);
+  }
+
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex): void {
+    if (!this.connected) {
+      this.connected = true;
+      if (this.live) this.guard.pending--;
+    }
+    this.owner.attemptUpgrade(this, statusCode, (headers ?? []) as Buffer[], socket);
   }
 
   onData(chunk: Buffer): boolean {

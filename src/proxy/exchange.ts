@@ -10,11 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
-import { joinPath, normalizePath } from '../routing/path.ts';
+import { joinPath, parseRequestTarget } from '../routing/path.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { Attempt, type AttemptOwner } from './attempt.ts';
@@ -26,12 +27,14 @@ import {
   downstreamResponseHeaders,
   hasContentLength,
   relayInformational,
+  switchingProtocolsHead,
   trailerPairs,
   upstreamHost,
   upstreamRequestHeaders,
 } from './headers.ts';
 import { sendError } from './reply.ts';
 import { backoffMs, isIdempotent, retryAllowed } from './retry.ts';
+import { openTunnel } from './tunnel.ts';
 
 /** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
 const MAX_DISCARD_BYTES = 65536;
@@ -64,6 +67,8 @@ export class Exchange implements AttemptOwner {
   private headers: string[] | null = null;
   private body: BodyMeter | null = null;
   private resumeUpstream: (() => void) | null = null;
+  /** For a WebSocket upgrade: the bytes the client sent after its request head; null otherwise. */
+  private readonly upgradeHead: Buffer | null;
   private requestId = '';
   readonly clientIp: string;
   /** The hashing algorithms' key (PickContext), set before the first pick when the upstream hashes. */
@@ -79,8 +84,15 @@ export class Exchange implements AttemptOwner {
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
 
-  constructor(core: ProxyCore, gen: Generation, req: IncomingMessage, res: ServerResponse) {
+  constructor(
+    core: ProxyCore,
+    gen: Generation,
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgradeHead: Buffer | null = null,
+  ) {
     this.core = core;
+    this.upgradeHead = upgradeHead;
     this.gen = gen;
     this.req = req;
     this.res = res;
@@ -115,22 +127,10 @@ export class Exchange implements AttemptOwner {
     if (req.rawHeaders.length > node.limits.maxHeaders * 2)
       return this.fail('FULCRUM_ERR_HEADERS_TOO_LARGE', true);
     if (this.core.draining) this.res.shouldKeepAlive = false;
-    let target = url;
-    if (url.charCodeAt(0) !== 47 /* / */) {
-      // absolute-form (RFC 9112 §3.2.2) is accepted; its authority replaces Host for routing.
-      if (!/^https?:\/\//i.test(url)) return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
-      try {
-        const u = new URL(url);
-        req.headers.host = u.host;
-        target = u.pathname + u.search;
-      } catch {
-        return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
-      }
-    }
-    const q = target.indexOf('?');
-    const rawPath = q < 0 ? target : target.slice(0, q);
-    const path = normalizePath(rawPath);
-    if (path === null) return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
+    const rt = parseRequestTarget(url);
+    if (rt === null) return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
+    if (rt.authority !== null) req.headers.host = rt.authority;
+    const { path, query } = rt;
     const host = (req.headers.host ?? '').toLowerCase();
     const m = this.gen.router.match({ method: req.method ?? 'GET', host, path, headers: req.headers });
     if (m === null) return this.fail('FULCRUM_ERR_NO_ROUTE', false);
@@ -142,7 +142,6 @@ export class Exchange implements AttemptOwner {
     this.service = service;
     const spec = route.spec;
     const stripped = spec.stripPath ? m.matchedLength : 0;
-    const query = q < 0 ? '' : target.slice(q);
     this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
     if (service.upstream.hashing) {
       const k = hashKeyOf(service.upstream.spec, {
@@ -187,7 +186,7 @@ export class Exchange implements AttemptOwner {
       this.deadline.unref();
     }
     const hedge = s.retryPolicy.hedgeDelayMs;
-    if (hedge > 0 && this.body === null && isIdempotent(req.method ?? 'GET')) {
+    if (hedge > 0 && this.body === null && this.upgradeHead === null && isIdempotent(req.method ?? 'GET')) {
       this.hedgeTimer = setTimeout(() => this.onHedge(), hedge);
       this.hedgeTimer.unref();
     }
@@ -245,6 +244,7 @@ export class Exchange implements AttemptOwner {
         body,
         headersTimeout: spec.readTimeoutMs,
         bodyTimeout: spec.readTimeoutMs,
+        upgrade: this.upgradeHead === null ? null : 'websocket',
       },
       a,
     );
@@ -312,6 +312,37 @@ export class Exchange implements AttemptOwner {
       return false;
     }
     return true;
+  }
+
+  /** The target accepted a WebSocket upgrade (101): answer the client and tunnel the bytes. */
+  attemptUpgrade(a: Attempt, statusCode: number, rawHeaders: Buffer[], upstream: Duplex): void {
+    if (a.retired || this.ended || this.res.headersSent) {
+      upstream.destroy();
+      a.finish(true);
+      return;
+    }
+    this.winner = a;
+    this.settle(a);
+    a.clearTimer();
+    this.upstreamMs = this.core.clock.monoMs() - a.dispatchMs;
+    this.status = statusCode;
+    // From here the socket is the tunnel's: the response object must not write or end it.
+    const client = this.req.socket;
+    this.res.detachSocket(client);
+    this.ended = true;
+    // The try stays in flight (least-connections counts open tunnels) until the tunnel closes.
+    openTunnel(
+      client,
+      upstream,
+      switchingProtocolsHead(statusCode, rawHeaders, this.gen.snapshot.node.headers.via),
+      this.upgradeHead!,
+      this.service!.spec.readTimeoutMs,
+      (end) => {
+        a.finish(true);
+        this.bytesOut = end.bytesOut;
+        this.record(statusCode, end.bytesIn);
+      },
+    );
   }
 
   attemptData(a: Attempt, chunk: Buffer): boolean {
@@ -563,15 +594,19 @@ export class Exchange implements AttemptOwner {
         this.body.destroy();
       }
     }
+    // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
+    // a client that went away.
+    const sent = this.res.headersSent && this.errorCode !== 'FULCRUM_ERR_CLIENT_ABORTED';
+    this.record(finished || sent ? this.status || this.res.statusCode : 499, this.body?.bytes ?? 0);
+  }
+
+  /** The exchange is over: release its counters, count it, and write its access-log line. */
+  private record(status: number, bytesIn: number): void {
     if (this.backoff !== null) this.service!.upstream.guard.retries--;
     this.clearTimers();
     if (this.counted) this.service!.upstream.guard.requests--;
     this.gen.inflight--;
     const now = this.core.clock.monoMs();
-    // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
-    // a client that went away.
-    const sent = this.res.headersSent && this.errorCode !== 'FULCRUM_ERR_CLIENT_ABORTED';
-    const status = finished || sent ? this.status || this.res.statusCode : 499;
     const route = this.route;
     if (route !== null) {
       route.byClass[status >= 100 && status < 600 ? (status / 100) | 0 : 0]!.inc();
@@ -590,7 +625,7 @@ export class Exchange implements AttemptOwner {
       tries: this.tries,
       upstream_ms: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,
       total_ms: Math.round((now - this.startMs) * 1000) / 1000,
-      bytes_in: this.body?.bytes ?? 0,
+      bytes_in: bytesIn,
       bytes_out: this.bytesOut,
       error: this.errorCode,
     });

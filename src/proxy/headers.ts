@@ -186,3 +186,15 @@ export function relayInformational(res: ServerResponse, statusCode: number, raw:
       } catch {}
   } else if (statusCode === 102) res.writeProcessing();
 }
+
+/**
+ * The 101 head sent to the client when a target accepted an upgrade: the target's fields as they
+ * are (its Connection and Upgrade are the handshake itself, so they are kept), plus Via.
+ */
+export function switchingProtocolsHead(status: number, raw: readonly Buffer[], via: boolean): string {
+  let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    head += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`;
+  if (via) head += 'via: 1.1 fulcrum\r\n';
+  return `${head}\r\n`;
+}

@@ -86,3 +86,36 @@ function sanitizePostfix(p: string): string {
   if (p.startsWith('../')) return p.slice(3);
   return p;
 }
+
+export interface RequestTarget {
+  /** The normalized path (no query), as routes match it. */
+  readonly path: string;
+  /** `?…` as received, or ''. */
+  readonly query: string;
+  /** For an absolute-form target, its authority (which replaces Host); else null. */
+  readonly authority: string | null;
+}
+
+/**
+ * Split a request target into its normalized path and its query. Origin-form (`/p?q`) and
+ * absolute-form (`http://host/p?q`, RFC 9112 §3.2.2; its authority replaces Host for routing) are
+ * accepted; anything else, or a path that normalizes to nothing, is null (400).
+ */
+export function parseRequestTarget(url: string): RequestTarget | null {
+  let target = url;
+  let authority: string | null = null;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    if (!/^https?:\/\//i.test(url)) return null;
+    try {
+      const u = new URL(url);
+      authority = u.host;
+      target = u.pathname + u.search;
+    } catch {
+      return null;
+    }
+  }
+  const q = target.indexOf('?');
+  const path = normalizePath(q < 0 ? target : target.slice(0, q));
+  if (path === null) return null;
+  return { path, query: q < 0 ? '' : target.slice(q), authority };
+}

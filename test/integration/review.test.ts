@@ -1,7 +1,7 @@
 /**
  * Adversarial review of the data path: accounting that must balance on every path (the
  * generation's in-flight count, each target's in-flight count), requests that must get a clear
- * answer instead of a silent close, and pins of behaviour compared with nginx (Upgrade without
+ * answer instead of a silent close, and pins of behaviour compared with nginx (a non-WebSocket Upgrade without
  * WebSocket support, a body on GET, absolute-form targets, encoded path tricks).
  */
 import assert from 'node:assert/strict';
@@ -210,11 +210,12 @@ describe('review: methods and upgrades the proxy does not tunnel', () => {
     assert.equal(f.node.runtime.inflight(), 0);
   });
 
-  it('a WebSocket Upgrade is forwarded as a plain request without Upgrade (as nginx without upgrade config)', async () => {
+  it('an Upgrade other than WebSocket (h2c) is forwarded as a plain request without Upgrade', async () => {
+    // WebSocket upgrades are tunnelled (websocket.test.ts); any other protocol switch is declined.
     const r = await rawRequest(
       f.port,
-      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+        'HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
     );
     assert.deepEqual(r.statuses, [200]);
     assert.doesNotMatch(r.text, /^upgrade:/im);

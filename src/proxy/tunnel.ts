@@ -1,0 +1,66 @@
+/**
+ * The byte tunnel after a successful upgrade (WebSocket): the client's socket and the target's,
+ * piped both ways with backpressure (pipe pauses the faster side), a half-close carried across
+ * (a FIN from one side ends the other's writable side), an error or a full close on either side
+ * destroying the other, and an idle timeout as nginx applies `proxy_read_timeout` to tunnels.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface TunnelEnd {
+  /** Bytes from client to target and back, after the upgrade. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** True when the idle timeout closed the tunnel. */
+  readonly idle: boolean;
+}
+
+/**
+ * Write `responseHead` (the 101 and its headers) to the client, send `clientHead` (bytes the client
+ * sent after its request head) to the target, then relay until both sides are closed.
+ */
+export function openTunnel(
+  client: Socket,
+  upstream: Duplex,
+  responseHead: string,
+  clientHead: Buffer,
+  idleMs: number,
+  onEnd: (e: TunnelEnd) => void,
+): void {
+  let bytesIn = clientHead.length;
+  let bytesOut = 0;
+  let idle = false;
+  let closed = 0;
+  const closeOne = () => {
+    if (++closed === 2) onEnd({ bytesIn, bytesOut, idle });
+  };
+  client.on('data', (c: Buffer) => {
+    bytesIn += c.length;
+  });
+  upstream.on('data', (c: Buffer) => {
+    bytesOut += c.length;
+  });
+  client.on('error', () => upstream.destroy());
+  upstream.on('error', () => client.destroy());
+  client.once('close', () => {
+    upstream.destroy();
+    closeOne();
+  });
+  upstream.once('close', () => {
+    client.destroy();
+    closeOne();
+  });
+  if (idleMs > 0) {
+    // Idle means neither side sent anything: socket timeouts reset on activity in either direction
+    // of that socket, and each tunnel byte crosses both sockets.
+    client.setTimeout(idleMs, () => {
+      idle = true;
+      client.destroy();
+    });
+  }
+  client.write(responseHead);
+  if (clientHead.length > 0) upstream.write(clientHead);
+  upstream.pipe(client);
+  client.pipe(upstream);
+  client.resume();
+}
