@@ -17,6 +17,25 @@ import type { ConfigStore, Loaded } from './store.ts';
 /** Marks the file as ours, and its layout version. */
 export const STATE_FORMAT = 'fulcrum-state/1';
 
+/** fsync a directory so a rename in it is durable; platforms that cannot (Windows) skip it. */
+function syncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch (err) {
+    if (process.platform === 'win32') return;
+    throw err;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class ManagedStore implements ConfigStore {
   readonly kind = 'managed' as const;
   readonly writable = true;
@@ -64,12 +83,7 @@ export class ManagedStore implements ConfigStore {
     }
     closeSync(fd);
     renameSync(tmp, this.location);
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    syncDir(dir);
   }
 
   private refuse(message: string): ConfigError {

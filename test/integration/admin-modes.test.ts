@@ -65,6 +65,24 @@ describe('managed mode: persisted state', () => {
     }
   });
 
+  it('ignores the torn temporary file of a write that crashed, keeping the previous state', async () => {
+    const f = await startManaged();
+    const r = await admin(f.adminUrl, 'POST', '/upstreams', { name: 'before-crash' });
+    assert.equal(r.status, 201);
+    await f.stop();
+    const previous = readFileSync(f.stateFile, 'utf8');
+    // A crash between writing the temporary file and the rename leaves this behind.
+    writeFileSync(join(f.dir, '.state.json.99999.tmp'), '{"format": "fulcrum-state/1", "upstreams": [{"na');
+    const node = await FulcrumNode.start({ stateFile: f.stateFile, accessLog: 'off', logLevel: 'silent' });
+    try {
+      const adminUrl = `http://127.0.0.1:${node.adminAddress()!.port}`;
+      assert.equal((await admin(adminUrl, 'GET', '/upstreams/before-crash')).body.id, r.body.id);
+      assert.equal(readFileSync(f.stateFile, 'utf8'), previous);
+    } finally {
+      await node.stop();
+    }
+  });
+
   it('refuses to start over a state file it cannot parse, rather than starting empty', async () => {
     const f = await startManaged();
     await f.stop();
