@@ -77,7 +77,8 @@ export function openApiDocument(routes: readonly RouteEntry[]): Json {
       !r.pattern.endsWith('}') &&
       params.length <= 1 &&
       r.tag !== 'config' &&
-      r.tag !== 'admin'
+      r.tag !== 'admin' &&
+      !r.pattern.endsWith('/health')
     )
       (op.parameters as unknown[]).push(
         { name: 'size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
