@@ -1,56 +1,170 @@
 /**
- * The admin listener: `GET /status` (JSON) and `GET /metrics` (Prometheus text). The Kong-style
- * REST resources come with the admin API issue and will live beside this file, one per resource.
+ * The admin listener (node:http: it is off the hot path): `GET /status`, `GET /metrics`, the
+ * Kong-style entity API (resources.ts), the whole-configuration endpoints (config-routes.ts) and
+ * `GET /openapi.json`. Optional bearer-token auth, compared in constant time; every change is
+ * audited by ConfigControl.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AdminSpec } from '../config/types.ts';
+import { VERSION } from '../core/version.ts';
+import { addConfigRoutes, type HealthSource } from './config-routes.ts';
+import type { ConfigControl } from './control.ts';
+import { openApiDocument } from './openapi.ts';
+import { addEntityRoutes } from './resources.ts';
+import { type Reply, Router } from './router.ts';
 
-export interface AdminSources {
+export interface AdminSources extends HealthSource {
   status(): unknown;
   metrics(): Promise<string>;
+  readonly control: ConfigControl;
+  /** The token in force (from the configuration in service), or '' when auth is off. */
+  token(): string;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+function send(res: ServerResponse, status: number, type: string, body: string, extra = {}): void {
   res.writeHead(status, {
     'content-type': type,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    ...extra,
   });
   res.end(body);
 }
 
-function json(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`);
+function json(res: ServerResponse, status: number, value: unknown, extra = {}): void {
+  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(value, null, 2)}\n`, extra);
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** The token a request presents: `Authorization: Bearer <t>`, or Kong's `Kong-Admin-Token: <t>`. */
+function presented(req: IncomingMessage): string | null {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && /^bearer /i.test(auth)) return auth.slice(7).trim();
+  const kong = req.headers['kong-admin-token'];
+  return typeof kong === 'string' ? kong : null;
+}
+
+/** Constant-time comparison (hashes first, so lengths never differ and the length does not leak). */
+export function tokenMatches(given: string, want: string): boolean {
+  return timingSafeEqual(digest(given), digest(want));
+}
+
+export function buildRouter(sources: AdminSources): Router {
+  const router = new Router();
+  router.add('GET', '/', { summary: 'Node information', tag: 'admin' }, async () => ({
+    status: 200,
+    body: {
+      version: VERSION,
+      mode: sources.control.store.kind,
+      store: sources.control.store.location,
+      config_version: sources.control.version,
+    },
+  }));
+  router.add('GET', '/status', { summary: 'Node status', tag: 'admin' }, async () => ({
+    status: 200,
+    body: sources.status(),
+  }));
+  router.add('GET', '/metrics', { summary: 'Prometheus metrics', tag: 'admin' }, async () => ({
+    status: 200,
+    text: { type: 'text/plain; version=0.0.4; charset=utf-8', data: await sources.metrics() },
+  }));
+  router.add(
+    'GET',
+    '/openapi.json',
+    { summary: 'This API as an OpenAPI 3 document', tag: 'admin' },
+    async () => ({
+      status: 200,
+      body: openApiDocument(router.routes),
+    }),
+  );
+  addConfigRoutes(router, sources.control, sources);
+  addEntityRoutes(router, sources.control);
+  return router;
 }
 
 export class AdminServer {
   readonly spec: AdminSpec;
+  readonly router: Router;
   private readonly server: Server;
+  private readonly sources: AdminSources;
 
   constructor(spec: AdminSpec, sources: AdminSources) {
     this.spec = spec;
+    this.sources = sources;
+    this.router = buildRouter(sources);
     this.server = createServer(
       { maxHeaderSize: 16384, headersTimeout: 10000, requestTimeout: 30000 },
       (req, res) => {
-        this.handle(req, res, sources).catch((err: Error) => {
-          if (!res.headersSent) json(res, 500, { message: err.message });
+        this.handle(req, res).catch((err: Error) => {
+          if (!res.headersSent) json(res, 500, { code: 500, name: 'internal', message: err.message });
           else res.destroy();
         });
       },
     );
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, sources: AdminSources): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    const route = path === '/status' || path === '/metrics' ? path : null;
-    if (route === null) return json(res, 404, { message: 'Not found' });
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return json(res, 405, { message: 'Method not allowed' });
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const want = this.sources.token();
+    const given = presented(req);
+    if (want !== '' && (given === null || !tokenMatches(given, want))) {
+      req.resume();
+      return json(
+        res,
+        401,
+        {
+          code: 401,
+          name: 'unauthorized',
+          message: 'a valid admin token is required (Authorization: Bearer <token>)',
+        },
+        { 'www-authenticate': 'Bearer realm="fulcrum-admin"' },
+      );
     }
-    if (route === '/status') return json(res, 200, sources.status());
-    return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', await sources.metrics());
+    const url = new URL(req.url ?? '/', 'http://admin');
+    let segments: string[];
+    try {
+      segments = url.pathname.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      return json(res, 400, { code: 400, name: 'bad request', message: 'malformed path' });
+    }
+    const path = `/${segments.join('/')}`;
+    const method = req.method ?? 'GET';
+    const m = this.router.match(method, segments.length === 0 ? [''] : segments);
+    if (m.kind === 'none') {
+      req.resume();
+      return json(res, 404, { code: 404, name: 'not found', message: 'Not found' });
+    }
+    if (m.kind === 'method') {
+      req.resume();
+      return json(
+        res,
+        405,
+        { code: 405, name: 'method not allowed', message: 'Method not allowed' },
+        {
+          allow: m.allow.join(', '),
+        },
+      );
+    }
+    const reply: Reply = await m.route.handler({
+      req,
+      params: m.params,
+      query: url.searchParams,
+      path: url.pathname,
+      caller: {
+        who: req.socket.remoteAddress ?? 'unknown',
+        token: want !== '',
+        method,
+        path,
+      },
+    });
+    if (!req.complete) req.resume();
+    if (reply.status === 204) {
+      res.writeHead(204, { 'cache-control': 'no-store', ...reply.headers });
+      res.end();
+    } else if (reply.text) send(res, reply.status, reply.text.type, reply.text.data, reply.headers);
+    else json(res, reply.status, reply.body, reply.headers);
   }
 
   listen(): Promise<AddressInfo> {

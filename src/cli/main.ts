@@ -19,6 +19,8 @@ const HELP = `fulcrum ${VERSION}: load balancer, reverse proxy and API gateway
 
 Usage:
   fulcrum start [-c FILE] [--demo]   run the proxy (SIGHUP reloads FILE, SIGTERM/SIGINT drain and stop)
+  fulcrum start --managed [--state STATE] [-c FILE]
+                                     run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
   fulcrum simulate [SCENARIO]        compare the balancing algorithms on a simulated workload
                                      (fulcrum simulate --help; docs/simulate.md)
@@ -29,6 +31,9 @@ Options:
   -c, --config FILE   the declarative configuration (YAML or JSON, Kong format 3.0);
                       default: ./fulcrum.yaml if present, else the bundled default
   --demo              also start two demo upstream servers on 127.0.0.1:9001 and :9002
+  --managed           managed mode: admin API writes are persisted to the state file and survive
+                      restarts; -c FILE only seeds a state file that does not exist yet
+  --state STATE       the managed state file (default: ./fulcrum.state.json)
 
 Docs: docs/README.md
 `;
@@ -63,17 +68,19 @@ function validate(file: string | undefined): number {
   }
 }
 
-async function start(configFile: string, demo: boolean): Promise<void> {
+export const DEFAULT_STATE_FILE = 'fulcrum.state.json';
+
+async function start(configFile: string | undefined, demo: boolean, stateFile?: string): Promise<void> {
   let demoServers: Server[] = [];
   if (demo) demoServers = await startDemoServers();
   let node: FulcrumNode;
   try {
-    node = await FulcrumNode.start({ configFile });
+    node = await FulcrumNode.start({ configFile, stateFile });
   } catch (err) {
     await stopDemoServers(demoServers);
     if (err instanceof ConfigError) {
       for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
-      process.stderr.write(`${configFile}: ${err.issues.length} error(s); not started\n`);
+      process.stderr.write(`${stateFile ?? configFile}: ${err.issues.length} error(s); not started\n`);
       process.exit(1);
     }
     throw err;
@@ -110,6 +117,8 @@ export async function main(argv: string[]): Promise<number | null> {
       options: {
         config: { type: 'string', short: 'c' },
         demo: { type: 'boolean' },
+        managed: { type: 'boolean' },
+        state: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -131,6 +140,16 @@ export async function main(argv: string[]): Promise<number | null> {
   if (cmd === 'validate')
     return validate((positionals[1] as string | undefined) ?? (values.config as string | undefined));
   if (cmd === 'start') {
+    if (values.state !== undefined && values.managed !== true) {
+      process.stderr.write('fulcrum: --state needs --managed\n');
+      return 2;
+    }
+    if (values.managed === true) {
+      const seed = values.config as string | undefined;
+      const state = resolve((values.state as string | undefined) ?? DEFAULT_STATE_FILE);
+      await start(seed === undefined ? undefined : resolve(seed), values.demo === true, state);
+      return null;
+    }
     await start(pickConfig(values.config as string | undefined), values.demo === true);
     return null;
   }

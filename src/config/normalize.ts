@@ -5,7 +5,7 @@
  * reported as problems, so the rest keeps serving (ARCHITECTURE.md convention 6).
  */
 import { createHash } from 'node:crypto';
-import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../core/net.ts';
+import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
@@ -67,12 +67,20 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
   const t = doc.timeouts ?? {};
   const lg = doc.logging ?? {};
   const h = doc.headers ?? {};
+  const adminIssue = insecureAdmin(a);
+  if (adminIssue !== null) issues.push(src.issue(['admin', 'address'], adminIssue));
   const trusted: string[] = doc.trusted_ips ?? [];
   const cidr = buildCidrList(trusted);
   if ('bad' in cidr) issues.push(src.issue(['trusted_ips', cidr.bad], cidr.why));
   return {
     listeners,
-    admin: { enabled: a.enabled ?? true, address: a.address ?? '127.0.0.1', port: a.port ?? 8001 },
+    admin: {
+      enabled: a.enabled ?? true,
+      address: a.address ?? '127.0.0.1',
+      port: a.port ?? 8001,
+      token: a.token ?? '',
+      allowInsecure: a.allow_insecure ?? false,
+    },
     limits: {
       maxUriBytes: lim.max_uri_bytes ?? 8192,
       maxHeaderBytes: lim.max_header_bytes ?? 32768,
@@ -95,6 +103,14 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       serverTokens: h.server_tokens ?? true,
     },
   };
+}
+
+/** The admin API changes the configuration: off loopback it needs a token, or an explicit override. */
+function insecureAdmin(a: Raw): string | null {
+  const address: string = a.address ?? '127.0.0.1';
+  if ((a.enabled ?? true) === false || (a.token ?? '') !== '' || a.allow_insecure === true) return null;
+  if (isLoopback(address)) return null;
+  return `the admin API on a non-loopback address (${address}) would let anyone who reaches it change the configuration; set admin.token, bind to 127.0.0.1, or set admin.allow_insecure: true to accept the risk`;
 }
 
 function checkPlugins(

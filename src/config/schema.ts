@@ -422,12 +422,19 @@ export const nodeSchemas: Record<string, S> = {
   },
   admin: {
     type: 'object',
-    description: 'The admin listener (metrics, status).',
+    description: 'The admin listener: the admin API, status and metrics (docs/admin.md).',
     additionalProperties: false,
     properties: {
       enabled: bool('Whether to bind the admin listener.', true),
       address: str('The address to bind.', { default: '127.0.0.1' }),
       port: int('The port to bind; 0 picks a free one.', 0, 65535, 8001),
+      token: str(
+        'A bearer token every admin request must present (`Authorization: Bearer <token>` or `Kong-Admin-Token: <token>`), compared in constant time. Unset or empty: no auth, which is only allowed on a loopback address (see `allow_insecure`).',
+      ),
+      allow_insecure: bool(
+        'Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control.',
+        false,
+      ),
     },
   },
   limits: {

@@ -18,6 +18,9 @@ export interface AdminSpec {
   readonly enabled: boolean;
   readonly address: string;
   readonly port: number;
+  /** The bearer token admin requests must present; '' when auth is off. */
+  readonly token: string;
+  readonly allowInsecure: boolean;
 }
 
 export interface LimitsSpec {

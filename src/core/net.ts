@@ -87,3 +87,9 @@ export function inCidrList(list: BlockList, addr: string): boolean {
   if (fam === 0) return false;
   return list.check(a, fam === 4 ? 'ipv4' : 'ipv6');
 }
+
+/** True for addresses only this host can reach: 127.0.0.0/8, ::1, `localhost`. */
+export function isLoopback(address: string): boolean {
+  const a = unmapIPv4(address.toLowerCase().replace(/^\[|\]$/g, ''));
+  return a === 'localhost' || a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}

@@ -4,16 +4,21 @@
  * graceful stop (stop accepting, let in-flight requests finish up to the drain timeout).
  */
 import type { AddressInfo } from 'node:net';
+import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
-import { loadSnapshotFile } from '../config/validate.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
 import { Http1Listener } from '../listeners/http1.ts';
 import { createLogs, type Logs } from '../observability/access-log.ts';
+import { emptyState, type State } from '../store/document.ts';
+import { FileStore } from '../store/file-store.ts';
+import { ManagedStore } from '../store/managed-store.ts';
+import type { ConfigStore } from '../store/store.ts';
 import { Runtime } from './runtime.ts';
+import { upstreamHealth } from './upstream-health-view.ts';
 
 export interface NodeOptions {
   /** The declarative file; reload() re-reads it. */
@@ -25,6 +30,12 @@ export interface NodeOptions {
   /** Override the file's logging (tests pass `off` and `silent`). */
   readonly accessLog?: string;
   readonly logLevel?: string;
+  /**
+   * Managed mode: the admin API's changes are persisted to this state file and read back on start
+   * (`fulcrum start --managed --state FILE`). When the file does not exist yet, the node starts
+   * from `configFile` if given (and writes it as the first state), else empty.
+   */
+  readonly stateFile?: string;
 }
 
 export type ReloadResult =
@@ -38,13 +49,19 @@ function listenerKey(l: ListenerSpec): string {
 export class FulcrumNode {
   readonly runtime: Runtime;
   readonly logs: Logs;
+  /** The configuration control plane the admin API drives (entities, version, store, audit). */
+  readonly control: ConfigControl;
   private readonly options: NodeOptions;
   private listeners: Http1Listener[] = [];
   private admin: AdminServer | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
 
-  private constructor(snapshot: Snapshot, options: NodeOptions) {
+  private constructor(
+    snapshot: Snapshot,
+    options: NodeOptions,
+    config: { store: ConfigStore; state: State; version: number },
+  ) {
     this.options = options;
     const clock = options.clock ?? systemClock;
     this.logs = createLogs(
@@ -54,11 +71,33 @@ export class FulcrumNode {
     );
     this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
     this.startedAtMs = clock.nowMs();
+    this.control = new ConfigControl(config.store, config, {
+      clock,
+      log: this.logs.app,
+      apply: (s) => this.applySnapshot(s),
+    });
   }
 
   static async start(options: NodeOptions): Promise<FulcrumNode> {
-    const snapshot = options.snapshot ?? loadSnapshotFile(options.configFile ?? 'fulcrum.yaml');
-    const node = new FulcrumNode(snapshot, options);
+    const clock = options.clock ?? systemClock;
+    let config: { store: ConfigStore; state: State; version: number; snapshot: Snapshot };
+    if (options.snapshot !== undefined)
+      config = {
+        store: new FileStore('<embedded>'),
+        state: emptyState(),
+        version: 1,
+        snapshot: options.snapshot,
+      };
+    else if (options.stateFile !== undefined) {
+      const seed = options.configFile === undefined ? undefined : new FileStore(options.configFile);
+      const store = new ManagedStore(options.stateFile);
+      config = { store, ...ConfigControl.open(store, clock, seed) };
+    } else {
+      const store = new FileStore(options.configFile ?? 'fulcrum.yaml');
+      config = { store, ...ConfigControl.open(store, clock) };
+    }
+    const snapshot = config.snapshot;
+    const node = new FulcrumNode(snapshot, options, config);
     try {
       await node.bind(snapshot);
     } catch (err) {
@@ -89,6 +128,9 @@ export class FulcrumNode {
       this.admin = new AdminServer(snapshot.node.admin, {
         status: () => this.status(),
         metrics: () => this.runtime.metrics.render(),
+        control: this.control,
+        token: () => this.runtime.current.snapshot.node.admin.token,
+        upstreamHealth: (name) => upstreamHealth(this.runtime, name),
       });
       await this.admin.listen();
     }
@@ -131,18 +173,20 @@ export class FulcrumNode {
     };
   }
 
-  /** Re-read the configuration file and swap it in; on any error keep serving the old one. */
+  /**
+   * Re-read the configuration (the file, or the state file in managed mode) and swap it in; on
+   * any error keep serving the old one.
+   */
   async reload(): Promise<ReloadResult> {
-    if (!this.options.configFile)
+    if (!this.options.configFile && !this.options.stateFile)
       return {
         ok: false,
         issues: [
           { file: '<none>', line: 0, column: 0, path: '', message: 'this node was not started from a file' },
         ],
       };
-    let snapshot: Snapshot;
     try {
-      snapshot = loadSnapshotFile(this.options.configFile);
+      return await this.control.reload({ who: 'signal', token: false, method: 'RELOAD', path: '' });
     } catch (err) {
       if (err instanceof ConfigError) {
         this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
@@ -153,7 +197,6 @@ export class FulcrumNode {
       }
       throw err;
     }
-    return this.applySnapshot(snapshot);
   }
 
   /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */

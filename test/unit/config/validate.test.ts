@@ -107,7 +107,13 @@ describe('config: defaults', () => {
 
   it('binds 0.0.0.0:8000 and admin 127.0.0.1:8001 when no listener is named', () => {
     assert.deepEqual(s.node.listeners, [{ name: 'proxy', protocol: 'http', address: '0.0.0.0', port: 8000 }]);
-    assert.deepEqual(s.node.admin, { enabled: true, address: '127.0.0.1', port: 8001 });
+    assert.deepEqual(s.node.admin, {
+      enabled: true,
+      address: '127.0.0.1',
+      port: 8001,
+      token: '',
+      allowInsecure: false,
+    });
   });
 
   it('applies the route defaults (strip_path true, preserve_host false, v0, both protocols)', () => {

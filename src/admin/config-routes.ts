@@ -1,0 +1,123 @@
+/**
+ * Whole-configuration endpoints: `GET /config` (the declarative document in force, JSON or YAML),
+ * `POST /config` (replace it atomically, validated first as a file would be), `GET /schemas/{entity}`
+ * (the JSON Schema of one entity kind, from config/schema.ts), and `GET /upstreams/{u}/health`.
+ */
+import { stringify } from 'yaml';
+import { ConfigError, type ParsedSource, parseSource } from '../config/load.ts';
+import { fileSchema } from '../config/schema.ts';
+import { snapshotFromSource } from '../config/validate.ts';
+import { exportDocument, importDocument, KINDS, type Kind } from '../store/document.ts';
+import { MAX_ADMIN_BODY_BYTES, parseStrictJson, readBody } from './body.ts';
+import { type ConfigControl, Refusal, schemaRefusal } from './control.ts';
+import { DEFS } from './entities.ts';
+import { refusalReply } from './resources.ts';
+import type { Router } from './router.ts';
+
+export interface HealthSource {
+  /** The health of one upstream (by name or id) in the generation in service, or null. */
+  upstreamHealth(nameOrId: string): unknown | null;
+}
+
+function kindOf(name: string): Kind | null {
+  for (const k of KINDS) if (k === name || DEFS[k].singular === name) return k;
+  return null;
+}
+
+export function addConfigRoutes(router: Router, control: ConfigControl, health: HealthSource): void {
+  router.add(
+    'GET',
+    '/config',
+    { summary: 'The whole declarative configuration in force', tag: 'config' },
+    async (c) => {
+      const { doc } = exportDocument(control.state);
+      const headers = { 'x-fulcrum-config-version': String(control.version) };
+      if (c.query.get('format') === 'yaml')
+        return {
+          status: 200,
+          text: { type: 'application/yaml; charset=utf-8', data: stringify(doc) },
+          headers,
+        };
+      return { status: 200, body: doc, headers };
+    },
+  );
+
+  router.add(
+    'POST',
+    '/config',
+    { summary: 'Replace the whole configuration (validated first)', tag: 'config', body: fileSchema },
+    async (c) => {
+      const buf = await readBody(c.req, MAX_ADMIN_BODY_BYTES);
+      if (buf instanceof Refusal) return refusalReply(buf);
+      const type = String(c.req.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase();
+      const text = buf.toString('utf8');
+      let src: ParsedSource;
+      try {
+        if (type.includes('yaml')) src = parseSource(text, '<POST /config>');
+        else {
+          const v = parseStrictJson(text);
+          if (v instanceof Refusal) return refusalReply(v);
+          src = parseSource(text, '<POST /config>');
+        }
+        // Validate the document as given, so errors name its own paths (and lines, for YAML).
+        snapshotFromSource(src);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        return refusalReply(schemaRefusal(err.issues, control.state, null));
+      }
+      const persist = control.store.writable;
+      const result = await control.change(
+        c.caller,
+        (state) => ({
+          state: importDocument(src.value as Record<string, unknown>, control.nowSeconds(), state),
+          entity: 'config',
+          value: null,
+        }),
+        { persist },
+      );
+      if (result instanceof Refusal) return refusalReply(result);
+      const s = control.state;
+      return {
+        status: 200,
+        body: {
+          message: persist
+            ? 'configuration replaced'
+            : `configuration replaced in memory; ${control.store.location} is unchanged and a reload restores it`,
+          version: control.version,
+          counts: Object.fromEntries(KINDS.map((k) => [k, s[k].length])),
+        },
+      };
+    },
+  );
+
+  router.add(
+    'GET',
+    '/schemas/{entity}',
+    { summary: 'The JSON Schema of an entity kind', tag: 'schemas' },
+    async (c) => {
+      const kind = kindOf(c.params.entity!);
+      if (kind === null)
+        return refusalReply(
+          new Refusal(
+            404,
+            'not found',
+            `no entity ${JSON.stringify(c.params.entity)}; known: ${KINDS.join(', ')}`,
+          ),
+        );
+      return { status: 200, body: DEFS[kind].schema };
+    },
+  );
+
+  router.add(
+    'GET',
+    '/upstreams/{upstream}/health',
+    { summary: "Each target's health, ejections and weight in effect", tag: 'upstreams' },
+    async (c) => {
+      const h = health.upstreamHealth(c.params.upstream!);
+      return h === null ? refusalReply(new Refusal(404, 'not found', 'Not found')) : { status: 200, body: h };
+    },
+  );
+}

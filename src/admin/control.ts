@@ -1,0 +1,259 @@
+/**
+ * The configuration control plane behind the admin API: the entity state in force, its version,
+ * the store it lives in, and the one way to change it. Every change (an entity write, POST /config,
+ * a reload) runs the whole new document through the file's validator and normalizer, swaps a
+ * generation exactly as a SIGHUP reload does, and only then becomes the state in force; a refused
+ * change leaves the state, the store and the running generation untouched. Changes are serialized
+ * (one at a time, in arrival order) so two writers never build on the same base.
+ */
+import type { Logger } from 'pino';
+import { ConfigError, type ConfigIssue, formatPath, type PathPart, parseSource } from '../config/load.ts';
+import type { Snapshot } from '../config/types.ts';
+import { snapshotFromSource } from '../config/validate.ts';
+import type { Clock } from '../core/clock.ts';
+import { emptyState, exportDocument, importDocument, type State } from '../store/document.ts';
+import type { ConfigStore } from '../store/store.ts';
+
+/** What applying a snapshot to the node answered (FulcrumNode.applySnapshot). */
+export type ApplyResult =
+  | { ok: true; generation: number; hash: string; changed: boolean }
+  | { ok: false; issues: readonly ConfigIssue[] };
+
+/** One line of the audit log: who changed what, and the configuration version before and after. */
+export interface AuditEntry {
+  readonly time: string;
+  /** The client's address (`127.0.0.1:51234`), or `signal`/`cli` for reloads. */
+  readonly who: string;
+  /** Whether the request carried a valid admin token (false when no token is configured). */
+  readonly token: boolean;
+  readonly method: string;
+  readonly path: string;
+  /** `services/<id>`, `config`, ...; empty when the change was refused before an entity was known. */
+  readonly entity: string;
+  readonly before: number;
+  readonly after: number;
+  readonly result: 'applied' | 'refused';
+}
+
+export interface Caller {
+  readonly who: string;
+  readonly token: boolean;
+  readonly method: string;
+  readonly path: string;
+}
+
+/** A change: from the state in force, the new state and the entity it is about (or a refusal). */
+export type Mutation<T> = (current: State) => { state: State; entity: string; value: T } | Refusal;
+
+/** A refusal with an HTTP status and a Kong-style body. */
+export class Refusal {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  constructor(status: number, name: string, message: string, extra: Record<string, unknown> = {}) {
+    this.status = status;
+    this.body = { name, message, ...extra };
+  }
+}
+
+export const AUDIT_KEEP = 200;
+
+/** Build the snapshot of a state, through the same validator and normalizer as the file. */
+export function snapshotOf(state: State, source: string): { snapshot: Snapshot } | { issues: ConfigIssue[] } {
+  const { doc } = exportDocument(state);
+  try {
+    return { snapshot: snapshotFromSource(parseSource(JSON.stringify(doc), source)) };
+  } catch (err) {
+    if (err instanceof ConfigError) return { issues: [...err.issues] };
+    throw err;
+  }
+}
+
+/**
+ * A 400 naming every failing field: paths inside the entity being written are given relative to
+ * it (`paths[0]`), others as document paths (`services[1].host`).
+ */
+export function schemaRefusal(
+  issues: readonly ConfigIssue[],
+  state: State,
+  entityId: string | null,
+): Refusal {
+  const base: readonly PathPart[] | undefined =
+    entityId === null ? undefined : exportDocument(state).at.get(entityId);
+  const prefix = base === undefined ? null : formatPath(base);
+  const fields: Record<string, string> = {};
+  const list: { path: string; message: string }[] = [];
+  for (const i of issues) {
+    let path = i.path;
+    if (
+      prefix !== null &&
+      prefix !== '' &&
+      (path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`))
+    )
+      path = path.slice(prefix.length).replace(/^\./, '');
+    const key = path || '@entity';
+    fields[key] = fields[key] === undefined ? i.message : `${fields[key]}; ${i.message}`;
+    list.push({ path, message: i.message });
+  }
+  const summary = list.map((i) => `${i.path || '(entity)'}: ${i.message}`).join('; ');
+  return new Refusal(
+    400,
+    'schema violation',
+    `${list.length} schema violation${list.length === 1 ? '' : 's'} (${summary})`,
+    { fields, issues: list },
+  );
+}
+
+export class ConfigControl {
+  readonly store: ConfigStore;
+  private current: State;
+  private ver: number;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly apply: (s: Snapshot) => Promise<ApplyResult>;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The latest audit entries, newest last (also written to the application log). */
+  readonly audits: AuditEntry[] = [];
+
+  constructor(
+    store: ConfigStore,
+    initial: { state: State; version: number },
+    deps: { clock: Clock; log: Logger; apply: (s: Snapshot) => Promise<ApplyResult> },
+  ) {
+    this.store = store;
+    this.current = initial.state;
+    this.ver = initial.version;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.apply = deps.apply;
+  }
+
+  /**
+   * Read a store for the first time: the state and the snapshot to start with. A managed store
+   * with no state file yet starts from `seed` (a declarative file) when given, else empty.
+   */
+  static open(
+    store: ConfigStore,
+    clock: Clock,
+    seed?: ConfigStore,
+  ): { state: State; version: number; snapshot: Snapshot; seeded: boolean } {
+    let loaded = store.load();
+    let seeded = false;
+    if (loaded.kind === 'empty' && seed !== undefined) {
+      loaded = seed.load();
+      seeded = true;
+    }
+    const now = Math.floor(clock.nowMs() / 1000);
+    if (loaded.kind === 'document') {
+      const snapshot = snapshotFromSource(loaded.source);
+      const state = importDocument(loaded.source.value as Record<string, unknown>, now);
+      if (seeded) store.save(1, state);
+      return { state, version: 1, snapshot, seeded };
+    }
+    const state = loaded.kind === 'state' ? loaded.state : emptyState();
+    const version = loaded.kind === 'state' ? loaded.version : 0;
+    const built = snapshotOf(state, store.location);
+    if ('issues' in built) throw new ConfigError(built.issues);
+    return { state, version, snapshot: built.snapshot, seeded };
+  }
+
+  get state(): State {
+    return this.current;
+  }
+
+  get version(): number {
+    return this.ver;
+  }
+
+  nowSeconds(): number {
+    return Math.floor(this.clock.nowMs() / 1000);
+  }
+
+  /**
+   * Run one change: validate the whole new document, persist it (managed mode), swap the
+   * generation, record the audit line. Resolves to the mutation's value, or a Refusal.
+   */
+  change<T>(caller: Caller, mutate: Mutation<T>, opts: { persist: boolean }): Promise<T | Refusal> {
+    const run = this.queue.then(() => this.run(caller, mutate, opts));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run<T>(
+    caller: Caller,
+    mutate: Mutation<T>,
+    opts: { persist: boolean },
+  ): Promise<T | Refusal> {
+    const before = this.ver;
+    const m = mutate(this.current);
+    if (m instanceof Refusal) {
+      this.audit(caller, '', before, before, 'refused');
+      return m;
+    }
+    const built = snapshotOf(m.state, opts.persist ? this.store.location : '<admin>');
+    if ('issues' in built) {
+      this.audit(caller, m.entity, before, before, 'refused');
+      return schemaRefusal(built.issues, m.state, m.entity.split('/')[1] ?? null);
+    }
+    const after = before + 1;
+    if (opts.persist) this.store.save(after, m.state);
+    const applied = await this.apply(built.snapshot);
+    if (!applied.ok) {
+      if (opts.persist) this.store.save(before, this.current);
+      this.audit(caller, m.entity, before, before, 'refused');
+      return new Refusal(400, 'apply failed', applied.issues.map((i) => i.message).join('; '));
+    }
+    this.current = m.state;
+    this.ver = after;
+    this.audit(caller, m.entity, before, after, 'applied');
+    return m.value;
+  }
+
+  /** Re-read the store (SIGHUP): a file is re-imported, a state file re-read; refused when invalid. */
+  async reload(caller: Caller): Promise<ApplyResult> {
+    const run = this.queue.then(async (): Promise<ApplyResult> => {
+      const loaded = this.store.load();
+      let snapshot: Snapshot;
+      let state: State;
+      if (loaded.kind === 'document') {
+        snapshot = snapshotFromSource(loaded.source);
+        state = importDocument(
+          loaded.source.value as Record<string, unknown>,
+          this.nowSeconds(),
+          this.current,
+        );
+      } else {
+        state = loaded.kind === 'state' ? loaded.state : emptyState();
+        const built = snapshotOf(state, this.store.location);
+        if ('issues' in built) throw new ConfigError(built.issues);
+        snapshot = built.snapshot;
+      }
+      const before = this.ver;
+      const applied = await this.apply(snapshot);
+      if (applied.ok) {
+        this.current = state;
+        this.ver = loaded.kind === 'state' ? Math.max(loaded.version, before + 1) : before + 1;
+      }
+      this.audit(caller, 'config', before, this.ver, applied.ok ? 'applied' : 'refused');
+      return applied;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private audit(caller: Caller, entity: string, before: number, after: number, result: AuditEntry['result']) {
+    const entry: AuditEntry = {
+      time: new Date(this.clock.nowMs()).toISOString(),
+      who: caller.who,
+      token: caller.token,
+      method: caller.method,
+      path: caller.path,
+      entity,
+      before,
+      after,
+      result,
+    };
+    this.audits.push(entry);
+    if (this.audits.length > AUDIT_KEEP) this.audits.splice(0, this.audits.length - AUDIT_KEEP);
+    this.log.info({ audit: entry }, `admin change ${result}: ${caller.method} ${caller.path}`);
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * The admin API's view of the configuration: a flat set of Kong entities (each with `id`,
+ * `created_at`, `updated_at`, references by id as Kong's admin API shows them: `route.service =
+ * {id}`), and the two conversions that tie it to the declarative document:
+ *
+ * - importDocument: a declarative document (the file's shape: nested routes, targets, plugins) →
+ *   entities. Ids given in the document are kept; absent ones are derived exactly as normalize.ts
+ *   derives them, so a file loaded twice gives the same ids in the admin API and in the snapshot.
+ * - exportDocument: entities → a declarative document (routes nested in their service, targets in
+ *   their upstream, single-scope plugins in their owner), plus where each entity landed in it, so
+ *   a validator error at `services[2].routes[0].paths[1]` can be reported as `paths[1]` of the
+ *   route being written.
+ *
+ * Every admin change goes entities → document → the same validator and normalizer as the file →
+ * snapshot → generation swap; nothing here builds a Snapshot by hand.
+ */
+
+import { formatPath, type PathPart } from '../config/load.ts';
+import { DEFAULT_TARGET_PORT, uuidFrom } from '../config/normalize.ts';
+import { nodeSchemas } from '../config/schema.ts';
+import { formatHostPort, parseHostPort } from '../core/net.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: entity bodies are checked by the schema on export
+export type Entity = Record<string, any> & { id: string; created_at: number; updated_at: number };
+
+export const KINDS = ['services', 'routes', 'upstreams', 'targets', 'consumers', 'plugins'] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** The whole admin state: node settings as written (`_format_version`, `listeners`, ...) and entities. */
+export interface State {
+  readonly node: Readonly<Record<string, unknown>>;
+  readonly services: readonly Entity[];
+  readonly routes: readonly Entity[];
+  readonly upstreams: readonly Entity[];
+  readonly targets: readonly Entity[];
+  readonly consumers: readonly Entity[];
+  readonly plugins: readonly Entity[];
+}
+
+export type MutableState = { node: Record<string, unknown> } & Record<Kind, Entity[]>;
+
+/** Document keys that are node settings rather than entities. */
+export const NODE_KEYS: readonly string[] = [
+  '_format_version',
+  '_transform',
+  '_workspace',
+  '_comment',
+  ...Object.keys(nodeSchemas),
+  'certificates',
+  'ca_certificates',
+  'vaults',
+];
+
+export function emptyState(): State {
+  return {
+    node: { _format_version: '3.0' },
+    services: [],
+    routes: [],
+    upstreams: [],
+    targets: [],
+    consumers: [],
+    plugins: [],
+  };
+}
+
+export function copyState(s: State): MutableState {
+  return {
+    node: { ...s.node },
+    services: [...s.services],
+    routes: [...s.routes],
+    upstreams: [...s.upstreams],
+    targets: [...s.targets],
+    consumers: [...s.consumers],
+    plugins: [...s.plugins],
+  };
+}
+
+type Raw = Record<string, unknown>;
+const isObj = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
+const list = (v: unknown): Raw[] => (Array.isArray(v) ? v.filter(isObj) : []);
+
+function strip(raw: Raw, drop: readonly string[]): Raw {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(raw)) if (!drop.includes(k)) out[k] = v;
+  return out;
+}
+
+/** Expand a service's `url` into protocol/host/port/path, as Kong stores it; null when not a URL. */
+export function expandServiceUrl(raw: Raw): Raw | null {
+  if (typeof raw.url !== 'string') return raw;
+  let u: URL;
+  try {
+    u = new URL(raw.url);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+  if (u.username || u.password || u.search || u.hash) return null;
+  if (
+    raw.host !== undefined ||
+    raw.port !== undefined ||
+    raw.path !== undefined ||
+    raw.protocol !== undefined
+  )
+    return null;
+  const protocol = u.protocol === 'https:' ? 'https' : 'http';
+  const out = strip(raw, ['url']);
+  out.protocol = protocol;
+  out.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  out.port = u.port ? Number(u.port) : protocol === 'https' ? 443 : 80;
+  out.path = u.pathname;
+  return out;
+}
+
+/**
+ * Entities from a declarative document that the validator accepted (or that is about to be
+ * validated: unknown shapes are carried through for the validator to name). `now` is in seconds.
+ */
+export function importDocument(doc: Raw, now: number, previous?: State): State {
+  const prevAt = new Map<string, number>();
+  if (previous) for (const k of KINDS) for (const e of previous[k]) prevAt.set(`${k}/${e.id}`, e.created_at);
+  const stamp = (kind: Kind, id: string): { created_at: number; updated_at: number } => ({
+    created_at: prevAt.get(`${kind}/${id}`) ?? now,
+    updated_at: now,
+  });
+  const node: Raw = {};
+  for (const k of NODE_KEYS) if (doc[k] !== undefined) node[k] = doc[k];
+  const s: MutableState = {
+    node,
+    services: [],
+    routes: [],
+    upstreams: [],
+    targets: [],
+    consumers: [],
+    plugins: [],
+  };
+  const serviceByName = new Map<string, string>();
+  const routeByName = new Map<string, string>();
+  const consumerByName = new Map<string, string>();
+  /** Plugins are resolved last: top-level ones name their scope, which may come later in the file. */
+  const pending: { raw: Raw; at: PathPart[]; scope: Raw }[] = [];
+  const nested = (owner: string, id: string, plugins: unknown, at: PathPart[]) =>
+    list(plugins).forEach((p, i) => {
+      pending.push({ raw: p, at: [...at, 'plugins', i], scope: { [owner]: { id } } });
+    });
+  const addRoute = (r: Raw, at: PathPart[], serviceId: string | null) => {
+    const id = typeof r.id === 'string' ? r.id : uuidFrom('route', (r.name as string) ?? formatPath(at));
+    s.routes.push({
+      ...strip(r, ['plugins', 'service']),
+      id,
+      service: serviceId === null ? null : { id: serviceId },
+      ...stamp('routes', id),
+    });
+    if (typeof r.name === 'string') routeByName.set(r.name, id);
+    nested('route', id, r.plugins, at);
+  };
+
+  list(doc.upstreams).forEach((u) => {
+    const name = String(u.name);
+    const id = typeof u.id === 'string' ? u.id : uuidFrom('upstream', name);
+    s.upstreams.push({ ...strip(u, ['targets', 'plugins']), id, ...stamp('upstreams', id) });
+    for (const t of list(u.targets)) s.targets.push(importTarget(t, name, id, stamp));
+  });
+  list(doc.targets).forEach((t) => {
+    const u = s.upstreams.find((x) => x.name === t.upstream);
+    if (u) s.targets.push(importTarget(strip(t, ['upstream']), u.name, u.id, stamp));
+  });
+  list(doc.services).forEach((sv, i) => {
+    const name = typeof sv.name === 'string' ? sv.name : `service-${i}`;
+    const id = typeof sv.id === 'string' ? sv.id : uuidFrom('service', name);
+    const body = expandServiceUrl(strip(sv, ['routes', 'plugins'])) ?? strip(sv, ['routes', 'plugins']);
+    s.services.push({ ...body, id, ...stamp('services', id) });
+    serviceByName.set(name, id);
+    nested('service', id, sv.plugins, ['services', i]);
+    list(sv.routes).forEach((r, j) => {
+      addRoute(r, ['services', i, 'routes', j], id);
+    });
+  });
+  list(doc.routes).forEach((r, i) => {
+    const sid = typeof r.service === 'string' ? (serviceByName.get(r.service) ?? null) : null;
+    addRoute(r, ['routes', i], sid);
+  });
+  list(doc.consumers).forEach((c, i) => {
+    const key = (c.username ?? c.custom_id) as string;
+    const id = typeof c.id === 'string' ? c.id : uuidFrom('consumer', key);
+    s.consumers.push({ ...strip(c, ['plugins']), id, ...stamp('consumers', id) });
+    if (typeof c.username === 'string') consumerByName.set(c.username, id);
+    nested('consumer', id, c.plugins, ['consumers', i]);
+  });
+  list(doc.plugins).forEach((p, i) => {
+    const scope: Raw = {};
+    const look = (m: Map<string, string>, v: unknown) =>
+      typeof v === 'string' ? { id: m.get(v) ?? v } : null;
+    if (p.service !== undefined) scope.service = look(serviceByName, p.service);
+    if (p.route !== undefined) scope.route = look(routeByName, p.route);
+    if (p.consumer !== undefined) scope.consumer = look(consumerByName, p.consumer);
+    pending.push({ raw: strip(p, ['service', 'route', 'consumer']), at: ['plugins', i], scope });
+  });
+  for (const { raw, at, scope } of pending) {
+    const id = typeof raw.id === 'string' ? raw.id : uuidFrom('plugin', formatPath(at));
+    s.plugins.push({
+      service: null,
+      route: null,
+      consumer: null,
+      ...raw,
+      ...scope,
+      id,
+      ...stamp('plugins', id),
+    });
+  }
+  return s;
+}
+
+function importTarget(
+  t: Raw,
+  upstream: string,
+  upstreamId: string,
+  stamp: (k: Kind, id: string) => { created_at: number; updated_at: number },
+): Entity {
+  const hp = parseHostPort(String(t.target), DEFAULT_TARGET_PORT);
+  const norm = hp ? formatHostPort(hp.host, hp.port) : String(t.target);
+  const id = typeof t.id === 'string' ? t.id : uuidFrom('target', `${upstream}/${norm}`);
+  return { ...t, id, upstream: { id: upstreamId }, ...stamp('targets', id) };
+}
+
+/** What an entity looks like inside the document: no timestamps, no id-references. */
+function bare(e: Entity, drop: readonly string[]): Raw {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'created_at' || k === 'updated_at' || drop.includes(k) || v === null || v === undefined)
+      continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export interface Exported {
+  readonly doc: Raw;
+  /** Entity id → its path in `doc` (`services[1].routes[0]`), for error messages. */
+  readonly at: ReadonlyMap<string, readonly PathPart[]>;
+}
+
+const refId = (v: unknown): string | null =>
+  isObj(v) && typeof v.id === 'string' ? v.id : typeof v === 'string' ? v : null;
+
+/** The declarative document of a state: what GET /config answers and the validator checks. */
+export function exportDocument(s: State): Exported {
+  const at = new Map<string, PathPart[]>();
+  const doc: Raw = { ...s.node };
+  if (doc._format_version === undefined) doc._format_version = '3.0';
+  const scopes = (p: Entity) =>
+    (['service', 'route', 'consumer'] as const).filter((k) => refId(p[k]) !== null);
+  const ownPlugins = (kind: 'service' | 'route' | 'consumer', id: string, where: PathPart[]) => {
+    const out: Raw[] = [];
+    for (const p of s.plugins) {
+      const sc = scopes(p);
+      if (sc.length === 1 && sc[0] === kind && refId(p[kind]) === id) {
+        at.set(p.id, [...where, 'plugins', out.length]);
+        out.push(bare(p, ['service', 'route', 'consumer']));
+      }
+    }
+    return out;
+  };
+  const routesOf = new Map<string, Entity[]>();
+  const serviceIds = new Set(s.services.map((x) => x.id));
+  const loose: Entity[] = [];
+  for (const r of s.routes) {
+    const sid = refId(r.service);
+    if (sid !== null && serviceIds.has(sid)) {
+      const l = routesOf.get(sid) ?? [];
+      l.push(r);
+      routesOf.set(sid, l);
+    } else loose.push(r);
+  }
+  const withRoute = (r: Entity, where: PathPart[]): Raw => {
+    at.set(r.id, where);
+    const out = bare(r, ['service']);
+    const plugins = ownPlugins('route', r.id, where);
+    if (plugins.length > 0) out.plugins = plugins;
+    return out;
+  };
+  if (s.services.length > 0)
+    doc.services = s.services.map((sv, i) => {
+      const where: PathPart[] = ['services', i];
+      at.set(sv.id, where);
+      const out = bare(sv, []);
+      const routes = (routesOf.get(sv.id) ?? []).map((r, j) => withRoute(r, [...where, 'routes', j]));
+      if (routes.length > 0) out.routes = routes;
+      const plugins = ownPlugins('service', sv.id, where);
+      if (plugins.length > 0) out.plugins = plugins;
+      return out;
+    });
+  if (loose.length > 0) doc.routes = loose.map((r, i) => withRoute(r, ['routes', i]));
+  if (s.upstreams.length > 0)
+    doc.upstreams = s.upstreams.map((u, i) => {
+      const where: PathPart[] = ['upstreams', i];
+      at.set(u.id, where);
+      const out = bare(u, []);
+      const targets: Raw[] = [];
+      for (const t of s.targets)
+        if (refId(t.upstream) === u.id) {
+          at.set(t.id, [...where, 'targets', targets.length]);
+          targets.push(bare(t, ['upstream']));
+        }
+      if (targets.length > 0) out.targets = targets;
+      return out;
+    });
+  if (s.consumers.length > 0)
+    doc.consumers = s.consumers.map((c, i) => {
+      const where: PathPart[] = ['consumers', i];
+      at.set(c.id, where);
+      const out = bare(c, []);
+      const plugins = ownPlugins('consumer', c.id, where);
+      if (plugins.length > 0) out.plugins = plugins;
+      return out;
+    });
+  const nameOf = (list: readonly Entity[], field: string, id: string) => {
+    const e = list.find((x) => x.id === id);
+    return e && typeof e[field] === 'string' ? (e[field] as string) : id;
+  };
+  const global: Raw[] = [];
+  for (const p of s.plugins) {
+    const sc = scopes(p);
+    if (sc.length === 1) continue;
+    const out = bare(p, ['service', 'route', 'consumer']);
+    if (sc.includes('service')) out.service = nameOf(s.services, 'name', refId(p.service)!);
+    if (sc.includes('route')) out.route = nameOf(s.routes, 'name', refId(p.route)!);
+    if (sc.includes('consumer')) out.consumer = nameOf(s.consumers, 'username', refId(p.consumer)!);
+    at.set(p.id, ['plugins', global.length]);
+    global.push(out);
+  }
+  if (global.length > 0) doc.plugins = global;
+  return { doc, at };
+}
