@@ -9,6 +9,7 @@ import { buildCidrList, formatHostPort, isHostname, parseHostPort } from '../cor
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import { normalizeSticky } from './sticky.ts';
 import type {
   ConsumerSpec,
   NodeSpec,
@@ -323,6 +324,7 @@ export function normalize(src: ParsedSource): Snapshot {
       ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
       healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
+      sticky: normalizeSticky(src, u.raw.sticky, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
       tags: u.raw.tags ?? [],
@@ -370,6 +372,7 @@ export function normalize(src: ParsedSource): Snapshot {
           ...DEFAULT_BALANCING,
           hostHeader: undefined,
           healthchecks: DEFAULT_HEALTHCHECKS,
+          sticky: null,
           targets: [
             {
               id: uuidFrom('target', upstream),

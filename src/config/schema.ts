@@ -12,6 +12,7 @@
  */
 
 import { healthchecksSchema } from './healthchecks.ts';
+import { stickySchema } from './sticky.ts';
 
 type S = Record<string, unknown>;
 
@@ -363,6 +364,7 @@ export const upstreamSchema: S = {
         "With targets of several `priority` levels: a level keeps all its traffic while its healthy share × this factor is at least 100%, and spills the rest to the next level (Envoy's overprovisioning factor).",
     },
     healthchecks: healthchecksSchema,
+    sticky: stickySchema,
     targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
     tags,
   },

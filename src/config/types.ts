@@ -5,6 +5,7 @@
 import type { BalancerSettings } from '../balancers/configure.ts';
 import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
+import type { StickySpec } from './sticky.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -91,6 +92,8 @@ export interface UpstreamSpec {
   readonly tags: readonly string[];
   /** Active and passive health checks and the panic threshold (docs/health.md). */
   readonly healthchecks: HealthchecksSpec;
+  /** Sticky sessions (cookie or source-ip affinity), or null when off. */
+  readonly sticky: StickySpec | null;
 }
 
 export interface ServiceSpec {

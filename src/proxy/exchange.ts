@@ -49,6 +49,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   hashKey: string | null = null;
   /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
   private hashCookie: string | null = null;
+  /** A Set-Cookie value pinning the target (sticky cookie mode), written by the upstream's StickyRuntime. */
+  stickyCookie: string | null = null;
   private dispatchMs = 0;
   private upstreamMs = -1;
   private bytesOut = 0;
@@ -181,7 +183,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private dispatch(): void {
     const service = this.service!;
-    const t = service.upstream.picker.pick(this, this.tried);
+    const u = service.upstream;
+    const t =
+      u.sticky === null
+        ? u.picker.pick(this, this.tried)
+        : u.sticky.pick(u.picker, this, this.req.headers.cookie, this.tried);
     if (t === null) return this.fail('FULCRUM_ERR_NO_HEALTHY_TARGET', false);
     const pool = service.pools.get(t)!;
     this.target = t;
@@ -247,6 +253,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       !contentLength,
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
+    if (this.stickyCookie !== null) headers.push('set-cookie', this.stickyCookie);
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, statusText || undefined, headers);

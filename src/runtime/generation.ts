@@ -16,7 +16,9 @@ import { buildCidrList } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
+import { StickyRuntime } from '../proxy/sticky.ts';
 import { Router } from '../routing/router.ts';
+import { AffinityTable } from '../upstreams/affinity-table.ts';
 import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
 import type { SlowStart } from '../upstreams/slow-start.ts';
 import { TargetState } from '../upstreams/target.ts';
@@ -29,6 +31,8 @@ export interface UpstreamRuntime {
   readonly headerLatency: HistogramChild;
   /** Whether the algorithm reads a hash key (the forwarder computes one only then). */
   readonly hashing: boolean;
+  /** Sticky sessions, or null when off (the forwarder then calls the picker directly). */
+  readonly sticky: StickyRuntime | null;
 }
 
 export interface ServiceRuntime {
@@ -58,9 +62,26 @@ export interface LiveState {
   readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
   readonly pools: PoolRegistry;
   readonly slowStart: SlowStart;
+  /** Per upstream with `sticky: { mode: source-ip }`: its client address table. */
+  readonly affinity: Map<string, AffinityTable>;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
+}
+
+/** An upstream's sticky layer, with its address table (kept across swaps) in source-ip mode. */
+function stickyFor(u: UpstreamSpec, targets: readonly TargetState[], live: LiveState): StickyRuntime | null {
+  const s = u.sticky;
+  let table = live.affinity.get(u.name) ?? null;
+  if (s === null || s.mode !== 'source-ip') {
+    live.affinity.delete(u.name);
+    table = null;
+  } else if (table) table.configure(s.tableSize, s.idleTimeoutMs);
+  else {
+    table = new AffinityTable(s.tableSize, s.idleTimeoutMs);
+    live.affinity.set(u.name, table);
+  }
+  return s === null ? null : new StickyRuntime(u.name, s, targets, live.clock, table);
 }
 
 export class Generation {
@@ -120,6 +141,7 @@ export class Generation {
         picker: b.balancer.update(targets),
         headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
         hashing: isHashing(u.algorithm),
+        sticky: stickyFor(u, targets, live),
       });
     }
     const poolKeys = new Set<string>();
