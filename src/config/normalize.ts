@@ -94,6 +94,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       requestId: (h.request_id ?? 'x-request-id').toLowerCase(),
       serverTokens: h.server_tokens ?? true,
     },
+    zone: doc.zone ?? '',
   };
 }
 
@@ -151,6 +152,7 @@ function normalizeTargets(
       port: hp.port,
       weight: raw.weight ?? 100,
       priority: raw.priority ?? 0,
+      zone: raw.zone ?? '',
       tags: raw.tags ?? [],
     });
   }
@@ -381,6 +383,7 @@ export function normalize(src: ParsedSource): Snapshot {
               port: url.port,
               weight: 100,
               priority: 0,
+              zone: '',
               tags: [],
             },
           ],

@@ -228,6 +228,10 @@ export const targetSchema: S = {
       255,
       0,
     ),
+    zone: str(
+      'The zone (availability zone, rack, data centre) the target runs in. A node with a top-level `zone` keeps traffic on targets of its own zone while they have the capacity, and spills the rest proportionally (docs/balancing.md#zone-awareness).',
+      { minLength: 1, maxLength: 128 },
+    ),
     upstream: str(
       'The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported.',
     ),
@@ -403,6 +407,10 @@ export const listenerSchema: S = {
 };
 
 export const nodeSchemas: Record<string, S> = {
+  zone: str(
+    "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",
+    { minLength: 1, maxLength: 128 },
+  ),
   listeners: {
     type: 'array',
     description: "Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default).",

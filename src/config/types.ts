@@ -51,6 +51,8 @@ export interface NodeSpec {
   readonly logging: { readonly level: string; readonly accessLog: string };
   readonly trustedIps: readonly string[];
   readonly headers: HeadersSpec;
+  /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */
+  readonly zone: string;
 }
 
 export interface TargetSpec {
@@ -62,6 +64,8 @@ export interface TargetSpec {
   readonly weight: number;
   /** Priority level, 0 the highest (Envoy priorities). */
   readonly priority: number;
+  /** Zone, '' when unset (zone-aware balancing). */
+  readonly zone: string;
   readonly tags: readonly string[];
 }
 

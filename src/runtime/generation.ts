@@ -10,6 +10,7 @@ import type { Pool } from 'undici';
 import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
 import { levelCount, withPriorities } from '../balancers/priority.ts';
 import type { Balancer, Picker } from '../balancers/types.ts';
+import { withZones, zoneAware } from '../balancers/zones.ts';
 import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { buildCidrList } from '../core/net.ts';
@@ -119,6 +120,7 @@ export class Generation {
           live.targets.set(key, st);
         } else st.weight = t.weight;
         st.priority = t.priority;
+        st.zone = t.zone;
         st.slowStart = ramp;
         if (added && existed) live.slowStart.begin(st, false);
         else if (st.rampStartMs >= 0) st.updateRamp(now);
@@ -127,10 +129,12 @@ export class Generation {
       // A balancer (and its rotation or table state) survives a swap when neither its algorithm
       // nor an option it reads changed. Several priority levels wrap it (one inner per level).
       const levels = levelCount(u.targets);
-      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}`;
+      const zoned = zoneAware(snapshot.node.zone, u.targets);
+      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}|${zoned ? snapshot.node.zone : '-'}`;
       let b = live.balancers.get(u.name);
       if (!b || b.algorithm !== identity) {
-        const inner = factoryFor(u.algorithm, u.balancer);
+        const base = factoryFor(u.algorithm, u.balancer);
+        const inner = zoned ? withZones(base, snapshot.node.zone) : base;
         const factory = levels > 1 ? withPriorities(inner, u.overprovisioningFactor) : inner;
         b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
         live.balancers.set(u.name, b);

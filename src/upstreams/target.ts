@@ -32,6 +32,8 @@ export class TargetState implements Rampable {
   effectiveWeight = 0;
   /** Priority level (0 is the highest): the priority layer's grouping (Envoy priorities). */
   priority = 0;
+  /** Zone (`zone` on the target), '' when unset: the zone-aware layer's grouping. */
+  zone = '';
   /** The upstream's slow-start settings, or null when off; set by each generation. */
   slowStart: RampSettings | null = null;
   /** When the current ramp began (clock.monoMs()), or -1; and its current factor. */
