@@ -262,6 +262,7 @@ export const upstreamSchema: S = {
         'consistent-hashing',
         'maglev',
         'rendezvous',
+        'resource',
       ],
       default: 'round-robin',
       description:
@@ -336,6 +337,24 @@ export const upstreamSchema: S = {
       10000,
     ),
     maglev_table_size: int('`maglev`: the lookup table size; must be a prime.', 7, 5000011, 65537),
+    load_header: str(
+      '`resource`: the response header in which targets report their load, as a fraction (`0.73`) or a percentage (`73%`).',
+      { default: 'x-load', minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+    ),
+    load_floor: {
+      type: 'number',
+      minimum: 0.01,
+      maximum: 1,
+      default: 0.05,
+      description:
+        '`resource`: the least fraction of its weight a fully loaded target keeps: weight × max(load_floor, 1 − load).',
+    },
+    load_decay: int(
+      '`resource`: milliseconds over which a load report fades to no load, so a target that stops reporting returns to its full weight.',
+      100,
+      3600000,
+      10000,
+    ),
     slow_start: {
       type: 'number',
       minimum: 0,

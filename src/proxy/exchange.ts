@@ -23,6 +23,7 @@ import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, isRetryable } from './errors.ts';
 import { hashKeyOf } from './hash-key.ts';
 import { downstreamResponseHeaders, trailerPairs, upstreamRequestHeaders } from './headers.ts';
+import { reportLoad } from './load-report.ts';
 
 const SERVER = `fulcrum/${VERSION}`;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -238,6 +239,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.upstreamMs = now - this.dispatchMs;
     this.service!.upstream.headerLatency.observe(this.upstreamMs / 1000);
     this.target!.observeLatency(this.upstreamMs, now);
+    const loadHeader = this.service!.upstream.loadHeader;
+    if (loadHeader !== null) reportLoad(rawHeaders, loadHeader, this.target!, now);
     this.resumeUpstream = resume;
     this.status = statusCode;
     let contentLength = false;

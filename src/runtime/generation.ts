@@ -34,6 +34,8 @@ export interface UpstreamRuntime {
   readonly hashing: boolean;
   /** Sticky sessions, or null when off (the forwarder then calls the picker directly). */
   readonly sticky: StickyRuntime | null;
+  /** `resource`: the response header carrying the target's load (lower case), else null. */
+  readonly loadHeader: string | null;
 }
 
 export interface ServiceRuntime {
@@ -146,6 +148,7 @@ export class Generation {
         headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
         hashing: isHashing(u.algorithm),
         sticky: stickyFor(u, targets, live),
+        loadHeader: u.algorithm === 'resource' ? u.balancer.loadHeader : null,
       });
     }
     const poolKeys = new Set<string>();
