@@ -16,15 +16,13 @@
  *   zones in proportion to their residual capacity max(0, c_i − d_i).
  *
  * With every target healthy, c = d and everything stays local; as local targets fail, exactly the
- * missing share spills, to the zones with spare capacity. Shares depend on health, which changes
- * without a rebuild: they are recomputed on the first pick after a health change (`healthEpoch`),
- * O(n), and cost one rng draw per pick only while traffic is split. Targets without a zone form a
- * zone of their own (never local). The priority layer goes first: zones apply within a priority
- * level.
+ * missing share spills, to the zones with spare capacity. Shares are recomputed on the first pick
+ * after a health change, and cost one rng draw per pick only while traffic is split (groups.ts).
+ * Targets without a zone form a zone of their own (never local). The priority layer goes first:
+ * zones apply within a priority level.
  */
-import type { Rng } from '../core/random.ts';
-import { healthEpoch, type TargetState } from '../upstreams/target.ts';
-import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
+import { GroupBalancer, type Grouping } from './groups.ts';
+import type { BalancerFactory } from './types.ts';
 
 /**
  * The share of traffic for each zone, index 0 the local one, from each zone's total and healthy
@@ -63,122 +61,34 @@ export function zoneShares(total: readonly number[], healthy: readonly number[])
   return out;
 }
 
-class ZonePicker implements Picker {
-  private readonly zones: readonly (readonly TargetState[])[];
-  private readonly pickers: readonly Picker[];
-  private readonly rng: Rng;
-  private readonly cumulative: Float64Array;
-  private epoch = -1;
-  private split = false;
-  private only = 0;
-
-  constructor(zones: readonly (readonly TargetState[])[], pickers: readonly Picker[], rng: Rng) {
-    this.zones = zones;
-    this.pickers = pickers;
-    this.rng = rng;
-    this.cumulative = new Float64Array(zones.length);
-  }
-
-  /** The current per-zone shares, local first (recomputed when health moved). */
-  shares(): number[] {
-    const total: number[] = [];
-    const healthy: number[] = [];
-    for (const ts of this.zones) {
-      let w = 0;
-      let hw = 0;
-      for (const t of ts) {
-        w += t.weight;
-        if (t.healthy) hw += t.weight;
+/** The zone layer's grouping: the local zone first, then the others by name; none without a local target. */
+function byZone(local: string): Grouping<string> {
+  return {
+    keyOf: (t) => t.zone,
+    order: (zones) =>
+      zones.length < 2 || !zones.includes(local) ? null : [local, ...zones.filter((z) => z !== local).sort()],
+    shares: (zones) => {
+      const total: number[] = [];
+      const healthy: number[] = [];
+      for (const ts of zones) {
+        let w = 0;
+        let hw = 0;
+        for (const t of ts) {
+          w += t.weight;
+          if (t.healthy) hw += t.weight;
+        }
+        total.push(w);
+        healthy.push(hw);
       }
-      total.push(w);
-      healthy.push(hw);
-    }
-    return zoneShares(total, healthy);
-  }
-
-  private recompute(): void {
-    const s = this.shares();
-    let acc = 0;
-    let nonzero = 0;
-    for (let i = 0; i < s.length; i++) {
-      acc += s[i]!;
-      this.cumulative[i] = acc;
-      if (s[i]! > 0) {
-        nonzero++;
-        this.only = i;
-      }
-    }
-    this.split = nonzero > 1;
-    this.epoch = healthEpoch.value;
-  }
-
-  pick(ctx: PickContext, exclude: readonly TargetState[] | null): TargetState | null {
-    if (this.epoch !== healthEpoch.value) this.recompute();
-    let zone = this.only;
-    if (this.split) {
-      const r = this.rng.next();
-      const c = this.cumulative;
-      zone = 0;
-      while (zone < c.length - 1 && r >= c[zone]!) zone++;
-    }
-    const t = this.pickers[zone]!.pick(ctx, exclude);
-    if (t !== null && (exclude === null || !exclude.includes(t))) return t;
-    // Nothing (left) in that zone for this request: the local zone, then the others in order.
-    for (let i = 0; i < this.pickers.length; i++) {
-      if (i === zone) continue;
-      const o = this.pickers[i]!.pick(ctx, exclude);
-      if (o !== null && (exclude === null || !exclude.includes(o))) return o;
-    }
-    return t;
-  }
-}
-
-class ZoneBalancer implements Balancer {
-  private readonly inner: BalancerFactory;
-  private readonly deps: Parameters<BalancerFactory['create']>[0];
-  private readonly local: string;
-  private byZone = new Map<string, Balancer>();
-  /** The balancer used when the targets do not span the local zone and another one. */
-  private whole: Balancer | null = null;
-
-  constructor(inner: BalancerFactory, deps: Parameters<BalancerFactory['create']>[0], local: string) {
-    this.inner = inner;
-    this.deps = deps;
-    this.local = local;
-  }
-
-  update(targets: readonly TargetState[]): Picker {
-    const groups = new Map<string, TargetState[]>();
-    for (const t of targets) {
-      const g = groups.get(t.zone);
-      if (g) g.push(t);
-      else groups.set(t.zone, [t]);
-    }
-    if (groups.size < 2 || !groups.has(this.local)) {
-      // One zone, or none of them local: nothing to prefer, the algorithm alone.
-      this.whole ??= this.inner.create(this.deps);
-      return this.whole.update(targets);
-    }
-    const order = [this.local, ...[...groups.keys()].filter((z) => z !== this.local).sort()];
-    const next = new Map<string, Balancer>();
-    const pickers: Picker[] = [];
-    for (const z of order) {
-      const b = this.byZone.get(z) ?? this.inner.create(this.deps);
-      next.set(z, b);
-      pickers.push(b.update(groups.get(z)!));
-    }
-    this.byZone = next;
-    return new ZonePicker(
-      order.map((z) => groups.get(z)!),
-      pickers,
-      this.deps.rng,
-    );
-  }
+      return zoneShares(total, healthy);
+    },
+  };
 }
 
 /** `inner` made zone-aware for a node in zone `local` (use only when `local` is set). */
 export function withZones(inner: BalancerFactory, local: string): BalancerFactory {
-  return { id: inner.id, create: (deps) => new ZoneBalancer(inner, deps, local) };
+  const grouping = byZone(local);
+  return { id: inner.id, create: (deps) => new GroupBalancer(inner, deps, grouping) };
 }
 
 /** Whether zone awareness applies: the node has a zone, and the targets span it and another. */
