@@ -26,6 +26,8 @@ Options:
   -c, --config FILE   the declarative configuration (YAML or JSON, Kong format 3.0);
                       default: ./fulcrum.yaml if present, else the bundled default
   --demo              also start two demo upstream servers on 127.0.0.1:9001 and :9002
+  --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
+                      \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
 
 Docs: docs/README.md
 `;
@@ -60,12 +62,12 @@ function validate(file: string | undefined): number {
   }
 }
 
-async function start(configFile: string, demo: boolean): Promise<void> {
+async function start(configFile: string, demo: boolean, zone: string | undefined): Promise<void> {
   let demoServers: Server[] = [];
   if (demo) demoServers = await startDemoServers();
   let node: FulcrumNode;
   try {
-    node = await FulcrumNode.start({ configFile });
+    node = await FulcrumNode.start({ configFile, ...(zone ? { zone } : {}) });
   } catch (err) {
     await stopDemoServers(demoServers);
     if (err instanceof ConfigError) {
@@ -105,6 +107,7 @@ export async function main(argv: string[]): Promise<number | null> {
       options: {
         config: { type: 'string', short: 'c' },
         demo: { type: 'boolean' },
+        zone: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -126,7 +129,8 @@ export async function main(argv: string[]): Promise<number | null> {
   if (cmd === 'validate')
     return validate((positionals[1] as string | undefined) ?? (values.config as string | undefined));
   if (cmd === 'start') {
-    await start(pickConfig(values.config as string | undefined), values.demo === true);
+    const zone = (values.zone as string | undefined) || process.env.FULCRUM_ZONE || undefined;
+    await start(pickConfig(values.config as string | undefined), values.demo === true, zone);
     return null;
   }
   process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);

@@ -326,7 +326,7 @@ export function normalize(src: ParsedSource): Snapshot {
       ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
       healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
-      sticky: normalizeSticky(src, u.raw.sticky, u.at, issues),
+      sticky: normalizeSticky(src, u.raw, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
       tags: u.raw.tags ?? [],

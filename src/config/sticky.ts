@@ -114,12 +114,14 @@ export const stickySchema: S = obj(
   },
 );
 
+/** The `sticky` object of upstream `u` (at `at`), or null when absent. */
 export function normalizeSticky(
   src: ParsedSource,
-  raw: Raw | undefined,
+  u: Raw,
   at: PathPart[],
   issues: ConfigIssue[],
 ): StickySpec | null {
+  const raw: Raw | undefined = u.sticky;
   if (raw === undefined || raw === null) return null;
   const here = [...at, 'sticky'];
   const mode: StickySpec['mode'] = raw.mode ?? 'cookie';
@@ -134,11 +136,16 @@ export function normalizeSticky(
   const secure: boolean = c.secure ?? false;
   if (sameSite === 'None' && !secure)
     issues.push(src.issue([...here, 'cookie', 'same_site'], 'SameSite=None needs "secure: true"'));
+  const name: string = c.name ?? DEFAULT_STICKY_COOKIE;
+  if (mode === 'cookie' && u.hash_on_cookie === name)
+    issues.push(
+      src.issue([...here, 'cookie', 'name'], `expected a name other than hash_on_cookie ("${name}")`),
+    );
   const s: Raw = raw.source_ip ?? {};
   return {
     mode,
     cookie: {
-      name: c.name ?? DEFAULT_STICKY_COOKIE,
+      name,
       ttlMs: Math.round((c.ttl ?? 0) * 1000),
       path: c.path ?? '/',
       domain: c.domain ?? '',

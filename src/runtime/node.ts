@@ -25,6 +25,8 @@ export interface NodeOptions {
   /** Override the file's logging (tests pass `off` and `silent`). */
   readonly accessLog?: string;
   readonly logLevel?: string;
+  /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
+  readonly zone?: string;
 }
 
 export type ReloadResult =
@@ -33,6 +35,12 @@ export type ReloadResult =
 
 function listenerKey(l: ListenerSpec): string {
   return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
+}
+
+/** The snapshot with the node's zone replaced by an override (the override wins over the file). */
+function withZone(snapshot: Snapshot, zone: string | undefined): Snapshot {
+  if (zone === undefined || zone === snapshot.node.zone) return snapshot;
+  return Object.freeze({ ...snapshot, node: Object.freeze({ ...snapshot.node, zone }) });
 }
 
 export class FulcrumNode {
@@ -57,7 +65,10 @@ export class FulcrumNode {
   }
 
   static async start(options: NodeOptions): Promise<FulcrumNode> {
-    const snapshot = options.snapshot ?? loadSnapshotFile(options.configFile ?? 'fulcrum.yaml');
+    const snapshot = withZone(
+      options.snapshot ?? loadSnapshotFile(options.configFile ?? 'fulcrum.yaml'),
+      options.zone,
+    );
     const node = new FulcrumNode(snapshot, options);
     try {
       await node.bind(snapshot);
@@ -157,7 +168,8 @@ export class FulcrumNode {
   }
 
   /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
-  async applySnapshot(snapshot: Snapshot): Promise<ReloadResult> {
+  async applySnapshot(given: Snapshot): Promise<ReloadResult> {
+    const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: Http1Listener[] = [];

@@ -62,6 +62,11 @@ ${ups.map((u) => `      - target: ${u.target}\n`).join('')}`);
     assert.ok(res < 0.12, `resource: ${res}`);
     const reported = f.node.runtime.live.targets.get(`u/${ups[0]!.target}`)!;
     assert.equal(reported.reportedLoad, 0.9);
+    const status = (await (await request(`${f.adminUrl}/status`)).body.json()) as {
+      upstreams: { name: string; targets: { target: string; load: number | null }[] }[];
+    };
+    const loads = status.upstreams.find((u) => u.name === 'u')!.targets.map((x) => x.load);
+    assert.deepEqual(loads, [0.9, 0.1, 0.1], 'the admin status shows the reported loads');
     assert.equal(
       f.node.runtime.live.targets.get(`rr/${ups[0]!.target}`)!.reportedLoad,
       -1,

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
+import { FulcrumNode } from '../../src/runtime/node.ts';
+import { startFulcrum, TEST_NODE_HEADER, type TestNode } from '../helpers/fulcrum.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 describe('zone-aware balancing through a running proxy', () => {
@@ -79,5 +83,37 @@ upstreams:
     assert.ok(Math.abs((degraded.a1 ?? 0) - 2 / 3) < 0.07, `a1 ${degraded.a1}`);
     assert.ok(Math.abs((degraded.b1 ?? 0) + (degraded.b2 ?? 0) - 1 / 3) < 0.07, JSON.stringify(degraded));
     assert.ok((degraded.b1 ?? 0) > 0.1 && (degraded.b2 ?? 0) > 0.1, 'round robin within zone b');
+    const status = (await (await request(`${f.adminUrl}/status`)).body.json()) as {
+      upstreams: { targets: { zone: string | null }[] }[];
+    };
+    assert.deepEqual(
+      status.upstreams[0]!.targets.map((x) => x.zone),
+      ['a', 'a', 'b', 'b'],
+    );
+  });
+});
+
+describe('the node zone override (CLI --zone, FULCRUM_ZONE)', () => {
+  it('wins over the file, at start and across reloads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-zone-'));
+    const file = join(dir, 'f.yaml');
+    writeFileSync(file, `${TEST_NODE_HEADER}zone: file-zone\n`);
+    const node = await FulcrumNode.start({
+      configFile: file,
+      accessLog: 'off',
+      logLevel: 'silent',
+      zone: 'z2',
+    });
+    try {
+      assert.equal(node.runtime.current.snapshot.node.zone, 'z2');
+      writeFileSync(file, `${TEST_NODE_HEADER}zone: other\n`);
+      assert.ok((await node.reload()).ok);
+      assert.equal(node.runtime.current.snapshot.node.zone, 'z2');
+    } finally {
+      await node.stop();
+    }
+    const plain = await FulcrumNode.start({ configFile: file, accessLog: 'off', logLevel: 'silent' });
+    assert.equal(plain.runtime.current.snapshot.node.zone, 'other', 'no override: the file');
+    await plain.stop();
   });
 });

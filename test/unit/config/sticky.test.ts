@@ -83,5 +83,11 @@ describe('config: sticky', () => {
     ]);
     assert.match(issues('    sticky: { mode: source-ip, source_ip: { table_size: 0 } }\n')[0]!, /table_size/);
     assert.match(issues('    sticky: { extra: 1 }\n')[0]!, /sticky/);
+    assert.deepEqual(
+      issues(
+        '    algorithm: maglev\n    hash_on: cookie\n    hash_on_cookie: fulcrum_sticky\n    sticky: {}\n',
+      ),
+      ['upstreams[0].sticky.cookie.name: expected a name other than hash_on_cookie ("fulcrum_sticky")'],
+    );
   });
 });
