@@ -21,12 +21,13 @@ const ALGORITHMS = [
   'ring-hash',
   'maglev',
   'rendezvous',
+  'resource',
 ] as const;
 const SIZES = [3, 100, 10_000] as const;
 const HASHING = new Set(['ring-hash', 'maglev', 'rendezvous']);
 const KEYS = 4096;
 
-/** n targets with weights 1..4 and latency samples, as a mixed fleet would have. */
+/** n targets with weights 1..4, latency samples and load reports, as a mixed fleet would have. */
 function fleet(n: number): TargetState[] {
   return Array.from({ length: n }, (_, i) => {
     const t = new TargetState(
@@ -37,6 +38,7 @@ function fleet(n: number): TargetState[] {
       1 + (i % 4),
     );
     t.observeLatency(5 + (i % 7), systemClock.monoMs());
+    t.observeLoad((i % 10) / 10, systemClock.monoMs());
     return t;
   });
 }

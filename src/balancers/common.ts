@@ -62,6 +62,37 @@ export class Visited {
   }
 }
 
+/**
+ * The walk of the table-based hashes (ring-hash's points, maglev's slots) when the key's own target
+ * cannot take the request: from `start` around `owners` (a target index per position), the first
+ * allowed target under the bounded-load cap, else the first allowed one. Each distinct target is
+ * looked at once, and the walk ends once all of them were seen or the table is done.
+ */
+export function walkOwners(
+  owners: Int32Array,
+  start: number,
+  targets: readonly TargetState[],
+  exclude: readonly TargetState[] | null,
+  cap: number,
+  seen: Visited,
+): TargetState | null {
+  const len = owners.length;
+  const n = targets.length;
+  let first: TargetState | null = null;
+  let distinct = 0;
+  seen.reset();
+  for (let s = 0, p = start; s < len && distinct < n; s++, p = p + 1 === len ? 0 : p + 1) {
+    const i = owners[p]!;
+    if (!seen.first(i)) continue;
+    distinct++;
+    const t = targets[i]!;
+    if (!allowed(t, exclude)) continue;
+    if (underCap(t, cap)) return t;
+    first ??= t;
+  }
+  return first;
+}
+
 /** The first index whose value is >= x in an ascending array (length when none). */
 export function lowerBound(a: Float64Array, x: number): number {
   let lo = 0;

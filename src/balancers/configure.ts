@@ -8,6 +8,7 @@ import { latencyFactory } from './latency.ts';
 import { leastRequestFactory } from './least-request.ts';
 import { maglevFactory } from './maglev.ts';
 import { rendezvousFactory } from './rendezvous.ts';
+import { resourceFactory } from './resource.ts';
 import { ringHashFactory } from './ring-hash.ts';
 import type { BalancerFactory } from './types.ts';
 
@@ -19,6 +20,10 @@ export interface BalancerSettings {
   readonly activeRequestBias: number;
   readonly decayWindowMs: number;
   readonly maglevTableSize: number;
+  /** `resource`: the response header carrying the load (lower case), its floor and its decay (ms). */
+  readonly loadHeader: string;
+  readonly loadFloor: number;
+  readonly loadDecayMs: number;
 }
 
 /** The canonical id of an algorithm name (`consistent-hashing` → `ring-hash`). */
@@ -48,6 +53,8 @@ export function relevantSettings(algorithm: string, s: BalancerSettings): Record
       return { choiceCount: s.choiceCount, activeRequestBias: s.activeRequestBias };
     case 'latency':
       return { decayWindowMs: s.decayWindowMs };
+    case 'resource':
+      return { loadFloor: s.loadFloor, loadDecayMs: s.loadDecayMs };
     default:
       return {};
   }
@@ -67,6 +74,8 @@ export function factoryFor(algorithm: string, s: BalancerSettings): BalancerFact
       return leastRequestFactory({ choiceCount: s.choiceCount, activeRequestBias: s.activeRequestBias });
     case 'latency':
       return latencyFactory({ decayWindowMs: s.decayWindowMs });
+    case 'resource':
+      return resourceFactory({ floor: s.loadFloor, decayMs: s.loadDecayMs });
   }
   const f = BUILTIN_BALANCERS.get(id);
   if (!f) throw new RangeError(`algorithm: no balancer named ${JSON.stringify(algorithm)}`);

@@ -5,6 +5,7 @@ import { leastRequest } from './least-request.ts';
 import { maglev } from './maglev.ts';
 import { random } from './random.ts';
 import { rendezvous } from './rendezvous.ts';
+import { resource } from './resource.ts';
 import { ringHash } from './ring-hash.ts';
 import { roundRobin } from './round-robin.ts';
 import type { BalancerFactory } from './types.ts';
@@ -12,7 +13,17 @@ import type { BalancerFactory } from './types.ts';
 /** Other names accepted for an id: Kong calls its ring hash `consistent-hashing`. */
 export const BALANCER_ALIASES: ReadonlyMap<string, string> = new Map([['consistent-hashing', 'ring-hash']]);
 
-const factories = [roundRobin, random, leastConnections, leastRequest, latency, ringHash, maglev, rendezvous];
+const factories = [
+  roundRobin,
+  random,
+  leastConnections,
+  leastRequest,
+  latency,
+  ringHash,
+  maglev,
+  rendezvous,
+  resource,
+];
 
 export const BUILTIN_BALANCERS: ReadonlyMap<string, BalancerFactory> = new Map([
   ...factories.map((f) => [f.id, f] as const),

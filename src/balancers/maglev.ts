@@ -14,7 +14,7 @@
  */
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { allowed, capPerWeight, checkBalanceFactor, underCap, Visited } from './common.ts';
+import { allowed, capPerWeight, checkBalanceFactor, Visited, walkOwners } from './common.ts';
 import { hash53, isPrime, keyHash } from './hash.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
@@ -102,27 +102,11 @@ class MaglevPicker implements Picker {
     // The common case, one array read: the slot's target can take it and bounded load is off.
     if (this.factor === 0 && allowed(t, exclude)) return t;
     const cap = capPerWeight(this.targets, this.factor);
-    return this.walk(slot, exclude, cap) ?? (exclude === null ? null : this.walk(slot, null, cap));
-  }
-
-  /** From `slot` on: the first allowed target under the cap, else the first allowed one. */
-  private walk(slot: number, exclude: readonly TargetState[] | null, cap: number): TargetState | null {
     const table = this.table;
-    const size = table.length;
-    const n = this.targets.length;
-    let first: TargetState | null = null;
-    let distinct = 0;
-    this.seen.reset();
-    for (let s = 0, p = slot; s < size && distinct < n; s++, p = p + 1 === size ? 0 : p + 1) {
-      const i = table[p]!;
-      if (!this.seen.first(i)) continue;
-      distinct++;
-      const t = this.targets[i]!;
-      if (!allowed(t, exclude)) continue;
-      if (underCap(t, cap)) return t;
-      first ??= t;
-    }
-    return first;
+    return (
+      walkOwners(table, slot, this.targets, exclude, cap, this.seen) ??
+      (exclude === null ? null : walkOwners(table, slot, this.targets, null, cap, this.seen))
+    );
   }
 }
 

@@ -13,13 +13,12 @@
  * (the inner pickers then find nothing, or whatever panic mode lets through).
  *
  * Loads depend on health, which changes without a rebuild; they are recomputed on the first pick
- * after any health change (`healthEpoch`), O(n), and cost one rng draw per pick only while traffic
- * is split. An upstream with a single level gets no wrapper at all.
+ * after any health change, and cost one rng draw per pick only while traffic is split (groups.ts).
+ * An upstream with a single level gets no wrapper at all.
  */
 
-import type { Rng } from '../core/random.ts';
-import { healthEpoch, type TargetState } from '../upstreams/target.ts';
-import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
+import { GroupBalancer, type Grouping } from './groups.ts';
+import type { BalancerFactory } from './types.ts';
 
 export const DEFAULT_OVERPROVISIONING_FACTOR = 1.4;
 
@@ -49,128 +48,36 @@ export function priorityLoad(healthy: readonly number[], total: readonly number[
   return load;
 }
 
-class PriorityPicker implements Picker {
-  private readonly levels: readonly (readonly TargetState[])[];
-  private readonly pickers: readonly Picker[];
-  private readonly rng: Rng;
-  private readonly factor: number;
-  /** Cumulative loads, upper bounds in [0, 1]; valid while `epoch` equals healthEpoch.value. */
-  private readonly cumulative: Float64Array;
-  private epoch = -1;
-  /** Whether more than one level takes traffic (else no rng draw). */
-  private split = false;
-  private only = 0;
-
-  constructor(
-    levels: readonly (readonly TargetState[])[],
-    pickers: readonly Picker[],
-    rng: Rng,
-    factor: number,
-  ) {
-    this.levels = levels;
-    this.pickers = pickers;
-    this.rng = rng;
-    this.factor = factor;
-    this.cumulative = new Float64Array(levels.length);
-  }
-
-  /** The current per-level loads (recomputed when health moved). */
-  loads(): number[] {
-    const healthy: number[] = [];
-    const total: number[] = [];
-    for (const ts of this.levels) {
-      let h = 0;
-      let n = 0;
-      for (const t of ts)
-        if (t.weight > 0) {
-          n++;
-          if (t.healthy) h++;
-        }
-      healthy.push(h);
-      total.push(n);
-    }
-    return priorityLoad(healthy, total, this.factor);
-  }
-
-  private recompute(): void {
-    const load = this.loads();
-    let acc = 0;
-    let nonzero = 0;
-    for (let i = 0; i < load.length; i++) {
-      acc += load[i]!;
-      this.cumulative[i] = acc;
-      if (load[i]! > 0) {
-        nonzero++;
-        this.only = i;
+/** The priority layer's grouping: by level, highest (0) first, shares by Envoy's priority load. */
+function byLevel(factor: number): Grouping<number> {
+  return {
+    keyOf: (t) => t.priority,
+    order: (levels) => levels.sort((a, b) => a - b),
+    shares: (levels) => {
+      const healthy: number[] = [];
+      const total: number[] = [];
+      for (const ts of levels) {
+        let h = 0;
+        let n = 0;
+        for (const t of ts)
+          if (t.weight > 0) {
+            n++;
+            if (t.healthy) h++;
+          }
+        healthy.push(h);
+        total.push(n);
       }
-    }
-    this.split = nonzero > 1;
-    this.epoch = healthEpoch.value;
-  }
-
-  pick(ctx: PickContext, exclude: readonly TargetState[] | null): TargetState | null {
-    if (this.epoch !== healthEpoch.value) this.recompute();
-    let level = this.only;
-    if (this.split) {
-      const r = this.rng.next();
-      const c = this.cumulative;
-      level = 0;
-      while (level < c.length - 1 && r >= c[level]!) level++;
-    }
-    const t = this.pickers[level]!.pick(ctx, exclude);
-    if (t !== null && (exclude === null || !exclude.includes(t))) return t;
-    // The chosen level has nothing (left) for this request: the other levels in priority order.
-    for (let i = 0; i < this.pickers.length; i++) {
-      if (i === level) continue;
-      const o = this.pickers[i]!.pick(ctx, exclude);
-      if (o !== null && (exclude === null || !exclude.includes(o))) return o;
-    }
-    return t;
-  }
-}
-
-class PriorityBalancer implements Balancer {
-  private readonly inner: BalancerFactory;
-  private readonly deps: Parameters<BalancerFactory['create']>[0];
-  private readonly factor: number;
-  private byLevel = new Map<number, Balancer>();
-
-  constructor(inner: BalancerFactory, deps: Parameters<BalancerFactory['create']>[0], factor: number) {
-    this.inner = inner;
-    this.deps = deps;
-    this.factor = factor;
-  }
-
-  update(targets: readonly TargetState[]): Picker {
-    const groups = new Map<number, TargetState[]>();
-    for (const t of targets) {
-      const g = groups.get(t.priority);
-      if (g) g.push(t);
-      else groups.set(t.priority, [t]);
-    }
-    const order = [...groups.keys()].sort((a, b) => a - b);
-    const next = new Map<number, Balancer>();
-    const pickers: Picker[] = [];
-    for (const p of order) {
-      const b = this.byLevel.get(p) ?? this.inner.create(this.deps);
-      next.set(p, b);
-      pickers.push(b.update(groups.get(p)!));
-    }
-    this.byLevel = next;
-    return new PriorityPicker(
-      order.map((p) => groups.get(p)!),
-      pickers,
-      this.deps.rng,
-      this.factor,
-    );
-  }
+      return priorityLoad(healthy, total, factor);
+    },
+  };
 }
 
 /** `inner` wrapped in priority levels (use only when the targets have more than one level). */
 export function withPriorities(inner: BalancerFactory, overprovisioningFactor: number): BalancerFactory {
+  const grouping = byLevel(overprovisioningFactor);
   return {
     id: inner.id,
-    create: (deps) => new PriorityBalancer(inner, deps, overprovisioningFactor),
+    create: (deps) => new GroupBalancer(inner, deps, grouping),
   };
 }
 

@@ -20,8 +20,8 @@ import {
   checkBalanceFactor,
   checkNumber,
   lowerBound,
-  underCap,
   Visited,
+  walkOwners,
 } from './common.ts';
 import { hash53, keyHash } from './hash.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
@@ -115,27 +115,12 @@ class RingHashPicker implements Picker {
     const t = this.targets[this.ring.owners[start]!]!;
     if (this.factor === 0 && allowed(t, exclude)) return t;
     const cap = capPerWeight(this.targets, this.factor);
-    return this.walk(start, exclude, cap) ?? (exclude === null ? null : this.walk(start, null, cap));
-  }
-
-  /** Clockwise from `start`: the first allowed target under the cap, else the first allowed one. */
-  private walk(start: number, exclude: readonly TargetState[] | null, cap: number): TargetState | null {
-    const { owners } = this.ring;
-    const len = owners.length;
-    const n = this.targets.length;
-    let first: TargetState | null = null;
-    let distinct = 0;
-    this.seen.reset();
-    for (let s = 0, p = start; s < len && distinct < n; s++, p = p + 1 === len ? 0 : p + 1) {
-      const i = owners[p]!;
-      if (!this.seen.first(i)) continue;
-      distinct++;
-      const t = this.targets[i]!;
-      if (!allowed(t, exclude)) continue;
-      if (underCap(t, cap)) return t;
-      first ??= t;
-    }
-    return first;
+    // Clockwise from the key's point.
+    const owners = this.ring.owners;
+    return (
+      walkOwners(owners, start, this.targets, exclude, cap, this.seen) ??
+      (exclude === null ? null : walkOwners(owners, start, this.targets, null, cap, this.seen))
+    );
   }
 }
 

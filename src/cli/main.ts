@@ -34,6 +34,8 @@ Options:
   --managed           managed mode: admin API writes are persisted to the state file and survive
                       restarts; -c FILE only seeds a state file that does not exist yet
   --state STATE       the managed state file (default: ./fulcrum.state.json)
+  --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
+                      \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
 
 Docs: docs/README.md
 `;
@@ -70,12 +72,17 @@ function validate(file: string | undefined): number {
 
 export const DEFAULT_STATE_FILE = 'fulcrum.state.json';
 
-async function start(configFile: string | undefined, demo: boolean, stateFile?: string): Promise<void> {
+async function start(
+  configFile: string | undefined,
+  demo: boolean,
+  zone: string | undefined,
+  stateFile?: string,
+): Promise<void> {
   let demoServers: Server[] = [];
   if (demo) demoServers = await startDemoServers();
   let node: FulcrumNode;
   try {
-    node = await FulcrumNode.start({ configFile, stateFile });
+    node = await FulcrumNode.start({ configFile, stateFile, ...(zone ? { zone } : {}) });
   } catch (err) {
     await stopDemoServers(demoServers);
     if (err instanceof ConfigError) {
@@ -119,6 +126,7 @@ export async function main(argv: string[]): Promise<number | null> {
         demo: { type: 'boolean' },
         managed: { type: 'boolean' },
         state: { type: 'string' },
+        zone: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -140,6 +148,7 @@ export async function main(argv: string[]): Promise<number | null> {
   if (cmd === 'validate')
     return validate((positionals[1] as string | undefined) ?? (values.config as string | undefined));
   if (cmd === 'start') {
+    const zone = (values.zone as string | undefined) || process.env.FULCRUM_ZONE || undefined;
     if (values.state !== undefined && values.managed !== true) {
       process.stderr.write('fulcrum: --state needs --managed\n');
       return 2;
@@ -147,10 +156,10 @@ export async function main(argv: string[]): Promise<number | null> {
     if (values.managed === true) {
       const seed = values.config as string | undefined;
       const state = resolve((values.state as string | undefined) ?? DEFAULT_STATE_FILE);
-      await start(seed === undefined ? undefined : resolve(seed), values.demo === true, state);
+      await start(seed === undefined ? undefined : resolve(seed), values.demo === true, zone, state);
       return null;
     }
-    await start(pickConfig(values.config as string | undefined), values.demo === true);
+    await start(pickConfig(values.config as string | undefined), values.demo === true, zone);
     return null;
   }
   process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);

@@ -4,6 +4,7 @@
  */
 import { type BalancerSettings, canonicalAlgorithm, factoryFor, isHashing } from '../balancers/configure.ts';
 import { DEFAULT_OVERPROVISIONING_FACTOR } from '../balancers/priority.ts';
+import { DEFAULT_LOAD_HEADER, DEFAULT_RESOURCE } from '../balancers/resource.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 import type { HashSource, UpstreamSpec } from './types.ts';
 
@@ -33,6 +34,9 @@ export const DEFAULT_BALANCING: Balancing = {
     activeRequestBias: 1,
     decayWindowMs: 10000,
     maglevTableSize: 65537,
+    loadHeader: DEFAULT_LOAD_HEADER,
+    loadFloor: DEFAULT_RESOURCE.floor,
+    loadDecayMs: DEFAULT_RESOURCE.decayMs,
   },
   hashOn: NONE,
   hashFallback: NONE,
@@ -91,6 +95,9 @@ export function normalizeBalancing(
     activeRequestBias: u.active_request_bias ?? d.activeRequestBias,
     decayWindowMs: u.decay_window ?? d.decayWindowMs,
     maglevTableSize: u.maglev_table_size ?? d.maglevTableSize,
+    loadHeader: (u.load_header ?? d.loadHeader).toLowerCase(),
+    loadFloor: u.load_floor ?? d.loadFloor,
+    loadDecayMs: u.load_decay ?? d.loadDecayMs,
   };
   try {
     factoryFor(algorithm, balancer);
@@ -117,6 +124,12 @@ export function normalizeBalancing(
         `hash_on is read only by the hashing algorithms (ring-hash, consistent-hashing, maglev, rendezvous), not by ${JSON.stringify(u.algorithm ?? 'round-robin')}`,
       ),
     );
+  if (algorithm !== 'resource')
+    for (const f of ['load_header', 'load_floor', 'load_decay'])
+      if (u[f] !== undefined)
+        issues.push(
+          src.issue([...at, f], `read only by the resource algorithm, not by ${JSON.stringify(algorithm)}`),
+        );
   const ds = DEFAULT_BALANCING.slowStart;
   const slowStart = {
     windowMs: Math.round((u.slow_start ?? 0) * 1000),

@@ -10,6 +10,7 @@ import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
+import { normalizeSticky } from './sticky.ts';
 import type {
   ConsumerSpec,
   NodeSpec,
@@ -102,6 +103,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       requestId: (h.request_id ?? 'x-request-id').toLowerCase(),
       serverTokens: h.server_tokens ?? true,
     },
+    zone: doc.zone ?? '',
   };
 }
 
@@ -167,6 +169,7 @@ function normalizeTargets(
       port: hp.port,
       weight: raw.weight ?? 100,
       priority: raw.priority ?? 0,
+      zone: raw.zone ?? '',
       tags: raw.tags ?? [],
     });
   }
@@ -342,6 +345,7 @@ export function normalize(src: ParsedSource): Snapshot {
       hostHeader: u.raw.host_header,
       healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
       circuitBreaker: normalizeCircuitBreaker(src, u.raw.circuit_breaker, u.raw.retry_budget, u.at, issues),
+      sticky: normalizeSticky(src, u.raw, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       implicit: false,
       tags: u.raw.tags ?? [],
@@ -390,6 +394,7 @@ export function normalize(src: ParsedSource): Snapshot {
           hostHeader: undefined,
           healthchecks: DEFAULT_HEALTHCHECKS,
           circuitBreaker: DEFAULT_CIRCUIT_BREAKER,
+          sticky: null,
           targets: [
             {
               id: uuidFrom('target', upstream),
@@ -398,6 +403,7 @@ export function normalize(src: ParsedSource): Snapshot {
               port: url.port,
               weight: 100,
               priority: 0,
+              zone: '',
               tags: [],
             },
           ],

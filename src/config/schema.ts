@@ -13,6 +13,7 @@
 
 import { healthchecksSchema } from './healthchecks.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
+import { stickySchema } from './sticky.ts';
 
 type S = Record<string, unknown>;
 
@@ -239,6 +240,10 @@ export const targetSchema: S = {
       255,
       0,
     ),
+    zone: str(
+      'The zone (availability zone, rack, data centre) the target runs in. A node with a top-level `zone` keeps traffic on targets of its own zone while they have the capacity, and spills the rest proportionally (docs/balancing.md#zone-awareness).',
+      { minLength: 1, maxLength: 128 },
+    ),
     upstream: str(
       'The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported.',
     ),
@@ -269,6 +274,7 @@ export const upstreamSchema: S = {
         'consistent-hashing',
         'maglev',
         'rendezvous',
+        'resource',
       ],
       default: 'round-robin',
       description:
@@ -343,6 +349,24 @@ export const upstreamSchema: S = {
       10000,
     ),
     maglev_table_size: int('`maglev`: the lookup table size; must be a prime.', 7, 5000011, 65537),
+    load_header: str(
+      '`resource`: the response header in which targets report their load, as a fraction (`0.73`) or a percentage (`73%`).',
+      { default: 'x-load', minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+    ),
+    load_floor: {
+      type: 'number',
+      minimum: 0.01,
+      maximum: 1,
+      default: 0.05,
+      description:
+        '`resource`: the least fraction of its weight a fully loaded target keeps: weight × max(load_floor, 1 − load).',
+    },
+    load_decay: int(
+      '`resource`: milliseconds over which a load report fades to no load, so a target that stops reporting returns to its full weight.',
+      100,
+      3600000,
+      10000,
+    ),
     slow_start: {
       type: 'number',
       minimum: 0,
@@ -377,6 +401,7 @@ export const upstreamSchema: S = {
     healthchecks: healthchecksSchema,
     circuit_breaker: circuitBreakerSchema,
     retry_budget: retryBudgetSchema,
+    sticky: stickySchema,
     targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
     tags,
   },
@@ -415,6 +440,10 @@ export const listenerSchema: S = {
 };
 
 export const nodeSchemas: Record<string, S> = {
+  zone: str(
+    "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",
+    { minLength: 1, maxLength: 128 },
+  ),
   listeners: {
     type: 'array',
     description: "Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default).",

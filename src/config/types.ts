@@ -6,6 +6,7 @@ import type { BalancerSettings } from '../balancers/configure.ts';
 import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
+import type { StickySpec } from './sticky.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -54,6 +55,8 @@ export interface NodeSpec {
   readonly logging: { readonly level: string; readonly accessLog: string };
   readonly trustedIps: readonly string[];
   readonly headers: HeadersSpec;
+  /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */
+  readonly zone: string;
 }
 
 export interface TargetSpec {
@@ -65,6 +68,8 @@ export interface TargetSpec {
   readonly weight: number;
   /** Priority level, 0 the highest (Envoy priorities). */
   readonly priority: number;
+  /** Zone, '' when unset (zone-aware balancing). */
+  readonly zone: string;
   readonly tags: readonly string[];
 }
 
@@ -97,6 +102,8 @@ export interface UpstreamSpec {
   readonly healthchecks: HealthchecksSpec;
   /** Circuit-breaker limits and the retry budget (docs/resilience.md). */
   readonly circuitBreaker: CircuitBreakerSpec;
+  /** Sticky sessions (cookie or source-ip affinity), or null when off. */
+  readonly sticky: StickySpec | null;
 }
 
 export interface ServiceSpec {

@@ -117,6 +117,8 @@ export class HealthRegistry {
           health: t.health,
           takes_traffic: t.healthy && t.weight > 0,
           ejections: t.ejections,
+          zone: t.zone || null,
+          load: t.reportedLoad < 0 ? null : t.reportedLoad,
         })),
       });
     }

@@ -41,6 +41,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** The retry that follows the discarded answer holds a place in the retry budget. */
   isRetryReserved = false;
   status = 0;
+  /** A sticky-session `Set-Cookie` pinning this try's target, sent if this try answers. */
+  stickyCookie: string | null = null;
   /** The per-try timeout, while armed. */
   timer: NodeJS.Timeout | null = null;
   private open = true;

@@ -32,6 +32,7 @@ import {
   upstreamHost,
   upstreamRequestHeaders,
 } from './headers.ts';
+import { reportLoad } from './load-report.ts';
 import { sendError } from './reply.ts';
 import { backoffMs, isIdempotent, retryAllowed } from './retry.ts';
 import { openTunnel } from './tunnel.ts';
@@ -75,6 +76,8 @@ export class Exchange implements AttemptOwner {
   hashKey: string | null = null;
   /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
   private hashCookie: string | null = null;
+  /** A Set-Cookie value pinning the target (sticky cookie mode), written by the upstream's StickyRuntime. */
+  stickyCookie: string | null = null;
   private dispatchMs = 0;
   private upstreamMs = -1;
   private bytesOut = 0;
@@ -213,7 +216,10 @@ export class Exchange implements AttemptOwner {
       this.core.metrics.overflows.labels({ upstream: upstream.spec.name, breaker }).inc();
       return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
     }
-    const t = upstream.picker.pick(this, this.tried);
+    const t =
+      upstream.sticky === null
+        ? upstream.picker.pick(this, this.tried)
+        : upstream.sticky.pick(upstream.picker, this, this.req.headers.cookie, this.tried);
     if (t === null) {
       if (isRetry) guard.retries--;
       return this.failOrWait('FULCRUM_ERR_NO_HEALTHY_TARGET');
@@ -226,6 +232,8 @@ export class Exchange implements AttemptOwner {
     }
     const now = this.core.clock.monoMs();
     const a = new Attempt(this, t, guard, isRetry, usesStream, now);
+    // The pin cookie belongs to this try's target (a hedge or retry picks, and pins, anew).
+    a.stickyCookie = this.stickyCookie;
     if (this.current?.live) this.hedged = a;
     else this.current = a;
     this.target = t;
@@ -275,6 +283,8 @@ export class Exchange implements AttemptOwner {
     const latency = now - a.dispatchMs;
     this.service!.upstream.headerLatency.observe(latency / 1000);
     a.target.observeLatency(latency, now);
+    const loadHeader = this.service!.upstream.loadHeader;
+    if (loadHeader !== null) reportLoad(rawHeaders, loadHeader, a.target, now);
     a.status = statusCode;
     if (this.service!.spec.retryPolicy.statuses.has(statusCode)) {
       // Read a refused answer to its end (keeping the connection), then retry; unless no retry is
@@ -300,6 +310,7 @@ export class Exchange implements AttemptOwner {
       !hasContentLength(rawHeaders),
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
+    if (a.stickyCookie !== null) headers.push('set-cookie', a.stickyCookie);
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, text || undefined, headers);

@@ -10,13 +10,16 @@ import type { Pool } from 'undici';
 import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
 import { levelCount, withPriorities } from '../balancers/priority.ts';
 import type { Balancer, Picker } from '../balancers/types.ts';
+import { withZones, zoneAware } from '../balancers/zones.ts';
 import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { buildCidrList } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
+import { StickyRuntime } from '../proxy/sticky.ts';
 import { Router } from '../routing/router.ts';
+import { AffinityTable } from '../upstreams/affinity-table.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
 import type { SlowStart } from '../upstreams/slow-start.ts';
@@ -32,6 +35,10 @@ export interface UpstreamRuntime {
   readonly hashing: boolean;
   /** Circuit breakers and retry budget; shared with older generations (it counts their requests too). */
   readonly guard: UpstreamGuard;
+  /** Sticky sessions, or null when off (the forwarder then calls the picker directly). */
+  readonly sticky: StickyRuntime | null;
+  /** `resource`: the response header carrying the target's load (lower case), else null. */
+  readonly loadHeader: string | null;
 }
 
 export interface ServiceRuntime {
@@ -63,9 +70,26 @@ export interface LiveState {
   readonly slowStart: SlowStart;
   /** Per upstream name: circuit-breaker and retry-budget counters. */
   readonly guards: Map<string, UpstreamGuard>;
+  /** Per upstream with `sticky: { mode: source-ip }`: its client address table. */
+  readonly affinity: Map<string, AffinityTable>;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
+}
+
+/** An upstream's sticky layer, with its address table (kept across swaps) in source-ip mode. */
+function stickyFor(u: UpstreamSpec, targets: readonly TargetState[], live: LiveState): StickyRuntime | null {
+  const s = u.sticky;
+  let table = live.affinity.get(u.name) ?? null;
+  if (s === null || s.mode !== 'source-ip') {
+    live.affinity.delete(u.name);
+    table = null;
+  } else if (table) table.configure(s.tableSize, s.idleTimeoutMs);
+  else {
+    table = new AffinityTable(s.tableSize, s.idleTimeoutMs);
+    live.affinity.set(u.name, table);
+  }
+  return s === null ? null : new StickyRuntime(u.name, s, targets, live.clock, table);
 }
 
 export class Generation {
@@ -103,6 +127,7 @@ export class Generation {
           live.targets.set(key, st);
         } else st.weight = t.weight;
         st.priority = t.priority;
+        st.zone = t.zone;
         st.slowStart = ramp;
         if (added && existed) live.slowStart.begin(st, false);
         else if (st.rampStartMs >= 0) st.updateRamp(now);
@@ -111,10 +136,12 @@ export class Generation {
       // A balancer (and its rotation or table state) survives a swap when neither its algorithm
       // nor an option it reads changed. Several priority levels wrap it (one inner per level).
       const levels = levelCount(u.targets);
-      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}`;
+      const zoned = zoneAware(snapshot.node.zone, u.targets);
+      const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}|${zoned ? snapshot.node.zone : '-'}`;
       let b = live.balancers.get(u.name);
       if (!b || b.algorithm !== identity) {
-        const inner = factoryFor(u.algorithm, u.balancer);
+        const base = factoryFor(u.algorithm, u.balancer);
+        const inner = zoned ? withZones(base, snapshot.node.zone) : base;
         const factory = levels > 1 ? withPriorities(inner, u.overprovisioningFactor) : inner;
         b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
         live.balancers.set(u.name, b);
@@ -131,6 +158,8 @@ export class Generation {
         picker: b.balancer.update(targets),
         headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
         hashing: isHashing(u.algorithm),
+        sticky: stickyFor(u, targets, live),
+        loadHeader: u.algorithm === 'resource' ? u.balancer.loadHeader : null,
       });
     }
     const poolKeys = new Set<string>();

@@ -36,6 +36,8 @@ export interface NodeOptions {
    * from `configFile` if given (and writes it as the first state), else empty.
    */
   readonly stateFile?: string;
+  /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
+  readonly zone?: string;
 }
 
 export type ReloadResult =
@@ -44,6 +46,12 @@ export type ReloadResult =
 
 function listenerKey(l: ListenerSpec): string {
   return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
+}
+
+/** The snapshot with the node's zone replaced by an override (the override wins over the file). */
+function withZone(snapshot: Snapshot, zone: string | undefined): Snapshot {
+  if (zone === undefined || zone === snapshot.node.zone) return snapshot;
+  return Object.freeze({ ...snapshot, node: Object.freeze({ ...snapshot.node, zone }) });
 }
 
 export class FulcrumNode {
@@ -96,7 +104,7 @@ export class FulcrumNode {
       const store = new FileStore(options.configFile ?? 'fulcrum.yaml');
       config = { store, ...ConfigControl.open(store, clock) };
     }
-    const snapshot = config.snapshot;
+    const snapshot = withZone(config.snapshot, options.zone);
     const node = new FulcrumNode(snapshot, options, config);
     try {
       await node.bind(snapshot);
@@ -200,7 +208,8 @@ export class FulcrumNode {
   }
 
   /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
-  async applySnapshot(snapshot: Snapshot): Promise<ReloadResult> {
+  async applySnapshot(given: Snapshot): Promise<ReloadResult> {
+    const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: Http1Listener[] = [];

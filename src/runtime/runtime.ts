@@ -48,6 +48,7 @@ export class Runtime implements ProxyCore {
       balancers: new Map(),
       pools: new PoolRegistry({ keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs }),
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
+      affinity: new Map(),
       metrics: this.metrics,
       guards: new Map(),
       rng: deps.rng,
@@ -111,6 +112,7 @@ export class Runtime implements ProxyCore {
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
     for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
     for (const k of this.live.guards.keys()) if (!upstreams.has(k)) this.live.guards.delete(k);
+    for (const k of this.live.affinity.keys()) if (!upstreams.has(k)) this.live.affinity.delete(k);
   }
 
   /**

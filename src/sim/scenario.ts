@@ -267,6 +267,10 @@ export function scenarioFrom(src: ParsedSource): Scenario {
     activeRequestBias: c.number(u, 'active_request_bias', ['upstream'], d.activeRequestBias, 0, 10),
     decayWindowMs: c.number(u, 'decay_window', ['upstream'], d.decayWindowMs, 1, 3_600_000, true),
     maglevTableSize: c.number(u, 'maglev_table_size', ['upstream'], d.maglevTableSize, 7, 5_000_011, true),
+    // Simulated targets send no load reports: `resource` runs on its configured weights.
+    loadHeader: d.loadHeader,
+    loadFloor: d.loadFloor,
+    loadDecayMs: d.loadDecayMs,
   };
   // The algorithms' own checks (a prime Maglev table, a balance factor above 1), as the config layer runs them.
   for (const a of algorithms)

@@ -32,6 +32,8 @@ export class TargetState implements Rampable {
   effectiveWeight = 0;
   /** Priority level (0 is the highest): the priority layer's grouping (Envoy priorities). */
   priority = 0;
+  /** Zone (`zone` on the target), '' when unset: the zone-aware layer's grouping. */
+  zone = '';
   /** The upstream's slow-start settings, or null when off; set by each generation. */
   slowStart: RampSettings | null = null;
   /** When the current ramp began (clock.monoMs()), or -1; and its current factor. */
@@ -59,6 +61,9 @@ export class TargetState implements Rampable {
   latencyCostMs = -1;
   latencyStampMs = 0;
   latencyDecayMs = 10_000;
+  /** The last load the target reported (`resource`), in [0, 1], or -1 before any; and when (monoMs). */
+  reportedLoad = -1;
+  loadStampMs = 0;
 
   constructor(upstream: string, target: string, host: string, port: number, weight: number) {
     this.key = `${upstream}/${target}`;
@@ -136,6 +141,13 @@ export class TargetState implements Rampable {
       this.latencyCostMs = c * w + ms * (1 - w);
     }
     this.latencyStampMs = nowMs;
+  }
+
+  /** The forwarder calls this with a load the target reported (`resource`'s header) and monoMs(). */
+  observeLoad(load: number, nowMs: number): void {
+    if (!(load >= 0)) return;
+    this.reportedLoad = Math.min(load, 1);
+    this.loadStampMs = nowMs;
   }
 
   /** The cost decayed toward 0 since the last sample (so an idle target gets tried again); -1 if none. */

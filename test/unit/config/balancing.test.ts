@@ -28,6 +28,9 @@ describe('config: upstream balancing', () => {
       activeRequestBias: 1,
       decayWindowMs: 10000,
       maglevTableSize: 65537,
+      loadHeader: 'x-load',
+      loadFloor: 0.05,
+      loadDecayMs: 10000,
     });
     assert.equal(u.hashOn.kind, 'none');
   });
@@ -41,6 +44,7 @@ describe('config: upstream balancing', () => {
       'ring-hash',
       'maglev',
       'rendezvous',
+      'resource',
     ])
       assert.equal(load(`    algorithm: ${a}\n`).algorithm, a);
     assert.equal(load('    algorithm: consistent-hashing\n').algorithm, 'ring-hash');
