@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Clock } from '../../src/core/clock.ts';
 import { FulcrumNode } from '../../src/runtime/node.ts';
 
 export interface TestNode {
@@ -32,7 +33,7 @@ admin:
 
 export async function startFulcrum(
   yamlBody: string,
-  opts: { header?: string; accessLog?: string } = {},
+  opts: { header?: string; accessLog?: string; clock?: Clock } = {},
 ): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
   const file = join(dir, 'fulcrum.yaml');
@@ -43,6 +44,7 @@ export async function startFulcrum(
     configFile: file,
     accessLog: opts.accessLog ?? (logs ? 'stderr' : 'off'),
     logLevel: logs ? 'debug' : 'silent',
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const port = node.proxyAddresses()[0]!.port;
   const adminPort = node.adminAddress()?.port ?? 0;
