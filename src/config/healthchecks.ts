@@ -5,6 +5,7 @@
  * a frozen HealthchecksSpec. Times are seconds in the file (as Kong) and milliseconds in the spec.
  * docs/health.md documents every field beside Kong's and Envoy's defaults.
  */
+import { decodeEscapes } from '../core/escapes.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -27,9 +28,20 @@ export interface UnhealthySpec {
   readonly httpFailures: number;
 }
 
+export type ActiveCheckType = 'http' | 'https' | 'tcp';
+
 export interface ActiveCheckSpec {
-  readonly type: 'http' | 'https' | 'tcp';
+  readonly type: ActiveCheckType;
   readonly httpPath: string;
+  /** The probe's HTTP method. */
+  readonly method: 'GET' | 'HEAD';
+  /** Body match of HTTP probes: a substring, or a regular expression after a leading `~`. */
+  readonly httpBody: string | undefined;
+  /** Envoy's interval_jitter: each wait gets a random extra in [0, jitterMs). */
+  readonly jitterMs: number;
+  /** TCP probes: bytes to send once connected, and bytes the reply must contain (escaped text). */
+  readonly tcpSend: string | undefined;
+  readonly tcpExpect: string | undefined;
   readonly timeoutMs: number;
   readonly concurrency: number;
   /** Extra request headers, lower-case names; a `host` entry replaces the default Host. */
@@ -94,12 +106,14 @@ const statuses = (description: string, dflt: number[]): S => ({
 });
 const counter = (what: string): S =>
   int(`${what} in a row that mark a healthy target unhealthy; 0 disables.`, 0, 255, 0);
-const checkType = (description: string): S => ({
+const checkType = (description: string, types: readonly string[] = ['http', 'https', 'tcp']): S => ({
   type: 'string',
-  enum: ['http', 'https', 'tcp'],
+  enum: [...types],
   default: 'http',
   description,
 });
+const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp'];
+const payload = (description: string): S => ({ type: 'string', minLength: 1, description });
 const obj = (description: string, properties: Record<string, S>): S => ({
   type: 'object',
   description,
@@ -118,8 +132,35 @@ export const healthchecksSchema: S = obj(
   "Health checks (Kong's `healthchecks`): active probes, passive outcome counting, and the panic threshold. Every field is described in docs/health.md.",
   {
     active: obj('Active checks: probes sent to every target on a timer.', {
-      type: checkType('`http`/`https`: a GET of `http_path`; `tcp`: a connection only.'),
+      type: checkType(
+        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange).',
+        ACTIVE_TYPES,
+      ),
       http_path: { type: 'string', pattern: '^/', default: '/', description: 'The path probed.' },
+      method: {
+        type: 'string',
+        enum: ['GET', 'HEAD'],
+        default: 'GET',
+        description: 'Fulcrum extension (Envoy `method`): the method of `http`/`https` probes.',
+      },
+      http_body: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Fulcrum extension (HAProxy `http-check expect string`/`rstring`): the response body must contain this text, or match this regular expression when it starts with `~`; only the first 64 KiB are read. A success status whose body does not match is an HTTP failure. Not with `method: HEAD`.',
+      },
+      jitter: num(
+        "Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out.",
+        0,
+        65535,
+        0,
+      ),
+      tcp_send: payload(
+        'Fulcrum extension (HAProxy `tcp-check send`): bytes a `tcp` probe sends once connected; UTF-8 text with the escapes \\r \\n \\t \\0 \\\\ and \\xHH.',
+      ),
+      tcp_expect: payload(
+        'Fulcrum extension (HAProxy `tcp-check expect string`): bytes (same escapes as `tcp_send`) the reply of a `tcp` probe must contain within `timeout`; only the first 64 KiB are read.',
+      ),
       timeout: num('Seconds a probe may take.', 0, 65535, 1),
       concurrency: int('Targets probed at once.', 1, 2147483647, 10),
       headers: {
@@ -200,6 +241,33 @@ function checkOverlap(
   });
 }
 
+/** Probe fields that the schema alone cannot check: payload escapes, the body regex, HEAD with a body. */
+function checkProbeFields(
+  src: ParsedSource,
+  a: ActiveCheckSpec,
+  at: PathPart[],
+  issues: ConfigIssue[],
+): void {
+  const payloads: [string, string | undefined][] = [
+    ['tcp_send', a.tcpSend],
+    ['tcp_expect', a.tcpExpect],
+  ];
+  for (const [field, text] of payloads) {
+    const bytes = text === undefined ? undefined : decodeEscapes(text);
+    if (typeof bytes === 'string') issues.push(src.issue([...at, field], bytes));
+  }
+  if (a.httpBody?.startsWith('~'))
+    try {
+      new RegExp(a.httpBody.slice(1));
+    } catch (err) {
+      issues.push(
+        src.issue([...at, 'http_body'], `expected a regular expression: ${(err as Error).message}`),
+      );
+    }
+  if (a.httpBody !== undefined && a.method === 'HEAD')
+    issues.push(src.issue([...at, 'http_body'], 'a HEAD response has no body to match: use GET'));
+}
+
 /** `raw` is the upstream's `healthchecks` value (or undefined); `at` its path. */
 export function normalizeHealthchecks(
   src: ParsedSource,
@@ -219,6 +287,11 @@ export function normalizeHealthchecks(
   const active: ActiveCheckSpec = {
     type: a.type ?? 'http',
     httpPath: a.http_path ?? '/',
+    method: a.method ?? 'GET',
+    httpBody: a.http_body,
+    jitterMs: ms(a.jitter ?? 0),
+    tcpSend: a.tcp_send,
+    tcpExpect: a.tcp_expect,
     timeoutMs: ms(a.timeout ?? 1),
     concurrency: a.concurrency ?? 10,
     headers,
@@ -245,6 +318,7 @@ export function normalizeHealthchecks(
   if (activeOn && active.timeoutMs === 0)
     issues.push(src.issue([...hc, 'active', 'timeout'], 'expected a timeout above 0 when active checks run'));
   checkOverlap(src, active.healthy.httpStatuses, active.unhealthy.httpStatuses, [...hc, 'active'], issues);
+  checkProbeFields(src, active, [...hc, 'active'], issues);
   checkOverlap(src, passive.healthy.httpStatuses, pun.httpStatuses, [...hc, 'passive'], issues);
   if (passive.maxEjectionMs < passive.baseEjectionMs)
     issues.push(

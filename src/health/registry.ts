@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import { Collected, Counter, type Labels, type Registry } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { Outcome } from './probe.ts';
@@ -21,12 +22,14 @@ export interface HealthUpstream {
 export class HealthRegistry {
   private readonly upstreams = new Map<string, UpstreamHealth>();
   private readonly clock: Clock;
+  private readonly rng: Rng;
   private readonly log: Logger;
   private readonly checks: Counter;
   private stopped = false;
 
-  constructor(deps: { clock: Clock; log: Logger; registry: Registry }) {
+  constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry }) {
     this.clock = deps.clock;
+    this.rng = deps.rng;
     this.log = deps.log;
     this.checks = deps.registry.add(
       new Counter(
@@ -63,7 +66,12 @@ export class HealthRegistry {
       }
       if (!on) continue;
       if (h === undefined) {
-        h = new UpstreamHealth(spec, { clock: this.clock, log: this.log, checks: this.checks });
+        h = new UpstreamHealth(spec, {
+          clock: this.clock,
+          rng: this.rng,
+          log: this.log,
+          checks: this.checks,
+        });
         this.upstreams.set(spec.name, h);
         h.start(targets);
       } else h.setTargets(targets);

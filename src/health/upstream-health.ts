@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { HealthchecksSpec, UnhealthySpec } from '../config/healthchecks.ts';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import type { Counter } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { ActiveChecker } from './active.ts';
@@ -24,6 +25,7 @@ interface Counters {
 
 export interface HealthDeps {
   readonly clock: Clock;
+  readonly rng: Rng;
   readonly log: Logger;
   /** fulcrum_health_checks_total{upstream,target,result}. */
   readonly checks: Counter;
@@ -60,6 +62,8 @@ export class UpstreamHealth {
   private readonly passiveClass: Uint8Array;
   /** Whether active checks can bring an unhealthy target back (else the ejection time does). */
   private readonly activeRecovers: boolean;
+  /** Whether an active `mismatch` (a wrong reply) counts as a TCP failure (tcp, udp) or an HTTP one. */
+  private readonly mismatchIsTcp: boolean;
   readonly active: ActiveChecker | null;
 
   constructor(u: UpstreamSpec, deps: HealthDeps) {
@@ -72,10 +76,13 @@ export class UpstreamHealth {
     this.activeClass = classTable(a.healthy.httpStatuses, a.unhealthy.httpStatuses);
     this.passiveClass = classTable(p.healthy.httpStatuses, p.unhealthy.httpStatuses);
     this.activeRecovers = a.unhealthy.intervalMs > 0 && a.healthy.successes > 0;
+    this.mismatchIsTcp = a.type === 'tcp';
+    const activeClass = this.activeClass;
     this.active = this.spec.activeOn
-      ? new ActiveChecker(a, u.hostHeader, deps.clock, {
+      ? new ActiveChecker(a, u.hostHeader, deps, {
           targets: () => this.targets,
           result: (t, o) => this.activeResult(t, o),
+          successStatus: (s) => activeClass[s] === SUCCESS,
         })
       : null;
   }
@@ -136,7 +143,9 @@ export class UpstreamHealth {
             : 'other'
           : o === 'timeout'
             ? 'timeout'
-            : 'tcp_failure';
+            : o === 'mismatch'
+              ? 'mismatch'
+              : 'tcp_failure';
     this.deps.checks.labels({ upstream: this.name, target: t.target, result }).inc();
     const a = this.spec.active;
     this.count(t, o, cls ?? 0, a.healthy.successes, a.unhealthy, 'active');
@@ -171,10 +180,10 @@ export class UpstreamHealth {
       n = ++c.timeouts;
       limit = unhealthy.timeouts;
       what = 'timeouts';
-    } else if (o === 'tcp') {
+    } else if (o === 'tcp' || (o === 'mismatch' && this.mismatchIsTcp)) {
       n = ++c.tcp;
       limit = unhealthy.tcpFailures;
-      what = 'TCP failures';
+      what = o === 'tcp' ? 'TCP failures' : 'TCP failures (last: a reply without tcp_expect)';
     } else {
       n = ++c.http;
       limit = unhealthy.httpFailures;

@@ -26,6 +26,11 @@ describe('config: upstream healthchecks', () => {
     assert.deepEqual(h.active, {
       type: 'http',
       httpPath: '/',
+      method: 'GET',
+      httpBody: undefined,
+      jitterMs: 0,
+      tcpSend: undefined,
+      tcpExpect: undefined,
       timeoutMs: 1000,
       concurrency: 10,
       headers: {},
@@ -143,6 +148,42 @@ describe('config: upstream healthchecks', () => {
     assert.deepEqual(ejection, [
       '7:28 upstreams[0].healthchecks.passive.max_ejection_time: expected at least base_ejection_time (10)',
     ]);
+  });
+
+  it('reads the probe extensions: method, http_body, jitter, tcp_send, tcp_expect', () => {
+    const h = load(`    healthchecks:
+      active:
+        method: HEAD
+        jitter: 0.5
+        tcp_send: 'PING\\r\\n'
+        tcp_expect: "+PONG"
+        healthy: { interval: 1 }
+`).healthchecks.active;
+    assert.equal(h.method, 'HEAD');
+    assert.equal(h.jitterMs, 500);
+    assert.equal(h.tcpSend, 'PING\\r\\n');
+    assert.equal(h.tcpExpect, '+PONG');
+    assert.equal(
+      load('    healthchecks: { active: { http_body: "~^ok$" } }\n').healthchecks.active.httpBody,
+      '~^ok$',
+    );
+  });
+
+  it('refuses a bad payload escape, a bad body regex, and a body match on HEAD', () => {
+    assert.deepEqual(issues("    healthchecks: { active: { tcp_send: 'a\\qb' } }\n"), [
+      '4:41 upstreams[0].healthchecks.active.tcp_send: bad escape at character 2: expected \\r, \\n, \\t, \\0, \\\\ or \\xHH',
+    ]);
+    const re = issues('    healthchecks: { active: { http_body: "~(ok" } }\n');
+    assert.equal(re.length, 1);
+    assert.match(re[0]!, /healthchecks\.active\.http_body: expected a regular expression/);
+    assert.deepEqual(issues('    healthchecks: { active: { method: HEAD, http_body: ok } }\n'), [
+      '4:56 upstreams[0].healthchecks.active.http_body: a HEAD response has no body to match: use GET',
+    ]);
+    assert.match(issues('    healthchecks: { active: { method: POST } }\n')[0]!, /method/);
+    assert.match(
+      issues('    healthchecks: { active: { jitter: -1 } }\n')[0]!,
+      /jitter: expected a number >= 0/,
+    );
   });
 
   it('refuses what the schema forbids, naming the path', () => {
