@@ -28,7 +28,7 @@ export interface UnhealthySpec {
   readonly httpFailures: number;
 }
 
-export type ActiveCheckType = 'http' | 'https' | 'tcp';
+export type ActiveCheckType = 'http' | 'https' | 'tcp' | 'udp';
 
 export interface ActiveCheckSpec {
   readonly type: ActiveCheckType;
@@ -42,6 +42,9 @@ export interface ActiveCheckSpec {
   /** TCP probes: bytes to send once connected, and bytes the reply must contain (escaped text). */
   readonly tcpSend: string | undefined;
   readonly tcpExpect: string | undefined;
+  /** UDP probes: the datagram sent (required), and bytes the reply must contain (any reply without). */
+  readonly udpSend: string | undefined;
+  readonly udpExpect: string | undefined;
   readonly timeoutMs: number;
   readonly concurrency: number;
   /** Extra request headers, lower-case names; a `host` entry replaces the default Host. */
@@ -112,7 +115,7 @@ const checkType = (description: string, types: readonly string[] = ['http', 'htt
   default: 'http',
   description,
 });
-const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp'];
+const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp', 'udp'];
 const payload = (description: string): S => ({ type: 'string', minLength: 1, description });
 const obj = (description: string, properties: Record<string, S>): S => ({
   type: 'object',
@@ -133,7 +136,7 @@ export const healthchecksSchema: S = obj(
   {
     active: obj('Active checks: probes sent to every target on a timer.', {
       type: checkType(
-        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange).',
+        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange); `udp`: a datagram (`udp_send`) and its reply.',
         ACTIVE_TYPES,
       ),
       http_path: { type: 'string', pattern: '^/', default: '/', description: 'The path probed.' },
@@ -160,6 +163,12 @@ export const healthchecksSchema: S = obj(
       ),
       tcp_expect: payload(
         'Fulcrum extension (HAProxy `tcp-check expect string`): bytes (same escapes as `tcp_send`) the reply of a `tcp` probe must contain within `timeout`; only the first 64 KiB are read.',
+      ),
+      udp_send: payload(
+        'Fulcrum extension: the datagram a `udp` probe sends (required with `type: udp`; same escapes as `tcp_send`).',
+      ),
+      udp_expect: payload(
+        'Fulcrum extension: bytes the first reply datagram of a `udp` probe must contain within `timeout` (without it, any reply is a success).',
       ),
       timeout: num('Seconds a probe may take.', 0, 65535, 1),
       concurrency: int('Targets probed at once.', 1, 2147483647, 10),
@@ -251,6 +260,8 @@ function checkProbeFields(
   const payloads: [string, string | undefined][] = [
     ['tcp_send', a.tcpSend],
     ['tcp_expect', a.tcpExpect],
+    ['udp_send', a.udpSend],
+    ['udp_expect', a.udpExpect],
   ];
   for (const [field, text] of payloads) {
     const bytes = text === undefined ? undefined : decodeEscapes(text);
@@ -264,6 +275,8 @@ function checkProbeFields(
         src.issue([...at, 'http_body'], `expected a regular expression: ${(err as Error).message}`),
       );
     }
+  if (a.type === 'udp' && a.udpSend === undefined)
+    issues.push(src.issue([...at, 'type'], 'a udp check needs udp_send (the datagram to send)'));
   if (a.httpBody !== undefined && a.method === 'HEAD')
     issues.push(src.issue([...at, 'http_body'], 'a HEAD response has no body to match: use GET'));
 }
@@ -292,6 +305,8 @@ export function normalizeHealthchecks(
     jitterMs: ms(a.jitter ?? 0),
     tcpSend: a.tcp_send,
     tcpExpect: a.tcp_expect,
+    udpSend: a.udp_send,
+    udpExpect: a.udp_expect,
     timeoutMs: ms(a.timeout ?? 1),
     concurrency: a.concurrency ?? 10,
     headers,

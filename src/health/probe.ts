@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
 import { type Outcome, PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget } from './probe-kit.ts';
 import { startTcpProbe } from './probe-tcp.ts';
+import { startUdpProbe } from './probe-udp.ts';
 
 export type { Outcome } from './probe-kit.ts';
 
@@ -68,6 +69,7 @@ export function startProbe(
   timer.unref();
   const ctl: ProbeControl = { finish, onCleanup: (fn) => cleanups.push(fn) };
   if (spec.type === 'tcp') startTcpProbe(spec, t, ctl);
+  else if (spec.type === 'udp') startUdpProbe(spec, t, ctl);
   else startHttpProbe(spec, hostHeader, t, ctl, successStatus);
   return { result, abort: () => finish('tcp') };
 }

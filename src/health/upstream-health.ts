@@ -76,7 +76,7 @@ export class UpstreamHealth {
     this.activeClass = classTable(a.healthy.httpStatuses, a.unhealthy.httpStatuses);
     this.passiveClass = classTable(p.healthy.httpStatuses, p.unhealthy.httpStatuses);
     this.activeRecovers = a.unhealthy.intervalMs > 0 && a.healthy.successes > 0;
-    this.mismatchIsTcp = a.type === 'tcp';
+    this.mismatchIsTcp = a.type === 'tcp' || a.type === 'udp';
     const activeClass = this.activeClass;
     this.active = this.spec.activeOn
       ? new ActiveChecker(a, u.hostHeader, deps, {
@@ -183,7 +183,7 @@ export class UpstreamHealth {
     } else if (o === 'tcp' || (o === 'mismatch' && this.mismatchIsTcp)) {
       n = ++c.tcp;
       limit = unhealthy.tcpFailures;
-      what = o === 'tcp' ? 'TCP failures' : 'TCP failures (last: a reply without tcp_expect)';
+      what = o === 'tcp' ? 'TCP failures' : 'TCP failures (last: an unexpected reply)';
     } else {
       n = ++c.http;
       limit = unhealthy.httpFailures;

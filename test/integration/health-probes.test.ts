@@ -1,8 +1,9 @@
 /**
  * Active probe kinds through a running proxy, against real servers on 127.0.0.1: HTTP method and
- * body match, probe jitter, and TCP send/expect.
+ * body match, probe jitter, TCP send/expect, and UDP send/expect.
  */
 import assert from 'node:assert/strict';
+import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
@@ -183,5 +184,61 @@ describe('active tcp checks: send and expect', () => {
     state.reply = null;
     await waitFor(() => health(f, target) === 'unhealthy', 'unhealthy on silence (a timeout)');
     assert.match(await metrics(f), /result="timeout"/);
+  });
+});
+
+describe('active udp checks', () => {
+  it('a reply is healthy, silence a timeout, a closed port (ICMP unreachable) a TCP failure', async () => {
+    const state = { answer: true, reply: 'PONG' };
+    let got = 0;
+    const bind = async (port: number): Promise<DgramSocket> => {
+      const s = createSocket('udp4');
+      s.on('message', (msg, rinfo) => {
+        got++;
+        if (state.answer && msg.toString() === 'PING\n') s.send(state.reply, rinfo.port, rinfo.address);
+      });
+      await new Promise<void>((resolve) => s.bind(port, '127.0.0.1', resolve));
+      return s;
+    };
+    let server = await bind(0);
+    const port = server.address().port;
+    cleanup.push(() => {
+      try {
+        server.close();
+      } catch {
+        // closed by the test
+      }
+    });
+    const target = `127.0.0.1:${port}`;
+    const f = await fulcrum(
+      target,
+      `      active:
+        type: udp
+        timeout: 0.2
+        udp_send: 'PING\\n'
+        udp_expect: PONG
+        healthy: { interval: 0.02, successes: 1 }
+        unhealthy: { interval: 0.02, tcp_failures: 1, timeouts: 2 }
+`,
+    );
+    await waitFor(() => got >= 2, 'two probes');
+    assert.equal(health(f, target), 'healthy');
+    state.answer = false;
+    await waitFor(() => health(f, target) === 'unhealthy', 'unhealthy on silence');
+    const m1 = await metrics(f);
+    assert.match(m1, /result="timeout"\} [2-9]/);
+    assert.doesNotMatch(m1, /result="tcp_failure"/);
+    state.answer = true;
+    await waitFor(() => health(f, target) === 'healthy', 'healthy when it answers again');
+    state.reply = 'BUSY';
+    await waitFor(() => health(f, target) === 'unhealthy', 'unhealthy on a reply without PONG');
+    assert.match(await metrics(f), /result="mismatch"/);
+    state.reply = 'PONG';
+    await waitFor(() => health(f, target) === 'healthy', 'healthy on PONG');
+    server.close();
+    await waitFor(() => health(f, target) === 'unhealthy', 'unhealthy once the port is closed');
+    assert.match(await metrics(f), /result="tcp_failure"/);
+    server = await bind(port);
+    await waitFor(() => health(f, target) === 'healthy', 'healthy once it listens again');
   });
 });

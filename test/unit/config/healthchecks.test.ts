@@ -31,6 +31,8 @@ describe('config: upstream healthchecks', () => {
       jitterMs: 0,
       tcpSend: undefined,
       tcpExpect: undefined,
+      udpSend: undefined,
+      udpExpect: undefined,
       timeoutMs: 1000,
       concurrency: 10,
       headers: {},
@@ -180,6 +182,17 @@ describe('config: upstream healthchecks', () => {
       '4:56 upstreams[0].healthchecks.active.http_body: a HEAD response has no body to match: use GET',
     ]);
     assert.match(issues('    healthchecks: { active: { method: POST } }\n')[0]!, /method/);
+    assert.deepEqual(issues('    healthchecks: { active: { type: udp } }\n'), [
+      '4:37 upstreams[0].healthchecks.active.type: a udp check needs udp_send (the datagram to send)',
+    ]);
+    assert.match(
+      issues("    healthchecks: { active: { type: udp, udp_send: '\\x1' } }\n")[0]!,
+      /udp_send: bad escape/,
+    );
+    const u = load(
+      "    healthchecks: { active: { type: udp, udp_send: 'ping\\n', udp_expect: pong } }\n",
+    ).healthchecks;
+    assert.deepEqual([u.active.type, u.active.udpSend, u.active.udpExpect], ['udp', 'ping\\n', 'pong']);
     assert.match(
       issues('    healthchecks: { active: { jitter: -1 } }\n')[0]!,
       /jitter: expected a number >= 0/,
