@@ -28,7 +28,7 @@ export interface UnhealthySpec {
   readonly httpFailures: number;
 }
 
-export type ActiveCheckType = 'http' | 'https' | 'tcp' | 'udp';
+export type ActiveCheckType = 'http' | 'https' | 'tcp' | 'udp' | 'grpc' | 'grpcs';
 
 export interface ActiveCheckSpec {
   readonly type: ActiveCheckType;
@@ -45,6 +45,8 @@ export interface ActiveCheckSpec {
   /** UDP probes: the datagram sent (required), and bytes the reply must contain (any reply without). */
   readonly udpSend: string | undefined;
   readonly udpExpect: string | undefined;
+  /** gRPC probes: the service name of the HealthCheckRequest ('' asks about the whole server). */
+  readonly grpcService: string;
   readonly timeoutMs: number;
   readonly concurrency: number;
   /** Extra request headers, lower-case names; a `host` entry replaces the default Host. */
@@ -115,7 +117,7 @@ const checkType = (description: string, types: readonly string[] = ['http', 'htt
   default: 'http',
   description,
 });
-const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp', 'udp'];
+const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp', 'udp', 'grpc', 'grpcs'];
 const payload = (description: string): S => ({ type: 'string', minLength: 1, description });
 const obj = (description: string, properties: Record<string, S>): S => ({
   type: 'object',
@@ -136,7 +138,7 @@ export const healthchecksSchema: S = obj(
   {
     active: obj('Active checks: probes sent to every target on a timer.', {
       type: checkType(
-        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange); `udp`: a datagram (`udp_send`) and its reply.',
+        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange); `udp`: a datagram (`udp_send`) and its reply; `grpc`/`grpcs`: grpc.health.v1.Health/Check over HTTP/2 (cleartext / TLS).',
         ACTIVE_TYPES,
       ),
       http_path: { type: 'string', pattern: '^/', default: '/', description: 'The path probed.' },
@@ -167,6 +169,12 @@ export const healthchecksSchema: S = obj(
       udp_send: payload(
         'Fulcrum extension: the datagram a `udp` probe sends (required with `type: udp`; same escapes as `tcp_send`).',
       ),
+      grpc_service: {
+        type: 'string',
+        default: '',
+        description:
+          'Fulcrum extension (Envoy `grpc_health_check.service_name`): the service a `grpc`/`grpcs` probe asks about; empty asks about the whole server.',
+      },
       udp_expect: payload(
         'Fulcrum extension: bytes the first reply datagram of a `udp` probe must contain within `timeout` (without it, any reply is a success).',
       ),
@@ -307,6 +315,7 @@ export function normalizeHealthchecks(
     tcpExpect: a.tcp_expect,
     udpSend: a.udp_send,
     udpExpect: a.udp_expect,
+    grpcService: a.grpc_service ?? '',
     timeoutMs: ms(a.timeout ?? 1),
     concurrency: a.concurrency ?? 10,
     headers,

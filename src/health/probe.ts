@@ -10,6 +10,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
+import { startGrpcProbe } from './probe-grpc.ts';
 import { type Outcome, PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget } from './probe-kit.ts';
 import { startTcpProbe } from './probe-tcp.ts';
 import { startUdpProbe } from './probe-udp.ts';
@@ -27,7 +28,7 @@ export function probeHost(spec: ActiveCheckSpec, hostHeader: string | undefined,
   if (h !== undefined) return h;
   if (hostHeader !== undefined) return hostHeader;
   const host = isIP(t.host) === 6 ? `[${t.host}]` : t.host;
-  const dflt = spec.type === 'https' ? 443 : 80;
+  const dflt = spec.type === 'https' || spec.type === 'grpcs' ? 443 : 80;
   return t.port === dflt ? host : `${host}:${t.port}`;
 }
 
@@ -70,6 +71,8 @@ export function startProbe(
   const ctl: ProbeControl = { finish, onCleanup: (fn) => cleanups.push(fn) };
   if (spec.type === 'tcp') startTcpProbe(spec, t, ctl);
   else if (spec.type === 'udp') startUdpProbe(spec, t, ctl);
+  else if (spec.type === 'grpc' || spec.type === 'grpcs')
+    startGrpcProbe(spec, probeHost(spec, hostHeader, t), t, ctl);
   else startHttpProbe(spec, hostHeader, t, ctl, successStatus);
   return { result, abort: () => finish('tcp') };
 }

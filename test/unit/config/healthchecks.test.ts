@@ -33,6 +33,7 @@ describe('config: upstream healthchecks', () => {
       tcpExpect: undefined,
       udpSend: undefined,
       udpExpect: undefined,
+      grpcService: '',
       timeoutMs: 1000,
       concurrency: 10,
       headers: {},
@@ -201,7 +202,7 @@ describe('config: upstream healthchecks', () => {
 
   it('refuses what the schema forbids, naming the path', () => {
     const cases: [string, RegExp][] = [
-      ['      active: { type: grpc }\n', /healthchecks\.active\.type: .*http.*https.*tcp/],
+      ['      active: { type: smtp }\n', /healthchecks\.active\.type: .*http.*https.*tcp.*udp.*grpc.*grpcs/],
       ['      threshold: 101\n', /healthchecks\.threshold: expected a number <= 100/],
       [
         '      active: { healthy: { interval: -1 } }\n',
