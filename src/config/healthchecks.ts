@@ -64,6 +64,19 @@ export interface PassiveCheckSpec {
   /** Envoy's base_ejection_time: an ejected target returns after this × times ejected (no active checks). */
   readonly baseEjectionMs: number;
   readonly maxEjectionMs: number;
+  /** Envoy's max_ejection_percent: no passive ejection while this share of the targets is unhealthy. */
+  readonly maxEjectionPercent: number;
+  /** Envoy's success-rate outlier detection, or null when off. */
+  readonly successRate: SuccessRateSpec | null;
+}
+
+export interface SuccessRateSpec {
+  readonly intervalMs: number;
+  /** Targets with at least `requestVolume` requests in the interval needed for a verdict. */
+  readonly minimumHosts: number;
+  readonly requestVolume: number;
+  /** Eject below mean − (stdevFactor / 1000) × stdev. */
+  readonly stdevFactor: number;
 }
 
 export interface HealthchecksSpec {
@@ -86,6 +99,11 @@ const PASSIVE_UNHEALTHY_STATUSES = [429, 500, 503];
 /** Envoy's outlier-detection defaults. */
 const BASE_EJECTION_S = 30;
 const MAX_EJECTION_S = 300;
+/** Envoy's success-rate defaults. */
+const SUCCESS_RATE_INTERVAL_S = 10;
+const SUCCESS_RATE_MINIMUM_HOSTS = 5;
+const SUCCESS_RATE_REQUEST_VOLUME = 100;
+const SUCCESS_RATE_STDEV_FACTOR = 1900;
 /** Envoy's default panic threshold (Kong's `threshold` defaults to 0; see docs/health.md). */
 const DEFAULT_THRESHOLD = 50;
 
@@ -220,6 +238,36 @@ export const healthchecksSchema: S = obj(
         65535,
         MAX_EJECTION_S,
       ),
+      max_ejection_percent: num(
+        "Fulcrum extension (Envoy `max_ejection_percent`): passive checks eject no target while this percentage of the upstream's targets is already unhealthy. The default, 100, never holds an ejection back (Kong's behaviour); Envoy's default is 10.",
+        0,
+        100,
+        100,
+      ),
+      success_rate: obj(
+        "Fulcrum extension (Envoy's success-rate outlier detection), off unless given: every `interval`, among the targets with at least `request_volume` requests in it, when at least `minimum_hosts` qualify, eject those whose success rate is below mean − (stdev_factor / 1000) × standard deviation.",
+        {
+          interval: num('Seconds between evaluations.', 0.001, 65535, SUCCESS_RATE_INTERVAL_S),
+          minimum_hosts: int(
+            'Targets with enough requests needed for a verdict.',
+            1,
+            2147483647,
+            SUCCESS_RATE_MINIMUM_HOSTS,
+          ),
+          request_volume: int(
+            'Requests in the interval a target needs to be judged.',
+            1,
+            2147483647,
+            SUCCESS_RATE_REQUEST_VOLUME,
+          ),
+          stdev_factor: int(
+            'Standard deviations below the mean, × 1000, that eject (1900: 1.9 σ).',
+            0,
+            2147483647,
+            SUCCESS_RATE_STDEV_FACTOR,
+          ),
+        },
+      ),
     }),
     threshold: num(
       "Panic threshold: when the healthy targets carry less than this percentage of the upstream's weight, every target takes traffic again (Envoy semantics; Kong instead fails the upstream). 0 disables.",
@@ -289,6 +337,16 @@ function checkProbeFields(
     issues.push(src.issue([...at, 'http_body'], 'a HEAD response has no body to match: use GET'));
 }
 
+function successRateOf(r: Raw | undefined): SuccessRateSpec | null {
+  if (r === undefined) return null;
+  return {
+    intervalMs: ms(r.interval ?? SUCCESS_RATE_INTERVAL_S),
+    minimumHosts: r.minimum_hosts ?? SUCCESS_RATE_MINIMUM_HOSTS,
+    requestVolume: r.request_volume ?? SUCCESS_RATE_REQUEST_VOLUME,
+    stdevFactor: r.stdev_factor ?? SUCCESS_RATE_STDEV_FACTOR,
+  };
+}
+
 /** `raw` is the upstream's `healthchecks` value (or undefined); `at` its path. */
 export function normalizeHealthchecks(
   src: ParsedSource,
@@ -334,10 +392,13 @@ export function normalizeHealthchecks(
     unhealthy: unhealthyOf(pu, PASSIVE_UNHEALTHY_STATUSES),
     baseEjectionMs: ms(p.base_ejection_time ?? BASE_EJECTION_S),
     maxEjectionMs: ms(p.max_ejection_time ?? MAX_EJECTION_S),
+    maxEjectionPercent: p.max_ejection_percent ?? 100,
+    successRate: successRateOf(p.success_rate),
   };
   const activeOn = active.healthy.intervalMs > 0 || active.unhealthy.intervalMs > 0;
   const pun = passive.unhealthy;
-  const passiveOn = pun.tcpFailures > 0 || pun.timeouts > 0 || pun.httpFailures > 0;
+  const passiveOn =
+    pun.tcpFailures > 0 || pun.timeouts > 0 || pun.httpFailures > 0 || passive.successRate !== null;
   const hc = [...at, 'healthchecks'];
   if (activeOn && active.timeoutMs === 0)
     issues.push(src.issue([...hc, 'active', 'timeout'], 'expected a timeout above 0 when active checks run'));

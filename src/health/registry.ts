@@ -25,6 +25,7 @@ export class HealthRegistry {
   private readonly rng: Rng;
   private readonly log: Logger;
   private readonly checks: Counter;
+  private readonly overflow: Counter;
   private stopped = false;
 
   constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry }) {
@@ -35,6 +36,12 @@ export class HealthRegistry {
       new Counter(
         'fulcrum_health_checks_total',
         'Active health check probes by upstream, target and result.',
+      ),
+    );
+    this.overflow = deps.registry.add(
+      new Counter(
+        'fulcrum_health_ejections_overflow_total',
+        'Passive ejections held back because max_ejection_percent of the targets was already unhealthy.',
       ),
     );
     const upstreams = this.upstreams;
@@ -71,6 +78,7 @@ export class HealthRegistry {
           rng: this.rng,
           log: this.log,
           checks: this.checks,
+          overflow: this.overflow,
         });
         this.upstreams.set(spec.name, h);
         h.start(targets);
@@ -119,6 +127,7 @@ export class HealthRegistry {
         passive_checks: spec.healthchecks.passiveOn,
         threshold: spec.healthchecks.threshold,
         panic: h?.panic ?? false,
+        ejections_overflow: h?.ejectionsOverflow ?? 0,
         targets: targets.map((t) => ({
           target: t.target,
           weight: t.weight,

@@ -52,6 +52,8 @@ describe('config: upstream healthchecks', () => {
     assert.equal(h.passive.healthy.httpStatuses.length, 19);
     assert.equal(h.passive.baseEjectionMs, 30000);
     assert.equal(h.passive.maxEjectionMs, 300000);
+    assert.equal(h.passive.maxEjectionPercent, 100);
+    assert.equal(h.passive.successRate, null);
     assert.ok(Object.isFrozen(h.active.healthy));
   });
 
@@ -197,6 +199,30 @@ describe('config: upstream healthchecks', () => {
     assert.match(
       issues('    healthchecks: { active: { jitter: -1 } }\n')[0]!,
       /jitter: expected a number >= 0/,
+    );
+  });
+
+  it("reads max_ejection_percent and success_rate with Envoy's defaults; success_rate turns passive on", () => {
+    const p = load(`    healthchecks:
+      passive:
+        max_ejection_percent: 10
+        success_rate: { interval: 0.5 }
+`).healthchecks;
+    assert.equal(p.passiveOn, true);
+    assert.equal(p.passive.maxEjectionPercent, 10);
+    assert.deepEqual(p.passive.successRate, {
+      intervalMs: 500,
+      minimumHosts: 5,
+      requestVolume: 100,
+      stdevFactor: 1900,
+    });
+    assert.match(
+      issues('    healthchecks: { passive: { max_ejection_percent: 101 } }\n')[0]!,
+      /max_ejection_percent/,
+    );
+    assert.match(
+      issues('    healthchecks: { passive: { success_rate: { minimum_hosts: 0 } } }\n')[0]!,
+      /minimum_hosts: expected a number >= 1/,
     );
   });
 
