@@ -58,7 +58,7 @@ export interface ActiveCheckSpec {
 }
 
 export interface PassiveCheckSpec {
-  readonly type: 'http' | 'https' | 'tcp';
+  readonly type: 'http' | 'https' | 'tcp' | 'grpc' | 'grpcs';
   readonly healthy: { readonly httpStatuses: readonly number[]; readonly successes: number };
   readonly unhealthy: UnhealthySpec;
   /** Envoy's base_ejection_time: an ejected target returns after this × times ejected (no active checks). */
@@ -220,7 +220,13 @@ export const healthchecksSchema: S = obj(
       }),
     }),
     passive: obj('Passive checks: the outcome of proxied requests.', {
-      type: checkType('Accepted for Kong compatibility (statuses are counted for http and https).'),
+      type: checkType('Accepted for Kong compatibility (statuses are counted for every type).', [
+        'http',
+        'https',
+        'tcp',
+        'grpc',
+        'grpcs',
+      ]),
       healthy: obj('Outcomes that count as a success.', {
         http_statuses: statuses('Statuses that count as a success.', PASSIVE_HEALTHY_STATUSES),
         successes: int('Successes in a row that mark an unhealthy target healthy; 0 disables.', 0, 255, 0),

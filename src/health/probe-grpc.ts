@@ -18,6 +18,16 @@ import { connect, constants } from 'node:http2';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
 import { PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget } from './probe-kit.ts';
 
+/** Headers HTTP/2 forbids (connection-specific) or that become :authority: not sent as metadata. */
+const H2_FORBIDDEN = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 export const SERVING_STATUS = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
 
@@ -114,7 +124,7 @@ export function startGrpcProbe(
   session.on('error', () => ctl.finish('tcp'));
   session.on('close', () => ctl.finish('tcp'));
   const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(spec.headers)) if (k !== 'host') headers[k] = [...v];
+  for (const [k, v] of Object.entries(spec.headers)) if (!H2_FORBIDDEN.has(k)) headers[k] = [...v];
   Object.assign(headers, {
     [constants.HTTP2_HEADER_METHOD]: 'POST',
     [constants.HTTP2_HEADER_PATH]: HEALTH_CHECK_PATH,
@@ -124,7 +134,14 @@ export function startGrpcProbe(
     te: 'trailers',
   });
   headers['user-agent'] ??= 'fulcrum-health-check';
-  const stream = session.request(headers, { endStream: false });
+  let stream: ReturnType<typeof session.request>;
+  try {
+    stream = session.request(headers, { endStream: false });
+  } catch {
+    // A header value HTTP/2 refuses: the probe cannot be sent, which a checker must survive.
+    ctl.finish('tcp');
+    return;
+  }
   stream.on('error', () => ctl.finish('tcp'));
   let status = 0;
   let grpcStatus: string | undefined;

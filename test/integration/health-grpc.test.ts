@@ -39,6 +39,7 @@ const healthService: grpc.ServiceDefinition = {
 
 async function startHealthServer(statuses: Map<string, Status>, port = 0) {
   const calls: string[] = [];
+  const metadata: string[] = [];
   const server = new grpc.Server();
   server.addService(healthService, {
     Check: (
@@ -46,6 +47,7 @@ async function startHealthServer(statuses: Map<string, Status>, port = 0) {
       cb: grpc.sendUnaryData<{ status: number }>,
     ) => {
       calls.push(call.request.service);
+      metadata.push(String(call.metadata.get('x-probe')[0] ?? ''));
       const s = statuses.get(call.request.service);
       if (s === undefined) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
       else cb(null, { status: CODES[s] });
@@ -56,7 +58,7 @@ async function startHealthServer(statuses: Map<string, Status>, port = 0) {
       err ? reject(err) : resolve(p),
     ),
   );
-  return { server, port: bound, calls };
+  return { server, port: bound, calls, metadata };
 }
 
 let f: TestNode | null = null;
@@ -91,6 +93,8 @@ upstreams:
       active:
         type: grpc
         grpc_service: orders.v1.Orders
+        # Connection is HTTP/1-only: dropped, not fatal to the probe; the rest is metadata.
+        headers: { X-Probe: [fulcrum], Connection: [close] }
         timeout: 0.5
         healthy: { interval: 0.02, successes: 1 }
         unhealthy: { interval: 0.02, http_failures: 2, tcp_failures: 1 }
@@ -102,6 +106,7 @@ upstreams:
     const health = () => node.node.runtime.live.targets.get(`u/${target}`)!.health;
     await waitFor(() => first.calls.length >= 2, 'two probes');
     assert.deepEqual([...new Set(first.calls)], ['orders.v1.Orders'], 'the probe names grpc_service');
+    assert.equal(first.metadata[0], 'fulcrum', 'headers are sent as metadata');
     assert.equal(health(), 'healthy');
     statuses.set('orders.v1.Orders', 'NOT_SERVING');
     await waitFor(() => health() === 'unhealthy', 'unhealthy on NOT_SERVING');

@@ -210,6 +210,11 @@ describe('config: upstream healthchecks', () => {
 `).healthchecks;
     assert.equal(p.passiveOn, true);
     assert.equal(p.passive.maxEjectionPercent, 10);
+    assert.equal(
+      load('    healthchecks: { passive: { type: grpcs } }\n').healthchecks.passive.type,
+      'grpcs',
+      'Kong allows it',
+    );
     assert.deepEqual(p.passive.successRate, {
       intervalMs: 500,
       minimumHosts: 5,
