@@ -5,6 +5,7 @@
  * a frozen HealthchecksSpec. Times are seconds in the file (as Kong) and milliseconds in the spec.
  * docs/health.md documents every field beside Kong's and Envoy's defaults.
  */
+import { decodeEscapes } from '../core/escapes.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -27,9 +28,25 @@ export interface UnhealthySpec {
   readonly httpFailures: number;
 }
 
+export type ActiveCheckType = 'http' | 'https' | 'tcp' | 'udp' | 'grpc' | 'grpcs';
+
 export interface ActiveCheckSpec {
-  readonly type: 'http' | 'https' | 'tcp';
+  readonly type: ActiveCheckType;
   readonly httpPath: string;
+  /** The probe's HTTP method. */
+  readonly method: 'GET' | 'HEAD';
+  /** Body match of HTTP probes: a substring, or a regular expression after a leading `~`. */
+  readonly httpBody: string | undefined;
+  /** Envoy's interval_jitter: each wait gets a random extra in [0, jitterMs). */
+  readonly jitterMs: number;
+  /** TCP probes: bytes to send once connected, and bytes the reply must contain (escaped text). */
+  readonly tcpSend: string | undefined;
+  readonly tcpExpect: string | undefined;
+  /** UDP probes: the datagram sent (required), and bytes the reply must contain (any reply without). */
+  readonly udpSend: string | undefined;
+  readonly udpExpect: string | undefined;
+  /** gRPC probes: the service name of the HealthCheckRequest ('' asks about the whole server). */
+  readonly grpcService: string;
   readonly timeoutMs: number;
   readonly concurrency: number;
   /** Extra request headers, lower-case names; a `host` entry replaces the default Host. */
@@ -41,12 +58,25 @@ export interface ActiveCheckSpec {
 }
 
 export interface PassiveCheckSpec {
-  readonly type: 'http' | 'https' | 'tcp';
+  readonly type: 'http' | 'https' | 'tcp' | 'grpc' | 'grpcs';
   readonly healthy: { readonly httpStatuses: readonly number[]; readonly successes: number };
   readonly unhealthy: UnhealthySpec;
   /** Envoy's base_ejection_time: an ejected target returns after this × times ejected (no active checks). */
   readonly baseEjectionMs: number;
   readonly maxEjectionMs: number;
+  /** Envoy's max_ejection_percent: no passive ejection while this share of the targets is unhealthy. */
+  readonly maxEjectionPercent: number;
+  /** Envoy's success-rate outlier detection, or null when off. */
+  readonly successRate: SuccessRateSpec | null;
+}
+
+export interface SuccessRateSpec {
+  readonly intervalMs: number;
+  /** Targets with at least `requestVolume` requests in the interval needed for a verdict. */
+  readonly minimumHosts: number;
+  readonly requestVolume: number;
+  /** Eject below mean − (stdevFactor / 1000) × stdev. */
+  readonly stdevFactor: number;
 }
 
 export interface HealthchecksSpec {
@@ -69,6 +99,11 @@ const PASSIVE_UNHEALTHY_STATUSES = [429, 500, 503];
 /** Envoy's outlier-detection defaults. */
 const BASE_EJECTION_S = 30;
 const MAX_EJECTION_S = 300;
+/** Envoy's success-rate defaults. */
+const SUCCESS_RATE_INTERVAL_S = 10;
+const SUCCESS_RATE_MINIMUM_HOSTS = 5;
+const SUCCESS_RATE_REQUEST_VOLUME = 100;
+const SUCCESS_RATE_STDEV_FACTOR = 1900;
 /** Envoy's default panic threshold (Kong's `threshold` defaults to 0; see docs/health.md). */
 const DEFAULT_THRESHOLD = 50;
 
@@ -94,12 +129,14 @@ const statuses = (description: string, dflt: number[]): S => ({
 });
 const counter = (what: string): S =>
   int(`${what} in a row that mark a healthy target unhealthy; 0 disables.`, 0, 255, 0);
-const checkType = (description: string): S => ({
+const checkType = (description: string, types: readonly string[] = ['http', 'https', 'tcp']): S => ({
   type: 'string',
-  enum: ['http', 'https', 'tcp'],
+  enum: [...types],
   default: 'http',
   description,
 });
+const ACTIVE_TYPES: readonly ActiveCheckType[] = ['http', 'https', 'tcp', 'udp', 'grpc', 'grpcs'];
+const payload = (description: string): S => ({ type: 'string', minLength: 1, description });
 const obj = (description: string, properties: Record<string, S>): S => ({
   type: 'object',
   description,
@@ -118,8 +155,47 @@ export const healthchecksSchema: S = obj(
   "Health checks (Kong's `healthchecks`): active probes, passive outcome counting, and the panic threshold. Every field is described in docs/health.md.",
   {
     active: obj('Active checks: probes sent to every target on a timer.', {
-      type: checkType('`http`/`https`: a GET of `http_path`; `tcp`: a connection only.'),
+      type: checkType(
+        '`http`/`https`: a request for `http_path`; `tcp`: a connection (with `tcp_send`/`tcp_expect`, an exchange); `udp`: a datagram (`udp_send`) and its reply; `grpc`/`grpcs`: grpc.health.v1.Health/Check over HTTP/2 (cleartext / TLS).',
+        ACTIVE_TYPES,
+      ),
       http_path: { type: 'string', pattern: '^/', default: '/', description: 'The path probed.' },
+      method: {
+        type: 'string',
+        enum: ['GET', 'HEAD'],
+        default: 'GET',
+        description: 'Fulcrum extension (Envoy `method`): the method of `http`/`https` probes.',
+      },
+      http_body: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Fulcrum extension (HAProxy `http-check expect string`/`rstring`): the response body must contain this text, or match this regular expression when it starts with `~`; only the first 64 KiB are read. A success status whose body does not match is an HTTP failure. Not with `method: HEAD`.',
+      },
+      jitter: num(
+        "Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out.",
+        0,
+        65535,
+        0,
+      ),
+      tcp_send: payload(
+        'Fulcrum extension (HAProxy `tcp-check send`): bytes a `tcp` probe sends once connected; UTF-8 text with the escapes \\r \\n \\t \\0 \\\\ and \\xHH.',
+      ),
+      tcp_expect: payload(
+        'Fulcrum extension (HAProxy `tcp-check expect string`): bytes (same escapes as `tcp_send`) the reply of a `tcp` probe must contain within `timeout`; only the first 64 KiB are read.',
+      ),
+      udp_send: payload(
+        'Fulcrum extension: the datagram a `udp` probe sends (required with `type: udp`; same escapes as `tcp_send`).',
+      ),
+      grpc_service: {
+        type: 'string',
+        default: '',
+        description:
+          'Fulcrum extension (Envoy `grpc_health_check.service_name`): the service a `grpc`/`grpcs` probe asks about; empty asks about the whole server.',
+      },
+      udp_expect: payload(
+        'Fulcrum extension: bytes the first reply datagram of a `udp` probe must contain within `timeout` (without it, any reply is a success).',
+      ),
       timeout: num('Seconds a probe may take.', 0, 65535, 1),
       concurrency: int('Targets probed at once.', 1, 2147483647, 10),
       headers: {
@@ -144,7 +220,13 @@ export const healthchecksSchema: S = obj(
       }),
     }),
     passive: obj('Passive checks: the outcome of proxied requests.', {
-      type: checkType('Accepted for Kong compatibility (statuses are counted for http and https).'),
+      type: checkType('Accepted for Kong compatibility (statuses are counted for every type).', [
+        'http',
+        'https',
+        'tcp',
+        'grpc',
+        'grpcs',
+      ]),
       healthy: obj('Outcomes that count as a success.', {
         http_statuses: statuses('Statuses that count as a success.', PASSIVE_HEALTHY_STATUSES),
         successes: int('Successes in a row that mark an unhealthy target healthy; 0 disables.', 0, 255, 0),
@@ -161,6 +243,36 @@ export const healthchecksSchema: S = obj(
         0.001,
         65535,
         MAX_EJECTION_S,
+      ),
+      max_ejection_percent: num(
+        "Fulcrum extension (Envoy `max_ejection_percent`): passive checks eject no target while this percentage of the upstream's targets is already unhealthy. The default, 100, never holds an ejection back (Kong's behaviour); Envoy's default is 10.",
+        0,
+        100,
+        100,
+      ),
+      success_rate: obj(
+        "Fulcrum extension (Envoy's success-rate outlier detection), off unless given: every `interval`, among the targets with at least `request_volume` requests in it, when at least `minimum_hosts` qualify, eject those whose success rate is below mean − (stdev_factor / 1000) × standard deviation.",
+        {
+          interval: num('Seconds between evaluations.', 0.001, 65535, SUCCESS_RATE_INTERVAL_S),
+          minimum_hosts: int(
+            'Targets with enough requests needed for a verdict.',
+            1,
+            2147483647,
+            SUCCESS_RATE_MINIMUM_HOSTS,
+          ),
+          request_volume: int(
+            'Requests in the interval a target needs to be judged.',
+            1,
+            2147483647,
+            SUCCESS_RATE_REQUEST_VOLUME,
+          ),
+          stdev_factor: int(
+            'Standard deviations below the mean, × 1000, that eject (1900: 1.9 σ).',
+            0,
+            2147483647,
+            SUCCESS_RATE_STDEV_FACTOR,
+          ),
+        },
       ),
     }),
     threshold: num(
@@ -200,6 +312,47 @@ function checkOverlap(
   });
 }
 
+/** Probe fields that the schema alone cannot check: payload escapes, the body regex, HEAD with a body. */
+function checkProbeFields(
+  src: ParsedSource,
+  a: ActiveCheckSpec,
+  at: PathPart[],
+  issues: ConfigIssue[],
+): void {
+  const payloads: [string, string | undefined][] = [
+    ['tcp_send', a.tcpSend],
+    ['tcp_expect', a.tcpExpect],
+    ['udp_send', a.udpSend],
+    ['udp_expect', a.udpExpect],
+  ];
+  for (const [field, text] of payloads) {
+    const bytes = text === undefined ? undefined : decodeEscapes(text);
+    if (typeof bytes === 'string') issues.push(src.issue([...at, field], bytes));
+  }
+  if (a.httpBody?.startsWith('~'))
+    try {
+      new RegExp(a.httpBody.slice(1));
+    } catch (err) {
+      issues.push(
+        src.issue([...at, 'http_body'], `expected a regular expression: ${(err as Error).message}`),
+      );
+    }
+  if (a.type === 'udp' && a.udpSend === undefined)
+    issues.push(src.issue([...at, 'type'], 'a udp check needs udp_send (the datagram to send)'));
+  if (a.httpBody !== undefined && a.method === 'HEAD')
+    issues.push(src.issue([...at, 'http_body'], 'a HEAD response has no body to match: use GET'));
+}
+
+function successRateOf(r: Raw | undefined): SuccessRateSpec | null {
+  if (r === undefined) return null;
+  return {
+    intervalMs: ms(r.interval ?? SUCCESS_RATE_INTERVAL_S),
+    minimumHosts: r.minimum_hosts ?? SUCCESS_RATE_MINIMUM_HOSTS,
+    requestVolume: r.request_volume ?? SUCCESS_RATE_REQUEST_VOLUME,
+    stdevFactor: r.stdev_factor ?? SUCCESS_RATE_STDEV_FACTOR,
+  };
+}
+
 /** `raw` is the upstream's `healthchecks` value (or undefined); `at` its path. */
 export function normalizeHealthchecks(
   src: ParsedSource,
@@ -219,6 +372,14 @@ export function normalizeHealthchecks(
   const active: ActiveCheckSpec = {
     type: a.type ?? 'http',
     httpPath: a.http_path ?? '/',
+    method: a.method ?? 'GET',
+    httpBody: a.http_body,
+    jitterMs: ms(a.jitter ?? 0),
+    tcpSend: a.tcp_send,
+    tcpExpect: a.tcp_expect,
+    udpSend: a.udp_send,
+    udpExpect: a.udp_expect,
+    grpcService: a.grpc_service ?? '',
     timeoutMs: ms(a.timeout ?? 1),
     concurrency: a.concurrency ?? 10,
     headers,
@@ -237,14 +398,18 @@ export function normalizeHealthchecks(
     unhealthy: unhealthyOf(pu, PASSIVE_UNHEALTHY_STATUSES),
     baseEjectionMs: ms(p.base_ejection_time ?? BASE_EJECTION_S),
     maxEjectionMs: ms(p.max_ejection_time ?? MAX_EJECTION_S),
+    maxEjectionPercent: p.max_ejection_percent ?? 100,
+    successRate: successRateOf(p.success_rate),
   };
   const activeOn = active.healthy.intervalMs > 0 || active.unhealthy.intervalMs > 0;
   const pun = passive.unhealthy;
-  const passiveOn = pun.tcpFailures > 0 || pun.timeouts > 0 || pun.httpFailures > 0;
+  const passiveOn =
+    pun.tcpFailures > 0 || pun.timeouts > 0 || pun.httpFailures > 0 || passive.successRate !== null;
   const hc = [...at, 'healthchecks'];
   if (activeOn && active.timeoutMs === 0)
     issues.push(src.issue([...hc, 'active', 'timeout'], 'expected a timeout above 0 when active checks run'));
   checkOverlap(src, active.healthy.httpStatuses, active.unhealthy.httpStatuses, [...hc, 'active'], issues);
+  checkProbeFields(src, active, [...hc, 'active'], issues);
   checkOverlap(src, passive.healthy.httpStatuses, pun.httpStatuses, [...hc, 'passive'], issues);
   if (passive.maxEjectionMs < passive.baseEjectionMs)
     issues.push(

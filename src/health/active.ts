@@ -2,11 +2,13 @@
  * The active checker of one upstream, as Kong's (lua-resty-healthcheck): two loops, one probing the
  * healthy targets every `healthy.interval`, one probing the unhealthy targets every
  * `unhealthy.interval` (either off at 0), each round at most `concurrency` probes at once. The first
- * round runs at start. Timers are unref'd and `stop()` aborts the probes in flight, so a stopping
+ * round runs at start. Each wait gets a random extra in [0, jitter) (Envoy's interval_jitter) from
+ * the injected rng, so that the probes of many nodes drift apart. Timers are unref'd and `stop()` aborts the probes in flight, so a stopping
  * node exits at once.
  */
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { type Outcome, type RunningProbe, startProbe } from './probe.ts';
 
@@ -15,12 +17,24 @@ export interface ActiveHost {
   targets(): readonly TargetState[];
   /** A probe finished (not called after stop). */
   result(t: TargetState, o: Outcome): void;
+  /** Whether a status is a success (an HTTP probe with `http_body` reads only those bodies). */
+  successStatus(status: number): boolean;
+}
+
+/**
+ * The wait before the next round: what is left of the interval after a round that took
+ * `elapsedMs`, plus a random extra in [0, jitterMs).
+ */
+export function nextWaitMs(intervalMs: number, elapsedMs: number, jitterMs: number, rng: Rng): number {
+  const jitter = jitterMs > 0 ? rng.next() * jitterMs : 0;
+  return Math.max(0, intervalMs - elapsedMs) + jitter;
 }
 
 export class ActiveChecker {
   private readonly spec: ActiveCheckSpec;
   private readonly hostHeader: string | undefined;
   private readonly clock: Clock;
+  private readonly rng: Rng;
   private readonly host: ActiveHost;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<RunningProbe>();
@@ -28,10 +42,16 @@ export class ActiveChecker {
   /** Completed rounds, by loop (for tests and status). */
   rounds = { healthy: 0, unhealthy: 0 };
 
-  constructor(spec: ActiveCheckSpec, hostHeader: string | undefined, clock: Clock, host: ActiveHost) {
+  constructor(
+    spec: ActiveCheckSpec,
+    hostHeader: string | undefined,
+    deps: { clock: Clock; rng: Rng },
+    host: ActiveHost,
+  ) {
     this.spec = spec;
     this.hostHeader = hostHeader;
-    this.clock = clock;
+    this.clock = deps.clock;
+    this.rng = deps.rng;
     this.host = host;
   }
 
@@ -58,7 +78,7 @@ export class ActiveChecker {
     void this.round(which).then(() => {
       if (this.stopped) return;
       this.rounds[which]++;
-      const wait = Math.max(0, intervalMs - (this.clock.monoMs() - begun));
+      const wait = nextWaitMs(intervalMs, this.clock.monoMs() - begun, this.spec.jitterMs, this.rng);
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         if (!this.stopped) this.loop(which, intervalMs);
@@ -75,7 +95,7 @@ export class ActiveChecker {
     const worker = async (): Promise<void> => {
       while (next < queue.length && !this.stopped) {
         const t = queue[next++]!;
-        const p = startProbe(this.spec, this.hostHeader, t);
+        const p = startProbe(this.spec, this.hostHeader, t, this.host.successStatus);
         this.running.add(p);
         const o = await p.result;
         this.running.delete(p);

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import { Collected, Counter, type Labels, type Registry } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { Outcome } from './probe.ts';
@@ -21,17 +22,26 @@ export interface HealthUpstream {
 export class HealthRegistry {
   private readonly upstreams = new Map<string, UpstreamHealth>();
   private readonly clock: Clock;
+  private readonly rng: Rng;
   private readonly log: Logger;
   private readonly checks: Counter;
+  private readonly overflow: Counter;
   private stopped = false;
 
-  constructor(deps: { clock: Clock; log: Logger; registry: Registry }) {
+  constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry }) {
     this.clock = deps.clock;
+    this.rng = deps.rng;
     this.log = deps.log;
     this.checks = deps.registry.add(
       new Counter(
         'fulcrum_health_checks_total',
         'Active health check probes by upstream, target and result.',
+      ),
+    );
+    this.overflow = deps.registry.add(
+      new Counter(
+        'fulcrum_health_ejections_overflow_total',
+        'Passive ejections held back because max_ejection_percent of the targets was already unhealthy.',
       ),
     );
     const upstreams = this.upstreams;
@@ -63,7 +73,13 @@ export class HealthRegistry {
       }
       if (!on) continue;
       if (h === undefined) {
-        h = new UpstreamHealth(spec, { clock: this.clock, log: this.log, checks: this.checks });
+        h = new UpstreamHealth(spec, {
+          clock: this.clock,
+          rng: this.rng,
+          log: this.log,
+          checks: this.checks,
+          overflow: this.overflow,
+        });
         this.upstreams.set(spec.name, h);
         h.start(targets);
       } else h.setTargets(targets);
@@ -111,6 +127,7 @@ export class HealthRegistry {
         passive_checks: spec.healthchecks.passiveOn,
         threshold: spec.healthchecks.threshold,
         panic: h?.panic ?? false,
+        ejections_overflow: h?.ejectionsOverflow ?? 0,
         targets: targets.map((t) => ({
           target: t.target,
           weight: t.weight,

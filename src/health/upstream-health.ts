@@ -3,17 +3,20 @@
  * (Kong's model: successes, TCP failures, timeouts and HTTP failures, each in a row, each with its
  * own threshold, 0 disabling it), the transitions they cause, the ejection time that brings a target
  * back when no active check can (Envoy's base_ejection_time × times ejected, capped), and the panic
- * threshold (Envoy's: below it every target takes traffic). `TargetState.health` keeps the verdict;
+ * threshold (Envoy's: below it every target takes traffic). Passive ejections also follow Envoy's
+ * max_ejection_percent and, when configured, its success-rate outlier detection (success-rate.ts). `TargetState.health` keeps the verdict;
  * `TargetState.healthy`, the flag pickers read, is that verdict or, in panic, true for all.
  */
 import type { Logger } from 'pino';
 import type { HealthchecksSpec, UnhealthySpec } from '../config/healthchecks.ts';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import type { Counter } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { ActiveChecker } from './active.ts';
 import type { Outcome } from './probe.ts';
+import { SuccessRateWindow } from './success-rate.ts';
 
 interface Counters {
   successes: number;
@@ -24,9 +27,12 @@ interface Counters {
 
 export interface HealthDeps {
   readonly clock: Clock;
+  readonly rng: Rng;
   readonly log: Logger;
   /** fulcrum_health_checks_total{upstream,target,result}. */
   readonly checks: Counter;
+  /** fulcrum_health_ejections_overflow_total{upstream} (absent in some unit tests). */
+  readonly overflow?: Counter;
 }
 
 const SUCCESS = 1;
@@ -60,7 +66,13 @@ export class UpstreamHealth {
   private readonly passiveClass: Uint8Array;
   /** Whether active checks can bring an unhealthy target back (else the ejection time does). */
   private readonly activeRecovers: boolean;
+  /** Whether an active `mismatch` (a wrong reply) counts as a TCP failure (tcp, udp) or an HTTP one. */
+  private readonly mismatchIsTcp: boolean;
   readonly active: ActiveChecker | null;
+  /** The success-rate interval running, or null when success-rate ejection is off. */
+  private readonly rates: SuccessRateWindow<TargetState> | null;
+  /** Passive ejections held back by max_ejection_percent. */
+  ejectionsOverflow = 0;
 
   constructor(u: UpstreamSpec, deps: HealthDeps) {
     this.name = u.name;
@@ -72,10 +84,14 @@ export class UpstreamHealth {
     this.activeClass = classTable(a.healthy.httpStatuses, a.unhealthy.httpStatuses);
     this.passiveClass = classTable(p.healthy.httpStatuses, p.unhealthy.httpStatuses);
     this.activeRecovers = a.unhealthy.intervalMs > 0 && a.healthy.successes > 0;
+    this.mismatchIsTcp = a.type === 'tcp' || a.type === 'udp';
+    this.rates = p.successRate === null ? null : new SuccessRateWindow(p.successRate, deps.clock.monoMs());
+    const activeClass = this.activeClass;
     this.active = this.spec.activeOn
-      ? new ActiveChecker(a, u.hostHeader, deps.clock, {
+      ? new ActiveChecker(a, u.hostHeader, deps, {
           targets: () => this.targets,
           result: (t, o) => this.activeResult(t, o),
+          successStatus: (s) => activeClass[s] === SUCCESS,
         })
       : null;
   }
@@ -87,8 +103,9 @@ export class UpstreamHealth {
 
   /** A reload changed the targets (or their weights): forget the removed ones, re-apply panic. */
   setTargets(targets: readonly TargetState[]): void {
-    this.targets = targets;
     const keep = new Set(targets);
+    if (this.rates !== null) for (const t of this.targets) if (!keep.has(t)) this.rates.forget(t);
+    this.targets = targets;
     for (const t of this.counters.keys()) if (!keep.has(t)) this.counters.delete(t);
     for (const [t, timer] of this.ejectTimers)
       if (!keep.has(t)) {
@@ -121,6 +138,45 @@ export class UpstreamHealth {
     if (!this.spec.passiveOn && this.spec.passive.healthy.successes === 0) return;
     const cls = typeof o === 'number' ? this.passiveClass[o] : o === 'connected' ? SUCCESS : FAILURE;
     this.count(t, o, cls ?? 0, this.spec.passive.healthy.successes, this.spec.passive.unhealthy, 'passive');
+    if (this.rates !== null && cls) this.successRate(t, cls === SUCCESS);
+  }
+
+  /** Count one outcome in the success-rate interval; at its end, eject the outliers. */
+  private successRate(t: TargetState, ok: boolean): void {
+    const verdict = this.rates!.record(t, ok, this.deps.clock.monoMs());
+    if (!verdict) return;
+    for (const { key, rate } of verdict.outliers) {
+      // A target no longer in the upstream, or already out, is not ejected (again).
+      if (key.health !== 'healthy' || !this.targets.includes(key)) continue;
+      const pct = (x: number) => `${x.toFixed(1)}%`;
+      this.passiveEject(
+        key,
+        `passive checks: success rate ${pct(rate)} below ${pct(verdict.threshold)} (mean ${pct(verdict.mean)}, stdev ${verdict.stdev.toFixed(1)})`,
+      );
+    }
+  }
+
+  /**
+   * A passive ejection, unless max_ejection_percent of the targets is already unhealthy (Envoy's
+   * rule): then the target stays in, its failure counters start again, and the overflow is counted.
+   */
+  private passiveEject(t: TargetState, reason: string): void {
+    const max = this.spec.passive.maxEjectionPercent;
+    if (max < 100) {
+      let out = 0;
+      for (const x of this.targets) if (x.health === 'unhealthy') out++;
+      if (out * 100 >= max * this.targets.length) {
+        this.counters.delete(t);
+        this.ejectionsOverflow++;
+        this.deps.overflow?.labels({ upstream: this.name }).inc();
+        this.deps.log.info(
+          { upstream: this.name, target: t.target, unhealthy: out, max_ejection_percent: max },
+          `ejection held back by max_ejection_percent: ${reason}`,
+        );
+        return;
+      }
+    }
+    this.markUnhealthy(t, reason);
   }
 
   private activeResult(t: TargetState, o: Outcome): void {
@@ -136,7 +192,9 @@ export class UpstreamHealth {
             : 'other'
           : o === 'timeout'
             ? 'timeout'
-            : 'tcp_failure';
+            : o === 'mismatch'
+              ? 'mismatch'
+              : 'tcp_failure';
     this.deps.checks.labels({ upstream: this.name, target: t.target, result }).inc();
     const a = this.spec.active;
     this.count(t, o, cls ?? 0, a.healthy.successes, a.unhealthy, 'active');
@@ -171,16 +229,20 @@ export class UpstreamHealth {
       n = ++c.timeouts;
       limit = unhealthy.timeouts;
       what = 'timeouts';
-    } else if (o === 'tcp') {
+    } else if (o === 'tcp' || (o === 'mismatch' && this.mismatchIsTcp)) {
       n = ++c.tcp;
       limit = unhealthy.tcpFailures;
-      what = 'TCP failures';
+      what = o === 'tcp' ? 'TCP failures' : 'TCP failures (last: an unexpected reply)';
     } else {
       n = ++c.http;
       limit = unhealthy.httpFailures;
       what = `HTTP failures (last: ${String(o)})`;
     }
-    if (limit > 0 && n >= limit) this.markUnhealthy(t, `${source} checks: ${n} ${what}`);
+    if (limit > 0 && n >= limit) {
+      const reason = `${source} checks: ${n} ${what}`;
+      if (source === 'passive') this.passiveEject(t, reason);
+      else this.markUnhealthy(t, reason);
+    }
   }
 
   private markUnhealthy(t: TargetState, reason: string): void {

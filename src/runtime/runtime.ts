@@ -57,6 +57,7 @@ export class Runtime implements ProxyCore {
     this.rng = deps.rng;
     this.health = new HealthRegistry({
       clock: deps.clock,
+      rng: deps.rng,
       log: deps.logs.app,
       registry: this.metrics.registry,
     });

@@ -64,7 +64,10 @@ ${targets.map((t) => `      - target: ${t.target}\n`).join('')}`;
     const early = await share(220, performance.now() + 20_000);
     clock.advance(500);
     f.node.runtime.live.slowStart.tick();
-    assert.ok(Math.abs(state.effectiveWeight / state.weight - 0.5) < 0.01, 'halfway: 50% of its weight (Envoy: max(min, elapsed / window))');
+    assert.ok(
+      Math.abs(state.effectiveWeight / state.weight - 0.5) < 0.01,
+      'halfway: 50% of its weight (Envoy: max(min, elapsed / window))',
+    );
     const half = await share(220, performance.now() + 20_000);
     clock.advance(600);
     f.node.runtime.live.slowStart.tick();

@@ -26,6 +26,14 @@ describe('config: upstream healthchecks', () => {
     assert.deepEqual(h.active, {
       type: 'http',
       httpPath: '/',
+      method: 'GET',
+      httpBody: undefined,
+      jitterMs: 0,
+      tcpSend: undefined,
+      tcpExpect: undefined,
+      udpSend: undefined,
+      udpExpect: undefined,
+      grpcService: '',
       timeoutMs: 1000,
       concurrency: 10,
       headers: {},
@@ -44,6 +52,8 @@ describe('config: upstream healthchecks', () => {
     assert.equal(h.passive.healthy.httpStatuses.length, 19);
     assert.equal(h.passive.baseEjectionMs, 30000);
     assert.equal(h.passive.maxEjectionMs, 300000);
+    assert.equal(h.passive.maxEjectionPercent, 100);
+    assert.equal(h.passive.successRate, null);
     assert.ok(Object.isFrozen(h.active.healthy));
   });
 
@@ -145,9 +155,85 @@ describe('config: upstream healthchecks', () => {
     ]);
   });
 
+  it('reads the probe extensions: method, http_body, jitter, tcp_send, tcp_expect', () => {
+    const h = load(`    healthchecks:
+      active:
+        method: HEAD
+        jitter: 0.5
+        tcp_send: 'PING\\r\\n'
+        tcp_expect: "+PONG"
+        healthy: { interval: 1 }
+`).healthchecks.active;
+    assert.equal(h.method, 'HEAD');
+    assert.equal(h.jitterMs, 500);
+    assert.equal(h.tcpSend, 'PING\\r\\n');
+    assert.equal(h.tcpExpect, '+PONG');
+    assert.equal(
+      load('    healthchecks: { active: { http_body: "~^ok$" } }\n').healthchecks.active.httpBody,
+      '~^ok$',
+    );
+  });
+
+  it('refuses a bad payload escape, a bad body regex, and a body match on HEAD', () => {
+    assert.deepEqual(issues("    healthchecks: { active: { tcp_send: 'a\\qb' } }\n"), [
+      '4:41 upstreams[0].healthchecks.active.tcp_send: bad escape at character 2: expected \\r, \\n, \\t, \\0, \\\\ or \\xHH',
+    ]);
+    const re = issues('    healthchecks: { active: { http_body: "~(ok" } }\n');
+    assert.equal(re.length, 1);
+    assert.match(re[0]!, /healthchecks\.active\.http_body: expected a regular expression/);
+    assert.deepEqual(issues('    healthchecks: { active: { method: HEAD, http_body: ok } }\n'), [
+      '4:56 upstreams[0].healthchecks.active.http_body: a HEAD response has no body to match: use GET',
+    ]);
+    assert.match(issues('    healthchecks: { active: { method: POST } }\n')[0]!, /method/);
+    assert.deepEqual(issues('    healthchecks: { active: { type: udp } }\n'), [
+      '4:37 upstreams[0].healthchecks.active.type: a udp check needs udp_send (the datagram to send)',
+    ]);
+    assert.match(
+      issues("    healthchecks: { active: { type: udp, udp_send: '\\x1' } }\n")[0]!,
+      /udp_send: bad escape/,
+    );
+    const u = load(
+      "    healthchecks: { active: { type: udp, udp_send: 'ping\\n', udp_expect: pong } }\n",
+    ).healthchecks;
+    assert.deepEqual([u.active.type, u.active.udpSend, u.active.udpExpect], ['udp', 'ping\\n', 'pong']);
+    assert.match(
+      issues('    healthchecks: { active: { jitter: -1 } }\n')[0]!,
+      /jitter: expected a number >= 0/,
+    );
+  });
+
+  it("reads max_ejection_percent and success_rate with Envoy's defaults; success_rate turns passive on", () => {
+    const p = load(`    healthchecks:
+      passive:
+        max_ejection_percent: 10
+        success_rate: { interval: 0.5 }
+`).healthchecks;
+    assert.equal(p.passiveOn, true);
+    assert.equal(p.passive.maxEjectionPercent, 10);
+    assert.equal(
+      load('    healthchecks: { passive: { type: grpcs } }\n').healthchecks.passive.type,
+      'grpcs',
+      'Kong allows it',
+    );
+    assert.deepEqual(p.passive.successRate, {
+      intervalMs: 500,
+      minimumHosts: 5,
+      requestVolume: 100,
+      stdevFactor: 1900,
+    });
+    assert.match(
+      issues('    healthchecks: { passive: { max_ejection_percent: 101 } }\n')[0]!,
+      /max_ejection_percent/,
+    );
+    assert.match(
+      issues('    healthchecks: { passive: { success_rate: { minimum_hosts: 0 } } }\n')[0]!,
+      /minimum_hosts: expected a number >= 1/,
+    );
+  });
+
   it('refuses what the schema forbids, naming the path', () => {
     const cases: [string, RegExp][] = [
-      ['      active: { type: grpc }\n', /healthchecks\.active\.type: .*http.*https.*tcp/],
+      ['      active: { type: smtp }\n', /healthchecks\.active\.type: .*http.*https.*tcp.*udp.*grpc.*grpcs/],
       ['      threshold: 101\n', /healthchecks\.threshold: expected a number <= 100/],
       [
         '      active: { healthy: { interval: -1 } }\n',
