@@ -17,6 +17,8 @@ import type { Router } from './router.ts';
 export interface HealthSource {
   /** The health of one upstream (by name or id) in the generation in service, or null. */
   upstreamHealth(nameOrId: string): unknown | null;
+  /** Set a target's state by hand; false when the upstream or target does not exist. */
+  setTargetState(upstream: string, target: string, state: 'healthy' | 'unhealthy' | 'draining'): boolean;
 }
 
 function kindOf(name: string): Kind | null {
@@ -120,4 +122,25 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
       return h === null ? refusalReply(new Refusal(404, 'not found', 'Not found')) : { status: 200, body: h };
     },
   );
+
+  // Kong's manual health endpoints (PUT in Kong 3, POST in older releases: both are accepted), and
+  // Fulcrum's `draining`. Runtime state, not configuration: kept across reloads, not restarts, and
+  // allowed in file mode too.
+  for (const state of ['healthy', 'unhealthy', 'draining'] as const)
+    for (const method of ['PUT', 'POST'] as const)
+      router.add(
+        method,
+        `/upstreams/{upstream}/targets/{target}/${state}`,
+        {
+          summary:
+            state === 'draining'
+              ? 'Drain a target: no new requests, in-flight ones finish (until set healthy)'
+              : `Mark a target ${state} (health checks may change it again)`,
+          tag: 'upstreams',
+        },
+        async (c) =>
+          health.setTargetState(c.params.upstream!, c.params.target!, state)
+            ? { status: 204 }
+            : refusalReply(new Refusal(404, 'not found', 'Not found')),
+      );
 }

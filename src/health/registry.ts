@@ -97,6 +97,25 @@ export class HealthRegistry {
     if (h !== undefined) h.passive(t, o);
   }
 
+  /**
+   * Set a target's state by hand (admin API). With health checks on the upstream, its checker
+   * applies it (panic and logging included); without, the verdict is set on the target directly.
+   * `healthy` also ends draining.
+   */
+  setTargetState(t: TargetState, state: 'healthy' | 'unhealthy' | 'draining'): void {
+    if (state === 'draining') t.draining = true;
+    else if (state === 'healthy') t.draining = false;
+    const h = this.upstreams.get(t.upstream);
+    if (h !== undefined) return h.manual(t, state);
+    if (state !== 'draining') t.health = state;
+    const want = !t.draining && t.health === 'healthy';
+    if (t.healthy !== want) t.setHealthy(want);
+    this.log.info(
+      { upstream: t.upstream, target: t.target, state },
+      'target state set through the admin API',
+    );
+  }
+
   get(upstream: string): UpstreamHealth | undefined {
     return this.upstreams.get(upstream);
   }
@@ -132,6 +151,7 @@ export class HealthRegistry {
           target: t.target,
           weight: t.weight,
           health: t.health,
+          draining: t.draining,
           takes_traffic: t.healthy && t.weight > 0,
           ejections: t.ejections,
           zone: t.zone || null,

@@ -245,6 +245,24 @@ export class UpstreamHealth {
     }
   }
 
+  /**
+   * The admin API's verdict (Kong's `PUT /upstreams/{u}/targets/{t}/healthy|unhealthy`): applied at
+   * once, and kept until the checks say otherwise (an active check may bring an unhealthy target
+   * back; there is no ejection timer). `draining` changes were made on the target: re-apply only.
+   */
+  manual(t: TargetState, state: 'healthy' | 'unhealthy' | 'draining'): void {
+    if (state === 'healthy') return this.markHealthy(t, 'set through the admin API');
+    if (state === 'unhealthy' && t.health !== 'unhealthy') {
+      t.health = 'unhealthy';
+      this.counters.delete(t);
+      this.deps.log.warn(
+        { upstream: this.name, target: t.target },
+        'target unhealthy: set through the admin API',
+      );
+    }
+    this.apply();
+  }
+
   private markUnhealthy(t: TargetState, reason: string): void {
     const now = this.deps.clock.monoMs();
     const back = this.returnedAt.get(t);
@@ -319,7 +337,7 @@ export class UpstreamHealth {
         );
     }
     for (const t of this.targets) {
-      const want = panic || t.health === 'healthy';
+      const want = !t.draining && (panic || t.health === 'healthy');
       // A recovery ramps up (slow start); traffic let through by panic does not.
       if (t.healthy !== want) t.setHealthy(want, !panic);
     }

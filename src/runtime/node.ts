@@ -18,7 +18,7 @@ import { FileStore } from '../store/file-store.ts';
 import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
 import { Runtime } from './runtime.ts';
-import { upstreamHealth } from './upstream-health-view.ts';
+import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
 export interface NodeOptions {
   /** The declarative file; reload() re-reads it. */
@@ -139,6 +139,7 @@ export class FulcrumNode {
         control: this.control,
         token: () => this.runtime.current.snapshot.node.admin.token,
         upstreamHealth: (name) => upstreamHealth(this.runtime, name),
+        setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
       });
       await this.admin.listen();
     }

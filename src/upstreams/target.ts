@@ -44,6 +44,11 @@ export class TargetState implements Rampable {
   private isHealthy = true;
   /** The health checks' verdict (src/health), shown as is even when the panic threshold sends traffic. */
   health: 'healthy' | 'unhealthy' = 'healthy';
+  /**
+   * Set through the admin API (`PUT …/targets/{t}/draining`): no new requests, in-flight ones
+   * finish; cleared by `…/healthy`. Outranks the panic threshold. Kept across reloads, not restarts.
+   */
+  draining = false;
   /** Times the health checks marked this target unhealthy (status, and the ejection time). */
   ejections = 0;
   /** Requests currently in flight to this target. */

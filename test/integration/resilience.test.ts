@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
+import { serviceOverUpstream } from '../helpers/config.ts';
 import { type FaultyUpstream, startFaultyUpstream, waitFor } from '../helpers/faulty-upstream.ts';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
 
@@ -17,15 +18,12 @@ const started: { f: TestNode | null; ups: FaultyUpstream[]; agents: Agent[] } = 
 /** `n` faulty upstreams (a, b, c...) behind one upstream `u` and one service `s` on `/`. */
 async function rig(n: number, service: string, upstream = '', route = ''): Promise<TestNode> {
   for (let i = 0; i < n; i++) started.ups.push(await startFaultyUpstream(String.fromCharCode(97 + i)));
-  started.f = await startFulcrum(`
-services:
-  - name: s
-    host: u
-${service}    routes: [{ paths: ["/"]${route} }]
-upstreams:
-  - name: u
-${upstream}    targets:
-${started.ups.map((u) => `      - target: ${u.target}\n`).join('')}`);
+  started.f = await startFulcrum(
+    serviceOverUpstream(
+      started.ups.map((u) => u.target),
+      { service, upstream, route },
+    ),
+  );
   return started.f;
 }
 
