@@ -11,7 +11,7 @@ import { loadSnapshotFile } from '../config/validate.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
-import { Http1Listener } from '../listeners/http1.ts';
+import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type Logs } from '../observability/access-log.ts';
 import { Runtime } from './runtime.ts';
 
@@ -39,7 +39,7 @@ export class FulcrumNode {
   readonly runtime: Runtime;
   readonly logs: Logs;
   private readonly options: NodeOptions;
-  private listeners: Http1Listener[] = [];
+  private listeners: ProxyListener[] = [];
   private admin: AdminServer | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
@@ -81,7 +81,7 @@ export class FulcrumNode {
 
   private async bind(snapshot: Snapshot): Promise<void> {
     for (const spec of snapshot.node.listeners) {
-      const l = new Http1Listener(spec, snapshot.node, this.runtime);
+      const l = createListener(spec, snapshot.node, this.runtime);
       await l.listen();
       this.listeners.push(l);
     }
@@ -160,7 +160,7 @@ export class FulcrumNode {
   async applySnapshot(snapshot: Snapshot): Promise<ReloadResult> {
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
-    const kept: Http1Listener[] = [];
+    const kept: ProxyListener[] = [];
     for (const l of this.listeners) {
       if (wanted.has(listenerKey(l.spec))) {
         kept.push(l);
@@ -169,7 +169,7 @@ export class FulcrumNode {
     }
     try {
       for (const spec of wanted.values()) {
-        const l = new Http1Listener(spec, snapshot.node, this.runtime);
+        const l = createListener(spec, snapshot.node, this.runtime);
         await l.listen();
         kept.push(l);
       }
