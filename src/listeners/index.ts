@@ -7,6 +7,7 @@ import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { Http1Listener } from './http1.ts';
 import { TcpListener } from './tcp.ts';
+import { UdpListener } from './udp.ts';
 
 export interface ProxyListener {
   readonly spec: ListenerSpec;
@@ -25,6 +26,8 @@ export function createListener(spec: ListenerSpec, node: NodeSpec, runtime: Runt
     case 'tcp':
     case 'tls_passthrough':
       return new TcpListener(spec, runtime);
+    case 'udp':
+      return new UdpListener(spec, runtime);
     default:
       return new Http1Listener(spec, node, runtime);
   }
