@@ -111,9 +111,12 @@ export async function readLine(s: Socket, ms = 5000): Promise<string> {
   while (!text.includes('\n')) {
     const b = await readBytes(s, 1, Math.max(1, deadline - Date.now()));
     if (b.length === 0) throw new Error(`connection closed after ${JSON.stringify(text)}`);
-    text += b.toString();
+    text += b.toString('latin1');
   }
-  return text.slice(0, text.indexOf('\n'));
+  const nl = text.indexOf('\n');
+  // Bytes past the line go back to the socket for the next read.
+  if (nl + 1 < text.length) s.unshift(Buffer.from(text.slice(nl + 1), 'latin1'));
+  return text.slice(0, nl);
 }
 
 /** Resolves when the proxy closes the connection (FIN or reset); rejects after `ms`. Whether any byte arrived before is returned. */
