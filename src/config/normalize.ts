@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
+import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch } from './l4.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
 import { normalizeSticky } from './sticky.ts';
@@ -49,13 +50,13 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
   const listeners = listenersRaw.map((l, i) => {
     const name = l.name ?? `proxy-${l.port}`;
     const address = l.address ?? '0.0.0.0';
-    const key = `${address}:${l.port}`;
+    const key = `${l.protocol === 'udp' ? 'udp ' : ''}${address}:${l.port}`;
     if (l.port !== 0 && seen.has(key))
       issues.push(
         src.issue(['listeners', i], `address ${key} is already bound by listeners[${seen.get(key)}]`),
       );
     seen.set(key, i);
-    return { name, protocol: 'http' as const, address, port: l.port };
+    return { name, address, port: l.port, ...normalizeL4Listener(src, l, ['listeners', i], issues) };
   });
   const names = new Set<string>();
   listeners.forEach((l, i) => {
@@ -177,7 +178,7 @@ function normalizeTargets(
 }
 
 interface ServiceUrl {
-  protocol: 'http' | 'https';
+  protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
   host: string;
   port: number;
   path: string;
@@ -190,8 +191,19 @@ function parseServiceUrl(s: string): ServiceUrl | string {
   } catch {
     return `expected a URL like http://host:port/path, got ${JSON.stringify(s)}`;
   }
+  if (u.protocol === 'tcp:' || u.protocol === 'udp:') {
+    if (u.username || u.password || u.search || u.hash || (u.pathname !== '' && u.pathname !== '/'))
+      return 'expected tcp://host:port or udp://host:port, without a path';
+    const h = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    return {
+      protocol: u.protocol === 'tcp:' ? 'tcp' : 'udp',
+      host: h,
+      port: u.port ? Number(u.port) : 80,
+      path: '/',
+    };
+  }
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    return `expected an http or https URL, got ${JSON.stringify(u.protocol.slice(0, -1))}`;
+    return `expected an http, https, tcp or udp URL, got ${JSON.stringify(u.protocol.slice(0, -1))}`;
   if (u.username || u.password || u.search || u.hash)
     return 'expected no credentials, query or fragment in the URL';
   const protocol = u.protocol === 'https:' ? 'https' : 'http';
@@ -266,7 +278,8 @@ function compileRoute(
     headers[lname] = values;
   }
   const methods: string[] = r.methods ?? [];
-  if (paths.length + hosts.length + methods.length + Object.keys(headers).length === 0)
+  const l4 = normalizeL4Route(src, r, at, issues);
+  if (l4 === null && paths.length + hosts.length + methods.length + Object.keys(headers).length === 0)
     issues.push(src.issue(at, 'a route needs at least one of "hosts", "paths", "methods" or "headers"'));
   return {
     id: r.id ?? uuidFrom('route', r.name ?? formatPath(at)),
@@ -286,6 +299,7 @@ function compileRoute(
     priority: r.priority ?? 0,
     pathHandling: r.path_handling ?? 'v0',
     tags: r.tags ?? [],
+    l4,
   };
 }
 
@@ -413,10 +427,12 @@ export function normalize(src: ParsedSource): Snapshot {
       }
     }
     checkPlugins(src, s.plugins, [...at, 'plugins'], issues);
+    checkL4Service(src, s, url.protocol, at, issues);
     services.push({
       id: s.id ?? uuidFrom('service', name),
       name,
       protocol: url.protocol,
+      proxyProtocol: s.proxy_protocol ?? 'off',
       host: url.host ?? '',
       port: url.port,
       path: url.path,
@@ -456,6 +472,13 @@ export function normalize(src: ParsedSource): Snapshot {
     routes.push(route);
     routeAts.push(at);
   });
+  // A route whose protocols do not fit its service's (an L4 route to an HTTP service) is disabled.
+  const serviceByName = new Map(services.map((s) => [s.name, s]));
+  for (const r of routes) {
+    const s = serviceByName.get(r.service);
+    const why = s === undefined ? null : protocolMismatch(r, s);
+    if (why !== null) problems.push({ path: r.path, message: why });
+  }
   const routeNames = new Map<string, string>();
   routes.forEach((r, i) => {
     if (!r.name) return;

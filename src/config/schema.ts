@@ -12,6 +12,7 @@
  */
 
 import { healthchecksSchema } from './healthchecks.ts';
+import { l4ListenerProperties, l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 import { stickySchema } from './sticky.ts';
 
@@ -77,9 +78,9 @@ export const routeSchema: S = {
     ),
     protocols: {
       ...strList(
-        'Protocols this route accepts. Accepted for Kong compatibility: plain HTTP listeners serve every route.',
+        'Protocols this route accepts. HTTP listeners serve the `http`/`https` routes; a `tcp`, `udp` or `tls_passthrough` route (one of them, not mixed with HTTP ones) is served by listeners of that protocol (docs/l4.md).',
         {
-          enum: ['http', 'https'],
+          enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
         },
       ),
       default: ['http', 'https'],
@@ -142,7 +143,10 @@ export const routeSchema: S = {
     },
     request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
-    snis: strList('Accepted for Kong compatibility; used once TLS listeners exist.'),
+    snis: strList(
+      '`tls_passthrough` routes: server names the ClientHello must carry; `*.example.com` matches any name ending in `.example.com`. Otherwise accepted for Kong compatibility.',
+    ),
+    ...l4RouteProperties,
     plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
     tags,
   },
@@ -160,10 +164,12 @@ export const serviceSchema: S = {
     ),
     protocol: {
       type: 'string',
-      enum: ['http', 'https'],
+      enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
       default: 'http',
-      description: 'The protocol used to reach the targets.',
+      description:
+        'The protocol used to reach the targets. `tcp` (or `tls_passthrough`, the same here) for `tcp` and `tls_passthrough` routes, `udp` for `udp` routes.',
     },
+    ...l4ServiceProperties,
     host: str(
       'The name of an upstream (traffic is balanced over its targets) or a hostname or IP address (one target at `host:port`). Required unless `url` is given.',
       {
@@ -430,10 +436,12 @@ export const listenerSchema: S = {
     name: str('A unique name (default: `proxy-<port>`).'),
     protocol: {
       type: 'string',
-      enum: ['http'],
+      enum: ['http', 'tcp', 'udp', 'tls_passthrough'],
       default: 'http',
-      description: 'Only `http` (HTTP/1.1) for now.',
+      description:
+        '`http` (HTTP/1.1); `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
     },
+    ...l4ListenerProperties,
     address: str('The address to bind.', { default: '0.0.0.0' }),
     port: int('The port to bind; 0 picks a free one.', 0, 65535),
   },

@@ -5,14 +5,21 @@
 import type { BalancerSettings } from '../balancers/configure.ts';
 import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
+import type { L4RouteFields } from './l4.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 import type { StickySpec } from './sticky.ts';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'http';
+  readonly protocol: 'http' | 'tcp' | 'udp' | 'tls_passthrough';
   readonly address: string;
   readonly port: number;
+  /** L4 listeners (docs/l4.md): expect a PROXY protocol header from trusted peers. */
+  readonly proxyProtocol: boolean;
+  /** tcp / tls_passthrough: most open client connections, 0 for no limit. */
+  readonly maxConnections: number;
+  /** udp: the session table's bound. */
+  readonly maxSessions: number;
 }
 
 export interface AdminSpec {
@@ -109,7 +116,9 @@ export interface UpstreamSpec {
 export interface ServiceSpec {
   readonly id: string;
   readonly name: string;
-  readonly protocol: 'http' | 'https';
+  readonly protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
+  /** tcp services: send a PROXY protocol header to targets (docs/l4.md). */
+  readonly proxyProtocol: 'off' | 'v1' | 'v2';
   readonly host: string;
   readonly port: number;
   readonly path: string;
@@ -148,6 +157,8 @@ export interface RouteSpec {
   readonly priority: number;
   readonly pathHandling: 'v0' | 'v1';
   readonly tags: readonly string[];
+  /** The L4 matchers of a tcp, udp or tls_passthrough route; null for an HTTP route (docs/l4.md). */
+  readonly l4: L4RouteFields | null;
 }
 
 export interface ConsumerSpec {

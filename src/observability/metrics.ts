@@ -66,6 +66,23 @@ export class Metrics {
       'Tries refused by a circuit breaker (max_requests, max_pending_requests) and retries refused (max_retries, retry_budget).',
     ),
   );
+  /** fulcrum_l4_connections_total{listener,route,service,result}: L4 connections (udp: sessions) by how they ended. */
+  readonly l4Connections = this.registry.add(
+    new Counter(
+      'fulcrum_l4_connections_total',
+      'L4 connections (udp: sessions) by listener, route, service and result.',
+    ),
+  );
+  /** fulcrum_l4_bytes_total{listener,route,service,direction}: bytes relayed, `in` from clients, `out` to them. */
+  readonly l4Bytes = this.registry.add(
+    new Counter('fulcrum_l4_bytes_total', 'Bytes relayed by L4 listeners, by direction (in: from clients).'),
+  );
+  /** fulcrum_udp_dropped_total{listener,reason}: datagrams not relayed. */
+  readonly udpDropped = this.registry.add(
+    new Counter('fulcrum_udp_dropped_total', 'Datagrams dropped by udp listeners, by reason.'),
+  );
+  /** Open L4 connections (udp: live sessions) per listener name, kept by the listeners. */
+  readonly l4Open = new Map<string, number>();
   /** fulcrum_config_reloads_total{result}: configuration swaps, `ok` or `rejected`. */
   readonly reloads = this.registry.add(
     new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),
@@ -124,6 +141,17 @@ export class Metrics {
       new Collected('fulcrum_downstream_connections', 'Open client connections.', 'gauge', () => [
         [{}, live.connections()],
       ]),
+    );
+    const l4Open = this.l4Open;
+    this.registry.add(
+      new Collected(
+        'fulcrum_l4_open_connections',
+        'Open L4 connections (udp: live sessions) per listener.',
+        'gauge',
+        function* (): Iterable<[Labels, number]> {
+          for (const [listener, n] of l4Open) yield [{ listener }, n];
+        },
+      ),
     );
     collectDefaultMetrics({ register: this.prom, prefix: 'fulcrum_' });
   }

@@ -18,6 +18,7 @@ import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { StickyRuntime } from '../proxy/sticky.ts';
+import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
 import { AffinityTable } from '../upstreams/affinity-table.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
@@ -96,6 +97,8 @@ export class Generation {
   readonly id: number;
   readonly snapshot: Snapshot;
   readonly router: Router<RouteRuntime>;
+  /** The tcp, udp and tls_passthrough routes (docs/l4.md); the HTTP router never sees them. */
+  readonly l4Router: L4Router<RouteRuntime>;
   readonly routes: readonly RouteRuntime[];
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
   readonly trusted: BlockList | null;
@@ -167,7 +170,9 @@ export class Generation {
     for (const s of snapshot.services) {
       const upstream = upstreams.get(s.upstream)!;
       const pools = new Map<TargetState, Pool>();
-      for (const t of upstream.targets) {
+      // tcp and udp services connect per connection (src/proxy/tcp-tunnel.ts), without a pool.
+      const pooled = s.protocol === 'http' || s.protocol === 'https';
+      for (const t of pooled ? upstream.targets : []) {
         const maxConnections = upstream.spec.circuitBreaker.maxConnections;
         pools.set(t, live.pools.get(t, s, maxConnections));
         poolKeys.add(poolKey(t, s, maxConnections));
@@ -196,7 +201,10 @@ export class Generation {
       };
     });
     this.routes = routes;
-    this.router = new Router(routes.map((r) => ({ route: r, spec: r.spec })));
+    this.router = new Router(
+      routes.filter((r) => r.spec.l4 === null).map((r) => ({ route: r, spec: r.spec })),
+    );
+    this.l4Router = new L4Router(routes.map((r) => ({ route: r, spec: r.spec })));
     this.upstreams = upstreams;
     this.poolKeys = poolKeys;
     this.targetKeys = targetKeys;

@@ -1,0 +1,34 @@
+/**
+ * The proxy listeners the node runs, one class per protocol behind one small interface (what the
+ * node's lifecycle needs: bind, address, drain, hard stop).
+ */
+import type { AddressInfo } from 'node:net';
+import type { ListenerSpec, NodeSpec } from '../config/types.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { Http1Listener } from './http1.ts';
+import { TcpListener } from './tcp.ts';
+import { UdpListener } from './udp.ts';
+
+export interface ProxyListener {
+  readonly spec: ListenerSpec;
+  listen(): Promise<AddressInfo>;
+  address(): AddressInfo | null;
+  /** Stop accepting; resolves when the connections (or sessions) it carried have ended. */
+  stopAccepting(): Promise<void>;
+  /** During a drain: close what carries nothing now (idle keep-alive connections). */
+  closeIdle(): void;
+  /** Drain timeout: close everything. */
+  destroyAll(): void;
+}
+
+export function createListener(spec: ListenerSpec, node: NodeSpec, runtime: Runtime): ProxyListener {
+  switch (spec.protocol) {
+    case 'tcp':
+    case 'tls_passthrough':
+      return new TcpListener(spec, runtime);
+    case 'udp':
+      return new UdpListener(spec, runtime);
+    default:
+      return new Http1Listener(spec, node, runtime);
+  }
+}
