@@ -70,7 +70,9 @@ function source(
         ? `${which}_query_arg`
         : kind === 'cookie'
           ? 'hash_on_cookie'
-          : null;
+          : kind === 'uri_capture'
+            ? `${which}_uri_capture`
+            : null;
   if (field === null) return kind === 'none' ? NONE : { kind, name: '' };
   const name = u[field];
   if (typeof name !== 'string' || name === '') {

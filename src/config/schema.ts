@@ -257,8 +257,17 @@ export const targetSchema: S = {
   },
 };
 
-/** Where a hashing algorithm takes its key from (Kong's `hash_on`, without `uri_capture` yet). */
-export const HASH_SOURCES = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg'];
+/** Where a hashing algorithm takes its key from (Kong's `hash_on`). */
+export const HASH_SOURCES = [
+  'none',
+  'consumer',
+  'ip',
+  'header',
+  'cookie',
+  'path',
+  'query_arg',
+  'uri_capture',
+];
 
 export const upstreamSchema: S = {
   type: 'object',
@@ -323,6 +332,13 @@ export const upstreamSchema: S = {
       pattern: '^/',
     }),
     hash_on_query_arg: str('The query argument read when `hash_on` is `query_arg`.', { minLength: 1 }),
+    hash_on_uri_capture: str(
+      "The capture of the matched route's regex path read when `hash_on` is `uri_capture`: a group name, or its number (`1` for the first group).",
+      { minLength: 1 },
+    ),
+    hash_fallback_uri_capture: str('The capture read when `hash_fallback` is `uri_capture`.', {
+      minLength: 1,
+    }),
     hash_fallback_query_arg: str('The query argument read when `hash_fallback` is `query_arg`.', {
       minLength: 1,
     }),

@@ -82,7 +82,7 @@ export interface TargetSpec {
 
 /** Where a hashing algorithm takes its key from; `name` is the header (lower case), cookie or query argument. */
 export interface HashSource {
-  readonly kind: 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg';
+  readonly kind: 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg' | 'uri_capture';
   readonly name: string;
 }
 

@@ -152,6 +152,7 @@ export class Exchange implements AttemptOwner {
         headers: req.headers,
         path,
         query,
+        captures: m.captures,
         consumer: null,
       });
       this.hashKey = k.key;

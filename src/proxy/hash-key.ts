@@ -14,6 +14,8 @@ export interface HashFacts {
   readonly path: string;
   /** The query string with its leading `?`, or ''. */
   readonly query: string;
+  /** The route's regex path match (for `uri_capture`), or null. */
+  readonly captures: RegExpExecArray | null;
   /** The authenticated consumer's id, or null (no authentication plugin yet). */
   readonly consumer: string | null;
 }
@@ -57,6 +59,12 @@ function read(src: HashSource, f: HashFacts): string | null {
       return f.query === '' ? null : new URLSearchParams(f.query.slice(1)).get(src.name);
     case 'cookie':
       return readCookie(f.headers.cookie, src.name);
+    case 'uri_capture': {
+      const m = f.captures;
+      if (m === null) return null;
+      const v = /^\d+$/.test(src.name) ? m[Number(src.name)] : m.groups?.[src.name];
+      return v === undefined || v === '' ? null : v;
+    }
     default:
       return null;
   }

@@ -19,6 +19,8 @@ export interface RouteMatch<R> {
   readonly route: R;
   /** Length of the matched path prefix (0 when the route has no paths). */
   readonly matchedLength: number;
+  /** The regex path's match (numbered and named captures), or null for a prefix or no path. */
+  readonly captures: RegExpExecArray | null;
 }
 
 /** A wildcard host: `*.example.com` (suffix `.example.com`) or `example.*` (prefix `example.`). */
@@ -178,6 +180,7 @@ export class Router<R> {
       if (e.methods !== null && !e.methods.has(req.method)) continue;
       if (e.host !== null && !hostMatches(e.host, req.host)) continue;
       let matchedLength = 0;
+      let captures: RegExpExecArray | null = null;
       if (e.prefix !== null) {
         if (!req.path.startsWith(e.prefix)) continue;
         matchedLength = e.prefix.length;
@@ -185,6 +188,7 @@ export class Router<R> {
         const m = e.regex.exec(req.path);
         if (m === null) continue;
         matchedLength = m[0].length;
+        captures = m;
       }
       let ok = true;
       for (const h of e.headers)
@@ -193,7 +197,7 @@ export class Router<R> {
           break;
         }
       if (!ok) continue;
-      return { route: e.route, matchedLength };
+      return { route: e.route, matchedLength, captures };
     }
     return null;
   }

@@ -34,6 +34,9 @@ ${algorithms.map((a) => `  - name: ${a}\n    host: ${a}\n    routes: [{ paths: [
   - name: cookie
     host: cookie
     routes: [{ paths: ["/cookie"] }]
+  - name: capture
+    host: capture
+    routes: [{ paths: ["~/tenants/(?<tenant>[a-z0-9]+)/"], strip_path: false }]
 upstreams:
 ${upstreams}  - name: hash
     algorithm: consistent-hashing
@@ -47,6 +50,11 @@ ${upstreams}  - name: hash
     hash_on: cookie
     hash_on_cookie: fulcrum-sticky
     hash_on_cookie_path: /cookie
+    targets: [{ target: "${ups[0]!.target}" }, { target: "${ups[1]!.target}" }, { target: "${ups[2]!.target}" }]
+  - name: capture
+    algorithm: rendezvous
+    hash_on: uri_capture
+    hash_on_uri_capture: tenant
     targets: [{ target: "${ups[0]!.target}" }, { target: "${ups[1]!.target}" }, { target: "${ups[2]!.target}" }]
 `);
   });
@@ -109,5 +117,19 @@ ${upstreams}  - name: hash
       assert.equal(await r.body.text(), name);
       assert.equal(r.headers['set-cookie'], undefined, 'no new cookie when the client has one');
     }
+  });
+
+  it('hash_on uri_capture keys on a named capture of the route regex: one tenant, one target', async () => {
+    const targetOf = new Map<string, string>();
+    for (let i = 0; i < 40; i++) {
+      const tenant = `t${i % 8}`;
+      const r = await request(`${f.url}/tenants/${tenant}/item/${i}`);
+      const name = await r.body.text();
+      assert.equal(r.statusCode, 200);
+      if (targetOf.has(tenant))
+        assert.equal(name, targetOf.get(tenant), `${tenant} moved with the rest of the path`);
+      targetOf.set(tenant, name);
+    }
+    assert.ok(new Set(targetOf.values()).size >= 2, 'eight tenants over three targets use more than one');
   });
 });

@@ -63,6 +63,11 @@ describe('config: upstream balancing', () => {
     );
     assert.deepEqual(c.hashOn, { kind: 'cookie', name: 'sticky' });
     assert.equal(c.hashCookiePath, '/app');
+    const cap = load(
+      '    algorithm: rendezvous\n    hash_on: uri_capture\n    hash_on_uri_capture: tenant\n    hash_fallback: uri_capture\n    hash_fallback_uri_capture: "1"\n',
+    );
+    assert.deepEqual(cap.hashOn, { kind: 'uri_capture', name: 'tenant' });
+    assert.deepEqual(cap.hashFallback, { kind: 'uri_capture', name: '1' });
     assert.equal(load('    algorithm: least-request\n    choice_count: 3\n').balancer.choiceCount, 3);
     assert.equal(load('    algorithm: latency\n    decay_window: 500\n').balancer.decayWindowMs, 500);
   });
@@ -82,6 +87,10 @@ describe('config: upstream balancing', () => {
       /upstreams\[0\]\.hash_fallback: expected "none" when hash_on is "cookie"/,
     );
     assert.match(issues('    hash_on: ip\n')[0]!, /hash_on is read only by the hashing algorithms/);
+    assert.match(
+      issues('    algorithm: maglev\n    hash_on: uri_capture\n')[0]!,
+      /hash_on: uri_capture needs "hash_on_uri_capture"/,
+    );
     assert.match(
       issues('    algorithm: ring-hash\n    hash_balance_factor: 0.5\n')[0]!,
       /hash_balance_factor/,

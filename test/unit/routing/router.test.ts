@@ -319,8 +319,8 @@ describe('router: paths', () => {
 - name: foo
   paths: [/foo]
 `);
-    assert.deepEqual(r.match(req('/foobar')), { route: 'foo', matchedLength: 4 });
-    assert.deepEqual(r.match(req('/foo/bar')), { route: 'foo', matchedLength: 4 });
+    assert.deepEqual(r.match(req('/foobar')), { route: 'foo', matchedLength: 4, captures: null });
+    assert.deepEqual(r.match(req('/foo/bar')), { route: 'foo', matchedLength: 4, captures: null });
     assert.equal(r.match(req('/fo')), null);
     assert.equal(r.match(req('/xfoo')), null);
   });
@@ -338,7 +338,8 @@ describe('router: paths', () => {
 - name: v
   paths: ["~/v\\\\d+/"]
 `);
-    assert.deepEqual(r.match(req('/v2/users')), { route: 'v', matchedLength: 4 });
+    const v = r.match(req('/v2/users'))!;
+    assert.deepEqual([v.route, v.matchedLength, v.captures?.[0]], ['v', 4, '/v2/']);
     assert.equal(r.match(req('/api/v2/users')), null);
   });
 
@@ -347,10 +348,18 @@ describe('router: paths', () => {
 - name: ver
   paths: ["~/version/\\\\d+/service"]
 `);
-    assert.deepEqual(r.match(req('/version/1/service/path/to/resource')), {
-      route: 'ver',
-      matchedLength: 18,
-    });
+    const m = r.match(req('/version/1/service/path/to/resource'))!;
+    assert.deepEqual([m.route, m.matchedLength, m.captures?.[0]], ['ver', 18, '/version/1/service']);
+  });
+
+  it('hands over the regex captures, numbered and named (for hash_on: uri_capture)', () => {
+    const r = routerOf(`
+- name: t
+  paths: ["~/t/(?<tenant>[a-z]+)/(\\\\d+)"]
+`);
+    const m = r.match(req('/t/acme/42/x'))!;
+    assert.equal(m.captures?.groups?.tenant, 'acme');
+    assert.equal(m.captures?.[2], '42');
   });
 
   it('gives matchedLength 0 for a route without paths', () => {
@@ -358,6 +367,6 @@ describe('router: paths', () => {
 - name: any
   hosts: [example.com]
 `);
-    assert.deepEqual(r.match(req('/anything')), { route: 'any', matchedLength: 0 });
+    assert.deepEqual(r.match(req('/anything')), { route: 'any', matchedLength: 0, captures: null });
   });
 });
