@@ -152,8 +152,13 @@ describe('timeouts', () => {
     assert.equal(r.status, 504);
     assert.match(r.body, /FULCRUM_ERR_UPSTREAM_TIMEOUT/);
     assert.ok(r.ms >= 280 && r.ms < 1500, `504 after ${r.ms.toFixed(0)} ms`);
-    const tries = started.ups.reduce((n, u) => n + u.counts.requests, 0);
-    assert.equal(tries, 3, 'tries at 0, 120 and 240 ms; none after the deadline');
+    const count = () => started.ups.reduce((n, u) => n + u.counts.requests, 0);
+    // Tries leave at 0, 120 and 240 ms (the last may be cut before it reaches its target on a
+    // loaded machine); none may start after the deadline.
+    const tries = count();
+    assert.ok(tries >= 2 && tries <= 3, `${tries} tries`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(count(), tries, 'no try after the deadline');
     await waitFor(() => started.ups.every((u) => u.concurrency.now === 0), 'every try closed');
     assert.equal(guard(f).active, 0);
     assert.equal(guard(f).retries, 0);
