@@ -18,7 +18,9 @@ export const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/default.yam
 const HELP = `fulcrum ${VERSION}: load balancer, reverse proxy and API gateway
 
 Usage:
-  fulcrum start [-c FILE] [--demo]   run the proxy (SIGHUP reloads FILE, SIGTERM/SIGINT drain and stop)
+  fulcrum start [-c FILE] [--demo] [--watch]
+                                     run the proxy (SIGHUP, or with --watch a change of FILE, reloads
+                                     it; SIGTERM/SIGINT drain and stop)
   fulcrum start --managed [--state STATE] [-c FILE]
                                      run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
@@ -34,6 +36,7 @@ Options:
   --managed           managed mode: admin API writes are persisted to the state file and survive
                       restarts; -c FILE only seeds a state file that does not exist yet
   --state STATE       the managed state file (default: ./fulcrum.state.json)
+  --watch             reload when the configuration file changes (file mode), as SIGHUP does
   --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
                       \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
 
@@ -77,12 +80,13 @@ async function start(
   demo: boolean,
   zone: string | undefined,
   stateFile?: string,
+  watch = false,
 ): Promise<void> {
   let demoServers: Server[] = [];
   if (demo) demoServers = await startDemoServers();
   let node: FulcrumNode;
   try {
-    node = await FulcrumNode.start({ configFile, stateFile, ...(zone ? { zone } : {}) });
+    node = await FulcrumNode.start({ configFile, stateFile, watch, ...(zone ? { zone } : {}) });
   } catch (err) {
     await stopDemoServers(demoServers);
     if (err instanceof ConfigError) {
@@ -127,6 +131,7 @@ export async function main(argv: string[]): Promise<number | null> {
         managed: { type: 'boolean' },
         state: { type: 'string' },
         zone: { type: 'string' },
+        watch: { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -159,7 +164,13 @@ export async function main(argv: string[]): Promise<number | null> {
       await start(seed === undefined ? undefined : resolve(seed), values.demo === true, zone, state);
       return null;
     }
-    await start(pickConfig(values.config as string | undefined), values.demo === true, zone);
+    await start(
+      pickConfig(values.config as string | undefined),
+      values.demo === true,
+      zone,
+      undefined,
+      values.watch === true,
+    );
     return null;
   }
   process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);

@@ -17,6 +17,7 @@ import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
 import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
+import { FileWatch } from './file-watch.ts';
 import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
@@ -36,6 +37,8 @@ export interface NodeOptions {
    * from `configFile` if given (and writes it as the first state), else empty.
    */
   readonly stateFile?: string;
+  /** File mode: reload when the declarative file changes (`fulcrum start --watch`). */
+  readonly watch?: boolean;
   /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
   readonly zone?: string;
 }
@@ -62,6 +65,7 @@ export class FulcrumNode {
   private readonly options: NodeOptions;
   private listeners: ProxyListener[] = [];
   private admin: AdminServer | null = null;
+  private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
 
@@ -113,6 +117,11 @@ export class FulcrumNode {
       throw err;
     }
     for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
+      node.watcher = new FileWatch(options.configFile, () => {
+        node.logs.app.info({ file: options.configFile }, 'configuration file changed: reloading');
+        void node.reload();
+      });
     node.logs.app.info(
       {
         version: VERSION,
@@ -269,6 +278,7 @@ export class FulcrumNode {
       );
       for (const l of this.listeners) l.destroyAll();
     }
+    this.watcher?.close();
     await this.admin?.close();
     this.runtime.close();
     await this.runtime.live.pools.closeAll();
