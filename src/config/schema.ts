@@ -14,6 +14,13 @@
 import { healthchecksSchema } from './healthchecks.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 import { stickySchema } from './sticky.ts';
+import {
+  caCertificateSchema,
+  certificateSchema,
+  listenerTlsSchema,
+  serviceTlsFields,
+  sniSchema,
+} from './tls-schema.ts';
 
 type S = Record<string, unknown>;
 
@@ -208,9 +215,7 @@ export const serviceSchema: S = {
     ),
     enabled: bool('A disabled service is kept in the file but its routes answer 503.', true),
     tls_verify: bool('Verify the target certificate for https services.', true),
-    ca_certificates: strList('Accepted for Kong compatibility.'),
-    client_certificate: { description: 'Accepted for Kong compatibility.' },
-    tls_verify_depth: { type: ['integer', 'null'], description: 'Accepted for Kong compatibility.' },
+    ...serviceTlsFields,
     routes: { type: 'array', description: "This service's routes.", items: routeSchema },
     plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginSchema },
     tags,
@@ -430,12 +435,13 @@ export const listenerSchema: S = {
     name: str('A unique name (default: `proxy-<port>`).'),
     protocol: {
       type: 'string',
-      enum: ['http'],
+      enum: ['http', 'https'],
       default: 'http',
-      description: 'Only `http` (HTTP/1.1) for now.',
+      description: '`http`: HTTP/1.1 in clear text. `https`: HTTP/1.1 over TLS (settings in `tls`).',
     },
     address: str('The address to bind.', { default: '0.0.0.0' }),
     port: int('The port to bind; 0 picks a free one.', 0, 65535),
+    tls: listenerTlsSchema,
   },
 };
 
@@ -592,9 +598,19 @@ export const fileSchema: S = {
     },
     certificates: {
       type: 'array',
-      description: 'Accepted for Kong compatibility; used once TLS listeners exist.',
+      description: 'Certificates served by https listeners, chosen by SNI (docs/tls.md).',
+      items: certificateSchema,
     },
-    ca_certificates: { type: 'array', description: 'Accepted for Kong compatibility.' },
+    snis: {
+      type: 'array',
+      description: 'Server names given at top level; each names its `certificate`.',
+      items: sniSchema,
+    },
+    ca_certificates: {
+      type: 'array',
+      description: 'CA certificates that services trust for their targets (docs/tls.md).',
+      items: caCertificateSchema,
+    },
     vaults: { type: 'array', description: 'Accepted for Kong compatibility.' },
   },
 };

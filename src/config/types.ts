@@ -7,12 +7,15 @@ import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 import type { StickySpec } from './sticky.ts';
+import type { ListenerTlsSpec, UpstreamTlsSpec } from './tls.ts';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'http';
+  readonly protocol: 'http' | 'https';
   readonly address: string;
   readonly port: number;
+  /** TLS termination (https listeners), else null. */
+  readonly tls: ListenerTlsSpec | null;
 }
 
 export interface AdminSpec {
@@ -122,6 +125,8 @@ export interface ServiceSpec {
   readonly requestTimeoutMs: number;
   readonly enabled: boolean;
   readonly tlsVerify: boolean;
+  /** Trusted CAs, client certificate and SNI override for https targets (docs/tls.md). */
+  readonly tls: UpstreamTlsSpec;
   /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
   readonly upstream: string;
   readonly tags: readonly string[];
