@@ -84,7 +84,7 @@ export const routeSchema: S = {
     ),
     protocols: {
       ...strList(
-        'Protocols this route accepts. Accepted for Kong compatibility: plain HTTP listeners serve every route.',
+        'Protocols this route accepts. Accepted for Kong compatibility, not yet used: http and https listeners both serve every route (docs/tls.md#not-yet).',
         {
           enum: ['http', 'https'],
         },
@@ -145,11 +145,13 @@ export const routeSchema: S = {
       type: 'integer',
       enum: [301, 302, 307, 308, 426],
       default: 426,
-      description: 'Accepted for Kong compatibility; used once HTTPS listeners exist.',
+      description: 'Accepted for Kong compatibility, not yet used (docs/tls.md#not-yet).',
     },
     request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
-    snis: strList('Accepted for Kong compatibility; used once TLS listeners exist.'),
+    snis: strList(
+      'Accepted for Kong compatibility, not yet used for matching (docs/tls.md#not-yet); certificates are chosen by the top-level `certificates` and `snis`.',
+    ),
     plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
     tags,
   },

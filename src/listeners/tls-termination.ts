@@ -109,6 +109,7 @@ export class TlsTermination {
     return {
       cert: c.certAlt === '' ? c.cert : [c.cert, c.certAlt],
       key: c.keyAlt === '' ? c.key : [c.key, c.keyAlt],
+      honorCipherOrder: true,
       minVersion: s.minVersion,
       maxVersion: s.maxVersion,
       ...(s.ciphers === '' ? {} : { ciphers: s.ciphers }),

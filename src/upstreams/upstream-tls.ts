@@ -39,3 +39,37 @@ export function upstreamConnect(host: string, s: ServiceSpec): ConnectSetting {
   return (opts: BuildConnector.Options, cb: BuildConnector.Callback) =>
     connector({ ...opts, servername: serverName }, cb);
 }
+
+/** OpenSSL's certificate verification failures, as Node reports them (`err.code`). */
+const VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/**
+ * Whether an upstream error is a failed TLS handshake (the certificate refused, a TLS alert, a
+ * target that does not speak TLS): nothing of the request was sent, so it is a connect failure.
+ */
+export function isTlsHandshakeError(code: string): boolean {
+  return (
+    VERIFY_CODES.has(code) ||
+    code.startsWith('ERR_SSL_TLSV1_ALERT_') ||
+    code.startsWith('ERR_SSL_SSLV3_ALERT_') ||
+    code.startsWith('ERR_SSL_TLSV13_ALERT_')
+  );
+}

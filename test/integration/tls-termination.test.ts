@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 import { Client } from 'undici';
+import WebSocket, { WebSocketServer } from 'ws';
 import { ConfigError } from '../../src/config/load.ts';
 import { loadSnapshotText } from '../../src/config/validate.ts';
 import { type Pem, TestPki, yamlPem } from '../helpers/certs.ts';
@@ -69,6 +70,7 @@ describe('https listeners: termination, SNI, versions, resumption, live rotation
   const exact = pki.issue(ca, 'exact.wild.test');
   const rotated = pki.issue(ca, 'example.test');
   let up: TestUpstream;
+  let wsTarget: WebSocketServer;
   let f: TestNode;
 
   const header = (extra = '') => `_format_version: "3.0"
@@ -90,6 +92,10 @@ services:
     url: http://${up.target}
     routes:
       - paths: ["/"]
+  - name: ws
+    url: http://127.0.0.1:${(wsTarget.address() as { port: number }).port}
+    routes:
+      - paths: ["/ws"]
 certificates:
   - id: 0b3c5e6a-0000-4000-8000-000000000001
     cert: ${yamlPem(exampleCert.cert, 6)}
@@ -109,11 +115,18 @@ snis:
 
   before(async () => {
     up = await startUpstream('up');
+    wsTarget = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wsTarget.once('listening', r));
+    wsTarget.on('connection', (ws, req) => {
+      ws.on('message', (data) => ws.send(`echo ${String(data)} proto=${req.headers['x-forwarded-proto']}`));
+    });
     f = await startFulcrum(body(example), { header: header() });
   });
   after(async () => {
     await f.stop();
     await up.close();
+    for (const c of wsTarget.clients) c.terminate();
+    await new Promise((r) => wsTarget.close(r));
   });
 
   it('chooses the certificate by SNI: exact, wildcard (one label), exact over wildcard, default otherwise', async () => {
@@ -148,6 +161,24 @@ snis:
     const seen = up.seen.at(-1)!;
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
     assert.equal(seen.headers['x-forwarded-port'], String(f.port));
+  });
+
+  it('carries WebSocket over TLS (wss)', async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${f.port}/ws`, {
+      ca: ca.cert,
+      servername: 'example.test',
+    } as WebSocket.ClientOptions);
+    try {
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const reply = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+      ws.send('hi');
+      assert.equal(await reply, 'echo hi proto=https');
+    } finally {
+      ws.terminate();
+    }
   });
 
   it('accepts TLS 1.2 and 1.3 and refuses TLS 1.1 by default', async () => {

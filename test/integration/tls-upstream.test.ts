@@ -113,6 +113,8 @@ certificates:
   it('refuses a target the system store does not trust (tls_verify is on by default)', async () => {
     const r = await get('/system');
     assert.equal(r.status, 502, r.text);
+    // A refused certificate is a connect failure: nothing of the request was sent.
+    assert.equal(JSON.parse(r.text).code, 'FULCRUM_ERR_UPSTREAM_CONNECT');
   });
 
   it('tls_verify: false skips verification', async () => {
