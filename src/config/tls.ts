@@ -243,6 +243,12 @@ export function normalizeTlsMaterial(
     }
     const spec = certificateSpec(c, r, ['certificates', i], id, names[i]!);
     if (spec === null) return;
+    if (spec.certAlt !== '' && spec.snis.length > 0)
+      problems.push({
+        path: `certificates[${i}].cert_alt`,
+        message:
+          'cert_alt is served only where this certificate is a listener default; for its server names Node serves one certificate (cert)',
+      });
     for (const n of spec.snis) {
       if (n.includes('*')) continue;
       if (new X509Certificate(spec.cert).checkHost(n) === undefined)

@@ -51,7 +51,7 @@ export class TlsTermination {
   /** Options for `https.createServer` (merged with the HTTP options by the listener). */
   serverOptions(): Record<string, unknown> {
     return {
-      ...this.contextOptions(this.spec.defaultCertificate),
+      ...this.contextOptions(this.spec.defaultCertificate, true),
       ALPNProtocols: [...this.alpn],
       SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) =>
         cb(null, this.lookup(name)),
@@ -83,7 +83,7 @@ export class TlsTermination {
     this.build(spec);
     const server = this.server;
     if (server === null) return;
-    server.setSecureContext(this.contextOptions(spec.defaultCertificate));
+    server.setSecureContext(this.contextOptions(spec.defaultCertificate, true));
     // Read by Node for every new connection (tls.Server's connection listener).
     const s = server as HttpsServer & { requestCert: boolean; rejectUnauthorized: boolean };
     s.requestCert = spec.verifyClient !== 'off';
@@ -104,11 +104,17 @@ export class TlsTermination {
     return undefined;
   }
 
-  private contextOptions(c: CertificateSpec): SecureContextOptions {
+  /**
+   * `withAlt`: also load `cert_alt`. Only the server's own (default) context can hold two: Node
+   * applies an SNI context by copying its one current certificate and key into the connection
+   * (UseSNIContext), so the other key type would silently come from the default context.
+   */
+  private contextOptions(c: CertificateSpec, withAlt: boolean): SecureContextOptions {
     const s = this.spec;
+    const alt = withAlt && c.certAlt !== '';
     return {
-      cert: c.certAlt === '' ? c.cert : [c.cert, c.certAlt],
-      key: c.keyAlt === '' ? c.key : [c.key, c.keyAlt],
+      cert: alt ? [c.cert, c.certAlt] : c.cert,
+      key: alt ? [c.key, c.keyAlt] : c.key,
       honorCipherOrder: true,
       minVersion: s.minVersion,
       maxVersion: s.maxVersion,
@@ -128,11 +134,9 @@ export class TlsTermination {
     const leading = new Map<string, SecureContext>();
     const trailing: [string, SecureContext][] = [];
     for (const c of spec.certificates) {
-      const key = createHash('sha256')
-        .update(`${c.cert}|${c.key}|${c.certAlt}|${c.keyAlt}|${settings}`)
-        .digest('hex');
+      const key = createHash('sha256').update(`${c.cert}|${c.key}|${settings}`).digest('hex');
       let ctx = this.cache.get(key) ?? cache.get(key);
-      if (ctx === undefined) ctx = createSecureContext(this.contextOptions(c));
+      if (ctx === undefined) ctx = createSecureContext(this.contextOptions(c, false));
       cache.set(key, ctx);
       for (const n of c.snis) {
         if (n.startsWith('*.')) leading.set(n.slice(2), ctx);

@@ -22,6 +22,8 @@ export interface IssueOptions {
   readonly days?: number;
   /** Extended key usage: serverAuth (default) or clientAuth. */
   readonly usage?: 'serverAuth' | 'clientAuth';
+  /** The leaf's key: ECDSA P-256 (default) or RSA 2048. */
+  readonly keyType?: 'ec' | 'rsa';
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -75,13 +77,12 @@ export class TestPki {
   /** A leaf signed by `ca`. */
   issue(ca: Pem, cn: string, opts: IssueOptions = {}): Pem {
     const base = `leaf-${++this.n}`;
+    const key = opts.keyType === 'rsa' ? ['rsa:2048'] : ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
     openssl(
       [
         'req',
         '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
+        ...key,
         '-nodes',
         '-keyout',
         `${base}.key`,
@@ -95,7 +96,7 @@ export class TestPki {
     const sans = opts.sans ?? [`DNS:${cn}`];
     writeFileSync(
       join(this.dir, `${base}.ext`),
-      `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=${opts.usage ?? 'serverAuth'}\n${sans.length > 0 ? `subjectAltName=${sans.join(',')}\n` : ''}`,
+      `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature${opts.keyType === 'rsa' ? ',keyEncipherment' : ''}\nextendedKeyUsage=${opts.usage ?? 'serverAuth'}\n${sans.length > 0 ? `subjectAltName=${sans.join(',')}\n` : ''}`,
     );
     openssl(
       [

@@ -268,6 +268,68 @@ snis:
     assert.equal(r.stdout, 'up\n200 0');
   });
 
+  it('default certificate with cert_alt: each client gets the key type it supports', async () => {
+    const rsa = pki.issue(ca, 'dual.test', { keyType: 'rsa' });
+    const ec = pki.issue(ca, 'dual.test');
+    const dual = `  - cert: ${yamlPem(ec.cert, 6)}
+    key: ${yamlPem(ec.key, 6)}
+    cert_alt: ${yamlPem(rsa.cert, 6)}
+    key_alt: ${yamlPem(rsa.key, 6)}
+    id: 0b3c5e6a-0000-4000-8000-0000000000d0
+`;
+    // Appended to `certificates`, which the top-level `snis` follow; the listener's default.
+    const g = await startFulcrum(body(example).replace('\nsnis:\n', `\n${dual}snis:\n`), {
+      header: header().replace(
+        /certificate: .*\n\s*key: .*\n/,
+        'default_certificate: 0b3c5e6a-0000-4000-8000-0000000000d0\n',
+      ),
+    });
+    try {
+      const served = async (ciphers: string) => {
+        const s = await handshake(g.port, {
+          ca: ca.cert,
+          servername: 'no-such-name.test',
+          rejectUnauthorized: false,
+          maxVersion: 'TLSv1.2',
+          ciphers,
+        });
+        const fp = s.getPeerX509Certificate()?.fingerprint256;
+        s.destroy();
+        return fp;
+      };
+      assert.equal(
+        await served('ECDHE-ECDSA-AES128-GCM-SHA256'),
+        new X509Certificate(ec.cert).fingerprint256,
+      );
+      assert.equal(await served('ECDHE-RSA-AES128-GCM-SHA256'), new X509Certificate(rsa.cert).fingerprint256);
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('session_tickets: false resumes nothing', async () => {
+    const g = await startFulcrum(body(example), { header: header('\n      session_tickets: false') });
+    try {
+      for (const v of ['TLSv1.2', 'TLSv1.3'] as const) {
+        const first = await handshake(g.port, { ca: ca.cert, servername: 'example.test', maxVersion: v });
+        // TLS 1.3 tickets arrive after the handshake: wait for the session (or its absence) to settle.
+        await new Promise((r) => setImmediate(r));
+        const session = first.getSession();
+        first.destroy();
+        const again = await handshake(g.port, {
+          ca: ca.cert,
+          servername: 'example.test',
+          maxVersion: v,
+          ...(session ? { session } : {}),
+        });
+        assert.equal(again.isSessionReused(), false, v);
+        again.destroy();
+      }
+    } finally {
+      await g.stop();
+    }
+  });
+
   it('refuses TLS 1.2 clients when min_version is TLSv1.3', async () => {
     const g = await startFulcrum(body(example), {
       header: header('\n      min_version: TLSv1.3\n      ciphers: TLS_AES_256_GCM_SHA384'),
