@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 import { Client } from 'undici';
@@ -266,6 +267,36 @@ snis:
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'up\n200 0');
+  });
+
+  it('re-reads the listener certificate files on reload (rotation in place)', async () => {
+    const certPath = join(pki.dir, 'rotating.pem');
+    const keyPath = join(pki.dir, 'rotating.key');
+    const next = pki.issue(ca, 'default.test');
+    copyFileSync(dflt.certPath, certPath);
+    copyFileSync(dflt.keyPath, keyPath);
+    const g = await startFulcrum(body(example), {
+      header: header().replace(dflt.certPath, certPath).replace(dflt.keyPath, keyPath),
+    });
+    try {
+      const fp = async () => {
+        const s = await handshake(g.port, { ca: ca.cert, rejectUnauthorized: false });
+        const v = s.getPeerX509Certificate()?.fingerprint256;
+        s.destroy();
+        return v;
+      };
+      assert.equal(await fp(), new X509Certificate(dflt.cert).fingerprint256);
+      copyFileSync(next.certPath, certPath);
+      copyFileSync(next.keyPath, keyPath);
+      assert.equal((await g.node.reload()).ok, true);
+      assert.equal(await fp(), new X509Certificate(next.cert).fingerprint256);
+      // A key that no longer matches refuses the reload; the previous certificate keeps serving.
+      copyFileSync(example.keyPath, keyPath);
+      assert.equal((await g.node.reload()).ok, false);
+      assert.equal(await fp(), new X509Certificate(next.cert).fingerprint256);
+    } finally {
+      await g.stop();
+    }
   });
 
   it('default certificate with cert_alt: each client gets the key type it supports', async () => {
