@@ -361,6 +361,31 @@ snis:
     }
   });
 
+  it('answers openssl s_client: SNI choice, verified chain, TLS 1.3; TLS 1.1 refused', async (t) => {
+    if ((await run('sh', ['-c', 'command -v openssl'])).code !== 0) return t.skip('openssl is not installed');
+    const base = [
+      's_client',
+      '-connect',
+      `127.0.0.1:${f.port}`,
+      '-CAfile',
+      ca.certPath,
+      '-verify_return_error',
+    ];
+    const ok = await run('sh', [
+      '-c',
+      `openssl ${[...base, '-servername', 'a.wild.test'].join(' ')} </dev/null`,
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /subject=CN ?= ?wild/);
+    assert.match(ok.stdout, /Verify return code: 0 \(ok\)/);
+    assert.match(ok.stdout, /TLSv1\.3/);
+    const old = await run('sh', [
+      '-c',
+      `openssl ${[...base, '-servername', 'example.test', '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'].join(' ')} </dev/null`,
+    ]);
+    assert.notEqual(old.code, 0);
+  });
+
   it('refuses TLS 1.2 clients when min_version is TLSv1.3', async () => {
     const g = await startFulcrum(body(example), {
       header: header('\n      min_version: TLSv1.3\n      ciphers: TLS_AES_256_GCM_SHA384'),
