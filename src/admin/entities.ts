@@ -15,6 +15,7 @@ import {
   targetSchema,
   upstreamSchema,
 } from '../config/schema.ts';
+import { caCertificateSchema, certificateSchema, sniSchema } from '../config/tls-schema.ts';
 import { formatHostPort, parseHostPort } from '../core/net.ts';
 import { copyState, type Entity, expandServiceUrl, type Kind, type State } from '../store/document.ts';
 import { Refusal } from './control.ts';
@@ -83,6 +84,31 @@ export const DEFS: Readonly<Record<Kind, KindDef>> = {
     refs: { service: 'services', route: 'routes', consumer: 'consumers' },
     nested: {},
   },
+  certificates: {
+    kind: 'certificates',
+    singular: 'certificate',
+    schema: certificateSchema,
+    // Kong also addresses a certificate by one of its server names (see find).
+    keys: [],
+    refs: {},
+    nested: {},
+  },
+  snis: {
+    kind: 'snis',
+    singular: 'sni',
+    schema: sniSchema,
+    keys: ['name'],
+    refs: { certificate: 'certificates' },
+    nested: {},
+  },
+  ca_certificates: {
+    kind: 'ca_certificates',
+    singular: 'ca_certificate',
+    schema: caCertificateSchema,
+    keys: [],
+    refs: {},
+    nested: {},
+  },
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -123,7 +149,60 @@ export function find(
     );
     if (hit) return hit;
   }
+  if (kind === 'certificates' && scope === null) {
+    const sni = state.snis.find((n) => String(n.name).toLowerCase() === idOrKey.toLowerCase());
+    const id = sni ? refOf(sni.certificate) : null;
+    if (id !== null) return list.find((e) => e.id === id);
+  }
   return undefined;
+}
+
+/** An entity as the API shows it: a certificate lists its server names (`snis`), as Kong's does. */
+export function present(state: State, kind: Kind, e: Entity): Entity {
+  if (kind !== 'certificates') return e;
+  const snis = state.snis.filter((n) => refOf(n.certificate) === e.id).map((n) => n.name as string);
+  return { ...e, snis };
+}
+
+/**
+ * Kong's `snis` shorthand on a certificate write: the names given become the certificate's sni
+ * entities (new ones created, missing ones deleted); a name another certificate holds is a 409.
+ */
+function syncSnis(state: State, certId: string, names: unknown, now: number): State | Refusal {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+    return new Refusal(400, 'schema violation', 'snis: expected a list of server names', {
+      fields: { snis: 'expected a list of server names' },
+    });
+  const want = new Set((names as string[]).map((n) => n.toLowerCase()));
+  for (const n of state.snis) {
+    const name = String(n.name).toLowerCase();
+    if (want.has(name) && refOf(n.certificate) !== certId)
+      return new Refusal(
+        409,
+        'unique constraint violation',
+        `UNIQUE violation detected on '{name="${name}"}'`,
+        {
+          fields: { snis: `${name} already belongs to certificates/${refOf(n.certificate)}` },
+        },
+      );
+  }
+  const next = copyState(state);
+  next.snis = next.snis.filter(
+    (n) => refOf(n.certificate) !== certId || want.has(String(n.name).toLowerCase()),
+  );
+  const have = new Set(
+    next.snis.filter((n) => refOf(n.certificate) === certId).map((n) => String(n.name).toLowerCase()),
+  );
+  for (const name of want)
+    if (!have.has(name))
+      next.snis.push({
+        id: randomUUID(),
+        name,
+        certificate: { id: certId },
+        created_at: now,
+        updated_at: now,
+      });
+  return next;
 }
 
 export function notFound(): Refusal {
@@ -251,6 +330,9 @@ export function writeEntity(
     });
   const input: Raw = {};
   for (const [k, v] of Object.entries(body)) if (k !== 'created_at' && k !== 'updated_at') input[k] = v;
+  const snis = kind === 'certificates' ? input.snis : undefined;
+  delete input.snis;
+  if (kind !== 'certificates' && body.snis !== undefined) input.snis = body.snis;
   // References: resolve to {id}; the URL's parent wins over the body.
   for (const [field, target] of Object.entries(def.refs)) {
     if (input[field] === undefined) continue;
@@ -298,6 +380,11 @@ export function writeEntity(
   const i = next[kind].findIndex((e) => e.id === id);
   if (i >= 0) next[kind][i] = entity;
   else next[kind].push(entity);
+  if (snis !== undefined) {
+    const synced = syncSnis(next, id, snis, opts.now);
+    if (synced instanceof Refusal) return synced;
+    return { state: synced, entity };
+  }
   return { state: next, entity };
 }
 
@@ -318,6 +405,7 @@ export function deleteEntity(state: State, kind: Kind, e: Entity): State | Refus
   const next = copyState(state);
   next[kind] = next[kind].filter((x) => x.id !== e.id);
   if (kind === 'upstreams') next.targets = next.targets.filter((t) => refOf(t.upstream) !== e.id);
+  if (kind === 'certificates') next.snis = next.snis.filter((n) => refOf(n.certificate) !== e.id);
   const field =
     kind === 'services' ? 'service' : kind === 'routes' ? 'route' : kind === 'consumers' ? 'consumer' : null;
   if (field) next.plugins = next.plugins.filter((p) => refOf(p[field]) !== e.id);

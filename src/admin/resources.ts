@@ -14,6 +14,7 @@ import {
   find,
   isUuid,
   notFound,
+  present,
   type Scope,
   tagFilter,
   writeEntity,
@@ -31,6 +32,7 @@ export const NESTED: readonly { parent: Kind; child: Kind; field: string }[] = [
   { parent: 'routes', child: 'plugins', field: 'route' },
   { parent: 'consumers', child: 'plugins', field: 'consumer' },
   { parent: 'upstreams', child: 'targets', field: 'upstream' },
+  { parent: 'certificates', child: 'snis', field: 'certificate' },
 ];
 
 export function refusalReply(r: Refusal): Reply {
@@ -77,7 +79,7 @@ function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
   const filter = tagFilter(ctx.query.get('tags'));
   if (filter instanceof Refusal) return refusalReply(filter);
   const all = state[kind].filter((e) => (scope === null || refId(e[scope.field]) === scope.id) && filter(e));
-  const data = all.slice(start, start + size);
+  const data = all.slice(start, start + size).map((e) => present(state, kind, e));
   const more = start + size < all.length;
   const offset = more ? Buffer.from(String(start + size)).toString('base64url') : null;
   const q = new URLSearchParams({ offset: offset ?? '', size: String(size) });
@@ -144,7 +146,7 @@ async function write(
       return {
         state: w.state,
         entity: `${kind}/${w.entity.id}`,
-        value: { status: op === 'create' ? 201 : 200, body: w.entity },
+        value: { status: op === 'create' ? 201 : 200, body: present(w.state, kind, w.entity) },
       };
     },
     { persist: true },
@@ -164,7 +166,7 @@ async function read(
   if (scope instanceof Refusal) return refusalReply(scope);
   if (itemParam === null) return list(ctx, state, kind, scope);
   const e: Entity | undefined = find(state, kind, ctx.params[itemParam]!, scope);
-  return e ? { status: 200, body: e } : refusalReply(notFound());
+  return e ? { status: 200, body: present(state, kind, e) } : refusalReply(notFound());
 }
 
 /** Register every entity route on the router. */

@@ -5,6 +5,7 @@
  * reported as problems, so the rest keeps serving (ARCHITECTURE.md convention 6).
  */
 import { createHash } from 'node:crypto';
+import { systemClock } from '../core/clock.ts';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
@@ -12,6 +13,7 @@ import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
 import { normalizeSticky } from './sticky.ts';
+import { normalizeListenerTls, normalizeServiceTls, normalizeTlsMaterial } from './tls.ts';
 import type {
   ConsumerSpec,
   NodeSpec,
@@ -56,7 +58,13 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
         src.issue(['listeners', i], `address ${key} is already bound by listeners[${seen.get(key)}]`),
       );
     seen.set(key, i);
-    return { name, address, port: l.port, ...normalizeL4Listener(src, l, ['listeners', i], issues) };
+    return {
+      name,
+      address,
+      port: l.port,
+      ...normalizeL4Listener(src, l, ['listeners', i], issues),
+      tls: null,
+    };
   });
   const names = new Set<string>();
   listeners.forEach((l, i) => {
@@ -307,7 +315,25 @@ export function normalize(src: ParsedSource): Snapshot {
   const doc = src.value as Raw;
   const issues: ConfigIssue[] = [];
   const problems: Problem[] = [];
-  const node = normalizeNode(src, doc, issues);
+  const baseNode = normalizeNode(src, doc, issues);
+  const nowMs = systemClock.nowMs();
+  const tls = normalizeTlsMaterial(src, doc, issues, problems, nowMs, uuidFrom);
+  const node: NodeSpec = {
+    ...baseNode,
+    listeners: baseNode.listeners.map((l, i) => ({
+      ...l,
+      tls: normalizeListenerTls(
+        src,
+        doc.listeners?.[i] ?? {},
+        ['listeners', i],
+        tls,
+        issues,
+        problems,
+        nowMs,
+        uuidFrom,
+      ),
+    })),
+  };
 
   const uniq = (kind: string, list: Raw[] | undefined, at: PathPart[], field = 'name') => {
     const seen = new Map<string, number>();
@@ -444,6 +470,7 @@ export function normalize(src: ParsedSource): Snapshot {
       requestTimeoutMs: s.request_timeout ?? 0,
       enabled: s.enabled ?? true,
       tlsVerify: s.tls_verify ?? true,
+      tls: normalizeServiceTls(src, s, at, tls, issues),
       upstream,
       tags: s.tags ?? [],
     });

@@ -15,6 +15,13 @@ import { healthchecksSchema } from './healthchecks.ts';
 import { l4ListenerProperties, l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 import { stickySchema } from './sticky.ts';
+import {
+  caCertificateSchema,
+  certificateSchema,
+  listenerTlsSchema,
+  serviceTlsFields,
+  sniSchema,
+} from './tls-schema.ts';
 
 type S = Record<string, unknown>;
 
@@ -139,12 +146,12 @@ export const routeSchema: S = {
       type: 'integer',
       enum: [301, 302, 307, 308, 426],
       default: 426,
-      description: 'Accepted for Kong compatibility; used once HTTPS listeners exist.',
+      description: 'Accepted for Kong compatibility, not yet used (docs/tls.md#not-yet).',
     },
     request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     snis: strList(
-      '`tls_passthrough` routes: server names the ClientHello must carry; `*.example.com` matches any name ending in `.example.com`. Otherwise accepted for Kong compatibility.',
+      '`tls_passthrough` routes: server names the ClientHello must carry; `*.example.com` matches any name ending in `.example.com`. On HTTP routes accepted for Kong compatibility, not yet used for matching (docs/tls.md#not-yet); certificates are chosen by the top-level `certificates` and `snis`.',
     ),
     ...l4RouteProperties,
     plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
@@ -214,9 +221,7 @@ export const serviceSchema: S = {
     ),
     enabled: bool('A disabled service is kept in the file but its routes answer 503.', true),
     tls_verify: bool('Verify the target certificate for https services.', true),
-    ca_certificates: strList('Accepted for Kong compatibility.'),
-    client_certificate: { description: 'Accepted for Kong compatibility.' },
-    tls_verify_depth: { type: ['integer', 'null'], description: 'Accepted for Kong compatibility.' },
+    ...serviceTlsFields,
     routes: { type: 'array', description: "This service's routes.", items: routeSchema },
     plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginSchema },
     tags,
@@ -452,14 +457,15 @@ export const listenerSchema: S = {
     name: str('A unique name (default: `proxy-<port>`).'),
     protocol: {
       type: 'string',
-      enum: ['http', 'tcp', 'udp', 'tls_passthrough'],
+      enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
       default: 'http',
       description:
-        '`http` (HTTP/1.1); `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
+        '`http`: HTTP/1.1 in clear text. `https`: HTTP/1.1 over TLS (settings in `tls`; docs/tls.md). `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
     },
     ...l4ListenerProperties,
     address: str('The address to bind.', { default: '0.0.0.0' }),
     port: int('The port to bind; 0 picks a free one.', 0, 65535),
+    tls: listenerTlsSchema,
   },
 };
 
@@ -616,9 +622,19 @@ export const fileSchema: S = {
     },
     certificates: {
       type: 'array',
-      description: 'Accepted for Kong compatibility; used once TLS listeners exist.',
+      description: 'Certificates served by https listeners, chosen by SNI (docs/tls.md).',
+      items: certificateSchema,
     },
-    ca_certificates: { type: 'array', description: 'Accepted for Kong compatibility.' },
+    snis: {
+      type: 'array',
+      description: 'Server names given at top level; each names its `certificate`.',
+      items: sniSchema,
+    },
+    ca_certificates: {
+      type: 'array',
+      description: 'CA certificates that services trust for their targets (docs/tls.md).',
+      items: caCertificateSchema,
+    },
     vaults: { type: 'array', description: 'Accepted for Kong compatibility.' },
   },
 };

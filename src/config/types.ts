@@ -8,10 +8,11 @@ import type { HealthchecksSpec } from './healthchecks.ts';
 import type { L4RouteFields } from './l4.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 import type { StickySpec } from './sticky.ts';
+import type { ListenerTlsSpec, UpstreamTlsSpec } from './tls.ts';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'http' | 'tcp' | 'udp' | 'tls_passthrough';
+  readonly protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
   readonly address: string;
   readonly port: number;
   /** L4 listeners (docs/l4.md): expect a PROXY protocol header from trusted peers. */
@@ -20,6 +21,8 @@ export interface ListenerSpec {
   readonly maxConnections: number;
   /** udp: the session table's bound. */
   readonly maxSessions: number;
+  /** TLS termination (https listeners), else null. */
+  readonly tls: ListenerTlsSpec | null;
 }
 
 export interface AdminSpec {
@@ -131,6 +134,8 @@ export interface ServiceSpec {
   readonly requestTimeoutMs: number;
   readonly enabled: boolean;
   readonly tlsVerify: boolean;
+  /** Trusted CAs, client certificate and SNI override for https targets (docs/tls.md). */
+  readonly tls: UpstreamTlsSpec;
   /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
   readonly upstream: string;
   readonly tags: readonly string[];

@@ -11,12 +11,14 @@
  * connection is never forwarded: it would never be answered.
  */
 import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS, errorBody } from '../core/errors.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { TlsTermination } from './tls-termination.ts';
 
 /** A client socket; `fulcrumLast` is the response to the latest request parsed on it. */
 type ClientSocket = Socket & {
@@ -71,12 +73,14 @@ export class Http1Listener {
   private readonly server: Server;
   private readonly runtime: Runtime;
   private readonly sockets = new Set<Socket>();
+  /** TLS termination on https listeners, else null. */
+  private readonly tls: TlsTermination | null;
 
   constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime) {
     this.spec = spec;
     this.runtime = runtime;
     const t = node.timeouts;
-    this.server = createServer({
+    const options = {
       maxHeaderSize: node.limits.maxHeaderBytes,
       headersTimeout: t.clientHeaderMs,
       requestTimeout: t.clientRequestMs,
@@ -86,7 +90,21 @@ export class Http1Listener {
       requireHostHeader: false,
       insecureHTTPParser: false,
       noDelay: true,
-    });
+    };
+    this.tls = spec.tls === null ? null : new TlsTermination(spec.tls, t.clientHeaderMs);
+    // https.Server speaks the same 'request'/'upgrade'/... events as http.Server (typed apart).
+    this.server =
+      this.tls === null
+        ? createServer(options)
+        : (createHttpsServer({ ...options, ...this.tls.serverOptions() }) as unknown as Server);
+    if (this.tls !== null) {
+      const https = this.server as unknown as HttpsServer;
+      this.tls.attach(https, runtime.logs.app, spec.name);
+      // Requests arrive on the TLS socket, not on the raw one 'connection' saw.
+      https.on('secureConnection', (s: Socket) => {
+        (s as ClientSocket).fulcrumLast = null;
+      });
+    }
     // Node silently drops header fields past maxHeadersCount; keep one more than the limit so the
     // over-limit check in the Exchange sees the excess.
     this.server.maxHeadersCount = node.limits.maxHeaders + 1;
@@ -200,6 +218,11 @@ export class Http1Listener {
       `HTTP/1.1 ${e.status} ${e.message}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
     socket.destroySoon();
+  }
+
+  /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */
+  reconfigure(spec: ListenerSpec): void {
+    if (this.tls !== null && spec.tls !== null) this.tls.update(spec.tls);
   }
 
   listen(): Promise<AddressInfo> {

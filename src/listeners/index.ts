@@ -19,6 +19,8 @@ export interface ProxyListener {
   closeIdle(): void;
   /** Drain timeout: close everything. */
   destroyAll(): void;
+  /** A swap kept this listener: take the new spec's settings that can change live (TLS material). */
+  reconfigure?(spec: ListenerSpec): void;
 }
 
 export function createListener(spec: ListenerSpec, node: NodeSpec, runtime: Runtime): ProxyListener {

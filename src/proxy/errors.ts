@@ -1,5 +1,6 @@
 /** Map undici and socket errors to Fulcrum's stable codes, and decide which may be retried. */
 import type { ErrorCode } from '../core/errors.ts';
+import { isTlsHandshakeError } from '../upstreams/upstream-tls.ts';
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -13,7 +14,7 @@ const CONNECT_CODES = new Set([
 
 export function classifyUpstreamError(err: Error): ErrorCode {
   const code = (err as { code?: string }).code ?? '';
-  if (CONNECT_CODES.has(code)) return 'FULCRUM_ERR_UPSTREAM_CONNECT';
+  if (CONNECT_CODES.has(code) || isTlsHandshakeError(code)) return 'FULCRUM_ERR_UPSTREAM_CONNECT';
   if (
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
@@ -20,6 +21,7 @@ import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/genera
 import type { TargetState } from '../upstreams/target.ts';
 import { Attempt, type AttemptOwner } from './attempt.ts';
 import { BodyMeter } from './body.ts';
+import { type ClientCertIdentity, clientCertOf, withClientCertHeaders } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
 import { hashKeyOf } from './hash-key.ts';
@@ -115,6 +117,11 @@ export class Exchange implements AttemptOwner {
     }
   }
 
+  /** The client certificate on an mTLS listener (docs/tls.md), for routing and plugins; else null. */
+  get clientCert(): ClientCertIdentity | null {
+    return clientCertOf(this.req.socket);
+  }
+
   /** Route the request and send it to a target. `expectContinue`: answer 100 once routed. */
   start(expectContinue: boolean): void {
     const req = this.req;
@@ -176,13 +183,14 @@ export class Exchange implements AttemptOwner {
       host: upstreamHost(spec, service.spec, service.upstream.spec, req.headers.host),
       clientIp: this.clientIp,
       trusted,
-      proto: 'http',
+      proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
       listenerPort: req.socket.localPort ?? 0,
       requestIdHeader: ridHeader,
       requestId: this.requestId,
       via: node.headers.via,
       forwarded: node.headers.forwarded,
     });
+    this.headers = withClientCertHeaders(this.headers, req.socket);
     if (expectContinue) this.res.writeContinue();
     const s = service.spec;
     if (s.requestTimeoutMs > 0) {

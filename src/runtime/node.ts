@@ -223,8 +223,11 @@ export class FulcrumNode {
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: ProxyListener[] = [];
+    const reconfigure: [ProxyListener, ListenerSpec][] = [];
     for (const l of this.listeners) {
-      if (wanted.has(listenerKey(l.spec))) {
+      const next = wanted.get(listenerKey(l.spec));
+      if (next !== undefined) {
+        reconfigure.push([l, next]);
         kept.push(l);
         wanted.delete(listenerKey(l.spec));
       } else void l.stopAccepting();
@@ -245,6 +248,7 @@ export class FulcrumNode {
       };
     }
     this.listeners = kept;
+    for (const [l, spec] of reconfigure) l.reconfigure?.(spec);
     const gen = this.runtime.apply(snapshot);
     for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
     this.logs.app.info(

@@ -23,7 +23,17 @@ import { formatHostPort, parseHostPort } from '../core/net.ts';
 // biome-ignore lint/suspicious/noExplicitAny: entity bodies are checked by the schema on export
 export type Entity = Record<string, any> & { id: string; created_at: number; updated_at: number };
 
-export const KINDS = ['services', 'routes', 'upstreams', 'targets', 'consumers', 'plugins'] as const;
+export const KINDS = [
+  'services',
+  'routes',
+  'upstreams',
+  'targets',
+  'consumers',
+  'plugins',
+  'certificates',
+  'snis',
+  'ca_certificates',
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** The whole admin state: node settings as written (`_format_version`, `listeners`, ...) and entities. */
@@ -35,6 +45,10 @@ export interface State {
   readonly targets: readonly Entity[];
   readonly consumers: readonly Entity[];
   readonly plugins: readonly Entity[];
+  readonly certificates: readonly Entity[];
+  /** Server names, each referencing its certificate (`certificate: {id}`). */
+  readonly snis: readonly Entity[];
+  readonly ca_certificates: readonly Entity[];
 }
 
 export type MutableState = { node: Record<string, unknown> } & Record<Kind, Entity[]>;
@@ -46,8 +60,6 @@ export const NODE_KEYS: readonly string[] = [
   '_workspace',
   '_comment',
   ...Object.keys(nodeSchemas),
-  'certificates',
-  'ca_certificates',
   'vaults',
 ];
 
@@ -60,6 +72,9 @@ export function emptyState(): State {
     targets: [],
     consumers: [],
     plugins: [],
+    certificates: [],
+    snis: [],
+    ca_certificates: [],
   };
 }
 
@@ -72,6 +87,9 @@ export function copyState(s: State): MutableState {
     targets: [...s.targets],
     consumers: [...s.consumers],
     plugins: [...s.plugins],
+    certificates: [...s.certificates],
+    snis: [...s.snis],
+    ca_certificates: [...s.ca_certificates],
   };
 }
 
@@ -133,7 +151,11 @@ export function importDocument(doc: Raw, now: number, previous?: State): State {
     targets: [],
     consumers: [],
     plugins: [],
+    certificates: [],
+    snis: [],
+    ca_certificates: [],
   };
+  importTls(doc, s, stamp);
   const serviceByName = new Map<string, string>();
   const routeByName = new Map<string, string>();
   const consumerByName = new Map<string, string>();
@@ -209,6 +231,35 @@ export function importDocument(doc: Raw, now: number, previous?: State): State {
     });
   }
   return s;
+}
+
+/** Certificates with their nested snis (strings or objects), top-level snis, CA certificates. */
+function importTls(
+  doc: Raw,
+  s: MutableState,
+  stamp: (k: Kind, id: string) => { created_at: number; updated_at: number },
+): void {
+  const sni = (name: unknown, certificate: unknown, extra: Raw) => {
+    const id = typeof extra.id === 'string' ? extra.id : uuidFrom('sni', String(name).toLowerCase());
+    s.snis.push({ ...extra, name, certificate, id, ...stamp('snis', id) });
+  };
+  for (const c of list(doc.certificates)) {
+    const id = typeof c.id === 'string' ? c.id : uuidFrom('certificate', String(c.cert));
+    s.certificates.push({ ...strip(c, ['snis']), id, ...stamp('certificates', id) });
+    if (Array.isArray(c.snis))
+      for (const n of c.snis) {
+        if (typeof n === 'string') sni(n, { id }, {});
+        else if (isObj(n)) sni(n.name, { id }, strip(n, ['name', 'certificate']));
+      }
+  }
+  for (const n of list(doc.snis)) {
+    const ref = n.certificate;
+    sni(n.name, typeof ref === 'string' ? { id: ref } : (ref ?? null), strip(n, ['name', 'certificate']));
+  }
+  for (const c of list(doc.ca_certificates)) {
+    const id = typeof c.id === 'string' ? c.id : uuidFrom('ca_certificate', String(c.cert));
+    s.ca_certificates.push({ ...c, id, ...stamp('ca_certificates', id) });
+  }
 }
 
 function importTarget(
@@ -330,5 +381,39 @@ export function exportDocument(s: State): Exported {
     global.push(out);
   }
   if (global.length > 0) doc.plugins = global;
+  exportTls(s, doc, at);
   return { doc, at };
+}
+
+/** Certificates with their snis nested (as `{name, id, tags}`); snis of a missing certificate at top level. */
+function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
+  const certIds = new Set(s.certificates.map((c) => c.id));
+  if (s.certificates.length > 0)
+    doc.certificates = s.certificates.map((c, i) => {
+      const where: PathPart[] = ['certificates', i];
+      at.set(c.id, where);
+      const out = bare(c, []);
+      const names: Raw[] = [];
+      for (const n of s.snis)
+        if (refId(n.certificate) === c.id) {
+          at.set(n.id, [...where, 'snis', names.length]);
+          names.push(bare(n, ['certificate']));
+        }
+      if (names.length > 0) out.snis = names;
+      return out;
+    });
+  const loose = s.snis.filter((n) => !certIds.has(refId(n.certificate) ?? ''));
+  if (loose.length > 0)
+    doc.snis = loose.map((n, i) => {
+      at.set(n.id, ['snis', i]);
+      const out = bare(n, ['certificate']);
+      const ref = refId(n.certificate);
+      if (ref !== null) out.certificate = ref;
+      return out;
+    });
+  if (s.ca_certificates.length > 0)
+    doc.ca_certificates = s.ca_certificates.map((c, i) => {
+      at.set(c.id, ['ca_certificates', i]);
+      return bare(c, []);
+    });
 }

@@ -4,8 +4,10 @@
  */
 import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
+import { upstreamTlsKey } from '../config/tls.ts';
 import type { ServiceSpec } from '../config/types.ts';
 import type { TargetState } from './target.ts';
+import { upstreamConnect } from './upstream-tls.ts';
 
 /**
  * undici's Pool, loaded by its own file rather than through undici's index, which also loads
@@ -25,7 +27,7 @@ export interface PoolSettings {
 
 /** `maxConnections`: the circuit breaker's connections per target, 0 for no limit. */
 export function poolKey(t: TargetState, s: ServiceSpec, maxConnections: number): string {
-  return `${s.protocol}://${t.target}|c=${s.connectTimeoutMs}|v=${s.tlsVerify}|m=${maxConnections}`;
+  return `${s.protocol}://${t.target}|c=${s.connectTimeoutMs}|v=${s.tlsVerify}|m=${maxConnections}|t=${upstreamTlsKey(s.tls)}`;
 }
 
 export class PoolRegistry {
@@ -48,11 +50,7 @@ export class PoolRegistry {
         keepAliveMaxTimeout: this.settings.keepAliveMs,
         maxHeaderSize: UPSTREAM_MAX_HEADER_BYTES,
         strictContentLength: true,
-        connect: {
-          timeout: s.connectTimeoutMs,
-          rejectUnauthorized: s.tlsVerify,
-          ...(s.protocol === 'https' ? { servername: t.host } : {}),
-        },
+        connect: upstreamConnect(t.host, s),
       });
       this.pools.set(key, p);
     }

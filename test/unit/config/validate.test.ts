@@ -109,7 +109,14 @@ describe('config: defaults', () => {
 
   it('binds 0.0.0.0:8000 and admin 127.0.0.1:8001 when no listener is named', () => {
     assert.deepEqual(s.node.listeners, [
-      { name: 'proxy', protocol: 'http', address: '0.0.0.0', port: 8000, ...HTTP_LISTENER_DEFAULTS },
+      {
+        name: 'proxy',
+        protocol: 'http',
+        address: '0.0.0.0',
+        port: 8000,
+        ...HTTP_LISTENER_DEFAULTS,
+        tls: null,
+      },
     ]);
     assert.deepEqual(s.node.admin, {
       enabled: true,
@@ -152,7 +159,14 @@ describe('config: defaults', () => {
   it('names a listener proxy-<port> and binds 0.0.0.0 when only a port is given', () => {
     const n = loadSnapshotText(`${HEAD}listeners:\n  - port: 9000\n`, 'l.yaml').node;
     assert.deepEqual(n.listeners, [
-      { name: 'proxy-9000', protocol: 'http', address: '0.0.0.0', port: 9000, ...HTTP_LISTENER_DEFAULTS },
+      {
+        name: 'proxy-9000',
+        protocol: 'http',
+        address: '0.0.0.0',
+        port: 9000,
+        ...HTTP_LISTENER_DEFAULTS,
+        tls: null,
+      },
     ]);
   });
 });
