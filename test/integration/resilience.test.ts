@@ -50,12 +50,13 @@ async function metrics(f: TestNode): Promise<string> {
   return (await request(`${f.adminUrl}/metrics`)).body.text();
 }
 
-/** `n` GETs one after the other, each answered 200 by upstream `who` within a second. */
+/** `n` GETs one after the other, each answered 200 by upstream `who`, quickly. */
 async function allFrom(f: TestNode, who: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const r = await get(f);
     assert.deepEqual([r.status, r.who], [200, who]);
-    assert.ok(r.ms < 1000, `answered in ${r.ms.toFixed(0)} ms`);
+    // Far below read_timeout (60 s): the try was given up, not waited out (generous for loaded machines).
+    assert.ok(r.ms < 3000, `answered in ${r.ms.toFixed(0)} ms`);
   }
 }
 
