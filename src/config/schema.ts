@@ -11,6 +11,7 @@
  * objects, regexes that compile, duplicate names) live in validate.ts.
  */
 
+import { pluginConfigRules } from '../plugins/registry.ts';
 import { healthchecksSchema } from './healthchecks.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 
@@ -47,12 +48,13 @@ const MS_MAX = 2_147_483_646;
 export const pluginSchema: S = {
   type: 'object',
   description:
-    'A plugin instance (Kong format). No plugin is built in yet: any name is refused until the plugins land.',
+    "A plugin instance (Kong format): its name, its scope and its `config` (each plugin's fields: docs/plugins.md).",
   additionalProperties: false,
   required: ['name'],
+  allOf: pluginConfigRules(),
   properties: {
     id,
-    name: str('The plugin id, such as `key-auth`.'),
+    name: str('The plugin id, such as `key-auth` (built in: docs/plugins.md).'),
     instance_name: str('An optional unique name for this instance.'),
     enabled: bool('Whether the plugin runs.', true),
     config: { type: 'object', description: "The plugin's own settings.", default: {} },
@@ -392,6 +394,50 @@ export const consumerSchema: S = {
     username: str('A unique name.'),
     custom_id: str('An id from another system.'),
     plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginSchema },
+    keyauth_credentials: {
+      type: 'array',
+      description: 'API keys of this consumer (key-auth). Each key is unique across consumers.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key'],
+        properties: {
+          id,
+          key: str('The API key.', { minLength: 1 }),
+          ttl: {
+            type: ['integer', 'null'],
+            description: 'Accepted for Kong compatibility; keys do not expire.',
+          },
+          tags,
+        },
+      },
+    },
+    basicauth_credentials: {
+      type: 'array',
+      description:
+        'Username and password pairs of this consumer (basic-auth). Passwords are kept hashed in memory; usernames are unique across consumers.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['username', 'password'],
+        properties: {
+          id,
+          username: str('The username.', { minLength: 1 }),
+          password: str('The password, in clear in the file.'),
+          tags,
+        },
+      },
+    },
+    acls: {
+      type: 'array',
+      description: 'Groups this consumer belongs to (acl).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['group'],
+        properties: { id, group: str('The group name.', { minLength: 1 }), tags },
+      },
+    },
     tags,
   },
 };

@@ -145,6 +145,42 @@ export interface ConsumerSpec {
   readonly username: string | undefined;
   readonly customId: string | undefined;
   readonly tags: readonly string[];
+  /** `keyauth_credentials` (key-auth). */
+  readonly keyauthCredentials: readonly KeyAuthCredentialSpec[];
+  /** `basicauth_credentials` (basic-auth); passwords stored hashed (docs/plugins.md#basic-auth). */
+  readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
+  /** `acls`: the groups this consumer belongs to (acl). */
+  readonly acls: readonly string[];
+}
+
+export interface KeyAuthCredentialSpec {
+  readonly id: string;
+  readonly key: string;
+  readonly tags: readonly string[];
+}
+
+export interface BasicAuthCredentialSpec {
+  readonly id: string;
+  readonly username: string;
+  /** Hex SHA-1 of the password followed by the consumer id (Kong's stored form). */
+  readonly passwordHash: string;
+  readonly tags: readonly string[];
+}
+
+/** A configured plugin instance with its scope (null: any), its config checked and defaulted. */
+export interface PluginSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly instanceName: string;
+  readonly enabled: boolean;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The service's name, the route's id, the consumer's id; null when not scoped to one. */
+  readonly service: string | null;
+  readonly route: string | null;
+  readonly consumer: string | null;
+  /** Where it is in the file (`services[0].plugins[1]`). */
+  readonly path: string;
+  readonly tags: readonly string[];
 }
 
 /** One object that is kept out of service, and why (Traefik-style runtime status). */
@@ -163,6 +199,8 @@ export interface Snapshot {
   readonly routes: readonly RouteSpec[];
   readonly upstreams: readonly UpstreamSpec[];
   readonly consumers: readonly ConsumerSpec[];
+  /** Every enabled and disabled plugin instance, in file order (chains are built from them). */
+  readonly plugins: readonly PluginSpec[];
   /** Objects disabled by a configuration problem; the rest serves. */
   readonly problems: readonly Problem[];
 }

@@ -102,6 +102,8 @@ export function structuralIssues(src: ParsedSource): ConfigIssue[] {
   for (const e of validateFile.errors ?? []) {
     // anyOf reports each failed branch as well; the summary line says it better.
     if (e.schemaPath.includes('/anyOf/')) continue;
+    // A plugin config's if/then adds "must match then" beside the real error inside `config`.
+    if (e.keyword === 'if') continue;
     const issue = toIssue(src, e);
     if (!issue) continue;
     const key = `${issue.path}|${issue.message}`;

@@ -14,6 +14,9 @@ import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { PluginRun } from '../plugins/chain.ts';
+import { sendLocalReply } from '../plugins/reply.ts';
+import type { LocalReply } from '../plugins/types.ts';
 import { joinPath, normalizePath } from '../routing/path.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
@@ -76,6 +79,8 @@ export class Exchange implements AttemptOwner {
   private status = 0;
   private errorCode: ErrorCode | null = null;
   private ended = false;
+  /** The route's plugins for this request (null when the route has none: one check per phase). */
+  private plugins: PluginRun | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
 
@@ -144,13 +149,22 @@ export class Exchange implements AttemptOwner {
     const stripped = spec.stripPath ? m.matchedLength : 0;
     const query = q < 0 ? '' : target.slice(q);
     this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
+    if (route.chain !== null) {
+      // rewrite and access phases: after routing, before the hash key, the body and the first pick.
+      const run = new PluginRun(route.chain, req, this.clientIp, path, query, spec, service.spec);
+      this.plugins = run;
+      const reply = run.access();
+      if (reply !== null) return this.localReply(reply);
+      if (run.query !== query)
+        this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + run.query;
+    }
     if (service.upstream.hashing) {
       const k = hashKeyOf(service.upstream.spec, {
         clientIp: this.clientIp,
         headers: req.headers,
         path,
         query,
-        consumer: null,
+        consumer: this.plugins === null ? null : (this.plugins.consumer?.id ?? null),
       });
       this.hashKey = k.key;
       this.hashCookie = k.setCookie;
@@ -300,6 +314,7 @@ export class Exchange implements AttemptOwner {
       !hasContentLength(rawHeaders),
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
+    if (this.plugins !== null) this.plugins.headerFilter(statusCode, headers, false);
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, text || undefined, headers);
@@ -544,6 +559,19 @@ export class Exchange implements AttemptOwner {
     });
   }
 
+  /** A plugin answered in the access phase: write its reply (nothing was forwarded). */
+  private localReply(reply: LocalReply): void {
+    this.status = reply.status;
+    const h = this.gen.snapshot.node.headers;
+    this.bytesOut = sendLocalReply(this.res, reply, this.plugins!, {
+      serverTokens: h.serverTokens,
+      requestIdHeader: h.requestId,
+      requestId: this.requestId,
+      close: this.core.draining,
+      head: this.req.method === 'HEAD',
+    });
+  }
+
   /** res 'close': the response is finished, or the client went away first. */
   private onClose(): void {
     if (this.ended) return;
@@ -578,6 +606,7 @@ export class Exchange implements AttemptOwner {
       route.duration.observe((now - this.startMs) / 1000);
     }
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
+    if (this.plugins !== null) this.plugins.log(status);
     this.core.accessLog({
       request_id: this.requestId,
       client_ip: this.clientIp,

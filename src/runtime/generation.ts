@@ -16,6 +16,7 @@ import { buildCidrList } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
+import { type Chain, PluginSet } from '../plugins/chain.ts';
 import { Router } from '../routing/router.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
@@ -52,6 +53,8 @@ export interface RouteRuntime {
   /** Request counters by status class: index 1..5 for 1xx..5xx, 0 for anything else. */
   readonly byClass: readonly CounterChild[];
   readonly duration: HistogramChild;
+  /** The route's plugin chain (docs/plugins.md), or null when no plugin applies: one check per phase. */
+  readonly chain: Chain | null;
 }
 
 /** Live state that outlives generations, owned by the Runtime. */
@@ -63,6 +66,8 @@ export interface LiveState {
   readonly slowStart: SlowStart;
   /** Per upstream name: circuit-breaker and retry-budget counters. */
   readonly guards: Map<string, UpstreamGuard>;
+  /** Per plugin instance id: state that outlives generations (rate-limiting counters). */
+  readonly pluginState: Map<string, unknown>;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
@@ -145,6 +150,16 @@ export class Generation {
       }
       services.set(s.name, { spec: s, upstream, pools });
     }
+    const cidr = buildCidrList(snapshot.node.trustedIps);
+    this.trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
+    let plugins: PluginSet | null = null;
+    if (snapshot.plugins.some((p) => p.enabled))
+      plugins = new PluginSet(snapshot, {
+        clock: live.clock,
+        trusted: this.trusted,
+        state: live.pluginState,
+      });
+    else live.pluginState.clear();
     const disabledPaths = new Map(snapshot.problems.map((p) => [p.path, p.message]));
     const routes: RouteRuntime[] = snapshot.routes.map((r) => {
       const service = services.get(r.service) ?? null;
@@ -164,6 +179,7 @@ export class Generation {
           live.metrics.requests.labels({ route: label, service: serviceLabel, code }),
         ),
         duration: live.metrics.duration.labels({ route: label, service: serviceLabel }),
+        chain: plugins === null ? null : plugins.chainFor(r, service?.spec ?? null),
       };
     });
     this.routes = routes;
@@ -171,7 +187,5 @@ export class Generation {
     this.upstreams = upstreams;
     this.poolKeys = poolKeys;
     this.targetKeys = targetKeys;
-    const cidr = buildCidrList(snapshot.node.trustedIps);
-    this.trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
   }
 }

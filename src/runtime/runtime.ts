@@ -50,6 +50,7 @@ export class Runtime implements ProxyCore {
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       metrics: this.metrics,
       guards: new Map(),
+      pluginState: new Map(),
       rng: deps.rng,
       clock: deps.clock,
     };
