@@ -2,7 +2,23 @@
  * The built-in plugins: the one list (ARCHITECTURE.md convention 4). A name here is stable and
  * documented in docs/plugins.md; the order of this list does not matter (priorities do).
  */
+import { acl } from './acl.ts';
+import { basicAuth } from './basic-auth.ts';
+import { cors } from './cors.ts';
+import { ipRestriction } from './ip-restriction.ts';
 import { keyAuth } from './key-auth.ts';
+import { requestTermination } from './request-termination.ts';
+import { requestTransformer } from './request-transformer.ts';
+import { responseTransformer } from './response-transformer.ts';
 import type { AnyPlugin } from './types.ts';
 
-export const BUILTINS: readonly AnyPlugin[] = [keyAuth];
+export const BUILTINS: readonly AnyPlugin[] = [
+  keyAuth,
+  basicAuth,
+  acl,
+  ipRestriction,
+  cors,
+  requestTermination,
+  requestTransformer,
+  responseTransformer,
+];

@@ -6,7 +6,6 @@
  * A plugin naming a service, route or consumer that does not exist refuses the file (as Kong's
  * foreign keys do): dropping an authentication plugin silently would open a route.
  */
-import { createHash } from 'node:crypto';
 import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from '../config/load.ts';
 import type {
   BasicAuthCredentialSpec,
@@ -15,6 +14,7 @@ import type {
   RouteSpec,
   ServiceSpec,
 } from '../config/types.ts';
+import { hashBasicPassword } from './password.ts';
 import { checkPluginConfig, pluginByName } from './registry.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -25,13 +25,6 @@ export interface ConsumerCredentials {
   readonly keyauthCredentials: readonly KeyAuthCredentialSpec[];
   readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
   readonly acls: readonly string[];
-}
-
-/** Kong's stored basic-auth password: hex SHA-1 of the password followed by the consumer id. */
-export function hashBasicPassword(password: string, consumerId: string): string {
-  return createHash('sha1')
-    .update(password + consumerId)
-    .digest('hex');
 }
 
 /** Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are unique. */
