@@ -7,6 +7,7 @@ import { basicAuth } from './basic-auth.ts';
 import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
 import { keyAuth } from './key-auth.ts';
+import { rateLimiting } from './rate-limiting.ts';
 import { requestTermination } from './request-termination.ts';
 import { requestTransformer } from './request-transformer.ts';
 import { responseTransformer } from './response-transformer.ts';
@@ -17,6 +18,7 @@ export const BUILTINS: readonly AnyPlugin[] = [
   basicAuth,
   acl,
   ipRestriction,
+  rateLimiting,
   cors,
   requestTermination,
   requestTransformer,

@@ -73,31 +73,30 @@ export class PluginSet {
   ) {
     this.consumers = new ConsumerIndex(snapshot.consumers);
     this.trusted = deps.trusted;
+    const used = new Set<string>();
     const env: BuildEnv = {
       clock: deps.clock,
       consumers: this.consumers,
       trusted: deps.trusted,
-      state<T>(id: string, make: () => T): T {
-        let s = deps.state.get(id) as T | undefined;
+      state<T>(key: string, make: () => T): T {
+        used.add(key);
+        let s = deps.state.get(key) as T | undefined;
         if (s === undefined) {
           s = make();
-          deps.state.set(id, s);
+          deps.state.set(key, s);
         }
         return s;
       },
     };
-    const live = new Set<string>();
     for (const def of pluginsByPriority()) {
       const list: Instance[] = [];
       for (const spec of snapshot.plugins)
-        if (spec.enabled && spec.name === def.name) {
-          live.add(spec.id);
+        if (spec.enabled && spec.name === def.name)
           list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
-        }
       if (list.length > 0) this.byName.set(def.name, list);
     }
-    // State of instances that no longer exist goes with them.
-    for (const id of deps.state.keys()) if (!live.has(id)) deps.state.delete(id);
+    // State no instance asked for this time (instance removed, or its identity changed) goes.
+    for (const key of deps.state.keys()) if (!used.has(key)) deps.state.delete(key);
   }
 
   /** The chain of one route, or null when no plugin applies to it. */

@@ -73,8 +73,11 @@ export interface BuildEnv {
   readonly clock: Clock;
   readonly consumers: ConsumerIndex;
   readonly trusted: BlockList | null;
-  /** State that outlives generations, one object per plugin instance id (rate-limiting counters). */
-  state<T>(instanceId: string, make: () => T): T;
+  /**
+   * State that outlives generations (rate-limiting counters), by a key that starts with the
+   * instance id; made on first use. State not asked for when a generation is built is dropped.
+   */
+  state<T>(key: string, make: () => T): T;
 }
 
 export interface PluginDef<Conf = unknown, Built = unknown> {
