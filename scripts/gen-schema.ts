@@ -61,13 +61,13 @@ const OBJECTS: readonly { title: string; anchor: string; schema: S; lead: string
     title: 'Consumer',
     anchor: 'consumer',
     schema: consumerSchema,
-    lead: 'Under `consumers:`. Other fields (credentials such as `keyauth_credentials`) are accepted as Kong writes them.',
+    lead: 'Under `consumers:`. Credentials and groups sit beside the consumer ([plugins.md](plugins.md#consumers-and-credentials)); other Kong fields are accepted.',
   },
   {
     title: 'Plugin',
     anchor: 'plugin',
     schema: pluginSchema,
-    lead: 'Under top-level `plugins:` or the `plugins:` of a service, route or consumer.',
+    lead: "Under top-level `plugins:` or the `plugins:` of a service, route or consumer. Scopes, precedence and each plugin's `config`: [plugins.md](plugins.md).",
   },
 ];
 
