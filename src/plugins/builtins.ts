@@ -8,6 +8,8 @@ import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
 import { keyAuth } from './key-auth.ts';
 import { rateLimiting } from './rate-limiting.ts';
+import { redirect } from './redirect.ts';
+import { requestSizeLimiting } from './request-size-limiting.ts';
 import { requestTermination } from './request-termination.ts';
 import { requestTransformer } from './request-transformer.ts';
 import { responseTransformer } from './response-transformer.ts';
@@ -21,6 +23,8 @@ export const BUILTINS: readonly AnyPlugin[] = [
   rateLimiting,
   cors,
   requestTermination,
+  requestSizeLimiting,
+  redirect,
   requestTransformer,
   responseTransformer,
 ];

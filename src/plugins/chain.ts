@@ -138,6 +138,8 @@ export class PluginRun implements PluginRequest {
   consumer: ConsumerSpec | null = null;
   credential: Credential | null = null;
   readonly consumers: ConsumerIndex;
+  /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
+  bodyLimit = 0;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
   responseHeaders: string[] | null = null;
   private readonly chain: Chain;

@@ -49,6 +49,8 @@ export interface PluginRequest {
   /** The credential that authenticated the request; null for anonymous or unauthenticated. */
   credential: Credential | null;
   readonly consumers: ConsumerIndex;
+  /** A request body limit in bytes (0: none), enforced as the body streams: over it the client gets 413. */
+  bodyLimit: number;
   /** Set a header on the request to the target (lower-case name); `null` removes it. */
   setRequestHeader(name: string, value: string | null): void;
   /** Add a header to the response the client gets (proxied or local). */

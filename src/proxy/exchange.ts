@@ -170,7 +170,14 @@ export class Exchange implements AttemptOwner {
       this.hashCookie = k.setCookie;
     }
 
-    const limit = node.limits.maxBodyBytes;
+    let limit = node.limits.maxBodyBytes;
+    // request-size-limiting lowers the body limit for this request (counted as the body streams).
+    if (
+      this.plugins !== null &&
+      this.plugins.bodyLimit > 0 &&
+      (limit === 0 || this.plugins.bodyLimit < limit)
+    )
+      limit = this.plugins.bodyLimit;
     const cl = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (limit > 0 && cl !== undefined && Number(cl) > limit)
