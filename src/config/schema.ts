@@ -11,6 +11,7 @@
  * objects, regexes that compile, duplicate names) live in validate.ts.
  */
 
+import { JWT_ALGORITHMS } from '../plugins/jwt-verify.ts';
 import { pluginConfigRules } from '../plugins/registry.ts';
 import { healthchecksSchema } from './healthchecks.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
@@ -424,6 +425,27 @@ export const consumerSchema: S = {
           id,
           username: str('The username.', { minLength: 1 }),
           password: str('The password, in clear in the file.'),
+          tags,
+        },
+      },
+    },
+    jwt_secrets: {
+      type: 'array',
+      description:
+        "Keys that verify this consumer's JSON Web Tokens (jwt). Each `key` is unique across consumers.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key'],
+        properties: {
+          id,
+          key: str('The token claim value (`iss` by default) that selects this secret.', { minLength: 1 }),
+          algorithm: str('The signing algorithm tokens must use.', {
+            enum: [...JWT_ALGORITHMS],
+            default: 'HS256',
+          }),
+          secret: str('HMAC algorithms: the shared secret.'),
+          rsa_public_key: str('Asymmetric algorithms (RS*, PS*, ES*, EdDSA): the PEM public key.'),
           tags,
         },
       },

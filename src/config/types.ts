@@ -151,6 +151,20 @@ export interface ConsumerSpec {
   readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
   /** `acls`: the groups this consumer belongs to (acl). */
   readonly acls: readonly string[];
+  /** `jwt_secrets` (jwt). */
+  readonly jwtSecrets: readonly JwtSecretSpec[];
+}
+
+export interface JwtSecretSpec {
+  readonly id: string;
+  /** The value of the token's `key_claim_name` claim (`iss`) that selects this secret. */
+  readonly key: string;
+  readonly algorithm: string;
+  /** HMAC algorithms: the shared secret (already base64-decoded when `secret_is_base64` applies at use). */
+  readonly secret: string;
+  /** Asymmetric algorithms: the PEM public key. */
+  readonly publicKey: string;
+  readonly tags: readonly string[];
 }
 
 export interface KeyAuthCredentialSpec {

@@ -6,6 +6,7 @@ import { acl } from './acl.ts';
 import { basicAuth } from './basic-auth.ts';
 import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
+import { jwt } from './jwt.ts';
 import { keyAuth } from './key-auth.ts';
 import { rateLimiting } from './rate-limiting.ts';
 import { redirect } from './redirect.ts';
@@ -17,6 +18,7 @@ import type { AnyPlugin } from './types.ts';
 
 export const BUILTINS: readonly AnyPlugin[] = [
   keyAuth,
+  jwt,
   basicAuth,
   acl,
   ipRestriction,

@@ -2,12 +2,12 @@
  * Consumers and their credentials indexed for the authentication plugins: built once per
  * generation (only when some plugin is configured), read on the hot path by one Map lookup.
  */
-import type { ConsumerSpec } from '../config/types.ts';
+import type { ConsumerSpec, JwtSecretSpec } from '../config/types.ts';
 
 /** One credential that authenticated a request (`kind` names the credential collection). */
 export interface Credential {
   readonly id: string;
-  readonly kind: 'keyauth' | 'basicauth';
+  readonly kind: 'keyauth' | 'basicauth' | 'jwt';
   /** basic-auth: the credential's username (`X-Credential-Username`); otherwise ''. */
   readonly username: string;
 }
@@ -21,12 +21,17 @@ export interface BasicHit extends CredentialHit {
   readonly passwordHash: string;
 }
 
+export interface JwtHit extends CredentialHit {
+  readonly secret: JwtSecretSpec;
+}
+
 export class ConsumerIndex {
   private readonly byId = new Map<string, ConsumerSpec>();
   private readonly byUsername = new Map<string, ConsumerSpec>();
   private readonly keys = new Map<string, CredentialHit>();
   private readonly basic = new Map<string, BasicHit>();
   private readonly groups = new Map<string, ReadonlySet<string>>();
+  private readonly jwt = new Map<string, JwtHit>();
 
   constructor(consumers: readonly ConsumerSpec[]) {
     for (const c of consumers) {
@@ -41,6 +46,8 @@ export class ConsumerIndex {
           passwordHash: b.passwordHash,
         });
       this.groups.set(c.id, new Set(c.acls));
+      for (const j of c.jwtSecrets)
+        this.jwt.set(j.key, { consumer: c, credential: { id: j.id, kind: 'jwt', username: '' }, secret: j });
     }
   }
 
@@ -55,6 +62,11 @@ export class ConsumerIndex {
 
   byBasicUsername(username: string): BasicHit | null {
     return this.basic.get(username) ?? null;
+  }
+
+  /** Every jwt secret (the jwt plugin compiles their keys once per generation). */
+  jwtSecrets(): Iterable<JwtHit> {
+    return this.jwt.values();
   }
 
   groupsOf(consumerId: string): ReadonlySet<string> {

@@ -9,11 +9,13 @@
 import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from '../config/load.ts';
 import type {
   BasicAuthCredentialSpec,
+  JwtSecretSpec,
   KeyAuthCredentialSpec,
   PluginSpec,
   RouteSpec,
   ServiceSpec,
 } from '../config/types.ts';
+import { checkJwtKey } from './jwt-verify.ts';
 import { hashBasicPassword } from './password.ts';
 import { checkPluginConfig, pluginByName } from './registry.ts';
 
@@ -25,6 +27,7 @@ export interface ConsumerCredentials {
   readonly keyauthCredentials: readonly KeyAuthCredentialSpec[];
   readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
   readonly acls: readonly string[];
+  readonly jwtSecrets: readonly JwtSecretSpec[];
 }
 
 /** Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are unique. */
@@ -37,6 +40,7 @@ export function normalizeCredentials(
 ): ConsumerCredentials[] {
   const keys = new Map<string, string>();
   const users = new Map<string, string>();
+  const jwtKeys = new Map<string, string>();
   const unique = (seen: Map<string, string>, v: string, at: PathPart[], what: string) => {
     const first = seen.get(v);
     if (first !== undefined) issues.push(src.issue(at, `duplicate ${what} (also at ${first})`));
@@ -59,7 +63,22 @@ export function normalizeCredentials(
       };
     });
     const acls = [...new Set(((c.acls ?? []) as Raw[]).map((a) => a.group as string))];
-    return { keyauthCredentials: keyauth, basicauthCredentials: basic, acls };
+    const jwtSecrets = ((c.jwt_secrets ?? []) as Raw[]).map((j, k) => {
+      const jat: PathPart[] = [...at, 'jwt_secrets', k];
+      unique(jwtKeys, j.key, [...jat, 'key'], 'jwt key');
+      const algorithm: string = j.algorithm ?? 'HS256';
+      const why = checkJwtKey(algorithm, j.secret ?? '', j.rsa_public_key ?? '');
+      if (why !== null) issues.push(src.issue(jat, why));
+      return {
+        id: j.id ?? uuid('jwt_secret', `${id}/${j.key}`),
+        key: j.key,
+        algorithm,
+        secret: j.secret ?? '',
+        publicKey: j.rsa_public_key ?? '',
+        tags: j.tags ?? [],
+      };
+    });
+    return { keyauthCredentials: keyauth, basicauthCredentials: basic, acls, jwtSecrets };
   });
 }
 

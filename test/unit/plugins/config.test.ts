@@ -77,6 +77,23 @@ consumers:
     );
   });
 
+  it('refuses jwt secrets that cannot verify their algorithm', () => {
+    const issues = issuesOf(`${HEAD}consumers:
+  - username: a
+    jwt_secrets:
+      - { key: k1, algorithm: HS256 }
+      - { key: k2, algorithm: RS256, rsa_public_key: "not a pem" }
+      - { key: k1, algorithm: HS512, secret: s }
+`);
+    assert.match(one(issues, 'consumers[0].jwt_secrets[0]').message, /HS256 needs a "secret"/);
+    assert.match(one(issues, 'consumers[0].jwt_secrets[1]').message, /not a PEM public key/);
+    assert.match(one(issues, 'consumers[0].jwt_secrets[2].key').message, /duplicate jwt key/);
+    const structural = issuesOf(
+      `${HEAD}consumers:\n  - username: a\n    jwt_secrets: [{ key: k3, algorithm: XS1, secret: s }]\n`,
+    );
+    assert.match(one(structural, 'consumers[0].jwt_secrets[0].algorithm').message, /expected one of "HS256"/);
+  });
+
   it('normalizes scopes and defaults', () => {
     const s = loadSnapshotText(
       `${HEAD}        plugins:\n          - name: key-auth\n            enabled: false\nconsumers:\n  - username: u\n    acls: [{ group: g }, { group: g }]\nplugins:\n  - name: key-auth\n    service: s\n    config: { hide_credentials: true }\n`,
