@@ -14,6 +14,7 @@ import { requestSizeLimiting } from './request-size-limiting.ts';
 import { requestTermination } from './request-termination.ts';
 import { requestTransformer } from './request-transformer.ts';
 import { responseTransformer } from './response-transformer.ts';
+import { trafficSplit } from './traffic-split.ts';
 import type { AnyPlugin } from './types.ts';
 
 export const BUILTINS: readonly AnyPlugin[] = [
@@ -29,4 +30,5 @@ export const BUILTINS: readonly AnyPlugin[] = [
   redirect,
   requestTransformer,
   responseTransformer,
+  trafficSplit,
 ];

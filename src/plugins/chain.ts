@@ -15,6 +15,7 @@ import type { BlockList } from 'node:net';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import type { Rng } from '../core/random.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { pluginsByPriority } from './registry.ts';
 import type { AnyPlugin, BuildEnv, LocalReply, PluginRequest, ResponseHead } from './types.ts';
@@ -69,13 +70,14 @@ export class PluginSet {
 
   constructor(
     snapshot: Snapshot,
-    deps: { clock: Clock; trusted: BlockList | null; state: Map<string, unknown> },
+    deps: { clock: Clock; rng: Rng; trusted: BlockList | null; state: Map<string, unknown> },
   ) {
     this.consumers = new ConsumerIndex(snapshot.consumers);
     this.trusted = deps.trusted;
     const used = new Set<string>();
     const env: BuildEnv = {
       clock: deps.clock,
+      rng: deps.rng,
       consumers: this.consumers,
       trusted: deps.trusted,
       state<T>(key: string, make: () => T): T {
@@ -138,6 +140,7 @@ export class PluginRun implements PluginRequest {
   consumer: ConsumerSpec | null = null;
   credential: Credential | null = null;
   readonly consumers: ConsumerIndex;
+  serviceOverride: string | null = null;
   /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
   bodyLimit = 0;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */

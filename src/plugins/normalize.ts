@@ -142,6 +142,11 @@ export function collectPlugins(
           `${p.name} authenticates consumers and cannot be scoped to one`,
         ),
       );
+    for (const ref of def.serviceRefs?.(config) ?? [])
+      if (serviceRef(ref.name) === null)
+        issues.push(
+          src.issue([...at, 'config', ...ref.path], `service ${JSON.stringify(ref.name)} does not exist`),
+        );
     const anon = config.anonymous;
     if (typeof anon === 'string' && consumerRef(anon) === null)
       issues.push(

@@ -12,6 +12,7 @@ import type { BlockList } from 'node:net';
 import type { PathPart } from '../config/load.ts';
 import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { Rng } from '../core/random.ts';
 import type { ConsumerIndex, Credential } from './consumers.ts';
 
 /**
@@ -49,6 +50,11 @@ export interface PluginRequest {
   /** The credential that authenticated the request; null for anonymous or unauthenticated. */
   credential: Credential | null;
   readonly consumers: ConsumerIndex;
+  /**
+   * traffic-split: the name of the service to send this request to instead of the route's, or
+   * null. The exchange switches before the hash key and the first pick.
+   */
+  serviceOverride: string | null;
   /** A request body limit in bytes (0: none), enforced as the body streams: over it the client gets 413. */
   bodyLimit: number;
   /** Set a header on the request to the target (lower-case name); `null` removes it. */
@@ -73,6 +79,7 @@ export interface ConfigProblem {
 
 export interface BuildEnv {
   readonly clock: Clock;
+  readonly rng: Rng;
   readonly consumers: ConsumerIndex;
   readonly trusted: BlockList | null;
   /**
@@ -93,6 +100,8 @@ export interface PluginDef<Conf = unknown, Built = unknown> {
   readonly schema: Record<string, unknown>;
   /** Semantic checks on a structurally valid config; fills defaults. Problems make it refused. */
   check(raw: Record<string, unknown>, problems: ConfigProblem[]): Conf;
+  /** Services the config names, checked to exist when the file loads (paths relative to `config`). */
+  serviceRefs?(conf: Conf): readonly { readonly path: readonly PathPart[]; readonly name: string }[];
   /** Compile the normalized config into what the hooks read (once per generation). */
   build(conf: Conf, env: BuildEnv, instanceId: string): Built;
   rewrite?(r: PluginRequest, b: Built): LocalReply | null;

@@ -143,7 +143,7 @@ export class Exchange implements AttemptOwner {
     this.route = route;
     if (route.disabled !== null || route.service === null)
       return this.fail('FULCRUM_ERR_ROUTE_DISABLED', false);
-    const service = route.service;
+    let service = route.service;
     this.service = service;
     const spec = route.spec;
     const stripped = spec.stripPath ? m.matchedLength : 0;
@@ -155,7 +155,12 @@ export class Exchange implements AttemptOwner {
       this.plugins = run;
       const reply = run.access();
       if (reply !== null) return this.localReply(reply);
-      if (run.query !== query)
+      const other = run.serviceOverride === null ? undefined : this.gen.services.get(run.serviceOverride);
+      if (other?.spec.enabled) {
+        service = other;
+        this.service = other;
+      }
+      if (run.query !== query || other !== undefined)
         this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + run.query;
     }
     if (service.upstream.hashing) {
@@ -621,7 +626,7 @@ export class Exchange implements AttemptOwner {
       path: this.req.url ?? '',
       status,
       route: route?.label ?? null,
-      service: route?.serviceLabel || null,
+      service: this.service?.spec.name || route?.serviceLabel || null,
       target: this.target?.target ?? null,
       tries: this.tries,
       upstream_ms: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,

@@ -79,6 +79,8 @@ export class Generation {
   readonly router: Router<RouteRuntime>;
   readonly routes: readonly RouteRuntime[];
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  /** By name (traffic-split sends a request to another service than its route's). */
+  readonly services: ReadonlyMap<string, ServiceRuntime>;
   readonly trusted: BlockList | null;
   readonly poolKeys: ReadonlySet<string>;
   readonly targetKeys: ReadonlySet<string>;
@@ -156,6 +158,7 @@ export class Generation {
     if (snapshot.plugins.some((p) => p.enabled))
       plugins = new PluginSet(snapshot, {
         clock: live.clock,
+        rng: live.rng,
         trusted: this.trusted,
         state: live.pluginState,
       });
@@ -185,6 +188,7 @@ export class Generation {
     this.routes = routes;
     this.router = new Router(routes.map((r) => ({ route: r, spec: r.spec })));
     this.upstreams = upstreams;
+    this.services = services;
     this.poolKeys = poolKeys;
     this.targetKeys = targetKeys;
   }

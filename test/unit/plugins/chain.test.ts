@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { systemClock } from '../../../src/core/clock.ts';
+import { systemRng } from '../../../src/core/random.ts';
 import { parseBasic } from '../../../src/plugins/basic-auth.ts';
 import { PluginSet } from '../../../src/plugins/chain.ts';
 import { applyRules, type Multimap, rulesFor } from '../../../src/plugins/transform-rules.ts';
@@ -37,7 +38,7 @@ plugins:
 
 describe('plugin chains', () => {
   const snap = loadSnapshotText(FILE, 'f.yaml');
-  const set = new PluginSet(snap, { clock: systemClock, trusted: null, state: new Map() });
+  const set = new PluginSet(snap, { clock: systemClock, rng: systemRng, trusted: null, state: new Map() });
   const route = (name: string) => snap.routes.find((r) => r.name === name)!;
   const service = (name: string) => snap.services.find((s) => s.name === name)!;
   const consumer = (name: string) => snap.consumers.find((c) => c.username === name)!.id;
@@ -68,6 +69,7 @@ describe('plugin chains', () => {
     );
     const empty = new PluginSet(loadSnapshotText(FILE.replace(/plugins:[\s\S]*$/, ''), 'f.yaml'), {
       clock: systemClock,
+      rng: systemRng,
       trusted: null,
       state: new Map(),
     });

@@ -94,6 +94,16 @@ consumers:
     assert.match(one(structural, 'consumers[0].jwt_secrets[0].algorithm').message, /expected one of "HS256"/);
   });
 
+  it('refuses a traffic-split naming a service that does not exist', () => {
+    const issues = issuesOf(
+      `${HEAD}plugins:\n  - name: traffic-split\n    config:\n      rules: [{ services: [{ service: s }, { service: ghost }] }]\n`,
+    );
+    assert.match(
+      one(issues, 'plugins[0].config.rules[0].services[1].service').message,
+      /service "ghost" does not exist/,
+    );
+  });
+
   it('normalizes scopes and defaults', () => {
     const s = loadSnapshotText(
       `${HEAD}        plugins:\n          - name: key-auth\n            enabled: false\nconsumers:\n  - username: u\n    acls: [{ group: g }, { group: g }]\nplugins:\n  - name: key-auth\n    service: s\n    config: { hide_credentials: true }\n`,
