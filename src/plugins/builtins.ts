@@ -8,6 +8,7 @@ import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
 import { jwt } from './jwt.ts';
 import { keyAuth } from './key-auth.ts';
+import { proxyCache } from './proxy-cache.ts';
 import { rateLimiting } from './rate-limiting.ts';
 import { redirect } from './redirect.ts';
 import { requestSizeLimiting } from './request-size-limiting.ts';
@@ -31,4 +32,5 @@ export const BUILTINS: readonly AnyPlugin[] = [
   requestTransformer,
   responseTransformer,
   trafficSplit,
+  proxyCache,
 ];

@@ -149,6 +149,9 @@ export class PluginRun implements PluginRequest {
   /** Instances resolved in the access phase, in order: the later phases run these. */
   private readonly ran: Instance[] = [];
   private real: string | null = null;
+  private scratch: Map<string, unknown> | null = null;
+  /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
+  private filtersBody = false;
 
   constructor(
     chain: Chain,
@@ -188,6 +191,15 @@ export class PluginRun implements PluginRequest {
     return ip;
   }
 
+  data(name: string): unknown {
+    return this.scratch === null ? undefined : this.scratch.get(name);
+  }
+
+  setData(name: string, value: unknown): void {
+    if (this.scratch === null) this.scratch = new Map();
+    this.scratch.set(name, value);
+  }
+
   setRequestHeader(name: string, value: string | null): void {
     if (value === null) delete this.req.headers[name];
     else this.req.headers[name] = value;
@@ -212,6 +224,7 @@ export class PluginRun implements PluginRequest {
       const inst = resolve(s, this.consumer);
       if (inst === null) continue;
       this.ran.push(inst);
+      if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
       if (inst.def.access === undefined) continue;
       const out = inst.def.access(this, inst.built);
       if (out !== null) return out;
@@ -226,6 +239,13 @@ export class PluginRun implements PluginRequest {
     const head: ResponseHead = { status, headers, local };
     for (const inst of this.ran)
       if (inst.def.headerFilter !== undefined) inst.def.headerFilter(this, inst.built, head);
+  }
+
+  /** body_filter: a relayed chunk of the target's response, or null at its end. */
+  bodyFilter(chunk: Buffer | null): void {
+    if (!this.filtersBody) return;
+    for (const inst of this.ran)
+      if (inst.def.bodyFilter !== undefined) inst.def.bodyFilter(this, inst.built, chunk);
   }
 
   log(status: number): void {

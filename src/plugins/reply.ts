@@ -23,8 +23,9 @@ export function sendLocalReply(
   const given = reply.headers ?? {};
   let body: Buffer | null = null;
   if (reply.body !== undefined) {
-    const json = typeof reply.body !== 'string';
-    body = Buffer.from(json ? JSON.stringify(reply.body) : (reply.body as string));
+    const b = reply.body;
+    const json = typeof b !== 'string' && !Buffer.isBuffer(b);
+    body = Buffer.isBuffer(b) ? b : Buffer.from(json ? JSON.stringify(b) : (b as string));
     if (given['content-type'] === undefined)
       headers.push('content-type', json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8');
   }

@@ -16,8 +16,8 @@ import type { Rng } from '../core/random.ts';
 import type { ConsumerIndex, Credential } from './consumers.ts';
 
 /**
- * The phases, in the order they run. `body_filter` is named for Kong users but has no hook yet:
- * no built-in plugin edits response bodies (JSON body transforms and compression would).
+ * The phases, in the order they run. `body_filter` hooks observe the response body as it is
+ * relayed (proxy-cache keeps a copy); they cannot change the bytes yet.
  */
 export const PHASES = ['rewrite', 'access', 'header_filter', 'body_filter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -26,7 +26,7 @@ export type Phase = (typeof PHASES)[number];
 export interface LocalReply {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string | Readonly<Record<string, unknown>>;
+  readonly body?: string | Buffer | Readonly<Record<string, unknown>>;
 }
 
 /** What a hook sees of one request. Owned by the exchange; valid until the log phase ends. */
@@ -57,6 +57,9 @@ export interface PluginRequest {
   serviceOverride: string | null;
   /** A request body limit in bytes (0: none), enforced as the body streams: over it the client gets 413. */
   bodyLimit: number;
+  /** Per-request data a plugin keeps between its hooks, by the plugin's name. */
+  data(name: string): unknown;
+  setData(name: string, value: unknown): void;
   /** Set a header on the request to the target (lower-case name); `null` removes it. */
   setRequestHeader(name: string, value: string | null): void;
   /** Add a header to the response the client gets (proxied or local). */
@@ -107,6 +110,8 @@ export interface PluginDef<Conf = unknown, Built = unknown> {
   rewrite?(r: PluginRequest, b: Built): LocalReply | null;
   access?(r: PluginRequest, b: Built): LocalReply | null;
   headerFilter?(r: PluginRequest, b: Built, head: ResponseHead): void;
+  /** A chunk of the target's response body as it is relayed; `null` once it has all arrived. */
+  bodyFilter?(r: PluginRequest, b: Built, chunk: Buffer | null): void;
   log?(r: PluginRequest, b: Built, status: number): void;
 }
 

@@ -351,6 +351,7 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return false;
     this.bytesOut += chunk.length;
     noteRelayed(chunk.length);
+    if (this.plugins !== null) this.plugins.bodyFilter(chunk);
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
@@ -364,6 +365,7 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return;
     const t = trailerPairs(rawTrailers);
     if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
+    if (this.plugins !== null) this.plugins.bodyFilter(null);
     this.res.end();
   }
 
