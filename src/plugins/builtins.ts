@@ -4,6 +4,7 @@
  */
 import { acl } from './acl.ts';
 import { basicAuth } from './basic-auth.ts';
+import { compression } from './compression.ts';
 import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
 import { jwt } from './jwt.ts';
@@ -33,4 +34,5 @@ export const BUILTINS: readonly AnyPlugin[] = [
   responseTransformer,
   trafficSplit,
   proxyCache,
+  compression,
 ];

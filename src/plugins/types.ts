@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
+import type { Transform } from 'node:stream';
 import type { PathPart } from '../config/load.ts';
 import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -57,6 +58,11 @@ export interface PluginRequest {
   serviceOverride: string | null;
   /** A request body limit in bytes (0: none), enforced as the body streams: over it the client gets 413. */
   bodyLimit: number;
+  /**
+   * A stream the response body is written through on its way to the client (compression), set in
+   * header_filter of a proxied response; the exchange pipes it to the client with backpressure.
+   */
+  encoder: Transform | null;
   /** Per-request data a plugin keeps between its hooks, by the plugin's name. */
   data(name: string): unknown;
   setData(name: string, value: unknown): void;

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
@@ -81,6 +82,8 @@ export class Exchange implements AttemptOwner {
   private ended = false;
   /** The route's plugins for this request (null when the route has none: one check per phase). */
   private plugins: PluginRun | null = null;
+  /** A plugin's body encoder (compression) the response is written through, or null. */
+  private encoder: Transform | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
 
@@ -326,7 +329,10 @@ export class Exchange implements AttemptOwner {
       !hasContentLength(rawHeaders),
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
-    if (this.plugins !== null) this.plugins.headerFilter(statusCode, headers, false);
+    if (this.plugins !== null) {
+      this.plugins.headerFilter(statusCode, headers, false);
+      this.encoder = this.plugins.encoder;
+    }
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, text || undefined, headers);
@@ -337,6 +343,12 @@ export class Exchange implements AttemptOwner {
       a.finish(false);
       this.fail('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', this.body !== null);
       return false;
+    }
+    const enc = this.encoder;
+    if (enc !== null) {
+      // Backpressure from the client reaches the encoder through pipe, and the target through 'drain'.
+      enc.on('error', () => res.destroy());
+      enc.pipe(res);
     }
     return true;
   }
@@ -351,7 +363,15 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return false;
     this.bytesOut += chunk.length;
     noteRelayed(chunk.length);
-    if (this.plugins !== null) this.plugins.bodyFilter(chunk);
+    if (this.plugins !== null) {
+      this.plugins.bodyFilter(chunk);
+      const enc = this.encoder;
+      if (enc !== null) {
+        if (enc.write(chunk)) return true;
+        enc.once('drain', this.onDrain);
+        return false;
+      }
+    }
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
@@ -365,7 +385,11 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return;
     const t = trailerPairs(rawTrailers);
     if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
-    if (this.plugins !== null) this.plugins.bodyFilter(null);
+    if (this.plugins !== null) {
+      this.plugins.bodyFilter(null);
+      // The encoder flushes its tail and ends the response (it is piped to it).
+      if (this.encoder !== null) return void this.encoder.end();
+    }
     this.res.end();
   }
 
@@ -604,6 +628,7 @@ export class Exchange implements AttemptOwner {
         this.req.unpipe(this.body);
         this.body.destroy();
       }
+      if (this.encoder !== null) this.encoder.destroy();
     }
     if (this.backoff !== null) this.service!.upstream.guard.retries--;
     this.clearTimers();
