@@ -102,7 +102,9 @@ function primaryKey(r: PluginRequest, c: ProxyCacheConfig): string {
   }
   const path = c.ignore_uri_case ? r.path.toLowerCase() : r.path;
   const vh = c.vary_headers.map((h) => `${h}=${String(r.req.headers[h] ?? '')}`).join('&');
-  return `${r.route.id}|${r.consumer?.id ?? ''}|${(r.req.headers.host ?? '').toLowerCase()}|${path}|${query}|${vh}`;
+  // The service too: traffic-split (which runs first) may send the route's requests elsewhere.
+  const service = r.serviceOverride ?? r.service.name;
+  return `${r.route.id}|${service}|${r.consumer?.id ?? ''}|${(r.req.headers.host ?? '').toLowerCase()}|${path}|${query}|${vh}`;
 }
 
 function fullKey(r: PluginRequest, primary: string, vary: readonly string[]): string {
