@@ -214,6 +214,19 @@ export class PluginRun implements PluginRequest {
 
   /** The rewrite then the access phase; a LocalReply stops the chain and answers the request. */
   access(): LocalReply | null {
+    try {
+      return this.runAccess();
+    } catch {
+      // A failing hook must not take the process down, nor let the request through unchecked.
+      this.hookErrors++;
+      return UNEXPECTED;
+    }
+  }
+
+  /** Hook failures in this request (header, body and log hooks that throw are skipped). */
+  hookErrors = 0;
+
+  private runAccess(): LocalReply | null {
     const slots = this.chain.slots;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
@@ -240,17 +253,36 @@ export class PluginRun implements PluginRequest {
     if (add !== null) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
     const head: ResponseHead = { status, headers, local };
     for (const inst of this.ran)
-      if (inst.def.headerFilter !== undefined) inst.def.headerFilter(this, inst.built, head);
+      if (inst.def.headerFilter !== undefined)
+        try {
+          inst.def.headerFilter(this, inst.built, head);
+        } catch {
+          this.hookErrors++;
+        }
   }
 
   /** body_filter: a relayed chunk of the target's response, or null at its end. */
   bodyFilter(chunk: Buffer | null): void {
     if (!this.filtersBody) return;
     for (const inst of this.ran)
-      if (inst.def.bodyFilter !== undefined) inst.def.bodyFilter(this, inst.built, chunk);
+      if (inst.def.bodyFilter !== undefined)
+        try {
+          inst.def.bodyFilter(this, inst.built, chunk);
+        } catch {
+          this.hookErrors++;
+        }
   }
 
   log(status: number): void {
-    for (const inst of this.ran) if (inst.def.log !== undefined) inst.def.log(this, inst.built, status);
+    for (const inst of this.ran)
+      if (inst.def.log !== undefined)
+        try {
+          inst.def.log(this, inst.built, status);
+        } catch {
+          this.hookErrors++;
+        }
   }
 }
+
+/** Kong's answer when a plugin fails. */
+const UNEXPECTED: LocalReply = { status: 500, body: { message: 'An unexpected error occurred' } };

@@ -1,12 +1,14 @@
 /** Chains compiled per route: Kong's precedence across scopes, priorities, and null for no plugin. */
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { systemClock } from '../../../src/core/clock.ts';
 import { systemRng } from '../../../src/core/random.ts';
 import { parseBasic } from '../../../src/plugins/basic-auth.ts';
-import { PluginSet } from '../../../src/plugins/chain.ts';
+import { type Chain, PluginRun, PluginSet } from '../../../src/plugins/chain.ts';
 import { applyRules, type Multimap, rulesFor } from '../../../src/plugins/transform-rules.ts';
+import type { AnyPlugin } from '../../../src/plugins/types.ts';
 
 /** Eight request-termination instances, one per scope combination, told apart by status. */
 const FILE = `_format_version: "3.0"
@@ -74,6 +76,44 @@ describe('plugin chains', () => {
       state: new Map(),
     });
     assert.equal(empty.chainFor(route('r'), service('s')), null);
+  });
+});
+
+describe('a failing hook', () => {
+  it('answers 500 in access (never lets the request through) and is skipped in later phases', () => {
+    const boom = (): never => {
+      throw new Error('bug');
+    };
+    const def = {
+      name: 'boom',
+      priority: 1,
+      noConsumer: false,
+      schema: {},
+      check: boom,
+      build: boom,
+    } as AnyPlugin;
+    const inst = (d: AnyPlugin) => ({ spec: {} as never, def: d, built: null });
+    const snap = loadSnapshotText(FILE, 'f.yaml');
+    const set = new PluginSet(snap, { clock: systemClock, rng: systemRng, trusted: null, state: new Map() });
+    const run = (d: AnyPlugin) =>
+      new PluginRun(
+        { set, slots: [{ def: d, base: inst(d), byConsumer: null }] } as unknown as Chain,
+        { headers: {}, method: 'GET' } as IncomingMessage,
+        '127.0.0.1',
+        '/',
+        '',
+        snap.routes[0]!,
+        snap.services[0]!,
+      );
+    const r1 = run({ ...def, access: boom });
+    assert.deepEqual(r1.access(), { status: 500, body: { message: 'An unexpected error occurred' } });
+    assert.equal(r1.hookErrors, 1);
+    const r2 = run({ ...def, headerFilter: boom, log: boom });
+    assert.equal(r2.access(), null);
+    const headers: string[] = [];
+    r2.headerFilter(200, headers, false);
+    r2.log(200);
+    assert.equal(r2.hookErrors, 2);
   });
 });
 
