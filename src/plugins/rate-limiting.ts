@@ -37,7 +37,7 @@ interface Built {
   readonly policy: RateLimitPolicy;
   readonly clock: Clock;
   readonly header: string;
-  /** `X-RateLimit-Limit-Second`, ... per limit. */
+  /** `x-ratelimit-limit-second`, ... per limit (Kong's names; header names are case-insensitive). */
   readonly limitNames: readonly string[];
   readonly remainingNames: readonly string[];
   readonly limitValues: readonly string[];
@@ -64,8 +64,6 @@ function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): st
   }
   return `i:${r.realIp()}`;
 }
-
-const cap = (s: string) => s[0]!.toUpperCase() + s.slice(1);
 
 export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
   name: 'rate-limiting',
@@ -140,8 +138,8 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       policy: env.state(key, () => new LocalPolicy(longest)),
       clock: env.clock,
       header: (conf.header_name ?? '').toLowerCase(),
-      limitNames: conf.limits.map((l) => `x-ratelimit-limit-${cap(l.period)}`),
-      remainingNames: conf.limits.map((l) => `x-ratelimit-remaining-${cap(l.period)}`),
+      limitNames: conf.limits.map((l) => `x-ratelimit-limit-${l.period}`),
+      remainingNames: conf.limits.map((l) => `x-ratelimit-remaining-${l.period}`),
       limitValues: conf.limits.map((l) => String(l.limit)),
     };
   },
