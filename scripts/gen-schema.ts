@@ -12,6 +12,7 @@ import {
   fileSchema,
   listenerSchema,
   nodeSchemas,
+  pluginRef,
   pluginSchema,
   routeSchema,
   serviceSchema,
@@ -82,6 +83,7 @@ const NODE_LEADS: Record<string, string> = {
 };
 
 function kindLink(schema: unknown): string | null {
+  if (schema === pluginRef) return '[plugin](#plugin)';
   for (const o of OBJECTS) if (o.schema === schema) return `[${o.anchor}](#${o.anchor})`;
   if (schema === listenerSchema) return '[listener](#listeners)';
   return null;

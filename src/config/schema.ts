@@ -67,6 +67,12 @@ export const pluginSchema: S = {
   },
 };
 
+/**
+ * Where a plugin list points: one shared definition, so the generated validator compiles the
+ * plugin schema (every plugin's config rules) once instead of once per place plugins may appear.
+ */
+export const pluginRef: S = { $ref: '#/definitions/plugin' };
+
 export const routeSchema: S = {
   type: 'object',
   description: 'Match rules that send a request to a service. Every field that is set must match.',
@@ -145,7 +151,7 @@ export const routeSchema: S = {
     request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     snis: strList('Accepted for Kong compatibility; used once TLS listeners exist.'),
-    plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginRef },
     tags,
   },
 };
@@ -214,7 +220,7 @@ export const serviceSchema: S = {
     client_certificate: { description: 'Accepted for Kong compatibility.' },
     tls_verify_depth: { type: ['integer', 'null'], description: 'Accepted for Kong compatibility.' },
     routes: { type: 'array', description: "This service's routes.", items: routeSchema },
-    plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginRef },
     tags,
   },
 };
@@ -394,7 +400,7 @@ export const consumerSchema: S = {
     id,
     username: str('A unique name.'),
     custom_id: str('An id from another system.'),
-    plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginRef },
     keyauth_credentials: {
       type: 'array',
       description: 'API keys of this consumer (key-auth). Each key is unique across consumers.',
@@ -594,6 +600,7 @@ export const fileSchema: S = {
   type: 'object',
   additionalProperties: false,
   required: ['_format_version'],
+  definitions: { plugin: pluginSchema },
   properties: {
     _format_version: {
       type: 'string',
@@ -620,7 +627,7 @@ export const fileSchema: S = {
     plugins: {
       type: 'array',
       description: 'Global plugins, or plugins naming their scope.',
-      items: pluginSchema,
+      items: pluginRef,
     },
     certificates: {
       type: 'array',

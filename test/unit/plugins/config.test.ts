@@ -37,6 +37,20 @@ describe('plugin configuration', () => {
     assert.ok(!issues.some((i) => /then/.test(i.message)), issues.map(formatIssue).join('\n'));
   });
 
+  it('names the fields of the right object for unknown fields in a nested plugin and its config', () => {
+    const issues = issuesOf(
+      `${HEAD}        plugins:\n          - name: cors\n            bar: 2\n            config: { nope: 1 }\n`,
+    );
+    assert.match(
+      one(issues, 'services[0].routes[0].plugins[0].bar').message,
+      /expected one of: id, name, instance_name,/,
+    );
+    assert.match(
+      one(issues, 'services[0].routes[0].plugins[0].config.nope').message,
+      /expected one of: origins, methods,/,
+    );
+  });
+
   it('reports semantic errors: unsupported fields, missing references, consumer scope of an auth plugin', () => {
     const issues = issuesOf(`${HEAD}consumers:
   - username: c
