@@ -12,6 +12,7 @@ import {
   fileSchema,
   listenerSchema,
   nodeSchemas,
+  pluginRef,
   pluginSchema,
   routeSchema,
   serviceSchema,
@@ -61,13 +62,13 @@ const OBJECTS: readonly { title: string; anchor: string; schema: S; lead: string
     title: 'Consumer',
     anchor: 'consumer',
     schema: consumerSchema,
-    lead: 'Under `consumers:`. Other fields (credentials such as `keyauth_credentials`) are accepted as Kong writes them.',
+    lead: 'Under `consumers:`. Credentials and groups sit beside the consumer ([plugins.md](plugins.md#consumers-and-credentials)); other Kong fields are accepted.',
   },
   {
     title: 'Plugin',
     anchor: 'plugin',
     schema: pluginSchema,
-    lead: 'Under top-level `plugins:` or the `plugins:` of a service, route or consumer.',
+    lead: "Under top-level `plugins:` or the `plugins:` of a service, route or consumer. Scopes, precedence and each plugin's `config`: [plugins.md](plugins.md).",
   },
 ];
 
@@ -82,6 +83,7 @@ const NODE_LEADS: Record<string, string> = {
 };
 
 function kindLink(schema: unknown): string | null {
+  if (schema === pluginRef) return '[plugin](#plugin)';
   for (const o of OBJECTS) if (o.schema === schema) return `[${o.anchor}](#${o.anchor})`;
   if (schema === listenerSchema) return '[listener](#listeners)';
   return null;

@@ -17,6 +17,8 @@ const ajv = new Ajv({
   allowUnionTypes: true,
   unicode: false,
   logger: false,
+  // Keep $ref targets (the plugin definition) as one function instead of a copy per use.
+  inlineRefs: false,
   code: { source: true, esm: true },
 });
 const code = standaloneCode.default(ajv, ajv.compile(fileSchema));

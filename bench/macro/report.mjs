@@ -22,7 +22,15 @@ const median = (xs) => {
   if (n === 0) return Number.NaN;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
-const order = ['nginx', 'haproxy', 'fulcrum', 'fulcrum-nolog', 'fulcrum-lean', 'bare-undici'];
+const order = [
+  'nginx',
+  'haproxy',
+  'fulcrum',
+  'fulcrum-nolog',
+  'fulcrum-lean',
+  'fulcrum-plugins',
+  'bare-undici',
+];
 const proxies = [...new Set(rows.map((r) => r.proxy))].sort(
   (a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99),
 );

@@ -8,7 +8,7 @@
 #   DURATION [8]           seconds of each measured wrk run
 #   WARMUP [2]             seconds of unmeasured wrk load before each measured run
 #   CONNS ["64 256"]       wrk connection counts
-#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean (see below)
+#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean, fulcrum-plugins (see below)
 #   PROXY_CORE [1]         the core every proxy is pinned to
 #   LOAD_CORE [0]          the core of wrk and the upstreams
 #   BENCH_PORT_BASE [21800] ports BASE+1, BASE+2 (upstreams), BASE+10 (proxy), BASE+11 (Fulcrum admin)
@@ -260,6 +260,21 @@ sed "s|  access_log: .*|  access_log: \"off\"|" "$TMP/fulcrum.yaml" >"$TMP/fulcr
   cat "$TMP/fulcrum-nolog.yaml"
   printf 'headers:\n  via: false\n  request_id: ""\n'
 } >"$TMP/fulcrum-lean.yaml"
+# fulcrum-plugins: key-auth and rate-limiting (a limit never reached) on every request; wrk sends
+# the key in the query (url_for). Compare with fulcrum for the plugins' cost (docs/plugins.md).
+{
+  cat "$TMP/fulcrum.yaml"
+  printf 'plugins:\n  - name: key-auth\n  - name: rate-limiting\n    config: { second: 1000000000, limit_by: consumer }\n'
+  printf 'consumers:\n  - username: bench\n    keyauth_credentials: [{ key: bench }]\n'
+} >"$TMP/fulcrum-plugins.yaml"
+
+url_for() { # $1 proxy: the URL wrk and the readiness check request
+  if [[ "$1" == fulcrum-plugins ]]; then
+    echo "http://127.0.0.1:$PPORT/?apikey=bench"
+  else
+    echo "http://127.0.0.1:$PPORT/"
+  fi
+}
 
 start_proxy() { # $1 name; sets PROXY_PID
   local name=$1
@@ -269,7 +284,7 @@ start_proxy() { # $1 name; sets PROXY_PID
       taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/fulcrum.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
       ;;
-    fulcrum-nolog | fulcrum-lean)
+    fulcrum-nolog | fulcrum-lean | fulcrum-plugins)
       # shellcheck disable=SC2086
       taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/$name.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
@@ -293,7 +308,7 @@ start_proxy() { # $1 name; sets PROXY_PID
   esac
   PROXY_PID=$!
   STARTED+=("$PROXY_PID")
-  wait_ready "http://127.0.0.1:$PPORT/"
+  wait_ready "$(url_for "$name")"
 }
 
 to_ms() { # wrk latency figure (12.3us, 1.2ms, 1.1s, 1.0m) -> milliseconds
@@ -309,16 +324,17 @@ SAMPLES="$TMP/samples.tsv"
 printf 'proxy\tconns\tround\trps\tp50_ms\tp99_ms\trequests\tsecs\tcpu_s\thwm_kb\terrors\tother_cores\n' >"$SAMPLES"
 
 measure() { # $1 proxy $2 conns $3 round
-  local name=$1 c=$2 r=$3 out c0 c1 hwm rps reqs secs p50 p99 errs s0 s1 u0 u1 w0 w1
+  local name=$1 c=$2 r=$3 out c0 c1 hwm rps reqs secs p50 p99 errs s0 s1 u0 u1 w0 w1 url
+  url=$(url_for "$name")
   start_proxy "$name"
-  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s "http://127.0.0.1:$PPORT/" >/dev/null
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s "$url" >/dev/null
   wait_quiet
   out="$TMP/wrk-$name-$c-$r.txt"
   u0=$(cpu_ticks "$UP_PID")
   c0=$(cpu_ticks "$PROXY_PID")
   s0=$(sys_busy_ticks)
   w0=$(self_child_ticks)
-  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${DURATION}s" --timeout 5s --latency "http://127.0.0.1:$PPORT/" >"$out"
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${DURATION}s" --timeout 5s --latency "$url" >"$out"
   w1=$(self_child_ticks)
   s1=$(sys_busy_ticks)
   c1=$(cpu_ticks "$PROXY_PID")

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import { systemClock } from '../core/clock.ts';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
+import { collectPlugins, normalizeCredentials } from '../plugins/normalize.ts';
+import { pluginNames } from '../plugins/registry.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch } from './l4.ts';
@@ -30,8 +32,8 @@ type Raw = Record<string, any>;
 
 /** Kong's default target port when a target omits it. */
 export const DEFAULT_TARGET_PORT = 8000;
-/** The plugins built into this version; none yet (the plugins issue adds them). */
-export const BUILTIN_PLUGINS: readonly string[] = [];
+/** The plugins built into this version (src/plugins/builtins.ts). */
+export const BUILTIN_PLUGINS: readonly string[] = pluginNames();
 
 export function uuidFrom(kind: string, key: string): string {
   const h = createHash('sha1').update(`fulcrum:${kind}:${key}`).digest('hex');
@@ -520,19 +522,25 @@ export function normalize(src: ParsedSource): Snapshot {
     else routeNames.set(r.name, r.path);
   });
 
+  const consumerIds: string[] = (doc.consumers ?? []).map(
+    (c: Raw) => c.id ?? uuidFrom('consumer', c.username ?? c.custom_id),
+  );
+  const credentials = normalizeCredentials(src, doc.consumers, consumerIds, issues, uuidFrom);
   const consumers: ConsumerSpec[] = (doc.consumers ?? []).map((c: Raw, i: number) => {
     checkPlugins(src, c.plugins, ['consumers', i, 'plugins'], issues);
     return {
-      id: c.id ?? uuidFrom('consumer', c.username ?? c.custom_id),
+      id: consumerIds[i]!,
       username: c.username,
       customId: c.custom_id,
       tags: c.tags ?? [],
+      ...credentials[i]!,
     };
   });
   checkPlugins(src, doc.plugins, ['plugins'], issues);
+  const plugins = collectPlugins(src, doc, { services, routes, consumers }, issues, uuidFrom);
 
   if (issues.length > 0) throw new ConfigError(issues);
-  const body = { node, services, routes, upstreams: [...upstreams.values()], consumers, problems };
+  const body = { node, services, routes, upstreams: [...upstreams.values()], consumers, plugins, problems };
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
   return freeze({ source: src.file, hash, ...body });
 }

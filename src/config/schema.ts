@@ -11,6 +11,8 @@
  * objects, regexes that compile, duplicate names) live in validate.ts.
  */
 
+import { JWT_ALGORITHMS } from '../plugins/jwt-verify.ts';
+import { pluginConfigRules } from '../plugins/registry.ts';
 import { healthchecksSchema } from './healthchecks.ts';
 import { l4ListenerProperties, l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
@@ -56,12 +58,13 @@ const MS_MAX = 2_147_483_646;
 export const pluginSchema: S = {
   type: 'object',
   description:
-    'A plugin instance (Kong format). No plugin is built in yet: any name is refused until the plugins land.',
+    "A plugin instance (Kong format): its name, its scope and its `config` (each plugin's fields: docs/plugins.md).",
   additionalProperties: false,
   required: ['name'],
+  allOf: pluginConfigRules(),
   properties: {
     id,
-    name: str('The plugin id, such as `key-auth`.'),
+    name: str('The plugin id, such as `key-auth` (built in: docs/plugins.md).'),
     instance_name: str('An optional unique name for this instance.'),
     enabled: bool('Whether the plugin runs.', true),
     config: { type: 'object', description: "The plugin's own settings.", default: {} },
@@ -72,6 +75,12 @@ export const pluginSchema: S = {
     tags,
   },
 };
+
+/**
+ * Where a plugin list points: one shared definition, so the generated validator compiles the
+ * plugin schema (every plugin's config rules) once instead of once per place plugins may appear.
+ */
+export const pluginRef: S = { $ref: '#/definitions/plugin' };
 
 export const routeSchema: S = {
   type: 'object',
@@ -154,7 +163,7 @@ export const routeSchema: S = {
       '`tls_passthrough` routes: server names the ClientHello must carry; `*.example.com` matches any name ending in `.example.com`. On HTTP routes accepted for Kong compatibility, not yet used for matching (docs/tls.md#not-yet); certificates are chosen by the top-level `certificates` and `snis`.',
     ),
     ...l4RouteProperties,
-    plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this route.', items: pluginRef },
     tags,
   },
 };
@@ -223,7 +232,7 @@ export const serviceSchema: S = {
     tls_verify: bool('Verify the target certificate for https services.', true),
     ...serviceTlsFields,
     routes: { type: 'array', description: "This service's routes.", items: routeSchema },
-    plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this service.', items: pluginRef },
     tags,
   },
 };
@@ -443,7 +452,72 @@ export const consumerSchema: S = {
     id,
     username: str('A unique name.'),
     custom_id: str('An id from another system.'),
-    plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginSchema },
+    plugins: { type: 'array', description: 'Plugins scoped to this consumer.', items: pluginRef },
+    keyauth_credentials: {
+      type: 'array',
+      description: 'API keys of this consumer (key-auth). Each key is unique across consumers.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key'],
+        properties: {
+          id,
+          key: str('The API key.', { minLength: 1 }),
+          ttl: {
+            type: ['integer', 'null'],
+            description: 'Accepted for Kong compatibility; keys do not expire.',
+          },
+          tags,
+        },
+      },
+    },
+    basicauth_credentials: {
+      type: 'array',
+      description:
+        'Username and password pairs of this consumer (basic-auth). Passwords are kept hashed in memory; usernames are unique across consumers.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['username', 'password'],
+        properties: {
+          id,
+          username: str('The username.', { minLength: 1 }),
+          password: str('The password, in clear in the file.'),
+          tags,
+        },
+      },
+    },
+    jwt_secrets: {
+      type: 'array',
+      description:
+        "Keys that verify this consumer's JSON Web Tokens (jwt). Each `key` is unique across consumers.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key'],
+        properties: {
+          id,
+          key: str('The token claim value (`iss` by default) that selects this secret.', { minLength: 1 }),
+          algorithm: str('The signing algorithm tokens must use.', {
+            enum: [...JWT_ALGORITHMS],
+            default: 'HS256',
+          }),
+          secret: str('HMAC algorithms: the shared secret.'),
+          rsa_public_key: str('Asymmetric algorithms (RS*, PS*, ES*, EdDSA): the PEM public key.'),
+          tags,
+        },
+      },
+    },
+    acls: {
+      type: 'array',
+      description: 'Groups this consumer belongs to (acl).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['group'],
+        properties: { id, group: str('The group name.', { minLength: 1 }), tags },
+      },
+    },
     tags,
   },
 };
@@ -592,6 +666,7 @@ export const fileSchema: S = {
   type: 'object',
   additionalProperties: false,
   required: ['_format_version'],
+  definitions: { plugin: pluginSchema },
   properties: {
     _format_version: {
       type: 'string',
@@ -618,7 +693,7 @@ export const fileSchema: S = {
     plugins: {
       type: 'array',
       description: 'Global plugins, or plugins naming their scope.',
-      items: pluginSchema,
+      items: pluginRef,
     },
     certificates: {
       type: 'array',

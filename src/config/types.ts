@@ -171,6 +171,56 @@ export interface ConsumerSpec {
   readonly username: string | undefined;
   readonly customId: string | undefined;
   readonly tags: readonly string[];
+  /** `keyauth_credentials` (key-auth). */
+  readonly keyauthCredentials: readonly KeyAuthCredentialSpec[];
+  /** `basicauth_credentials` (basic-auth); passwords stored hashed (docs/plugins.md#basic-auth). */
+  readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
+  /** `acls`: the groups this consumer belongs to (acl). */
+  readonly acls: readonly string[];
+  /** `jwt_secrets` (jwt). */
+  readonly jwtSecrets: readonly JwtSecretSpec[];
+}
+
+export interface JwtSecretSpec {
+  readonly id: string;
+  /** The value of the token's `key_claim_name` claim (`iss`) that selects this secret. */
+  readonly key: string;
+  readonly algorithm: string;
+  /** HMAC algorithms: the shared secret (already base64-decoded when `secret_is_base64` applies at use). */
+  readonly secret: string;
+  /** Asymmetric algorithms: the PEM public key. */
+  readonly publicKey: string;
+  readonly tags: readonly string[];
+}
+
+export interface KeyAuthCredentialSpec {
+  readonly id: string;
+  readonly key: string;
+  readonly tags: readonly string[];
+}
+
+export interface BasicAuthCredentialSpec {
+  readonly id: string;
+  readonly username: string;
+  /** Hex SHA-1 of the password followed by the consumer id (Kong's stored form). */
+  readonly passwordHash: string;
+  readonly tags: readonly string[];
+}
+
+/** A configured plugin instance with its scope (null: any), its config checked and defaulted. */
+export interface PluginSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly instanceName: string;
+  readonly enabled: boolean;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The service's name, the route's id, the consumer's id; null when not scoped to one. */
+  readonly service: string | null;
+  readonly route: string | null;
+  readonly consumer: string | null;
+  /** Where it is in the file (`services[0].plugins[1]`). */
+  readonly path: string;
+  readonly tags: readonly string[];
 }
 
 /** One object that is kept out of service, and why (Traefik-style runtime status). */
@@ -189,6 +239,8 @@ export interface Snapshot {
   readonly routes: readonly RouteSpec[];
   readonly upstreams: readonly UpstreamSpec[];
   readonly consumers: readonly ConsumerSpec[];
+  /** Every enabled and disabled plugin instance, in file order (chains are built from them). */
+  readonly plugins: readonly PluginSpec[];
   /** Objects disabled by a configuration problem; the rest serves. */
   readonly problems: readonly Problem[];
 }

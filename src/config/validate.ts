@@ -16,14 +16,29 @@ import { normalize } from './normalize.ts';
 import { fileSchema } from './schema.ts';
 import type { Snapshot } from './types.ts';
 
-/** The schema object a `#/a/b/...` schema path points at (to name the known fields of an object). */
-function schemaAt(schemaPath: string): Record<string, unknown> {
-  let node: unknown = fileSchema;
+/** The node a `#/a/b/...` schema path points at from `root`, or null when it does not resolve. */
+function walkSchema(root: unknown, schemaPath: string): Record<string, unknown> | null {
+  let node: unknown = root;
   for (const part of schemaPath.replace(/^#\/?/, '').split('/')) {
-    if (part === '' || node === null || typeof node !== 'object') break;
+    if (part === '') continue;
+    if (node === null || typeof node !== 'object') return null;
     node = (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
   }
-  return (node ?? {}) as Record<string, unknown>;
+  return node !== null && typeof node === 'object' ? (node as Record<string, unknown>) : null;
+}
+
+/** An instance path inside a plugin object (`/services/0/plugins/1/config`, `/plugins/0`). */
+const IN_PLUGIN = /^(?:\/(?:services|routes|consumers)\/\d+(?:\/routes\/\d+)?)?\/plugins\/\d+(?:\/|$)/;
+
+/**
+ * The schema object a schema path points at (to name the known fields of an object). Errors inside
+ * the plugin definition (a `$ref` target the validator keeps as one function) carry schema paths
+ * relative to that definition.
+ */
+function schemaAt(schemaPath: string, instancePath: string): Record<string, unknown> {
+  const defs = (fileSchema.definitions ?? {}) as Record<string, unknown>;
+  const root = IN_PLUGIN.test(instancePath) ? defs.plugin : fileSchema;
+  return walkSchema(root, schemaPath) ?? {};
 }
 
 function describe(value: unknown): string {
@@ -61,7 +76,7 @@ function toIssue(src: ParsedSource, e: ErrorObject): ConfigIssue | null {
     case 'required':
       return src.issue(path, `missing required field "${String(p.missingProperty)}"`);
     case 'additionalProperties': {
-      const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''));
+      const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''), e.instancePath);
       const known = Object.keys((parent.properties ?? {}) as object);
       return src.issue(
         path,
@@ -102,6 +117,8 @@ export function structuralIssues(src: ParsedSource): ConfigIssue[] {
   for (const e of validateFile.errors ?? []) {
     // anyOf reports each failed branch as well; the summary line says it better.
     if (e.schemaPath.includes('/anyOf/')) continue;
+    // A plugin config's if/then adds "must match then" beside the real error inside `config`.
+    if (e.keyword === 'if') continue;
     const issue = toIssue(src, e);
     if (!issue) continue;
     const key = `${issue.path}|${issue.message}`;

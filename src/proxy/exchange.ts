@@ -10,12 +10,15 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Transform } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { PluginRun } from '../plugins/chain.ts';
+import { sendLocalReply } from '../plugins/reply.ts';
+import type { LocalReply } from '../plugins/types.ts';
 import { joinPath, parseRequestTarget } from '../routing/path.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
@@ -86,6 +89,10 @@ export class Exchange implements AttemptOwner {
   private status = 0;
   private errorCode: ErrorCode | null = null;
   private ended = false;
+  /** The route's plugins for this request (null when the route has none: one check per phase). */
+  private plugins: PluginRun | null = null;
+  /** A plugin's body encoder (compression) the response is written through, or null. */
+  private encoder: Transform | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
 
@@ -148,11 +155,25 @@ export class Exchange implements AttemptOwner {
     this.route = route;
     if (route.disabled !== null || route.service === null)
       return this.fail('FULCRUM_ERR_ROUTE_DISABLED', false);
-    const service = route.service;
+    let service = route.service;
     this.service = service;
     const spec = route.spec;
     const stripped = spec.stripPath ? m.matchedLength : 0;
     this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
+    if (route.chain !== null) {
+      // rewrite and access phases: after routing, before the hash key, the body and the first pick.
+      const run = new PluginRun(route.chain, req, this.clientIp, path, query, spec, service.spec);
+      this.plugins = run;
+      const reply = run.access();
+      if (reply !== null) return this.localReply(reply);
+      const other = run.serviceOverride === null ? undefined : this.gen.services.get(run.serviceOverride);
+      if (other?.spec.enabled) {
+        service = other;
+        this.service = other;
+      }
+      if (run.query !== query || other !== undefined)
+        this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + run.query;
+    }
     if (service.upstream.hashing) {
       const k = hashKeyOf(service.upstream.spec, {
         clientIp: this.clientIp,
@@ -160,13 +181,20 @@ export class Exchange implements AttemptOwner {
         path,
         query,
         captures: m.captures,
-        consumer: null,
+        consumer: this.plugins === null ? null : (this.plugins.consumer?.id ?? null),
       });
       this.hashKey = k.key;
       this.hashCookie = k.setCookie;
     }
 
-    const limit = node.limits.maxBodyBytes;
+    let limit = node.limits.maxBodyBytes;
+    // request-size-limiting lowers the body limit for this request (counted as the body streams).
+    if (
+      this.plugins !== null &&
+      this.plugins.bodyLimit > 0 &&
+      (limit === 0 || this.plugins.bodyLimit < limit)
+    )
+      limit = this.plugins.bodyLimit;
     const cl = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (limit > 0 && cl !== undefined && Number(cl) > limit)
@@ -320,6 +348,10 @@ export class Exchange implements AttemptOwner {
     );
     if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
     if (a.stickyCookie !== null) headers.push('set-cookie', a.stickyCookie);
+    if (this.plugins !== null) {
+      this.plugins.headerFilter(statusCode, headers, false);
+      this.encoder = this.plugins.encoder;
+    }
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
       res.writeHead(statusCode, text || undefined, headers);
@@ -330,6 +362,12 @@ export class Exchange implements AttemptOwner {
       a.finish(false);
       this.fail('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', this.body !== null);
       return false;
+    }
+    const enc = this.encoder;
+    if (enc !== null) {
+      // Backpressure from the client reaches the encoder through pipe, and the target through 'drain'.
+      enc.on('error', () => res.destroy());
+      enc.pipe(res);
     }
     return true;
   }
@@ -375,6 +413,15 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return false;
     this.bytesOut += chunk.length;
     noteRelayed(chunk.length);
+    if (this.plugins !== null) {
+      this.plugins.bodyFilter(chunk);
+      const enc = this.encoder;
+      if (enc !== null) {
+        if (enc.write(chunk)) return true;
+        enc.once('drain', this.onDrain);
+        return false;
+      }
+    }
     if (this.res.write(chunk)) return true;
     this.res.once('drain', this.onDrain);
     return false;
@@ -388,6 +435,11 @@ export class Exchange implements AttemptOwner {
     if (this.ended || a !== this.winner) return;
     const t = trailerPairs(rawTrailers);
     if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
+    if (this.plugins !== null) {
+      this.plugins.bodyFilter(null);
+      // The encoder flushes its tail and ends the response (it is piped to it).
+      if (this.encoder !== null) return void this.encoder.end();
+    }
     this.res.end();
   }
 
@@ -595,6 +647,19 @@ export class Exchange implements AttemptOwner {
     });
   }
 
+  /** A plugin answered in the access phase: write its reply (nothing was forwarded). */
+  private localReply(reply: LocalReply): void {
+    this.status = reply.status;
+    const h = this.gen.snapshot.node.headers;
+    this.bytesOut = sendLocalReply(this.res, reply, this.plugins!, {
+      serverTokens: h.serverTokens,
+      requestIdHeader: h.requestId,
+      requestId: this.requestId,
+      close: this.core.draining,
+      head: this.req.method === 'HEAD',
+    });
+  }
+
   /** res 'close': the response is finished, or the client went away first. */
   private onClose(): void {
     if (this.ended) return;
@@ -613,6 +678,7 @@ export class Exchange implements AttemptOwner {
         this.req.unpipe(this.body);
         this.body.destroy();
       }
+      if (this.encoder !== null) this.encoder.destroy();
     }
     // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
     // a client that went away.
@@ -633,6 +699,7 @@ export class Exchange implements AttemptOwner {
       route.duration.observe((now - this.startMs) / 1000);
     }
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
+    if (this.plugins !== null) this.plugins.log(status);
     this.core.accessLog({
       request_id: this.requestId,
       client_ip: this.clientIp,
@@ -640,7 +707,7 @@ export class Exchange implements AttemptOwner {
       path: this.req.url ?? '',
       status,
       route: route?.label ?? null,
-      service: route?.serviceLabel || null,
+      service: this.service?.spec.name || route?.serviceLabel || null,
       target: this.target?.target ?? null,
       tries: this.tries,
       upstream_ms: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,

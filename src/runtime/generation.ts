@@ -17,6 +17,7 @@ import { buildCidrList } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
+import { type Chain, PluginSet } from '../plugins/chain.ts';
 import { StickyRuntime } from '../proxy/sticky.ts';
 import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
@@ -60,6 +61,8 @@ export interface RouteRuntime {
   /** Request counters by status class: index 1..5 for 1xx..5xx, 0 for anything else. */
   readonly byClass: readonly CounterChild[];
   readonly duration: HistogramChild;
+  /** The route's plugin chain (docs/plugins.md), or null when no plugin applies: one check per phase. */
+  readonly chain: Chain | null;
 }
 
 /** Live state that outlives generations, owned by the Runtime. */
@@ -73,6 +76,8 @@ export interface LiveState {
   readonly guards: Map<string, UpstreamGuard>;
   /** Per upstream with `sticky: { mode: source-ip }`: its client address table. */
   readonly affinity: Map<string, AffinityTable>;
+  /** Per plugin instance id: state that outlives generations (rate-limiting counters). */
+  readonly pluginState: Map<string, unknown>;
   readonly metrics: Metrics;
   readonly rng: Rng;
   readonly clock: Clock;
@@ -101,6 +106,8 @@ export class Generation {
   readonly l4Router: L4Router<RouteRuntime>;
   readonly routes: readonly RouteRuntime[];
   readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  /** By name (traffic-split sends a request to another service than its route's). */
+  readonly services: ReadonlyMap<string, ServiceRuntime>;
   readonly trusted: BlockList | null;
   readonly poolKeys: ReadonlySet<string>;
   readonly targetKeys: ReadonlySet<string>;
@@ -179,6 +186,17 @@ export class Generation {
       }
       services.set(s.name, { spec: s, upstream, pools });
     }
+    const cidr = buildCidrList(snapshot.node.trustedIps);
+    this.trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
+    let plugins: PluginSet | null = null;
+    if (snapshot.plugins.some((p) => p.enabled))
+      plugins = new PluginSet(snapshot, {
+        clock: live.clock,
+        rng: live.rng,
+        trusted: this.trusted,
+        state: live.pluginState,
+      });
+    else live.pluginState.clear();
     const disabledPaths = new Map(snapshot.problems.map((p) => [p.path, p.message]));
     const routes: RouteRuntime[] = snapshot.routes.map((r) => {
       const service = services.get(r.service) ?? null;
@@ -198,6 +216,7 @@ export class Generation {
           live.metrics.requests.labels({ route: label, service: serviceLabel, code }),
         ),
         duration: live.metrics.duration.labels({ route: label, service: serviceLabel }),
+        chain: plugins === null ? null : plugins.chainFor(r, service?.spec ?? null),
       };
     });
     this.routes = routes;
@@ -206,9 +225,8 @@ export class Generation {
     );
     this.l4Router = new L4Router(routes.map((r) => ({ route: r, spec: r.spec })));
     this.upstreams = upstreams;
+    this.services = services;
     this.poolKeys = poolKeys;
     this.targetKeys = targetKeys;
-    const cidr = buildCidrList(snapshot.node.trustedIps);
-    this.trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
   }
 }

@@ -51,6 +51,7 @@ export class Runtime implements ProxyCore {
       affinity: new Map(),
       metrics: this.metrics,
       guards: new Map(),
+      pluginState: new Map(),
       rng: deps.rng,
       clock: deps.clock,
     };

@@ -5,7 +5,6 @@ import { parseForm, parseStrictJson } from '../../../src/admin/body.ts';
 import { Refusal, snapshotOf } from '../../../src/admin/control.ts';
 import { writeEntity } from '../../../src/admin/entities.ts';
 import { parseSource } from '../../../src/config/load.ts';
-import { BUILTIN_PLUGINS } from '../../../src/config/normalize.ts';
 import { pluginSchema, routeSchema, serviceSchema } from '../../../src/config/schema.ts';
 import { snapshotFromSource } from '../../../src/config/validate.ts';
 import { emptyState, exportDocument, importDocument } from '../../../src/store/document.ts';
@@ -120,26 +119,35 @@ describe('plugins as entities', () => {
     );
     assert.ok(!(p instanceof Refusal));
     assert.deepEqual(p.entity.service, { id: state.entity.id });
-    // No plugin is built in yet: the validator refuses the name, pointing at the plugin.
+    // The plugin's own config schema applies: an unknown field is refused with its path.
     const refused = snapshotOf(p.state, '<admin>');
     assert.ok('issues' in refused);
-    assert.equal(refused.issues[0]!.path, 'services[0].plugins[0].name');
-    // Once a plugin of that name exists, the same state validates and the plugin sits in its service.
-    (BUILTIN_PLUGINS as string[]).push('key-auth');
-    try {
-      assert.ok('snapshot' in snapshotOf(p.state, '<admin>'));
-      const doc = exportDocument(p.state).doc as { services: { plugins: unknown[] }[] };
-      assert.equal(doc.services[0]!.plugins.length, 1);
-      const dup = writeEntity(
-        p.state,
-        'plugins',
-        { name: 'key-auth', service: 's' },
-        { mode: 'create', scope: null, now: 1 },
-      );
-      assert.ok(dup instanceof Refusal);
-      assert.equal(dup.status, 409);
-    } finally {
-      (BUILTIN_PLUGINS as string[]).pop();
-    }
+    assert.equal(refused.issues[0]!.path, 'services[0].plugins[0].config.anything');
+    const ok = writeEntity(
+      state.state,
+      'plugins',
+      { name: 'key-auth', config: { key_names: ['apikey'] } },
+      { mode: 'create', scope: { field: 'service', id: state.entity.id }, now: 1 },
+    );
+    assert.ok(!(ok instanceof Refusal));
+    assert.ok('snapshot' in snapshotOf(ok.state, '<admin>'));
+    const doc = exportDocument(ok.state).doc as { services: { plugins: unknown[] }[] };
+    assert.equal(doc.services[0]!.plugins.length, 1);
+    const dup = writeEntity(
+      ok.state,
+      'plugins',
+      { name: 'key-auth', service: 's' },
+      { mode: 'create', scope: null, now: 1 },
+    );
+    assert.ok(dup instanceof Refusal);
+    assert.equal(dup.status, 409);
+    const unknown = writeEntity(
+      state.state,
+      'plugins',
+      { name: 'no-such-plugin' },
+      { mode: 'create', scope: null, now: 1 },
+    );
+    const bad = unknown instanceof Refusal ? unknown : snapshotOf(unknown.state, '<admin>');
+    assert.ok(bad instanceof Refusal || 'issues' in bad, 'an unknown plugin name is refused');
   });
 });

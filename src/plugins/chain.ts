@@ -1,0 +1,288 @@
+/**
+ * Plugin chains, compiled per route when a generation is built, and the per-request runner.
+ *
+ * Precedence (Kong's): for one plugin name, the instance with the most specific scope that applies
+ * to the request wins, in this order: consumer+route+service, consumer+route, consumer+service,
+ * route+service, consumer, route, service, global. Everything but the consumer is known at build
+ * time, so each route's chain holds per plugin name the best instance without a consumer (`base`)
+ * and, only when consumer-scoped instances exist, the winner per consumer id (`byConsumer`). At
+ * request time resolving an instance is one Map lookup once a consumer is known, none otherwise.
+ *
+ * A route whose chain would be empty gets `null`: the exchange pays one null check per phase.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Transform } from 'node:stream';
+import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import type { Rng } from '../core/random.ts';
+import { ConsumerIndex, type Credential } from './consumers.ts';
+import { pluginsByPriority } from './registry.ts';
+import type { AnyPlugin, BuildEnv, LocalReply, PluginRequest, ResponseHead } from './types.ts';
+
+interface Instance {
+  readonly spec: PluginSpec;
+  readonly def: AnyPlugin;
+  readonly built: unknown;
+}
+
+interface Slot {
+  readonly def: AnyPlugin;
+  readonly base: Instance | null;
+  readonly byConsumer: ReadonlyMap<string, Instance> | null;
+}
+
+export interface Chain {
+  readonly set: PluginSet;
+  /** In priority order (highest first). */
+  readonly slots: readonly Slot[];
+}
+
+/** Kong's precedence rank of an instance for a route and service (lower wins); -1: does not apply. */
+function rank(p: PluginSpec, routeId: string, service: string, consumer: string | null): number {
+  if (p.route !== null && p.route !== routeId) return -1;
+  if (p.service !== null && p.service !== service) return -1;
+  if (p.consumer !== null && p.consumer !== consumer) return -1;
+  const r = p.route !== null;
+  const s = p.service !== null;
+  if (p.consumer !== null) return r && s ? 1 : r ? 2 : s ? 3 : 5;
+  return r && s ? 4 : r ? 6 : s ? 7 : 8;
+}
+
+function best(list: readonly Instance[], routeId: string, service: string, consumer: string | null) {
+  let win: Instance | null = null;
+  let winRank = 99;
+  for (const i of list) {
+    const k = rank(i.spec, routeId, service, consumer);
+    if (k > 0 && k < winRank) {
+      win = i;
+      winRank = k;
+    }
+  }
+  return win;
+}
+
+/** Every enabled plugin instance of a snapshot, built once per generation. */
+export class PluginSet {
+  readonly consumers: ConsumerIndex;
+  readonly trusted: BlockList | null;
+  private readonly byName = new Map<string, Instance[]>();
+
+  constructor(
+    snapshot: Snapshot,
+    deps: { clock: Clock; rng: Rng; trusted: BlockList | null; state: Map<string, unknown> },
+  ) {
+    this.consumers = new ConsumerIndex(snapshot.consumers);
+    this.trusted = deps.trusted;
+    const used = new Set<string>();
+    const env: BuildEnv = {
+      clock: deps.clock,
+      rng: deps.rng,
+      consumers: this.consumers,
+      trusted: deps.trusted,
+      state<T>(key: string, make: () => T): T {
+        used.add(key);
+        let s = deps.state.get(key) as T | undefined;
+        if (s === undefined) {
+          s = make();
+          deps.state.set(key, s);
+        }
+        return s;
+      },
+    };
+    for (const def of pluginsByPriority()) {
+      const list: Instance[] = [];
+      for (const spec of snapshot.plugins)
+        if (spec.enabled && spec.name === def.name)
+          list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
+      if (list.length > 0) this.byName.set(def.name, list);
+    }
+    // State no instance asked for this time (instance removed, or its identity changed) goes.
+    for (const key of deps.state.keys()) if (!used.has(key)) deps.state.delete(key);
+  }
+
+  /** The chain of one route, or null when no plugin applies to it. */
+  chainFor(route: RouteSpec, service: ServiceSpec | null): Chain | null {
+    const slots: Slot[] = [];
+    const serviceName = service?.name ?? '';
+    for (const def of pluginsByPriority()) {
+      const list = this.byName.get(def.name);
+      if (list === undefined) continue;
+      const base = best(list, route.id, serviceName, null);
+      let byConsumer: Map<string, Instance> | null = null;
+      for (const i of list) {
+        const c = i.spec.consumer;
+        if (c === null || byConsumer?.has(c)) continue;
+        const win = best(list, route.id, serviceName, c);
+        if (win === null || win === base) continue;
+        byConsumer ??= new Map();
+        byConsumer.set(c, win);
+      }
+      if (base !== null || byConsumer !== null) slots.push({ def, base, byConsumer });
+    }
+    return slots.length === 0 ? null : { set: this, slots };
+  }
+}
+
+function resolve(s: Slot, consumer: ConsumerSpec | null): Instance | null {
+  if (consumer === null || s.byConsumer === null) return s.base;
+  return s.byConsumer.get(consumer.id) ?? s.base;
+}
+
+/** One request's pass through a chain: the PluginRequest the hooks see, and the phase runners. */
+export class PluginRun implements PluginRequest {
+  readonly req: IncomingMessage;
+  readonly socketIp: string;
+  readonly path: string;
+  query: string;
+  readonly route: RouteSpec;
+  readonly service: ServiceSpec;
+  consumer: ConsumerSpec | null = null;
+  credential: Credential | null = null;
+  readonly consumers: ConsumerIndex;
+  serviceOverride: string | null = null;
+  encoder: Transform | null = null;
+  /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
+  bodyLimit = 0;
+  /** Headers the hooks added to the client's response, flat [name, value, ...]. */
+  responseHeaders: string[] | null = null;
+  private readonly chain: Chain;
+  /** Instances resolved in the access phase, in order: the later phases run these. */
+  private readonly ran: Instance[] = [];
+  private real: string | null = null;
+  private scratch: Map<string, unknown> | null = null;
+  /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
+  private filtersBody = false;
+
+  constructor(
+    chain: Chain,
+    req: IncomingMessage,
+    socketIp: string,
+    path: string,
+    query: string,
+    route: RouteSpec,
+    service: ServiceSpec,
+  ) {
+    this.chain = chain;
+    this.req = req;
+    this.socketIp = socketIp;
+    this.path = path;
+    this.query = query;
+    this.route = route;
+    this.service = service;
+    this.consumers = chain.set.consumers;
+  }
+
+  realIp(): string {
+    if (this.real !== null) return this.real;
+    let ip = this.socketIp;
+    const trusted = this.chain.set.trusted;
+    const xff = this.req.headers['x-forwarded-for'];
+    if (trusted !== null && xff !== undefined && inCidrList(trusted, ip)) {
+      const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+      // Walk from the nearest hop; stop at the first address that is not a trusted proxy.
+      for (let i = hops.length - 1; i >= 0 && i >= hops.length - 32; i--) {
+        const h = unmapIPv4(hops[i]!.trim());
+        if (h === '') break;
+        ip = h;
+        if (!inCidrList(trusted, h)) break;
+      }
+    }
+    this.real = ip;
+    return ip;
+  }
+
+  data(name: string): unknown {
+    return this.scratch === null ? undefined : this.scratch.get(name);
+  }
+
+  setData(name: string, value: unknown): void {
+    if (this.scratch === null) this.scratch = new Map();
+    this.scratch.set(name, value);
+  }
+
+  setRequestHeader(name: string, value: string | null): void {
+    if (value === null) delete this.req.headers[name];
+    else this.req.headers[name] = value;
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    if (this.responseHeaders === null) this.responseHeaders = [name, value];
+    else this.responseHeaders.push(name, value);
+  }
+
+  /** The rewrite then the access phase; a LocalReply stops the chain and answers the request. */
+  access(): LocalReply | null {
+    try {
+      return this.runAccess();
+    } catch {
+      // A failing hook must not take the process down, nor let the request through unchecked.
+      this.hookErrors++;
+      return UNEXPECTED;
+    }
+  }
+
+  /** Hook failures in this request (header, body and log hooks that throw are skipped). */
+  hookErrors = 0;
+
+  private runAccess(): LocalReply | null {
+    const slots = this.chain.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (s.def.rewrite === undefined || s.base === null) continue;
+      const out = s.def.rewrite(this, s.base.built);
+      if (out !== null) return out;
+    }
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      const inst = resolve(s, this.consumer);
+      if (inst === null) continue;
+      this.ran.push(inst);
+      if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
+      if (inst.def.access === undefined) continue;
+      const out = inst.def.access(this, inst.built);
+      if (out !== null) return out;
+    }
+    return null;
+  }
+
+  /** header_filter on a response head (a target's, or a local reply's), after the added headers. */
+  headerFilter(status: number, headers: string[], local: boolean): void {
+    const add = this.responseHeaders;
+    if (add !== null) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
+    const head: ResponseHead = { status, headers, local };
+    for (const inst of this.ran)
+      if (inst.def.headerFilter !== undefined)
+        try {
+          inst.def.headerFilter(this, inst.built, head);
+        } catch {
+          this.hookErrors++;
+        }
+  }
+
+  /** body_filter: a relayed chunk of the target's response, or null at its end. */
+  bodyFilter(chunk: Buffer | null): void {
+    if (!this.filtersBody) return;
+    for (const inst of this.ran)
+      if (inst.def.bodyFilter !== undefined)
+        try {
+          inst.def.bodyFilter(this, inst.built, chunk);
+        } catch {
+          this.hookErrors++;
+        }
+  }
+
+  log(status: number): void {
+    for (const inst of this.ran)
+      if (inst.def.log !== undefined)
+        try {
+          inst.def.log(this, inst.built, status);
+        } catch {
+          this.hookErrors++;
+        }
+  }
+}
+
+/** Kong's answer when a plugin fails. */
+const UNEXPECTED: LocalReply = { status: 500, body: { message: 'An unexpected error occurred' } };

@@ -1,0 +1,199 @@
+/**
+ * The plugin half of normalization (called by config/normalize.ts): every plugin instance of the
+ * file with its scope resolved (nested under a service, route or consumer, or top-level naming
+ * them), its config checked by the plugin and defaulted; and the consumers' credentials.
+ *
+ * A plugin naming a service, route or consumer that does not exist refuses the file (as Kong's
+ * foreign keys do): dropping an authentication plugin silently would open a route.
+ */
+import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from '../config/load.ts';
+import type {
+  BasicAuthCredentialSpec,
+  JwtSecretSpec,
+  KeyAuthCredentialSpec,
+  PluginSpec,
+  RouteSpec,
+  ServiceSpec,
+} from '../config/types.ts';
+import { checkJwtKey } from './jwt-verify.ts';
+import { hashBasicPassword } from './password.ts';
+import { checkPluginConfig, pluginByName } from './registry.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
+type Raw = Record<string, any>;
+type Uuid = (kind: string, key: string) => string;
+
+export interface ConsumerCredentials {
+  readonly keyauthCredentials: readonly KeyAuthCredentialSpec[];
+  readonly basicauthCredentials: readonly BasicAuthCredentialSpec[];
+  readonly acls: readonly string[];
+  readonly jwtSecrets: readonly JwtSecretSpec[];
+}
+
+/** Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are unique. */
+export function normalizeCredentials(
+  src: ParsedSource,
+  consumers: Raw[] | undefined,
+  ids: readonly string[],
+  issues: ConfigIssue[],
+  uuid: Uuid,
+): ConsumerCredentials[] {
+  const keys = new Map<string, string>();
+  const users = new Map<string, string>();
+  const jwtKeys = new Map<string, string>();
+  const unique = (seen: Map<string, string>, v: string, at: PathPart[], what: string) => {
+    const first = seen.get(v);
+    if (first !== undefined) issues.push(src.issue(at, `duplicate ${what} (also at ${first})`));
+    else seen.set(v, formatPath(at));
+  };
+  return (consumers ?? []).map((c, i) => {
+    const id = ids[i]!;
+    const at: PathPart[] = ['consumers', i];
+    const keyauth = ((c.keyauth_credentials ?? []) as Raw[]).map((k, j) => {
+      unique(keys, k.key, [...at, 'keyauth_credentials', j, 'key'], 'key-auth key');
+      return { id: k.id ?? uuid('keyauth_credential', `${id}/${k.key}`), key: k.key, tags: k.tags ?? [] };
+    });
+    const basic = ((c.basicauth_credentials ?? []) as Raw[]).map((b, j) => {
+      unique(users, b.username, [...at, 'basicauth_credentials', j, 'username'], 'basic-auth username');
+      return {
+        id: b.id ?? uuid('basicauth_credential', `${id}/${b.username}`),
+        username: b.username,
+        passwordHash: hashBasicPassword(b.password, id),
+        tags: b.tags ?? [],
+      };
+    });
+    const acls = [...new Set(((c.acls ?? []) as Raw[]).map((a) => a.group as string))];
+    const jwtSecrets = ((c.jwt_secrets ?? []) as Raw[]).map((j, k) => {
+      const jat: PathPart[] = [...at, 'jwt_secrets', k];
+      unique(jwtKeys, j.key, [...jat, 'key'], 'jwt key');
+      const algorithm: string = j.algorithm ?? 'HS256';
+      const why = checkJwtKey(algorithm, j.secret ?? '', j.rsa_public_key ?? '');
+      if (why !== null) issues.push(src.issue(jat, why));
+      return {
+        id: j.id ?? uuid('jwt_secret', `${id}/${j.key}`),
+        key: j.key,
+        algorithm,
+        secret: j.secret ?? '',
+        publicKey: j.rsa_public_key ?? '',
+        tags: j.tags ?? [],
+      };
+    });
+    return { keyauthCredentials: keyauth, basicauthCredentials: basic, acls, jwtSecrets };
+  });
+}
+
+interface Scope {
+  service: string | null;
+  route: string | null;
+  consumer: string | null;
+}
+
+/** Every plugin of the document, scoped, checked and defaulted. */
+export function collectPlugins(
+  src: ParsedSource,
+  doc: Raw,
+  known: {
+    services: readonly ServiceSpec[];
+    routes: readonly RouteSpec[];
+    consumers: readonly { id: string; username: string | undefined }[];
+  },
+  issues: ConfigIssue[],
+  uuid: Uuid,
+): PluginSpec[] {
+  const out: PluginSpec[] = [];
+  const seen = new Map<string, string>();
+  const serviceRef = (ref: string) =>
+    known.services.find((s) => s.name === ref || s.id === ref)?.name ?? null;
+  const routeRef = (ref: string) => known.routes.find((r) => r.name === ref || r.id === ref)?.id ?? null;
+  const consumerRef = (ref: string) =>
+    known.consumers.find((c) => c.id === ref || c.username === ref)?.id ?? null;
+
+  const one = (p: Raw, at: PathPart[], parent: Scope) => {
+    const def = pluginByName(p.name);
+    if (def === null) return; // reported by config/normalize.ts
+    const scope: Scope = { ...parent };
+    const refs: [keyof Scope, (r: string) => string | null][] = [
+      ['service', serviceRef],
+      ['route', routeRef],
+      ['consumer', consumerRef],
+    ];
+    for (const [field, find] of refs) {
+      if (p[field] === undefined || p[field] === null) continue;
+      const ref = typeof p[field] === 'object' ? (p[field].id ?? p[field].name) : p[field];
+      const resolved = find(String(ref));
+      if (resolved === null) {
+        issues.push(src.issue([...at, field], `${field} ${JSON.stringify(ref)} does not exist`));
+        return;
+      }
+      if (parent[field] !== null && parent[field] !== resolved) {
+        issues.push(
+          src.issue([...at, field], `a nested plugin belongs to its parent ${field}; remove "${field}"`),
+        );
+        return;
+      }
+      scope[field] = resolved;
+    }
+    const { config, problems } = checkPluginConfig(p.name, (p.config ?? {}) as Raw);
+    for (const pr of problems) issues.push(src.issue([...at, 'config', ...pr.path], pr.message));
+    if (def.noConsumer && scope.consumer !== null)
+      issues.push(
+        src.issue(
+          parent.consumer !== null ? at : [...at, 'consumer'],
+          `${p.name} authenticates consumers and cannot be scoped to one`,
+        ),
+      );
+    for (const ref of def.serviceRefs?.(config) ?? [])
+      if (serviceRef(ref.name) === null)
+        issues.push(
+          src.issue([...at, 'config', ...ref.path], `service ${JSON.stringify(ref.name)} does not exist`),
+        );
+    const anon = config.anonymous;
+    if (typeof anon === 'string' && consumerRef(anon) === null)
+      issues.push(
+        src.issue([...at, 'config', 'anonymous'], `consumer ${JSON.stringify(anon)} does not exist`),
+      );
+    const key = `${p.name}|${scope.service}|${scope.route}|${scope.consumer}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      issues.push(src.issue(at, `${p.name} is already configured for this scope (at ${first})`));
+      return;
+    }
+    seen.set(key, formatPath(at));
+    out.push({
+      id: p.id ?? uuid('plugin', key),
+      name: p.name,
+      instanceName: p.instance_name ?? '',
+      enabled: p.enabled ?? true,
+      config,
+      service: scope.service,
+      route: scope.route,
+      consumer: scope.consumer,
+      path: formatPath(at),
+      tags: p.tags ?? [],
+    });
+  };
+
+  const none: Scope = { service: null, route: null, consumer: null };
+  const each = (list: Raw[] | undefined, at: PathPart[], parent: Scope) => {
+    (list ?? []).forEach((p, i) => {
+      one(p, [...at, i], parent);
+    });
+  };
+  (doc.services ?? []).forEach((s: Raw, i: number) => {
+    const name = known.services[i]?.name ?? null;
+    each(s.plugins, ['services', i, 'plugins'], { ...none, service: name });
+    (s.routes ?? []).forEach((r: Raw, j: number) => {
+      const route = known.routes.find((x) => x.path === formatPath(['services', i, 'routes', j]));
+      each(r.plugins, ['services', i, 'routes', j, 'plugins'], { ...none, route: route?.id ?? null });
+    });
+  });
+  (doc.routes ?? []).forEach((r: Raw, i: number) => {
+    const route = known.routes.find((x) => x.path === formatPath(['routes', i]));
+    each(r.plugins, ['routes', i, 'plugins'], { ...none, route: route?.id ?? null });
+  });
+  (doc.consumers ?? []).forEach((c: Raw, i: number) => {
+    each(c.plugins, ['consumers', i, 'plugins'], { ...none, consumer: known.consumers[i]?.id ?? null });
+  });
+  each(doc.plugins, ['plugins'], none);
+  return out;
+}

@@ -1,0 +1,170 @@
+/**
+ * rate-limiting: limit requests per second, minute, hour and day (Kong's rate-limiting fields,
+ * headers and message), counted by a sliding window counter (rate-limit-policy.ts states the
+ * algorithm and its error bound).
+ *
+ * Counters belong to the plugin instance and survive configuration reloads (BuildEnv.state). The
+ * key is what `limit_by` names; a request without it (no consumer, no credential, no header, or
+ * another path) is counted by its client address, as Kong does.
+ */
+import type { Clock } from '../core/clock.ts';
+import { type Limit, LocalPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
+import { bool, int, optStr } from './schema-kit.ts';
+import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
+
+const PERIODS = [
+  ['second', 1000],
+  ['minute', 60_000],
+  ['hour', 3_600_000],
+  ['day', 86_400_000],
+] as const;
+
+const LIMIT_BY = ['consumer', 'credential', 'ip', 'header', 'path', 'service'] as const;
+
+export interface RateLimitingConfig {
+  readonly limits: readonly Limit[];
+  readonly limit_by: (typeof LIMIT_BY)[number];
+  readonly header_name: string | null;
+  readonly path: string | null;
+  readonly policy: 'local';
+  readonly hide_client_headers: boolean;
+  readonly error_code: number;
+  readonly error_message: string;
+}
+
+interface Built {
+  readonly conf: RateLimitingConfig;
+  readonly policy: RateLimitPolicy;
+  readonly clock: Clock;
+  readonly header: string;
+  /** `x-ratelimit-limit-second`, ... per limit (Kong's names; header names are case-insensitive). */
+  readonly limitNames: readonly string[];
+  readonly remainingNames: readonly string[];
+  readonly limitValues: readonly string[];
+}
+
+function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
+  switch (c.limit_by) {
+    case 'consumer':
+      if (r.consumer !== null) return `c:${r.consumer.id}`;
+      break;
+    case 'credential':
+      if (r.credential !== null) return `k:${r.credential.id}`;
+      break;
+    case 'header': {
+      const v = r.req.headers[header];
+      if (typeof v === 'string') return `h:${v}`;
+      break;
+    }
+    case 'path':
+      if (r.path === c.path) return `p:${r.path}`;
+      break;
+    case 'service':
+      return `s:${r.service.id}`;
+  }
+  return `i:${r.realIp()}`;
+}
+
+export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
+  name: 'rate-limiting',
+  priority: 910,
+  noConsumer: false,
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      second: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per second.' },
+      minute: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per minute.' },
+      hour: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per hour.' },
+      day: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per day.' },
+      limit_by: {
+        type: 'string',
+        enum: [...LIMIT_BY],
+        default: 'consumer',
+        description:
+          'What is counted: each consumer, credential, client address, header value, the `path`, or the whole service.',
+      },
+      header_name: optStr('The header counted by `limit_by: header`.'),
+      path: optStr('The path counted by `limit_by: path` (other paths are counted by client address).'),
+      policy: {
+        type: 'string',
+        enum: ['local'],
+        default: 'local',
+        description: 'Where counters live: `local` (this process). Shared-store policies come later.',
+      },
+      fault_tolerant: bool('Accepted for Kong compatibility (the local policy cannot fail).', true),
+      hide_client_headers: bool('Do not send the RateLimit-* and X-RateLimit-* headers.', false),
+      error_code: int('The status of a refusal.', 100, 599, { default: 429 }),
+      error_message: {
+        type: 'string',
+        description: 'The message of a refusal.',
+        default: 'API rate limit exceeded',
+      },
+      sync_rate: { type: ['number', 'null'], description: 'Accepted for Kong compatibility; no effect.' },
+    },
+  },
+  check(raw, problems: ConfigProblem[]): RateLimitingConfig {
+    const limits: Limit[] = [];
+    for (const [period, windowMs] of PERIODS) {
+      const v = raw[period] as number | null | undefined;
+      if (v !== undefined && v !== null) limits.push({ period, windowMs, limit: v });
+    }
+    if (limits.length === 0)
+      problems.push({ path: [], message: 'give at least one limit: second, minute, hour or day' });
+    const limitBy = (raw.limit_by as RateLimitingConfig['limit_by'] | undefined) ?? 'consumer';
+    const headerName = (raw.header_name as string | null | undefined) ?? null;
+    const path = (raw.path as string | null | undefined) ?? null;
+    if (limitBy === 'header' && !headerName)
+      problems.push({ path: ['header_name'], message: 'limit_by "header" needs a header_name' });
+    if (limitBy === 'path' && !path)
+      problems.push({ path: ['path'], message: 'limit_by "path" needs a path' });
+    return {
+      limits,
+      limit_by: limitBy,
+      header_name: headerName,
+      path,
+      policy: 'local',
+      hide_client_headers: (raw.hide_client_headers as boolean | undefined) ?? false,
+      error_code: (raw.error_code as number | undefined) ?? 429,
+      error_message: (raw.error_message as string | undefined) ?? 'API rate limit exceeded',
+    };
+  },
+  build(conf, env, id) {
+    const longest = Math.max(...conf.limits.map((l) => l.windowMs));
+    // Counters survive a reload when the limits keep their periods; new periods start afresh.
+    const key = `${id}|${conf.limits.map((l) => l.period).join(',')}`;
+    return {
+      conf,
+      policy: env.state(key, () => new LocalPolicy(longest)),
+      clock: env.clock,
+      header: (conf.header_name ?? '').toLowerCase(),
+      limitNames: conf.limits.map((l) => `x-ratelimit-limit-${l.period}`),
+      remainingNames: conf.limits.map((l) => `x-ratelimit-remaining-${l.period}`),
+      limitValues: conf.limits.map((l) => String(l.limit)),
+    };
+  },
+  access(r, b) {
+    const c = b.conf;
+    const d = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits);
+    if (!c.hide_client_headers) {
+      // RateLimit-* (draft-ietf-httpapi-ratelimit-headers) describe the tightest limit.
+      let tight = d.usage[0]!;
+      for (let i = 0; i < d.usage.length; i++) {
+        const u = d.usage[i]!;
+        if (u.remaining < tight.remaining) tight = u;
+        r.addResponseHeader(b.limitNames[i]!, b.limitValues[i]!);
+        r.addResponseHeader(b.remainingNames[i]!, String(u.remaining));
+      }
+      r.addResponseHeader('ratelimit-limit', String(tight.limit.limit));
+      r.addResponseHeader('ratelimit-remaining', String(tight.remaining));
+      r.addResponseHeader('ratelimit-reset', String(Math.max(1, Math.ceil(tight.resetMs / 1000))));
+    }
+    if (d.allowed) return null;
+    const reply: LocalReply = {
+      status: c.error_code,
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
+      body: { message: c.error_message },
+    };
+    return reply;
+  },
+};

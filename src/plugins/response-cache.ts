@@ -1,0 +1,70 @@
+/**
+ * The in-memory store behind proxy-cache: entries by key, least recently used evicted first once
+ * the total body bytes pass the limit. A key's variants (the response's `Vary`) are told apart by
+ * the request header values Vary names; the names are remembered per primary key.
+ */
+
+export interface CachedResponse {
+  readonly status: number;
+  /** Flat [name, value, ...], without framing, hop-by-hop and per-response fields. */
+  readonly headers: readonly string[];
+  readonly body: Buffer;
+  readonly storedMs: number;
+  readonly ttlMs: number;
+}
+
+export class ResponseCache {
+  private readonly entries = new Map<string, CachedResponse>();
+  private readonly vary = new Map<string, readonly string[]>();
+  private bytes = 0;
+  readonly maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  /** The request header names the response for this primary key varies on. */
+  varyNames(primary: string): readonly string[] {
+    return this.vary.get(primary) ?? [];
+  }
+
+  /** A fresh entry (moved to most recently used), or null; a stale one is dropped. */
+  get(key: string, nowMs: number): CachedResponse | null {
+    const e = this.entries.get(key);
+    if (e === undefined) return null;
+    this.entries.delete(key);
+    if (nowMs - e.storedMs >= e.ttlMs) {
+      this.bytes -= e.body.length;
+      return null;
+    }
+    this.entries.set(key, e);
+    return e;
+  }
+
+  set(primary: string, varyNames: readonly string[], key: string, e: CachedResponse): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.entries.delete(key);
+      this.bytes -= old.body.length;
+    }
+    if (e.body.length > this.maxBytes) return;
+    this.vary.set(primary, varyNames);
+    this.entries.set(key, e);
+    this.bytes += e.body.length;
+    for (const [k, v] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= v.body.length;
+    }
+    // The vary index follows the entries loosely; keep it from outgrowing them.
+    if (this.vary.size > 2 * this.entries.size + 1024) this.vary.clear();
+  }
+}
