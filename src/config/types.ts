@@ -10,9 +10,23 @@ import type { StickySpec } from './sticky.ts';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'http';
+  readonly protocol: 'http' | 'h2c';
   readonly address: string;
   readonly port: number;
+  /** HTTP/2 settings and abuse limits (h2c listeners; null on http ones). docs/http2.md. */
+  readonly http2?: Http2Settings | null;
+}
+
+/** A listener's HTTP/2 SETTINGS and per-connection abuse limits (0 disables a limit). */
+export interface Http2Settings {
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
+  readonly headerTableBytes: number;
+  readonly initialWindowBytes: number;
+  readonly maxResets: number;
+  readonly resetWindowMs: number;
+  readonly maxControlFrames: number;
+  readonly controlWindowMs: number;
 }
 
 export interface AdminSpec {
@@ -109,7 +123,7 @@ export interface UpstreamSpec {
 export interface ServiceSpec {
   readonly id: string;
   readonly name: string;
-  readonly protocol: 'http' | 'https';
+  readonly protocol: 'http' | 'https' | 'grpc' | 'grpcs';
   readonly host: string;
   readonly port: number;
   readonly path: string;
@@ -122,6 +136,8 @@ export interface ServiceSpec {
   readonly requestTimeoutMs: number;
   readonly enabled: boolean;
   readonly tlsVerify: boolean;
+  /** HTTP/2 to the targets: `http2: true`, or a grpc/grpcs service (h2c in cleartext, ALPN over TLS). */
+  readonly http2: boolean;
   /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
   readonly upstream: string;
   readonly tags: readonly string[];

@@ -71,6 +71,8 @@ export class Http1Listener {
   private readonly server: Server;
   private readonly runtime: Runtime;
   private readonly sockets = new Set<Socket>();
+  /** Whether connection tracking was started for sockets handed over by accept(). */
+  private tracking = false;
 
   constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime) {
     this.spec = spec;
@@ -200,6 +202,20 @@ export class Http1Listener {
       `HTTP/1.1 ${e.status} ${e.message}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
     socket.destroySoon();
+  }
+
+  /**
+   * Serve a connection another listener accepted (an h2c or https listener whose client chose
+   * HTTP/1.1); this listener's own server need not be bound.
+   */
+  accept(socket: Socket): void {
+    // Node starts tracking connections (idle close, headers and request timeouts) on 'listening',
+    // which a server that never binds does not see.
+    if (!this.server.listening && !this.tracking) {
+      this.tracking = true;
+      this.server.emit('listening');
+    }
+    this.server.emit('connection', socket);
   }
 
   listen(): Promise<AddressInfo> {

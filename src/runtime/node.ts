@@ -11,7 +11,7 @@ import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
-import { Http1Listener } from '../listeners/http1.ts';
+import { createListener, type ProxyListener } from '../listeners/create.ts';
 import { createLogs, type Logs } from '../observability/access-log.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -60,7 +60,7 @@ export class FulcrumNode {
   /** The configuration control plane the admin API drives (entities, version, store, audit). */
   readonly control: ConfigControl;
   private readonly options: NodeOptions;
-  private listeners: Http1Listener[] = [];
+  private listeners: ProxyListener[] = [];
   private admin: AdminServer | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
@@ -128,7 +128,7 @@ export class FulcrumNode {
 
   private async bind(snapshot: Snapshot): Promise<void> {
     for (const spec of snapshot.node.listeners) {
-      const l = new Http1Listener(spec, snapshot.node, this.runtime);
+      const l = createListener(spec, snapshot.node, this.runtime);
       await l.listen();
       this.listeners.push(l);
     }
@@ -212,7 +212,7 @@ export class FulcrumNode {
     const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
-    const kept: Http1Listener[] = [];
+    const kept: ProxyListener[] = [];
     for (const l of this.listeners) {
       if (wanted.has(listenerKey(l.spec))) {
         kept.push(l);
@@ -221,7 +221,7 @@ export class FulcrumNode {
     }
     try {
       for (const spec of wanted.values()) {
-        const l = new Http1Listener(spec, snapshot.node, this.runtime);
+        const l = createListener(spec, snapshot.node, this.runtime);
         await l.listen();
         kept.push(l);
       }
