@@ -182,7 +182,12 @@ upstreams:
   });
 
   it('points a value outside an enum at the value and lists the allowed ones', () => {
-    expectAt(at(issues, 'services[0].protocol'), 8, 15, /^expected one of "http", "https", "grpc", "grpcs", got "ftp"$/);
+    expectAt(
+      at(issues, 'services[0].protocol'),
+      8,
+      15,
+      /^expected one of "http", "https", "grpc", "grpcs", got "ftp"$/,
+    );
   });
 
   it('points a missing required field at the object that lacks it', () => {
