@@ -22,7 +22,7 @@ import { Attempt, type AttemptOwner } from './attempt.ts';
 import { BodyMeter } from './body.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
-import { grpcTimeoutMs, isGrpcRequest, sendGrpcError, writeHeadH2 } from './grpc.ts';
+import { grpcTimeoutMs, isGrpcRequest, sendGrpcError, trailerObject, writeHeadH2 } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
   downstreamResponseHeaders,
@@ -394,7 +394,8 @@ export class Exchange implements AttemptOwner {
     if (a.discarding) return this.afterDiscard(a);
     if (this.ended || a !== this.winner) return;
     const t = trailerPairs(rawTrailers);
-    if (t !== null && (this.res.chunkedEncoding || this.h2)) this.res.addTrailers(t);
+    if (t !== null && this.h2) this.res.addTrailers(trailerObject(t));
+    else if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
     this.res.end();
   }
 

@@ -127,3 +127,14 @@ export function writeHeadH2(res: ServerResponse, status: number, headers: readon
   }
   for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? values[0]! : values);
 }
+
+/** Trailer pairs as the object Http2ServerResponse.addTrailers takes (repeated names as arrays). */
+export function trailerObject(pairs: readonly [string, string][]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of pairs) {
+    const name = k.toLowerCase();
+    const prev = out[name];
+    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
