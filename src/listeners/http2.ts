@@ -60,6 +60,16 @@ export function looksLikePreface(b: Buffer): boolean {
   return b.subarray(0, n).equals(PREFACE.subarray(0, n));
 }
 
+/**
+ * A header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2: name, value
+ * and 32 octets per field). nghttp2 only advertises the setting; the listener enforces it.
+ */
+export function headerListBytes(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i]!.length + raw[i + 1]!.length + 32;
+  return n;
+}
+
 export class Http2Listener {
   readonly spec: ListenerSpec;
   private readonly runtime: Runtime;
@@ -70,6 +80,7 @@ export class Http2Listener {
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly sniffing = new Set<Socket>();
   private readonly sniffTimeoutMs: number;
+  private readonly maxHeaderListBytes: number;
 
   /** `tls`: serve HTTPS, choosing the codec by ALPN (h2, http/1.1); null: cleartext h2c. */
   constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime, tls: TlsOptions | null = null) {
@@ -77,6 +88,7 @@ export class Http2Listener {
     this.runtime = runtime;
     const s = spec.http2 ?? DEFAULT_HTTP2;
     this.sniffTimeoutMs = node.timeouts.clientHeaderMs;
+    this.maxHeaderListBytes = s.maxHeaderListBytes;
     this.http1 = new Http1Listener(spec, node, runtime);
     this.h2 = createH2Server({
       settings: {
@@ -182,6 +194,8 @@ export class Http2Listener {
       res as unknown as ServerResponse,
     );
     if (req.method === 'CONNECT') exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
+    else if (headerListBytes(req.rawHeaders) > this.maxHeaderListBytes)
+      exchange.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
     else exchange.start(expectContinue);
   }
 
