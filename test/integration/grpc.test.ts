@@ -6,8 +6,13 @@
  * UNIMPLEMENTED, target down → UNAVAILABLE, grpc-timeout passed → DEADLINE_EXCEEDED).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
 
@@ -48,7 +53,7 @@ interface EchoServer {
   server: grpc.Server;
 }
 
-async function startEcho(name: string): Promise<EchoServer> {
+async function startEcho(name: string, creds = grpc.ServerCredentials.createInsecure()): Promise<EchoServer> {
   const server = new grpc.Server();
   const state: EchoServer = { name, port: 0, cancelled: 0, server };
   server.addService(service, {
@@ -77,9 +82,7 @@ async function startEcho(name: string): Promise<EchoServer> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return Object.assign(state, { port });
 }
@@ -278,6 +281,66 @@ describe('gRPC failures mapped to statuses', () => {
     } finally {
       client.close();
       await f.stop();
+    }
+  });
+});
+
+describe('gRPC to a TLS target (protocol: grpcs)', () => {
+  it('speaks HTTP/2 over TLS (ALPN h2) to the target and relays the call', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-grpcs-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    await promisify(execFile)('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ]);
+    const secure = await startEcho(
+      'tls',
+      grpc.ServerCredentials.createSsl(
+        null,
+        [{ private_key: readFileSync(key), cert_chain: readFileSync(cert) }],
+        false,
+      ),
+    );
+    const f = await startFulcrum(
+      `services:
+  - name: echo
+    protocol: grpcs
+    host: 127.0.0.1
+    port: ${secure.port}
+    tls_verify: false
+    routes:
+      - paths: ["/test.Echo/"]
+        strip_path: false
+`,
+      { header: H2C_HEADER },
+    );
+    const client = new grpc.Client(`127.0.0.1:${f.port}`, grpc.credentials.createInsecure());
+    try {
+      assert.equal((await unary(client, '/test.Echo/Unary', Buffer.from('x'))).toString(), 'tls:x');
+      await assert.rejects(unary(client, '/test.Echo/Fail', Buffer.alloc(0)), (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.NOT_FOUND);
+        return true;
+      });
+    } finally {
+      client.close();
+      await f.stop();
+      secure.server.forceShutdown();
     }
   });
 });
