@@ -22,7 +22,6 @@ export interface TargetPool {
  * reachable; a test checks it is the same class the index exports.
  */
 export const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
-type Pool = UndiciPool;
 
 /** Largest response head accepted from a target (undici's default is 16 KiB; nginx's 4-8 KiB buffers grow to 32 KiB and more). */
 export const UPSTREAM_MAX_HEADER_BYTES = 65536;

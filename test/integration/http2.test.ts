@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { type ClientHttp2Session, connect } from 'node:http2';
+import { type ClientHttp2Session, connect, createServer as createH2Server } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -273,5 +274,59 @@ describe('HTTP/2 over TLS (the secure variant)', () => {
     assert.equal(h1.stdout, '1.1 200');
     const h2 = await run('curl', [...common, '--http2', `https://localhost:${port}/x`]);
     assert.equal(h2.stdout, '2 200');
+  });
+});
+
+describe('HTTP/2 to the target (http2: true)', () => {
+  it('relays a large body and its trailers whole to a slow reader (backpressure through an h2 target)', async () => {
+    const chunk = Buffer.alloc(4096, 120);
+    const target = createH2Server((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      // Written at once: the body then waits in flow control, and the trailers come right after it.
+      for (let i = 0; i < 100; i++) res.write(chunk);
+      res.addTrailers({ 'x-end': 'yes', 'x-served-by': 'h2' });
+      res.end();
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const port = (target.address() as AddressInfo).port;
+    const f = await startFulcrum(
+      `services:
+  - name: s
+    url: http://127.0.0.1:${port}
+    http2: true
+    routes:
+      - paths: ["/"]
+`,
+      { header: H2C_HEADER },
+    );
+    const c = connect(f.url);
+    try {
+      const got = await new Promise<{ bytes: number; trailers: Record<string, unknown> }>(
+        (resolve, reject) => {
+          const s = c.request({ ':path': '/big' });
+          s.end();
+          let bytes = 0;
+          let trailers: Record<string, unknown> = {};
+          // A slow reader: one chunk per turn of the event loop.
+          s.on('data', (d: Buffer) => {
+            bytes += d.length;
+            s.pause();
+            setImmediate(() => s.resume());
+          });
+          s.on('trailers', (t) => {
+            trailers = t;
+          });
+          s.on('end', () => resolve({ bytes, trailers }));
+          s.on('error', reject);
+        },
+      );
+      assert.equal(got.bytes, 100 * 4096);
+      assert.equal(got.trailers['x-end'], 'yes');
+      assert.equal(got.trailers['x-served-by'], 'h2');
+    } finally {
+      c.close();
+      await f.stop();
+      await new Promise<void>((r) => target.close(() => r()));
+    }
   });
 });
