@@ -285,6 +285,33 @@ describe('gRPC failures mapped to statuses', () => {
   });
 });
 
+describe('gRPC retries', () => {
+  it('a connect failure on one target is retried on the other: every call succeeds', async () => {
+    const live = await startEcho('live');
+    const dead = await startEcho('dead');
+    const deadPort = dead.port;
+    dead.server.forceShutdown();
+    const f = await startFulcrum(
+      yaml([`127.0.0.1:${live.port}`, `127.0.0.1:${deadPort}`]).replace('retries: 0', 'retries: 2'),
+      { header: H2C_HEADER },
+    );
+    const client = new grpc.Client(`127.0.0.1:${f.port}`, grpc.credentials.createInsecure());
+    try {
+      const out = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => unary(client, '/test.Echo/Unary', Buffer.from(`r${i}`))),
+      );
+      assert.deepEqual(
+        out.map((b) => b.toString()),
+        Array.from({ length: 6 }, (_, i) => `live:r${i}`),
+      );
+    } finally {
+      client.close();
+      await f.stop();
+      live.server.forceShutdown();
+    }
+  });
+});
+
 describe('gRPC to a TLS target (protocol: grpcs)', () => {
   it('speaks HTTP/2 over TLS (ALPN h2) to the target and relays the call', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fulcrum-grpcs-'));
