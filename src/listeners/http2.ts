@@ -172,8 +172,10 @@ export class Http2Listener {
       session,
       s,
       () => this.runtime.clock.monoMs(),
-      (reason) =>
-        this.runtime.logs.app.warn({ listener: this.spec.name, reason }, 'http2 connection closed: abuse'),
+      (reason) => {
+        this.runtime.metrics.http2Abuse.labels({ listener: this.spec.name, reason }).inc();
+        this.runtime.logs.app.warn({ listener: this.spec.name, reason }, 'http2 connection closed: abuse');
+      },
     );
     // An idle connection (no frames either way) is closed gracefully after the keep-alive timeout.
     session.setTimeout(node.timeouts.keepaliveMs, () => session.close());

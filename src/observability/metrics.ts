@@ -66,6 +66,13 @@ export class Metrics {
       'Tries refused by a circuit breaker (max_requests, max_pending_requests) and retries refused (max_retries, retry_budget).',
     ),
   );
+  /** fulcrum_http2_abuse_closes_total{listener,reason}: HTTP/2 connections closed by h2-guard.ts. */
+  readonly http2Abuse = this.registry.add(
+    new Counter(
+      'fulcrum_http2_abuse_closes_total',
+      'HTTP/2 client connections closed for abuse, by listener and reason: rapid-reset, control-flood.',
+    ),
+  );
   /** fulcrum_config_reloads_total{result}: configuration swaps, `ok` or `rejected`. */
   readonly reloads = this.registry.add(
     new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
 import {
   ERROR,
@@ -158,6 +159,8 @@ describe('h2c listener defences', () => {
     }
     assert.equal(good.closed || good.destroyed, false);
     assert.equal(await get(good, '/'), 200);
+    const metrics = await (await request(`${f.adminUrl}/metrics`)).body.text();
+    assert.match(metrics, /fulcrum_http2_abuse_closes_total\{listener="proxy",reason="rapid-reset"\} 1/);
   });
 
   it('CONTINUATION flood: an endless header block closes the connection', async () => {
