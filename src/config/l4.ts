@@ -110,7 +110,7 @@ export function isL4Route(r: { readonly protocols: readonly string[] }): boolean
 export function serviceProtocolsFor(routeProtocol: string): readonly string[] {
   if (routeProtocol === 'udp') return ['udp'];
   if (routeProtocol === 'tcp' || routeProtocol === 'tls_passthrough') return ['tcp', 'tls_passthrough'];
-  return ['http', 'https'];
+  return ['http', 'https', 'grpc', 'grpcs'];
 }
 
 function cidrPorts(src: ParsedSource, list: Raw[] | undefined, at: PathPart[], issues: ConfigIssue[]) {

@@ -18,6 +18,8 @@ import { normalizeSticky } from './sticky.ts';
 import { normalizeListenerTls, normalizeServiceTls, normalizeTlsMaterial } from './tls.ts';
 import type {
   ConsumerSpec,
+  Http2Settings,
+  ListenerSpec,
   NodeSpec,
   Problem,
   RouteSpec,
@@ -48,6 +50,21 @@ function freeze<T>(o: T): T {
   return o;
 }
 
+/** An h2c listener's `http2` block, defaults filled in (docs/http2.md). */
+function normalizeHttp2(h: Raw | undefined): Http2Settings {
+  const o = h ?? {};
+  return {
+    maxConcurrentStreams: o.max_concurrent_streams ?? 128,
+    maxHeaderListBytes: o.max_header_list_size ?? 65536,
+    headerTableBytes: o.header_table_size ?? 4096,
+    initialWindowBytes: o.initial_window_size ?? 65535,
+    maxResets: o.max_resets ?? 200,
+    resetWindowMs: o.reset_window ?? 10000,
+    maxControlFrames: o.max_control_frames ?? 200,
+    controlWindowMs: o.control_window ?? 10000,
+  };
+}
+
 function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): NodeSpec {
   const listenersRaw: Raw[] = doc.listeners ?? [{ name: 'proxy', address: '0.0.0.0', port: 8000 }];
   const seen = new Map<string, number>();
@@ -60,12 +77,15 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
         src.issue(['listeners', i], `address ${key} is already bound by listeners[${seen.get(key)}]`),
       );
     seen.set(key, i);
+    const protocol: ListenerSpec['protocol'] = l.protocol ?? 'http';
     return {
       name,
       address,
       port: l.port,
       ...normalizeL4Listener(src, l, ['listeners', i], issues),
+      protocol,
       tls: null,
+      ...(protocol === 'h2c' ? { http2: normalizeHttp2(l.http2) } : {}),
     };
   });
   const names = new Set<string>();
@@ -188,7 +208,7 @@ function normalizeTargets(
 }
 
 interface ServiceUrl {
-  protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
+  protocol: ServiceSpec['protocol'];
   host: string;
   port: number;
   path: string;
@@ -212,17 +232,17 @@ function parseServiceUrl(s: string): ServiceUrl | string {
       path: '/',
     };
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    return `expected an http, https, tcp or udp URL, got ${JSON.stringify(u.protocol.slice(0, -1))}`;
+  const protocol = u.protocol.slice(0, -1) as ServiceSpec['protocol'];
+  if (protocol !== 'http' && protocol !== 'https' && protocol !== 'grpc' && protocol !== 'grpcs')
+    return `expected an http, https, grpc, grpcs, tcp or udp URL, got ${JSON.stringify(protocol)}`;
   if (u.username || u.password || u.search || u.hash)
     return 'expected no credentials, query or fragment in the URL';
-  const protocol = u.protocol === 'https:' ? 'https' : 'http';
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   return {
     protocol,
     host,
-    port: u.port ? Number(u.port) : protocol === 'https' ? 443 : 80,
-    path: u.pathname,
+    port: u.port ? Number(u.port) : protocol === 'https' || protocol === 'grpcs' ? 443 : 80,
+    path: u.pathname || '/',
   };
 }
 
@@ -407,7 +427,7 @@ export function normalize(src: ParsedSource): Snapshot {
     let url: ServiceUrl = {
       protocol: s.protocol ?? 'http',
       host: s.host,
-      port: s.port ?? (s.protocol === 'https' ? 443 : 80),
+      port: s.port ?? (s.protocol === 'https' || s.protocol === 'grpcs' ? 443 : 80),
       path: s.path ?? '/',
     };
     if (s.url !== undefined) {
@@ -473,6 +493,7 @@ export function normalize(src: ParsedSource): Snapshot {
       enabled: s.enabled ?? true,
       tlsVerify: s.tls_verify ?? true,
       tls: normalizeServiceTls(src, s, at, tls, issues),
+      http2: s.http2 === true || url.protocol === 'grpc' || url.protocol === 'grpcs',
       upstream,
       tags: s.tags ?? [],
     });

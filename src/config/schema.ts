@@ -96,7 +96,7 @@ export const routeSchema: S = {
       ...strList(
         'Protocols this route accepts. HTTP listeners serve the `http`/`https` routes; a `tcp`, `udp` or `tls_passthrough` route (one of them, not mixed with HTTP ones) is served by listeners of that protocol (docs/l4.md).',
         {
-          enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
+          enum: ['http', 'https', 'grpc', 'grpcs', 'tcp', 'udp', 'tls_passthrough'],
         },
       ),
       default: ['http', 'https'],
@@ -180,12 +180,16 @@ export const serviceSchema: S = {
     ),
     protocol: {
       type: 'string',
-      enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
+      enum: ['http', 'https', 'grpc', 'grpcs', 'tcp', 'udp', 'tls_passthrough'],
       default: 'http',
       description:
-        'The protocol used to reach the targets. `tcp` (or `tls_passthrough`, the same here) for `tcp` and `tls_passthrough` routes, `udp` for `udp` routes.',
+        'The protocol used to reach the targets. `grpc` is HTTP/2 in cleartext (h2c, prior knowledge) and `grpcs` HTTP/2 over TLS, as Kong names them (docs/http2.md). `tcp` (or `tls_passthrough`, the same here) for `tcp` and `tls_passthrough` routes, `udp` for `udp` routes (docs/l4.md).',
     },
     ...l4ServiceProperties,
+    http2: bool(
+      'Speak HTTP/2 to the targets of an `http` (h2c, prior knowledge) or `https` (ALPN h2) service. Always on for `grpc` and `grpcs`.',
+      false,
+    ),
     host: str(
       'The name of an upstream (traffic is balanced over its targets) or a hostname or IP address (one target at `host:port`). Required unless `url` is given.',
       {
@@ -193,7 +197,7 @@ export const serviceSchema: S = {
       },
     ),
     port: int(
-      'The port of a hostname or IP `host` (443 when `protocol` is https). Ignored for an upstream, whose targets carry their own ports.',
+      'The port of a hostname or IP `host` (443 when `protocol` is https or grpcs). Ignored for an upstream, whose targets carry their own ports.',
       1,
       65535,
       80,
@@ -522,6 +526,53 @@ export const consumerSchema: S = {
   },
 };
 
+export const http2ListenerSchema: S = {
+  type: 'object',
+  description:
+    'HTTP/2 settings and per-connection abuse limits of an `h2c` listener (docs/http2.md#defences). A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM) and is closed; other connections are untouched. 0 turns a limit off.',
+  additionalProperties: false,
+  properties: {
+    max_concurrent_streams: int(
+      'SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open at once (nginx 128, Envoy 2147483647).',
+      1,
+      2147483647,
+      128,
+    ),
+    max_header_list_size: int(
+      'SETTINGS_MAX_HEADER_LIST_SIZE in bytes (names, values and 32 bytes per field, RFC 9113 §6.5.2); a larger header block resets the stream.',
+      1024,
+      16777216,
+      65536,
+    ),
+    header_table_size: int(
+      'SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table, in bytes, each side keeps for the other (4096 is the RFC default).',
+      0,
+      65536,
+      4096,
+    ),
+    initial_window_size: int(
+      'SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control).',
+      65535,
+      2147483647,
+      65535,
+    ),
+    max_resets: int(
+      'Rapid reset (CVE-2023-44487): streams a client may cancel before their response began, per `reset_window`.',
+      0,
+      1000000,
+      200,
+    ),
+    reset_window: int('The window of `max_resets`, in milliseconds.', 1, MS_MAX, 10000),
+    max_control_frames: int(
+      'SETTINGS and PING frames a client may send per `control_window` (each obliges an acknowledgement).',
+      0,
+      1000000,
+      200,
+    ),
+    control_window: int('The window of `max_control_frames`, in milliseconds.', 1, MS_MAX, 10000),
+  },
+};
+
 export const listenerSchema: S = {
   type: 'object',
   description: 'A bound socket that carries proxied traffic.',
@@ -531,15 +582,16 @@ export const listenerSchema: S = {
     name: str('A unique name (default: `proxy-<port>`).'),
     protocol: {
       type: 'string',
-      enum: ['http', 'https', 'tcp', 'udp', 'tls_passthrough'],
+      enum: ['http', 'https', 'h2c', 'tcp', 'udp', 'tls_passthrough'],
       default: 'http',
       description:
-        '`http`: HTTP/1.1 in clear text. `https`: HTTP/1.1 over TLS (settings in `tls`; docs/tls.md). `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
+        '`http`: HTTP/1.1 in clear text. `https`: HTTP/1.1 over TLS (settings in `tls`; docs/tls.md). `h2c`: HTTP/2 in cleartext with prior knowledge, each stream routed and balanced on its own; an HTTP/1.1 client on the same port is served as on an `http` listener (docs/http2.md). `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
     },
     ...l4ListenerProperties,
     address: str('The address to bind.', { default: '0.0.0.0' }),
     port: int('The port to bind; 0 picks a free one.', 0, 65535),
     tls: listenerTlsSchema,
+    http2: http2ListenerSchema,
   },
 };
 

@@ -12,7 +12,7 @@ import type { ListenerTlsSpec, UpstreamTlsSpec } from './tls.ts';
 
 export interface ListenerSpec {
   readonly name: string;
-  readonly protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
+  readonly protocol: 'http' | 'https' | 'h2c' | 'tcp' | 'udp' | 'tls_passthrough';
   readonly address: string;
   readonly port: number;
   /** L4 listeners (docs/l4.md): expect a PROXY protocol header from trusted peers. */
@@ -23,6 +23,20 @@ export interface ListenerSpec {
   readonly maxSessions: number;
   /** TLS termination (https listeners), else null. */
   readonly tls: ListenerTlsSpec | null;
+  /** HTTP/2 settings and abuse limits (h2c listeners; null on http ones). docs/http2.md. */
+  readonly http2?: Http2Settings | null;
+}
+
+/** A listener's HTTP/2 SETTINGS and per-connection abuse limits (0 disables a limit). */
+export interface Http2Settings {
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListBytes: number;
+  readonly headerTableBytes: number;
+  readonly initialWindowBytes: number;
+  readonly maxResets: number;
+  readonly resetWindowMs: number;
+  readonly maxControlFrames: number;
+  readonly controlWindowMs: number;
 }
 
 export interface AdminSpec {
@@ -119,7 +133,7 @@ export interface UpstreamSpec {
 export interface ServiceSpec {
   readonly id: string;
   readonly name: string;
-  readonly protocol: 'http' | 'https' | 'tcp' | 'udp' | 'tls_passthrough';
+  readonly protocol: 'http' | 'https' | 'grpc' | 'grpcs' | 'tcp' | 'udp' | 'tls_passthrough';
   /** tcp services: send a PROXY protocol header to targets (docs/l4.md). */
   readonly proxyProtocol: 'off' | 'v1' | 'v2';
   readonly host: string;
@@ -136,6 +150,8 @@ export interface ServiceSpec {
   readonly tlsVerify: boolean;
   /** Trusted CAs, client certificate and SNI override for https targets (docs/tls.md). */
   readonly tls: UpstreamTlsSpec;
+  /** HTTP/2 to the targets: `http2: true`, or a grpc/grpcs service (h2c in cleartext, ALPN over TLS). */
+  readonly http2: boolean;
   /** The upstream name traffic goes through (an explicit upstream, or the implicit one made for host:port). */
   readonly upstream: string;
   readonly tags: readonly string[];

@@ -75,6 +75,8 @@ export class Http1Listener {
   private readonly sockets = new Set<Socket>();
   /** TLS termination on https listeners, else null. */
   private readonly tls: TlsTermination | null;
+  /** Whether connection tracking was started for sockets handed over by accept(). */
+  private tracking = false;
 
   constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime) {
     this.spec = spec;
@@ -223,6 +225,20 @@ export class Http1Listener {
   /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */
   reconfigure(spec: ListenerSpec): void {
     if (this.tls !== null && spec.tls !== null) this.tls.update(spec.tls);
+  }
+
+  /**
+   * Serve a connection another listener accepted (an h2c or https listener whose client chose
+   * HTTP/1.1); this listener's own server need not be bound.
+   */
+  accept(socket: Socket): void {
+    // Node starts tracking connections (idle close, headers and request timeouts) on 'listening',
+    // which a server that never binds does not see.
+    if (!this.server.listening && !this.tracking) {
+      this.tracking = true;
+      this.server.emit('listening');
+    }
+    this.server.emit('connection', socket);
   }
 
   listen(): Promise<AddressInfo> {

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { Http1Listener } from './http1.ts';
+import { Http2Listener } from './http2.ts';
 import { TcpListener } from './tcp.ts';
 import { UdpListener } from './udp.ts';
 
@@ -30,6 +31,8 @@ export function createListener(spec: ListenerSpec, node: NodeSpec, runtime: Runt
       return new TcpListener(spec, runtime);
     case 'udp':
       return new UdpListener(spec, runtime);
+    case 'h2c':
+      return new Http2Listener(spec, node, runtime);
     default:
       return new Http1Listener(spec, node, runtime);
   }

@@ -83,6 +83,13 @@ export class Metrics {
   );
   /** Open L4 connections (udp: live sessions) per listener name, kept by the listeners. */
   readonly l4Open = new Map<string, number>();
+  /** fulcrum_http2_abuse_closes_total{listener,reason}: HTTP/2 connections closed by h2-guard.ts. */
+  readonly http2Abuse = this.registry.add(
+    new Counter(
+      'fulcrum_http2_abuse_closes_total',
+      'HTTP/2 client connections closed for abuse, by listener and reason: rapid-reset, control-flood.',
+    ),
+  );
   /** fulcrum_config_reloads_total{result}: configuration swaps, `ok` or `rejected`. */
   readonly reloads = this.registry.add(
     new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),

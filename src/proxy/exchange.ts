@@ -27,6 +27,7 @@ import { BodyMeter } from './body.ts';
 import { type ClientCertIdentity, clientCertOf, withClientCertHeaders } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
+import { grpcTimeoutMs, isGrpcRequest, sendGrpcError, trailerObject, writeHeadH2 } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
   downstreamResponseHeaders,
@@ -95,6 +96,10 @@ export class Exchange implements AttemptOwner {
   private encoder: Transform | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
+  /** An HTTP/2 stream (Http2ServerRequest/Response, docs/http2.md), not an HTTP/1.1 request. */
+  private readonly h2: boolean;
+  /** A gRPC call over HTTP/2: the proxy's failures are answered as gRPC statuses. */
+  private readonly grpc: boolean;
 
   constructor(
     core: ProxyCore,
@@ -113,11 +118,13 @@ export class Exchange implements AttemptOwner {
     this.onClose = this.onClose.bind(this);
     this.onDrain = this.onDrain.bind(this);
     res.on('close', this.onClose);
+    this.h2 = req.httpVersionMajor === 2;
+    this.grpc = this.h2 && isGrpcRequest(req.headers);
     // A response queued behind another on a pipelined connection gets no 'close' when the socket
     // closes before its turn (Node watches the socket only for the response being written): watch
     // the socket too, or the exchange never ends and its in-flight counts leak.
     const socket = req.socket as Socket & { _httpMessage?: unknown };
-    if (socket._httpMessage !== res) {
+    if (!this.h2 && socket._httpMessage !== res) {
       this.queuedOn = socket;
       socket.setMaxListeners(socket.getMaxListeners() + 1);
       socket.once('close', this.onClose);
@@ -196,7 +203,11 @@ export class Exchange implements AttemptOwner {
     )
       limit = this.plugins.bodyLimit;
     const cl = req.headers['content-length'];
-    const chunked = req.headers['transfer-encoding'] !== undefined;
+    // HTTP/2 frames a body without Content-Length: one follows unless the HEADERS ended the stream.
+    const chunked =
+      req.headers['transfer-encoding'] !== undefined ||
+      (this.h2 &&
+        (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders === false);
     if (limit > 0 && cl !== undefined && Number(cl) > limit)
       return this.fail('FULCRUM_ERR_PAYLOAD_TOO_LARGE', true);
     if (chunked || (cl !== undefined && cl !== '0')) {
@@ -221,8 +232,12 @@ export class Exchange implements AttemptOwner {
     this.headers = withClientCertHeaders(this.headers, req.socket);
     if (expectContinue) this.res.writeContinue();
     const s = service.spec;
-    if (s.requestTimeoutMs > 0) {
-      this.deadline = setTimeout(() => this.onDeadline(), s.requestTimeoutMs);
+    // A gRPC deadline (`grpc-timeout`) bounds the wait for the response head like request_timeout.
+    const grpcMs = this.grpc ? grpcTimeoutMs(req.headers['grpc-timeout']) : -1;
+    const timeoutMs =
+      grpcMs > 0 && (s.requestTimeoutMs <= 0 || grpcMs < s.requestTimeoutMs) ? grpcMs : s.requestTimeoutMs;
+    if (timeoutMs > 0) {
+      this.deadline = setTimeout(() => this.onDeadline(), timeoutMs);
       this.deadline.unref();
     }
     const hedge = s.retryPolicy.hedgeDelayMs;
@@ -354,7 +369,8 @@ export class Exchange implements AttemptOwner {
     }
     if (this.core.draining) res.shouldKeepAlive = false;
     try {
-      res.writeHead(statusCode, text || undefined, headers);
+      if (this.h2) writeHeadH2(res, statusCode, headers);
+      else res.writeHead(statusCode, text || undefined, headers);
     } catch {
       // The target sent a header Node refuses to forward (an invalid value): that is a bad response.
       this.core.reportOutcome(a.target, 'tcp');
@@ -434,7 +450,8 @@ export class Exchange implements AttemptOwner {
     if (a.discarding) return this.afterDiscard(a);
     if (this.ended || a !== this.winner) return;
     const t = trailerPairs(rawTrailers);
-    if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
+    if (t !== null && this.h2) this.res.addTrailers(trailerObject(t));
+    else if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
     if (this.plugins !== null) {
       this.plugins.bodyFilter(null);
       // The encoder flushes its tail and ends the response (it is piped to it).
@@ -638,6 +655,10 @@ export class Exchange implements AttemptOwner {
     this.status = ERRORS[code].status;
     if (this.body !== null) this.req.unpipe(this.body);
     const h = this.gen.snapshot.node.headers;
+    if (this.grpc) {
+      this.status = 200;
+      return sendGrpcError(this.res, code, h.requestId, this.requestId);
+    }
     this.bytesOut = sendError(this.res, code, {
       serverTokens: h.serverTokens,
       requestIdHeader: h.requestId,

@@ -74,6 +74,8 @@ export function upstreamRequestHeaders(h: IncomingHttpHeaders, f: ForwardFacts):
   const named = connectionTokens(h.connection);
   for (const name in h) {
     if (HOP_BY_HOP.has(name) || REWRITTEN.has(name) || name === f.requestIdHeader) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, not fields.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     if (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) continue;
     if (named?.has(name)) continue;
     const v = h[name];
@@ -184,7 +186,7 @@ export function relayInformational(res: ServerResponse, statusCode: number, raw:
       try {
         res.writeEarlyHints({ link: links });
       } catch {}
-  } else if (statusCode === 102) res.writeProcessing();
+  } else if (statusCode === 102 && typeof res.writeProcessing === 'function') res.writeProcessing();
 }
 
 /**

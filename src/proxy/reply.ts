@@ -29,7 +29,8 @@ export function sendError(res: ServerResponse, code: ErrorCode, o: ReplyOptions)
   };
   if (o.serverTokens) headers.server = SERVER;
   if (o.requestIdHeader !== '' && o.requestId) headers[o.requestIdHeader] = o.requestId;
-  if (o.close) {
+  // HTTP/2 has no Connection field (Node refuses it); its stream simply ends.
+  if (o.close && (res as { stream?: unknown }).stream === undefined) {
     headers.connection = 'close';
     res.shouldKeepAlive = false;
   }

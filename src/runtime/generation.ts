@@ -6,7 +6,6 @@
  */
 
 import type { BlockList } from 'node:net';
-import type { Pool } from 'undici';
 import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
 import { levelCount, withPriorities } from '../balancers/priority.ts';
 import type { Balancer, Picker } from '../balancers/types.ts';
@@ -23,7 +22,7 @@ import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
 import { AffinityTable } from '../upstreams/affinity-table.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
-import { type PoolRegistry, poolKey } from '../upstreams/pools.ts';
+import { type PoolRegistry, poolKey, type TargetPool } from '../upstreams/pools.ts';
 import type { SlowStart } from '../upstreams/slow-start.ts';
 import { TargetState } from '../upstreams/target.ts';
 
@@ -47,7 +46,7 @@ export interface ServiceRuntime {
   readonly spec: ServiceSpec;
   readonly upstream: UpstreamRuntime;
   /** Pool per target of the upstream, resolved at build time (no lookup per request). */
-  readonly pools: ReadonlyMap<TargetState, Pool>;
+  readonly pools: ReadonlyMap<TargetState, TargetPool>;
 }
 
 export interface RouteRuntime {
@@ -176,9 +175,9 @@ export class Generation {
     const services = new Map<string, ServiceRuntime>();
     for (const s of snapshot.services) {
       const upstream = upstreams.get(s.upstream)!;
-      const pools = new Map<TargetState, Pool>();
+      const pools = new Map<TargetState, TargetPool>();
       // tcp and udp services connect per connection (src/proxy/tcp-tunnel.ts), without a pool.
-      const pooled = s.protocol === 'http' || s.protocol === 'https';
+      const pooled = s.protocol !== 'tcp' && s.protocol !== 'udp' && s.protocol !== 'tls_passthrough';
       for (const t of pooled ? upstream.targets : []) {
         const maxConnections = upstream.spec.circuitBreaker.maxConnections;
         pools.set(t, live.pools.get(t, s, maxConnections));
