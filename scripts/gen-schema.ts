@@ -7,11 +7,10 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { listenerSchema, nodeSchemas } from '../src/config/node-schema.ts';
 import {
   consumerSchema,
   fileSchema,
-  listenerSchema,
-  nodeSchemas,
   pluginRef,
   pluginSchema,
   routeSchema,

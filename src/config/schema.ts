@@ -14,33 +14,13 @@
 import { JWT_ALGORITHMS } from '../plugins/jwt-verify.ts';
 import { pluginConfigRules } from '../plugins/registry.ts';
 import { healthchecksSchema } from './healthchecks.ts';
-import { l4ListenerProperties, l4RouteProperties, l4ServiceProperties } from './l4.ts';
+import { l4RouteProperties, l4ServiceProperties } from './l4.ts';
+import { nodeSchemas } from './node-schema.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
+import { bool, int, MS_MAX, type S, str, strList } from './schema-kit.ts';
 import { stickySchema } from './sticky.ts';
-import {
-  caCertificateSchema,
-  certificateSchema,
-  listenerTlsSchema,
-  serviceTlsFields,
-  sniSchema,
-} from './tls-schema.ts';
+import { caCertificateSchema, certificateSchema, serviceTlsFields, sniSchema } from './tls-schema.ts';
 
-type S = Record<string, unknown>;
-
-const str = (description: string, extra: S = {}): S => ({ type: 'string', description, ...extra });
-const bool = (description: string, dflt: boolean): S => ({ type: 'boolean', description, default: dflt });
-const int = (description: string, min: number, max: number, dflt?: number): S => ({
-  type: 'integer',
-  description,
-  minimum: min,
-  maximum: max,
-  ...(dflt === undefined ? {} : { default: dflt }),
-});
-const strList = (description: string, item: S = {}): S => ({
-  type: 'array',
-  description,
-  items: { type: 'string', ...item },
-});
 const tags = strList('Free-form labels, for your own bookkeeping and to filter objects in the admin API.');
 const id = str(
   'A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids.',
@@ -52,8 +32,6 @@ const objectName = str(
     pattern: '^[A-Za-z0-9._~-]+$',
   },
 );
-
-const MS_MAX = 2_147_483_646;
 
 export const pluginSchema: S = {
   type: 'object',
@@ -523,191 +501,6 @@ export const consumerSchema: S = {
       },
     },
     tags,
-  },
-};
-
-export const http2ListenerSchema: S = {
-  type: 'object',
-  description:
-    'HTTP/2 settings and per-connection abuse limits of an `h2c` listener (docs/http2.md#defences). A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM) and is closed; other connections are untouched. 0 turns a limit off.',
-  additionalProperties: false,
-  properties: {
-    max_concurrent_streams: int(
-      'SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open at once (nginx 128, Envoy 2147483647).',
-      1,
-      2147483647,
-      128,
-    ),
-    max_header_list_size: int(
-      'SETTINGS_MAX_HEADER_LIST_SIZE in bytes (names, values and 32 bytes per field, RFC 9113 §6.5.2); a larger header block resets the stream.',
-      1024,
-      16777216,
-      65536,
-    ),
-    header_table_size: int(
-      'SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table, in bytes, each side keeps for the other (4096 is the RFC default).',
-      0,
-      65536,
-      4096,
-    ),
-    initial_window_size: int(
-      'SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control).',
-      65535,
-      2147483647,
-      65535,
-    ),
-    max_resets: int(
-      'Rapid reset (CVE-2023-44487): streams a client may cancel before their response began, per `reset_window`.',
-      0,
-      1000000,
-      200,
-    ),
-    reset_window: int('The window of `max_resets`, in milliseconds.', 1, MS_MAX, 10000),
-    max_control_frames: int(
-      'SETTINGS and PING frames a client may send per `control_window` (each obliges an acknowledgement).',
-      0,
-      1000000,
-      200,
-    ),
-    control_window: int('The window of `max_control_frames`, in milliseconds.', 1, MS_MAX, 10000),
-  },
-};
-
-export const listenerSchema: S = {
-  type: 'object',
-  description: 'A bound socket that carries proxied traffic.',
-  additionalProperties: false,
-  required: ['port'],
-  properties: {
-    name: str('A unique name (default: `proxy-<port>`).'),
-    protocol: {
-      type: 'string',
-      enum: ['http', 'https', 'h2c', 'tcp', 'udp', 'tls_passthrough'],
-      default: 'http',
-      description:
-        '`http`: HTTP/1.1 in clear text. `https`: HTTP/1.1 over TLS (settings in `tls`; docs/tls.md). `h2c`: HTTP/2 in cleartext with prior knowledge, each stream routed and balanced on its own; an HTTP/1.1 client on the same port is served as on an `http` listener (docs/http2.md). `tcp` and `udp` balance connections and datagrams; `tls_passthrough` routes TLS connections by the SNI of their ClientHello without terminating them (docs/l4.md).',
-    },
-    ...l4ListenerProperties,
-    address: str('The address to bind.', { default: '0.0.0.0' }),
-    port: int('The port to bind; 0 picks a free one.', 0, 65535),
-    tls: listenerTlsSchema,
-    http2: http2ListenerSchema,
-  },
-};
-
-export const nodeSchemas: Record<string, S> = {
-  zone: str(
-    "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",
-    { minLength: 1, maxLength: 128 },
-  ),
-  listeners: {
-    type: 'array',
-    description: "Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default).",
-    items: listenerSchema,
-  },
-  admin: {
-    type: 'object',
-    description: 'The admin listener: the admin API, status and metrics (docs/admin.md).',
-    additionalProperties: false,
-    properties: {
-      enabled: bool('Whether to bind the admin listener.', true),
-      address: str('The address to bind.', { default: '127.0.0.1' }),
-      port: int('The port to bind; 0 picks a free one.', 0, 65535, 8001),
-      token: str(
-        'A bearer token every admin request must present (`Authorization: Bearer <token>` or `Kong-Admin-Token: <token>`), compared in constant time. Unset or empty: no auth, which is only allowed on a loopback address (see `allow_insecure`).',
-      ),
-      allow_insecure: bool(
-        'Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control.',
-        false,
-      ),
-    },
-  },
-  limits: {
-    type: 'object',
-    description:
-      'Limits on what a client may send. Over-limit requests are refused before anything is forwarded.',
-    additionalProperties: false,
-    properties: {
-      max_uri_bytes: int('Longest request target (path and query); longer answers 414.', 256, 1048576, 8192),
-      max_header_bytes: int(
-        'Largest request head (request line and all headers); larger answers 431.',
-        1024,
-        1048576,
-        32768,
-      ),
-      max_headers: int('Most header fields in a request; more answers 431.', 8, 10000, 100),
-      max_body_bytes: int(
-        'Largest request body; larger answers 413. 0 means no limit.',
-        0,
-        Number.MAX_SAFE_INTEGER,
-        0,
-      ),
-    },
-  },
-  timeouts: {
-    type: 'object',
-    description: 'Client-side timeouts, in milliseconds.',
-    additionalProperties: false,
-    properties: {
-      client_header_ms: int(
-        'Time allowed to receive the whole request head; a slower client gets 408.',
-        100,
-        MS_MAX,
-        10000,
-      ),
-      client_request_ms: int(
-        'Time allowed to receive the whole request, body included; 0 disables.',
-        0,
-        MS_MAX,
-        300000,
-      ),
-      keepalive_ms: int('How long an idle client connection is kept open.', 0, MS_MAX, 60000),
-      drain_ms: int('On shutdown, how long in-flight requests may take to finish.', 0, MS_MAX, 10000),
-      upstream_keepalive_ms: int(
-        'How long an idle connection to a target is kept in the pool.',
-        100,
-        MS_MAX,
-        60000,
-      ),
-    },
-  },
-  logging: {
-    type: 'object',
-    description: 'Application logs (JSON lines on stderr) and access logs (one JSON line per request).',
-    additionalProperties: false,
-    properties: {
-      level: {
-        type: 'string',
-        enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-        default: 'info',
-        description: 'The application log level (to stderr).',
-      },
-      access_log: str('Where access-log lines go: `stdout`, `stderr`, `off`, or a file path.', {
-        default: 'stdout',
-      }),
-    },
-  },
-  trusted_ips: {
-    ...strList(
-      'Addresses and CIDRs (`10.0.0.0/8`, `::1`) of proxies in front of Fulcrum whose `X-Forwarded-*` headers are kept and extended. From any other client those headers are replaced.',
-    ),
-    default: [],
-  },
-  headers: {
-    type: 'object',
-    description: 'Headers the proxy adds to what it forwards and answers.',
-    additionalProperties: false,
-    properties: {
-      via: bool('Add `Via: 1.1 fulcrum` to requests and responses.', true),
-      forwarded: bool('Also add an RFC 7239 `Forwarded` header to requests.', false),
-      request_id: str(
-        'The request-id header: passed through when present, generated otherwise. Empty disables.',
-        {
-          default: 'x-request-id',
-        },
-      ),
-      server_tokens: bool('Add `Server: fulcrum/<version>` to locally generated responses.', true),
-    },
   },
 };
 

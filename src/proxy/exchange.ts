@@ -1,18 +1,18 @@
 /**
- * One proxied HTTP request: route, pick, dispatch to the target's pool, stream the response back.
- *
- * The Exchange is the undici dispatch handler itself (undici's onConnect/onHeaders/onData/
- * onComplete/onError interface, used directly: the newer controller-style API wraps it in two
- * more objects and parses headers into an object we would flatten again). Backpressure: onData
- * returns false when the client socket is full and `resume` is called on 'drain', so a slow
- * client never makes the proxy buffer a whole response.
+ * One proxied HTTP request, on the client's side: route it, run its plugins, build the request the
+ * targets get, and relay the winning try's response back. The tries themselves (picking, retries,
+ * timeouts, hedging, circuit breakers) are the base class's (tries.ts); each try is its own undici
+ * dispatch handler (attempt.ts, undici's onConnect/onHeaders/onData/onComplete/onError interface,
+ * used directly: the controller-style API wraps it in two more objects and parses headers into an
+ * object we would flatten again). Backpressure: attemptData returns false when the client socket
+ * is full and `resume` is called on 'drain', so a slow client never makes the proxy buffer a whole
+ * response.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Transform } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
@@ -20,13 +20,12 @@ import { PluginRun } from '../plugins/chain.ts';
 import { sendLocalReply } from '../plugins/reply.ts';
 import type { LocalReply } from '../plugins/types.ts';
 import { joinPath, parseRequestTarget } from '../routing/path.ts';
-import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
-import type { TargetState } from '../upstreams/target.ts';
-import { Attempt, type AttemptOwner } from './attempt.ts';
+import type { Generation } from '../runtime/generation.ts';
+import type { Attempt, AttemptOwner } from './attempt.ts';
 import { BodyMeter } from './body.ts';
 import { type ClientCertIdentity, clientCertOf, withClientCertHeaders } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
-import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
+import { classifyUpstreamError, retryKind } from './errors.ts';
 import { grpcTimeoutMs, isGrpcRequest, sendGrpcError, trailerObject, writeHeadH2 } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
@@ -40,56 +39,24 @@ import {
 } from './headers.ts';
 import { reportLoad } from './load-report.ts';
 import { sendError } from './reply.ts';
-import { backoffMs, isIdempotent, retryAllowed } from './retry.ts';
+import { isIdempotent } from './retry.ts';
+import { Tries } from './tries.ts';
 import { openTunnel } from './tunnel.ts';
 
 /** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
 const MAX_DISCARD_BYTES = 65536;
 
-export class Exchange implements AttemptOwner {
-  private readonly core: ProxyCore;
-  private readonly gen: Generation;
-  private readonly req: IncomingMessage;
-  private readonly res: ServerResponse;
+export class Exchange extends Tries implements AttemptOwner {
   private readonly startMs: number;
-  private route: RouteRuntime | null = null;
-  private service: ServiceRuntime | null = null;
-  /** The target of the latest try (the access log's `target`). */
-  private target: TargetState | null = null;
-  private tried: TargetState[] | null = null;
-  private tries = 0;
-  /** The latest try, a hedged try running beside it, and the try whose response is relayed. */
-  private current: Attempt | null = null;
-  private hedged: Attempt | null = null;
-  private winner: Attempt | null = null;
-  /** Whether the client's body stream went to a try that may have read it (a retry then needs a replay). */
-  private streamSpent = false;
-  /** Counted in the upstream guard's `requests` (the retry budget's base). */
-  private counted = false;
-  private deadline: NodeJS.Timeout | null = null;
-  private deadlinePassed = false;
-  private hedgeTimer: NodeJS.Timeout | null = null;
-  private backoff: NodeJS.Timeout | null = null;
-  private path = '';
-  private headers: string[] | null = null;
-  private body: BodyMeter | null = null;
   private resumeUpstream: (() => void) | null = null;
-  /** For a WebSocket upgrade: the bytes the client sent after its request head; null otherwise. */
-  private readonly upgradeHead: Buffer | null;
   private requestId = '';
-  readonly clientIp: string;
-  /** The hashing algorithms' key (PickContext), set before the first pick when the upstream hashes. */
-  hashKey: string | null = null;
   /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
   private hashCookie: string | null = null;
-  /** A Set-Cookie value pinning the target (sticky cookie mode), written by the upstream's StickyRuntime. */
-  stickyCookie: string | null = null;
   private dispatchMs = 0;
   private upstreamMs = -1;
   private bytesOut = 0;
   private status = 0;
   private errorCode: ErrorCode | null = null;
-  private ended = false;
   /** The route's plugins for this request (null when the route has none: one check per phase). */
   private plugins: PluginRun | null = null;
   /** A plugin's body encoder (compression) the response is written through, or null. */
@@ -108,13 +75,8 @@ export class Exchange implements AttemptOwner {
     res: ServerResponse,
     upgradeHead: Buffer | null = null,
   ) {
-    this.core = core;
-    this.upgradeHead = upgradeHead;
-    this.gen = gen;
-    this.req = req;
-    this.res = res;
+    super(core, gen, req, res, unmapIPv4(req.socket.remoteAddress ?? ''), upgradeHead);
     this.startMs = core.clock.monoMs();
-    this.clientIp = unmapIPv4(req.socket.remoteAddress ?? '');
     this.onClose = this.onClose.bind(this);
     this.onDrain = this.onDrain.bind(this);
     res.on('close', this.onClose);
@@ -251,63 +213,6 @@ export class Exchange implements AttemptOwner {
   /** Answer a request whose framing the listener refused, without routing it; the connection closes. */
   refuse(code: ErrorCode): void {
     this.fail(code, true);
-  }
-
-  /** Send a try to a target picked by the upstream's balancer (excluding those already tried). */
-  private dispatch(isRetry: boolean): void {
-    const service = this.service!;
-    const upstream = service.upstream;
-    const guard = upstream.guard;
-    if (!isRetry && !this.counted) {
-      this.counted = true;
-      guard.requests++;
-    }
-    const breaker = guard.admit();
-    if (breaker !== null) {
-      if (isRetry) guard.retries--;
-      this.core.metrics.overflows.labels({ upstream: upstream.spec.name, breaker }).inc();
-      return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
-    }
-    const t =
-      upstream.sticky === null
-        ? upstream.picker.pick(this, this.tried)
-        : upstream.sticky.pick(upstream.picker, this, this.req.headers.cookie, this.tried);
-    if (t === null) {
-      if (isRetry) guard.retries--;
-      return this.failOrWait('FULCRUM_ERR_NO_HEALTHY_TARGET');
-    }
-    let body: BodyMeter | Buffer | null = this.body;
-    let usesStream = false;
-    if (body !== null) {
-      if (this.streamSpent) body = body.replay();
-      else usesStream = this.streamSpent = true;
-    }
-    const now = this.core.clock.monoMs();
-    const a = new Attempt(this, t, guard, isRetry, usesStream, now);
-    // The pin cookie belongs to this try's target (a hedge or retry picks, and pins, anew).
-    a.stickyCookie = this.stickyCookie;
-    if (this.current?.live) this.hedged = a;
-    else this.current = a;
-    this.target = t;
-    this.tries++;
-    const spec = service.spec;
-    const policy = spec.retryPolicy;
-    if (policy.perTryTimeoutMs > 0) {
-      a.timer = setTimeout(() => this.tryTimedOut(a), policy.perTryTimeoutMs);
-      a.timer.unref();
-    }
-    service.pools.get(t)!.dispatch(
-      {
-        path: this.path,
-        method: this.req.method as Dispatcher.HttpMethod,
-        headers: this.headers!,
-        body,
-        headersTimeout: spec.readTimeoutMs,
-        bodyTimeout: spec.readTimeoutMs,
-        upgrade: this.upgradeHead === null ? null : 'websocket',
-      },
-      a,
-    );
   }
 
   // ---- attempt events (attempt.ts forwards undici's handler calls here) ----
@@ -495,146 +400,6 @@ export class Exchange implements AttemptOwner {
     this.retryOrFail(a, retryKind(err, code), code);
   }
 
-  // ---- retries, timeouts, hedging ----
-
-  /**
-   * After a failed try: retry on another target when the policy, the method, the body and the
-   * upstream's budget allow; else answer with the failure (or, with a hedged try still running,
-   * wait for it). `code` null: the try answered a retryable status, which is relayed if no retry.
-   */
-  private retryOrFail(a: Attempt, kind: RetryKind | null, code: ErrorCode): void {
-    if (this.ended || this.res.headersSent || this.otherLive(a)) return;
-    this.avoid(a.target);
-    if (kind !== null && this.retryable(kind) && this.reserveRetry(kind)) return this.launchRetry();
-    this.fail(code, this.body !== null);
-  }
-
-  /** A retryable status's body has been read: retry (the retry was reserved when its head arrived). */
-  private afterDiscard(a: Attempt): void {
-    if (!a.isRetryReserved) return;
-    a.isRetryReserved = false;
-    if (this.ended || this.res.headersSent || this.winner !== null) {
-      this.service!.upstream.guard.retries--;
-      return;
-    }
-    this.avoid(a.target);
-    this.launchRetry();
-  }
-
-  /** Take a place in the retry budget (and count the retry), or count the overflow and refuse. */
-  private reserveRetry(kind: RetryKind | 'hedge'): boolean {
-    const guard = this.service!.upstream.guard;
-    const breaker = guard.admitRetry();
-    if (breaker !== null) {
-      this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker }).inc();
-      return false;
-    }
-    guard.retries++;
-    this.core.metrics.retries.labels({ upstream: guard.upstream, reason: kind }).inc();
-    return true;
-  }
-
-  /** Whether a failure of this kind may be retried now (policy, tries left, method, body). */
-  private retryable(kind: RetryKind): boolean {
-    const spec = this.service!.spec;
-    if (this.tries > spec.retries || this.ended || this.deadlinePassed) return false;
-    if (!retryAllowed(kind, spec.retryPolicy, this.req.method ?? 'GET', this.route!.spec.retryNonIdempotent))
-      return false;
-    // The body must still be unread, or kept whole for a replay.
-    return this.body === null || !this.streamSpent || this.body.replay() !== null;
-  }
-
-  /** Send the reserved retry after its backoff. */
-  private launchRetry(): void {
-    const service = this.service!;
-    const guard = service.upstream.guard;
-    const wait = backoffMs(service.spec.retryPolicy, this.tries, this.core.rng);
-    if (wait <= 0) return this.dispatch(true);
-    this.backoff = setTimeout(() => {
-      this.backoff = null;
-      if (this.ended || this.res.headersSent) guard.retries--;
-      else this.dispatch(true);
-    }, wait);
-  }
-
-  /** The per-try timeout: give the try up and retry it under `timeout`, or answer 504. */
-  private tryTimedOut(a: Attempt): void {
-    a.timer = null;
-    if (a.retired || !a.live || this.winner !== null) return;
-    this.core.reportOutcome(a.target, 'timeout');
-    a.retire(new FulcrumError('FULCRUM_ERR_UPSTREAM_TIMEOUT'));
-    a.finish(false);
-    if (this.ended || this.res.headersSent) return;
-    this.retryOrFail(a, 'timeout', 'FULCRUM_ERR_UPSTREAM_TIMEOUT');
-  }
-
-  /** `request_timeout`: no response headers in time, across every try: 504, nothing retried. */
-  private onDeadline(): void {
-    this.deadline = null;
-    this.deadlinePassed = true;
-    if (this.ended || this.winner !== null) return;
-    this.cancelTries(null);
-    this.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
-  }
-
-  /** `hedge_delay`: the first try is slow to answer; send one more to another target. */
-  private onHedge(): void {
-    this.hedgeTimer = null;
-    const cur = this.current;
-    if (this.ended || this.winner !== null || cur === null || !cur.live || this.hedged !== null) return;
-    if (this.tries > this.service!.spec.retries || !this.reserveRetry('hedge')) return;
-    this.avoid(cur.target);
-    this.dispatch(true);
-  }
-
-  /** A try won: stop the clocks and cancel any other try still running. */
-  private settle(winner: Attempt): void {
-    this.clearTimers();
-    this.cancelTries(winner);
-  }
-
-  private cancelTries(keep: Attempt | null, err?: Error): void {
-    for (const a of [this.current, this.hedged])
-      if (a !== null && a !== keep && a.live) {
-        a.retire(err);
-        a.finish(true);
-      }
-  }
-
-  /** Whether a try other than `a` is still running (a hedge), so `a`'s failure need not end the request. */
-  private otherLive(a: Attempt): boolean {
-    const o = a === this.current ? this.hedged : this.current;
-    return o !== null && o !== a && o.live && !o.retired;
-  }
-
-  /** Fail, unless a hedged try is still running and may yet answer. */
-  private failOrWait(code: ErrorCode): void {
-    const cur = this.current;
-    if (cur?.live && !cur.retired) return;
-    this.fail(code, false);
-  }
-
-  /** Leave this target out of the next picks. */
-  private avoid(t: TargetState): void {
-    if (this.tried === null) this.tried = [t];
-    else this.tried.push(t);
-  }
-
-  private clearTimers(): void {
-    if (this.deadline !== null) {
-      clearTimeout(this.deadline);
-      this.deadline = null;
-    }
-    if (this.hedgeTimer !== null) {
-      clearTimeout(this.hedgeTimer);
-      this.hedgeTimer = null;
-    }
-    if (this.backoff !== null) {
-      clearTimeout(this.backoff);
-      this.backoff = null;
-    }
-  }
-
   // ---- helpers ----
 
   private onDrain(): void {
@@ -649,7 +414,7 @@ export class Exchange implements AttemptOwner {
   }
 
   /** Answer locally with a stable error code. `close`: the request framing cannot be trusted. */
-  private fail(code: ErrorCode, close: boolean): void {
+  protected fail(code: ErrorCode, close: boolean): void {
     this.errorCode = code;
     if (this.res.headersSent || this.ended) return;
     this.status = ERRORS[code].status;

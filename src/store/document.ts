@@ -16,8 +16,8 @@
  */
 
 import { formatPath, type PathPart } from '../config/load.ts';
+import { nodeSchemas } from '../config/node-schema.ts';
 import { DEFAULT_TARGET_PORT, uuidFrom } from '../config/normalize.ts';
-import { nodeSchemas } from '../config/schema.ts';
 import { formatHostPort, parseHostPort } from '../core/net.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: entity bodies are checked by the schema on export

@@ -18,6 +18,7 @@ import {
   type ClientHttp2Stream,
   connect,
   constants,
+  type Http2Session,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
@@ -103,7 +104,10 @@ export class H2Pool {
       session.destroy(codeError(`connect timeout after ${o.connectTimeoutMs} ms`, 'UND_ERR_CONNECT_TIMEOUT'));
     }, o.connectTimeoutMs);
     timer.unref();
-    session.once('connect', () => clearTimeout(timer));
+    session.once('connect', () => {
+      clearTimeout(timer);
+      connectedSessions.add(session);
+    });
     session.once('close', () => {
       clearTimeout(timer);
       if (this.session === session) this.session = null;
@@ -184,6 +188,9 @@ export class H2Pool {
     return Promise.resolve();
   }
 }
+
+/** Sessions that completed their connection: a stream closing on one that never did reached nothing. */
+const connectedSessions = new WeakSet<Http2Session>();
 
 /** One request on a stream: the handler's calls in undici's order, each at most once where undici's are. */
 class H2Request {
@@ -287,6 +294,13 @@ class H2Request {
 
   private onClose(): void {
     if (this.done) return;
+    // The session failed before connecting and the stream closed ahead of its error event: nothing
+    // reached the target, a connect failure (retried as one), not a reset.
+    const session = this.stream.session;
+    if (!this.responded && session != null && !connectedSessions.has(session)) {
+      this.fail(codeError('could not connect to the target', 'ECONNREFUSED'));
+      return;
+    }
     const rst = this.stream.rstCode;
     const refused = rst === constants.NGHTTP2_REFUSED_STREAM;
     this.fail(

@@ -289,7 +289,7 @@ describe('HTTP/2 over TLS (the secure variant)', () => {
 describe('HTTP/2 to the target (http2: true)', () => {
   it('relays a large body and its trailers whole to a slow reader (backpressure through an h2 target)', async () => {
     const chunk = Buffer.alloc(4096, 120);
-    const target = createH2Server((req, res) => {
+    const target = createH2Server((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       // Written at once: the body then waits in flow control, and the trailers come right after it.
       for (let i = 0; i < 100; i++) res.write(chunk);

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { configurationMarkdown, DOCS_PATH, SCHEMA_PATH, schemaJson } from '../../../scripts/gen-schema.ts';
-import { fileSchema, nodeSchemas, routeSchema, serviceSchema } from '../../../src/config/schema.ts';
+import { nodeSchemas } from '../../../src/config/node-schema.ts';
+import { fileSchema, routeSchema, serviceSchema } from '../../../src/config/schema.ts';
 import { loadSnapshotFile } from '../../../src/config/validate.ts';
 
 // dist/test/unit/config → the repository root.

@@ -1,0 +1,25 @@
+/** Small builders for the JSON Schema in schema.ts and node-schema.ts (plain objects, no library). */
+
+export type S = Record<string, unknown>;
+
+export const str = (description: string, extra: S = {}): S => ({ type: 'string', description, ...extra });
+export const bool = (description: string, dflt: boolean): S => ({
+  type: 'boolean',
+  description,
+  default: dflt,
+});
+export const int = (description: string, min: number, max: number, dflt?: number): S => ({
+  type: 'integer',
+  description,
+  minimum: min,
+  maximum: max,
+  ...(dflt === undefined ? {} : { default: dflt }),
+});
+export const strList = (description: string, item: S = {}): S => ({
+  type: 'array',
+  description,
+  items: { type: 'string', ...item },
+});
+
+/** The largest millisecond value a Node timer accepts. */
+export const MS_MAX = 2_147_483_646;
