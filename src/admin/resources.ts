@@ -39,7 +39,7 @@ export function refusalReply(r: Refusal): Reply {
   return { status: r.status, body: { code: r.status, ...r.body } };
 }
 
-function fileModeRefusal(control: ConfigControl): Refusal {
+export function fileModeRefusal(control: ConfigControl): Refusal {
   return new Refusal(
     405,
     'read-only',

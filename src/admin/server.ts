@@ -11,6 +11,7 @@ import type { AdminSpec } from '../config/types.ts';
 import { VERSION } from '../core/version.ts';
 import { addConfigRoutes, type HealthSource } from './config-routes.ts';
 import type { ConfigControl } from './control.ts';
+import { addCredentialRoutes } from './credentials.ts';
 import { openApiDocument } from './openapi.ts';
 import { addEntityRoutes } from './resources.ts';
 import { type Reply, Router } from './router.ts';
@@ -82,6 +83,7 @@ export function buildRouter(sources: AdminSources): Router {
   );
   addConfigRoutes(router, sources.control, sources);
   addEntityRoutes(router, sources.control);
+  addCredentialRoutes(router, sources.control);
   return router;
 }
 

@@ -74,6 +74,43 @@ describe('admin API: Kong entities in managed mode', () => {
     await get(`${f.url}/profile/me`);
     const last = [...a.seen, ...b.seen].find((x) => x.url.startsWith('/profile'));
     assert.equal(last?.url, '/profile/me');
+
+    // The rest of the tutorial: key-auth on /profile, a consumer and its key.
+    const plug = await api('POST', '/routes/profile/plugins', 'name=key-auth');
+    assert.equal(plug.status, 201, plug.text);
+    const denied = await request(`${f.url}/profile/me`);
+    assert.equal(denied.statusCode, 401);
+    assert.deepEqual(await denied.body.json(), { message: 'No API key found in request' });
+    const c = await api('POST', '/consumers', 'username=luka');
+    assert.equal(c.status, 201, c.text);
+    const k = await api('POST', '/consumers/luka/key-auth', 'key=top-secret');
+    assert.equal(k.status, 201, k.text);
+    assert.deepEqual(k.body.consumer, { id: c.body.id });
+    const generated = await api('POST', '/consumers/luka/key-auth', {});
+    assert.match(generated.body.key, /^[0-9a-f]{32}$/, 'a key is generated when none is given');
+    assert.equal((await api('POST', '/consumers/luka/key-auth', 'key=top-secret')).status, 409);
+    const listed = await api('GET', '/consumers/luka/key-auth');
+    assert.equal(listed.body.data.length, 2);
+    const wrong = await request(`${f.url}/profile/me`, { headers: { apikey: 'nope' } });
+    assert.equal(wrong.statusCode, 401);
+    await wrong.body.text();
+    const before = a.seen.length + b.seen.length;
+    const who = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const r = await request(`${f.url}/profile/me`, { headers: { apikey: 'top-secret' } });
+      assert.equal(r.statusCode, 200);
+      who.add(await r.body.text());
+    }
+    assert.deepEqual([...who].sort(), ['a', 'b'], 'the key reaches both targets in turn');
+    const hit = [...a.seen, ...b.seen].slice(-1)[0]!;
+    assert.equal(a.seen.length + b.seen.length, before + 4);
+    assert.equal(hit.headers['x-consumer-id'], c.body.id);
+    assert.equal(hit.headers['x-consumer-username'], 'luka');
+    assert.equal((await api('DELETE', `/consumers/luka/key-auth/${k.body.id}`)).status, 204);
+    const revoked = await request(`${f.url}/profile/me`, { headers: { apikey: 'top-secret' } });
+    assert.equal(revoked.statusCode, 401, 'a deleted key is refused at once');
+    await revoked.body.text();
+    assert.equal((await api('DELETE', '/consumers/luka')).status, 204);
   });
 
   it('lists with size/offset pagination and the tags filter', async () => {
