@@ -6,9 +6,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AdminSpec } from '../config/types.ts';
 import { VERSION } from '../core/version.ts';
+import { TlsTermination } from '../listeners/tls-termination.ts';
 import { addConfigRoutes, type HealthSource } from './config-routes.ts';
 import type { ConfigControl } from './control.ts';
 import { addCredentialRoutes } from './credentials.ts';
@@ -97,15 +99,18 @@ export class AdminServer {
     this.spec = spec;
     this.sources = sources;
     this.router = buildRouter(sources);
-    this.server = createServer(
-      { maxHeaderSize: 16384, headersTimeout: 10000, requestTimeout: 30000 },
-      (req, res) => {
-        this.handle(req, res).catch((err: Error) => {
-          if (!res.headersSent) json(res, 500, { code: 500, name: 'internal', message: err.message });
-          else res.destroy();
-        });
-      },
-    );
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((err: Error) => {
+        if (!res.headersSent) json(res, 500, { code: 500, name: 'internal', message: err.message });
+        else res.destroy();
+      });
+    };
+    const opts = { maxHeaderSize: 16384, headersTimeout: 10000, requestTimeout: 30000 };
+    // HTTPS with the listener TLS machinery (certificate, versions, ciphers, optional mTLS).
+    this.server =
+      spec.tls === null
+        ? createServer(opts, handler)
+        : createHttpsServer({ ...opts, ...new TlsTermination(spec.tls, 10000).serverOptions() }, handler);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -97,6 +97,11 @@ export const nodeSchemas: Record<string, S> = {
       token: str(
         'A bearer token every admin request must present (`Authorization: Bearer <token>` or `Kong-Admin-Token: <token>`), compared in constant time. Unset or empty: no auth, which is only allowed on a loopback address (see `allow_insecure`).',
       ),
+      tls: {
+        ...listenerTlsSchema,
+        description:
+          "Serve the admin API over HTTPS: the same fields as an https listener's `tls` (docs/tls.md); `certificate` and `key` name its own certificate files, and `verify_client: required` with `client_ca` demands client certificates (mTLS).",
+      },
       allow_insecure: bool(
         'Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control.',
         false,

@@ -112,6 +112,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       port: a.port ?? 8001,
       token: a.token ?? '',
       allowInsecure: a.allow_insecure ?? false,
+      tls: null,
     },
     limits: {
       maxUriBytes: lim.max_uri_bytes ?? 8192,
@@ -340,8 +341,25 @@ export function normalize(src: ParsedSource): Snapshot {
   const baseNode = normalizeNode(src, doc, issues);
   const nowMs = systemClock.nowMs();
   const tls = normalizeTlsMaterial(src, doc, issues, problems, nowMs, uuidFrom);
+  const adminRaw: Raw = doc.admin ?? {};
   const node: NodeSpec = {
     ...baseNode,
+    admin: {
+      ...baseNode.admin,
+      tls:
+        adminRaw.tls === undefined
+          ? null
+          : normalizeListenerTls(
+              src,
+              { protocol: 'https', tls: adminRaw.tls },
+              ['admin'],
+              tls,
+              issues,
+              problems,
+              nowMs,
+              uuidFrom,
+            ),
+    },
     listeners: baseNode.listeners.map((l, i) => ({
       ...l,
       tls: normalizeListenerTls(
