@@ -10,7 +10,7 @@ import { listenerTlsSchema } from './tls-schema.ts';
 export const http2ListenerSchema: S = {
   type: 'object',
   description:
-    'HTTP/2 settings and per-connection abuse limits of an `h2c` listener (docs/http2.md#defences). A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM) and is closed; other connections are untouched. 0 turns a limit off.',
+    'HTTP/2 settings and per-connection abuse limits of an `h2c` listener, or of an `https` listener, where giving this block (even empty) offers HTTP/2 by ALPN beside HTTP/1.1 (docs/http2.md). A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM) and is closed; other connections are untouched. 0 turns a limit off.',
   additionalProperties: false,
   properties: {
     max_concurrent_streams: int(

@@ -85,7 +85,9 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       ...normalizeL4Listener(src, l, ['listeners', i], issues),
       protocol,
       tls: null,
-      ...(protocol === 'h2c' ? { http2: normalizeHttp2(l.http2) } : {}),
+      ...(protocol === 'h2c' || (protocol === 'https' && l.http2 !== undefined)
+        ? { http2: normalizeHttp2(l.http2) }
+        : {}),
     };
   });
   const names = new Set<string>();

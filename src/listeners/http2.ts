@@ -25,6 +25,7 @@ import {
   type Http2ServerResponse,
   type ServerHttp2Session,
 } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -37,6 +38,7 @@ import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { guardSession } from './h2-guard.ts';
 import { Http1Listener } from './http1.ts';
+import { TlsTermination } from './tls-termination.ts';
 
 /** The client connection preface starts with these bytes (RFC 9113 §3.4); no HTTP/1 method is `PRI`. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -82,14 +84,27 @@ export class Http2Listener {
   private readonly sniffTimeoutMs: number;
   private readonly maxHeaderListBytes: number;
 
-  /** `tls`: serve HTTPS, choosing the codec by ALPN (h2, http/1.1); null: cleartext h2c. */
-  constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime, tls: TlsOptions | null = null) {
+  /** The certificates by SNI of an https listener with HTTP/2 (kept for live rotation), or null. */
+  private readonly termination: TlsTermination | null;
+
+  /**
+   * `tls`: serve HTTPS, choosing the codec by ALPN (h2, http/1.1): an https listener's own TLS
+   * (certificates by SNI, live rotation, mTLS), or plain TLS options (tests); null: cleartext h2c.
+   */
+  constructor(
+    spec: ListenerSpec,
+    node: NodeSpec,
+    runtime: Runtime,
+    tls: TlsOptions | TlsTermination | null = null,
+  ) {
     this.spec = spec;
     this.runtime = runtime;
     const s = spec.http2 ?? DEFAULT_HTTP2;
     this.sniffTimeoutMs = node.timeouts.clientHeaderMs;
     this.maxHeaderListBytes = s.maxHeaderListBytes;
-    this.http1 = new Http1Listener(spec, node, runtime);
+    // The HTTP/1.1 codec gets sockets already decrypted: it must not add TLS of its own.
+    this.http1 = new Http1Listener({ ...spec, tls: null }, node, runtime);
+    this.termination = tls instanceof TlsTermination ? tls : null;
     this.h2 = createH2Server({
       settings: {
         maxConcurrentStreams: s.maxConcurrentStreams,
@@ -116,7 +131,10 @@ export class Http2Listener {
     if (tls === null) {
       this.front = createNetServer({ noDelay: true }, (socket) => this.sniff(socket));
     } else {
-      const server = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+      const options = tls instanceof TlsTermination ? tls.serverOptions() : tls;
+      const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'] });
+      if (tls instanceof TlsTermination)
+        tls.attach(server as unknown as HttpsServer, runtime.logs.app, spec.name);
       server.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
         else this.http1.accept(socket);
@@ -199,6 +217,11 @@ export class Http2Listener {
     else if (headerListBytes(req.rawHeaders) > this.maxHeaderListBytes)
       exchange.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
     else exchange.start(expectContinue);
+  }
+
+  /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */
+  reconfigure(spec: ListenerSpec): void {
+    if (this.termination !== null && spec.tls !== null) this.termination.update(spec.tls);
   }
 
   listen(): Promise<AddressInfo> {

@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime/runtime.ts';
 import { Http1Listener } from './http1.ts';
 import { Http2Listener } from './http2.ts';
 import { TcpListener } from './tcp.ts';
+import { TlsTermination } from './tls-termination.ts';
 import { UdpListener } from './udp.ts';
 
 export interface ProxyListener {
@@ -33,6 +34,16 @@ export function createListener(spec: ListenerSpec, node: NodeSpec, runtime: Runt
       return new UdpListener(spec, runtime);
     case 'h2c':
       return new Http2Listener(spec, node, runtime);
+    case 'https':
+      // An `http2` block on an https listener offers h2 by ALPN beside http/1.1 (docs/http2.md).
+      if (spec.http2 != null && spec.tls !== null)
+        return new Http2Listener(
+          spec,
+          node,
+          runtime,
+          new TlsTermination(spec.tls, node.timeouts.clientHeaderMs, ['h2', 'http/1.1']),
+        );
+      return new Http1Listener(spec, node, runtime);
     default:
       return new Http1Listener(spec, node, runtime);
   }
