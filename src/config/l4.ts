@@ -77,7 +77,7 @@ export const l4ListenerProperties: S = {
     type: 'boolean',
     default: false,
     description:
-      "`tcp` and `tls_passthrough` listeners: every connection starts with a PROXY protocol header (v1 or v2, detected) whose source address replaces the peer's for routing, hashing and logs. Accepted only from peers in `trusted_ips`; any other peer's connection is closed (Kong's `stream_listen ... proxy_protocol`, HAProxy's `accept-proxy`).",
+      "`tcp`, `tls_passthrough` and `http` listeners: every connection starts with a PROXY protocol header (v1 or v2, detected) whose source address replaces the peer's for routing, hashing, X-Forwarded-For and logs. Accepted only from peers in `trusted_ips`; any other peer's connection is closed (Kong's `stream_listen ... proxy_protocol`, HAProxy's `accept-proxy`).",
   },
   max_connections: {
     type: 'integer',
@@ -204,11 +204,11 @@ export function normalizeL4Listener(
 } {
   const protocol = l.protocol ?? 'http';
   const proxyProtocol: boolean = l.proxy_protocol ?? false;
-  if (proxyProtocol && protocol !== 'tcp' && protocol !== 'tls_passthrough')
+  if (proxyProtocol && protocol !== 'tcp' && protocol !== 'tls_passthrough' && protocol !== 'http')
     issues.push(
       src.issue(
         [...at, 'proxy_protocol'],
-        'accepting the PROXY protocol is supported on tcp and tls_passthrough listeners only',
+        'accepting the PROXY protocol is supported on http, tcp and tls_passthrough listeners only',
       ),
     );
   if (l.max_connections !== undefined && protocol !== 'tcp' && protocol !== 'tls_passthrough')

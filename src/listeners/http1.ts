@@ -12,13 +12,23 @@
  */
 import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS, errorBody } from '../core/errors.ts';
+import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { preread } from './preread.ts';
 import { TlsTermination } from './tls-termination.ts';
+
+/** A socket whose client address came from a PROXY protocol header. */
+export type ProxiedSocket = Socket & { fulcrumClientIp?: string };
 
 /** A client socket; `fulcrumLast` is the response to the latest request parsed on it. */
 type ClientSocket = Socket & {
@@ -77,6 +87,8 @@ export class Http1Listener {
   private readonly tls: TlsTermination | null;
   /** Whether connection tracking was started for sockets handed over by accept(). */
   private tracking = false;
+  /** The plain TCP server that reads PROXY protocol headers (proxy_protocol listeners), else null. */
+  private front: NetServer | null = null;
 
   constructor(spec: ListenerSpec, node: NodeSpec, runtime: Runtime) {
     this.spec = spec;
@@ -242,22 +254,81 @@ export class Http1Listener {
   }
 
   listen(): Promise<AddressInfo> {
+    // With the PROXY protocol, a plain TCP server takes the connections, reads the header, and
+    // hands each socket to the HTTP server (which then never binds itself).
+    if (this.spec.proxyProtocol && this.front === null)
+      this.front = createNetServer({ noDelay: true }, (s) => this.acceptProxied(s));
+    const bound: NetServer = this.front ?? this.server;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+      bound.once('error', reject);
+      bound.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096 }, () => {
+        bound.off('error', reject);
+        resolve(bound.address() as AddressInfo);
       });
     });
   }
 
+  /**
+   * `proxy_protocol: true` (HAProxy's `accept-proxy`): only peers in `trusted_ips` may connect;
+   * each connection starts with a PROXY v1 or v2 header whose source address becomes the client's
+   * address (logs, X-Forwarded-For, hashing, ip-restriction), then carries HTTP as usual.
+   */
+  private acceptProxied(s: Socket): void {
+    const peer = unmapIPv4(s.remoteAddress ?? '');
+    const trusted = this.runtime.current.trusted;
+    if (trusted === null || !inCidrList(trusted, peer)) {
+      this.runtime.logs.app.warn(
+        { listener: this.spec.name, peer },
+        'PROXY protocol connection from a peer not in trusted_ips: closed',
+      );
+      s.destroy();
+      return;
+    }
+    s.on('error', () => s.destroy());
+    preread(
+      s,
+      { proxy: true, hello: false, timeoutMs: this.runtime.current.snapshot.node.timeouts.clientHeaderMs },
+      (err, r) => {
+        if (err !== null || r === null) {
+          this.runtime.logs.app.info(
+            { listener: this.spec.name, peer, err },
+            'PROXY protocol header refused',
+          );
+          s.destroy();
+          return;
+        }
+        const p = r.proxy;
+        if (p !== null && p.command === 'proxy' && p.family !== 'unknown')
+          (s as ProxiedSocket).fulcrumClientIp = unmapIPv4(p.sourceIp);
+        s.pause();
+        if (r.head.length > 0) s.unshift(r.head);
+        this.accept(s);
+        s.resume();
+      },
+    );
+  }
+
   address(): AddressInfo | null {
-    return this.server.address() as AddressInfo | null;
+    return (this.front ?? this.server).address() as AddressInfo | null;
   }
 
   /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
   stopAccepting(): Promise<void> {
+    const front = this.front;
     return new Promise((resolve) => {
+      if (front !== null) {
+        front.close();
+        // Never bound itself: close() would fail; its connections still drain as they finish.
+        this.server.closeIdleConnections();
+        const check = setInterval(() => {
+          if (this.sockets.size === 0) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 50);
+        check.unref();
+        return;
+      }
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });

@@ -75,7 +75,9 @@ export class Exchange extends Tries implements AttemptOwner {
     res: ServerResponse,
     upgradeHead: Buffer | null = null,
   ) {
-    super(core, gen, req, res, unmapIPv4(req.socket.remoteAddress ?? ''), upgradeHead);
+    // A PROXY protocol header (http listeners with proxy_protocol) gave the real client address.
+    const proxied = (req.socket as Socket & { fulcrumClientIp?: string }).fulcrumClientIp;
+    super(core, gen, req, res, proxied ?? unmapIPv4(req.socket.remoteAddress ?? ''), upgradeHead);
     this.startMs = core.clock.monoMs();
     this.onClose = this.onClose.bind(this);
     this.onDrain = this.onDrain.bind(this);

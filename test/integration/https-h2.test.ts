@@ -86,7 +86,8 @@ admin: { address: 127.0.0.1, port: 0 }
       ),
     );
     session.close();
-    const counts = bodies.reduce<Record<string, number>>((m, t) => ({ ...m, [t]: (m[t] ?? 0) + 1 }), {});
+    const counts: Record<string, number> = {};
+    for (const t of bodies) counts[t] = (counts[t] ?? 0) + 1;
     assert.deepEqual(counts, { a: 5, b: 5 }, 'streams of one connection spread over both targets');
     const seen = [...a.seen, ...b.seen].at(-1)!;
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
