@@ -327,6 +327,7 @@ function compileRoute(
     headers,
     stripPath: r.strip_path ?? true,
     preserveHost: r.preserve_host ?? false,
+    httpsRedirectStatus: r.https_redirect_status_code ?? 426,
     retryNonIdempotent: r.retry_non_idempotent ?? false,
     regexPriority: r.regex_priority ?? 0,
     priority: r.priority ?? 0,

@@ -133,7 +133,8 @@ export const routeSchema: S = {
       type: 'integer',
       enum: [301, 302, 307, 308, 426],
       default: 426,
-      description: 'Accepted for Kong compatibility, not yet used (docs/tls.md#not-yet).',
+      description:
+        'What a plain-HTTP request gets on a route whose `protocols` allow `https` but not `http` (Kong): 426 `{"message":"Please use HTTPS protocol"}`, or a redirect (301, 302, 307, 308) to the same host and path over https.',
     },
     request_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),
     response_buffering: bool('Accepted for Kong compatibility; bodies are always streamed.', true),

@@ -176,6 +176,8 @@ export interface RouteSpec {
   readonly preserveHost: boolean;
   /** Whether failed tries of non-idempotent methods may be retried past a connect failure. */
   readonly retryNonIdempotent: boolean;
+  /** Kong's `https_redirect_status_code`: the answer to plain HTTP on an https-only route. */
+  readonly httpsRedirectStatus: number;
   readonly regexPriority: number;
   readonly priority: number;
   readonly pathHandling: 'v0' | 'v1';

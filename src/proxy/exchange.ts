@@ -126,6 +126,15 @@ export class Exchange extends Tries implements AttemptOwner {
     this.route = route;
     if (route.disabled !== null || route.service === null)
       return this.fail('FULCRUM_ERR_ROUTE_DISABLED', false);
+    // Kong: plain HTTP on a route that accepts only https is told to upgrade (426) or redirected.
+    const protocols = route.spec.protocols;
+    if (
+      !this.grpc &&
+      !protocols.includes('http') &&
+      protocols.includes('https') &&
+      (req.socket as TLSSocket).encrypted !== true
+    )
+      return this.upgradeToHttps(route.spec.httpsRedirectStatus, host, url);
     let service = route.service;
     this.service = service;
     const spec = route.spec;
@@ -433,6 +442,23 @@ export class Exchange extends Tries implements AttemptOwner {
       close: close || this.core.draining,
       head: this.req.method === 'HEAD',
     });
+  }
+
+  /** 426 with Kong's message, or a redirect to the same host (without its port) and target over https. */
+  private upgradeToHttps(status: number, host: string, url: string): void {
+    const redirect = status !== 426;
+    const body = redirect ? '' : '{"message":"Please use HTTPS protocol"}';
+    const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
+    if (redirect) headers.location = `https://${host.replace(/:\d+$/, '')}${url}`;
+    else {
+      headers['content-type'] = 'application/json; charset=utf-8';
+      headers.upgrade = 'TLS/1.2, HTTP/1.1';
+      headers.connection = 'Upgrade';
+    }
+    this.status = status;
+    this.bytesOut = body.length;
+    this.res.writeHead(status, headers);
+    this.res.end(body);
   }
 
   /** A plugin answered in the access phase: write its reply (nothing was forwarded). */
