@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
@@ -155,7 +155,7 @@ export class PluginRun implements PluginRequest {
   credential: Credential | null = null;
   readonly consumers: ConsumerIndex;
   serviceOverride: string | null = null;
-  encoder: Transform | null = null;
+  encoder: Duplex | null = null;
   /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
   bodyLimit = 0;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
@@ -251,6 +251,8 @@ export class PluginRun implements PluginRequest {
 
   setRequestBody(body: Buffer): void {
     if (this.bufferedBody?.state === 'complete') this.bufferedBody.replaced = body;
+    else if (this.bufferedBody === null && !requestHasBody(this.req))
+      this.bufferedBody = BufferedBody.of(body);
   }
 
   /**

@@ -21,7 +21,19 @@ export class BufferedBody {
   readonly done: Promise<void>;
   private whole: Buffer | null = null;
 
-  constructor(req: IncomingMessage, limit: number) {
+  /** A body a plugin made for a request that had none (request-transformer adding fields). */
+  static of(body: Buffer): BufferedBody {
+    const b = new BufferedBody(null, 0);
+    b.replaced = body;
+    return b;
+  }
+
+  constructor(req: IncomingMessage | null, limit: number) {
+    if (req === null) {
+      this.state = 'complete';
+      this.done = Promise.resolve();
+      return;
+    }
     const cl = req.headers['content-length'];
     if (cl !== undefined && Number(cl) > limit) {
       this.state = 'over';

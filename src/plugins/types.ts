@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { PathPart } from '../config/load.ts';
 import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -79,7 +79,7 @@ export interface PluginRequest {
    * A stream the response body is written through on its way to the client (compression), set in
    * header_filter of a proxied response; the exchange pipes it to the client with backpressure.
    */
-  encoder: Transform | null;
+  encoder: Duplex | null;
   /** Per-request data a plugin keeps between its hooks, by the plugin's name. */
   data(name: string): unknown;
   setData(name: string, value: unknown): void;

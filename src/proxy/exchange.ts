@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex, Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
@@ -62,7 +62,7 @@ export class Exchange extends Tries implements AttemptOwner {
   /** The route's plugins for this request (null when the route has none: one check per phase). */
   private plugins: PluginRun | null = null;
   /** A plugin's body encoder (compression) the response is written through, or null. */
-  private encoder: Transform | null = null;
+  private encoder: Duplex | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
   /** An HTTP/2 stream (Http2ServerRequest/Response, docs/http2.md), not an HTTP/1.1 request. */
