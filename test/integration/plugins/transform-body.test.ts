@@ -110,6 +110,16 @@ services:
     );
   });
 
+  it('makes a JSON body from add and append for a request that had none', async () => {
+    const r = await request(`${f.url}/in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '0' },
+    });
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(JSON.parse(await r.body.text()), { source: 'fulcrum', role: 'ignored', tags: ['new'] });
+    assert.equal(a.seen.at(-1)!.headers['content-length'], String(a.seen.at(-1)!.body.length));
+  });
+
   it('passes a body over body_limit, and other types, untouched', async () => {
     const big = JSON.stringify({ password: 'pw', pad: 'z'.repeat(3000) });
     assert.equal(await post('application/json', big), big);
