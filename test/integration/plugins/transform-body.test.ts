@@ -189,3 +189,58 @@ services:
     assert.equal(v.pad.length, 3000);
   });
 });
+
+describe('a transformed request body on a retry', () => {
+  let bad: TestUpstream;
+  let good: TestUpstream;
+  let f: TestNode;
+
+  before(async () => {
+    bad = await startUpstream('bad', (_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    });
+    good = await startUpstream('good', (_req, res, body) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    f = await startFulcrum(`
+upstreams:
+  - name: pair
+    algorithm: round-robin
+    targets: [{ target: ${bad.target} }, { target: ${good.target} }]
+services:
+  - name: api
+    host: pair
+    retries: 1
+    routes:
+      - name: r
+        paths: [/]
+        plugins:
+          - name: request-transformer
+            config: { add: { body: ["via:gw"] } }
+`);
+  });
+  after(async () => {
+    await f?.stop();
+    await bad?.close();
+    await good?.close();
+  });
+
+  it('replays the edited body to the next target', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await request(f.url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ n: i }),
+      });
+      assert.equal(r.statusCode, 200);
+      assert.deepEqual(JSON.parse(await r.body.text()), { n: i, via: 'gw' });
+    }
+    assert.ok(bad.seen.length >= 1, 'the failing target was tried first at least once');
+    for (const s of [...bad.seen, ...good.seen]) {
+      assert.equal(JSON.parse(s.body.toString()).via, 'gw');
+      assert.equal(s.headers['content-length'], String(s.body.length));
+    }
+  });
+});
