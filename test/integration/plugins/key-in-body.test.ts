@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:http2';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -157,5 +158,71 @@ consumers:
       req.flushHeaders();
     });
     assert.equal(status, 200);
+  });
+});
+
+describe('key-auth key_in_body over HTTP/2 (h2c, a body without Content-Length)', () => {
+  let a: TestUpstream;
+  let f: TestNode;
+
+  before(async () => {
+    a = await startUpstream('a');
+    f = await startFulcrum(
+      `
+services:
+  - name: api
+    url: http://${a.target}
+    routes:
+      - name: body
+        paths: [/]
+        plugins:
+          - name: key-auth
+            config: { key_in_body: true }
+consumers:
+  - username: alice
+    keyauth_credentials: [{ key: alice-key }]
+`,
+      {
+        header: `_format_version: "3.0"
+listeners:
+  - name: proxy
+    address: 127.0.0.1
+    port: 0
+    protocol: h2c
+admin:
+  address: 127.0.0.1
+  port: 0
+`,
+      },
+    );
+  });
+  after(async () => {
+    await f?.stop();
+    await a?.close();
+  });
+
+  it('reads the key from the DATA frames and forwards the body with a Content-Length', async () => {
+    const session = connect(f.url);
+    try {
+      const post = (body: string) =>
+        new Promise<number>((resolve, reject) => {
+          const s = session.request({
+            ':method': 'POST',
+            ':path': '/',
+            'content-type': 'application/x-www-form-urlencoded',
+          });
+          s.on('response', (h) => resolve(Number(h[':status'])));
+          s.on('error', reject);
+          s.resume();
+          s.end(body);
+        });
+      assert.equal(await post('apikey=alice-key&x=1'), 200);
+      const seen = a.seen.at(-1)!;
+      assert.equal(seen.body.toString(), 'apikey=alice-key&x=1');
+      assert.equal(seen.headers['content-length'], '20');
+      assert.equal(await post('apikey=wrong'), 401);
+    } finally {
+      session.close();
+    }
   });
 });
