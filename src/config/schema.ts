@@ -487,6 +487,10 @@ export const consumerSchema: S = {
           }),
           secret: str('HMAC algorithms: the shared secret.'),
           rsa_public_key: str('Asymmetric algorithms (RS*, PS*, ES*, EdDSA): the PEM public key.'),
+          jwks_uri: str(
+            'Fulcrum addition, asymmetric algorithms: an http(s) URL of a JSON Web Key Set; the token header `kid` picks the key (instead of `rsa_public_key`). Fetched and cached as the jwt plugin `jwks_*` fields say.',
+            { pattern: '^https?://' },
+          ),
           tags,
         },
       },

@@ -210,6 +210,8 @@ export interface JwtSecretSpec {
   readonly secret: string;
   /** Asymmetric algorithms: the PEM public key. */
   readonly publicKey: string;
+  /** Asymmetric algorithms: a JWKS URL the keys come from instead (jwks.ts), or ''. */
+  readonly jwksUri: string;
   readonly tags: readonly string[];
 }
 

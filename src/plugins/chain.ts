@@ -12,14 +12,27 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { pluginsByPriority } from './registry.ts';
-import type { AnyPlugin, BuildEnv, LocalReply, PluginRequest, ResponseHead } from './types.ts';
+import { BufferedBody, requestHasBody } from './request-body.ts';
+import {
+  type AccessResult,
+  type AnyPlugin,
+  type BuildEnv,
+  isWait,
+  type LocalReply,
+  type PluginRequest,
+  type ResponseHead,
+  type Wait,
+} from './types.ts';
+
+/** Waits one request's access phase may take (a hook that keeps asking is a bug, not a loop). */
+const MAX_WAITS = 8;
 
 interface Instance {
   readonly spec: PluginSpec;
@@ -142,7 +155,7 @@ export class PluginRun implements PluginRequest {
   credential: Credential | null = null;
   readonly consumers: ConsumerIndex;
   serviceOverride: string | null = null;
-  encoder: Transform | null = null;
+  encoder: Duplex | null = null;
   /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
   bodyLimit = 0;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
@@ -154,6 +167,15 @@ export class PluginRun implements PluginRequest {
   private scratch: Map<string, unknown> | null = null;
   /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
   private filtersBody = false;
+  /** The request body buffered for the hooks (request-body.ts), or null when none asked for it. */
+  bufferedBody: BufferedBody | null = null;
+  /** Called once before the body is first read (the exchange answers `Expect: 100-continue`). */
+  onBodyWanted: (() => void) | null = null;
+  /** Where a waiting access phase resumes: the phase (0 rewrite, 1 access) and the slot. */
+  private stage = 0;
+  private next = 0;
+  private resumed = false;
+  private waits = 0;
 
   constructor(
     chain: Chain,
@@ -212,8 +234,33 @@ export class PluginRun implements PluginRequest {
     else this.responseHeaders.push(name, value);
   }
 
-  /** The rewrite then the access phase; a LocalReply stops the chain and answers the request. */
-  access(): LocalReply | null {
+  requestBody(limit: number): Buffer | null | Wait {
+    let b = this.bufferedBody;
+    if (b === null) {
+      if (!requestHasBody(this.req)) return null;
+      if (this.onBodyWanted !== null) {
+        this.onBodyWanted();
+        this.onBodyWanted = null;
+      }
+      b = new BufferedBody(this.req, limit);
+      this.bufferedBody = b;
+    }
+    if (b.state === 'reading') return { wait: b.done };
+    return b.state === 'complete' ? b.body() : null;
+  }
+
+  setRequestBody(body: Buffer): void {
+    if (this.bufferedBody?.state === 'complete') this.bufferedBody.replaced = body;
+    else if (this.bufferedBody === null && !requestHasBody(this.req))
+      this.bufferedBody = BufferedBody.of(body);
+  }
+
+  /**
+   * The rewrite then the access phase; a LocalReply stops the chain and answers the request. A Wait
+   * is handed to the exchange, which calls access() again once it settles: the phase resumes at
+   * the hook that waited.
+   */
+  access(): AccessResult {
     try {
       return this.runAccess();
     } catch {
@@ -226,25 +273,43 @@ export class PluginRun implements PluginRequest {
   /** Hook failures in this request (header, body and log hooks that throw are skipped). */
   hookErrors = 0;
 
-  private runAccess(): LocalReply | null {
+  private runAccess(): AccessResult {
     const slots = this.chain.slots;
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!;
-      if (s.def.rewrite === undefined || s.base === null) continue;
-      const out = s.def.rewrite(this, s.base.built);
-      if (out !== null) return out;
+    if (this.stage === 0) {
+      for (let i = this.next; i < slots.length; i++) {
+        const s = slots[i]!;
+        if (s.def.rewrite === undefined || s.base === null) continue;
+        const out = s.def.rewrite(this, s.base.built);
+        if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
+      }
+      this.stage = 1;
+      this.next = 0;
     }
-    for (let i = 0; i < slots.length; i++) {
+    for (let i = this.next; i < slots.length; i++) {
       const s = slots[i]!;
       const inst = resolve(s, this.consumer);
       if (inst === null) continue;
-      this.ran.push(inst);
-      if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
+      // The hook that waited runs again; it was recorded the first time.
+      if (this.resumed && i === this.next) this.resumed = false;
+      else {
+        this.ran.push(inst);
+        if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
+      }
       if (inst.def.access === undefined) continue;
       const out = inst.def.access(this, inst.built);
-      if (out !== null) return out;
+      if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
     }
     return null;
+  }
+
+  private waitAt(slot: number, w: Wait): AccessResult {
+    if (++this.waits > MAX_WAITS) {
+      this.hookErrors++;
+      return UNEXPECTED;
+    }
+    this.next = slot;
+    this.resumed = this.stage === 1;
+    return w;
   }
 
   /** header_filter on a response head (a target's, or a local reply's), after the added headers. */

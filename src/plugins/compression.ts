@@ -5,7 +5,8 @@
  * `Cache-Control: no-transform`, types not listed, and bodies whose Content-Length is under
  * `min_length`. The body streams through the encoder with backpressure; it is never buffered whole.
  */
-import type { Transform } from 'node:stream';
+import type { Duplex, Transform } from 'node:stream';
+import * as stream from 'node:stream';
 import * as zlib from 'node:zlib';
 import { int, strList } from './schema-kit.ts';
 import type { ConfigProblem, PluginDef, PluginRequest, ResponseHead } from './types.ts';
@@ -39,6 +40,8 @@ const DEFAULT_TYPES = [
   'image/svg+xml',
 ];
 
+/** stream.compose (Node 16.9+; missing from the @types/node in use): one Duplex writing into the first. */
+const compose = (stream as unknown as { compose(a: Duplex, b: Duplex): Duplex }).compose;
 // biome-ignore lint/suspicious/noExplicitAny: zstd exists on newer Node only
 const zstd = (zlib as any).createZstdCompress as ((o?: object) => Transform) | undefined;
 
@@ -135,7 +138,7 @@ export const compression: PluginDef<CompressionConfig, Built> = {
     return { conf, available: conf.algorithms.filter((a) => a !== 'zstd' || zstd !== undefined) };
   },
   headerFilter(r, b, head) {
-    if (r.encoder !== null || !eligible(r, b, head)) return;
+    if (!eligible(r, b, head)) return;
     const h = head.headers;
     const vary = headerOf(h, 'vary');
     if (vary === undefined) h.push('vary', 'Accept-Encoding');
@@ -154,6 +157,8 @@ export const compression: PluginDef<CompressionConfig, Built> = {
       removeHeader(h, 'etag');
       h.push('etag', `W/${etag}`);
     }
-    r.encoder = encoder(a, b.conf);
+    // After another plugin's encoder (response-transformer's JSON rewrite): compress its output.
+    const prev = r.encoder;
+    r.encoder = prev === null ? encoder(a, b.conf) : compose(prev, encoder(a, b.conf));
   },
 };

@@ -43,7 +43,13 @@ export function checkJwtKey(algorithm: string, secret: string, pem: string): str
   } catch (err) {
     return `"rsa_public_key" is not a PEM public key: ${(err as Error).message}`;
   }
-  const want = KEY_TYPE[algorithm.slice(0, 2)]!;
+  return keyMismatch(algorithm, key);
+}
+
+/** Why a public key cannot verify an asymmetric algorithm (type, curve), or null. */
+export function keyMismatch(algorithm: string, key: KeyObject): string | null {
+  const want = KEY_TYPE[algorithm.slice(0, 2)];
+  if (want === undefined) return `algorithm ${algorithm} takes no public key`;
   if (!want.split('|').includes(key.asymmetricKeyType ?? ''))
     return `algorithm ${algorithm} needs a ${want.replace('|', ' or ')} key, got ${key.asymmetricKeyType}`;
   const curve = CURVE[algorithm];
@@ -53,7 +59,7 @@ export function checkJwtKey(algorithm: string, secret: string, pem: string): str
 }
 
 /** Build the verifier; the key was checked by checkJwtKey at load time. */
-export function jwtKey(algorithm: JwtAlgorithm, secret: Buffer, pem: string): JwtKey {
+export function jwtKey(algorithm: JwtAlgorithm, secret: Buffer, pem: string | KeyObject): JwtKey {
   const family = algorithm.slice(0, 2);
   const hash = HASH[algorithm.slice(2)] ?? 'sha256';
   if (family === 'HS')
@@ -64,7 +70,7 @@ export function jwtKey(algorithm: JwtAlgorithm, secret: Buffer, pem: string): Jw
         return mac.length === sig.length && timingSafeEqual(mac, sig);
       },
     };
-  const key = createPublicKey(pem);
+  const key = typeof pem === 'string' ? createPublicKey(pem) : pem;
   if (algorithm === 'EdDSA')
     return { algorithm, verify: (input, sig) => verify(null, Buffer.from(input), key, sig) };
   const opts =

@@ -9,9 +9,17 @@ import type { Clock } from '../core/clock.ts';
 import { readCookie } from '../proxy/hash-key.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
 import type { JwtHit } from './consumers.ts';
+import { JwksCache } from './jwks.ts';
 import { decodeJwt, type JwtAlgorithm, type JwtKey, jwtKey } from './jwt-verify.ts';
 import { bool, int, optStr, strList } from './schema-kit.ts';
-import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
+import {
+  type AccessResult,
+  type ConfigProblem,
+  isWait,
+  type LocalReply,
+  type PluginDef,
+  type PluginRequest,
+} from './types.ts';
 
 export interface JwtConfig {
   readonly uri_param_names: readonly string[];
@@ -24,14 +32,18 @@ export interface JwtConfig {
   readonly run_on_preflight: boolean;
   readonly maximum_expiration: number;
   readonly leeway: number;
+  readonly jwks_cache_ttl: number;
+  readonly jwks_max_stale: number;
+  readonly jwks_timeout: number;
+  readonly jwks_refresh_interval: number;
 }
 
 interface Built {
   readonly conf: JwtConfig;
   readonly clock: Clock;
   readonly headers: readonly string[];
-  /** Per secret key: the consumer hit and its compiled verifier. */
-  readonly keys: ReadonlyMap<string, { hit: JwtHit; key: JwtKey }>;
+  /** Per secret key: the consumer hit and its compiled verifier, or its key set (`jwks_uri`). */
+  readonly keys: ReadonlyMap<string, { hit: JwtHit; key: JwtKey | null; jwks: JwksCache | null }>;
 }
 
 const msg = (message: string): LocalReply => ({ status: 401, body: { message } });
@@ -82,7 +94,7 @@ function claimErrors(
   return Object.keys(errors).length === 0 ? null : errors;
 }
 
-function authenticate(r: PluginRequest, b: Built): LocalReply | null {
+function authenticate(r: PluginRequest, b: Built): AccessResult {
   const token = findToken(r, b);
   if (token === null) return UNAUTHORIZED;
   if (typeof token !== 'string') return token;
@@ -94,8 +106,16 @@ function authenticate(r: PluginRequest, b: Built): LocalReply | null {
   if (typeof keyClaim !== 'string' || keyClaim === '') return msg(`Invalid '${name}' in claims`);
   const entry = b.keys.get(keyClaim);
   if (entry === undefined) return msg(`No credentials found for given '${name}'`);
-  if (jwt.header.alg !== entry.key.algorithm) return msg('Invalid algorithm');
-  if (!entry.key.verify(jwt.signingInput, jwt.signature)) return msg('Invalid signature');
+  if (jwt.header.alg !== entry.hit.secret.algorithm) return msg('Invalid algorithm');
+  let key = entry.key;
+  if (entry.jwks !== null) {
+    const kid = jwt.header.kid;
+    const k = entry.jwks.lookup(typeof kid === 'string' ? kid : null);
+    if (k !== null && 'wait' in k) return k;
+    key = k;
+  }
+  if (key === null) return msg('No key found for the token');
+  if (!key.verify(jwt.signingInput, jwt.signature)) return msg('Invalid signature');
   const errors = claimErrors(jwt.claims, b.conf, Math.floor(b.clock.nowMs() / 1000));
   if (errors !== null) return { status: 401, body: errors };
   setConsumer(r, entry.hit.consumer, entry.hit.credential);
@@ -142,6 +162,27 @@ export const jwt: PluginDef<JwtConfig, Built> = {
       leeway: int('Fulcrum addition: seconds of clock skew allowed on `exp` and `nbf`.', 0, 3600, {
         default: 0,
       }),
+      jwks_cache_ttl: int(
+        'Fulcrum addition: seconds a key set fetched from a credential `jwks_uri` stays fresh.',
+        1,
+        86400,
+        { default: 300 },
+      ),
+      jwks_max_stale: int(
+        'Fulcrum addition: seconds past `jwks_cache_ttl` the cached keys are still used while the JWKS URL cannot be fetched.',
+        0,
+        604800,
+        { default: 3600 },
+      ),
+      jwks_timeout: int('Fulcrum addition: milliseconds a JWKS fetch may take.', 1, 60000, {
+        default: 5000,
+      }),
+      jwks_refresh_interval: int(
+        'Fulcrum addition: the fewest seconds between two fetches of one JWKS URL (an unknown `kid`, or a failed fetch, asks again only after this).',
+        0,
+        3600,
+        { default: 10 },
+      ),
     },
   },
   check(raw, problems: ConfigProblem[]): JwtConfig {
@@ -163,14 +204,36 @@ export const jwt: PluginDef<JwtConfig, Built> = {
       run_on_preflight: (raw.run_on_preflight as boolean | undefined) ?? true,
       maximum_expiration: maxExp,
       leeway: (raw.leeway as number | undefined) ?? 0,
+      jwks_cache_ttl: (raw.jwks_cache_ttl as number | undefined) ?? 300,
+      jwks_max_stale: (raw.jwks_max_stale as number | undefined) ?? 3600,
+      jwks_timeout: (raw.jwks_timeout as number | undefined) ?? 5000,
+      jwks_refresh_interval: (raw.jwks_refresh_interval as number | undefined) ?? 10,
     };
   },
-  build(conf, env) {
-    const keys = new Map<string, { hit: JwtHit; key: JwtKey }>();
+  build(conf, env, instanceId) {
+    const keys = new Map<string, { hit: JwtHit; key: JwtKey | null; jwks: JwksCache | null }>();
+    const settings = {
+      ttlMs: conf.jwks_cache_ttl * 1000,
+      maxStaleMs: conf.jwks_max_stale * 1000,
+      timeoutMs: conf.jwks_timeout,
+      minRefreshMs: conf.jwks_refresh_interval * 1000,
+    };
     for (const hit of env.consumers.jwtSecrets()) {
       const s = hit.secret;
+      const alg = s.algorithm as JwtAlgorithm;
+      if (s.jwksUri !== '') {
+        // Kept across reloads (the keys and the fetch pacing), per instance, URL and algorithm.
+        const jwks = env.state(
+          `${instanceId}:jwks:${alg}:${s.jwksUri}`,
+          () => new JwksCache(s.jwksUri, alg, env.clock, settings),
+        );
+        jwks.settings = settings;
+        jwks.warm();
+        keys.set(s.key, { hit, key: null, jwks });
+        continue;
+      }
       const secret = Buffer.from(s.secret, conf.secret_is_base64 ? 'base64' : 'utf8');
-      keys.set(s.key, { hit, key: jwtKey(s.algorithm as JwtAlgorithm, secret, s.publicKey) });
+      keys.set(s.key, { hit, key: jwtKey(alg, secret, s.publicKey), jwks: null });
     }
     return { conf, clock: env.clock, headers: conf.header_names.map((h) => h.toLowerCase()), keys };
   },
@@ -179,6 +242,7 @@ export const jwt: PluginDef<JwtConfig, Built> = {
     if (!c.run_on_preflight && r.req.method === 'OPTIONS') return null;
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const failure = authenticate(r, b);
-    return failure === null ? null : failOrAnonymous(r, c.anonymous, failure);
+    if (failure === null || isWait(failure)) return failure;
+    return failOrAnonymous(r, c.anonymous, failure);
   },
 };

@@ -1,10 +1,23 @@
 /**
- * key-auth: authenticate by an API key in a header or the query string (Kong's key-auth, same
- * fields and messages). Keys are `keyauth_credentials` of consumers; one Map lookup per request.
+ * key-auth: authenticate by an API key in a header, the query string or the body (Kong's key-auth,
+ * same fields and messages). Keys are `keyauth_credentials` of consumers; one Map lookup per
+ * request. The body is read (buffered up to `body_limit`) only with `key_in_body`, and only when
+ * no key name was found in a header or the query first.
  */
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
-import { bool, optStr, strList } from './schema-kit.ts';
-import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
+import { fieldValues, type ParsedBody, parseBody } from './body-fields.ts';
+import { bool, int, optStr, strList } from './schema-kit.ts';
+import {
+  type ConfigProblem,
+  isWait,
+  type LocalReply,
+  type PluginDef,
+  type PluginRequest,
+  type Wait,
+} from './types.ts';
+
+/** The default `body_limit` (Fulcrum addition): bodies larger than this are not searched for a key. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1048576;
 
 export interface KeyAuthConfig {
   readonly key_names: readonly string[];
@@ -14,6 +27,7 @@ export interface KeyAuthConfig {
   readonly hide_credentials: boolean;
   readonly anonymous: string | null;
   readonly run_on_preflight: boolean;
+  readonly body_limit: number;
 }
 
 interface Built {
@@ -47,7 +61,29 @@ function dropQueryArg(query: string, name: string): string {
   return s === '' ? '' : `?${s}`;
 }
 
-function findKey(r: PluginRequest, b: Built): string | LocalReply | null {
+/** The body's fields, parsed once per request (undefined: not read yet; null: none). */
+function bodyFields(r: PluginRequest, limit: number): ParsedBody | null | Wait {
+  const have = r.data('key-auth') as ParsedBody | null | undefined;
+  if (have !== undefined) return have;
+  const body = r.requestBody(limit);
+  if (body !== null && !Buffer.isBuffer(body)) return body;
+  const parsed = body === null ? null : parseBody(r.req.headers['content-type'], body);
+  r.setData('key-auth', parsed);
+  return parsed;
+}
+
+/** Remove the key from a form or JSON body (multipart bodies are forwarded as they came). */
+function hideInBody(r: PluginRequest, p: ParsedBody, name: string): void {
+  if (p.kind === 'form') {
+    p.params.delete(name);
+    r.setRequestBody(Buffer.from(p.params.toString()));
+  } else if (p.kind === 'json') {
+    delete p.value[name];
+    r.setRequestBody(Buffer.from(JSON.stringify(p.value)));
+  }
+}
+
+function findKey(r: PluginRequest, b: Built): string | LocalReply | Wait | null {
   const c = b.conf;
   let params: URLSearchParams | null = null;
   for (const { query: name, header } of b.names) {
@@ -61,6 +97,18 @@ function findKey(r: PluginRequest, b: Built): string | LocalReply | null {
       const all = params.getAll(name);
       if (all.length > 1) return DUPLICATE;
       if (all.length === 1) v = all[0]!;
+    }
+    if (v === null && c.key_in_body) {
+      const p = bodyFields(r, c.body_limit);
+      if (p !== null && !('kind' in p)) return p;
+      if (p !== null) {
+        const all = fieldValues(p, name);
+        if (all.length > 1) return DUPLICATE;
+        if (all.length === 1) {
+          if (c.hide_credentials) hideInBody(r, p, name);
+          v = all[0]!;
+        }
+      }
     }
     if (v !== null) {
       if (c.hide_credentials) {
@@ -89,7 +137,7 @@ export const keyAuth: PluginDef<KeyAuthConfig, Built> = {
       key_in_header: bool('Read the key from request headers.', true),
       key_in_query: bool('Read the key from the query string.', true),
       key_in_body: bool(
-        'Read the key from a form or JSON body. Not supported yet (bodies are streamed): must stay false.',
+        'Read the key from the body: a JSON object, a form (urlencoded) or multipart form field, after headers and the query.',
         false,
       ),
       hide_credentials: bool('Remove the key (header and query argument) before proxying.', false),
@@ -98,22 +146,24 @@ export const keyAuth: PluginDef<KeyAuthConfig, Built> = {
       ),
       run_on_preflight: bool('Authenticate CORS preflight (OPTIONS) requests too.', true),
       realm: optStr('Accepted for Kong compatibility; the realm is `fulcrum`.'),
+      body_limit: int(
+        'Fulcrum addition: with `key_in_body`, the largest body (bytes) buffered and searched; a larger one is streamed on and holds no key.',
+        1,
+        67108864,
+        { default: DEFAULT_BODY_LIMIT_BYTES },
+      ),
     },
   },
-  check(raw, problems: ConfigProblem[]): KeyAuthConfig {
-    if (raw.key_in_body === true)
-      problems.push({
-        path: ['key_in_body'],
-        message: 'key_in_body is not supported yet (request bodies are streamed, not buffered)',
-      });
+  check(raw, _problems: ConfigProblem[]): KeyAuthConfig {
     return {
       key_names: (raw.key_names as string[] | undefined) ?? ['apikey'],
       key_in_header: (raw.key_in_header as boolean | undefined) ?? true,
       key_in_query: (raw.key_in_query as boolean | undefined) ?? true,
-      key_in_body: false,
+      key_in_body: (raw.key_in_body as boolean | undefined) ?? false,
       hide_credentials: (raw.hide_credentials as boolean | undefined) ?? false,
       anonymous: (raw.anonymous as string | null | undefined) || null,
       run_on_preflight: (raw.run_on_preflight as boolean | undefined) ?? true,
+      body_limit: (raw.body_limit as number | undefined) ?? DEFAULT_BODY_LIMIT_BYTES,
     };
   },
   build(conf) {
@@ -125,7 +175,7 @@ export const keyAuth: PluginDef<KeyAuthConfig, Built> = {
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const key = findKey(r, b);
     if (key === null || key === '') return failOrAnonymous(r, c.anonymous, NO_KEY);
-    if (typeof key !== 'string') return failOrAnonymous(r, c.anonymous, key);
+    if (typeof key !== 'string') return isWait(key) ? key : failOrAnonymous(r, c.anonymous, key);
     const hit = r.consumers.byKey(key);
     if (hit === null) return failOrAnonymous(r, c.anonymous, BAD_KEY);
     setConsumer(r, hit.consumer, hit.credential);

@@ -67,7 +67,13 @@ export function normalizeCredentials(
       const jat: PathPart[] = [...at, 'jwt_secrets', k];
       unique(jwtKeys, j.key, [...jat, 'key'], 'jwt key');
       const algorithm: string = j.algorithm ?? 'HS256';
-      const why = checkJwtKey(algorithm, j.secret ?? '', j.rsa_public_key ?? '');
+      const jwksUri: string = j.jwks_uri ?? '';
+      const why =
+        jwksUri === ''
+          ? checkJwtKey(algorithm, j.secret ?? '', j.rsa_public_key ?? '')
+          : algorithm.startsWith('HS')
+            ? `jwks_uri needs an asymmetric algorithm, not ${algorithm}`
+            : null;
       if (why !== null) issues.push(src.issue(jat, why));
       return {
         id: j.id ?? uuid('jwt_secret', `${id}/${j.key}`),
@@ -75,6 +81,7 @@ export function normalizeCredentials(
         algorithm,
         secret: j.secret ?? '',
         publicKey: j.rsa_public_key ?? '',
+        jwksUri,
         tags: j.tags ?? [],
       };
     });

@@ -5,11 +5,12 @@
  * compiles that object into what the hooks read (once per generation), and phase hooks.
  *
  * Hooks are synchronous and return `null` to continue or a LocalReply to answer the request
- * without proxying it (Envoy's StopIteration + sendLocalReply; Kong's kong.response.exit).
+ * without proxying it (Envoy's StopIteration + sendLocalReply; Kong's kong.response.exit). A
+ * rewrite or access hook may also return a Wait (the body, a fetch): it is called again after.
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { PathPart } from '../config/load.ts';
 import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -28,6 +29,22 @@ export interface LocalReply {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Buffer | Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A hook's answer that it must wait (for the request body, or a key fetch) before it can decide.
+ * The chain calls the same hook again once `wait` settles (it never rejects); the exchange resumes
+ * start() from there. Hooks that never wait keep the synchronous path (ARCHITECTURE.md rule 8).
+ */
+export interface Wait {
+  readonly wait: Promise<unknown>;
+}
+
+/** What rewrite and access hooks return: continue (`null`), answer (a LocalReply), or wait. */
+export type AccessResult = LocalReply | Wait | null;
+
+export function isWait(x: LocalReply | Wait): x is Wait {
+  return (x as Wait).wait !== undefined;
 }
 
 /** What a hook sees of one request. Owned by the exchange; valid until the log phase ends. */
@@ -62,7 +79,7 @@ export interface PluginRequest {
    * A stream the response body is written through on its way to the client (compression), set in
    * header_filter of a proxied response; the exchange pipes it to the client with backpressure.
    */
-  encoder: Transform | null;
+  encoder: Duplex | null;
   /** Per-request data a plugin keeps between its hooks, by the plugin's name. */
   data(name: string): unknown;
   setData(name: string, value: unknown): void;
@@ -70,6 +87,14 @@ export interface PluginRequest {
   setRequestHeader(name: string, value: string | null): void;
   /** Add a header to the response the client gets (proxied or local). */
   addResponseHeader(name: string, value: string): void;
+  /**
+   * The request body, buffered for the access phase (request-body.ts): the whole body when it fits
+   * in `limit` bytes, null when there is none or it is larger (it is then streamed to the target
+   * untouched), or a Wait to return while it arrives. The first caller's limit applies.
+   */
+  requestBody(limit: number): Buffer | null | Wait;
+  /** Replace the buffered body sent to the target (Content-Length is set to its length). */
+  setRequestBody(body: Buffer): void;
 }
 
 /** The response head a header_filter hook may edit: `headers` is a flat [name, value, ...] list. */
@@ -113,8 +138,8 @@ export interface PluginDef<Conf = unknown, Built = unknown> {
   serviceRefs?(conf: Conf): readonly { readonly path: readonly PathPart[]; readonly name: string }[];
   /** Compile the normalized config into what the hooks read (once per generation). */
   build(conf: Conf, env: BuildEnv, instanceId: string): Built;
-  rewrite?(r: PluginRequest, b: Built): LocalReply | null;
-  access?(r: PluginRequest, b: Built): LocalReply | null;
+  rewrite?(r: PluginRequest, b: Built): AccessResult;
+  access?(r: PluginRequest, b: Built): AccessResult;
   headerFilter?(r: PluginRequest, b: Built, head: ResponseHead): void;
   /** A chunk of the target's response body as it is relayed; `null` once it has all arrived. */
   bodyFilter?(r: PluginRequest, b: Built, chunk: Buffer | null): void;

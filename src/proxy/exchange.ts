@@ -11,18 +11,20 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex, Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { PluginRun } from '../plugins/chain.ts';
 import { sendLocalReply } from '../plugins/reply.ts';
-import type { LocalReply } from '../plugins/types.ts';
+import { isWait, type LocalReply, type Wait } from '../plugins/types.ts';
 import { joinPath, parseRequestTarget } from '../routing/path.ts';
-import type { Generation } from '../runtime/generation.ts';
+import type { RouteMatch } from '../routing/router.ts';
+import type { Generation, RouteRuntime } from '../runtime/generation.ts';
 import type { Attempt, AttemptOwner } from './attempt.ts';
 import { BodyMeter } from './body.ts';
+import { bufferedBodyStream } from './buffered-body.ts';
 import { type ClientCertIdentity, clientCertOf, withClientCertHeaders } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, retryKind } from './errors.ts';
@@ -60,7 +62,7 @@ export class Exchange extends Tries implements AttemptOwner {
   /** The route's plugins for this request (null when the route has none: one check per phase). */
   private plugins: PluginRun | null = null;
   /** A plugin's body encoder (compression) the response is written through, or null. */
-  private encoder: Transform | null = null;
+  private encoder: Duplex | null = null;
   /** The client socket, watched while this response is queued behind another (see the constructor). */
   private queuedOn: Socket | null = null;
   /** An HTTP/2 stream (Http2ServerRequest/Response, docs/http2.md), not an HTTP/1.1 request. */
@@ -135,7 +137,7 @@ export class Exchange extends Tries implements AttemptOwner {
       (req.socket as TLSSocket).encrypted !== true
     )
       return this.upgradeToHttps(route.spec.httpsRedirectStatus, host, url);
-    let service = route.service;
+    const service = route.service;
     this.service = service;
     const spec = route.spec;
     const stripped = spec.stripPath ? m.matchedLength : 0;
@@ -144,8 +146,57 @@ export class Exchange extends Tries implements AttemptOwner {
       // rewrite and access phases: after routing, before the hash key, the body and the first pick.
       const run = new PluginRun(route.chain, req, this.clientIp, path, query, spec, service.spec);
       this.plugins = run;
-      const reply = run.access();
-      if (reply !== null) return this.localReply(reply);
+      if (expectContinue)
+        run.onBodyWanted = () => {
+          expectContinue = false;
+          this.res.writeContinue();
+        };
+      const out = run.access();
+      if (out !== null) {
+        if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, expectContinue);
+        return this.localReply(out);
+      }
+    }
+    this.afterAccess(m, path, query, stripped, expectContinue);
+  }
+
+  /** A hook waits (the body, a key fetch): run the access phase again once it settles, then go on. */
+  private awaitAccess(
+    w: Wait,
+    m: RouteMatch<RouteRuntime>,
+    path: string,
+    query: string,
+    stripped: number,
+    expectContinue: boolean,
+  ): void {
+    const resume = () => {
+      if (this.ended || this.res.headersSent) return;
+      const run = this.plugins!;
+      // The body was read from the client: Expect: 100-continue has been answered.
+      const cont = expectContinue && run.onBodyWanted !== null;
+      const out = run.access();
+      if (out === null) return this.afterAccess(m, path, query, stripped, cont);
+      if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, cont);
+      this.localReply(out);
+    };
+    w.wait.then(resume, resume);
+  }
+
+  /** After the access phase: the service switch, the hash key, the body, and the first try. */
+  private afterAccess(
+    m: RouteMatch<RouteRuntime>,
+    path: string,
+    query: string,
+    stripped: number,
+    expectContinue: boolean,
+  ): void {
+    const req = this.req;
+    const node = this.gen.snapshot.node;
+    const ridHeader = node.headers.requestId;
+    const spec = this.route!.spec;
+    let service = this.service!;
+    const run = this.plugins;
+    if (run !== null) {
       const other = run.serviceOverride === null ? undefined : this.gen.services.get(run.serviceOverride);
       if (other?.spec.enabled) {
         service = other;
@@ -183,7 +234,12 @@ export class Exchange extends Tries implements AttemptOwner {
         (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders === false);
     if (limit > 0 && cl !== undefined && Number(cl) > limit)
       return this.fail('FULCRUM_ERR_PAYLOAD_TOO_LARGE', true);
-    if (chunked || (cl !== undefined && cl !== '0')) {
+    const buffered = run?.bufferedBody ?? null;
+    if (buffered !== null) {
+      if (buffered.state === 'failed') return this.fail('FULCRUM_ERR_CLIENT_ABORTED', true);
+      this.body = bufferedBodyStream(req, buffered, limit, service.spec.retryPolicy.bufferBodyBytes);
+      this.body.on('error', (err) => this.onBodyError(err));
+    } else if (chunked || (cl !== undefined && cl !== '0')) {
       const body = new BodyMeter(limit, service.spec.retryPolicy.bufferBodyBytes);
       body.on('error', (err) => this.onBodyError(err));
       req.pipe(body);
