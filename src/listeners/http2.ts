@@ -17,6 +17,7 @@
  * SETTINGS/PING floods), which close only the offending connection.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import {
   createServer as createH2Server,
@@ -112,6 +113,8 @@ export class Http2Listener {
         headerTableSize: s.headerTableBytes,
         initialWindowSize: s.initialWindowBytes,
         enablePush: false,
+        // RFC 8441: clients may open WebSockets with extended CONNECT (`:protocol: websocket`).
+        enableConnectProtocol: true,
       },
       // Header fields per request (pseudo-headers included): the Exchange answers 431 past the
       // node's max_headers; past this Node resets the stream.
@@ -127,6 +130,9 @@ export class Http2Listener {
     );
     this.h2.on('checkContinue', (req: Http2ServerRequest, res: Http2ServerResponse) =>
       this.handle(req, res, true),
+    );
+    this.h2.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) =>
+      this.handleConnect(req, res),
     );
     if (tls === null) {
       this.front = createNetServer({ noDelay: true }, (socket) => this.sniff(socket));
@@ -217,6 +223,35 @@ export class Http2Listener {
     else if (headerListBytes(req.rawHeaders) > this.maxHeaderListBytes)
       exchange.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
     else exchange.start(expectContinue);
+  }
+
+  /**
+   * Extended CONNECT (RFC 8441). `:protocol: websocket` becomes the HTTP/1.1 upgrade request a
+   * target expects (GET, a fresh Sec-WebSocket-Key, version 13), routed and balanced like any
+   * request; the Exchange answers 200 once the target switched protocols and tunnels the stream.
+   * Plain CONNECT and other protocols are refused (400).
+   */
+  private handleConnect(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const h = req.headers;
+    const authority = h[':authority'];
+    if (typeof authority === 'string') h.host = authority;
+    const gen = this.runtime.current;
+    gen.inflight++;
+    const ws = h[':protocol'] === 'websocket';
+    if (ws) {
+      h[':method'] = 'GET';
+      h['sec-websocket-key'] = randomBytes(16).toString('base64');
+      h['sec-websocket-version'] ??= '13';
+    }
+    const exchange = new Exchange(
+      this.runtime,
+      gen,
+      req as unknown as import('node:http').IncomingMessage,
+      res as unknown as ServerResponse,
+      ws ? Buffer.alloc(0) : null,
+    );
+    if (!ws) exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
+    else exchange.start(false);
   }
 
   /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
@@ -239,7 +239,7 @@ export class Exchange extends Tries implements AttemptOwner {
       if (buffered.state === 'failed') return this.fail('FULCRUM_ERR_CLIENT_ABORTED', true);
       this.body = bufferedBodyStream(req, buffered, limit, service.spec.retryPolicy.bufferBodyBytes);
       this.body.on('error', (err) => this.onBodyError(err));
-    } else if (chunked || (cl !== undefined && cl !== '0')) {
+    } else if (this.upgradeHead === null && (chunked || (cl !== undefined && cl !== '0'))) {
       const body = new BodyMeter(limit, service.spec.retryPolicy.bufferBodyBytes);
       body.on('error', (err) => this.onBodyError(err));
       req.pipe(body);
@@ -372,6 +372,7 @@ export class Exchange extends Tries implements AttemptOwner {
     a.clearTimer();
     this.upstreamMs = this.core.clock.monoMs() - a.dispatchMs;
     this.status = statusCode;
+    if (this.h2) return this.tunnelH2(a, rawHeaders, upstream);
     // From here the socket is the tunnel's: the response object must not write or end it.
     const client = this.req.socket;
     this.res.detachSocket(client);
@@ -389,6 +390,29 @@ export class Exchange extends Tries implements AttemptOwner {
         this.record(statusCode, end.bytesIn);
       },
     );
+  }
+
+  /**
+   * RFC 8441: a WebSocket over an HTTP/2 stream (extended CONNECT). The target spoke HTTP/1.1 and
+   * answered 101; the client gets 200 with the negotiated subprotocol and extensions, then the
+   * stream carries the WebSocket bytes both ways.
+   */
+  private tunnelH2(a: Attempt, rawHeaders: Buffer[], upstream: Duplex): void {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (name === 'sec-websocket-protocol' || name === 'sec-websocket-extensions')
+        headers[name] = rawHeaders[i + 1]!.toString('latin1');
+    }
+    this.status = 200;
+    this.res.writeHead(200, headers);
+    this.ended = true;
+    const stream = Duplex.from({ readable: this.req, writable: this.res });
+    openTunnel(stream, upstream, '', this.upgradeHead!, this.service!.spec.readTimeoutMs, (end) => {
+      a.finish(true);
+      this.bytesOut = end.bytesOut;
+      this.record(200, end.bytesIn);
+    });
   }
 
   attemptData(a: Attempt, chunk: Buffer): boolean {

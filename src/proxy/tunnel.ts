@@ -20,7 +20,7 @@ export interface TunnelEnd {
  * sent after its request head) to the target, then relay until both sides are closed.
  */
 export function openTunnel(
-  client: Socket,
+  client: Socket | Duplex,
   upstream: Duplex,
   responseHead: string,
   clientHead: Buffer,
@@ -53,14 +53,34 @@ export function openTunnel(
   if (idleMs > 0) {
     // Idle means neither side sent anything: socket timeouts reset on activity in either direction
     // of that socket, and each tunnel byte crosses both sockets.
-    client.setTimeout(idleMs, () => {
+    setIdleTimeout(client, idleMs, () => {
       idle = true;
       client.destroy();
     });
   }
-  client.write(responseHead);
+  if (responseHead !== '') client.write(responseHead);
   if (clientHead.length > 0) upstream.write(clientHead);
   upstream.pipe(client);
   client.pipe(upstream);
   client.resume();
+}
+
+/**
+ * A socket's own idle timer; for an HTTP/2 stream (a Duplex over its request and response), a
+ * timer re-armed by traffic in either direction.
+ */
+function setIdleTimeout(client: Socket | Duplex, ms: number, onIdle: () => void): void {
+  if ('setTimeout' in client && typeof client.setTimeout === 'function') {
+    (client as Socket).setTimeout(ms, onIdle);
+    return;
+  }
+  let timer = setTimeout(onIdle, ms);
+  timer.unref();
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onIdle, ms);
+    timer.unref();
+  };
+  client.on('data', touch);
+  client.on('close', () => clearTimeout(timer));
 }
