@@ -250,8 +250,10 @@ export class Http2Listener {
       res as unknown as ServerResponse,
       ws ? Buffer.alloc(0) : null,
     );
-    if (!ws) exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
-    else exchange.start(false);
+    if (ws) return exchange.start(false);
+    // A CONNECT stream stays open for a tunnel until the client ends it: close it with the answer.
+    res.once('finish', () => res.stream.close());
+    exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
   }
 
   /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */

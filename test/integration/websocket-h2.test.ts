@@ -115,7 +115,7 @@ admin: { address: 127.0.0.1, port: 0 }
     );
     const status = await new Promise<number>((r) => stream.once('response', (h) => r(Number(h[':status']))));
     assert.equal(status, 400);
-    stream.close();
-    session.close();
+    session.destroy();
+    await waitFor(() => f.node.runtime.current.inflight === 0, 'the refused CONNECT ended');
   });
 });
