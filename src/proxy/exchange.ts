@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
@@ -40,10 +40,10 @@ import {
   upstreamRequestHeaders,
 } from './headers.ts';
 import { reportLoad } from './load-report.ts';
-import { sendError } from './reply.ts';
+import { sendError, sendHttpsUpgrade } from './reply.ts';
 import { isIdempotent } from './retry.ts';
 import { Tries } from './tries.ts';
-import { openTunnel } from './tunnel.ts';
+import { openH2Tunnel, openTunnel, type TunnelEnd } from './tunnel.ts';
 
 /** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
 const MAX_DISCARD_BYTES = 65536;
@@ -372,7 +372,18 @@ export class Exchange extends Tries implements AttemptOwner {
     a.clearTimer();
     this.upstreamMs = this.core.clock.monoMs() - a.dispatchMs;
     this.status = statusCode;
-    if (this.h2) return this.tunnelH2(a, rawHeaders, upstream);
+    const done = (end: TunnelEnd) => {
+      a.finish(true);
+      this.bytesOut = end.bytesOut;
+      this.record(this.status, end.bytesIn);
+    };
+    const idleMs = this.service!.spec.readTimeoutMs;
+    if (this.h2) {
+      // RFC 8441: a WebSocket opened over HTTP/2 gets 200, then the stream is the tunnel.
+      this.status = 200;
+      this.ended = true;
+      return openH2Tunnel(this.req, this.res, rawHeaders, upstream, this.upgradeHead!, idleMs, done);
+    }
     // From here the socket is the tunnel's: the response object must not write or end it.
     const client = this.req.socket;
     this.res.detachSocket(client);
@@ -383,36 +394,9 @@ export class Exchange extends Tries implements AttemptOwner {
       upstream,
       switchingProtocolsHead(statusCode, rawHeaders, this.gen.snapshot.node.headers.via),
       this.upgradeHead!,
-      this.service!.spec.readTimeoutMs,
-      (end) => {
-        a.finish(true);
-        this.bytesOut = end.bytesOut;
-        this.record(statusCode, end.bytesIn);
-      },
+      idleMs,
+      done,
     );
-  }
-
-  /**
-   * RFC 8441: a WebSocket over an HTTP/2 stream (extended CONNECT). The target spoke HTTP/1.1 and
-   * answered 101; the client gets 200 with the negotiated subprotocol and extensions, then the
-   * stream carries the WebSocket bytes both ways.
-   */
-  private tunnelH2(a: Attempt, rawHeaders: Buffer[], upstream: Duplex): void {
-    const headers: Record<string, string> = {};
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (name === 'sec-websocket-protocol' || name === 'sec-websocket-extensions')
-        headers[name] = rawHeaders[i + 1]!.toString('latin1');
-    }
-    this.status = 200;
-    this.res.writeHead(200, headers);
-    this.ended = true;
-    const stream = Duplex.from({ readable: this.req, writable: this.res });
-    openTunnel(stream, upstream, '', this.upgradeHead!, this.service!.spec.readTimeoutMs, (end) => {
-      a.finish(true);
-      this.bytesOut = end.bytesOut;
-      this.record(200, end.bytesIn);
-    });
   }
 
   attemptData(a: Attempt, chunk: Buffer): boolean {
@@ -524,21 +508,10 @@ export class Exchange extends Tries implements AttemptOwner {
     });
   }
 
-  /** 426 with Kong's message, or a redirect to the same host (without its port) and target over https. */
+  /** Kong's answer to plain HTTP on an https-only route (reply.ts). */
   private upgradeToHttps(status: number, host: string, url: string): void {
-    const redirect = status !== 426;
-    const body = redirect ? '' : '{"message":"Please use HTTPS protocol"}';
-    const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
-    if (redirect) headers.location = `https://${host.replace(/:\d+$/, '')}${url}`;
-    else {
-      headers['content-type'] = 'application/json; charset=utf-8';
-      headers.upgrade = 'TLS/1.2, HTTP/1.1';
-      headers.connection = 'Upgrade';
-    }
     this.status = status;
-    this.bytesOut = body.length;
-    this.res.writeHead(status, headers);
-    this.res.end(body);
+    this.bytesOut = sendHttpsUpgrade(this.res, status, host, url);
   }
 
   /** A plugin answered in the access phase: write its reply (nothing was forwarded). */

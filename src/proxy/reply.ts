@@ -42,3 +42,23 @@ export function sendError(res: ServerResponse, code: ErrorCode, o: ReplyOptions)
   res.end(body);
   return Buffer.byteLength(body);
 }
+
+/**
+ * Plain HTTP on a route whose `protocols` allow only https (Kong): 426 with Kong's message and
+ * `Upgrade: TLS/1.2, HTTP/1.1`, or a redirect (301/302/307/308) to the same host, without its
+ * port, and target over https. Returns the body bytes sent.
+ */
+export function sendHttpsUpgrade(res: ServerResponse, status: number, host: string, url: string): number {
+  const redirect = status !== 426;
+  const body = redirect ? '' : '{"message":"Please use HTTPS protocol"}';
+  const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
+  if (redirect) headers.location = `https://${host.replace(/:\d+$/, '')}${url}`;
+  else {
+    headers['content-type'] = 'application/json; charset=utf-8';
+    headers.upgrade = 'TLS/1.2, HTTP/1.1';
+    headers.connection = 'Upgrade';
+  }
+  res.writeHead(status, headers);
+  res.end(body);
+  return body.length;
+}

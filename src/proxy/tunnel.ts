@@ -4,8 +4,10 @@
  * (a FIN from one side ends the other's writable side), an error or a full close on either side
  * destroying the other, and an idle timeout as nginx applies `proxy_read_timeout` to tunnels.
  */
+
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex, type Readable } from 'node:stream';
 
 export interface TunnelEnd {
   /** Bytes from client to target and back, after the upgrade. */
@@ -83,4 +85,28 @@ function setIdleTimeout(client: Socket | Duplex, ms: number, onIdle: () => void)
   };
   client.on('data', touch);
   client.on('close', () => clearTimeout(timer));
+}
+
+/**
+ * RFC 8441: a WebSocket over an HTTP/2 stream (extended CONNECT) whose target spoke HTTP/1.1 and
+ * answered 101. The client gets 200 with the negotiated subprotocol and extensions, then the
+ * stream (its request and response as one Duplex) carries the WebSocket bytes both ways.
+ */
+export function openH2Tunnel(
+  req: Readable,
+  res: ServerResponse,
+  rawHeaders: readonly Buffer[],
+  upstream: Duplex,
+  clientHead: Buffer,
+  idleMs: number,
+  onEnd: (e: TunnelEnd) => void,
+): void {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+    if (name === 'sec-websocket-protocol' || name === 'sec-websocket-extensions')
+      headers[name] = rawHeaders[i + 1]!.toString('latin1');
+  }
+  res.writeHead(200, headers);
+  openTunnel(Duplex.from({ readable: req, writable: res }), upstream, '', clientHead, idleMs, onEnd);
 }
