@@ -239,12 +239,10 @@ export abstract class Tries implements AttemptOwner {
     this.cancelTries(winner);
   }
 
+  /** Give up every try still running except `keep` (runs once per request: no array built). */
   protected cancelTries(keep: Attempt | null, err?: Error): void {
-    for (const a of [this.current, this.hedged])
-      if (a !== null && a !== keep && a.live) {
-        a.retire(err);
-        a.finish(true);
-      }
+    cancelTry(this.current, keep, err);
+    cancelTry(this.hedged, keep, err);
   }
 
   /** Whether a try other than `a` is still running (a hedge), so `a`'s failure need not end the request. */
@@ -279,5 +277,12 @@ export abstract class Tries implements AttemptOwner {
       clearTimeout(this.backoff);
       this.backoff = null;
     }
+  }
+}
+
+function cancelTry(a: Attempt | null, keep: Attempt | null, err: Error | undefined): void {
+  if (a !== null && a !== keep && a.live) {
+    a.retire(err);
+    a.finish(true);
   }
 }

@@ -347,12 +347,7 @@ export function exportDocument(s: State): Exported {
       const where: PathPart[] = ['upstreams', i];
       at.set(u.id, where);
       const out = bare(u, []);
-      const targets: Raw[] = [];
-      for (const t of s.targets)
-        if (refId(t.upstream) === u.id) {
-          at.set(t.id, [...where, 'targets', targets.length]);
-          targets.push(bare(t, ['upstream']));
-        }
+      const targets = childrenOf(s.targets, 'upstream', u.id, [...where, 'targets'], at);
       if (targets.length > 0) out.targets = targets;
       return out;
     });
@@ -385,6 +380,26 @@ export function exportDocument(s: State): Exported {
   return { doc, at };
 }
 
+/**
+ * The entities of `list` whose `field` refers to `parentId`, as nested document items (the
+ * reference dropped), each position recorded in `at` under `where`.
+ */
+function childrenOf(
+  list: readonly Entity[],
+  field: string,
+  parentId: string,
+  where: PathPart[],
+  at: Map<string, PathPart[]>,
+): Raw[] {
+  const out: Raw[] = [];
+  for (const e of list)
+    if (refId(e[field]) === parentId) {
+      at.set(e.id, [...where, out.length]);
+      out.push(bare(e, [field]));
+    }
+  return out;
+}
+
 /** Certificates with their snis nested (as `{name, id, tags}`); snis of a missing certificate at top level. */
 function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
   const certIds = new Set(s.certificates.map((c) => c.id));
@@ -393,12 +408,7 @@ function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
       const where: PathPart[] = ['certificates', i];
       at.set(c.id, where);
       const out = bare(c, []);
-      const names: Raw[] = [];
-      for (const n of s.snis)
-        if (refId(n.certificate) === c.id) {
-          at.set(n.id, [...where, 'snis', names.length]);
-          names.push(bare(n, ['certificate']));
-        }
+      const names = childrenOf(s.snis, 'certificate', c.id, [...where, 'snis'], at);
       if (names.length > 0) out.snis = names;
       return out;
     });
