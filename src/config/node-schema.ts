@@ -38,7 +38,7 @@ export const http2ListenerSchema: S = {
       65535,
     ),
     max_resets: int(
-      'Rapid reset (CVE-2023-44487): streams a client may cancel before their response began, per `reset_window`.',
+      'Rapid reset (CVE-2023-44487): premature resets (cancelled by the client unanswered, within 1 s of opening) allowed per `reset_window`; past it the connection is closed if they are at least half of its ended streams (docs/http2.md).',
       0,
       1000000,
       200,

@@ -5,7 +5,7 @@
  * connection is closed and a well-behaved connection to the same listener is untouched.
  */
 import assert from 'node:assert/strict';
-import { type ClientHttp2Session, connect } from 'node:http2';
+import { type ClientHttp2Session, connect, constants } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
@@ -161,6 +161,25 @@ describe('h2c listener defences', () => {
     assert.equal(await get(good, '/'), 200);
     const metrics = await (await request(`${f.adminUrl}/metrics`)).body.text();
     assert.match(metrics, /fulcrum_http2_abuse_closes_total\{listener="proxy",reason="rapid-reset"\} 1/);
+  });
+
+  it('a client whose cancels are a minority of its streams is not closed, past max_resets (Envoy premature resets)', async () => {
+    // 60 streams cancelled at birth (over max_resets 50) among 120 that complete: Envoy counts a
+    // connection abusive only when premature resets are at least half of its streams.
+    const c = connect(f.url);
+    c.on('error', () => {});
+    try {
+      for (let round = 0; round < 60; round++) {
+        const cancelled = c.request({ ':path': '/slow' });
+        cancelled.on('error', () => {});
+        cancelled.close(constants.NGHTTP2_CANCEL);
+        assert.deepEqual(await Promise.all([get(c, '/'), get(c, '/')]), [200, 200]);
+      }
+      assert.equal(c.closed || c.destroyed, false, 'the connection is still open');
+      assert.equal(await get(c, '/'), 200);
+    } finally {
+      c.close();
+    }
   });
 
   it('CONTINUATION flood: an endless header block closes the connection', async () => {
