@@ -34,6 +34,8 @@ type Raw = Record<string, any>;
 
 /** Kong's default target port when a target omits it. */
 export const DEFAULT_TARGET_PORT = 8000;
+/** Kong's (and nginx's `proxy_read_timeout`) default. */
+export const DEFAULT_READ_TIMEOUT_MS = 60000;
 /** The plugins built into this version (src/plugins/builtins.ts). */
 export const BUILTIN_PLUGINS: readonly string[] = pluginNames();
 
@@ -506,11 +508,13 @@ export function normalize(src: ParsedSource): Snapshot {
       port: url.port,
       path: url.path,
       connectTimeoutMs: s.connect_timeout ?? 60000,
-      readTimeoutMs: s.read_timeout ?? 60000,
+      readTimeoutMs: s.read_timeout ?? DEFAULT_READ_TIMEOUT_MS,
       writeTimeoutMs: s.write_timeout ?? 60000,
       retries: s.retries ?? 5,
       retryPolicy: normalizeRetryPolicy(s.retry_policy),
-      requestTimeoutMs: s.request_timeout ?? 0,
+      // A hung target must not hold a client for read_timeout × (retries + 1) (6 minutes with
+      // Kong's defaults; nginx gives up after one read_timeout when there is nowhere else to go).
+      requestTimeoutMs: s.request_timeout ?? 2 * (s.read_timeout ?? DEFAULT_READ_TIMEOUT_MS),
       enabled: s.enabled ?? true,
       tlsVerify: s.tls_verify ?? true,
       tls: normalizeServiceTls(src, s, at, tls, issues),

@@ -38,9 +38,12 @@ export interface CircuitBreakerSpec {
   readonly maxPendingRequests: number;
   readonly maxRequests: number;
   readonly maxRetries: number;
-  /** Retry budget: concurrent retries at most this share of the upstream's active requests... */
+  /** Retry budget: retries at most this share of the requests of the last `budgetTtlMs`... */
   readonly budgetPercent: number;
-  /** ...but always at least this many. */
+  /** ...plus this many per second, always (the reserve that absorbs one dead target's burst)... */
+  readonly budgetMinRetriesPerSec: number;
+  readonly budgetTtlMs: number;
+  /** ...and, when set (Envoy's form), retries in flight at most `budgetPercent` of active requests or this many. -1: off. */
   readonly budgetMinConcurrency: number;
 }
 
@@ -133,16 +136,35 @@ export const retryBudgetSchema: S = {
   type: 'object',
   additionalProperties: false,
   description:
-    "Retries in flight may be at most `percent` of the upstream's active requests, or `min_concurrency`, whichever is more (Envoy's retry budget), so that retries cannot multiply an outage.",
+    "Retries may be at most `percent` of the upstream's requests of the last `ttl`, plus `min_retries_per_sec` (Finagle's retry budget): a burst of retries passes, a sustained retry storm is cut to a share of the traffic. Retries after a connect failure are not counted (nothing reached a target). `min_concurrency` adds Envoy's form. See docs/resilience.md.",
   properties: {
     percent: {
       type: 'number',
       minimum: 0,
       maximum: 100,
       default: 20,
-      description: 'The share of active requests that may be retries.',
+      description:
+        'The share of requests that may be retried (of the last `ttl`; with `min_concurrency`, also of the requests in flight).',
     },
-    min_concurrency: int('Retries allowed in flight whatever the load.', 0, 1_000_000, 3),
+    min_retries_per_sec: int(
+      'Retries allowed per second whatever the traffic (a reserve of this × `ttl`).',
+      0,
+      1_000_000,
+      10,
+    ),
+    ttl: int(
+      'The window, in milliseconds, over which requests and retries are counted.',
+      1000,
+      3_600_000,
+      10000,
+    ),
+    min_concurrency: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        "Envoy's retry budget, when set: retries in flight at most `percent` of the requests in flight, or this many, whichever is more. Unset: not applied.",
+    },
   },
 };
 
@@ -188,7 +210,9 @@ export function normalizeCircuitBreaker(
     maxRequests: c.max_requests ?? 0,
     maxRetries: c.max_retries ?? 0,
     budgetPercent: b.percent ?? 20,
-    budgetMinConcurrency: b.min_concurrency ?? 3,
+    budgetMinRetriesPerSec: b.min_retries_per_sec ?? 10,
+    budgetTtlMs: b.ttl ?? 10000,
+    budgetMinConcurrency: b.min_concurrency ?? -1,
   });
 }
 
@@ -200,5 +224,7 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerSpec = Object.freeze({
   maxRequests: 0,
   maxRetries: 0,
   budgetPercent: 20,
-  budgetMinConcurrency: 3,
+  budgetMinRetriesPerSec: 10,
+  budgetTtlMs: 10000,
+  budgetMinConcurrency: -1,
 });

@@ -205,12 +205,13 @@ export const serviceSchema: S = {
       5,
     ),
     retry_policy: retryPolicySchema,
-    request_timeout: int(
-      "Milliseconds from the request head to the response headers, across every try and backoff; on expiry the client gets 504 and nothing is retried. 0: no limit beyond each try's own.",
-      0,
-      MS_MAX,
-      0,
-    ),
+    request_timeout: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MS_MAX,
+      description:
+        "Milliseconds from the end of the request (its head, or the last byte of its body) to the response headers, across every try and backoff; on expiry the client gets 504 and nothing is retried. Unset: twice `read_timeout` (enough for one timed-out try and a retry elsewhere). 0: no limit beyond each try's own.",
+    },
     enabled: bool('A disabled service is kept in the file but its routes answer 503.', true),
     tls_verify: bool('Verify the target certificate for https services.', true),
     ...serviceTlsFields,

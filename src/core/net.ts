@@ -13,6 +13,53 @@ export function isHostname(s: string): boolean {
   return HOSTNAME_RE.test(s) || isIP(s) !== 0;
 }
 
+/**
+ * Whether a Host header (or an HTTP/2 :authority) is `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986
+ * §3.2.2): an IP literal in brackets, or reg-name characters (unreserved, sub-delims, `%`), and
+ * digits after a colon. Like nginx's ngx_http_validate_host, also refuses empty hosts and `..`.
+ * A request whose Host fails this is answered 400 and never forwarded.
+ */
+export function isValidHostHeader(h: string): boolean {
+  let i = 0;
+  const n = h.length;
+  if (n === 0) return false;
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    if (end < 2) return false;
+    for (i = 1; i < end; i++) {
+      const c = h.charCodeAt(i);
+      const hex = (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+      if (!hex && c !== 58 /* : */ && c !== 46 /* . */) return false;
+    }
+    i = end + 1;
+  } else {
+    for (; i < n; i++) {
+      const c = h.charCodeAt(i);
+      if (c === 58 /* : */) break;
+      if (c === 46 /* . */ && i > 0 && h.charCodeAt(i - 1) === 46) return false;
+      if (!REG_NAME[c]) return false;
+    }
+    if (i === 0) return false;
+  }
+  if (i === n) return true;
+  if (h.charCodeAt(i) !== 58) return false;
+  for (i++; i < n; i++) {
+    const c = h.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** reg-name characters by code: ALPHA DIGIT - . _ ~ ! $ & ' ( ) * + , ; = % */
+const REG_NAME: readonly boolean[] = (() => {
+  const t: boolean[] = new Array(128).fill(false);
+  for (let c = 0; c < 128; c++) {
+    const ch = String.fromCharCode(c);
+    t[c] = /[A-Za-z0-9\-._~!$&'()*+,;=%]/.test(ch);
+  }
+  return t;
+})();
+
 /** Parse `host`, `host:port`, `[v6]` or `[v6]:port`; null when malformed. */
 export function parseHostPort(s: string, defaultPort: number): HostPort | null {
   let host: string;

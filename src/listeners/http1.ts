@@ -7,7 +7,8 @@
  * them before routing: an HTTP/0.9 request line, a Transfer-Encoding other than exactly `chunked`
  * (`gzip, chunked` would be re-framed with the coding silently dropped), Transfer-Encoding on
  * HTTP/1.0 (RFC 9112 §6.1), and a missing or repeated Host (RFC 9112 §3.2; Node's own check
- * answers without our JSON body). A request pipelined behind a response that closes the
+ * answers without our JSON body), and a Host that is not `host[:port]` (nginx answers 400 too).
+ * A request pipelined behind a response that closes the
  * connection is never forwarded: it would never be answered.
  */
 import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
@@ -21,7 +22,7 @@ import {
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS, errorBody } from '../core/errors.ts';
-import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { inCidrList, isValidHostHeader, unmapIPv4 } from '../core/net.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { preread } from './preread.ts';
@@ -60,6 +61,8 @@ export function requestFramingError(req: IncomingMessage): ErrorCode | null {
     if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
   }
   if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) return 'FULCRUM_ERR_BAD_REQUEST';
+  const host = req.headers.host;
+  if (host !== undefined && !isValidHostHeader(host)) return 'FULCRUM_ERR_BAD_REQUEST';
   return null;
 }
 

@@ -35,6 +35,7 @@ import {
 } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Http2Settings, ListenerSpec, NodeSpec } from '../config/types.ts';
+import { isValidHostHeader } from '../core/net.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { guardSession } from './h2-guard.ts';
@@ -219,7 +220,9 @@ export class Http2Listener {
       req as unknown as import('node:http').IncomingMessage,
       res as unknown as ServerResponse,
     );
-    if (req.method === 'CONNECT') exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
+    const host = req.headers.host;
+    if (req.method === 'CONNECT' || (typeof host === 'string' && !isValidHostHeader(host)))
+      exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
     else if (headerListBytes(req.rawHeaders) > this.maxHeaderListBytes)
       exchange.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
     else exchange.start(expectContinue);

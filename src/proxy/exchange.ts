@@ -47,6 +47,8 @@ import { openH2Tunnel, openTunnel, type TunnelEnd } from './tunnel.ts';
 
 /** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
 const MAX_DISCARD_BYTES = 65536;
+/** RFC 9113 §7 INTERNAL_ERROR. */
+const H2_INTERNAL_ERROR = 0x2;
 
 export class Exchange extends Tries implements AttemptOwner {
   private readonly startMs: number;
@@ -266,8 +268,11 @@ export class Exchange extends Tries implements AttemptOwner {
     const timeoutMs =
       grpcMs > 0 && (s.requestTimeoutMs <= 0 || grpcMs < s.requestTimeoutMs) ? grpcMs : s.requestTimeoutMs;
     if (timeoutMs > 0) {
-      this.deadline = setTimeout(() => this.onDeadline(), timeoutMs);
-      this.deadline.unref();
+      // request_timeout runs from the end of the request (Envoy's route timeout does the same): a
+      // long upload is bounded by write_timeout between writes, not cut off by the deadline. A
+      // gRPC deadline is the caller's and runs from the start.
+      if (this.body === null || grpcMs > 0 || req.complete) this.armDeadline(timeoutMs);
+      else req.once('end', () => this.armDeadline(timeoutMs));
     }
     const hedge = s.retryPolicy.hedgeDelayMs;
     if (hedge > 0 && this.body === null && this.upgradeHead === null && isIdempotent(req.method ?? 'GET')) {
@@ -354,7 +359,7 @@ export class Exchange extends Tries implements AttemptOwner {
     const enc = this.encoder;
     if (enc !== null) {
       // Backpressure from the client reaches the encoder through pipe, and the target through 'drain'.
-      enc.on('error', () => res.destroy());
+      enc.on('error', () => this.abortResponse());
       enc.pipe(res);
     }
     return true;
@@ -469,13 +474,25 @@ export class Exchange extends Tries implements AttemptOwner {
       // Bytes of the response have reached the client: it can only learn of the failure by the
       // connection closing before the response is complete.
       this.errorCode = code;
-      this.res.destroy();
+      this.abortResponse();
       return;
     }
     this.retryOrFail(a, retryKind(err, code), code);
   }
 
   // ---- helpers ----
+
+  /**
+   * Cut a response whose head has gone out. HTTP/1.1 signals the truncation by closing the
+   * connection; HTTP/2 by resetting the stream with an error code (NO_ERROR, what destroying the
+   * compat response sends, reads as a complete response to curl and browsers).
+   */
+  private abortResponse(): void {
+    if (this.h2) {
+      const stream = (this.res as unknown as { stream: { close(code: number): void } }).stream;
+      stream.close(H2_INTERNAL_ERROR);
+    } else this.res.destroy();
+  }
 
   private onDrain(): void {
     const r = this.resumeUpstream;

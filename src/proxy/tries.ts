@@ -32,6 +32,8 @@ export abstract class Tries implements AttemptOwner {
   /** The target of the latest try (the access log's `target`). */
   protected target: TargetState | null = null;
   protected tried: TargetState[] | null = null;
+  /** Targets that timed out on this request: never tried again by it. */
+  protected timedOut: TargetState[] | null = null;
   protected tries = 0;
   /** The latest try, a hedged try running beside it, and the try whose response is relayed. */
   protected current: Attempt | null = null;
@@ -93,7 +95,7 @@ export abstract class Tries implements AttemptOwner {
     const guard = upstream.guard;
     if (!isRetry && !this.counted) {
       this.counted = true;
-      guard.requests++;
+      guard.requestStarted(this.core.clock.monoMs());
     }
     const breaker = guard.admit();
     if (breaker !== null) {
@@ -108,6 +110,12 @@ export abstract class Tries implements AttemptOwner {
     if (t === null) {
       if (isRetry) guard.retries--;
       return this.failOrWait('FULCRUM_ERR_NO_HEALTHY_TARGET');
+    }
+    // A target that timed out on this request is not asked again (with one target, the client
+    // would wait read_timeout once per retry): the timeout is the answer.
+    if (this.timedOut !== null && this.timedOut.includes(t)) {
+      if (isRetry) guard.retries--;
+      return this.failOrWait('FULCRUM_ERR_UPSTREAM_TIMEOUT');
     }
     let body: BodyMeter | Buffer | null = this.body;
     let usesStream = false;
@@ -151,6 +159,10 @@ export abstract class Tries implements AttemptOwner {
   protected retryOrFail(a: Attempt, kind: RetryKind | null, code: ErrorCode): void {
     if (this.ended || this.res.headersSent || this.otherLive(a)) return;
     this.avoid(a.target);
+    if (kind === 'timeout') {
+      if (this.timedOut === null) this.timedOut = [a.target];
+      else this.timedOut.push(a.target);
+    }
     if (kind !== null && this.retryable(kind) && this.reserveRetry(kind)) return this.launchRetry();
     this.fail(code, this.body !== null);
   }
@@ -170,7 +182,7 @@ export abstract class Tries implements AttemptOwner {
   /** Take a place in the retry budget (and count the retry), or count the overflow and refuse. */
   protected reserveRetry(kind: RetryKind | 'hedge'): boolean {
     const guard = this.service!.upstream.guard;
-    const breaker = guard.admitRetry();
+    const breaker = guard.admitRetry(kind, this.core.clock.monoMs());
     if (breaker !== null) {
       this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker }).inc();
       return false;
@@ -214,11 +226,21 @@ export abstract class Tries implements AttemptOwner {
     this.retryOrFail(a, 'timeout', 'FULCRUM_ERR_UPSTREAM_TIMEOUT');
   }
 
+  /** Start the `request_timeout` clock (once; not after the response head arrived). */
+  protected armDeadline(ms: number): void {
+    if (this.ended || this.winner !== null || this.deadline !== null || this.deadlinePassed) return;
+    this.deadline = setTimeout(() => this.onDeadline(), ms);
+    this.deadline.unref();
+  }
+
   /** `request_timeout`: no response headers in time, across every try: 504, nothing retried. */
   protected onDeadline(): void {
     this.deadline = null;
     this.deadlinePassed = true;
     if (this.ended || this.winner !== null) return;
+    // The tries still waiting for a head timed out as far as passive health is concerned.
+    for (const a of [this.current, this.hedged])
+      if (a !== null && a.live && !a.retired) this.core.reportOutcome(a.target, 'timeout');
     this.cancelTries(null);
     this.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
   }

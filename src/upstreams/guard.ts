@@ -1,24 +1,79 @@
 /**
- * An upstream's circuit breakers and retry budget (Envoy's cluster circuit breakers and
- * retry_budget): counters of tries in flight, tries waiting for a connection and retries in flight,
- * checked before a try is sent. One guard per upstream name lives across generations (the counters
- * describe requests that may have started on an older one); each generation hands it its limits.
+ * An upstream's circuit breakers and retry budget: counters of tries in flight, tries waiting for a
+ * connection and retries in flight (Envoy's cluster circuit breakers), checked before a try is
+ * sent, and a retry budget over time (Finagle's RetryBudget). One guard per upstream name lives
+ * across generations (the counters describe requests that may have started on an older one); each
+ * generation hands it its limits.
+ *
+ * Why a budget over time rather than Envoy's budget over retries in flight: when one of three
+ * targets dies under load, every request in flight on it fails at the same instant, and a budget of
+ * "20% of active requests, at least 3" refuses most of that burst's retries, failing requests that
+ * nginx and Kong retry. Finagle's budget keeps a reserve (`min_retries_per_sec` × `ttl`) that such a
+ * burst draws on, and lets each request add `percent` of a retry: a storm (every target failing,
+ * for seconds) is cut to `percent` of the traffic, a burst passes whole.
  */
 import type { CircuitBreakerSpec } from '../config/resilience.ts';
+import type { RetryKind } from '../proxy/errors.ts';
 
 /** Which limit refused a try (the `breaker` label of fulcrum_upstream_overflows_total). */
 export type Breaker = 'max_requests' | 'max_pending_requests' | 'max_retries' | 'retry_budget';
 
+/** The budget's window is kept in this many slices; requests and retries expire a slice at a time. */
+const BUDGET_SLICES = 10;
+
+/** Requests and retries counted over a sliding window of `BUDGET_SLICES` slices. */
+export class RetryBudget {
+  private readonly requests = new Float64Array(BUDGET_SLICES);
+  private readonly retries = new Float64Array(BUDGET_SLICES);
+  private requestSum = 0;
+  private retrySum = 0;
+  /** The slice number (time / slice length) the newest counts belong to. */
+  private slice = -1;
+
+  /** Whether one more retry fits; counts it when it does. */
+  withdraw(l: CircuitBreakerSpec, nowMs: number): boolean {
+    this.advance(l, nowMs);
+    const allowed =
+      (l.budgetMinRetriesPerSec * l.budgetTtlMs) / 1000 + (l.budgetPercent / 100) * this.requestSum;
+    if (this.retrySum + 1 > allowed) return false;
+    this.retries[this.slice % BUDGET_SLICES]! += 1;
+    this.retrySum += 1;
+    return true;
+  }
+
+  deposit(l: CircuitBreakerSpec, nowMs: number): void {
+    this.advance(l, nowMs);
+    this.requests[this.slice % BUDGET_SLICES]! += 1;
+    this.requestSum += 1;
+  }
+
+  /** Forget the slices that fell out of the window. */
+  private advance(l: CircuitBreakerSpec, nowMs: number): void {
+    const now = Math.floor(nowMs / (l.budgetTtlMs / BUDGET_SLICES));
+    if (now === this.slice) return;
+    const stale = this.slice < 0 ? BUDGET_SLICES : Math.min(now - this.slice, BUDGET_SLICES);
+    for (let i = 1; i <= stale; i++) {
+      const k = (this.slice + i) % BUDGET_SLICES;
+      this.requestSum -= this.requests[k]!;
+      this.retrySum -= this.retries[k]!;
+      this.requests[k] = 0;
+      this.retries[k] = 0;
+    }
+    this.slice = now;
+  }
+}
+
 export class UpstreamGuard {
   readonly upstream: string;
   limits: CircuitBreakerSpec;
-  /** Client requests being served through this upstream (the retry budget's base). */
+  /** Client requests being served through this upstream (the Envoy budget's base). */
   requests = 0;
   /** Tries in flight (dispatched, not yet ended), of which `pending` have no connection yet. */
   active = 0;
   pending = 0;
   /** Retries (and hedges) outstanding: from the decision to retry, through backoff, to the try's end. */
   retries = 0;
+  private readonly budget = new RetryBudget();
   /** Refusals by breaker, for /status and /metrics. */
   readonly overflows: Record<Breaker, number> = {
     max_requests: 0,
@@ -32,6 +87,12 @@ export class UpstreamGuard {
     this.limits = limits;
   }
 
+  /** A client request begins to be served through this upstream. */
+  requestStarted(nowMs: number): void {
+    this.requests++;
+    this.budget.deposit(this.limits, nowMs);
+  }
+
   /** The breaker a new try would trip, or null when it may go. */
   admit(): Breaker | null {
     const l = this.limits;
@@ -41,12 +102,21 @@ export class UpstreamGuard {
     return null;
   }
 
-  /** The limit a retry would exceed, or null: `max_retries`, then the budget over active requests. */
-  admitRetry(): Breaker | null {
+  /**
+   * The limit a retry (or hedge) would exceed, or null: `max_retries`, then Envoy's budget over
+   * retries in flight (when `min_concurrency` is set), then the budget over time. A retry after a
+   * connect failure is not charged to the budgets: nothing of it reached a target, so it cannot
+   * multiply the load of an outage.
+   */
+  admitRetry(kind: RetryKind | 'hedge', nowMs: number): Breaker | null {
     const l = this.limits;
     if (l.maxRetries > 0 && this.retries >= l.maxRetries) return this.trip('max_retries');
-    const budget = Math.max(l.budgetMinConcurrency, Math.floor((l.budgetPercent / 100) * this.requests));
-    if (this.retries >= budget) return this.trip('retry_budget');
+    if (kind === 'connect-failure') return null;
+    if (l.budgetMinConcurrency >= 0) {
+      const inFlight = Math.max(l.budgetMinConcurrency, Math.floor((l.budgetPercent / 100) * this.requests));
+      if (this.retries >= inFlight) return this.trip('retry_budget');
+    }
+    if (!this.budget.withdraw(l, nowMs)) return this.trip('retry_budget');
     return null;
   }
 

@@ -205,6 +205,30 @@ const CASES: Case[] = [
     status: 400,
     code: BAD,
   },
+  {
+    name: 'a Host with a space (nginx: 400)',
+    data: 'GET /bad HTTP/1.1\r\nHost: a b\r\n\r\n',
+    status: 400,
+    code: BAD,
+  },
+  {
+    name: 'a Host with a slash',
+    data: 'GET /bad HTTP/1.1\r\nHost: a/b\r\n\r\n',
+    status: 400,
+    code: BAD,
+  },
+  {
+    name: 'an empty Host on HTTP/1.1',
+    data: 'GET /bad HTTP/1.1\r\nHost: \r\n\r\n',
+    status: 400,
+    code: BAD,
+  },
+  {
+    name: 'a Host with a port that is not a number',
+    data: 'GET /bad HTTP/1.1\r\nHost: x:8o\r\n\r\n',
+    status: 400,
+    code: BAD,
+  },
   // ---- limits ----
   {
     name: 'a request target over limits.max_uri_bytes',

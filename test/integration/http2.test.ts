@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { type ClientHttp2Session, connect, createServer as createH2Server } from 'node:http2';
+import { type ClientHttp2Session, connect, constants, createServer as createH2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +120,26 @@ describe('h2c listener', () => {
       assert.equal(seen.method, 'POST');
       assert.ok(!seen.rawHeaders.some((n) => n.startsWith(':')), seen.rawHeaders.join(','));
       assert.equal(seen.headers['x-forwarded-host'], `127.0.0.1:${f.port}`);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('refuses an invalid host, never forwarding it (400, or a stream error from nghttp2)', async () => {
+    const c = connect(f.url);
+    try {
+      const before = a.seen.length + b.seen.length;
+      for (const host of ['a b', 'a/b', 'x:8o']) {
+        const s = c.request({ ':path': '/badhost', ':authority': host });
+        const outcome = await new Promise<string>((resolve) => {
+          s.on('response', (h) => resolve(String(h[':status'])));
+          s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          s.resume();
+          s.end();
+        });
+        assert.ok(['400', 'ERR_HTTP2_STREAM_ERROR'].includes(outcome), `${host}: ${outcome}`);
+      }
+      assert.equal(a.seen.length + b.seen.length, before);
     } finally {
       c.close();
     }
@@ -336,6 +356,57 @@ describe('HTTP/2 to the target (http2: true)', () => {
       c.close();
       await f.stop();
       await new Promise<void>((r) => target.close(() => r()));
+    }
+  });
+});
+
+describe('a response cut short by its target, over HTTP/2', () => {
+  it('resets the stream with INTERNAL_ERROR (not NO_ERROR), so the client knows the body is incomplete', async () => {
+    // The target promises 1000 bytes, sends 100, and drops the connection.
+    const up = await startUpstream('cut', (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write(Buffer.alloc(100, 0x61));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const f = await startFulcrum(
+      `services:\n  - name: s\n    url: http://${up.target}\n    retries: 0\n    routes:\n      - paths: ["/"]\n`,
+      { header: H2C_HEADER },
+    );
+    const c = connect(f.url);
+    c.on('error', () => {});
+    try {
+      const got = await new Promise<{ bytes: number; rstCode: number; errored: boolean }>((resolve) => {
+        const s = c.request({ ':path': '/cut' });
+        s.end();
+        let bytes = 0;
+        let errored = false;
+        s.on('data', (d: Buffer) => {
+          bytes += d.length;
+        });
+        s.on('error', () => {
+          errored = true;
+        });
+        s.on('close', () => resolve({ bytes, rstCode: s.rstCode ?? -1, errored }));
+      });
+      assert.equal(got.bytes, 100);
+      assert.equal(got.rstCode, constants.NGHTTP2_INTERNAL_ERROR);
+      assert.equal(got.errored, true);
+      // curl reports the failure too (exit 92: HTTP/2 stream error), instead of exiting 0 with half a body.
+      const curl = await run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '--http2-prior-knowledge',
+        `${f.url}/cut`,
+      ]).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+      assert.notEqual(curl, 0);
+    } finally {
+      c.close();
+      await f.stop();
+      await up.close();
     }
   });
 });

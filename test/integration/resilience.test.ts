@@ -3,6 +3,7 @@
  * (test/helpers/faulty-upstream.ts), through a running proxy.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { serviceOverUpstream } from '../helpers/config.ts';
@@ -163,6 +164,49 @@ describe('timeouts', () => {
     await waitFor(() => started.ups.every((u) => u.concurrency.now === 0), 'every try closed');
     assert.equal(guard(f).active, 0);
     assert.equal(guard(f).retries, 0);
+  });
+
+  it("a timeout is not retried on the target that timed out: one hung target, Kong's 5 retries, one try", async () => {
+    // Before: read_timeout × (retries + 1), six minutes with the defaults; nginx waits one read_timeout.
+    const f = await rig(1, '    read_timeout: 200\n');
+    await started.ups[0]!.set('hang');
+    const r = await get(f);
+    assert.equal(r.status, 504);
+    assert.match(r.body, /FULCRUM_ERR_UPSTREAM_TIMEOUT/);
+    assert.equal(started.ups[0]!.counts.requests, 1, 'one try');
+  });
+
+  it('a timeout is retried on another target', async () => {
+    // read_timeout is kept by undici's coarse timers (up to a second late): 2 s keeps its expiry
+    // well inside the default deadline of twice that.
+    const f = await rig(
+      2,
+      '    read_timeout: 2000\n    retry_policy: { backoff_base: 0 }\n',
+      '    algorithm: round-robin\n',
+    );
+    await started.ups[0]!.set('hang');
+    for (let i = 0; i < 2; i++) {
+      const r = await get(f);
+      assert.deepEqual([r.status, r.who], [200, 'b']);
+    }
+    assert.equal(started.ups[0]!.counts.requests, 1, 'a, hung, was asked once');
+  });
+
+  it('request_timeout runs from the end of the request: a slow upload is not cut off', async () => {
+    const f = await rig(1, '    request_timeout: 300\n');
+    // The body arrives over 600 ms, twice the deadline; the target answers once it has it all.
+    async function* slowBody() {
+      for (let i = 0; i < 6; i++) {
+        yield Buffer.from(`part-${i};`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const r = await get(f, '/x', {
+      method: 'POST',
+      body: Readable.from(slowBody()),
+      headers: { 'x-echo': '1' },
+    });
+    assert.deepEqual([r.status, r.body], [200, 'a:part-0;part-1;part-2;part-3;part-4;part-5;']);
   });
 
   it('a hung upstream answers 504 within read_timeout when retries are off', async () => {

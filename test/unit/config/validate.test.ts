@@ -149,6 +149,18 @@ describe('config: defaults', () => {
     assert.deepEqual([sv.protocol, sv.port, sv.path, sv.enabled], ['http', 80, '/', true]);
   });
 
+  it('gives every request a deadline: request_timeout twice read_timeout unless set (0 turns it off)', () => {
+    assert.equal(s.services[0]!.requestTimeoutMs, 120000);
+    const t = loadSnapshotText(
+      `${HEAD}services:\n  - { name: a, url: "http://x", read_timeout: 5000 }\n  - { name: b, url: "http://x", read_timeout: 5000, request_timeout: 0 }\n  - { name: c, url: "http://x", request_timeout: 7000 }\n`,
+      't.yaml',
+    );
+    assert.deepEqual(
+      t.services.map((x) => x.requestTimeoutMs),
+      [10000, 0, 7000],
+    );
+  });
+
   it('gives a target weight 100 and port 8000 when they are omitted', () => {
     const t = s.upstreams[0]!.targets[0]!;
     assert.deepEqual(
