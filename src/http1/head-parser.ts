@@ -1,0 +1,225 @@
+/**
+ * Fulcrum's HTTP/1.1 head parser (RFC 9112 §2-5), for requests from clients and responses from
+ * targets. Written by hand because it is the hot path of the proxy (ARCHITECTURE.md rule 8):
+ * Node's llhttp binding turns every field into a string and hands the head to a stream machinery
+ * that costs more than the proxying itself; here a head is validated in one pass over its bytes
+ * and kept as offsets (fields.ts). It is strict where leniency lets requests be smuggled: CRLF
+ * line ends only (a bare LF is refused), no obs-fold, no whitespace before a field's colon, tchar
+ * names, field values without controls, one SP between the parts of the start line.
+ *
+ * The parser is resumable: it consumes complete lines only and remembers where it stopped, so a
+ * head trickling in byte by byte is still validated once per byte (plus one native LF search per
+ * call over the unfinished line).
+ */
+import { RawFields } from './fields.ts';
+import { FIELD_VALUE, type HeaderId, headerId, TARGET, TCHAR } from './syntax.ts';
+
+/** What `execute` returns besides a head: more bytes needed, or why the head is refused. */
+export const PARSE = {
+  DONE: 1,
+  MORE: 0,
+  BAD: -1,
+  /** The head is larger than allowed, or has too many fields (431). */
+  TOO_LARGE: -2,
+  /** The request line is longer than allowed (414). */
+  URI_TOO_LONG: -3,
+} as const;
+export type ParseResult = (typeof PARSE)[keyof typeof PARSE];
+
+export interface HeadLimits {
+  /** The whole head, start line and fields. */
+  readonly maxHeadBytes: number;
+  readonly maxFields: number;
+  /** The request target (requests only). */
+  readonly maxTargetBytes: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** Method names interned, so that common requests make no string for them. */
+const METHODS = new Map<string, string>();
+for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'])
+  METHODS.set(m, m);
+
+export class HeadParser {
+  /** `trailers`: the field lines after a chunked body's last chunk (no start line). */
+  readonly kind: 'request' | 'response' | 'trailers';
+  private readonly limits: HeadLimits;
+  /** Relative to the head's first byte: the next line to parse, and where to resume the LF search. */
+  private pos = 0;
+  private scan = 0;
+  private started = false;
+  private at: number[] = [];
+  private ids: HeaderId[] = [];
+  /** Bytes of the head, once complete (relative end, after the empty line). */
+  headLength = 0;
+  // Start line, requests.
+  method = '';
+  target = '';
+  // Start line, responses.
+  status = 0;
+  reason = '';
+  /** HTTP/1.x minor version. */
+  minor = 1;
+
+  constructor(kind: 'request' | 'response' | 'trailers', limits: HeadLimits) {
+    this.kind = kind;
+    this.limits = limits;
+    this.started = kind === 'trailers';
+  }
+
+  /** Forget everything: the next call parses a new head. */
+  reset(): void {
+    this.pos = 0;
+    this.scan = 0;
+    this.started = this.kind === 'trailers';
+    this.at = [];
+    this.ids = [];
+    this.headLength = 0;
+    this.method = '';
+    this.target = '';
+    this.status = 0;
+    this.reason = '';
+    this.minor = 1;
+  }
+
+  /**
+   * Parse what `buf[base..end)` holds of a head (`base` is the head's first byte, the same on every
+   * call for one head; the bytes already seen must be unchanged). DONE: `headLength` bytes from
+   * `base` were the head, `fields(buf, base)` has its fields.
+   */
+  execute(buf: Buffer, base: number, end: number): ParseResult {
+    const lim = this.limits;
+    for (;;) {
+      const from = base + this.scan;
+      const lf = from < end ? buf.indexOf(LF, from) : -1;
+      if (lf < 0 || lf >= end) {
+        this.scan = end - base;
+        if (end - base > lim.maxHeadBytes) return this.tooLarge();
+        return PARSE.MORE;
+      }
+      const lineStart = base + this.pos;
+      if (lf - base + 1 > lim.maxHeadBytes) return this.tooLarge();
+      // A bare LF ends no line: only CRLF does.
+      if (lf === lineStart || buf[lf - 1] !== CR) return PARSE.BAD;
+      const lineEnd = lf - 1;
+      this.pos = this.scan = lf + 1 - base;
+      if (!this.started) {
+        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line
+        // (some clients send a CRLF after a body); they count against the head's size.
+        if (lineEnd === lineStart && this.kind === 'request') continue;
+        const r =
+          this.kind === 'request'
+            ? this.requestLine(buf, lineStart, lineEnd)
+            : this.statusLine(buf, lineStart, lineEnd);
+        if (r !== PARSE.DONE) return r;
+        this.started = true;
+        continue;
+      }
+      if (lineEnd === lineStart) {
+        this.headLength = this.pos;
+        return PARSE.DONE;
+      }
+      const r = this.fieldLine(buf, lineStart, lineEnd, base);
+      if (r !== PARSE.DONE) return r;
+    }
+  }
+
+  /** The fields of a complete head, offsets absolute in `buf`. */
+  fields(buf: Buffer, base: number): RawFields {
+    const at = this.at;
+    if (base !== 0) for (let i = 0; i < at.length; i++) at[i]! += base;
+    return new RawFields(buf, at, this.ids);
+  }
+
+  private tooLarge(): ParseResult {
+    // Still in the request line: the target is what is too long.
+    return !this.started && this.kind === 'request' ? PARSE.URI_TOO_LONG : PARSE.TOO_LARGE;
+  }
+
+  /** `method SP request-target SP HTTP/1.x` (HTTP/0.9's bare `GET /` is refused). */
+  private requestLine(buf: Buffer, s: number, e: number): ParseResult {
+    let i = s;
+    while (i < e && TCHAR[buf[i]!] === 1) i++;
+    if (i === s || i >= e || buf[i] !== SP) return PARSE.BAD;
+    const m = buf.toString('latin1', s, i);
+    this.method = METHODS.get(m) ?? m;
+    const t = ++i;
+    while (i < e && TARGET[buf[i]!] === 1) i++;
+    if (i === t || i >= e || buf[i] !== SP) return PARSE.BAD;
+    if (i - t > this.limits.maxTargetBytes) return PARSE.URI_TOO_LONG;
+    this.target = buf.toString('latin1', t, i);
+    i++;
+    const minor = version(buf, i, e);
+    if (minor < 0) return PARSE.BAD;
+    if (i + 8 !== e) return PARSE.BAD;
+    this.minor = minor;
+    return PARSE.DONE;
+  }
+
+  /** `HTTP/1.x SP 3DIGIT [SP reason]` (a missing reason, with or without its SP, is tolerated). */
+  private statusLine(buf: Buffer, s: number, e: number): ParseResult {
+    const minor = version(buf, s, e);
+    if (minor < 0 || s + 12 > e || buf[s + 8] !== SP) return PARSE.BAD;
+    let status = 0;
+    for (let i = s + 9; i < s + 12; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) return PARSE.BAD;
+      status = status * 10 + d;
+    }
+    if (status < 100) return PARSE.BAD;
+    let i = s + 12;
+    if (i < e) {
+      if (buf[i] !== SP) return PARSE.BAD;
+      for (let k = i + 1; k < e; k++) if (FIELD_VALUE[buf[k]!] !== 1) return PARSE.BAD;
+      this.reason = buf.toString('latin1', i + 1, e);
+    } else i = e;
+    this.minor = minor;
+    this.status = status;
+    return PARSE.DONE;
+  }
+
+  /** `field-name ":" OWS field-value OWS`; obs-fold and whitespace before the colon are refused. */
+  private fieldLine(buf: Buffer, s: number, e: number, base: number): ParseResult {
+    if (this.ids.length >= this.limits.maxFields) return PARSE.TOO_LARGE;
+    const c0 = buf[s]!;
+    if (c0 === SP || c0 === HTAB) return PARSE.BAD;
+    let i = s;
+    while (i < e && TCHAR[buf[i]!] === 1) i++;
+    if (i === s || i >= e || buf[i] !== COLON) return PARSE.BAD;
+    const nameEnd = i;
+    i++;
+    while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
+    const vs = i;
+    let ve = vs;
+    for (; i < e; i++) {
+      const c = buf[i]!;
+      if (FIELD_VALUE[c] !== 1) return PARSE.BAD;
+      if (c !== SP && c !== HTAB) ve = i + 1;
+    }
+    this.at.push(s - base, nameEnd - base, vs - base, ve - base);
+    this.ids.push(headerId(buf, s, nameEnd));
+    return PARSE.DONE;
+  }
+}
+
+/** `HTTP/1.0` or `HTTP/1.1` at `buf[s..]`: the minor version, or -1. */
+function version(buf: Buffer, s: number, e: number): number {
+  if (s + 8 > e) return -1;
+  if (
+    buf[s] !== 0x48 ||
+    buf[s + 1] !== 0x54 ||
+    buf[s + 2] !== 0x54 ||
+    buf[s + 3] !== 0x50 ||
+    buf[s + 4] !== 0x2f ||
+    buf[s + 5] !== 0x31 ||
+    buf[s + 6] !== 0x2e
+  )
+    return -1;
+  const minor = buf[s + 7]! - 48;
+  return minor === 0 || minor === 1 ? minor : -1;
+}
