@@ -31,6 +31,8 @@ export interface Fields {
   toFlat(): string[];
   /** Write field `i` as `name: value\r\n` into an HTTP/1.1 head. */
   writeLine(w: HeadWriter, i: number): void;
+  /** Write fields `from` to `to` (exclusive), in one copy when they are bytes. */
+  writeLines(w: HeadWriter, from: number, to: number): void;
 }
 
 /** Lower-case ASCII fold of one byte. */
@@ -124,11 +126,13 @@ export class RawFields implements Fields {
   }
 
   writeLine(w: HeadWriter, i: number): void {
-    const at = this.at;
-    w.bytes(this.buf, at[4 * i]!, at[4 * i + 1]!)
-      .text(': ')
-      .bytes(this.buf, at[4 * i + 2]!, at[4 * i + 3]!)
-      .text('\r\n');
+    w.bytes(this.buf, this.at[4 * i]!, this.at[4 * i + 3]!).crlf();
+  }
+
+  /** Consecutive lines are consecutive bytes of the head: one copy (their separators included). */
+  writeLines(w: HeadWriter, from: number, to: number): void {
+    if (to <= from) return;
+    w.bytes(this.buf, this.at[4 * from]!, this.at[4 * (to - 1) + 3]!).crlf();
   }
 }
 
@@ -191,6 +195,9 @@ export class StringFields implements Fields {
   }
   writeLine(w: HeadWriter, i: number): void {
     w.field(this.flat[2 * i]!, this.flat[2 * i + 1]!);
+  }
+  writeLines(w: HeadWriter, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.writeLine(w, i);
   }
 }
 

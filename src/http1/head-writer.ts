@@ -50,8 +50,23 @@ export class HeadWriter {
 
   /** Raw latin1 text (start lines, separators): the caller vouches for it. */
   text(s: string): this {
-    this.room(s.length);
-    this.n += scratch.write(s, this.n, 'latin1');
+    const n = s.length;
+    this.room(n);
+    if (n > 32) {
+      this.n += scratch.write(s, this.n, 'latin1');
+      return this;
+    }
+    let k = this.n;
+    for (let i = 0; i < n; i++) scratch[k++] = s.charCodeAt(i);
+    this.n = k;
+    return this;
+  }
+
+  /** CRLF. */
+  crlf(): this {
+    this.room(2);
+    scratch[this.n++] = 13;
+    scratch[this.n++] = 10;
     return this;
   }
 
@@ -75,7 +90,7 @@ export class HeadWriter {
     return this.text(name).text(': ').text(value).text('\r\n');
   }
 
-  /** The head so far, copied out of the scratch buffer; `extra` bytes of room are left at its end. */
+  /** The head so far, copied out of the scratch buffer. */
   finish(): Buffer {
     const out = Buffer.allocUnsafe(this.n);
     scratch.copy(out, 0, 0, this.n);

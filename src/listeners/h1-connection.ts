@@ -76,6 +76,11 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
 }
 
+/** `HTTP/1.1 <status> <reason>\r\n` of the statuses above, made once. */
+const STATUS_LINES: Record<number, Buffer> = {};
+for (const [code, reason] of Object.entries(REASONS))
+  STATUS_LINES[Number(code)] = Buffer.from(`HTTP/1.1 ${code} ${reason}\r\n`, 'latin1');
+
 /** What a connection needs from its listener. */
 export interface H1Host {
   readonly runtime: Runtime;
@@ -445,6 +450,25 @@ export class H1Connection {
     for (const r of this.queue.splice(0)) r.gone();
   }
 
+  /**
+   * Hold writes until the end of this turn of the event loop, so that a response's head, body and
+   * end leave in one writev (Node's http server corks its responses the same way).
+   */
+  cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(uncorkConnection, this);
+  }
+
+  private corked = false;
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
   /** Drop the connection now. */
   destroy(): void {
     this.socket.destroy();
@@ -558,6 +582,10 @@ export class H1Connection {
   }
 }
 
+function uncorkConnection(c: H1Connection): void {
+  c.uncork();
+}
+
 function onConnectionTimer(c: H1Connection): void {
   c.tick();
 }
@@ -658,7 +686,10 @@ export class H1Request implements Downstream {
 
   /** Bytes of this response, to the socket or held. False: the writer should wait for clientDrained. */
   private emit(b: Buffer | string): boolean {
-    if (this.active) return this.socket.write(b);
+    if (this.active) {
+      this.conn.cork();
+      return this.socket.write(b);
+    }
     const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
     this.held.push(buf);
     this.heldBytes += buf.length;
@@ -683,21 +714,31 @@ export class H1Request implements Downstream {
     const status = head.status;
     const mode = head.body;
     const w = headWriter.reset();
-    w.text('HTTP/1.1 ')
-      .text(String(status))
-      .text(' ')
-      .text(head.reason !== '' && isPhrase(head.reason) ? head.reason : reasonPhrase(status))
-      .text('\r\n');
+    const line = head.reason === '' || head.reason === REASONS[status] ? STATUS_LINES[status] : undefined;
+    if (line !== undefined) w.bytes(line, 0, line.length);
+    else
+      w.text('HTTP/1.1 ')
+        .text(String(status))
+        .text(' ')
+        .text(head.reason !== '' && isPhrase(head.reason) ? head.reason : reasonPhrase(status))
+        .text('\r\n');
     let date = false;
     const bodiless = mode.kind === 'none';
     const copy = head.copy;
     if (copy !== null) {
+      // Kept fields go in runs: consecutive kept lines are one copy of the target's bytes.
       const ids = copy.ids;
+      let run = -1;
       for (let i = 0; i < ids.length; i++) {
-        if (!keepResponseField(copy, i, head.named, head.keepTrailer, bodiless, head.dropVia)) continue;
-        if (ids[i] === H.DATE) date = true;
-        copy.writeLine(w, i);
+        if (keepResponseField(copy, i, head.named, head.keepTrailer, bodiless, head.dropVia)) {
+          if (ids[i] === H.DATE) date = true;
+          if (run < 0) run = i;
+        } else if (run >= 0) {
+          copy.writeLines(w, run, i);
+          run = -1;
+        }
       }
+      if (run >= 0) copy.writeLines(w, run, ids.length);
     }
     const extra = head.extra;
     for (let i = 0; i < extra.length; i += 2) {

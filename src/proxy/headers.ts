@@ -16,8 +16,8 @@ import { H, type HeaderId, isHopByHop } from '../http1/syntax.ts';
 
 /** Where forwarded fields go. */
 export interface FieldSink {
-  /** Field `i` of `f`, as it came. */
-  copy(f: Fields, i: number): void;
+  /** Fields `from` to `to` (exclusive) of `f`, as they came. */
+  copy(f: Fields, from: number, to: number): void;
   /** A field the proxy adds (checked when it did not make the value itself: `trusted` false). */
   add(name: string, value: string, trusted: boolean): void;
 }
@@ -28,8 +28,8 @@ export class HeadSink implements FieldSink {
   constructor(w: HeadWriter) {
     this.w = w;
   }
-  copy(f: Fields, i: number): void {
-    f.writeLine(this.w, i);
+  copy(f: Fields, from: number, to: number): void {
+    f.writeLines(this.w, from, to);
   }
   add(name: string, value: string, trusted: boolean): void {
     if (trusted) this.w.trustedField(name, value);
@@ -40,8 +40,8 @@ export class HeadSink implements FieldSink {
 /** Into a [name, value, ...] list. */
 export class FlatSink implements FieldSink {
   readonly out: string[] = [];
-  copy(f: Fields, i: number): void {
-    this.out.push(f.rawName(i), f.value(i));
+  copy(f: Fields, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.out.push(f.rawName(i), f.value(i));
   }
   add(name: string, value: string, _trusted = true): void {
     this.out.push(name, value);
@@ -107,20 +107,20 @@ export function forwardRequestFields(
   const ids = f.ids;
   const rid = facts.requestIdHeader;
   let te = false;
+  // Kept fields go in runs (one copy of consecutive lines of the client's head).
+  let run = -1;
   for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
-    if (id !== H.OTHER) {
-      if (id === H.TE) {
-        if (/(^|,)\s*trailers\s*(;|,|$)/i.test(f.value(i))) te = true;
-        continue;
-      }
-      if (isHopByHop(id) || rewritten(id)) continue;
+    if (keepRequestField(f, i, ids[i]!, rid, connectionNamed, drop)) {
+      if (run < 0) run = i;
+      continue;
     }
-    if (connectionNamed !== null && named(f, i, connectionNamed)) continue;
-    if (rid !== '' && f.nameIs(i, rid)) continue;
-    if (drop?.(f, i)) continue;
-    sink.copy(f, i);
+    if (ids[i] === H.TE && /(^|,)\s*trailers\s*(;|,|$)/i.test(f.value(i))) te = true;
+    if (run >= 0) {
+      sink.copy(f, run, i);
+      run = -1;
+    }
   }
+  if (run >= 0) sink.copy(f, run, ids.length);
   if (te) sink.add('te', 'trailers', true);
   const t = facts.trusted;
   const xff = t ? f.get('x-forwarded-for') : undefined;
@@ -142,6 +142,21 @@ export function forwardRequestFields(
     sink.add('via', prev ? `${prev}, 1.1 fulcrum` : '1.1 fulcrum', !prev);
   }
   if (rid !== '') sink.add(rid, facts.requestId, false);
+}
+
+/** Whether a client's field goes on to the target as it came (see forwardRequestFields). */
+function keepRequestField(
+  f: Fields,
+  i: number,
+  id: HeaderId,
+  rid: string,
+  connectionNamed: readonly string[] | null,
+  drop: ((f: Fields, i: number) => boolean) | null,
+): boolean {
+  if (id !== H.OTHER && (isHopByHop(id) || rewritten(id))) return false;
+  if (connectionNamed !== null && named(f, i, connectionNamed)) return false;
+  if (rid !== '' && f.nameIs(i, rid)) return false;
+  return drop === null || !drop(f, i);
 }
 
 function first(f: Fields, name: string): string | undefined {
