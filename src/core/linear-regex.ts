@@ -16,10 +16,11 @@
  *
  * Why not the `re2` package: it has no prebuilt binary reachable from the npm registry alone, so it
  * builds RE2 and Abseil from source with node-gyp at install (2 min on Node 20, 3.5 min on Node 24
- * on this 2-core machine), npm 11 skips dependency install scripts not listed in `allowScripts`,
- * and the user npmrc's `nodedir` made the Node 24 build link against Node 20's headers (a module
- * that fails to load). `re2-wasm` needs no build but takes ~9.5 µs a match and aborts the process
- * when its fixed 16 MB heap fills (its objects are never freed). Why not a "safe subset" check
+ * on this 2-core machine), npm 11 flags that script as not covered by the project's `allowScripts`
+ * (it ran here; with `strict-allow-scripts` it is skipped), and the user npmrc's `nodedir` made
+ * the Node 24 build link against Node 20's headers (a module that fails to load). `re2-wasm`
+ * needs no build but takes ~9.5 µs a match and aborts the process when its fixed 16 MB heap fills
+ * (its objects are never freed). Why not a "safe subset" check
  * alone: static ReDoS detection misses polynomial cases (`.*a.*a.*a`) that a linear engine bounds.
  *
  * The V8 flags are set once, from here, before the first of these regexes is compiled; they are
