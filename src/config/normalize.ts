@@ -115,6 +115,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       port: a.port ?? 8001,
       token: a.token ?? '',
       allowInsecure: a.allow_insecure ?? false,
+      allowedHosts: ((a.allowed_hosts ?? []) as string[]).map((h) => h.toLowerCase()),
       tls: null,
     },
     limits: {
