@@ -11,6 +11,7 @@ import { exportDocument, importDocument, KINDS, type Kind } from '../store/docum
 import { MAX_ADMIN_BODY_BYTES, parseStrictJson, readBody } from './body.ts';
 import { type ConfigControl, Refusal, schemaRefusal } from './control.ts';
 import { DEFS } from './entities.ts';
+import { redactSecrets } from './redact.ts';
 import { refusalReply } from './resources.ts';
 import type { Router } from './router.ts';
 
@@ -32,7 +33,10 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
     '/config',
     { summary: 'The whole declarative configuration in force', tag: 'config' },
     async (c) => {
-      const { doc } = exportDocument(control.state);
+      const full = exportDocument(control.state).doc;
+      // Without a token, private keys and secrets are left out (redact.ts); the JSON reply would be
+      // redacted on its way out anyway, the YAML text would not.
+      const doc = c.caller.token ? full : redactSecrets(full);
       const headers = { 'x-fulcrum-config-version': String(control.version) };
       if (c.query.get('format') === 'yaml')
         return {
@@ -47,7 +51,12 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
   router.add(
     'POST',
     '/config',
-    { summary: 'Replace the whole configuration (validated first)', tag: 'config', body: fileSchema },
+    {
+      summary: 'Replace the whole configuration (validated first)',
+      tag: 'config',
+      body: fileSchema,
+      accepts: ['json', 'yaml'],
+    },
     async (c) => {
       const buf = await readBody(c.req, MAX_ADMIN_BODY_BYTES);
       if (buf instanceof Refusal) return refusalReply(buf);

@@ -12,9 +12,11 @@ import type { AdminSpec } from '../config/types.ts';
 import { VERSION } from '../core/version.ts';
 import { TlsTermination } from '../listeners/tls-termination.ts';
 import { addConfigRoutes, type HealthSource } from './config-routes.ts';
-import type { ConfigControl } from './control.ts';
+import type { ConfigControl, Refusal } from './control.ts';
 import { addCredentialRoutes } from './credentials.ts';
 import { openApiDocument } from './openapi.ts';
+import { redactSecrets } from './redact.ts';
+import { crossSiteRefusal, DEFAULT_MEDIA, mediaRefusal } from './request-guard.ts';
 import { addEntityRoutes } from './resources.ts';
 import { type Reply, Router } from './router.ts';
 
@@ -24,6 +26,8 @@ export interface AdminSources extends HealthSource {
   readonly control: ConfigControl;
   /** The token in force (from the configuration in service), or '' when auth is off. */
   token(): string;
+  /** `admin.allowed_hosts` in force, lower case. */
+  allowedHosts(): readonly string[];
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra = {}): void {
@@ -53,6 +57,12 @@ function presented(req: IncomingMessage): string | null {
 /** Constant-time comparison (hashes first, so lengths never differ and the length does not leak). */
 export function tokenMatches(given: string, want: string): boolean {
   return timingSafeEqual(digest(given), digest(want));
+}
+
+/** Answer a refusal without reading the request body. */
+function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
+  req.resume();
+  json(res, r.status, { code: r.status, ...r.body });
 }
 
 export function buildRouter(sources: AdminSources): Router {
@@ -115,6 +125,13 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const want = this.sources.token();
+    const crossSite = crossSiteRefusal(req, {
+      scheme: this.spec.tls === null ? 'http' : 'https',
+      address: this.spec.address,
+      tokenRequired: want !== '',
+      allowedHosts: this.sources.allowedHosts(),
+    });
+    if (crossSite !== null) return refuse(req, res, crossSite);
     const given = presented(req);
     if (want !== '' && (given === null || !tokenMatches(given, want))) {
       req.resume();
@@ -154,6 +171,8 @@ export class AdminServer {
         },
       );
     }
+    const media = mediaRefusal(req, m.route.accepts ?? DEFAULT_MEDIA);
+    if (media !== null) return refuse(req, res, media);
     const reply: Reply = await m.route.handler({
       req,
       params: m.params,
@@ -171,7 +190,7 @@ export class AdminServer {
       res.writeHead(204, { 'cache-control': 'no-store', ...reply.headers });
       res.end();
     } else if (reply.text) send(res, reply.status, reply.text.type, reply.text.data, reply.headers);
-    else json(res, reply.status, reply.body, reply.headers);
+    else json(res, reply.status, want === '' ? redactSecrets(reply.body) : reply.body, reply.headers);
   }
 
   listen(): Promise<AddressInfo> {

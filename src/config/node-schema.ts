@@ -102,6 +102,10 @@ export const nodeSchemas: Record<string, S> = {
         description:
           "Serve the admin API over HTTPS: the same fields as an https listener's `tls` (docs/tls.md); `certificate` and `key` name its own certificate files, and `verify_client: required` with `client_ca` demands client certificates (mTLS).",
       },
+      allowed_hosts: strList(
+        'Names besides `localhost`, IP addresses and `address` that the Host header of an admin request may carry (an /etc/hosts alias, a tunnel). Any other name is refused (403) on a loopback address or without a token: a web page that re-points its own name at this machine (DNS rebinding) would send it. The port is not compared. Applies to the next request.',
+        { minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+      ),
       allow_insecure: bool(
         'Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control.',
         false,

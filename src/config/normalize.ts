@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { systemClock } from '../core/clock.ts';
+import { regexProblem } from '../core/linear-regex.ts';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { collectPlugins, normalizeCredentials } from '../plugins/normalize.ts';
 import { pluginNames } from '../plugins/registry.ts';
@@ -116,6 +117,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       port: a.port ?? 8001,
       token: a.token ?? '',
       allowInsecure: a.allow_insecure ?? false,
+      allowedHosts: ((a.allowed_hosts ?? []) as string[]).map((h) => h.toLowerCase()),
       tls: null,
     },
     limits: {
@@ -251,13 +253,6 @@ function parseServiceUrl(s: string): ServiceUrl | string {
   };
 }
 
-/** V8 says `Invalid regular expression: /(x/: Unterminated group`; keep the reason only. */
-function regexWhy(err: unknown): string {
-  const m = (err as Error).message;
-  const i = m.lastIndexOf(': ');
-  return i >= 0 ? m.slice(i + 2) : m;
-}
-
 function compileRoute(
   src: ParsedSource,
   r: Raw,
@@ -269,11 +264,8 @@ function compileRoute(
   const paths: string[] = r.paths ?? [];
   paths.forEach((p, i) => {
     if (p.startsWith('~')) {
-      try {
-        new RegExp(p.slice(1));
-      } catch (err) {
-        issues.push(src.issue([...at, 'paths', i], `invalid regular expression: ${regexWhy(err)}`));
-      }
+      const problem = regexProblem(p.slice(1));
+      if (problem !== null) issues.push(src.issue([...at, 'paths', i], problem));
     } else if (!p.startsWith('/'))
       issues.push(
         src.issue(
@@ -303,13 +295,10 @@ function compileRoute(
     const lname = name.toLowerCase();
     if (lname === 'host')
       issues.push(src.issue([...at, 'headers'], 'use "hosts" to match the Host header', name));
-    for (const v of values)
-      if (v.startsWith('~*'))
-        try {
-          new RegExp(v.slice(2), 'i');
-        } catch (err) {
-          issues.push(src.issue([...at, 'headers', name], `invalid regular expression: ${regexWhy(err)}`));
-        }
+    for (const v of values) {
+      const problem = v.startsWith('~*') ? regexProblem(v.slice(2), { ignoreCase: true }) : null;
+      if (problem !== null) issues.push(src.issue([...at, 'headers', name], problem));
+    }
     headers[lname] = values;
   }
   const methods: string[] = r.methods ?? [];

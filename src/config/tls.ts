@@ -13,6 +13,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { REDACTED, REDACTED_REFUSAL } from '../core/redacted.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -119,6 +120,10 @@ function checkPair(
     x509 = new X509Certificate(cert);
   } catch (err) {
     c.issues.push(c.src.issue([...at, fields[0]], `not a PEM certificate: ${(err as Error).message}`));
+    return null;
+  }
+  if (key === REDACTED) {
+    c.issues.push(c.src.issue([...at, fields[1]], `this private key ${REDACTED_REFUSAL}`));
     return null;
   }
   try {

@@ -46,6 +46,8 @@ export interface AdminSpec {
   /** The bearer token admin requests must present; '' when auth is off. */
   readonly token: string;
   readonly allowInsecure: boolean;
+  /** Extra names the Host header may carry (`admin.allowed_hosts`), lower case. */
+  readonly allowedHosts: readonly string[];
   /** HTTPS for the admin API (the listener TLS settings), or null for plain HTTP. */
   readonly tls: ListenerTlsSpec | null;
 }

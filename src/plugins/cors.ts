@@ -5,6 +5,7 @@
  * header_filter phase. An `origins` entry is `*`, an exact origin, or a regular expression (any
  * entry with a regex metacharacter other than `.` and `:`), anchored at both ends.
  */
+import { linearRegExp, regexProblem } from '../core/linear-regex.ts';
 import { bool, strList } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
@@ -80,15 +81,8 @@ export const cors: PluginDef<CorsConfig, Built> = {
   check(raw, problems: ConfigProblem[]): CorsConfig {
     const origins = (raw.origins as string[] | undefined) ?? [];
     origins.forEach((o, i) => {
-      if (o === '*' || !REGEX_META.test(o)) return;
-      try {
-        new RegExp(o);
-      } catch (err) {
-        problems.push({
-          path: ['origins', i],
-          message: `invalid regular expression: ${(err as Error).message}`,
-        });
-      }
+      const problem = o !== '*' && REGEX_META.test(o) ? regexProblem(o) : null;
+      if (problem !== null) problems.push({ path: ['origins', i], message: problem });
     });
     return {
       origins,
@@ -106,7 +100,7 @@ export const cors: PluginDef<CorsConfig, Built> = {
     const patterns: RegExp[] = [];
     for (const o of conf.origins) {
       if (o === '*') continue;
-      if (REGEX_META.test(o)) patterns.push(new RegExp(`^(?:${o})$`));
+      if (REGEX_META.test(o)) patterns.push(linearRegExp(o, {}, '^(?:', ')$'));
       else exact.add(o);
     }
     return { conf, any, exact, patterns, methods: conf.methods.join(',') };

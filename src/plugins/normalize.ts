@@ -15,6 +15,7 @@ import type {
   RouteSpec,
   ServiceSpec,
 } from '../config/types.ts';
+import { REDACTED, REDACTED_REFUSAL } from '../core/redacted.ts';
 import { checkJwtKey } from './jwt-verify.ts';
 import { hashBasicPassword } from './password.ts';
 import { checkPluginConfig, pluginByName } from './registry.ts';
@@ -74,7 +75,9 @@ export function normalizeCredentials(
           : algorithm.startsWith('HS')
             ? `jwks_uri needs an asymmetric algorithm, not ${algorithm}`
             : null;
-      if (why !== null) issues.push(src.issue(jat, why));
+      if (j.secret === REDACTED)
+        issues.push(src.issue([...jat, 'secret'], `this secret ${REDACTED_REFUSAL}`));
+      else if (why !== null) issues.push(src.issue(jat, why));
       return {
         id: j.id ?? uuid('jwt_secret', `${id}/${j.key}`),
         key: j.key,

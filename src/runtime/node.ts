@@ -147,6 +147,7 @@ export class FulcrumNode {
         metrics: () => this.runtime.metrics.render(),
         control: this.control,
         token: () => this.runtime.current.snapshot.node.admin.token,
+        allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
         upstreamHealth: (name) => upstreamHealth(this.runtime, name),
         setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
       });
