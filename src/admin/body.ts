@@ -5,7 +5,8 @@
  * turned into numbers and booleans where the entity's schema says so.
  */
 import type { IncomingMessage } from 'node:http';
-import { parseDocument } from 'yaml';
+import { scanJson } from '../config/json-scan.ts';
+import { MAX_CONFIG_NESTING_DEPTH } from '../config/limits.ts';
 import { Refusal } from './control.ts';
 
 /** The largest admin request body: big enough for a whole configuration of a few thousand objects. */
@@ -58,21 +59,24 @@ function hasForbiddenKey(v: unknown): string | null {
   return null;
 }
 
-/** Parse a JSON text strictly: JSON.parse for the grammar, the YAML parser to refuse duplicate keys. */
+/**
+ * Parse a JSON text strictly: a linear pre-scan bounds the nesting depth and refuses duplicate keys
+ * (src/config/json-scan.ts) before JSON.parse checks the grammar.
+ */
 export function parseStrictJson(text: string): unknown | Refusal {
+  const breach = scanJson(text, MAX_CONFIG_NESTING_DEPTH);
+  if (breach !== null)
+    return new Refusal(
+      400,
+      'invalid JSON',
+      `the body is not valid JSON: ${breach.message} (at offset ${breach.offset})`,
+    );
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
     return new Refusal(400, 'invalid JSON', `the body is not valid JSON: ${(err as Error).message}`);
   }
-  const doc = parseDocument(text, { uniqueKeys: true, strict: true });
-  if (doc.errors.length > 0)
-    return new Refusal(
-      400,
-      'invalid JSON',
-      `the body is not valid JSON: ${doc.errors[0]!.message.split('\n')[0]}`,
-    );
   const bad = hasForbiddenKey(value);
   if (bad !== null) return new Refusal(400, 'invalid JSON', `the key ${JSON.stringify(bad)} is not allowed`);
   return value;

@@ -4,11 +4,12 @@
  * (the JSON Schema of one entity kind, from config/schema.ts), and `GET /upstreams/{u}/health`.
  */
 import { stringify } from 'yaml';
-import { ConfigError, type ParsedSource, parseSource } from '../config/load.ts';
+import { MAX_CONFIG_DOCUMENT_BYTES } from '../config/limits.ts';
+import { ConfigError, type ParsedSource, parseSource, valueSource } from '../config/load.ts';
 import { fileSchema } from '../config/schema.ts';
 import { snapshotFromSource } from '../config/validate.ts';
 import { exportDocument, importDocument, KINDS, type Kind } from '../store/document.ts';
-import { MAX_ADMIN_BODY_BYTES, parseStrictJson, readBody } from './body.ts';
+import { parseStrictJson, readBody } from './body.ts';
 import { type ConfigControl, Refusal, schemaRefusal } from './control.ts';
 import { DEFS } from './entities.ts';
 import { refusalReply } from './resources.ts';
@@ -49,7 +50,7 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
     '/config',
     { summary: 'Replace the whole configuration (validated first)', tag: 'config', body: fileSchema },
     async (c) => {
-      const buf = await readBody(c.req, MAX_ADMIN_BODY_BYTES);
+      const buf = await readBody(c.req, MAX_CONFIG_DOCUMENT_BYTES);
       if (buf instanceof Refusal) return refusalReply(buf);
       const type = String(c.req.headers['content-type'] ?? '')
         .split(';')[0]!
@@ -60,9 +61,10 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
       try {
         if (type.includes('yaml')) src = parseSource(text, '<POST /config>');
         else {
+          // JSON is parsed once, by JSON.parse after a bounded pre-scan; errors name paths.
           const v = parseStrictJson(text);
           if (v instanceof Refusal) return refusalReply(v);
-          src = parseSource(text, '<POST /config>');
+          src = valueSource(v, '<POST /config>');
         }
         // Validate the document as given, so errors name its own paths (and lines, for YAML).
         snapshotFromSource(src);

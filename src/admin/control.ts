@@ -7,7 +7,7 @@
  * (one at a time, in arrival order) so two writers never build on the same base.
  */
 import type { Logger } from 'pino';
-import { ConfigError, type ConfigIssue, formatPath, type PathPart, parseSource } from '../config/load.ts';
+import { ConfigError, type ConfigIssue, formatPath, type PathPart, valueSource } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
 import { snapshotFromSource } from '../config/validate.ts';
 import type { Clock } from '../core/clock.ts';
@@ -57,11 +57,15 @@ export class Refusal {
 
 export const AUDIT_KEEP = 200;
 
-/** Build the snapshot of a state, through the same validator and normalizer as the file. */
+/**
+ * Build the snapshot of a state, through the same validator and normalizer as the file. The
+ * document is a copy (the snapshot is frozen, the state's entities must not be), checked as a value:
+ * its issues name paths, and there is no text whose lines they could name.
+ */
 export function snapshotOf(state: State, source: string): { snapshot: Snapshot } | { issues: ConfigIssue[] } {
   const { doc } = exportDocument(state);
   try {
-    return { snapshot: snapshotFromSource(parseSource(JSON.stringify(doc), source)) };
+    return { snapshot: snapshotFromSource(valueSource(structuredClone(doc), source)) };
   } catch (err) {
     if (err instanceof ConfigError) return { issues: [...err.issues] };
     throw err;
@@ -195,7 +199,14 @@ export class ConfigControl {
       return schemaRefusal(built.issues, m.state, m.entity.split('/')[1] ?? null);
     }
     const after = before + 1;
-    if (opts.persist) this.store.save(after, m.state);
+    if (opts.persist)
+      try {
+        this.store.save(after, m.state);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        this.audit(caller, m.entity, before, before, 'refused');
+        return new Refusal(413, 'payload too large', err.issues.map((i) => i.message).join('; '));
+      }
     const applied = await this.apply(built.snapshot);
     if (!applied.ok) {
       if (opts.persist) this.store.save(before, this.current);

@@ -206,14 +206,26 @@ export class FulcrumNode {
     try {
       return await this.control.reload({ who: 'signal', token: false, method: 'RELOAD', path: '' });
     } catch (err) {
-      if (err instanceof ConfigError) {
-        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
-        for (const i of err.issues)
-          this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
-        this.logs.app.error('configuration refused; the previous configuration keeps serving');
-        return { ok: false, issues: err.issues };
-      }
-      throw err;
+      // Whatever went wrong reading the new configuration, the old one keeps serving: a reload
+      // (SIGHUP, --watch) has no caller to throw to, and must never take the process down.
+      const issues: readonly ConfigIssue[] =
+        err instanceof ConfigError
+          ? err.issues
+          : [
+              {
+                file: this.options.stateFile ?? this.options.configFile ?? '<none>',
+                line: 0,
+                column: 0,
+                path: '',
+                message: `cannot load: ${(err as Error).message}`,
+              },
+            ];
+      if (!(err instanceof ConfigError)) this.logs.app.error({ err }, 'unexpected error while reloading');
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      for (const i of issues)
+        this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
+      this.logs.app.error('configuration refused; the previous configuration keeps serving');
+      return { ok: false, issues };
     }
   }
 
