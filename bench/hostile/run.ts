@@ -36,8 +36,8 @@ const CLIENTS = 4;
 const FLOWING_GAP_MS = 100;
 
 interface Input {
-  /** SIGHUP after writing `text` (after the node header) to the config file, or POST /config. */
-  readonly via: 'sighup' | 'post';
+  /** SIGHUP after writing `text` (after the node header) to the config file, POST /config, or nothing. */
+  readonly via: 'sighup' | 'post' | 'none';
   readonly text: string;
   readonly type?: string;
   /** After the input is answered: a request that may itself block (the ReDoS case). */
@@ -81,6 +81,11 @@ function asJson(body: string): string {
 
 function cases(services: number): Case[] {
   return [
+    {
+      name: 'baseline',
+      what: 'no input: traffic alone for 2 s (the noise floor of the figures below)',
+      make: () => ({ via: 'none', text: '' }),
+    },
     {
       name: 'alias-bomb-sighup',
       what: 'YAML alias bomb (9 levels × 9 aliases, 460 B), SIGHUP',
@@ -251,7 +256,10 @@ async function runCase(k: Case, target: string, probeFile: string): Promise<Resu
   const t0 = performance.now();
   let outcome = '';
   let message = '';
-  if (input.via === 'sighup') {
+  if (input.via === 'none') {
+    await sleep(2000);
+    outcome = '-';
+  } else if (input.via === 'sighup') {
     const seen = child.logs.length;
     child.signal('SIGHUP');
     const done = child

@@ -63,3 +63,38 @@ export function scanJson(text: string, maxDepth: number): LimitBreach | null {
   }
   return null;
 }
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The first key that could reach an object's prototype if the value were merged somewhere. */
+export function forbiddenKey(v: unknown): string | null {
+  if (v === null || typeof v !== 'object') return null;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (FORBIDDEN_KEYS.has(k)) return k;
+    const inner = forbiddenKey(x);
+    if (inner !== null) return inner;
+  }
+  return null;
+}
+
+/**
+ * Strict, bounded JSON: the pre-scan (depth, duplicate keys), JSON.parse once, then no key that
+ * names a prototype. A refusal says why and where (a byte offset, or -1).
+ */
+export function parseBoundedJson(
+  text: string,
+  maxDepth: number,
+): { value: unknown } | { breach: LimitBreach } {
+  const breach = scanJson(text, maxDepth);
+  if (breach !== null) return { breach };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { breach: { offset: -1, message: `not valid JSON: ${(err as Error).message}` } };
+  }
+  const bad = forbiddenKey(value);
+  if (bad !== null)
+    return { breach: { offset: -1, message: `the key ${JSON.stringify(bad)} is not allowed` } };
+  return { value };
+}

@@ -4,17 +4,25 @@
  * pre-scan's duplicate keys.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { scanJson } from '../../../src/config/json-scan.ts';
 import {
+  MAX_CONFIG_ALIAS_COUNT,
   MAX_CONFIG_DOCUMENT_BYTES,
   MAX_CONFIG_NESTING_DEPTH,
   readBoundedFile,
 } from '../../../src/config/limits.ts';
-import { ConfigError, type ConfigIssue, parseSource, readSource } from '../../../src/config/load.ts';
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssue,
+  parseSource,
+  readSource,
+} from '../../../src/config/load.ts';
+import { CONFIG_INLINE_MAX_BYTES, CONFIG_INLINE_MAX_ENTITIES } from '../../../src/runtime/config-pipeline.ts';
 import { ManagedStore } from '../../../src/store/managed-store.ts';
 import { aliasBomb, deepJson, deepYamlBlock, deepYamlFlow } from '../../helpers/hostile-inputs.ts';
 
@@ -119,5 +127,40 @@ describe('config limits: the JSON pre-scan', () => {
     assert.equal(scanJson('{"a":{"a":1},"b":[{"a":1},{"a":2}]}', 8), null);
     assert.equal(scanJson('{"a":"a","b":["a","a"]}', 8), null, 'values are not keys');
     assert.match(scanJson('{"x":{"a":1},"x":2}', 8)!.message, /duplicate key "x"/);
+  });
+});
+
+describe('docs/hardening.md', () => {
+  const doc = readFileSync(new URL('../../../../docs/hardening.md', import.meta.url), 'utf8');
+
+  it('states the limits in force', () => {
+    assert.match(
+      doc,
+      new RegExp(
+        `\\| \`MAX_CONFIG_DOCUMENT_BYTES\` \\| 16 MiB \\(${MAX_CONFIG_DOCUMENT_BYTES.toLocaleString('en')} bytes\\)`,
+      ),
+    );
+    assert.match(doc, new RegExp(`\\| \`MAX_CONFIG_NESTING_DEPTH\` \\| ${MAX_CONFIG_NESTING_DEPTH} nested`));
+    assert.match(doc, new RegExp(`\\| \`MAX_CONFIG_ALIAS_COUNT\` \\| ${MAX_CONFIG_ALIAS_COUNT}:`));
+    assert.match(
+      doc,
+      new RegExp(
+        `under ${CONFIG_INLINE_MAX_BYTES / 1024} KiB of\\s+text, or ${CONFIG_INLINE_MAX_ENTITIES} entities`,
+      ),
+    );
+  });
+
+  it('shows the messages Fulcrum gives, as it gives them', () => {
+    const shown = doc.split('\n').filter((l) => l.startsWith('fulcrum.yaml'));
+    const actual = [
+      refused(() => parseSource(`a: 1\n${aliasBomb()}`, 'fulcrum.yaml')),
+      refused(() => parseSource(deepYamlBlock(100), 'fulcrum.yaml')),
+      [{ ...refused(() => parseSource(`# ${'x'.repeat(MAX_CONFIG_DOCUMENT_BYTES)}`, 'fulcrum.yaml'))[0]! }],
+    ].map((issues) => formatIssue(issues[0]!).replace(/^fulcrum\.yaml(:\d+:\d+)?: /, ''));
+    assert.equal(shown.length, 3);
+    shown.forEach((line, i) => {
+      const message = line.replace(/^fulcrum\.yaml(:\d+:\d+)?: /, '');
+      assert.equal(message.replace(/\d{8,}/g, 'N'), actual[i]!.replace(/\d{8,}/g, 'N'));
+    });
   });
 });
