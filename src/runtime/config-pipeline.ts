@@ -98,12 +98,14 @@ export class WorkerPipeline implements ConfigPipeline {
   private readonly pending = new Map<number, Pending>();
   private idle: { cancel(): void } | null = null;
   private readonly scheduler: Scheduler;
+  private readonly heapMb: number;
   /** Jobs sent to the worker so far, and worker threads started (for tests). */
   jobs = 0;
   started = 0;
 
-  constructor(scheduler: Scheduler) {
+  constructor(scheduler: Scheduler, opts: { heapMb?: number } = {}) {
     this.scheduler = scheduler;
+    this.heapMb = opts.heapMb ?? CONFIG_WORKER_HEAP_MB;
   }
 
   async run(job: ConfigJob): Promise<ConfigJobResult> {
@@ -112,6 +114,7 @@ export class WorkerPipeline implements ConfigPipeline {
     this.idle?.cancel();
     this.idle = null;
     const worker = this.ensure();
+    worker.ref(); // a job in flight keeps the process alive; an idle worker does not
     const id = this.nextId++;
     const done = new Promise<ConfigJobResult>((resolve) =>
       this.pending.set(id, { job, resolve, join: null }),
@@ -136,7 +139,7 @@ export class WorkerPipeline implements ConfigPipeline {
 
   private ensure(): Worker {
     if (this.worker !== null) return this.worker;
-    const w = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: CONFIG_WORKER_HEAP_MB } });
+    const w = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
     this.started++;
     w.unref();
     w.on('message', (m: FromWorker) => this.onMessage(w, m));
@@ -184,6 +187,7 @@ export class WorkerPipeline implements ConfigPipeline {
     this.pending.delete(id);
     p?.resolve(result);
     if (this.pending.size === 0 && this.worker !== null) {
+      this.worker.unref();
       this.idle?.cancel();
       this.idle = after(CONFIG_WORKER_IDLE_MS, () => {
         if (this.pending.size === 0) void this.close();
@@ -196,7 +200,7 @@ export class WorkerPipeline implements ConfigPipeline {
     this.worker = null;
     const oom = /ERR_WORKER_OUT_OF_MEMORY/.test(String((err as NodeJS.ErrnoException).code ?? err.message));
     const why = oom
-      ? `processing it needs more than the config worker's ${CONFIG_WORKER_HEAP_MB} MB heap (CONFIG_WORKER_HEAP_MB)`
+      ? `processing it needs more than the config worker's ${this.heapMb} MB heap (CONFIG_WORKER_HEAP_MB)`
       : err.message;
     for (const [id, p] of [...this.pending])
       this.settle(id, this.failed(p.job, `cannot process the configuration: ${why}`));

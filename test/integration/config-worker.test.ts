@@ -4,9 +4,13 @@
  * and a stopped worker is started again by the next change.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { parse } from 'yaml';
+import { immediateScheduler } from '../../src/core/pace.ts';
 import { WorkerPipeline } from '../../src/runtime/config-pipeline.ts';
 import { admin, type ManagedNode, startManaged } from '../helpers/admin.ts';
 import { TEST_NODE_HEADER } from '../helpers/fulcrum.ts';
@@ -78,5 +82,30 @@ describe('the config worker', () => {
     assert.equal(pipeline.jobs, jobs + 1);
     assert.equal(f.node.runtime.current.snapshot.routes.length, 601);
     assert.equal(await status('/again'), 200);
+  });
+});
+
+describe('the config worker out of memory', () => {
+  it('refuses a document that needs more than its heap; the next job gets a new worker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-oom-'));
+    const file = join(dir, 'big.yaml');
+    writeFileSync(file, `${TEST_NODE_HEADER}${manyServices(20_000, '127.0.0.1:9')}`);
+    const p = new WorkerPipeline(immediateScheduler, { heapMb: 16 });
+    try {
+      const r = await p.run({ kind: 'file', file, nowSeconds: 0, previous: null });
+      assert.equal(r.ok, false);
+      assert.ok(!r.ok);
+      assert.match(
+        r.issues[0]!.message,
+        /needs more than the config worker's 16 MB heap \(CONFIG_WORKER_HEAP_MB\)/,
+      );
+      assert.equal(r.issues[0]!.file, file);
+      writeFileSync(file, `${TEST_NODE_HEADER}${manyServices(200, '127.0.0.1:9')}`);
+      const again = await p.run({ kind: 'file', file, nowSeconds: 0, previous: null });
+      assert.equal(again.ok, true);
+      assert.equal(p.started, 2);
+    } finally {
+      await p.close();
+    }
   });
 });
