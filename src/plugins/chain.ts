@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { pluginsByPriority } from './registry.ts';
@@ -104,6 +105,13 @@ function candidates(s: Scoped, routeId: string, service: string): readonly Insta
   return [...(r ?? []), ...(v ?? []), ...s.rest];
 }
 
+export interface PluginSetDeps {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly trusted: BlockList | null;
+  readonly state: Map<string, unknown>;
+}
+
 /** Every enabled plugin instance of a snapshot, built once per generation. */
 export class PluginSet {
   readonly consumers: ConsumerIndex;
@@ -117,10 +125,24 @@ export class PluginSet {
 
   constructor(
     snapshot: Snapshot,
-    deps: { clock: Clock; rng: Rng; trusted: BlockList | null; state: Map<string, unknown> },
+    deps: PluginSetDeps,
+    /** false: leave the instances to fill() (PluginSet.build paces it). */
+    fill = true,
   ) {
     this.consumers = new ConsumerIndex(snapshot.consumers);
     this.trusted = deps.trusted;
+    if (fill) finish(this.fill(snapshot, deps));
+  }
+
+  /** Build every instance, yielding after each, so a generation build can let traffic run. */
+  static *build(snapshot: Snapshot, deps: PluginSetDeps): Steps<PluginSet> {
+    const set = new PluginSet(snapshot, deps, false);
+    yield;
+    yield* set.fill(snapshot, deps);
+    return set;
+  }
+
+  private *fill(snapshot: Snapshot, deps: PluginSetDeps): Steps<void> {
     const used = new Set<string>();
     const env: BuildEnv = {
       clock: deps.clock,
@@ -137,11 +159,19 @@ export class PluginSet {
         return s;
       },
     };
+    const specs = new Map<string, PluginSpec[]>();
+    for (const spec of snapshot.plugins) {
+      if (!spec.enabled) continue;
+      const l = specs.get(spec.name);
+      if (l) l.push(spec);
+      else specs.set(spec.name, [spec]);
+    }
     for (const def of pluginsByPriority()) {
       const list: Instance[] = [];
-      for (const spec of snapshot.plugins)
-        if (spec.enabled && spec.name === def.name)
-          list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
+      for (const spec of specs.get(def.name) ?? []) {
+        list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
+        yield;
+      }
       if (list.length > 0) this.byName.set(def.name, scoped(list));
     }
     // State no instance asked for this time (instance removed, or its identity changed) goes.

@@ -215,7 +215,7 @@ export class Generation {
     const trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
     let plugins: PluginSet | null = null;
     if (snapshot.plugins.some((p) => p.enabled))
-      plugins = new PluginSet(snapshot, {
+      plugins = yield* PluginSet.build(snapshot, {
         clock: live.clock,
         rng: live.rng,
         trusted,

@@ -38,10 +38,10 @@ function runtime(clock: ManualClock): Runtime {
 }
 
 /** The units of work (yields) of building a snapshot of `n` services with a route each. */
-function units(n: number): number {
+function units(n: number, text = config(n)): number {
   const clock = new ManualClock();
   const rt = runtime(clock);
-  const steps = Generation.build(1, loadSnapshotText(config(n), 'f.yaml'), rt.live);
+  const steps = Generation.build(1, loadSnapshotText(text, 'f.yaml'), rt.live);
   let count = 0;
   while (!steps.next().done) count++;
   rt.close();
@@ -55,6 +55,14 @@ describe('paced generation builds', () => {
     // 1 implicit upstream, n services, n routes, plugins, router: 2n + 3.
     assert.equal(small, 2 * 500 + 3);
     assert.equal(big, 2 * 2000 + 3);
+  });
+
+  it('counts one more unit per plugin instance built', () => {
+    const withPlugins = (n: number) =>
+      config(n).replace(/(\n {8}paths: \["\/s\d+"\]\n)/g, '$1        plugins: [{ name: key-auth }]\n');
+    // ... + the plugin set itself and one unit per instance.
+    assert.equal(units(300, withPlugins(300)), 3 * 300 + 4);
+    assert.equal(units(1200, withPlugins(1200)), 3 * 1200 + 4);
   });
 
   it('gives the event loop a turn every PACE_MAX_STEPS units when the clock stands still', async () => {
