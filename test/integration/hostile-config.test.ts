@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { MAX_CONFIG_DOCUMENT_BYTES } from '../../src/config/limits.ts';
@@ -159,6 +159,18 @@ describe('hostile configuration with --watch (child process)', () => {
     const error = f.logs.find((l) => l.level === 50 && /aliases expand/.test(String(l.msg)));
     assert.ok(error, 'the alias refusal is logged');
     assert.equal(f.proc.exitCode, null);
+    assert.deepEqual(await get(f), { status: 200, body: 'watched' });
+  });
+
+  it('a watched file grown past the size limit is refused without being read', async () => {
+    // A sparse file renamed over the watched one, as a config manager replaces a file.
+    const big = `${file}.new`;
+    writeFileSync(big, '');
+    truncateSync(big, 1024 * 1024 * 1024);
+    renameSync(big, file);
+    await f.waitForLog((l) => l.level === 50 && /the document is 1073741824 bytes/.test(String(l.msg)));
+    // Reading it (to hash it, or to parse it) would have taken 1 GiB.
+    assert.ok(f.memory().hwm < 512 * 1024 * 1024, `peak RSS ${f.memory().hwm}`);
     assert.deepEqual(await get(f), { status: 200, body: 'watched' });
   });
 });
