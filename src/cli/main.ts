@@ -66,9 +66,13 @@ function validate(file: string | undefined): number {
     );
     return 0;
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
-    process.stderr.write(`${file}: ${err.issues.length} error(s)\n`);
+    // A file that cannot be validated is an answer (exit 1 with the reason), not a crash.
+    const issues =
+      err instanceof ConfigError
+        ? err.issues
+        : [{ file, line: 0, column: 0, path: '', message: `cannot validate: ${(err as Error).message}` }];
+    for (const i of issues) process.stderr.write(`${formatIssue(i)}\n`);
+    process.stderr.write(`${file}: ${issues.length} error(s)\n`);
     return 1;
   }
 }

@@ -9,14 +9,17 @@ import { AdminServer } from '../admin/server.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { immediateScheduler, type Scheduler } from '../core/pace.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type Logs } from '../observability/access-log.ts';
+import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
 import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
+import { WorkerPipeline } from './config-pipeline.ts';
 import { FileWatch } from './file-watch.ts';
 import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
@@ -41,6 +44,13 @@ export interface NodeOptions {
   readonly watch?: boolean;
   /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
   readonly zone?: string;
+  /**
+   * Validate configuration changes in a worker thread and build generations a few milliseconds at
+   * a time (default true; docs/architecture.md). Off, a change is handled in one go.
+   */
+  readonly configWorker?: boolean;
+  /** How paced work waits for the next turn of the event loop (tests count turns). */
+  readonly scheduler?: Scheduler;
 }
 
 export type ReloadResult =
@@ -68,6 +78,7 @@ export class FulcrumNode {
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
+  private readonly scheduler: Scheduler;
 
   private constructor(
     snapshot: Snapshot,
@@ -83,10 +94,12 @@ export class FulcrumNode {
     );
     this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
     this.startedAtMs = clock.nowMs();
+    this.scheduler = options.scheduler ?? immediateScheduler;
     this.control = new ConfigControl(config.store, config, {
       clock,
       log: this.logs.app,
       apply: (s) => this.applySnapshot(s),
+      pipeline: options.configWorker === false ? inlinePipeline : new WorkerPipeline(this.scheduler),
     });
   }
 
@@ -207,14 +220,26 @@ export class FulcrumNode {
     try {
       return await this.control.reload({ who: 'signal', token: false, method: 'RELOAD', path: '' });
     } catch (err) {
-      if (err instanceof ConfigError) {
-        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
-        for (const i of err.issues)
-          this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
-        this.logs.app.error('configuration refused; the previous configuration keeps serving');
-        return { ok: false, issues: err.issues };
-      }
-      throw err;
+      // Whatever went wrong reading the new configuration, the old one keeps serving: a reload
+      // (SIGHUP, --watch) has no caller to throw to, and must never take the process down.
+      const issues: readonly ConfigIssue[] =
+        err instanceof ConfigError
+          ? err.issues
+          : [
+              {
+                file: this.options.stateFile ?? this.options.configFile ?? '<none>',
+                line: 0,
+                column: 0,
+                path: '',
+                message: `cannot load: ${(err as Error).message}`,
+              },
+            ];
+      if (!(err instanceof ConfigError)) this.logs.app.error({ err }, 'unexpected error while reloading');
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      for (const i of issues)
+        this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
+      this.logs.app.error('configuration refused; the previous configuration keeps serving');
+      return { ok: false, issues };
     }
   }
 
@@ -250,7 +275,10 @@ export class FulcrumNode {
     }
     this.listeners = kept;
     for (const [l, spec] of reconfigure) l.reconfigure?.(spec);
-    const gen = this.runtime.apply(snapshot);
+    const gen =
+      this.options.configWorker === false
+        ? this.runtime.apply(snapshot)
+        : await this.runtime.applyPaced(snapshot, this.scheduler);
     for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
     this.logs.app.info(
       { generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash },
@@ -285,6 +313,7 @@ export class FulcrumNode {
     }
     this.watcher?.close();
     await this.admin?.close();
+    await this.control.pipeline.close();
     this.runtime.close();
     await this.runtime.live.pools.closeAll();
     this.logs.app.info({ outcome }, 'fulcrum stopped');

@@ -7,6 +7,7 @@
 
 import type { Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import { finish, PACE_BUDGET_MS, PACE_MAX_STEPS, pace, type Scheduler } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import { HealthRegistry } from '../health/registry.ts';
@@ -16,7 +17,7 @@ import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { Generation, type LiveState } from './generation.ts';
+import { type BuildKeys, Generation, type LiveState, newBuildKeys } from './generation.ts';
 
 export class Runtime implements ProxyCore {
   readonly clock: Clock;
@@ -29,6 +30,8 @@ export class Runtime implements ProxyCore {
   readonly rng: Rng;
   private gen: Generation;
   private readonly retired = new Set<Generation>();
+  /** What builds in progress already hold (see BuildKeys). */
+  private readonly building = new Set<BuildKeys>();
   private nextId = 1;
   /** Open client connections, maintained by the listeners (for metrics and status). */
   connections = 0;
@@ -62,7 +65,7 @@ export class Runtime implements ProxyCore {
       log: deps.logs.app,
       registry: this.metrics.registry,
     });
-    this.gen = new Generation(this.nextId++, snapshot, this.live);
+    this.gen = finish(Generation.build(this.nextId++, snapshot, this.live));
     this.health.sync(this.gen.upstreams.values());
   }
 
@@ -74,9 +77,29 @@ export class Runtime implements ProxyCore {
     this.access(entry);
   }
 
-  /** Build a generation from the snapshot and put it in service; the old one drains. */
+  /** Build a generation from the snapshot at once and put it in service; the old one drains. */
   apply(snapshot: Snapshot): Generation {
-    const next = new Generation(this.nextId++, snapshot, this.live);
+    return this.swap(finish(Generation.build(this.nextId++, snapshot, this.live)));
+  }
+
+  /**
+   * Build a generation a few milliseconds at a time, traffic flowing on the generation in service
+   * in between (docs/architecture.md), then put it in service.
+   */
+  async applyPaced(snapshot: Snapshot, scheduler: Scheduler): Promise<Generation> {
+    const keys = newBuildKeys();
+    this.building.add(keys);
+    try {
+      const budget = { clock: this.clock, maxMs: PACE_BUDGET_MS, maxSteps: PACE_MAX_STEPS };
+      return this.swap(
+        await pace(Generation.build(this.nextId++, snapshot, this.live, keys), scheduler, budget),
+      );
+    } finally {
+      this.building.delete(keys);
+    }
+  }
+
+  private swap(next: Generation): Generation {
     const old = this.gen;
     this.gen = next;
     this.health.sync(next.upstreams.values());
@@ -109,6 +132,11 @@ export class Runtime implements ProxyCore {
       for (const k of g.poolKeys) pools.add(k);
       for (const k of g.targetKeys) targets.add(k);
       for (const k of g.upstreams.keys()) upstreams.add(k);
+    }
+    for (const b of this.building) {
+      for (const k of b.poolKeys) pools.add(k);
+      for (const k of b.targetKeys) targets.add(k);
+      for (const k of b.upstreams) upstreams.add(k);
     }
     this.live.pools.retain(pools);
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
