@@ -36,10 +36,8 @@ import { requestFacts } from './request-facts.ts';
 
 /** A source of targets: `subscribe` delivers the full list now or soon, and again at every change. */
 export interface TargetSource {
-  /** Returns how to stop (a function, or an object with `unsubscribe`), or nothing. */
-  subscribe(
-    update: (targets: readonly TargetConfig[]) => void,
-  ): (() => void) | { unsubscribe(): void } | undefined;
+  /** Returns how to stop: a function, or an object with `unsubscribe()`; anything else means nothing to stop. */
+  subscribe(update: (targets: readonly TargetConfig[]) => void): unknown;
 }
 
 export interface UpstreamDispatcherOptions {
@@ -69,6 +67,13 @@ export interface UpstreamDispatcherOptions {
   readonly clock?: Clock;
   readonly rng?: Rng;
 }
+
+/** The view before a target source's first list: every pick finds nothing. */
+const NO_TARGETS: UpstreamView = Object.freeze({
+  picker: { pick: () => null },
+  sticky: null,
+  pools: new Map(),
+});
 
 export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
   readonly name: string;
@@ -154,7 +159,9 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
             checks: new Counter('fulcrum_client_health_checks_total', 'Active health check probes.'),
           })
         : null;
-    this.view = this.build();
+    // With a source, nothing is built before its first list: that list is the fleet at start, which
+    // does not ramp under slow start (as a node's first configuration does not).
+    this.view = options.targets === undefined ? this.build() : NO_TARGETS;
     this.health?.start(this.targets());
     this.unreport = options.registry === undefined ? null : reportTo(options.registry, this);
     if (options.targets !== undefined) this.subscribe(options.targets);
@@ -215,9 +222,16 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
   }
 
   private subscribe(source: TargetSource): void {
-    const stop = source.subscribe((list) => this.setTargets(list));
+    const stop = source.subscribe((list) => this.setTargets(list)) as
+      | (() => void)
+      | { unsubscribe?: unknown }
+      | null
+      | undefined;
     if (typeof stop === 'function') this.stop = stop;
-    else if (stop && typeof stop.unsubscribe === 'function') this.stop = () => stop.unsubscribe();
+    else if (stop != null && typeof stop.unsubscribe === 'function') {
+      const handle = stop as { unsubscribe(): void };
+      this.stop = () => handle.unsubscribe();
+    }
   }
 
   /** A full target list from the source: validated as the file's; refused lists change nothing. */

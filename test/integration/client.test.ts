@@ -344,6 +344,56 @@ describe('client library: timeouts, aborts and bodies', () => {
   });
 });
 
+describe('client library: health checks and slow start', () => {
+  it('active checks take a failing target out before any request reaches it, and bring it back', async () => {
+    const [a, b] = await servers(2);
+    await b!.set('status', 503);
+    const d = client({
+      upstream: {
+        name: 'users',
+        healthchecks: {
+          active: {
+            http_path: '/health',
+            healthy: { interval: 0.05, successes: 1 },
+            unhealthy: { interval: 0.05, http_failures: 1 },
+          },
+          threshold: 0,
+        },
+        targets: [{ target: a!.target }, { target: b!.target }],
+      },
+    });
+    const state = d.targets().find((t) => t.target === b!.target)!;
+    await waitFor(() => !state.healthy, 'b unhealthy by its probes');
+    for (let i = 0; i < 6; i++) assert.equal((await get(d)).body, 'a');
+    assert.equal(b!.counts.requests, 0, 'no request reached b');
+    await b!.set('ok');
+    await waitFor(() => state.healthy, 'b healthy again');
+    assert.deepEqual(tally([(await get(d)).body, (await get(d)).body]), { a: 1, b: 1 });
+  });
+
+  it('a target joining through the source ramps under slow start', async () => {
+    const [a, b] = await servers(2);
+    let push: (targets: readonly TargetConfig[]) => void = () => {};
+    const d = client({
+      upstream: { name: 'users', slow_start: 30 },
+      targets: {
+        subscribe(update) {
+          push = update;
+          update([{ target: a!.target }]);
+        },
+      },
+    });
+    push([{ target: a!.target }, { target: b!.target }]);
+    const joined = d.targets().find((t) => t.target === b!.target)!;
+    const first = d.targets().find((t) => t.target === a!.target)!;
+    assert.equal(first.effectiveWeight, 100, 'the first list does not ramp');
+    assert.ok(joined.effectiveWeight < 20, `the newcomer starts low: ${joined.effectiveWeight}`);
+    const names = [];
+    for (let i = 0; i < 20; i++) names.push((await get(d)).body);
+    assert.ok((tally(names).b ?? 0) <= 4, JSON.stringify(tally(names)));
+  });
+});
+
 describe('client library: targets from a source', () => {
   it('follows the lists a source delivers; a bad list is refused and the last good one kept', async () => {
     const [a, b] = await servers(2);
