@@ -6,26 +6,21 @@
  */
 
 import type { BlockList } from 'node:net';
-import { factoryFor, isHashing, relevantSettings } from '../balancers/configure.ts';
-import { levelCount, withPriorities } from '../balancers/priority.ts';
-import type { Balancer, Picker } from '../balancers/types.ts';
-import { withZones, zoneAware } from '../balancers/zones.ts';
+import { isHashing } from '../balancers/configure.ts';
+import type { Picker } from '../balancers/types.ts';
 import type { RouteSpec, ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
-import type { Clock } from '../core/clock.ts';
 import { buildCidrList } from '../core/net.ts';
 import type { Steps } from '../core/pace.ts';
-import type { Rng } from '../core/random.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { type Chain, PluginSet } from '../plugins/chain.ts';
-import { StickyRuntime } from '../proxy/sticky.ts';
+import type { StickyRuntime } from '../proxy/sticky.ts';
 import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
-import { AffinityTable } from '../upstreams/affinity-table.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey, type TargetPool } from '../upstreams/pools.ts';
-import type { SlowStart } from '../upstreams/slow-start.ts';
-import { TargetState } from '../upstreams/target.ts';
+import type { TargetState } from '../upstreams/target.ts';
+import { type BalancingState, buildUpstreamBalancing, type UpstreamBalancing } from './upstream-balancing.ts';
 
 export interface UpstreamRuntime {
   readonly spec: UpstreamSpec;
@@ -65,37 +60,14 @@ export interface RouteRuntime {
   readonly chain: Chain | null;
 }
 
-/** Live state that outlives generations, owned by the Runtime. */
-export interface LiveState {
-  readonly targets: Map<string, TargetState>;
-  /** Per upstream: the balancer and its identity (algorithm and the options it reads). */
-  readonly balancers: Map<string, { algorithm: string; balancer: Balancer }>;
+/** Live state that outlives generations, owned by the Runtime (the balancing part: upstream-balancing.ts). */
+export interface LiveState extends BalancingState {
   readonly pools: PoolRegistry;
-  readonly slowStart: SlowStart;
   /** Per upstream name: circuit-breaker and retry-budget counters. */
   readonly guards: Map<string, UpstreamGuard>;
-  /** Per upstream with `sticky: { mode: source-ip }`: its client address table. */
-  readonly affinity: Map<string, AffinityTable>;
   /** Per plugin instance id: state that outlives generations (rate-limiting counters). */
   readonly pluginState: Map<string, unknown>;
   readonly metrics: Metrics;
-  readonly rng: Rng;
-  readonly clock: Clock;
-}
-
-/** An upstream's sticky layer, with its address table (kept across swaps) in source-ip mode. */
-function stickyFor(u: UpstreamSpec, targets: readonly TargetState[], live: LiveState): StickyRuntime | null {
-  const s = u.sticky;
-  let table = live.affinity.get(u.name) ?? null;
-  if (s === null || s.mode !== 'source-ip') {
-    live.affinity.delete(u.name);
-    table = null;
-  } else if (table) table.configure(s.tableSize, s.idleTimeoutMs);
-  else {
-    table = new AffinityTable(s.tableSize, s.idleTimeoutMs);
-    live.affinity.set(u.name, table);
-  }
-  return s === null ? null : new StickyRuntime(u.name, s, targets, live.clock, table);
 }
 
 /**
@@ -168,33 +140,11 @@ export class Generation {
    */
   static *build(id: number, snapshot: Snapshot, live: LiveState, keys = newBuildKeys()): Steps<Generation> {
     const upstreams = new Map<string, UpstreamRuntime>();
-    const targetKeys = keys.targetKeys;
-    const now = live.clock.monoMs();
     for (const u of snapshot.upstreams) {
       keys.upstreams.add(u.name);
-      // Slow start ramps targets new to an upstream that already existed, not those of a first start.
-      const existed = live.balancers.has(u.name);
-      const ramp = u.slowStart.windowMs > 0 ? u.slowStart : null;
-      const targets: TargetState[] = [];
-      for (const t of u.targets) {
-        const key = `${u.name}/${t.target}`;
-        targetKeys.add(key);
-        let st = live.targets.get(key);
-        const added = !st;
-        if (!st) {
-          st = new TargetState(u.name, t.target, t.host, t.port, t.weight);
-          st.rampHost = live.slowStart;
-          live.targets.set(key, st);
-        } else st.weight = t.weight;
-        st.priority = t.priority;
-        st.zone = t.zone;
-        st.slowStart = ramp;
-        if (added && existed) live.slowStart.begin(st, false);
-        else if (st.rampStartMs >= 0) st.updateRamp(now);
-        targets.push(st);
-        if (targets.length % TARGETS_PER_STEP === 0) yield;
-      }
-      upstreams.set(u.name, upstreamRuntime(u, targets, snapshot, live));
+      const b = buildUpstreamBalancing(u, snapshot.node.zone, live);
+      for (const t of b.targets) keys.targetKeys.add(t.key);
+      upstreams.set(u.name, upstreamRuntime(u, b, live));
       yield;
     }
     const services = new Map<string, ServiceRuntime>();
@@ -249,26 +199,8 @@ export class Generation {
   }
 }
 
-/** An upstream's runtime: its balancer (kept across swaps when it can be), guard and sticky layer. */
-function upstreamRuntime(
-  u: UpstreamSpec,
-  targets: readonly TargetState[],
-  snapshot: Snapshot,
-  live: LiveState,
-): UpstreamRuntime {
-  // A balancer (and its rotation or table state) survives a swap when neither its algorithm
-  // nor an option it reads changed. Several priority levels wrap it (one inner per level).
-  const levels = levelCount(u.targets);
-  const zoned = zoneAware(snapshot.node.zone, u.targets);
-  const identity = `${u.algorithm}|${JSON.stringify(relevantSettings(u.algorithm, u.balancer))}|${levels > 1 ? u.overprovisioningFactor : '-'}|${zoned ? snapshot.node.zone : '-'}`;
-  let b = live.balancers.get(u.name);
-  if (!b || b.algorithm !== identity) {
-    const base = factoryFor(u.algorithm, u.balancer);
-    const inner = zoned ? withZones(base, snapshot.node.zone) : base;
-    const factory = levels > 1 ? withPriorities(inner, u.overprovisioningFactor) : inner;
-    b = { algorithm: identity, balancer: factory.create({ rng: live.rng, clock: live.clock }) };
-    live.balancers.set(u.name, b);
-  }
+/** An upstream's runtime: its balancing (upstream-balancing.ts), guard and response-side settings. */
+function upstreamRuntime(u: UpstreamSpec, b: UpstreamBalancing, live: LiveState): UpstreamRuntime {
   let guard = live.guards.get(u.name);
   if (!guard) {
     guard = new UpstreamGuard(u.name, u.circuitBreaker);
@@ -277,11 +209,11 @@ function upstreamRuntime(
   return {
     spec: u,
     guard,
-    targets,
-    picker: b.balancer.update(targets),
+    targets: b.targets,
+    picker: b.picker,
     headerLatency: live.metrics.upstreamLatency.labels({ upstream: u.name }),
     hashing: isHashing(u.algorithm),
-    sticky: stickyFor(u, targets, live),
+    sticky: b.sticky,
     loadHeader: u.algorithm === 'resource' ? u.balancer.loadHeader : null,
   };
 }

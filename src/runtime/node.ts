@@ -27,8 +27,10 @@ import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 export interface NodeOptions {
   /** The declarative file; reload() re-reads it. */
   readonly configFile?: string;
-  /** A snapshot to start from instead of a file (tests, embedding). */
+  /** A snapshot to start from instead of a file (tests). */
   readonly snapshot?: Snapshot;
+  /** A store to read the configuration from instead of a file (embedding: MemoryStore); reload() re-reads it. */
+  readonly store?: ConfigStore;
   readonly clock?: Clock;
   readonly rng?: Rng;
   /** Override the file's logging (tests pass `off` and `silent`). */
@@ -113,6 +115,8 @@ export class FulcrumNode {
         version: 1,
         snapshot: options.snapshot,
       };
+    else if (options.store !== undefined)
+      config = { store: options.store, ...ConfigControl.open(options.store, clock) };
     else if (options.stateFile !== undefined) {
       const seed = options.configFile === undefined ? undefined : new FileStore(options.configFile);
       const store = new ManagedStore(options.stateFile);
@@ -210,7 +214,7 @@ export class FulcrumNode {
    * any error keep serving the old one.
    */
   async reload(): Promise<ReloadResult> {
-    if (!this.options.configFile && !this.options.stateFile)
+    if (!this.options.configFile && !this.options.stateFile && !this.options.store)
       return {
         ok: false,
         issues: [

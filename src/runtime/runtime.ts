@@ -153,7 +153,7 @@ export class Runtime implements ProxyCore {
     for (const name of names) {
       const u = this.gen.upstreams.get(name);
       const b = this.live.balancers.get(name);
-      if (u && b) u.picker = b.balancer.update(u.targets);
+      if (u && b) u.picker = b.update(u.targets);
     }
   }
 
