@@ -58,6 +58,7 @@ function time(iso) {
 
 function drawConfig(c) {
   config = c;
+  document.querySelector('.logout').hidden = !c.login;
   fill(
     'routes',
     c.routes.map((r) =>

@@ -39,6 +39,8 @@ export function dashboardConfig(n: DashboardNode): unknown {
     hash: s.hash,
     source: s.source,
     loaded_at: iso(gen.createdAtMs),
+    /** Whether the admin listener has a token (the page then offers to log out). */
+    login: s.node.admin.token !== '',
     routes: gen.routes.map((r) => ({
       name: r.label,
       service: r.serviceLabel || null,

@@ -138,6 +138,7 @@ upstreams:
     // The login page's own 401 is expected; from here on the console must stay clean.
     problems.length = 0;
     await page.waitForSelector('#live.ok');
+    await page.waitForSelector('.logout button', { state: 'visible' });
     await page.waitForSelector(`[data-target="shop-pool/${ups[2]!.target}"][data-health="healthy"]`);
     const targets = await page.$$eval('[data-target]', (rows) =>
       rows.map((r) => r.getAttribute('data-target')),

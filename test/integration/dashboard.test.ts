@@ -118,6 +118,7 @@ ${extra}`;
       const [config] = await a.waitFor('config', 1);
       const c = JSON.parse(config!.data);
       assert.equal(c.generation, 1);
+      assert.equal(c.login, false);
       assert.deepEqual(
         c.routes.map((r: { name: string; service: string; paths: string[] }) => [r.name, r.service, r.paths]),
         [['root', 'web', ['/']]],
