@@ -37,7 +37,7 @@ function fleet(n: number): TargetState[] {
  * The fastest of `runs` timings of `iterations` calls to fn, in ns per call: on a shared machine
  * the minimum is the steadiest estimate of the code's own cost (noise only ever adds time).
  */
-function nsPer(fn: () => void, iterations: number, runs = 7): number {
+export function nsPer(fn: () => void, iterations: number, runs = 7): number {
   const times: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = process.hrtime.bigint();
@@ -48,7 +48,7 @@ function nsPer(fn: () => void, iterations: number, runs = 7): number {
 }
 
 /** How many iterations fit in about `budgetMs`, estimated from a short probe. */
-function calibrate(fn: () => void, budgetMs = 40): number {
+export function calibrate(fn: () => void, budgetMs = 40): number {
   let n = 100;
   for (;;) {
     const t0 = process.hrtime.bigint();

@@ -52,6 +52,8 @@ export interface FulcrumConfig {
       /** Send the client certificate verdict and identity to targets as `X-Client-Cert-*` request headers (any such header from the client is removed first). */
       forward_client_cert?: boolean;
     };
+    /** Names besides `localhost`, IP addresses and `address` that the Host header of an admin request may carry (an /etc/hosts alias, a tunnel). Any other name is refused (403) on a loopback address or without a token: a web page that re-points its own name at this machine (DNS rebinding) would send it. The port is not compared. Applies to the next request. */
+    allowed_hosts?: string[];
     /** Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control. */
     allow_insecure?: boolean;
   };
@@ -81,9 +83,11 @@ export interface FulcrumConfig {
   };
   /** Application logs (JSON lines on stderr) and access logs (one JSON line per request). */
   logging?: {
-    /** The application log level (to stderr). */
+    /** The application log level (to stderr). `fulcrum start --log-level` overrides it. */
     level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-    /** Where access-log lines go: `stdout`, `stderr`, `off`, or a file path. */
+    /** The application log format: `json` (one JSON object per line), `pretty` (one human line per event: time, level, message, fields), or `auto`: pretty when stderr is a terminal, JSON otherwise. `fulcrum start --log-format` overrides it. */
+    format?: 'auto' | 'json' | 'pretty';
+    /** Where access-log lines go: `stdout`, `stderr`, `off`, or a file path, relative to the configuration file. A file is reopened on SIGUSR1 (after logrotate moved it). */
     access_log?: string;
   };
   /** Addresses and CIDRs (`10.0.0.0/8`, `::1`) of proxies in front of Fulcrum whose `X-Forwarded-*` headers are kept and extended. From any other client those headers are replaced. */
@@ -208,7 +212,7 @@ export interface ServiceConfig {
     /** Milliseconds: for idempotent requests without a body, when a try has no response headers after this long, a second try goes to another target and the first answer wins (the other is cancelled). 0: off. */
     hedge_delay?: number;
   };
-  /** Milliseconds from the request head to the response headers, across every try and backoff; on expiry the client gets 504 and nothing is retried. 0: no limit beyond each try's own. */
+  /** Milliseconds from the end of the request (its head, or the last byte of its body) to the response headers, across every try and backoff; on expiry the client gets 504 and nothing is retried. Unset: twice `read_timeout` (enough for one timed-out try and a retry elsewhere). 0: no limit beyond each try's own. */
   request_timeout?: number;
   /** A disabled service is kept in the file but its routes answer 503. */
   enabled?: boolean;
@@ -457,11 +461,15 @@ export interface UpstreamConfig {
     /** Retries in flight to the upstream; beyond it a failed try is not retried. */
     max_retries?: number;
   };
-  /** Retries in flight may be at most `percent` of the upstream's active requests, or `min_concurrency`, whichever is more (Envoy's retry budget), so that retries cannot multiply an outage. */
+  /** Retries may be at most `percent` of the upstream's requests of the last `ttl`, plus `min_retries_per_sec` (Finagle's retry budget): a burst of retries passes, a sustained retry storm is cut to a share of the traffic. Retries after a connect failure are not counted (nothing reached a target). `min_concurrency` adds Envoy's form. See docs/resilience.md. */
   retry_budget?: {
-    /** The share of active requests that may be retries. */
+    /** The share of requests that may be retried (of the last `ttl`; with `min_concurrency`, also of the requests in flight). */
     percent?: number;
-    /** Retries allowed in flight whatever the load. */
+    /** Retries allowed per second whatever the traffic (a reserve of this × `ttl`). */
+    min_retries_per_sec?: number;
+    /** The window, in milliseconds, over which requests and retries are counted. */
+    ttl?: number;
+    /** Envoy's retry budget, when set: retries in flight at most `percent` of the requests in flight, or this many, whichever is more. Unset: not applied. */
     min_concurrency?: number;
   };
   /** Sticky sessions on top of the algorithm: a client keeps going to the target it was first sent to while that target can take it; otherwise the algorithm picks again and the pin moves. See docs/balancing.md#sticky-sessions. */
@@ -633,7 +641,7 @@ export interface ListenerConfig {
     header_table_size?: number;
     /** SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control). */
     initial_window_size?: number;
-    /** Rapid reset (CVE-2023-44487): streams a client may cancel before their response began, per `reset_window`. */
+    /** Rapid reset (CVE-2023-44487): premature resets (cancelled by the client unanswered, within 1 s of opening) allowed per `reset_window`; past it the connection is closed if they are at least half of its ended streams (docs/http2.md). */
     max_resets?: number;
     /** The window of `max_resets`, in milliseconds. */
     reset_window?: number;

@@ -170,11 +170,21 @@ export const nodeSchemas: Record<string, S> = {
         type: 'string',
         enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
         default: 'info',
-        description: 'The application log level (to stderr).',
+        description: 'The application log level (to stderr). `fulcrum start --log-level` overrides it.',
       },
-      access_log: str('Where access-log lines go: `stdout`, `stderr`, `off`, or a file path.', {
-        default: 'stdout',
-      }),
+      format: {
+        type: 'string',
+        enum: ['auto', 'json', 'pretty'],
+        default: 'auto',
+        description:
+          'The application log format: `json` (one JSON object per line), `pretty` (one human line per event: time, level, message, fields), or `auto`: pretty when stderr is a terminal, JSON otherwise. `fulcrum start --log-format` overrides it.',
+      },
+      access_log: str(
+        'Where access-log lines go: `stdout`, `stderr`, `off`, or a file path, relative to the configuration file. A file is reopened on SIGUSR1 (after logrotate moved it).',
+        {
+          default: 'stdout',
+        },
+      ),
     },
   },
   trusted_ips: {

@@ -14,6 +14,7 @@ import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch } from './l4.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import { relativeToFile } from './paths.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
 import { normalizeSticky } from './sticky.ts';
 import { normalizeListenerTls, normalizeServiceTls, normalizeTlsMaterial } from './tls.ts';
@@ -133,7 +134,11 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       drainMs: t.drain_ms ?? 10000,
       upstreamKeepaliveMs: t.upstream_keepalive_ms ?? 60000,
     },
-    logging: { level: lg.level ?? 'info', accessLog: lg.access_log ?? 'stdout' },
+    logging: {
+      level: lg.level ?? 'info',
+      format: lg.format ?? 'auto',
+      accessLog: accessLogPath(src.file, lg.access_log ?? 'stdout'),
+    },
     trustedIps: trusted,
     headers: {
       via: h.via ?? true,
@@ -146,6 +151,11 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
 }
 
 /** The admin API changes the configuration: off loopback it needs a token, or an explicit override. */
+/** `logging.access_log`: a keyword, or a file path relative to the configuration file. */
+function accessLogPath(file: string, where: string): string {
+  return where === 'stdout' || where === 'stderr' || where === 'off' ? where : relativeToFile(file, where);
+}
+
 function insecureAdmin(a: Raw): string | null {
   const address: string = a.address ?? '127.0.0.1';
   if ((a.enabled ?? true) === false || (a.token ?? '') !== '' || a.allow_insecure === true) return null;

@@ -18,7 +18,9 @@ import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
+import type { Counter } from '../observability/registry.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
+import { PluginOutcomes } from './outcomes.ts';
 import { pluginsByPriority } from './registry.ts';
 import { BufferedBody, requestHasBody } from './request-body.ts';
 import {
@@ -39,6 +41,7 @@ interface Instance {
   readonly spec: PluginSpec;
   readonly def: AnyPlugin;
   readonly built: unknown;
+  readonly outcomes: PluginOutcomes;
 }
 
 interface Slot {
@@ -110,6 +113,8 @@ export interface PluginSetDeps {
   readonly rng: Rng;
   readonly trusted: BlockList | null;
   readonly state: Map<string, unknown>;
+  /** fulcrum_plugin_outcomes_total (outcomes.ts); absent in unit tests. */
+  readonly outcomes?: Counter;
 }
 
 /** Every enabled plugin instance of a snapshot, built once per generation. */
@@ -168,8 +173,10 @@ export class PluginSet {
     }
     for (const def of pluginsByPriority()) {
       const list: Instance[] = [];
+      let outcomes: PluginOutcomes | null = null;
       for (const spec of specs.get(def.name) ?? []) {
-        list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
+        outcomes ??= new PluginOutcomes(def.name, deps.outcomes ?? null);
+        list.push({ spec, def, built: def.build(spec.config, env, spec.id), outcomes });
         yield;
       }
       if (list.length > 0) this.byName.set(def.name, scoped(list));
@@ -231,6 +238,13 @@ export class PluginRun implements PluginRequest {
   encoder: Duplex | null = null;
   /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
   bodyLimit = 0;
+  /**
+   * Why a plugin answered the request itself (`key-auth: invalid-credentials`, `rate-limiting:
+   * rate-limited`), for the access log's `reason`; null when none did.
+   */
+  rejection: string | null = null;
+  /** The hook running now, to blame when it throws. */
+  private running: Instance | null = null;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
   responseHeaders: string[] | null = null;
   private readonly chain: Chain;
@@ -339,8 +353,15 @@ export class PluginRun implements PluginRequest {
     } catch {
       // A failing hook must not take the process down, nor let the request through unchecked.
       this.hookErrors++;
+      if (this.running !== null) this.rejection = this.running.outcomes.reply(UNEXPECTED);
       return UNEXPECTED;
     }
+  }
+
+  /** The name of the consumer the request authenticated as, for the access log; null when none. */
+  consumerName(): string | null {
+    const c = this.consumer;
+    return c === null ? null : (c.username ?? c.customId ?? c.id);
   }
 
   /** Hook failures in this request (header, body and log hooks that throw are skipped). */
@@ -352,8 +373,9 @@ export class PluginRun implements PluginRequest {
       for (let i = this.next; i < slots.length; i++) {
         const s = slots[i]!;
         if (s.def.rewrite === undefined || s.base === null) continue;
+        this.running = s.base;
         const out = s.def.rewrite(this, s.base.built);
-        if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
+        if (out !== null) return isWait(out) ? this.waitAt(i, out) : this.answered(s.base, out);
       }
       this.stage = 1;
       this.next = 0;
@@ -369,10 +391,21 @@ export class PluginRun implements PluginRequest {
         if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
       }
       if (inst.def.access === undefined) continue;
+      this.running = inst;
+      const consumer = this.consumer;
       const out = inst.def.access(this, inst.built);
-      if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
+      if (out !== null) return isWait(out) ? this.waitAt(i, out) : this.answered(inst, out);
+      // An authentication plugin that set a consumer: counted as it authenticated or fell back.
+      if (inst.def.noConsumer && this.consumer !== consumer)
+        inst.outcomes.count(this.credential === null ? 'anonymous' : 'authenticated');
     }
     return null;
+  }
+
+  /** A hook answered the request itself: count its outcome, keep the reason for the access log. */
+  private answered(inst: Instance, reply: LocalReply): LocalReply {
+    this.rejection = inst.outcomes.reply(reply);
+    return reply;
   }
 
   private waitAt(slot: number, w: Wait): AccessResult {

@@ -119,7 +119,7 @@ export const cors: PluginDef<CorsConfig, Built> = {
       b.conf.headers.length > 0 ? b.conf.headers.join(',') : typeof asked === 'string' ? asked : '';
     if (allowHeaders !== '') headers['access-control-allow-headers'] = allowHeaders;
     if (b.conf.max_age !== null) headers['access-control-max-age'] = String(b.conf.max_age);
-    return { status: 200, headers } satisfies LocalReply;
+    return { status: 200, reason: 'preflight', headers } satisfies LocalReply;
   },
   headerFilter(r, b, head) {
     if (head.local && answersPreflight(r, b)) return;

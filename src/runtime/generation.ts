@@ -56,6 +56,9 @@ export interface RouteRuntime {
   /** Request counters by status class: index 1..5 for 1xx..5xx, 0 for anything else. */
   readonly byClass: readonly CounterChild[];
   readonly duration: HistogramChild;
+  /** fulcrum_http_request_bytes_total / fulcrum_http_response_bytes_total: body bytes in and out. */
+  readonly bytesIn: CounterChild;
+  readonly bytesOut: CounterChild;
   /** The route's plugin chain (docs/plugins.md), or null when no plugin applies: one check per phase. */
   readonly chain: Chain | null;
 }
@@ -170,6 +173,7 @@ export class Generation {
         rng: live.rng,
         trusted,
         state: live.pluginState,
+        outcomes: live.metrics.pluginOutcomes,
       });
     else live.pluginState.clear();
     yield;
@@ -242,6 +246,8 @@ function routeRuntime(
       live.metrics.requests.labels({ route: label, service: serviceLabel, code }),
     ),
     duration: live.metrics.duration.labels({ route: label, service: serviceLabel }),
+    bytesIn: live.metrics.requestBytes.labels({ route: label, service: serviceLabel }),
+    bytesOut: live.metrics.responseBytes.labels({ route: label, service: serviceLabel }),
     chain: plugins === null ? null : plugins.chainFor(r, service?.spec ?? null),
   };
 }

@@ -12,12 +12,29 @@ import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import { HealthRegistry } from '../health/registry.ts';
 import type { AccessEntry, Logs } from '../observability/access-log.ts';
+import { servedCertificates } from '../observability/certificates.ts';
 import { Metrics } from '../observability/metrics.ts';
+import { TargetFailureLog } from '../observability/target-log.ts';
+import { TargetStats } from '../observability/target-stats.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { type BuildKeys, Generation, type LiveState, newBuildKeys } from './generation.ts';
+
+/** One configuration put in service, for the dashboard's history. */
+export interface GenerationRecord {
+  readonly id: number;
+  readonly hash: string;
+  readonly source: string;
+  /** Wall-clock ms when it went into service. */
+  readonly atMs: number;
+  /** Whether its content differs from the generation before it. */
+  readonly changed: boolean;
+}
+
+/** Generations remembered for the dashboard. */
+export const GENERATION_HISTORY = 20;
 
 export class Runtime implements ProxyCore {
   readonly clock: Clock;
@@ -36,6 +53,13 @@ export class Runtime implements ProxyCore {
   /** Open client connections, maintained by the listeners (for metrics and status). */
   connections = 0;
   readonly access: (entry: AccessEntry) => void;
+  /**
+   * Why targets fail, logged once per target per interval (src/observability/target-log.ts): the
+   * data plane calls `targetLog.noteFailure(target, error)` on each failed try.
+   */
+  readonly targetLog: TargetFailureLog;
+  /** The latest generations put in service, oldest first. */
+  readonly history: GenerationRecord[] = [];
 
   constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs }) {
     this.clock = deps.clock;
@@ -45,6 +69,7 @@ export class Runtime implements ProxyCore {
       targets: () => this.live.targets.values(),
       generation: () => this.gen.id,
       connections: () => this.connections,
+      certificates: () => servedCertificates(this.gen.snapshot.node),
     });
     this.live = {
       targets: new Map(),
@@ -65,8 +90,19 @@ export class Runtime implements ProxyCore {
       log: deps.logs.app,
       registry: this.metrics.registry,
     });
+    this.targetLog = new TargetFailureLog(deps.logs.app, deps.clock);
     this.gen = finish(Generation.build(this.nextId++, snapshot, this.live));
+    this.observe(this.gen, true);
     this.health.sync(this.gen.upstreams.values());
+  }
+
+  /** Give new targets their rolling statistics and remember the generation. */
+  private observe(gen: Generation, changed: boolean): void {
+    for (const t of this.live.targets.values())
+      if (t.observer === null) t.observer = new TargetStats(this.clock);
+    const s = gen.snapshot;
+    this.history.push({ id: gen.id, hash: s.hash, source: s.source, atMs: gen.createdAtMs, changed });
+    if (this.history.length > GENERATION_HISTORY) this.history.shift();
   }
 
   get current(): Generation {
@@ -102,6 +138,8 @@ export class Runtime implements ProxyCore {
   private swap(next: Generation): Generation {
     const old = this.gen;
     this.gen = next;
+    this.observe(next, old.snapshot.hash !== next.snapshot.hash);
+    this.targetLog.sweep();
     this.health.sync(next.upstreams.values());
     this.retired.add(old);
     this.metrics.reloads.labels({ result: 'ok' }).inc();
@@ -111,6 +149,7 @@ export class Runtime implements ProxyCore {
   }
 
   reportOutcome(t: TargetState, o: Outcome): void {
+    if (typeof o === 'number' && o >= 500 && t.observer instanceof TargetStats) t.observer.httpError();
     this.health.report(t, o);
   }
 
@@ -161,6 +200,7 @@ export class Runtime implements ProxyCore {
   close(): void {
     this.live.slowStart.stop();
     this.health.stop();
+    this.targetLog.stop();
   }
 
   /** Requests in flight across every generation. */
