@@ -1,6 +1,7 @@
 /**
- * Generates the published JSON Schema (schema/fulcrum.schema.json) and the field reference
- * (docs/configuration.md) from one source, src/config/schema.ts. `npm run gen` writes both;
+ * Generates the published JSON Schema (schema/fulcrum.schema.json), the field reference
+ * (docs/configuration.md) and the file's TypeScript types (gen-types.ts) from one source,
+ * src/config/schema.ts. `npm run gen` writes both;
  * test/unit/config/generated.test.ts fails when the committed files differ from what this returns,
  * so the functions here are pure (they return strings) and only `main` touches the disk.
  */
@@ -18,6 +19,7 @@ import {
   targetSchema,
   upstreamSchema,
 } from '../src/config/schema.ts';
+import { configTypes, TYPES_PATH } from './gen-types.ts';
 
 type S = Record<string, unknown>;
 
@@ -248,7 +250,8 @@ function main(): void {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   writeFileSync(join(root, SCHEMA_PATH), schemaJson());
   writeFileSync(join(root, DOCS_PATH), configurationMarkdown());
-  process.stdout.write(`wrote ${SCHEMA_PATH} and ${DOCS_PATH}\n`);
+  writeFileSync(join(root, TYPES_PATH), configTypes());
+  process.stdout.write(`wrote ${SCHEMA_PATH}, ${DOCS_PATH} and ${TYPES_PATH}\n`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -4,7 +4,7 @@
  * (in-flight counts stay 0) except where noted; hashing picks cycle through 4,096 distinct keys.
  * Prints markdown tables; `npm run bench:micro` runs it through run.ts.
  */
-import { BUILTIN_BALANCERS } from '../../src/balancers/index.ts';
+import { BUILTIN_ALGORITHMS, BUILTIN_BALANCERS } from '../../src/balancers/index.ts';
 import { buildTable, maglevOptions } from '../../src/balancers/maglev.ts';
 import { buildRing, ringHashOptions } from '../../src/balancers/ring-hash.ts';
 import type { PickContext, Picker } from '../../src/balancers/types.ts';
@@ -12,19 +12,9 @@ import { systemClock } from '../../src/core/clock.ts';
 import { seededRng } from '../../src/core/random.ts';
 import { TargetState } from '../../src/upstreams/target.ts';
 
-const ALGORITHMS = [
-  'round-robin',
-  'random',
-  'least-connections',
-  'least-request',
-  'latency',
-  'ring-hash',
-  'maglev',
-  'rendezvous',
-  'resource',
-] as const;
+const ALGORITHMS = BUILTIN_ALGORITHMS.map((d) => d.id);
 const SIZES = [3, 100, 10_000] as const;
-const HASHING = new Set(['ring-hash', 'maglev', 'rendezvous']);
+const HASHING = new Set(BUILTIN_ALGORITHMS.filter((d) => d.hashing).map((d) => d.id));
 const KEYS = 4096;
 
 /** n targets with weights 1..4, latency samples and load reports, as a mixed fleet would have. */
@@ -47,7 +37,7 @@ function fleet(n: number): TargetState[] {
  * The fastest of `runs` timings of `iterations` calls to fn, in ns per call: on a shared machine
  * the minimum is the steadiest estimate of the code's own cost (noise only ever adds time).
  */
-function nsPer(fn: () => void, iterations: number, runs = 7): number {
+export function nsPer(fn: () => void, iterations: number, runs = 7): number {
   const times: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = process.hrtime.bigint();
@@ -58,7 +48,7 @@ function nsPer(fn: () => void, iterations: number, runs = 7): number {
 }
 
 /** How many iterations fit in about `budgetMs`, estimated from a short probe. */
-function calibrate(fn: () => void, budgetMs = 40): number {
+export function calibrate(fn: () => void, budgetMs = 40): number {
   let n = 100;
   for (;;) {
     const t0 = process.hrtime.bigint();

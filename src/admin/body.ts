@@ -5,7 +5,8 @@
  * turned into numbers and booleans where the entity's schema says so.
  */
 import type { IncomingMessage } from 'node:http';
-import { parseDocument } from 'yaml';
+import { parseBoundedJson } from '../config/json-scan.ts';
+import { MAX_CONFIG_NESTING_DEPTH } from '../config/limits.ts';
 import { Refusal } from './control.ts';
 
 /** The largest admin request body: big enough for a whole configuration of a few thousand objects. */
@@ -48,34 +49,19 @@ function tooLarge(limit: number): Refusal {
   return new Refusal(413, 'payload too large', `the request body is larger than ${limit} bytes`);
 }
 
-function hasForbiddenKey(v: unknown): string | null {
-  if (v === null || typeof v !== 'object') return null;
-  for (const [k, x] of Object.entries(v as Raw)) {
-    if (FORBIDDEN_KEYS.has(k)) return k;
-    const inner = hasForbiddenKey(x);
-    if (inner !== null) return inner;
-  }
-  return null;
-}
-
-/** Parse a JSON text strictly: JSON.parse for the grammar, the YAML parser to refuse duplicate keys. */
+/**
+ * Parse a JSON text strictly: a linear pre-scan bounds the nesting depth and refuses duplicate keys
+ * (src/config/json-scan.ts) before JSON.parse checks the grammar.
+ */
 export function parseStrictJson(text: string): unknown | Refusal {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return new Refusal(400, 'invalid JSON', `the body is not valid JSON: ${(err as Error).message}`);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true, strict: true });
-  if (doc.errors.length > 0)
-    return new Refusal(
-      400,
-      'invalid JSON',
-      `the body is not valid JSON: ${doc.errors[0]!.message.split('\n')[0]}`,
-    );
-  const bad = hasForbiddenKey(value);
-  if (bad !== null) return new Refusal(400, 'invalid JSON', `the key ${JSON.stringify(bad)} is not allowed`);
-  return value;
+  const r = parseBoundedJson(text, MAX_CONFIG_NESTING_DEPTH);
+  if ('value' in r) return r.value;
+  const where = r.breach.offset >= 0 ? ` (at offset ${r.breach.offset})` : '';
+  return new Refusal(
+    400,
+    'invalid JSON',
+    `the body is not valid JSON: ${r.breach.message.replace(/^not valid JSON: /, '')}${where}`,
+  );
 }
 
 function typeAt(schema: Schema | undefined): string | undefined {

@@ -4,13 +4,13 @@
  * (the JSON Schema of one entity kind, from config/schema.ts), and `GET /upstreams/{u}/health`.
  */
 import { stringify } from 'yaml';
-import { ConfigError, type ParsedSource, parseSource } from '../config/load.ts';
+import { MAX_CONFIG_DOCUMENT_BYTES } from '../config/limits.ts';
 import { fileSchema } from '../config/schema.ts';
-import { snapshotFromSource } from '../config/validate.ts';
-import { exportDocument, importDocument, KINDS, type Kind } from '../store/document.ts';
-import { MAX_ADMIN_BODY_BYTES, parseStrictJson, readBody } from './body.ts';
-import { type ConfigControl, Refusal, schemaRefusal } from './control.ts';
+import { exportDocument, KINDS, type Kind } from '../store/document.ts';
+import { readBody } from './body.ts';
+import { type ConfigControl, Refusal } from './control.ts';
 import { DEFS } from './entities.ts';
+import { redactSecrets } from './redact.ts';
 import { refusalReply } from './resources.ts';
 import type { Router } from './router.ts';
 
@@ -32,7 +32,10 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
     '/config',
     { summary: 'The whole declarative configuration in force', tag: 'config' },
     async (c) => {
-      const { doc } = exportDocument(control.state);
+      const full = exportDocument(control.state).doc;
+      // Without a token, private keys and secrets are left out (redact.ts); the JSON reply would be
+      // redacted on its way out anyway, the YAML text would not.
+      const doc = c.caller.token ? full : redactSecrets(full);
       const headers = { 'x-fulcrum-config-version': String(control.version) };
       if (c.query.get('format') === 'yaml')
         return {
@@ -47,37 +50,25 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
   router.add(
     'POST',
     '/config',
-    { summary: 'Replace the whole configuration (validated first)', tag: 'config', body: fileSchema },
+    {
+      summary: 'Replace the whole configuration (validated first)',
+      tag: 'config',
+      body: fileSchema,
+      accepts: ['json', 'yaml'],
+    },
     async (c) => {
-      const buf = await readBody(c.req, MAX_ADMIN_BODY_BYTES);
+      const buf = await readBody(c.req, MAX_CONFIG_DOCUMENT_BYTES);
       if (buf instanceof Refusal) return refusalReply(buf);
       const type = String(c.req.headers['content-type'] ?? '')
         .split(';')[0]!
         .trim()
         .toLowerCase();
-      const text = buf.toString('utf8');
-      let src: ParsedSource;
-      try {
-        if (type.includes('yaml')) src = parseSource(text, '<POST /config>');
-        else {
-          const v = parseStrictJson(text);
-          if (v instanceof Refusal) return refusalReply(v);
-          src = parseSource(text, '<POST /config>');
-        }
-        // Validate the document as given, so errors name its own paths (and lines, for YAML).
-        snapshotFromSource(src);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        return refusalReply(schemaRefusal(err.issues, control.state, null));
-      }
+      // Parsed (YAML with lines, or JSON once after a bounded pre-scan), validated as given so that
+      // errors name the document's own paths, imported and persisted: all off the main thread.
       const persist = control.store.writable;
-      const result = await control.change(
+      const result = await control.replace(
         c.caller,
-        (state) => ({
-          state: importDocument(src.value as Record<string, unknown>, control.nowSeconds(), state),
-          entity: 'config',
-          value: null,
-        }),
+        { text: buf.toString('utf8'), yaml: type.includes('yaml'), file: '<POST /config>' },
         { persist },
       );
       if (result instanceof Refusal) return refusalReply(result);

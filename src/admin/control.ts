@@ -7,12 +7,22 @@
  * (one at a time, in arrival order) so two writers never build on the same base.
  */
 import type { Logger } from 'pino';
-import { ConfigError, type ConfigIssue, formatPath, type PathPart, parseSource } from '../config/load.ts';
+import { ConfigError, type ConfigIssue, formatPath, type PathPart } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
 import { snapshotFromSource } from '../config/validate.ts';
 import type { Clock } from '../core/clock.ts';
-import { emptyState, exportDocument, importDocument, type State } from '../store/document.ts';
+import {
+  type ConfigJob,
+  type ConfigJobResult,
+  type ConfigPipeline,
+  inlinePipeline,
+  type SaveTo,
+  snapshotOf,
+} from '../store/config-jobs.ts';
+import { emptyState, importDocument, type State } from '../store/document.ts';
 import type { ConfigStore } from '../store/store.ts';
+
+export { snapshotOf };
 
 /** What applying a snapshot to the node answered (FulcrumNode.applySnapshot). */
 export type ApplyResult =
@@ -57,29 +67,12 @@ export class Refusal {
 
 export const AUDIT_KEEP = 200;
 
-/** Build the snapshot of a state, through the same validator and normalizer as the file. */
-export function snapshotOf(state: State, source: string): { snapshot: Snapshot } | { issues: ConfigIssue[] } {
-  const { doc } = exportDocument(state);
-  try {
-    return { snapshot: snapshotFromSource(parseSource(JSON.stringify(doc), source)) };
-  } catch (err) {
-    if (err instanceof ConfigError) return { issues: [...err.issues] };
-    throw err;
-  }
-}
-
 /**
  * A 400 naming every failing field: paths inside the entity being written are given relative to
  * it (`paths[0]`), others as document paths (`services[1].host`).
  */
-export function schemaRefusal(
-  issues: readonly ConfigIssue[],
-  state: State,
-  entityId: string | null,
-): Refusal {
-  const base: readonly PathPart[] | undefined =
-    entityId === null ? undefined : exportDocument(state).at.get(entityId);
-  const prefix = base === undefined ? null : formatPath(base);
+export function schemaRefusal(issues: readonly ConfigIssue[], base: readonly PathPart[] | null): Refusal {
+  const prefix = base === null ? null : formatPath(base);
   const fields: Record<string, string> = {};
   const list: { path: string; message: string }[] = [];
   for (const i of issues) {
@@ -110,6 +103,8 @@ export class ConfigControl {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly apply: (s: Snapshot) => Promise<ApplyResult>;
+  /** Where validation, normalization and persistence run (a worker thread in a node). */
+  readonly pipeline: ConfigPipeline;
   private queue: Promise<unknown> = Promise.resolve();
   /** The latest audit entries, newest last (also written to the application log). */
   readonly audits: AuditEntry[] = [];
@@ -117,7 +112,12 @@ export class ConfigControl {
   constructor(
     store: ConfigStore,
     initial: { state: State; version: number },
-    deps: { clock: Clock; log: Logger; apply: (s: Snapshot) => Promise<ApplyResult> },
+    deps: {
+      clock: Clock;
+      log: Logger;
+      apply: (s: Snapshot) => Promise<ApplyResult>;
+      pipeline?: ConfigPipeline;
+    },
   ) {
     this.store = store;
     this.current = initial.state;
@@ -125,6 +125,7 @@ export class ConfigControl {
     this.clock = deps.clock;
     this.log = deps.log;
     this.apply = deps.apply;
+    this.pipeline = deps.pipeline ?? inlinePipeline;
   }
 
   /**
@@ -173,71 +174,118 @@ export class ConfigControl {
    * generation, record the audit line. Resolves to the mutation's value, or a Refusal.
    */
   change<T>(caller: Caller, mutate: Mutation<T>, opts: { persist: boolean }): Promise<T | Refusal> {
-    const run = this.queue.then(() => this.run(caller, mutate, opts));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.enqueue(async () => {
+      const before = this.ver;
+      const m = mutate(this.current);
+      if (m instanceof Refusal) {
+        this.audit(caller, '', before, before, 'refused');
+        return m;
+      }
+      const entity = m.entity.split('/')[1] ?? null;
+      const r = await this.pipeline.run({
+        kind: 'state',
+        state: m.state,
+        source: opts.persist ? this.store.location : '<admin>',
+        entity,
+        save: this.saveTo(opts.persist, before + 1),
+      });
+      const done = await this.commit(caller, m.entity, r, m.state, opts.persist);
+      return done instanceof Refusal ? done : m.value;
+    });
   }
 
-  private async run<T>(
+  /**
+   * Replace the whole configuration with a document (POST /config): parsed, validated as given,
+   * imported and persisted off the main thread, then swapped in as any change is.
+   */
+  replace(
     caller: Caller,
-    mutate: Mutation<T>,
+    doc: { text: string; yaml: boolean; file: string },
     opts: { persist: boolean },
-  ): Promise<T | Refusal> {
-    const before = this.ver;
-    const m = mutate(this.current);
-    if (m instanceof Refusal) {
-      this.audit(caller, '', before, before, 'refused');
-      return m;
-    }
-    const built = snapshotOf(m.state, opts.persist ? this.store.location : '<admin>');
-    if ('issues' in built) {
-      this.audit(caller, m.entity, before, before, 'refused');
-      return schemaRefusal(built.issues, m.state, m.entity.split('/')[1] ?? null);
-    }
-    const after = before + 1;
-    if (opts.persist) this.store.save(after, m.state);
-    const applied = await this.apply(built.snapshot);
-    if (!applied.ok) {
-      if (opts.persist) this.store.save(before, this.current);
-      this.audit(caller, m.entity, before, before, 'refused');
-      return new Refusal(400, 'apply failed', applied.issues.map((i) => i.message).join('; '));
-    }
-    this.current = m.state;
-    this.ver = after;
-    this.audit(caller, m.entity, before, after, 'applied');
-    return m.value;
+  ): Promise<true | Refusal> {
+    return this.enqueue(async () => {
+      const r = await this.pipeline.run({
+        kind: 'body',
+        ...doc,
+        nowSeconds: this.nowSeconds(),
+        previous: this.current,
+        save: this.saveTo(opts.persist, this.ver + 1),
+      });
+      const state = r.ok ? r.state : null;
+      const done = await this.commit(caller, 'config', r, state ?? this.current, opts.persist);
+      return done instanceof Refusal ? done : true;
+    });
   }
 
   /** Re-read the store (SIGHUP): a file is re-imported, a state file re-read; refused when invalid. */
-  async reload(caller: Caller): Promise<ApplyResult> {
-    const run = this.queue.then(async (): Promise<ApplyResult> => {
-      const loaded = this.store.load();
-      let snapshot: Snapshot;
-      let state: State;
-      if (loaded.kind === 'document') {
-        snapshot = snapshotFromSource(loaded.source);
-        state = importDocument(
-          loaded.source.value as Record<string, unknown>,
-          this.nowSeconds(),
-          this.current,
-        );
-      } else {
-        state = loaded.kind === 'state' ? loaded.state : emptyState();
-        const built = snapshotOf(state, this.store.location);
-        if ('issues' in built) throw new ConfigError(built.issues);
-        snapshot = built.snapshot;
-      }
+  reload(caller: Caller): Promise<ApplyResult> {
+    return this.enqueue(async (): Promise<ApplyResult> => {
+      const store = this.store;
+      const text = store.documentText?.();
+      const job: ConfigJob =
+        text !== undefined
+          ? {
+              kind: 'body',
+              text,
+              yaml: false,
+              file: store.location,
+              nowSeconds: this.nowSeconds(),
+              previous: this.current,
+              save: null,
+            }
+          : store.kind === 'file'
+            ? { kind: 'file', file: store.location, nowSeconds: this.nowSeconds(), previous: this.current }
+            : { kind: 'state-file', file: store.location };
+      const r = await this.pipeline.run(job);
+      if (!r.ok) throw new ConfigError(r.issues);
       const before = this.ver;
-      const applied = await this.apply(snapshot);
+      const applied = await this.apply(r.snapshot!);
       if (applied.ok) {
-        this.current = state;
-        this.ver = loaded.kind === 'state' ? Math.max(loaded.version, before + 1) : before + 1;
+        this.current = r.state!;
+        this.ver = r.version !== null ? Math.max(r.version, before + 1) : before + 1;
       }
       this.audit(caller, 'config', before, this.ver, applied.ok ? 'applied' : 'refused');
       return applied;
     });
+  }
+
+  /** One change at a time, in arrival order, so two writers never build on the same base. */
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private saveTo(persist: boolean, version: number): SaveTo | null {
+    return persist ? { file: this.store.location, version } : null;
+  }
+
+  /** Put a validated (and persisted) state in service, or say why not; the audit line either way. */
+  private async commit(
+    caller: Caller,
+    entity: string,
+    r: ConfigJobResult,
+    state: State,
+    persist: boolean,
+  ): Promise<Refusal | null> {
+    const before = this.ver;
+    if (!r.ok) {
+      this.audit(caller, entity, before, before, 'refused');
+      if (r.status === 413)
+        return new Refusal(413, 'payload too large', r.issues.map((i) => i.message).join('; '));
+      return schemaRefusal(r.issues, r.base);
+    }
+    const applied = await this.apply(r.snapshot!);
+    if (!applied.ok) {
+      if (persist)
+        await this.pipeline.run({ kind: 'save', state: this.current, save: this.saveTo(true, before)! });
+      this.audit(caller, entity, before, before, 'refused');
+      return new Refusal(400, 'apply failed', applied.issues.map((i) => i.message).join('; '));
+    }
+    this.current = state;
+    this.ver = before + 1;
+    this.audit(caller, entity, before, this.ver, 'applied');
+    return null;
   }
 
   private audit(caller: Caller, entity: string, before: number, after: number, result: AuditEntry['result']) {

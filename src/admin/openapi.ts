@@ -4,6 +4,7 @@
  * config/schema.ts.
  */
 import { VERSION } from '../core/version.ts';
+import { DEFAULT_MEDIA, mediaTypes } from './request-guard.ts';
 import type { RouteEntry } from './router.ts';
 
 type Json = Record<string, unknown>;
@@ -45,12 +46,21 @@ function responsesFor(r: RouteEntry): Json {
   if (r.method === 'DELETE') ok['204'] = { description: 'Deleted (or did not exist)' };
   else if (r.method === 'POST' && r.tag !== 'config') ok['201'] = { description: 'Created' };
   else ok['200'] = { description: 'OK' };
-  const out: Json = { ...ok, '401': { description: 'A token is required or wrong' }, '404': err };
+  const out: Json = {
+    ...ok,
+    '401': { description: 'A token is required or wrong' },
+    '403': {
+      ...err,
+      description: 'A request from another web origin, or a Host that is not a name of the listener',
+    },
+    '404': err,
+  };
   if (r.method !== 'GET') {
     out['400'] = err;
     out['405'] = { description: 'Writes are refused in file mode' };
   }
   if (r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') out['409'] = err;
+  if (r.body) out['415'] = { ...err, description: 'A body of a media type this endpoint does not take' };
   return out;
 }
 
@@ -93,12 +103,14 @@ export function openApiDocument(routes: readonly RouteEntry[]): Json {
     if (r.body)
       op.requestBody = {
         required: r.method !== 'PATCH',
-        content: {
-          'application/json': { schema: toOpenApiSchema(r.body) },
-          ...(r.tag === 'config'
-            ? { 'application/yaml': { schema: { type: 'string' } } }
-            : { 'application/x-www-form-urlencoded': { schema: { type: 'object' } } }),
-        },
+        content: Object.fromEntries(
+          (r.accepts ?? DEFAULT_MEDIA).map((k) => [
+            mediaTypes([k])[0],
+            {
+              schema: k === 'json' ? toOpenApiSchema(r.body!) : { type: k === 'yaml' ? 'string' : 'object' },
+            },
+          ]),
+        ),
       };
     item[r.method.toLowerCase()] = op;
   }

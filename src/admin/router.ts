@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Caller } from './control.ts';
+import type { MediaKind } from './request-guard.ts';
 
 export interface Ctx {
   readonly req: IncomingMessage;
@@ -37,6 +38,8 @@ export interface RouteEntry {
   readonly tag: string;
   /** The JSON Schema of the request body, for the OpenAPI document; absent when there is none. */
   readonly body?: Record<string, unknown>;
+  /** The body formats accepted (415 otherwise); absent: JSON and forms (DEFAULT_MEDIA). */
+  readonly accepts?: readonly MediaKind[];
   readonly handler: Handler;
   readonly segments: readonly string[];
 }
@@ -52,7 +55,7 @@ export class Router {
   add(
     method: string,
     pattern: string,
-    meta: { summary: string; tag: string; body?: Record<string, unknown> },
+    meta: { summary: string; tag: string; body?: Record<string, unknown>; accepts?: readonly MediaKind[] },
     handler: Handler,
   ): void {
     this.routes.push({ method, pattern, ...meta, handler, segments: pattern.split('/').slice(1) });

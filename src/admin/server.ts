@@ -1,20 +1,26 @@
 /**
  * The admin listener (node:http: it is off the hot path): `GET /status`, `GET /metrics`, the
- * Kong-style entity API (resources.ts), the whole-configuration endpoints (config-routes.ts) and
- * `GET /openapi.json`. Optional bearer-token auth, compared in constant time; every change is
- * audited by ConfigControl.
+ * Kong-style entity API (resources.ts), the whole-configuration endpoints (config-routes.ts),
+ * `GET /openapi.json`, and the dashboard (dashboard.ts, which logs browsers in itself). Optional
+ * bearer-token auth, compared in constant time; every change is audited by ConfigControl.
+ * `GET /status/ready` answers without the token: a load balancer's or orchestrator's readiness
+ * probe often cannot send one, and it tells nothing but ready or not.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AdminSpec } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
 import { VERSION } from '../core/version.ts';
 import { TlsTermination } from '../listeners/tls-termination.ts';
 import { addConfigRoutes, type HealthSource } from './config-routes.ts';
-import type { ConfigControl } from './control.ts';
+import type { ConfigControl, Refusal } from './control.ts';
 import { addCredentialRoutes } from './credentials.ts';
+import { Dashboard, type DashboardSources } from './dashboard.ts';
 import { openApiDocument } from './openapi.ts';
+import { redactSecrets } from './redact.ts';
+import { crossSiteRefusal, DEFAULT_MEDIA, mediaRefusal } from './request-guard.ts';
 import { addEntityRoutes } from './resources.ts';
 import { type Reply, Router } from './router.ts';
 
@@ -24,6 +30,12 @@ export interface AdminSources extends HealthSource {
   readonly control: ConfigControl;
   /** The token in force (from the configuration in service), or '' when auth is off. */
   token(): string;
+  /** `admin.allowed_hosts` in force, lower case. */
+  allowedHosts(): readonly string[];
+  /** `GET /status/ready`: whether the node is loaded, bound and not draining. */
+  readiness(): { ready: boolean; message: string };
+  readonly dashboard: DashboardSources;
+  readonly clock: Clock;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra = {}): void {
@@ -55,6 +67,12 @@ export function tokenMatches(given: string, want: string): boolean {
   return timingSafeEqual(digest(given), digest(want));
 }
 
+/** Answer a refusal without reading the request body. */
+function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
+  req.resume();
+  json(res, r.status, { code: r.status, ...r.body });
+}
+
 export function buildRouter(sources: AdminSources): Router {
   const router = new Router();
   router.add('GET', '/', { summary: 'Node information', tag: 'admin' }, async () => ({
@@ -70,6 +88,15 @@ export function buildRouter(sources: AdminSources): Router {
     status: 200,
     body: sources.status(),
   }));
+  router.add(
+    'GET',
+    '/status/ready',
+    { summary: 'Readiness: 200 when loaded and bound, 503 while starting or draining', tag: 'admin' },
+    async () => {
+      const r = sources.readiness();
+      return { status: r.ready ? 200 : 503, body: { message: r.message } };
+    },
+  );
   router.add('GET', '/metrics', { summary: 'Prometheus metrics', tag: 'admin' }, async () => ({
     status: 200,
     text: { type: 'text/plain; version=0.0.4; charset=utf-8', data: await sources.metrics() },
@@ -94,11 +121,13 @@ export class AdminServer {
   readonly router: Router;
   private readonly server: Server;
   private readonly sources: AdminSources;
+  readonly dashboard: Dashboard;
 
   constructor(spec: AdminSpec, sources: AdminSources) {
     this.spec = spec;
     this.sources = sources;
     this.router = buildRouter(sources);
+    this.dashboard = new Dashboard(sources.dashboard, sources.clock);
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: Error) => {
         if (!res.headersSent) json(res, 500, { code: 500, name: 'internal', message: err.message });
@@ -115,8 +144,25 @@ export class AdminServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const want = this.sources.token();
+    const crossSite = crossSiteRefusal(req, {
+      scheme: this.spec.tls === null ? 'http' : 'https',
+      address: this.spec.address,
+      tokenRequired: want !== '',
+      allowedHosts: this.sources.allowedHosts(),
+    });
+    if (crossSite !== null) return refuse(req, res, crossSite);
     const given = presented(req);
-    if (want !== '' && (given === null || !tokenMatches(given, want))) {
+    const headerValid = given !== null && want !== '' && tokenMatches(given, want);
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/'))
+      return this.dashboard.handle(req, res, url, {
+        token: want,
+        headerValid,
+        tls: this.spec.tls !== null,
+        matches: (t) => tokenMatches(t, want),
+      });
+    const ready = url.pathname === '/status/ready' && (req.method === 'GET' || req.method === 'HEAD');
+    if (want !== '' && !headerValid && !ready) {
       req.resume();
       return json(
         res,
@@ -129,7 +175,6 @@ export class AdminServer {
         { 'www-authenticate': 'Bearer realm="fulcrum-admin"' },
       );
     }
-    const url = new URL(req.url ?? '/', 'http://admin');
     let segments: string[];
     try {
       segments = url.pathname.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponent);
@@ -154,6 +199,8 @@ export class AdminServer {
         },
       );
     }
+    const media = mediaRefusal(req, m.route.accepts ?? DEFAULT_MEDIA);
+    if (media !== null) return refuse(req, res, media);
     const reply: Reply = await m.route.handler({
       req,
       params: m.params,
@@ -171,7 +218,7 @@ export class AdminServer {
       res.writeHead(204, { 'cache-control': 'no-store', ...reply.headers });
       res.end();
     } else if (reply.text) send(res, reply.status, reply.text.type, reply.text.data, reply.headers);
-    else json(res, reply.status, reply.body, reply.headers);
+    else json(res, reply.status, want === '' ? redactSecrets(reply.body) : reply.body, reply.headers);
   }
 
   listen(): Promise<AddressInfo> {
@@ -189,6 +236,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.dashboard.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

@@ -4,6 +4,7 @@
  * algorithm file reads as its algorithm only.
  */
 import type { TargetState } from '../upstreams/target.ts';
+import { numberOption } from './declaration.ts';
 
 /** A target may be picked: healthy and with a positive (effective, slow-start scaled) weight. */
 export function usable(t: TargetState): boolean {
@@ -130,3 +131,10 @@ export function checkBalanceFactor(v: number | undefined): number {
   if (f !== 0) checkNumber('hash_balance_factor', f, 1.01, 100);
   return f;
 }
+
+/** `hash_balance_factor`, one option shared by the hashing algorithms that bound load. */
+export const HASH_BALANCE_FACTOR = numberOption(
+  'hash_balance_factor',
+  "bounded load. 0 is off; a factor above 1 (such as 1.25) keeps every target under factor × the mean in-flight requests, walking to the next candidate when the key's own target is full.",
+  { min: 0, max: 100, default: 0 },
+);

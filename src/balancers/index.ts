@@ -1,31 +1,38 @@
-/** The built-in balancing algorithms, by the id users write in `algorithm:` (convention 4). */
-import { latency } from './latency.ts';
-import { leastConnections } from './least-connections.ts';
-import { leastRequest } from './least-request.ts';
-import { maglev } from './maglev.ts';
-import { random } from './random.ts';
-import { rendezvous } from './rendezvous.ts';
-import { resource } from './resource.ts';
-import { ringHash } from './ring-hash.ts';
-import { roundRobin } from './round-robin.ts';
+/**
+ * The built-in balancing algorithms: the one list (ARCHITECTURE.md convention 4). Each entry is the
+ * declaration its file exports (declaration.ts); the order is the order of the `algorithm` enum in
+ * the file schema and of the documentation's tables. configure.ts answers every question asked of
+ * this list.
+ */
+import { latencyAlgorithm } from './latency.ts';
+import { leastConnectionsAlgorithm } from './least-connections.ts';
+import { leastRequestAlgorithm } from './least-request.ts';
+import { maglevAlgorithm } from './maglev.ts';
+import { randomAlgorithm } from './random.ts';
+import { rendezvousAlgorithm } from './rendezvous.ts';
+import { resourceAlgorithm } from './resource.ts';
+import { ringHashAlgorithm } from './ring-hash.ts';
+import { roundRobinAlgorithm } from './round-robin.ts';
 import type { BalancerFactory } from './types.ts';
 
+export const BUILTIN_ALGORITHMS = [
+  roundRobinAlgorithm,
+  randomAlgorithm,
+  leastConnectionsAlgorithm,
+  leastRequestAlgorithm,
+  latencyAlgorithm,
+  ringHashAlgorithm,
+  maglevAlgorithm,
+  rendezvousAlgorithm,
+  resourceAlgorithm,
+] as const;
+
 /** Other names accepted for an id: Kong calls its ring hash `consistent-hashing`. */
-export const BALANCER_ALIASES: ReadonlyMap<string, string> = new Map([['consistent-hashing', 'ring-hash']]);
+export const BALANCER_ALIASES: ReadonlyMap<string, string> = new Map(
+  BUILTIN_ALGORITHMS.flatMap((d) => d.aliases.map((a) => [a, d.id] as const)),
+);
 
-const factories = [
-  roundRobin,
-  random,
-  leastConnections,
-  leastRequest,
-  latency,
-  ringHash,
-  maglev,
-  rendezvous,
-  resource,
-];
-
-export const BUILTIN_BALANCERS: ReadonlyMap<string, BalancerFactory> = new Map([
-  ...factories.map((f) => [f.id, f] as const),
-  ...[...BALANCER_ALIASES].map(([alias, id]) => [alias, factories.find((f) => f.id === id)!] as const),
-]);
+/** Each algorithm's factory with its built-in defaults, by id and by alias (tests, benchmarks). */
+export const BUILTIN_BALANCERS: ReadonlyMap<string, BalancerFactory> = new Map(
+  BUILTIN_ALGORITHMS.flatMap((d) => [d.id, ...d.aliases].map((name) => [name, d.factory] as const)),
+);

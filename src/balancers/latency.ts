@@ -17,6 +17,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { allowed, checkNumber } from './common.ts';
+import { declareBalancer, numberOption } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 export interface LatencyOptions {
@@ -114,3 +115,18 @@ export function latencyFactory(options: Partial<LatencyOptions> = {}): BalancerF
 }
 
 export const latency: BalancerFactory = latencyFactory();
+
+export const latencyAlgorithm = declareBalancer({
+  id: 'latency',
+  aliases: [],
+  hashing: false,
+  options: {
+    decayWindowMs: numberOption(
+      'decay_window',
+      'the time constant of the peak-EWMA latency, in milliseconds.',
+      { min: 1, max: 3_600_000, default: 10_000, integer: true },
+    ),
+  },
+  factory: latency,
+  configure: (o) => latencyFactory({ decayWindowMs: o.decayWindowMs }),
+});

@@ -12,6 +12,7 @@
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { allowed } from './common.ts';
+import { declareBalancer } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 class LeastConnectionsPicker implements Picker {
@@ -59,3 +60,12 @@ export const leastConnections: BalancerFactory = {
   id: 'least-connections',
   create: ({ rng }): Balancer => ({ update: (targets) => new LeastConnectionsPicker(targets, rng) }),
 };
+
+export const leastConnectionsAlgorithm = declareBalancer({
+  id: 'least-connections',
+  aliases: [],
+  hashing: false,
+  options: {},
+  factory: leastConnections,
+  configure: () => leastConnections,
+});

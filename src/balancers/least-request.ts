@@ -13,6 +13,7 @@
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { allowed, checkNumber, Visited } from './common.ts';
+import { declareBalancer, numberOption } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 export interface LeastRequestOptions {
@@ -112,3 +113,25 @@ export function leastRequestFactory(options: Partial<LeastRequestOptions> = {}):
 }
 
 export const leastRequest: BalancerFactory = leastRequestFactory();
+
+export const leastRequestAlgorithm = declareBalancer({
+  id: 'least-request',
+  aliases: [],
+  hashing: false,
+  options: {
+    choiceCount: numberOption('choice_count', 'how many targets are drawn per pick (power of two choices).', {
+      min: 2,
+      max: 100,
+      default: 2,
+      integer: true,
+    }),
+    activeRequestBias: numberOption(
+      'active_request_bias',
+      "the exponent of (in-flight + 1) dividing a target's weight (Envoy's `active_request_bias`); 0 ignores load.",
+      { min: 0, max: 10, default: 1 },
+    ),
+  },
+  factory: leastRequest,
+  configure: (o) =>
+    leastRequestFactory({ choiceCount: o.choiceCount, activeRequestBias: o.activeRequestBias }),
+});

@@ -14,12 +14,20 @@
  */
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { allowed, capPerWeight, checkBalanceFactor, Visited, walkOwners } from './common.ts';
+import {
+  allowed,
+  capPerWeight,
+  checkBalanceFactor,
+  HASH_BALANCE_FACTOR,
+  Visited,
+  walkOwners,
+} from './common.ts';
+import { declareBalancer, numberOption } from './declaration.ts';
 import { hash53, isPrime, keyHash } from './hash.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 export interface MaglevOptions {
-  /** `table_size`: slots in the lookup table, a prime (Envoy's default 65537). */
+  /** `maglev_table_size`: slots in the lookup table, a prime (Envoy's default 65537). */
   readonly tableSize: number;
   /** `hash_balance_factor`: 0 (off) or > 1, the bounded-load factor. */
   readonly hashBalanceFactor: number;
@@ -31,7 +39,7 @@ export const DEFAULT_MAGLEV: MaglevOptions = Object.freeze({ tableSize: 65537, h
 export function maglevOptions(o: Partial<MaglevOptions> = {}): MaglevOptions {
   const size = o.tableSize ?? DEFAULT_MAGLEV.tableSize;
   if (!isPrime(size) || size > 5_000_011)
-    throw new RangeError(`table_size: expected a prime up to 5000011, got ${String(size)}`);
+    throw new RangeError(`maglev_table_size: expected a prime up to 5000011, got ${String(size)}`);
   return Object.freeze({ tableSize: size, hashBalanceFactor: checkBalanceFactor(o.hashBalanceFactor) });
 }
 
@@ -139,3 +147,20 @@ export function maglevFactory(options: Partial<MaglevOptions> = {}): BalancerFac
 }
 
 export const maglev: BalancerFactory = maglevFactory();
+
+export const maglevAlgorithm = declareBalancer({
+  id: 'maglev',
+  aliases: [],
+  hashing: true,
+  options: {
+    maglevTableSize: numberOption('maglev_table_size', 'the lookup table size; must be a prime.', {
+      min: 7,
+      max: 5_000_011,
+      default: 65537,
+      integer: true,
+    }),
+    hashBalanceFactor: HASH_BALANCE_FACTOR,
+  },
+  factory: maglev,
+  configure: (o) => maglevFactory({ tableSize: o.maglevTableSize, hashBalanceFactor: o.hashBalanceFactor }),
+});

@@ -11,6 +11,7 @@
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { allowed, upperBound } from './common.ts';
+import { declareBalancer } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 const REDRAWS = 4;
@@ -89,3 +90,12 @@ export const random: BalancerFactory = {
   id: 'random',
   create: ({ rng }): Balancer => ({ update: (targets) => new RandomPicker(targets, rng) }),
 };
+
+export const randomAlgorithm = declareBalancer({
+  id: 'random',
+  aliases: [],
+  hashing: false,
+  options: {},
+  factory: random,
+  configure: () => random,
+});

@@ -13,7 +13,8 @@
  */
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { allowed, capPerWeight, checkBalanceFactor, underCap } from './common.ts';
+import { allowed, capPerWeight, checkBalanceFactor, HASH_BALANCE_FACTOR, underCap } from './common.ts';
+import { declareBalancer } from './declaration.ts';
 import { fmix32, hash53, keyHash, TWO_POW_32 } from './hash.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
@@ -109,3 +110,12 @@ export function rendezvousFactory(options: Partial<RendezvousOptions> = {}): Bal
 }
 
 export const rendezvous: BalancerFactory = rendezvousFactory();
+
+export const rendezvousAlgorithm = declareBalancer({
+  id: 'rendezvous',
+  aliases: [],
+  hashing: true,
+  options: { hashBalanceFactor: HASH_BALANCE_FACTOR },
+  factory: rendezvous,
+  configure: (o) => rendezvousFactory({ hashBalanceFactor: o.hashBalanceFactor }),
+});

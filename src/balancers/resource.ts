@@ -20,6 +20,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { allowed, checkNumber } from './common.ts';
+import { declareBalancer, headerOption, numberOption } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 export interface ResourceOptions {
@@ -109,6 +110,31 @@ export function resourceFactory(options: Partial<ResourceOptions> = {}): Balance
 }
 
 export const resource: BalancerFactory = resourceFactory();
+
+export const resourceAlgorithm = declareBalancer({
+  id: 'resource',
+  aliases: [],
+  hashing: false,
+  options: {
+    loadHeader: headerOption(
+      'load_header',
+      'the response header in which targets report their load, as a fraction (`0.73`) or a percentage (`73%`).',
+      { default: DEFAULT_LOAD_HEADER, exclusive: true },
+    ),
+    loadFloor: numberOption(
+      'load_floor',
+      'the least fraction of its weight a fully loaded target keeps: weight × max(load_floor, 1 − load).',
+      { min: 0.01, max: 1, default: DEFAULT_RESOURCE.floor, exclusive: true },
+    ),
+    loadDecayMs: numberOption(
+      'load_decay',
+      'milliseconds over which a load report fades to no load, so a target that stops reporting returns to its full weight.',
+      { min: 100, max: 3_600_000, default: DEFAULT_RESOURCE.decayMs, integer: true, exclusive: true },
+    ),
+  },
+  factory: resource,
+  configure: (o) => resourceFactory({ floor: o.loadFloor, decayMs: o.loadDecayMs }),
+});
 
 /**
  * The load in a report value: a fraction (`0.73`) or a percentage (`73%`), clamped to [0, 1];

@@ -19,10 +19,12 @@ import {
   capPerWeight,
   checkBalanceFactor,
   checkNumber,
+  HASH_BALANCE_FACTOR,
   lowerBound,
   Visited,
   walkOwners,
 } from './common.ts';
+import { declareBalancer, numberOption } from './declaration.ts';
 import { hash53, keyHash } from './hash.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
@@ -153,3 +155,19 @@ export function ringHashFactory(options: Partial<RingHashOptions> = {}): Balance
 }
 
 export const ringHash: BalancerFactory = ringHashFactory();
+
+export const ringHashAlgorithm = declareBalancer({
+  id: 'ring-hash',
+  aliases: ['consistent-hashing'],
+  hashing: true,
+  options: {
+    slots: numberOption(
+      'slots',
+      "the least number of points on the ring (Kong's `slots`, Envoy's `minimum_ring_size`).",
+      { min: 10, max: 65536, default: 10000, integer: true },
+    ),
+    hashBalanceFactor: HASH_BALANCE_FACTOR,
+  },
+  factory: ringHash,
+  configure: (o) => ringHashFactory({ minRingSize: o.slots, hashBalanceFactor: o.hashBalanceFactor }),
+});

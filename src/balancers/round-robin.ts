@@ -9,6 +9,7 @@
  * usual choice anyway.
  */
 import type { TargetState } from '../upstreams/target.ts';
+import { declareBalancer } from './declaration.ts';
 import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts';
 
 class RoundRobinPicker implements Picker {
@@ -66,3 +67,12 @@ export const roundRobin: BalancerFactory = {
   id: 'round-robin',
   create: () => new RoundRobinBalancer(),
 };
+
+export const roundRobinAlgorithm = declareBalancer({
+  id: 'round-robin',
+  aliases: [],
+  hashing: false,
+  options: {},
+  factory: roundRobin,
+  configure: () => roundRobin,
+});

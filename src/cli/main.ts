@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, formatIssue } from '../config/load.ts';
 import { loadSnapshotFile } from '../config/validate.ts';
 import { VERSION } from '../core/version.ts';
-import { FulcrumNode } from '../runtime/node.ts';
+import type { LogFormat } from '../observability/access-log.ts';
+import { BindError, FulcrumNode } from '../runtime/node.ts';
 import { startDemoServers, stopDemoServers } from './demo.ts';
 import { simulateCommand } from './simulate.ts';
 
@@ -18,10 +19,10 @@ export const DEFAULT_CONFIG = fileURLToPath(new URL('../../../config/default.yam
 const HELP = `fulcrum ${VERSION}: load balancer, reverse proxy and API gateway
 
 Usage:
-  fulcrum start [-c FILE] [--demo] [--watch]
+  fulcrum start [FILE | -c FILE] [--demo] [--watch]
                                      run the proxy (SIGHUP, or with --watch a change of FILE, reloads
-                                     it; SIGTERM/SIGINT drain and stop)
-  fulcrum start --managed [--state STATE] [-c FILE]
+                                     it; SIGTERM/SIGINT drain and stop; SIGUSR1 reopens log files)
+  fulcrum start --managed [--state STATE] [FILE | -c FILE]
                                      run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
   fulcrum simulate [SCENARIO]        compare the balancing algorithms on a simulated workload
@@ -39,6 +40,10 @@ Options:
   --watch             reload when the configuration file changes (file mode), as SIGHUP does
   --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
                       \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
+  --log-level LEVEL   the application log level: trace, debug, info, warn, error, fatal or
+                      silent (overrides the file's logging.level)
+  --log-format FMT    the application log format: auto (pretty on a terminal), json or pretty
+                      (overrides the file's logging.format)
 
 Docs: docs/README.md
 `;
@@ -47,6 +52,24 @@ function pickConfig(given: string | undefined): string {
   if (given) return resolve(given);
   if (existsSync('fulcrum.yaml')) return resolve('fulcrum.yaml');
   return DEFAULT_CONFIG;
+}
+
+/**
+ * The file `start` was given: `start FILE` or `start -c FILE` (both only when they agree), or
+ * undefined for the default; an error for anything else, rather than ignoring an argument.
+ */
+function startFile(
+  rest: readonly string[],
+  flag: string | undefined,
+): string | undefined | { error: string } {
+  if (rest.length > 1)
+    return {
+      error: `start takes one configuration file, got ${rest.map((r) => JSON.stringify(r)).join(' ')}`,
+    };
+  const given = rest[0];
+  if (given !== undefined && flag !== undefined && resolve(given) !== resolve(flag))
+    return { error: `two configuration files given (${given} and -c ${flag}): give one` };
+  return given ?? flag;
 }
 
 function validate(file: string | undefined): number {
@@ -66,32 +89,54 @@ function validate(file: string | undefined): number {
     );
     return 0;
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
-    process.stderr.write(`${file}: ${err.issues.length} error(s)\n`);
+    // A file that cannot be validated is an answer (exit 1 with the reason), not a crash.
+    const issues =
+      err instanceof ConfigError
+        ? err.issues
+        : [{ file, line: 0, column: 0, path: '', message: `cannot validate: ${(err as Error).message}` }];
+    for (const i of issues) process.stderr.write(`${formatIssue(i)}\n`);
+    process.stderr.write(`${file}: ${issues.length} error(s)\n`);
     return 1;
   }
 }
 
 export const DEFAULT_STATE_FILE = 'fulcrum.state.json';
 
-async function start(
-  configFile: string | undefined,
-  demo: boolean,
-  zone: string | undefined,
-  stateFile?: string,
-  watch = false,
-): Promise<void> {
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const LOG_FORMATS = ['auto', 'json', 'pretty'];
+
+interface StartOptions {
+  readonly configFile: string | undefined;
+  readonly demo: boolean;
+  readonly zone: string | undefined;
+  readonly stateFile?: string;
+  readonly watch?: boolean;
+  readonly logLevel?: string;
+  readonly logFormat?: LogFormat;
+}
+
+async function start(o: StartOptions): Promise<void> {
   let demoServers: Server[] = [];
-  if (demo) demoServers = await startDemoServers();
+  if (o.demo) demoServers = await startDemoServers();
   let node: FulcrumNode;
   try {
-    node = await FulcrumNode.start({ configFile, stateFile, watch, ...(zone ? { zone } : {}) });
+    node = await FulcrumNode.start({
+      configFile: o.configFile,
+      stateFile: o.stateFile,
+      watch: o.watch ?? false,
+      ...(o.zone ? { zone: o.zone } : {}),
+      ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+    });
   } catch (err) {
     await stopDemoServers(demoServers);
     if (err instanceof ConfigError) {
       for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);
-      process.stderr.write(`${stateFile ?? configFile}: ${err.issues.length} error(s); not started\n`);
+      process.stderr.write(`${o.stateFile ?? o.configFile}: ${err.issues.length} error(s); not started\n`);
+      process.exit(1);
+    }
+    if (err instanceof BindError) {
+      process.stderr.write(`fulcrum: not started: ${err.message}\n`);
       process.exit(1);
     }
     throw err;
@@ -115,6 +160,11 @@ async function start(
     node.logs.app.info('SIGHUP: reloading configuration');
     void node.reload();
   });
+  // nginx's convention: logrotate moves the file, then USR1 makes the node write a new one.
+  process.on('SIGUSR1', () => {
+    node.logs.reopen();
+    node.logs.app.info('SIGUSR1: log files reopened');
+  });
 }
 
 export async function main(argv: string[]): Promise<number | null> {
@@ -132,6 +182,8 @@ export async function main(argv: string[]): Promise<number | null> {
         state: { type: 'string' },
         zone: { type: 'string' },
         watch: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -158,19 +210,37 @@ export async function main(argv: string[]): Promise<number | null> {
       process.stderr.write('fulcrum: --state needs --managed\n');
       return 2;
     }
+    const file = startFile(positionals.slice(1) as string[], values.config as string | undefined);
+    if (typeof file === 'object') {
+      process.stderr.write(`fulcrum: ${file.error}\n`);
+      return 2;
+    }
+    const logLevel = values['log-level'] as string | undefined;
+    if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) {
+      process.stderr.write(`fulcrum: --log-level must be one of ${LOG_LEVELS.join(', ')}\n`);
+      return 2;
+    }
+    const logFormat = values['log-format'] as string | undefined;
+    if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat)) {
+      process.stderr.write(`fulcrum: --log-format must be one of ${LOG_FORMATS.join(', ')}\n`);
+      return 2;
+    }
+    const common = {
+      demo: values.demo === true,
+      zone,
+      ...(logLevel ? { logLevel } : {}),
+      ...(logFormat ? { logFormat: logFormat as LogFormat } : {}),
+    };
     if (values.managed === true) {
-      const seed = values.config as string | undefined;
       const state = resolve((values.state as string | undefined) ?? DEFAULT_STATE_FILE);
-      await start(seed === undefined ? undefined : resolve(seed), values.demo === true, zone, state);
+      await start({
+        ...common,
+        configFile: file === undefined ? undefined : resolve(file),
+        stateFile: state,
+      });
       return null;
     }
-    await start(
-      pickConfig(values.config as string | undefined),
-      values.demo === true,
-      zone,
-      undefined,
-      values.watch === true,
-    );
+    await start({ ...common, configFile: pickConfig(file), watch: values.watch === true });
     return null;
   }
   process.stderr.write(`fulcrum: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);

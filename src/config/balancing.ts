@@ -1,10 +1,20 @@
 /**
  * The balancing part of an upstream: algorithm, its options, and the hash key sources, checked
- * together (Kong's rules for `hash_on`/`hash_fallback`, and each algorithm's own ranges).
+ * together (Kong's rules for `hash_on`/`hash_fallback`, and each algorithm's own ranges). The
+ * `algorithm` field and the option fields of the file schema come from the algorithms'
+ * declarations (src/balancers/declaration.ts), as plugin configs come from the plugins.
  */
-import { type BalancerSettings, canonicalAlgorithm, factoryFor, isHashing } from '../balancers/configure.ts';
+import {
+  algorithmNames,
+  BALANCER_OPTIONS,
+  canonicalAlgorithm,
+  DEFAULT_BALANCER_SETTINGS,
+  factoryFor,
+  hashingNames,
+  isHashing,
+  readBalancerSettings,
+} from '../balancers/configure.ts';
 import { DEFAULT_OVERPROVISIONING_FACTOR } from '../balancers/priority.ts';
-import { DEFAULT_LOAD_HEADER, DEFAULT_RESOURCE } from '../balancers/resource.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 import type { HashSource, UpstreamSpec } from './types.ts';
 
@@ -27,17 +37,7 @@ const NONE: HashSource = { kind: 'none', name: '' };
 /** What an upstream without balancing settings gets (and every implicit one-target upstream). */
 export const DEFAULT_BALANCING: Balancing = {
   algorithm: 'round-robin',
-  balancer: {
-    slots: 10000,
-    hashBalanceFactor: 0,
-    choiceCount: 2,
-    activeRequestBias: 1,
-    decayWindowMs: 10000,
-    maglevTableSize: 65537,
-    loadHeader: DEFAULT_LOAD_HEADER,
-    loadFloor: DEFAULT_RESOURCE.floor,
-    loadDecayMs: DEFAULT_RESOURCE.decayMs,
-  },
+  balancer: DEFAULT_BALANCER_SETTINGS,
   hashOn: NONE,
   hashFallback: NONE,
   hashCookiePath: '/',
@@ -45,15 +45,32 @@ export const DEFAULT_BALANCING: Balancing = {
   overprovisioningFactor: DEFAULT_OVERPROVISIONING_FACTOR,
 };
 
-/** The option field named in a RangeError from an algorithm's option check. */
-const FIELD_OF: Record<string, string> = {
-  choice_count: 'choice_count',
-  active_request_bias: 'active_request_bias',
-  decay_window: 'decay_window',
-  hash_balance_factor: 'hash_balance_factor',
-  table_size: 'maglev_table_size',
-  slots: 'slots',
-};
+/** `a`, `a and b`, `a, b and c`. */
+function listOf(names: readonly string[]): string {
+  return names.length < 2 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
+/**
+ * The upstream schema's `algorithm` field and one field per declared option, whose description
+ * names the algorithms reading it.
+ */
+export function balancingSchemaFields(): Record<string, Record<string, unknown>> {
+  const fields: Record<string, Record<string, unknown>> = {
+    algorithm: {
+      type: 'string',
+      enum: algorithmNames(),
+      default: DEFAULT_BALANCING.algorithm,
+      description:
+        "The balancing algorithm (see docs/balancing.md). `consistent-hashing` is Kong's name for `ring-hash`.",
+    },
+  };
+  for (const { option, readers } of BALANCER_OPTIONS)
+    fields[option.field] = {
+      ...option.schema,
+      description: `${readers.map((id) => `\`${id}\``).join(', ')}: ${String(option.schema.description)}`,
+    };
+  return fields;
+}
 
 function source(
   src: ParsedSource,
@@ -89,25 +106,13 @@ export function normalizeBalancing(
   issues: ConfigIssue[],
 ): Balancing {
   const algorithm = canonicalAlgorithm(u.algorithm ?? 'round-robin');
-  const d = DEFAULT_BALANCING.balancer;
-  const balancer: BalancerSettings = {
-    slots: u.slots ?? d.slots,
-    hashBalanceFactor: u.hash_balance_factor ?? d.hashBalanceFactor,
-    choiceCount: u.choice_count ?? d.choiceCount,
-    activeRequestBias: u.active_request_bias ?? d.activeRequestBias,
-    decayWindowMs: u.decay_window ?? d.decayWindowMs,
-    maglevTableSize: u.maglev_table_size ?? d.maglevTableSize,
-    loadHeader: (u.load_header ?? d.loadHeader).toLowerCase(),
-    loadFloor: u.load_floor ?? d.loadFloor,
-    loadDecayMs: u.load_decay ?? d.loadDecayMs,
-  };
+  const balancer = readBalancerSettings(u);
   try {
     factoryFor(algorithm, balancer);
   } catch (err) {
     const message = (err as Error).message;
     const named = /^([a-z_]+):\s*(.*)$/.exec(message);
-    const field = named ? (FIELD_OF[named[1]!] ?? named[1]!) : 'algorithm';
-    issues.push(src.issue([...at, field], named ? named[2]! : message));
+    issues.push(src.issue([...at, named ? named[1]! : 'algorithm'], named ? named[2]! : message));
   }
   const hashOn = source(src, u, at, 'hash_on', issues);
   const hashFallback = source(src, u, at, 'hash_fallback', issues);
@@ -123,15 +128,17 @@ export function normalizeBalancing(
     issues.push(
       src.issue(
         [...at, 'hash_on'],
-        `hash_on is read only by the hashing algorithms (ring-hash, consistent-hashing, maglev, rendezvous), not by ${JSON.stringify(u.algorithm ?? 'round-robin')}`,
+        `hash_on is read only by the hashing algorithms (${hashingNames().join(', ')}), not by ${JSON.stringify(u.algorithm ?? 'round-robin')}`,
       ),
     );
-  if (algorithm !== 'resource')
-    for (const f of ['load_header', 'load_floor', 'load_decay'])
-      if (u[f] !== undefined)
-        issues.push(
-          src.issue([...at, f], `read only by the resource algorithm, not by ${JSON.stringify(algorithm)}`),
-        );
+  for (const { option, readers } of BALANCER_OPTIONS)
+    if (option.exclusive && u[option.field] !== undefined && !readers.includes(algorithm))
+      issues.push(
+        src.issue(
+          [...at, option.field],
+          `read only by the ${listOf(readers)} algorithm${readers.length > 1 ? 's' : ''}, not by ${JSON.stringify(algorithm)}`,
+        ),
+      );
   const ds = DEFAULT_BALANCING.slowStart;
   const slowStart = {
     windowMs: Math.round((u.slow_start ?? 0) * 1000),

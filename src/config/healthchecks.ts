@@ -6,6 +6,7 @@
  * docs/health.md documents every field beside Kong's and Envoy's defaults.
  */
 import { decodeEscapes } from '../core/escapes.ts';
+import { regexProblem } from '../core/linear-regex.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -329,14 +330,8 @@ function checkProbeFields(
     const bytes = text === undefined ? undefined : decodeEscapes(text);
     if (typeof bytes === 'string') issues.push(src.issue([...at, field], bytes));
   }
-  if (a.httpBody?.startsWith('~'))
-    try {
-      new RegExp(a.httpBody.slice(1));
-    } catch (err) {
-      issues.push(
-        src.issue([...at, 'http_body'], `expected a regular expression: ${(err as Error).message}`),
-      );
-    }
+  const problem = a.httpBody?.startsWith('~') ? regexProblem(a.httpBody.slice(1)) : null;
+  if (problem !== null) issues.push(src.issue([...at, 'http_body'], problem));
   if (a.type === 'udp' && a.udpSend === undefined)
     issues.push(src.issue([...at, 'type'], 'a udp check needs udp_send (the datagram to send)'));
   if (a.httpBody !== undefined && a.method === 'HEAD')

@@ -102,6 +102,10 @@ export const nodeSchemas: Record<string, S> = {
         description:
           "Serve the admin API over HTTPS: the same fields as an https listener's `tls` (docs/tls.md); `certificate` and `key` name its own certificate files, and `verify_client: required` with `client_ca` demands client certificates (mTLS).",
       },
+      allowed_hosts: strList(
+        'Names besides `localhost`, IP addresses and `address` that the Host header of an admin request may carry (an /etc/hosts alias, a tunnel). Any other name is refused (403) on a loopback address or without a token: a web page that re-points its own name at this machine (DNS rebinding) would send it. The port is not compared. Applies to the next request.',
+        { minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
+      ),
       allow_insecure: bool(
         'Allow a non-loopback `address` without a `token`. Anyone who can reach that address could then change the configuration: use only on a network you fully control.',
         false,
@@ -166,11 +170,21 @@ export const nodeSchemas: Record<string, S> = {
         type: 'string',
         enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
         default: 'info',
-        description: 'The application log level (to stderr).',
+        description: 'The application log level (to stderr). `fulcrum start --log-level` overrides it.',
       },
-      access_log: str('Where access-log lines go: `stdout`, `stderr`, `off`, or a file path.', {
-        default: 'stdout',
-      }),
+      format: {
+        type: 'string',
+        enum: ['auto', 'json', 'pretty'],
+        default: 'auto',
+        description:
+          'The application log format: `json` (one JSON object per line), `pretty` (one human line per event: time, level, message, fields), or `auto`: pretty when stderr is a terminal, JSON otherwise. `fulcrum start --log-format` overrides it.',
+      },
+      access_log: str(
+        'Where access-log lines go: `stdout`, `stderr`, `off`, or a file path, relative to the configuration file. A file is reopened on SIGUSR1 (after logrotate moved it).',
+        {
+          default: 'stdout',
+        },
+      ),
     },
   },
   trusted_ips: {

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { systemClock } from '../core/clock.ts';
+import { regexProblem } from '../core/linear-regex.ts';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { collectPlugins, normalizeCredentials } from '../plugins/normalize.ts';
 import { pluginNames } from '../plugins/registry.ts';
@@ -13,6 +14,7 @@ import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch } from './l4.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import { relativeToFile } from './paths.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker, normalizeRetryPolicy } from './resilience.ts';
 import { normalizeSticky } from './sticky.ts';
 import { normalizeListenerTls, normalizeServiceTls, normalizeTlsMaterial } from './tls.ts';
@@ -116,6 +118,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       port: a.port ?? 8001,
       token: a.token ?? '',
       allowInsecure: a.allow_insecure ?? false,
+      allowedHosts: ((a.allowed_hosts ?? []) as string[]).map((h) => h.toLowerCase()),
       tls: null,
     },
     limits: {
@@ -131,7 +134,11 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       drainMs: t.drain_ms ?? 10000,
       upstreamKeepaliveMs: t.upstream_keepalive_ms ?? 60000,
     },
-    logging: { level: lg.level ?? 'info', accessLog: lg.access_log ?? 'stdout' },
+    logging: {
+      level: lg.level ?? 'info',
+      format: lg.format ?? 'auto',
+      accessLog: accessLogPath(src.file, lg.access_log ?? 'stdout'),
+    },
     trustedIps: trusted,
     headers: {
       via: h.via ?? true,
@@ -144,6 +151,11 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
 }
 
 /** The admin API changes the configuration: off loopback it needs a token, or an explicit override. */
+/** `logging.access_log`: a keyword, or a file path relative to the configuration file. */
+function accessLogPath(file: string, where: string): string {
+  return where === 'stdout' || where === 'stderr' || where === 'off' ? where : relativeToFile(file, where);
+}
+
 function insecureAdmin(a: Raw): string | null {
   const address: string = a.address ?? '127.0.0.1';
   if ((a.enabled ?? true) === false || (a.token ?? '') !== '' || a.allow_insecure === true) return null;
@@ -251,13 +263,6 @@ function parseServiceUrl(s: string): ServiceUrl | string {
   };
 }
 
-/** V8 says `Invalid regular expression: /(x/: Unterminated group`; keep the reason only. */
-function regexWhy(err: unknown): string {
-  const m = (err as Error).message;
-  const i = m.lastIndexOf(': ');
-  return i >= 0 ? m.slice(i + 2) : m;
-}
-
 function compileRoute(
   src: ParsedSource,
   r: Raw,
@@ -269,11 +274,8 @@ function compileRoute(
   const paths: string[] = r.paths ?? [];
   paths.forEach((p, i) => {
     if (p.startsWith('~')) {
-      try {
-        new RegExp(p.slice(1));
-      } catch (err) {
-        issues.push(src.issue([...at, 'paths', i], `invalid regular expression: ${regexWhy(err)}`));
-      }
+      const problem = regexProblem(p.slice(1));
+      if (problem !== null) issues.push(src.issue([...at, 'paths', i], problem));
     } else if (!p.startsWith('/'))
       issues.push(
         src.issue(
@@ -303,13 +305,10 @@ function compileRoute(
     const lname = name.toLowerCase();
     if (lname === 'host')
       issues.push(src.issue([...at, 'headers'], 'use "hosts" to match the Host header', name));
-    for (const v of values)
-      if (v.startsWith('~*'))
-        try {
-          new RegExp(v.slice(2), 'i');
-        } catch (err) {
-          issues.push(src.issue([...at, 'headers', name], `invalid regular expression: ${regexWhy(err)}`));
-        }
+    for (const v of values) {
+      const problem = v.startsWith('~*') ? regexProblem(v.slice(2), { ignoreCase: true }) : null;
+      if (problem !== null) issues.push(src.issue([...at, 'headers', name], problem));
+    }
     headers[lname] = values;
   }
   const methods: string[] = r.methods ?? [];

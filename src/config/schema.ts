@@ -13,6 +13,7 @@
 
 import { JWT_ALGORITHMS } from '../plugins/jwt-verify.ts';
 import { pluginConfigRules } from '../plugins/registry.ts';
+import { balancingSchemaFields } from './balancing.ts';
 import { healthchecksSchema } from './healthchecks.ts';
 import { l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { nodeSchemas } from './node-schema.ts';
@@ -275,30 +276,7 @@ export const upstreamSchema: S = {
   properties: {
     id,
     name: objectName,
-    algorithm: {
-      type: 'string',
-      enum: [
-        'round-robin',
-        'random',
-        'least-connections',
-        'least-request',
-        'latency',
-        'ring-hash',
-        'consistent-hashing',
-        'maglev',
-        'rendezvous',
-        'resource',
-      ],
-      default: 'round-robin',
-      description:
-        "The balancing algorithm (see docs/balancing.md). `consistent-hashing` is Kong's name for `ring-hash`.",
-    },
-    slots: int(
-      "`ring-hash`: the least number of points on the ring (Kong's `slots`, Envoy's `minimum_ring_size`).",
-      10,
-      65536,
-      10000,
-    ),
+    ...balancingSchemaFields(),
     host_header: str(
       "The Host header sent to this upstream's targets, unless the route has `preserve_host`. Unset: the upstream's name.",
       { pattern: '^[^\\u0000-\\u0020\\u007f]+$' },
@@ -340,53 +318,6 @@ export const upstreamSchema: S = {
     hash_fallback_query_arg: str('The query argument read when `hash_fallback` is `query_arg`.', {
       minLength: 1,
     }),
-    hash_balance_factor: {
-      type: 'number',
-      minimum: 0,
-      maximum: 100,
-      default: 0,
-      description:
-        "Hashing algorithms: bounded load. 0 is off; a factor above 1 (such as 1.25) keeps every target under factor × the mean in-flight requests, walking to the next candidate when the key's own target is full.",
-    },
-    choice_count: int(
-      '`least-request`: how many targets are drawn per pick (power of two choices).',
-      2,
-      100,
-      2,
-    ),
-    active_request_bias: {
-      type: 'number',
-      minimum: 0,
-      maximum: 10,
-      default: 1,
-      description:
-        "`least-request`: the exponent of (in-flight + 1) dividing a target's weight (Envoy's `active_request_bias`); 0 ignores load.",
-    },
-    decay_window: int(
-      '`latency`: the time constant of the peak-EWMA latency, in milliseconds.',
-      1,
-      3600000,
-      10000,
-    ),
-    maglev_table_size: int('`maglev`: the lookup table size; must be a prime.', 7, 5000011, 65537),
-    load_header: str(
-      '`resource`: the response header in which targets report their load, as a fraction (`0.73`) or a percentage (`73%`).',
-      { default: 'x-load', minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
-    ),
-    load_floor: {
-      type: 'number',
-      minimum: 0.01,
-      maximum: 1,
-      default: 0.05,
-      description:
-        '`resource`: the least fraction of its weight a fully loaded target keeps: weight × max(load_floor, 1 − load).',
-    },
-    load_decay: int(
-      '`resource`: milliseconds over which a load report fades to no load, so a target that stops reporting returns to its full weight.',
-      100,
-      3600000,
-      10000,
-    ),
     slow_start: {
       type: 'number',
       minimum: 0,

@@ -11,9 +11,10 @@
  */
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { REDACTED, REDACTED_REFUSAL } from '../core/redacted.ts';
 import type { ConfigIssue, ParsedSource, PathPart } from './load.ts';
+import { relativeToFile } from './paths.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
@@ -119,6 +120,10 @@ function checkPair(
     x509 = new X509Certificate(cert);
   } catch (err) {
     c.issues.push(c.src.issue([...at, fields[0]], `not a PEM certificate: ${(err as Error).message}`));
+    return null;
+  }
+  if (key === REDACTED) {
+    c.issues.push(c.src.issue([...at, fields[1]], `this private key ${REDACTED_REFUSAL}`));
     return null;
   }
   try {
@@ -289,8 +294,7 @@ export function normalizeTlsMaterial(
 }
 
 function readPem(c: Ctx, at: readonly PathPart[], file: string): string | null {
-  const base = c.src.file.startsWith('<') ? process.cwd() : dirname(resolve(c.src.file));
-  const full = isAbsolute(file) ? file : resolve(base, file);
+  const full = relativeToFile(c.src.file, file);
   try {
     return readFileSync(full, 'utf8');
   } catch (err) {

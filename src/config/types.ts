@@ -46,6 +46,8 @@ export interface AdminSpec {
   /** The bearer token admin requests must present; '' when auth is off. */
   readonly token: string;
   readonly allowInsecure: boolean;
+  /** Extra names the Host header may carry (`admin.allowed_hosts`), lower case. */
+  readonly allowedHosts: readonly string[];
   /** HTTPS for the admin API (the listener TLS settings), or null for plain HTTP. */
   readonly tls: ListenerTlsSpec | null;
 }
@@ -78,7 +80,13 @@ export interface NodeSpec {
   readonly admin: AdminSpec;
   readonly limits: LimitsSpec;
   readonly timeouts: TimeoutsSpec;
-  readonly logging: { readonly level: string; readonly accessLog: string };
+  readonly logging: {
+    readonly level: string;
+    /** `auto` (pretty on a terminal), `json` or `pretty`. */
+    readonly format: 'auto' | 'json' | 'pretty';
+    /** `stdout`, `stderr`, `off`, or an absolute file path (resolved against the file's directory). */
+    readonly accessLog: string;
+  };
   readonly trustedIps: readonly string[];
   readonly headers: HeadersSpec;
   /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */

@@ -14,6 +14,7 @@ import {
 } from './load.ts';
 import { normalize } from './normalize.ts';
 import { fileSchema } from './schema.ts';
+import { resolveSecrets, scrubSecrets } from './secrets.ts';
 import type { Snapshot } from './types.ts';
 
 /** The node a `#/a/b/...` schema path points at from `root`, or null when it does not resolve. */
@@ -130,14 +131,25 @@ export function structuralIssues(src: ParsedSource): ConfigIssue[] {
   return out;
 }
 
-/** Validate and normalize a parsed document; throws ConfigError listing every issue. */
-export function snapshotFromSource(src: ParsedSource): Snapshot {
-  if (src.value === null || typeof src.value !== 'object' || Array.isArray(src.value)) {
-    throw new ConfigError([src.issue([], `expected a mapping at the top level, got ${describe(src.value)}`)]);
+/**
+ * Validate and normalize a parsed document; throws ConfigError listing every issue. Secret
+ * references (`{vault://env/NAME}`, `${NAME}` in node keys; secrets.ts) are resolved first, and
+ * no message quotes a resolved value.
+ */
+export function snapshotFromSource(given: ParsedSource): Snapshot {
+  if (given.value === null || typeof given.value !== 'object' || Array.isArray(given.value)) {
+    throw new ConfigError([
+      given.issue([], `expected a mapping at the top level, got ${describe(given.value)}`),
+    ]);
   }
-  const issues = structuralIssues(src);
-  if (issues.length > 0) throw new ConfigError(issues);
-  return normalize(src);
+  const { src, secrets } = resolveSecrets(given);
+  try {
+    const issues = structuralIssues(src);
+    if (issues.length > 0) throw new ConfigError(issues);
+    return normalize(src);
+  } catch (err) {
+    throw err instanceof ConfigError ? scrubSecrets(err, secrets) : err;
+  }
 }
 
 export function loadSnapshotFile(file: string): Snapshot {

@@ -10,6 +10,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
+import { linearRegExp } from '../core/linear-regex.ts';
 import { startGrpcProbe } from './probe-grpc.ts';
 import { type Outcome, PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget } from './probe-kit.ts';
 import { startTcpProbe } from './probe-tcp.ts';
@@ -35,7 +36,7 @@ export function probeHost(spec: ActiveCheckSpec, hostHeader: string | undefined,
 /** A matcher of `http_body`: substring, or a regular expression after `~`. */
 export function bodyMatcher(httpBody: string): (body: Buffer, complete: boolean) => boolean | undefined {
   if (httpBody.startsWith('~')) {
-    const re = new RegExp(httpBody.slice(1));
+    const re = linearRegExp(httpBody.slice(1));
     // A regex is tried once, on all that was read: a partial body could match where the whole does not.
     return (body, complete) => (complete ? re.test(body.toString('utf8')) : undefined);
   }

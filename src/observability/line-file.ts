@@ -37,6 +37,11 @@ export class LineFile {
     this.timer.unref();
   }
 
+  /** Whether this writes a file it opened (one that SIGUSR1 may reopen), not fd 1 or 2. */
+  get reopenable(): boolean {
+    return this.ownsFd;
+  }
+
   write(line: string): void {
     this.parts.push(line);
     this.size += line.length;

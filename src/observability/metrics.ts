@@ -1,14 +1,23 @@
 /**
  * Fulcrum's metrics, declared in one table (name, type, labels, help) and documented in
  * docs/metrics.md. Hot-path metrics use the bound children of registry.ts; process figures come
- * from prom-client's default collectors.
+ * from prom-client's default collectors, under their conventional names (`process_*`, `nodejs_*`)
+ * so that stock dashboards for Node.js services find them.
  */
 import { collectDefaultMetrics, Registry as PromRegistry } from 'prom-client';
+import { VERSION } from '../core/version.ts';
 import { Collected, Counter, Histogram, type Labels, Registry } from './registry.ts';
 
 /** Latency buckets in seconds: 1 ms to 10 s. */
 export const LATENCY_BUCKETS_S = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+/** prom-client's default gauges named like counters, left out (promtool's lint). */
+export const NON_COUNTER_TOTALS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
 ] as const;
 
 export interface LiveSources {
@@ -23,6 +32,8 @@ export interface LiveSources {
   }>;
   generation(): number;
   connections(): number;
+  /** The TLS certificates the listeners in service serve (the admin listener's as `admin`). */
+  certificates(): Iterable<{ listener: string; id: string; subject: string; notAfter: string }>;
 }
 
 export class Metrics {
@@ -31,6 +42,27 @@ export class Metrics {
   /** fulcrum_http_requests_total{route,service,code}: code is the status class (2xx, 4xx, ...). */
   readonly requests = this.registry.add(
     new Counter('fulcrum_http_requests_total', 'Proxied HTTP requests by route, service and status class.'),
+  );
+  /** fulcrum_http_request_bytes_total{route,service}: request body bytes received from clients. */
+  readonly requestBytes = this.registry.add(
+    new Counter(
+      'fulcrum_http_request_bytes_total',
+      'Request body bytes received from clients, by route and service.',
+    ),
+  );
+  /** fulcrum_http_response_bytes_total{route,service}: response body bytes sent to clients. */
+  readonly responseBytes = this.registry.add(
+    new Counter(
+      'fulcrum_http_response_bytes_total',
+      'Response body bytes sent to clients, by route and service.',
+    ),
+  );
+  /** fulcrum_plugin_outcomes_total{plugin,outcome}: what plugins decided (auth failures, rate limits, ...). */
+  readonly pluginOutcomes = this.registry.add(
+    new Counter(
+      'fulcrum_plugin_outcomes_total',
+      'Plugin decisions by plugin and outcome (authenticated, invalid-credentials, rate-limited, ...).',
+    ),
   );
   /** fulcrum_http_request_duration_seconds{route,service}: from request head to last byte sent. */
   readonly duration = this.registry.add(
@@ -96,6 +128,14 @@ export class Metrics {
   );
 
   constructor(live: LiveSources) {
+    this.registry.add(
+      new Collected(
+        'fulcrum_build_info',
+        'Always 1: the Fulcrum version and the Node.js version it runs on, as labels.',
+        'gauge',
+        () => [[{ version: VERSION, nodejs: process.versions.node }, 1]],
+      ),
+    );
     const targetSamples = (
       pick: (t: {
         inflight: number;
@@ -160,7 +200,24 @@ export class Metrics {
         },
       ),
     );
-    collectDefaultMetrics({ register: this.prom, prefix: 'fulcrum_' });
+    this.registry.add(
+      new Collected(
+        'fulcrum_tls_certificate_expiry_timestamp_seconds',
+        'When each certificate a listener serves expires (its notAfter), in seconds since the epoch.',
+        'gauge',
+        function* (): Iterable<[Labels, number]> {
+          for (const c of live.certificates())
+            yield [
+              { listener: c.listener, certificate: c.id, subject: c.subject },
+              Math.floor(Date.parse(c.notAfter) / 1000),
+            ];
+        },
+      ),
+    );
+    collectDefaultMetrics({ register: this.prom });
+    // Gauges whose names end in _total, which `promtool check metrics` refuses (a _total is a
+    // counter); each is the sum over `type` of the family of the same name without the suffix.
+    for (const name of NON_COUNTER_TOTALS) this.prom.removeSingleMetric(name);
   }
 
   async render(): Promise<string> {

@@ -12,8 +12,12 @@ export interface AclConfig {
   readonly hide_groups_header: boolean;
 }
 
-const NO_CONSUMER: LocalReply = { status: 401, body: { message: 'Unauthorized' } };
-const REFUSED: LocalReply = { status: 403, body: { message: 'You cannot consume this service' } };
+const NO_CONSUMER: LocalReply = { status: 401, reason: 'no-consumer', body: { message: 'Unauthorized' } };
+const REFUSED: LocalReply = {
+  status: 403,
+  reason: 'forbidden',
+  body: { message: 'You cannot consume this service' },
+};
 
 export const acl: PluginDef<AclConfig, AclConfig> = {
   name: 'acl',

@@ -20,6 +20,7 @@ export interface BasicAuthConfig {
 interface Built {
   readonly conf: BasicAuthConfig;
   readonly failure: LocalReply;
+  readonly missing: LocalReply;
 }
 
 /** `Basic dXNlcjpwYXNz` → [user, pass], or null. */
@@ -60,20 +61,19 @@ export const basicAuth: PluginDef<BasicAuthConfig, Built> = {
     };
   },
   build(conf) {
-    return {
-      conf,
-      failure: {
-        status: 401,
-        headers: { 'www-authenticate': `Basic realm=${JSON.stringify(conf.realm)}` },
-        body: { message: 'Unauthorized' },
-      },
+    const failure: LocalReply = {
+      status: 401,
+      reason: 'invalid-credentials',
+      headers: { 'www-authenticate': `Basic realm=${JSON.stringify(conf.realm)}` },
+      body: { message: 'Unauthorized' },
     };
+    return { conf, failure, missing: { ...failure, reason: 'no-credentials' } };
   },
   access(r, b) {
     const c = b.conf;
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const pair = parseBasic(r.header('authorization'));
-    if (pair === null) return failOrAnonymous(r, c.anonymous, b.failure);
+    if (pair === null) return failOrAnonymous(r, c.anonymous, b.missing);
     const hit = r.consumers.byBasicUsername(pair[0]);
     if (hit === null) return failOrAnonymous(r, c.anonymous, b.failure);
     const given = Buffer.from(hashBasicPassword(pair[1], hit.consumer.id));

@@ -16,9 +16,12 @@ import type { Duplex } from 'node:stream';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
+import type { Counter } from '../observability/registry.ts';
 import type { Downstream } from '../proxy/downstream.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
+import { PluginOutcomes } from './outcomes.ts';
 import { pluginsByPriority } from './registry.ts';
 import { BufferedBody } from './request-body.ts';
 import {
@@ -39,6 +42,7 @@ interface Instance {
   readonly spec: PluginSpec;
   readonly def: AnyPlugin;
   readonly built: unknown;
+  readonly outcomes: PluginOutcomes;
 }
 
 interface Slot {
@@ -77,18 +81,74 @@ function best(list: readonly Instance[], routeId: string, service: string, consu
   return win;
 }
 
+interface Scoped {
+  readonly byRoute: Map<string, Instance[]>;
+  readonly byService: Map<string, Instance[]>;
+  readonly rest: Instance[];
+}
+
+function scoped(list: readonly Instance[]): Scoped {
+  const out: Scoped = { byRoute: new Map(), byService: new Map(), rest: [] };
+  const add = (m: Map<string, Instance[]>, k: string, i: Instance) => {
+    const l = m.get(k);
+    if (l) l.push(i);
+    else m.set(k, [i]);
+  };
+  for (const i of list)
+    if (i.spec.route !== null) add(out.byRoute, i.spec.route, i);
+    else if (i.spec.service !== null) add(out.byService, i.spec.service, i);
+    else out.rest.push(i);
+  return out;
+}
+
+/** The instances that may apply to a route of a service (rank() still decides). */
+function candidates(s: Scoped, routeId: string, service: string): readonly Instance[] {
+  const r = s.byRoute.get(routeId);
+  const v = s.byService.get(service);
+  if (r === undefined && v === undefined) return s.rest;
+  return [...(r ?? []), ...(v ?? []), ...s.rest];
+}
+
+export interface PluginSetDeps {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly trusted: BlockList | null;
+  readonly state: Map<string, unknown>;
+  /** fulcrum_plugin_outcomes_total (outcomes.ts); absent in unit tests. */
+  readonly outcomes?: Counter;
+}
+
 /** Every enabled plugin instance of a snapshot, built once per generation. */
 export class PluginSet {
   readonly consumers: ConsumerIndex;
   readonly trusted: BlockList | null;
-  private readonly byName = new Map<string, Instance[]>();
+  /**
+   * Per plugin name, its instances by the route they name, else by the service they name, else
+   * the rest: a route's chain looks only at what can apply to it (scanning every instance for
+   * every route would be quadratic in a configuration of thousands of route-scoped plugins).
+   */
+  private readonly byName = new Map<string, Scoped>();
 
   constructor(
     snapshot: Snapshot,
-    deps: { clock: Clock; rng: Rng; trusted: BlockList | null; state: Map<string, unknown> },
+    deps: PluginSetDeps,
+    /** false: leave the instances to fill() (PluginSet.build paces it). */
+    fill = true,
   ) {
     this.consumers = new ConsumerIndex(snapshot.consumers);
     this.trusted = deps.trusted;
+    if (fill) finish(this.fill(snapshot, deps));
+  }
+
+  /** Build every instance, yielding after each, so a generation build can let traffic run. */
+  static *build(snapshot: Snapshot, deps: PluginSetDeps): Steps<PluginSet> {
+    const set = new PluginSet(snapshot, deps, false);
+    yield;
+    yield* set.fill(snapshot, deps);
+    return set;
+  }
+
+  private *fill(snapshot: Snapshot, deps: PluginSetDeps): Steps<void> {
     const used = new Set<string>();
     const env: BuildEnv = {
       clock: deps.clock,
@@ -105,12 +165,22 @@ export class PluginSet {
         return s;
       },
     };
+    const specs = new Map<string, PluginSpec[]>();
+    for (const spec of snapshot.plugins) {
+      if (!spec.enabled) continue;
+      const l = specs.get(spec.name);
+      if (l) l.push(spec);
+      else specs.set(spec.name, [spec]);
+    }
     for (const def of pluginsByPriority()) {
       const list: Instance[] = [];
-      for (const spec of snapshot.plugins)
-        if (spec.enabled && spec.name === def.name)
-          list.push({ spec, def, built: def.build(spec.config, env, spec.id) });
-      if (list.length > 0) this.byName.set(def.name, list);
+      let outcomes: PluginOutcomes | null = null;
+      for (const spec of specs.get(def.name) ?? []) {
+        outcomes ??= new PluginOutcomes(def.name, deps.outcomes ?? null);
+        list.push({ spec, def, built: def.build(spec.config, env, spec.id), outcomes });
+        yield;
+      }
+      if (list.length > 0) this.byName.set(def.name, scoped(list));
     }
     // State no instance asked for this time (instance removed, or its identity changed) goes.
     for (const key of deps.state.keys()) if (!used.has(key)) deps.state.delete(key);
@@ -121,17 +191,27 @@ export class PluginSet {
     const slots: Slot[] = [];
     const serviceName = service?.name ?? '';
     for (const def of pluginsByPriority()) {
-      const list = this.byName.get(def.name);
-      if (list === undefined) continue;
+      const scopedList = this.byName.get(def.name);
+      if (scopedList === undefined) continue;
+      const list = candidates(scopedList, route.id, serviceName);
       const base = best(list, route.id, serviceName, null);
-      let byConsumer: Map<string, Instance> | null = null;
+      const baseRank = base === null ? 99 : rank(base.spec, route.id, serviceName, null);
+      // Per consumer, its best own instance against the base (a consumer-scoped instance that
+      // applies outranks the base or not by rank alone): one pass, not a scan per consumer.
+      let own: Map<string, { win: Instance; rank: number }> | null = null;
       for (const i of list) {
         const c = i.spec.consumer;
-        if (c === null || byConsumer?.has(c)) continue;
-        const win = best(list, route.id, serviceName, c);
-        if (win === null || win === base) continue;
-        byConsumer ??= new Map();
-        byConsumer.set(c, win);
+        if (c === null) continue;
+        const k = rank(i.spec, route.id, serviceName, c);
+        if (k <= 0 || k >= baseRank) continue;
+        own ??= new Map();
+        const seen = own.get(c);
+        if (seen === undefined || k < seen.rank) own.set(c, { win: i, rank: k });
+      }
+      let byConsumer: Map<string, Instance> | null = null;
+      if (own !== null) {
+        byConsumer = new Map();
+        for (const [c, { win }] of own) byConsumer.set(c, win);
       }
       if (base !== null || byConsumer !== null) slots.push({ def, base, byConsumer });
     }
@@ -164,6 +244,13 @@ export class PluginRun implements PluginRequest {
   encoder: Duplex | null = null;
   /** A body limit in bytes set by request-size-limiting (0: none); the exchange enforces it as the body streams. */
   bodyLimit = 0;
+  /**
+   * Why a plugin answered the request itself (`key-auth: invalid-credentials`, `rate-limiting:
+   * rate-limited`), for the access log's `reason`; null when none did.
+   */
+  rejection: string | null = null;
+  /** The hook running now, to blame when it throws. */
+  private running: Instance | null = null;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
   responseHeaders: string[] | null = null;
   /** Request fields the hooks set (a value) or removed (null), by lower-case name; null when none. */
@@ -307,8 +394,15 @@ export class PluginRun implements PluginRequest {
     } catch {
       // A failing hook must not take the process down, nor let the request through unchecked.
       this.hookErrors++;
+      if (this.running !== null) this.rejection = this.running.outcomes.reply(UNEXPECTED);
       return UNEXPECTED;
     }
+  }
+
+  /** The name of the consumer the request authenticated as, for the access log; null when none. */
+  consumerName(): string | null {
+    const c = this.consumer;
+    return c === null ? null : (c.username ?? c.customId ?? c.id);
   }
 
   /** Hook failures in this request (header, body and log hooks that throw are skipped). */
@@ -320,8 +414,9 @@ export class PluginRun implements PluginRequest {
       for (let i = this.next; i < slots.length; i++) {
         const s = slots[i]!;
         if (s.def.rewrite === undefined || s.base === null) continue;
+        this.running = s.base;
         const out = s.def.rewrite(this, s.base.built);
-        if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
+        if (out !== null) return isWait(out) ? this.waitAt(i, out) : this.answered(s.base, out);
       }
       this.stage = 1;
       this.next = 0;
@@ -337,10 +432,21 @@ export class PluginRun implements PluginRequest {
         if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
       }
       if (inst.def.access === undefined) continue;
+      this.running = inst;
+      const consumer = this.consumer;
       const out = inst.def.access(this, inst.built);
-      if (out !== null) return isWait(out) ? this.waitAt(i, out) : out;
+      if (out !== null) return isWait(out) ? this.waitAt(i, out) : this.answered(inst, out);
+      // An authentication plugin that set a consumer: counted as it authenticated or fell back.
+      if (inst.def.noConsumer && this.consumer !== consumer)
+        inst.outcomes.count(this.credential === null ? 'anonymous' : 'authenticated');
     }
     return null;
+  }
+
+  /** A hook answered the request itself: count its outcome, keep the reason for the access log. */
+  private answered(inst: Instance, reply: LocalReply): LocalReply {
+    this.rejection = inst.outcomes.reply(reply);
+    return reply;
   }
 
   private waitAt(slot: number, w: Wait): AccessResult {

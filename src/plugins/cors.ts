@@ -5,6 +5,7 @@
  * header_filter phase. An `origins` entry is `*`, an exact origin, or a regular expression (any
  * entry with a regex metacharacter other than `.` and `:`), anchored at both ends.
  */
+import { linearRegExp, regexProblem } from '../core/linear-regex.ts';
 import { bool, strList } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
@@ -79,15 +80,8 @@ export const cors: PluginDef<CorsConfig, Built> = {
   check(raw, problems: ConfigProblem[]): CorsConfig {
     const origins = (raw.origins as string[] | undefined) ?? [];
     origins.forEach((o, i) => {
-      if (o === '*' || !REGEX_META.test(o)) return;
-      try {
-        new RegExp(o);
-      } catch (err) {
-        problems.push({
-          path: ['origins', i],
-          message: `invalid regular expression: ${(err as Error).message}`,
-        });
-      }
+      const problem = o !== '*' && REGEX_META.test(o) ? regexProblem(o) : null;
+      if (problem !== null) problems.push({ path: ['origins', i], message: problem });
     });
     return {
       origins,
@@ -105,7 +99,7 @@ export const cors: PluginDef<CorsConfig, Built> = {
     const patterns: RegExp[] = [];
     for (const o of conf.origins) {
       if (o === '*') continue;
-      if (REGEX_META.test(o)) patterns.push(new RegExp(`^(?:${o})$`));
+      if (REGEX_META.test(o)) patterns.push(linearRegExp(o, {}, '^(?:', ')$'));
       else exact.add(o);
     }
     return { conf, any, exact, patterns, methods: conf.methods.join(',') };
@@ -123,7 +117,7 @@ export const cors: PluginDef<CorsConfig, Built> = {
       b.conf.headers.length > 0 ? b.conf.headers.join(',') : typeof asked === 'string' ? asked : '';
     if (allowHeaders !== '') headers['access-control-allow-headers'] = allowHeaders;
     if (b.conf.max_age !== null) headers['access-control-max-age'] = String(b.conf.max_age);
-    return { status: 200, headers } satisfies LocalReply;
+    return { status: 200, reason: 'preflight', headers } satisfies LocalReply;
   },
   headerFilter(r, b, head) {
     if (head.local && answersPreflight(r, b)) return;

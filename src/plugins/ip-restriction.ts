@@ -65,7 +65,7 @@ export const ipRestriction: PluginDef<IpRestrictionConfig, Built> = {
     return {
       allow: list(conf.allow),
       deny: list(conf.deny),
-      reply: { status: conf.status, body: { message: conf.message } },
+      reply: { status: conf.status, reason: 'ip-denied', body: { message: conf.message } },
     };
   },
   access(r, b) {

@@ -46,8 +46,12 @@ interface Built {
   readonly keys: ReadonlyMap<string, { hit: JwtHit; key: JwtKey | null; jwks: JwksCache | null }>;
 }
 
-const msg = (message: string): LocalReply => ({ status: 401, body: { message } });
-const UNAUTHORIZED = msg('Unauthorized');
+const msg = (message: string): LocalReply => ({
+  status: 401,
+  reason: 'invalid-credentials',
+  body: { message },
+});
+const UNAUTHORIZED: LocalReply = { status: 401, reason: 'no-credentials', body: { message: 'Unauthorized' } };
 const BEARER = /^\s*bearer\s+(\S+)\s*$/i;
 
 /** The token, `null` when none, or a reply (several tokens). */
@@ -117,7 +121,7 @@ function authenticate(r: PluginRequest, b: Built): AccessResult {
   if (key === null) return msg('No key found for the token');
   if (!key.verify(jwt.signingInput, jwt.signature)) return msg('Invalid signature');
   const errors = claimErrors(jwt.claims, b.conf, Math.floor(b.clock.nowMs() / 1000));
-  if (errors !== null) return { status: 401, body: errors };
+  if (errors !== null) return { status: 401, reason: 'invalid-claims', body: errors };
   setConsumer(r, entry.hit.consumer, entry.hit.credential);
   return null;
 }

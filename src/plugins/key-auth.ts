@@ -39,16 +39,19 @@ interface Built {
 const REALM = 'Key realm="fulcrum"';
 const NO_KEY: LocalReply = {
   status: 401,
+  reason: 'no-credentials',
   headers: { 'www-authenticate': REALM },
   body: { message: 'No API key found in request' },
 };
 const BAD_KEY: LocalReply = {
   status: 401,
+  reason: 'invalid-credentials',
   headers: { 'www-authenticate': REALM },
   body: { message: 'Unauthorized' },
 };
 const DUPLICATE: LocalReply = {
   status: 401,
+  reason: 'invalid-credentials',
   headers: { 'www-authenticate': REALM },
   body: { message: 'Duplicate API key found' },
 };

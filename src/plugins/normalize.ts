@@ -15,6 +15,7 @@ import type {
   RouteSpec,
   ServiceSpec,
 } from '../config/types.ts';
+import { REDACTED, REDACTED_REFUSAL } from '../core/redacted.ts';
 import { checkJwtKey } from './jwt-verify.ts';
 import { hashBasicPassword } from './password.ts';
 import { checkPluginConfig, pluginByName } from './registry.ts';
@@ -74,7 +75,9 @@ export function normalizeCredentials(
           : algorithm.startsWith('HS')
             ? `jwks_uri needs an asymmetric algorithm, not ${algorithm}`
             : null;
-      if (why !== null) issues.push(src.issue(jat, why));
+      if (j.secret === REDACTED)
+        issues.push(src.issue([...jat, 'secret'], `this secret ${REDACTED_REFUSAL}`));
+      else if (why !== null) issues.push(src.issue(jat, why));
       return {
         id: j.id ?? uuid('jwt_secret', `${id}/${j.key}`),
         key: j.key,
@@ -109,11 +112,33 @@ export function collectPlugins(
 ): PluginSpec[] {
   const out: PluginSpec[] = [];
   const seen = new Map<string, string>();
-  const serviceRef = (ref: string) =>
-    known.services.find((s) => s.name === ref || s.id === ref)?.name ?? null;
-  const routeRef = (ref: string) => known.routes.find((r) => r.name === ref || r.id === ref)?.id ?? null;
-  const consumerRef = (ref: string) =>
-    known.consumers.find((c) => c.id === ref || c.username === ref)?.id ?? null;
+  // References by name or id, indexed once (a lookup per plugin must not scan every route: a
+  // configuration of 10,000 routes would cost 10,000² steps). The first object that matches wins,
+  // as a scan in file order would find it.
+  const index = <T>(list: readonly T[], keys: (x: T) => (string | undefined)[], value: (x: T) => string) => {
+    const m = new Map<string, string>();
+    for (const x of list) for (const k of keys(x)) if (k !== undefined && !m.has(k)) m.set(k, value(x));
+    return m;
+  };
+  const services = index(
+    known.services,
+    (s) => [s.name, s.id],
+    (s) => s.name,
+  );
+  const routes = index(
+    known.routes,
+    (r) => [r.name, r.id],
+    (r) => r.id,
+  );
+  const consumers = index(
+    known.consumers,
+    (c) => [c.id, c.username],
+    (c) => c.id,
+  );
+  const routeAt = new Map(known.routes.map((r) => [r.path, r.id]));
+  const serviceRef = (ref: string) => services.get(ref) ?? null;
+  const routeRef = (ref: string) => routes.get(ref) ?? null;
+  const consumerRef = (ref: string) => consumers.get(ref) ?? null;
 
   const one = (p: Raw, at: PathPart[], parent: Scope) => {
     const def = pluginByName(p.name);
@@ -190,13 +215,13 @@ export function collectPlugins(
     const name = known.services[i]?.name ?? null;
     each(s.plugins, ['services', i, 'plugins'], { ...none, service: name });
     (s.routes ?? []).forEach((r: Raw, j: number) => {
-      const route = known.routes.find((x) => x.path === formatPath(['services', i, 'routes', j]));
-      each(r.plugins, ['services', i, 'routes', j, 'plugins'], { ...none, route: route?.id ?? null });
+      const route = routeAt.get(formatPath(['services', i, 'routes', j]));
+      each(r.plugins, ['services', i, 'routes', j, 'plugins'], { ...none, route: route ?? null });
     });
   });
   (doc.routes ?? []).forEach((r: Raw, i: number) => {
-    const route = known.routes.find((x) => x.path === formatPath(['routes', i]));
-    each(r.plugins, ['routes', i, 'plugins'], { ...none, route: route?.id ?? null });
+    const route = routeAt.get(formatPath(['routes', i]));
+    each(r.plugins, ['routes', i, 'plugins'], { ...none, route: route ?? null });
   });
   (doc.consumers ?? []).forEach((c: Raw, i: number) => {
     each(c.plugins, ['consumers', i, 'plugins'], { ...none, consumer: known.consumers[i]?.id ?? null });

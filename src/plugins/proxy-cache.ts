@@ -265,7 +265,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
           headers[hit.headers[i]!.toLowerCase()] = hit.headers[i + 1]!;
         if (c.response_headers.age) headers.age = String(Math.floor((now - hit.storedMs) / 1000));
         if (c.response_headers.status) headers['x-cache-status'] = 'Hit';
-        const reply: LocalReply = { status: hit.status, headers, body: hit.body };
+        const reply: LocalReply = { status: hit.status, reason: 'hit', headers, body: hit.body };
         return reply;
       }
     }

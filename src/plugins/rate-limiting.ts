@@ -162,6 +162,7 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
     if (d.allowed) return null;
     const reply: LocalReply = {
       status: c.error_code,
+      reason: 'rate-limited',
       headers: { 'retry-after': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
       body: { message: c.error_message },
     };

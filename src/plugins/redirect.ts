@@ -68,6 +68,7 @@ export const redirect: PluginDef<RedirectConfig, RedirectConfig> = {
     }
     const reply: LocalReply = {
       status: c.status_code,
+      reason: 'redirected',
       headers: { location },
       body: { message: 'Redirecting' },
     };

@@ -20,9 +20,14 @@ interface Built {
   readonly requireLength: boolean;
 }
 
-const TOO_LARGE: LocalReply = { status: 413, body: { message: 'Request size limit exceeded' } };
+const TOO_LARGE: LocalReply = {
+  status: 413,
+  reason: 'too-large',
+  body: { message: 'Request size limit exceeded' },
+};
 const LENGTH_REQUIRED: LocalReply = {
   status: 411,
+  reason: 'length-required',
   body: { message: 'A valid Content-Length header is required' },
 };
 

@@ -55,11 +55,13 @@ export const requestTermination: PluginDef<RequestTerminationConfig, Built> = {
       c.body !== null
         ? {
             status: c.status_code,
+            reason: 'terminated',
             headers: { 'content-type': c.content_type ?? 'application/json; charset=utf-8' },
             body: c.body,
           }
         : {
             status: c.status_code,
+            reason: 'terminated',
             body: { message: c.message ?? STATUS_CODES[c.status_code] ?? 'Terminated' },
           };
     return { reply, trigger: c.trigger, triggerHeader: (c.trigger ?? '').toLowerCase() };

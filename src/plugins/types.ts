@@ -27,6 +27,11 @@ export type Phase = (typeof PHASES)[number];
 /** An answer written by the proxy itself; `body` objects are sent as JSON (Kong: `{"message": ...}`). */
 export interface LocalReply {
   readonly status: number;
+  /**
+   * Why the plugin answered, for `fulcrum_plugin_outcomes_total` and the access log's `reason`
+   * (`no-credentials`, `invalid-credentials`, `rate-limited`, ...); named by the status when absent.
+   */
+  readonly reason?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Buffer | Readonly<Record<string, unknown>>;
 }

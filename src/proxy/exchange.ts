@@ -652,17 +652,20 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const body = this.body;
     if (body !== null && !body.complete) body.fail('FULCRUM_ERR_CLIENT_ABORTED');
     this.gen.inflight--;
+    if (this.rawFrom !== null) this.bytesOut = this.rawFrom.call?.bodyBytes ?? 0;
     const now = this.core.clock.monoMs();
     const route = this.route;
     const status = this.status;
+    const bytesIn = this.tunnelBytesIn >= 0 ? this.tunnelBytesIn : (body?.bytes ?? 0);
     if (route !== null) {
       route.byClass[status >= 100 && status < 600 ? (status / 100) | 0 : 0]!.inc();
       route.duration.observe((now - this.startMs) / 1000);
+      if (bytesIn > 0) route.bytesIn.inc(bytesIn);
+      if (this.bytesOut > 0) route.bytesOut.inc(this.bytesOut);
     }
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
     if (this.plugins !== null) this.plugins.log(status);
     const upstreamMs = tries === null ? -1 : tries.upstreamMs;
-    if (this.rawFrom !== null) this.bytesOut = this.rawFrom.call?.bodyBytes ?? 0;
     this.core.accessLog({
       request_id: this.requestId,
       client_ip: this.clientIp,
@@ -675,9 +678,13 @@ export class Exchange implements TriesHost, DownstreamEvents {
       tries: tries?.count ?? 0,
       upstream_ms: upstreamMs < 0 ? null : Math.round(upstreamMs * 1000) / 1000,
       total_ms: Math.round((now - this.startMs) * 1000) / 1000,
-      bytes_in: this.tunnelBytesIn >= 0 ? this.tunnelBytesIn : (body?.bytes ?? 0),
+      bytes_in: bytesIn,
       bytes_out: this.bytesOut,
       error: this.errorCode,
+      host: this.down.host || null,
+      user_agent: this.down.fields.get('user-agent') ?? null,
+      consumer: this.plugins?.consumerName() ?? null,
+      reason: this.plugins?.rejection ?? null,
     });
     this.core.onExchangeEnd(this.gen);
   }

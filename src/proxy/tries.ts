@@ -15,7 +15,7 @@ import type { Outcome } from '../health/probe.ts';
 import type { Fields } from '../http1/fields.ts';
 import type { ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import type { UpstreamHead, UpstreamRequest } from '../upstreams/upstream-call.ts';
+import { UpstreamError, type UpstreamHead, type UpstreamRequest } from '../upstreams/upstream-call.ts';
 import type { BodyChannel } from './body-channel.ts';
 import type { ProxyCore } from './core.ts';
 import { classifyUpstreamError, type RetryKind, retryKind } from './errors.ts';
@@ -149,7 +149,9 @@ export class Tries implements TryEvents {
     this.count++;
     const perTry = service.spec.retryPolicy.perTryTimeoutMs;
     if (perTry > 0) a.timer = clock.setTimer(perTry, onTryTimeout, a);
-    a.call = service.pools.get(t)!.dispatch(host.upstreamRequest(t, body), a);
+    const req = host.upstreamRequest(t, body);
+    a.servername = req.servername;
+    a.call = service.pools.get(t)!.dispatch(req, a);
   }
 
   // ---- try events ----
@@ -246,6 +248,7 @@ export class Tries implements TryEvents {
       code !== 'FULCRUM_ERR_INTERNAL';
     // Passive health checks count transport failures by kind (Kong's tcp_failures and timeouts).
     this.finish(a, transport ? (code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tcp') : null);
+    if (transport) this.core.targetLog.noteFailure(a.target, loggable(err), a.servername);
     // A try that never connected left the body stream unread: the next try may take it.
     if (a.usesStream && !a.connected) this.streamSpent = false;
     if (host.ended) return;
@@ -328,6 +331,7 @@ export class Tries implements TryEvents {
     if (a.retired || !a.live || this.winner !== null) return;
     a.retire();
     this.finish(a, 'timeout');
+    this.core.targetLog.noteFailure(a.target, PER_TRY_TIMEOUT, a.servername);
     if (this.host.ended || this.host.responding) return;
     this.retryOrFail(a, 'timeout', 'FULCRUM_ERR_UPSTREAM_TIMEOUT');
   }
@@ -338,6 +342,9 @@ export class Tries implements TryEvents {
     this.deadlinePassed = true;
     if (this.host.ended || this.winner !== null) return;
     // The tries still waiting for a head timed out as far as passive health is concerned.
+    for (const a of [this.current, this.hedged])
+      if (a !== null && a.live && !a.retired)
+        this.core.targetLog.noteFailure(a.target, DEADLINE, a.servername);
     this.cancelTries(null, 'timeout');
     this.host.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
   }
@@ -430,6 +437,24 @@ export class Tries implements TryEvents {
       this.service.upstream.guard.requests--;
     }
   }
+}
+
+const DEADLINE = { code: 'ETIMEDOUT', message: 'no response head within request_timeout' };
+const PER_TRY_TIMEOUT = { code: 'ETIMEDOUT', message: 'no response head within per_try_timeout' };
+
+/** Codes for the failure log (target-log.ts) where the pool's error has no system code. */
+const FAILURE_CODES: Record<string, string> = {
+  timeout: 'ETIMEDOUT',
+  'connect-timeout': 'ETIMEDOUT',
+  'write-timeout': 'ETIMEDOUT',
+  reset: 'ECONNRESET',
+  'bad-response': 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE',
+};
+
+/** The error as the failure log classifies it: its system code, or one for its failure kind. */
+function loggable(err: Error): unknown {
+  if (!(err instanceof UpstreamError) || err.code !== '') return err;
+  return { code: FAILURE_CODES[err.failure] ?? '', message: err.message };
 }
 
 // Timer callbacks: static functions, one argument (no closure per request).

@@ -65,6 +65,8 @@ export class Try implements UpstreamHandler {
   status = 0;
   /** A sticky-session `Set-Cookie` pinning this try's target, sent if this try answers. */
   stickyCookie: string | null = null;
+  /** The TLS server name the try's connection uses ('' for none), for failure logs. */
+  servername = '';
   /** The per-try timeout, while armed. */
   timer: TimerHandle | null = null;
   private open = true;

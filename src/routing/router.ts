@@ -13,7 +13,9 @@
  * Routes are expanded into one entry per (path, host kind) so a linear scan of the sorted entries
  * returns the right route at its first match.
  */
+
 import type { RouteSpec } from '../config/types.ts';
+import { linearRegExp } from '../core/linear-regex.ts';
 
 export interface RouteMatch<R> {
   readonly route: R;
@@ -134,7 +136,9 @@ export class Router<R> {
       const headers: HeaderRule[] = Object.entries(spec.headers).map(([name, values]) => ({
         name,
         values: values.filter((v) => !v.startsWith('~*')).map((v) => v.toLowerCase()),
-        regexes: values.filter((v) => v.startsWith('~*')).map((v) => new RegExp(v.slice(2), 'i')),
+        regexes: values
+          .filter((v) => v.startsWith('~*'))
+          .map((v) => linearRegExp(v.slice(2), { ignoreCase: true })),
       }));
       const methods = spec.methods.length > 0 ? new Set(spec.methods) : null;
       const hostKinds: (HostRule | null)[] =
@@ -153,7 +157,7 @@ export class Router<R> {
             host,
             headers,
             prefix: p !== null && !isRegex ? p : null,
-            regex: isRegex ? new RegExp(`^(?:${p!.slice(1)})`) : null,
+            regex: isRegex ? linearRegExp(p!.slice(1), {}, '^(?:', ')') : null,
             sortKey: [
               spec.priority,
               categories,

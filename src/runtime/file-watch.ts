@@ -5,8 +5,9 @@
  * is often several writes, and a reload whose content did not change is skipped.
  */
 import { createHash } from 'node:crypto';
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { MAX_CONFIG_DOCUMENT_BYTES } from '../config/limits.ts';
 
 export const WATCH_DEBOUNCE_MS = 150;
 
@@ -33,6 +34,10 @@ export class FileWatch {
 
   private hash(): string {
     try {
+      // A file over the limit is not read (the reload refuses it from its size): its size and
+      // modification time stand for its content.
+      const st = statSync(this.file);
+      if (st.size > MAX_CONFIG_DOCUMENT_BYTES) return `${st.size}@${st.mtimeMs}`;
       return createHash('sha256').update(readFileSync(this.file)).digest('hex');
     } catch {
       return '';

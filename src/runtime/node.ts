@@ -9,28 +9,37 @@ import { AdminServer } from '../admin/server.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { immediateScheduler, type Scheduler } from '../core/pace.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
-import { createLogs, type Logs } from '../observability/access-log.ts';
+import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
+import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
 import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
+import { WorkerPipeline } from './config-pipeline.ts';
+import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
 import { FileWatch } from './file-watch.ts';
+import { checkServiceHosts } from './host-check.ts';
 import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
 export interface NodeOptions {
   /** The declarative file; reload() re-reads it. */
   readonly configFile?: string;
-  /** A snapshot to start from instead of a file (tests, embedding). */
+  /** A snapshot to start from instead of a file (tests). */
   readonly snapshot?: Snapshot;
+  /** A store to read the configuration from instead of a file (embedding: MemoryStore); reload() re-reads it. */
+  readonly store?: ConfigStore;
   readonly clock?: Clock;
   readonly rng?: Rng;
   /** Override the file's logging (tests pass `off` and `silent`). */
   readonly accessLog?: string;
   readonly logLevel?: string;
+  /** Override the file's `logging.format` (CLI `--log-format`). */
+  readonly logFormat?: LogFormat;
   /**
    * Managed mode: the admin API's changes are persisted to this state file and read back on start
    * (`fulcrum start --managed --state FILE`). When the file does not exist yet, the node starts
@@ -41,6 +50,38 @@ export interface NodeOptions {
   readonly watch?: boolean;
   /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
   readonly zone?: string;
+  /**
+   * Validate configuration changes in a worker thread and build generations a few milliseconds at
+   * a time (default true; docs/architecture.md). Off, a change is handled in one go.
+   */
+  readonly configWorker?: boolean;
+  /** How paced work waits for the next turn of the event loop (tests count turns). */
+  readonly scheduler?: Scheduler;
+}
+
+/**
+ * A listener could not bind its address: the message names the listener and says why, for the
+ * command line to print without a stack (EADDRINUSE, EACCES, EADDRNOTAVAIL).
+ */
+export class BindError extends Error {
+  readonly listener: string;
+  readonly code: string;
+  constructor(listener: string, protocol: string, address: string, port: number, err: unknown) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the address is already in use (another process listens on it)'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : code === 'EADDRNOTAVAIL'
+            ? 'the address is not one of this machine'
+            : (err as Error).message;
+    super(
+      `listener ${JSON.stringify(listener)} (${protocol} on ${address}:${port}) cannot bind: ${why}${code ? ` (${code})` : ''}`,
+    );
+    this.listener = listener;
+    this.code = code;
+  }
 }
 
 export type ReloadResult =
@@ -68,6 +109,11 @@ export class FulcrumNode {
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
+  private readonly scheduler: Scheduler;
+  /** Every listener bound (start-up done). */
+  private bound = false;
+  /** The last load's lookups of service hosts (host-check.ts); settles when they have answered. */
+  hostCheck: Promise<void> = Promise.resolve();
 
   private constructor(
     snapshot: Snapshot,
@@ -80,13 +126,16 @@ export class FulcrumNode {
       options.logLevel ?? snapshot.node.logging.level,
       options.accessLog ?? snapshot.node.logging.accessLog,
       clock,
+      options.logFormat ?? snapshot.node.logging.format,
     );
     this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
     this.startedAtMs = clock.nowMs();
+    this.scheduler = options.scheduler ?? immediateScheduler;
     this.control = new ConfigControl(config.store, config, {
       clock,
       log: this.logs.app,
       apply: (s) => this.applySnapshot(s),
+      pipeline: options.configWorker === false ? inlinePipeline : new WorkerPipeline(this.scheduler),
     });
   }
 
@@ -100,6 +149,8 @@ export class FulcrumNode {
         version: 1,
         snapshot: options.snapshot,
       };
+    else if (options.store !== undefined)
+      config = { store: options.store, ...ConfigControl.open(options.store, clock) };
     else if (options.stateFile !== undefined) {
       const seed = options.configFile === undefined ? undefined : new FileStore(options.configFile);
       const store = new ManagedStore(options.stateFile);
@@ -117,6 +168,7 @@ export class FulcrumNode {
       throw err;
     }
     for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
     if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
       node.watcher = new FileWatch(options.configFile, () => {
         node.logs.app.info({ file: options.configFile }, 'configuration file changed: reloading');
@@ -138,7 +190,11 @@ export class FulcrumNode {
   private async bind(snapshot: Snapshot): Promise<void> {
     for (const spec of snapshot.node.listeners) {
       const l = createListener(spec, snapshot.node, this.runtime);
-      await l.listen();
+      try {
+        await l.listen();
+      } catch (err) {
+        throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+      }
       this.listeners.push(l);
     }
     if (snapshot.node.admin.enabled) {
@@ -147,11 +203,56 @@ export class FulcrumNode {
         metrics: () => this.runtime.metrics.render(),
         control: this.control,
         token: () => this.runtime.current.snapshot.node.admin.token,
+        allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
         upstreamHealth: (name) => upstreamHealth(this.runtime, name),
         setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
+        readiness: () => this.readiness(),
+        clock: this.runtime.clock,
+        dashboard: {
+          config: () => dashboardConfig(this.dashboardNode()),
+          stats: () => dashboardStats(this.dashboardNode()),
+          generation: () => this.runtime.current.id,
+        },
       });
-      await this.admin.listen();
+      const a = snapshot.node.admin;
+      await this.admin.listen().catch((err: unknown) => {
+        throw new BindError('admin', a.tls === null ? 'http' : 'https', a.address, a.port, err);
+      });
     }
+    this.bound = true;
+  }
+
+  /**
+   * `GET /status/ready` (Kong's readiness probe): ready once the configuration is loaded and every
+   * listener is bound, until the node starts draining.
+   */
+  readiness(): { ready: boolean; message: string } {
+    if (this.runtime.draining) return { ready: false, message: 'draining: the node is stopping' };
+    if (!this.bound) return { ready: false, message: 'starting: listeners are not bound yet' };
+    return { ready: true, message: 'ready' };
+  }
+
+  /** What the dashboard's view reads of this node (src/runtime/dashboard-view.ts). */
+  private dashboardNode(): DashboardNode {
+    return {
+      runtime: this.runtime,
+      startedAtMs: this.startedAtMs,
+      readiness: () => this.readiness(),
+      audits: () => this.control.audits,
+      listeners: () =>
+        this.listeners.map((l) => {
+          const a = l.address();
+          // HTTP listeners count their connections (HTTP/2: sessions); L4 listeners report to the metrics.
+          const http = l.openConnections;
+          return {
+            name: l.spec.name,
+            protocol: l.spec.protocol,
+            address: a?.address ?? l.spec.address,
+            port: a?.port ?? l.spec.port,
+            open: http ?? this.runtime.metrics.l4Open.get(l.spec.name) ?? null,
+          };
+        }),
+    };
   }
 
   proxyAddresses(): AddressInfo[] {
@@ -196,7 +297,7 @@ export class FulcrumNode {
    * any error keep serving the old one.
    */
   async reload(): Promise<ReloadResult> {
-    if (!this.options.configFile && !this.options.stateFile)
+    if (!this.options.configFile && !this.options.stateFile && !this.options.store)
       return {
         ok: false,
         issues: [
@@ -206,14 +307,26 @@ export class FulcrumNode {
     try {
       return await this.control.reload({ who: 'signal', token: false, method: 'RELOAD', path: '' });
     } catch (err) {
-      if (err instanceof ConfigError) {
-        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
-        for (const i of err.issues)
-          this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
-        this.logs.app.error('configuration refused; the previous configuration keeps serving');
-        return { ok: false, issues: err.issues };
-      }
-      throw err;
+      // Whatever went wrong reading the new configuration, the old one keeps serving: a reload
+      // (SIGHUP, --watch) has no caller to throw to, and must never take the process down.
+      const issues: readonly ConfigIssue[] =
+        err instanceof ConfigError
+          ? err.issues
+          : [
+              {
+                file: this.options.stateFile ?? this.options.configFile ?? '<none>',
+                line: 0,
+                column: 0,
+                path: '',
+                message: `cannot load: ${(err as Error).message}`,
+              },
+            ];
+      if (!(err instanceof ConfigError)) this.logs.app.error({ err }, 'unexpected error while reloading');
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      for (const i of issues)
+        this.logs.app.error({ file: i.file, line: i.line, column: i.column, path: i.path }, i.message);
+      this.logs.app.error('configuration refused; the previous configuration keeps serving');
+      return { ok: false, issues };
     }
   }
 
@@ -235,7 +348,9 @@ export class FulcrumNode {
     try {
       for (const spec of wanted.values()) {
         const l = createListener(spec, snapshot.node, this.runtime);
-        await l.listen();
+        await l.listen().catch((err: unknown) => {
+          throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+        });
         kept.push(l);
       }
     } catch (err) {
@@ -249,8 +364,13 @@ export class FulcrumNode {
     }
     this.listeners = kept;
     for (const [l, spec] of reconfigure) l.reconfigure?.(spec);
-    const gen = this.runtime.apply(snapshot);
+    const gen =
+      this.options.configWorker === false
+        ? this.runtime.apply(snapshot)
+        : await this.runtime.applyPaced(snapshot, this.scheduler);
     for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
+    if (before !== snapshot.hash)
+      this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
       { generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash },
       'configuration applied',
@@ -284,9 +404,11 @@ export class FulcrumNode {
     }
     this.watcher?.close();
     await this.admin?.close();
+    await this.control.pipeline.close();
     this.runtime.close();
     await this.runtime.live.pools.closeAll();
-    this.logs.app.info({ outcome }, 'fulcrum stopped');
+    // A node that never started (a port in use) says why on the command line, not here.
+    if (this.bound) this.logs.app.info({ outcome }, 'fulcrum stopped');
     this.logs.flush();
   }
 }

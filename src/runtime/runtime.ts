@@ -7,16 +7,34 @@
 
 import type { Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { finish, PACE_BUDGET_MS, PACE_MAX_STEPS, pace, type Scheduler } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import { HealthRegistry } from '../health/registry.ts';
 import type { AccessEntry, Logs } from '../observability/access-log.ts';
+import { servedCertificates } from '../observability/certificates.ts';
 import { Metrics } from '../observability/metrics.ts';
+import { TargetFailureLog } from '../observability/target-log.ts';
+import { TargetStats } from '../observability/target-stats.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { Generation, type LiveState } from './generation.ts';
+import { type BuildKeys, Generation, type LiveState, newBuildKeys } from './generation.ts';
+
+/** One configuration put in service, for the dashboard's history. */
+export interface GenerationRecord {
+  readonly id: number;
+  readonly hash: string;
+  readonly source: string;
+  /** Wall-clock ms when it went into service. */
+  readonly atMs: number;
+  /** Whether its content differs from the generation before it. */
+  readonly changed: boolean;
+}
+
+/** Generations remembered for the dashboard. */
+export const GENERATION_HISTORY = 20;
 
 export class Runtime implements ProxyCore {
   readonly clock: Clock;
@@ -36,10 +54,19 @@ export class Runtime implements ProxyCore {
   readonly rng: Rng;
   private gen: Generation;
   private readonly retired = new Set<Generation>();
+  /** What builds in progress already hold (see BuildKeys). */
+  private readonly building = new Set<BuildKeys>();
   private nextId = 1;
   /** Open client connections, maintained by the listeners (for metrics and status). */
   connections = 0;
   readonly access: (entry: AccessEntry) => void;
+  /**
+   * Why targets fail, logged once per target per interval (src/observability/target-log.ts): the
+   * data plane calls `targetLog.noteFailure(target, error)` on each failed try.
+   */
+  readonly targetLog: TargetFailureLog;
+  /** The latest generations put in service, oldest first. */
+  readonly history: GenerationRecord[] = [];
 
   constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs; ioClock?: Clock }) {
     this.clock = deps.clock;
@@ -50,6 +77,7 @@ export class Runtime implements ProxyCore {
       targets: () => this.live.targets.values(),
       generation: () => this.gen.id,
       connections: () => this.connections,
+      certificates: () => servedCertificates(this.gen.snapshot.node),
     });
     this.live = {
       targets: new Map(),
@@ -73,8 +101,19 @@ export class Runtime implements ProxyCore {
       log: deps.logs.app,
       registry: this.metrics.registry,
     });
-    this.gen = new Generation(this.nextId++, snapshot, this.live);
+    this.targetLog = new TargetFailureLog(deps.logs.app, deps.clock);
+    this.gen = finish(Generation.build(this.nextId++, snapshot, this.live));
+    this.observe(this.gen, true);
     this.health.sync(this.gen.upstreams.values());
+  }
+
+  /** Give new targets their rolling statistics and remember the generation. */
+  private observe(gen: Generation, changed: boolean): void {
+    for (const t of this.live.targets.values())
+      if (t.observer === null) t.observer = new TargetStats(this.clock);
+    const s = gen.snapshot;
+    this.history.push({ id: gen.id, hash: s.hash, source: s.source, atMs: gen.createdAtMs, changed });
+    if (this.history.length > GENERATION_HISTORY) this.history.shift();
   }
 
   get current(): Generation {
@@ -85,11 +124,33 @@ export class Runtime implements ProxyCore {
     this.access(entry);
   }
 
-  /** Build a generation from the snapshot and put it in service; the old one drains. */
+  /** Build a generation from the snapshot at once and put it in service; the old one drains. */
   apply(snapshot: Snapshot): Generation {
-    const next = new Generation(this.nextId++, snapshot, this.live);
+    return this.swap(finish(Generation.build(this.nextId++, snapshot, this.live)));
+  }
+
+  /**
+   * Build a generation a few milliseconds at a time, traffic flowing on the generation in service
+   * in between (docs/architecture.md), then put it in service.
+   */
+  async applyPaced(snapshot: Snapshot, scheduler: Scheduler): Promise<Generation> {
+    const keys = newBuildKeys();
+    this.building.add(keys);
+    try {
+      const budget = { clock: this.clock, maxMs: PACE_BUDGET_MS, maxSteps: PACE_MAX_STEPS };
+      return this.swap(
+        await pace(Generation.build(this.nextId++, snapshot, this.live, keys), scheduler, budget),
+      );
+    } finally {
+      this.building.delete(keys);
+    }
+  }
+
+  private swap(next: Generation): Generation {
     const old = this.gen;
     this.gen = next;
+    this.observe(next, old.snapshot.hash !== next.snapshot.hash);
+    this.targetLog.sweep();
     this.health.sync(next.upstreams.values());
     this.retired.add(old);
     this.metrics.reloads.labels({ result: 'ok' }).inc();
@@ -99,6 +160,7 @@ export class Runtime implements ProxyCore {
   }
 
   reportOutcome(t: TargetState, o: Outcome): void {
+    if (typeof o === 'number' && o >= 500 && t.observer instanceof TargetStats) t.observer.httpError();
     this.health.report(t, o);
   }
 
@@ -121,6 +183,11 @@ export class Runtime implements ProxyCore {
       for (const k of g.targetKeys) targets.add(k);
       for (const k of g.upstreams.keys()) upstreams.add(k);
     }
+    for (const b of this.building) {
+      for (const k of b.poolKeys) pools.add(k);
+      for (const k of b.targetKeys) targets.add(k);
+      for (const k of b.upstreams) upstreams.add(k);
+    }
     this.live.pools.retain(pools);
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
     for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
@@ -136,7 +203,7 @@ export class Runtime implements ProxyCore {
     for (const name of names) {
       const u = this.gen.upstreams.get(name);
       const b = this.live.balancers.get(name);
-      if (u && b) u.picker = b.balancer.update(u.targets);
+      if (u && b) u.picker = b.update(u.targets);
     }
   }
 
@@ -144,6 +211,7 @@ export class Runtime implements ProxyCore {
   close(): void {
     this.live.slowStart.stop();
     this.health.stop();
+    this.targetLog.stop();
   }
 
   /** Requests in flight across every generation. */

@@ -1,8 +1,9 @@
 /**
  * The simulator: a discrete-event simulation on virtual time of one upstream under one algorithm.
  *
- * It drives the production balancers (factoryFor, the priority wrapper, TargetState with its slow
- * start ramp and peak-EWMA latency) the way the runtime and the forwarder do (src/runtime/
+ * It drives the production balancers (the runtime's BalancerStack: the algorithm inside zones inside
+ * priority levels; TargetState with its slow start ramp and peak-EWMA latency) the way the runtime
+ * and the forwarder do (src/runtime/
  * generation.ts, src/proxy/exchange.ts): one picker rebuilt on every fleet change and every slow
  * start tick, `pick(ctx, tried)` per try, `start()` at dispatch, `observeLatency` and `done(true)` on
  * a response, `done(false)` on a transport failure, a retry on another target, health changes
@@ -14,8 +15,8 @@
  * (arrivals, keys, request sizes: identical for every algorithm, so they are compared on the same
  * requests) and the balancer's.
  */
-import { factoryFor, isHashing } from '../balancers/configure.ts';
-import { levelCount, withPriorities } from '../balancers/priority.ts';
+import { isHashing } from '../balancers/configure.ts';
+import { BalancerStack } from '../balancers/stack.ts';
 import type { Picker } from '../balancers/types.ts';
 import { ManualClock } from '../core/clock.ts';
 import { seededRng } from '../core/random.ts';
@@ -157,10 +158,10 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
   const clock = new ManualClock(0);
   const work = seededRng(s.seed);
   const hashing = isHashing(algorithm);
-  const inner = factoryFor(algorithm, s.balancer);
-  const allSpecs = [...s.targets, ...s.events.flatMap((e) => (e.kind === 'join' ? [e.spec] : []))];
-  const factory = levelCount(allSpecs) > 1 ? withPriorities(inner, s.overprovisioningFactor) : inner;
-  const balancer = factory.create({ rng: seededRng((s.seed ^ 0x5bd1e995) >>> 0), clock });
+  const balancer = new BalancerStack(
+    { algorithm, balancer: s.balancer, overprovisioningFactor: s.overprovisioningFactor },
+    { rng: seededRng((s.seed ^ 0x5bd1e995) >>> 0), clock, zone: s.zone },
+  );
   const ramp = s.slowStart.windowMs > 0 ? s.slowStart : null;
 
   const queue = new EventQueue<Ev>();
@@ -194,6 +195,7 @@ export function simulate(s: Scenario, algorithm: string, keys = new KeySampler(s
   const add = (spec: SimTargetSpec): SimTarget => {
     const st = new TargetState('sim', spec.name, spec.name, 0, spec.weight);
     st.priority = spec.priority;
+    st.zone = spec.zone;
     st.slowStart = ramp;
     st.rampHost = rampHost;
     const t = new SimTarget(st, spec, sims.length, clock.monoMs());

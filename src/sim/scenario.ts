@@ -2,10 +2,16 @@
  * A simulation scenario: the fleet, the workload and what happens during the run, read from a small
  * YAML or JSON file (docs/simulate.md) and checked once into a frozen object, every error naming its
  * file, line and path as the declarative file's do. The `upstream:` block takes the balancing fields
- * of a declarative upstream, with the same names, defaults and range checks (factoryFor), so a
- * scenario can be pasted from a real configuration.
+ * of a declarative upstream, with the same names, defaults and range checks (the algorithms'
+ * declarations and factoryFor), so a scenario can be pasted from a real configuration.
  */
-import { type BalancerSettings, canonicalAlgorithm, factoryFor } from '../balancers/configure.ts';
+import {
+  BALANCER_OPTIONS,
+  type BalancerSettings,
+  canonicalAlgorithm,
+  factoryFor,
+} from '../balancers/configure.ts';
+import type { OptionValue } from '../balancers/declaration.ts';
 import { BUILTIN_BALANCERS } from '../balancers/index.ts';
 import { DEFAULT_BALANCING } from '../config/balancing.ts';
 import { ConfigError, type ConfigIssue, type ParsedSource, type PathPart } from '../config/load.ts';
@@ -19,6 +25,8 @@ export interface SimTargetSpec {
   readonly capacity: number;
   readonly latency: LatencyDist;
   readonly priority: number;
+  /** The target's zone ('' none): with the scenario's `zone`, zone-aware balancing applies. */
+  readonly zone: string;
 }
 
 export type ScenarioEvent =
@@ -38,6 +46,8 @@ export interface Scenario {
   readonly events: readonly ScenarioEvent[];
   readonly keys: KeySpec;
   readonly balancer: BalancerSettings;
+  /** The balancing node's zone ('' none), as the declarative file's top-level `zone`. */
+  readonly zone: string;
   readonly slowStart: RampSettings;
   readonly overprovisioningFactor: number;
   /** Tries after the first on a transport failure (the service's `retries`). */
@@ -80,6 +90,15 @@ class Checker {
   }
   fail(at: PathPart[], message: string): void {
     this.issues.push(this.src.issue(at, message));
+  }
+  string(o: Raw, key: string, at: PathPart[], dflt: string, pattern = /^/): string {
+    const v = o[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'string' || !pattern.test(v)) {
+      this.fail([...at, key], `expected a string matching ${pattern.source}`);
+      return dflt;
+    }
+    return v;
   }
   number(o: Raw, key: string, at: PathPart[], dflt: number, min: number, max: number, int = false): number {
     const v = o[key];
@@ -131,7 +150,7 @@ function latencyOf(c: Checker, v: unknown, at: PathPart[]): LatencyDist {
   return { kind: 'constant', ms: 20 };
 }
 
-const TARGET_FIELDS = ['name', 'count', 'weight', 'capacity', 'latency', 'priority'];
+const TARGET_FIELDS = ['name', 'count', 'weight', 'capacity', 'latency', 'priority', 'zone'];
 
 function targetOf(c: Checker, o: Raw, at: PathPart[], name: string): SimTargetSpec {
   const capacity = c.number(o, 'capacity', at, 0, 0, 1_000_000, true);
@@ -141,6 +160,7 @@ function targetOf(c: Checker, o: Raw, at: PathPart[], name: string): SimTargetSp
     capacity: capacity === 0 ? Number.POSITIVE_INFINITY : capacity,
     latency: latencyOf(c, o.latency, [...at, 'latency']),
     priority: c.number(o, 'priority', at, 0, 0, 255, true),
+    zone: c.string(o, 'zone', at, ''),
   };
 }
 
@@ -154,12 +174,7 @@ function nameOf(c: Checker, o: Raw, at: PathPart[], dflt: string): string {
 }
 
 const UPSTREAM_FIELDS = [
-  'slots',
-  'hash_balance_factor',
-  'choice_count',
-  'active_request_bias',
-  'decay_window',
-  'maglev_table_size',
+  ...BALANCER_OPTIONS.map((o) => o.option.field),
   'slow_start',
   'slow_start_aggression',
   'slow_start_min_weight_percent',
@@ -183,6 +198,7 @@ export function scenarioFrom(src: ParsedSource): Scenario {
       'events',
       'keys',
       'upstream',
+      'zone',
       'retries',
       'fail_ms',
       'buckets',
@@ -259,19 +275,26 @@ export function scenarioFrom(src: ParsedSource): Scenario {
 
   const u = c.object(root.upstream ?? {}, ['upstream']);
   c.only(u, ['upstream'], UPSTREAM_FIELDS);
-  const d = DEFAULT_BALANCING.balancer;
-  const balancer: BalancerSettings = {
-    slots: c.number(u, 'slots', ['upstream'], d.slots, 10, 65536, true),
-    hashBalanceFactor: c.number(u, 'hash_balance_factor', ['upstream'], d.hashBalanceFactor, 0, 100),
-    choiceCount: c.number(u, 'choice_count', ['upstream'], d.choiceCount, 2, 100, true),
-    activeRequestBias: c.number(u, 'active_request_bias', ['upstream'], d.activeRequestBias, 0, 10),
-    decayWindowMs: c.number(u, 'decay_window', ['upstream'], d.decayWindowMs, 1, 3_600_000, true),
-    maglevTableSize: c.number(u, 'maglev_table_size', ['upstream'], d.maglevTableSize, 7, 5_000_011, true),
-    // Simulated targets send no load reports: `resource` runs on its configured weights.
-    loadHeader: d.loadHeader,
-    loadFloor: d.loadFloor,
-    loadDecayMs: d.loadDecayMs,
-  };
+  // Each declared option, checked against its schema. Simulated targets send no load reports:
+  // `resource` runs on its configured weights.
+  const settings: Record<string, OptionValue> = {};
+  for (const { key, option } of BALANCER_OPTIONS) {
+    const sc = option.schema as { type: string; minimum?: number; maximum?: number; pattern?: string };
+    const v =
+      typeof option.default === 'string'
+        ? c.string(u, option.field, ['upstream'], option.default, new RegExp(sc.pattern ?? '^'))
+        : c.number(
+            u,
+            option.field,
+            ['upstream'],
+            option.default,
+            sc.minimum!,
+            sc.maximum!,
+            sc.type === 'integer',
+          );
+    settings[key] = option.normalize ? option.normalize(v) : v;
+  }
+  const balancer = settings as BalancerSettings;
   // The algorithms' own checks (a prime Maglev table, a balance factor above 1), as the config layer runs them.
   for (const a of algorithms)
     try {
@@ -300,6 +323,7 @@ export function scenarioFrom(src: ParsedSource): Scenario {
     events,
     keys,
     balancer,
+    zone: c.string(root, 'zone', [], ''),
     slowStart,
     overprovisioningFactor: c.number(
       u,

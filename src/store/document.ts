@@ -183,8 +183,10 @@ export function importDocument(doc: Raw, now: number, previous?: State): State {
     s.upstreams.push({ ...strip(u, ['targets', 'plugins']), id, ...stamp('upstreams', id) });
     for (const t of list(u.targets)) s.targets.push(importTarget(t, name, id, stamp));
   });
+  const upstreamByName = new Map<unknown, Entity>();
+  for (const u of s.upstreams) if (!upstreamByName.has(u.name)) upstreamByName.set(u.name, u);
   list(doc.targets).forEach((t) => {
-    const u = s.upstreams.find((x) => x.name === t.upstream);
+    const u = upstreamByName.get(t.upstream);
     if (u) s.targets.push(importTarget(strip(t, ['upstream']), u.name, u.id, stamp));
   });
   list(doc.services).forEach((sv, i) => {
@@ -301,17 +303,22 @@ export function exportDocument(s: State): Exported {
   if (doc._format_version === undefined) doc._format_version = '3.0';
   const scopes = (p: Entity) =>
     (['service', 'route', 'consumer'] as const).filter((k) => refId(p[k]) !== null);
-  const ownPlugins = (kind: 'service' | 'route' | 'consumer', id: string, where: PathPart[]) => {
-    const out: Raw[] = [];
-    for (const p of s.plugins) {
-      const sc = scopes(p);
-      if (sc.length === 1 && sc[0] === kind && refId(p[kind]) === id) {
-        at.set(p.id, [...where, 'plugins', out.length]);
-        out.push(bare(p, ['service', 'route', 'consumer']));
-      }
-    }
-    return out;
-  };
+  // Plugins of one scope, grouped once by owner (a scan of every plugin per owner would be
+  // quadratic in a large configuration).
+  const single = new Map<string, Entity[]>();
+  for (const p of s.plugins) {
+    const sc = scopes(p);
+    if (sc.length !== 1) continue;
+    const key = `${sc[0]}/${refId(p[sc[0]!])}`;
+    const l = single.get(key);
+    if (l) l.push(p);
+    else single.set(key, [p]);
+  }
+  const ownPlugins = (kind: 'service' | 'route' | 'consumer', id: string, where: PathPart[]) =>
+    (single.get(`${kind}/${id}`) ?? []).map((p, i) => {
+      at.set(p.id, [...where, 'plugins', i]);
+      return bare(p, ['service', 'route', 'consumer']);
+    });
   const routesOf = new Map<string, Entity[]>();
   const serviceIds = new Set(s.services.map((x) => x.id));
   const loose: Entity[] = [];
@@ -342,12 +349,13 @@ export function exportDocument(s: State): Exported {
       return out;
     });
   if (loose.length > 0) doc.routes = loose.map((r, i) => withRoute(r, ['routes', i]));
+  const targetsOf = groupBy(s.targets, 'upstream');
   if (s.upstreams.length > 0)
     doc.upstreams = s.upstreams.map((u, i) => {
       const where: PathPart[] = ['upstreams', i];
       at.set(u.id, where);
       const out = bare(u, []);
-      const targets = childrenOf(s.targets, 'upstream', u.id, [...where, 'targets'], at);
+      const targets = childrenOf(targetsOf, 'upstream', u.id, [...where, 'targets'], at);
       if (targets.length > 0) out.targets = targets;
       return out;
     });
@@ -360,8 +368,11 @@ export function exportDocument(s: State): Exported {
       if (plugins.length > 0) out.plugins = plugins;
       return out;
     });
-  const nameOf = (list: readonly Entity[], field: string, id: string) => {
-    const e = list.find((x) => x.id === id);
+  const byId = new Map<string, Entity>();
+  for (const k of ['services', 'routes', 'consumers'] as const)
+    for (const e of s[k]) if (!byId.has(`${k}/${e.id}`)) byId.set(`${k}/${e.id}`, e);
+  const nameOf = (kind: 'services' | 'routes' | 'consumers', field: string, id: string) => {
+    const e = byId.get(`${kind}/${id}`);
     return e && typeof e[field] === 'string' ? (e[field] as string) : id;
   };
   const global: Raw[] = [];
@@ -369,9 +380,9 @@ export function exportDocument(s: State): Exported {
     const sc = scopes(p);
     if (sc.length === 1) continue;
     const out = bare(p, ['service', 'route', 'consumer']);
-    if (sc.includes('service')) out.service = nameOf(s.services, 'name', refId(p.service)!);
-    if (sc.includes('route')) out.route = nameOf(s.routes, 'name', refId(p.route)!);
-    if (sc.includes('consumer')) out.consumer = nameOf(s.consumers, 'username', refId(p.consumer)!);
+    if (sc.includes('service')) out.service = nameOf('services', 'name', refId(p.service)!);
+    if (sc.includes('route')) out.route = nameOf('routes', 'name', refId(p.route)!);
+    if (sc.includes('consumer')) out.consumer = nameOf('consumers', 'username', refId(p.consumer)!);
     at.set(p.id, ['plugins', global.length]);
     global.push(out);
   }
@@ -385,30 +396,41 @@ export function exportDocument(s: State): Exported {
  * reference dropped), each position recorded in `at` under `where`.
  */
 function childrenOf(
-  list: readonly Entity[],
+  groups: ReadonlyMap<string, Entity[]>,
   field: string,
   parentId: string,
   where: PathPart[],
   at: Map<string, PathPart[]>,
 ): Raw[] {
-  const out: Raw[] = [];
-  for (const e of list)
-    if (refId(e[field]) === parentId) {
-      at.set(e.id, [...where, out.length]);
-      out.push(bare(e, [field]));
-    }
+  return (groups.get(parentId) ?? []).map((e, i) => {
+    at.set(e.id, [...where, i]);
+    return bare(e, [field]);
+  });
+}
+
+/** The entities of `list` by the id their `field` refers to, in list order (grouped once, not per parent). */
+function groupBy(list: readonly Entity[], field: string): Map<string, Entity[]> {
+  const out = new Map<string, Entity[]>();
+  for (const e of list) {
+    const id = refId(e[field]);
+    if (id === null) continue;
+    const l = out.get(id);
+    if (l) l.push(e);
+    else out.set(id, [e]);
+  }
   return out;
 }
 
 /** Certificates with their snis nested (as `{name, id, tags}`); snis of a missing certificate at top level. */
 function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
   const certIds = new Set(s.certificates.map((c) => c.id));
+  const snisOf = groupBy(s.snis, 'certificate');
   if (s.certificates.length > 0)
     doc.certificates = s.certificates.map((c, i) => {
       const where: PathPart[] = ['certificates', i];
       at.set(c.id, where);
       const out = bare(c, []);
-      const names = childrenOf(s.snis, 'certificate', c.id, [...where, 'snis'], at);
+      const names = childrenOf(snisOf, 'certificate', c.id, [...where, 'snis'], at);
       if (names.length > 0) out.snis = names;
       return out;
     });

@@ -8,9 +8,16 @@
  * A state file that exists but cannot be read or parsed refuses the start: silently starting empty
  * would throw the configuration away.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ConfigError } from '../config/load.ts';
+import { scanJson } from '../config/json-scan.ts';
+import {
+  MAX_CONFIG_DOCUMENT_BYTES,
+  MAX_CONFIG_NESTING_DEPTH,
+  readBoundedFile,
+  tooLargeMessage,
+} from '../config/limits.ts';
+import { breachIssue, ConfigError } from '../config/load.ts';
 import { KINDS, type State } from './document.ts';
 import type { ConfigStore, Loaded } from './store.ts';
 
@@ -46,13 +53,17 @@ export class ManagedStore implements ConfigStore {
   }
 
   load(): Loaded {
-    let text: string;
+    let read: ReturnType<typeof readBoundedFile>;
     try {
-      text = readFileSync(this.location, 'utf8');
+      read = readBoundedFile(this.location, MAX_CONFIG_DOCUMENT_BYTES);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'empty' };
       throw this.refuse(`cannot read: ${(err as Error).message}`);
     }
+    if ('breach' in read) throw this.refuse(read.breach.message);
+    const text = read.text;
+    const breach = scanJson(text, MAX_CONFIG_NESTING_DEPTH);
+    if (breach !== null) throw new ConfigError([breachIssue(text, this.location, breach)]);
     let raw: Record<string, unknown>;
     try {
       raw = JSON.parse(text) as Record<string, unknown>;
@@ -70,6 +81,10 @@ export class ManagedStore implements ConfigStore {
     const body: Record<string, unknown> = { format: STATE_FORMAT, version, node: state.node };
     for (const k of KINDS) body[k] = state[k];
     const text = `${JSON.stringify(body, null, 2)}\n`;
+    // Never write a state file that the next start would refuse to read.
+    const bytes = Buffer.byteLength(text);
+    if (bytes > MAX_CONFIG_DOCUMENT_BYTES)
+      throw this.refuse(`the state would be ${tooLargeMessage(bytes).replace(/^the document is /, '')}`);
     const dir = dirname(this.location);
     const tmp = join(dir, `.${basename(this.location)}.${process.pid}.tmp`);
     const fd = openSync(tmp, 'w', 0o600);

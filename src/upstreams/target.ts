@@ -6,6 +6,16 @@ import { type Rampable, type RampSettings, rampFactor } from './slow-start.ts';
  */
 export const healthEpoch = { value: 0 };
 
+/**
+ * Watches what the forwarder reports about one target without changing it (the dashboard's
+ * rolling per-target figures, src/observability/target-stats.ts). Null on a TargetState outside a
+ * runtime, so the simulator and unit tests pay one null check.
+ */
+export interface TargetObserver {
+  done(ok: boolean): void;
+  latencyMs(ms: number, nowMs: number): void;
+}
+
 /** Who starts ramps when a target recovers (the runtime's SlowStart). */
 export interface RampHost {
   begin(t: Rampable, refreshNow: boolean): void;
@@ -69,6 +79,8 @@ export class TargetState implements Rampable {
   /** The last load the target reported (`resource`), in [0, 1], or -1 before any; and when (monoMs). */
   reportedLoad = -1;
   loadStampMs = 0;
+  /** Set by the runtime; sees each done() and observeLatency() (balancers never read it). */
+  observer: TargetObserver | null = null;
 
   constructor(upstream: string, target: string, host: string, port: number, weight: number) {
     this.key = `${upstream}/${target}`;
@@ -146,6 +158,7 @@ export class TargetState implements Rampable {
       this.latencyCostMs = c * w + ms * (1 - w);
     }
     this.latencyStampMs = nowMs;
+    if (this.observer !== null) this.observer.latencyMs(ms, nowMs);
   }
 
   /** The forwarder calls this with a load the target reported (`resource`'s header) and monoMs(). */
@@ -173,5 +186,6 @@ export class TargetState implements Rampable {
       this.failures++;
       this.consecutiveFailures++;
     }
+    if (this.observer !== null) this.observer.done(ok);
   }
 }

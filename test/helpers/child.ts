@@ -66,6 +66,8 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
   /** Wait for "fulcrum started" (default true). */
   waitStarted?: boolean;
+  /** The child's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Write YAML to a fresh temporary file (CHILD_NODE_HEADER prepended unless `header` is given). */
@@ -88,6 +90,7 @@ export async function spawnFulcrum(file: string | null, opts: SpawnOptions = {})
   const proc = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: opts.env } : {}),
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ match: (l: LogLine) => boolean; done: (l: LogLine) => void }>();

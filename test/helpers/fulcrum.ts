@@ -20,16 +20,36 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-/** Node settings that bind everything to 127.0.0.1:0; prepend to a test's YAML body. */
-export const TEST_NODE_HEADER = `_format_version: "3.0"
+/**
+ * Node settings that bind everything to 127.0.0.1:0, with more `listeners` items after the first
+ * (`proxy`) and more `admin` keys, each given as YAML lines at their indentation.
+ */
+export function testHeader(more: { listeners?: string; admin?: string } = {}): string {
+  return `_format_version: "3.0"
 listeners:
   - name: proxy
     address: 127.0.0.1
     port: 0
-admin:
+${more.listeners ?? ''}admin:
   address: 127.0.0.1
   port: 0
+${more.admin ?? ''}`;
+}
+
+/** A `listeners` item for testHeader: an https listener on 127.0.0.1:0 serving these PEM files. */
+export function httpsListener(name: string, pem: { certPath: string; keyPath: string }): string {
+  return `  - name: ${name}
+    protocol: https
+    address: 127.0.0.1
+    port: 0
+    tls:
+      certificate: ${pem.certPath}
+      key: ${pem.keyPath}
 `;
+}
+
+/** Node settings that bind everything to 127.0.0.1:0; prepend to a test's YAML body. */
+export const TEST_NODE_HEADER = testHeader();
 
 export async function startFulcrum(
   yamlBody: string,

@@ -163,6 +163,10 @@ const ACCESS_FIELDS = [
   'bytes_in',
   'bytes_out',
   'error',
+  'host',
+  'user_agent',
+  'consumer',
+  'reason',
 ];
 
 /** Access-log lines, waiting (bounded) until at least `n` whole lines are written. */
@@ -418,9 +422,12 @@ upstreams:
 
   it('includes process figures from prom-client', async () => {
     const fams = await scrape();
-    const rss = find(fams, 'fulcrum_process_resident_memory_bytes', {});
+    // Under their conventional names (no prefix), as stock Node.js dashboards expect them.
+    const rss = find(fams, 'process_resident_memory_bytes', {});
     assert.ok(rss !== undefined && rss > 1e6, `rss ${rss}`);
-    assert.ok((find(fams, 'fulcrum_process_cpu_seconds_total', {}) ?? -1) >= 0);
+    assert.ok((find(fams, 'process_cpu_seconds_total', {}) ?? -1) >= 0);
+    assert.ok(fams.has('nodejs_eventloop_lag_seconds'));
+    assert.equal(find(fams, 'fulcrum_build_info', { version: VERSION, nodejs: process.versions.node }), 1);
     assert.ok((find(fams, 'fulcrum_downstream_connections', {}) ?? -1) >= 0);
   });
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { configurationMarkdown, DOCS_PATH, SCHEMA_PATH, schemaJson } from '../../../scripts/gen-schema.ts';
+import { configTypes, TYPES_PATH } from '../../../scripts/gen-types.ts';
 import { nodeSchemas } from '../../../src/config/node-schema.ts';
 import { fileSchema, routeSchema, serviceSchema } from '../../../src/config/schema.ts';
 import { loadSnapshotFile } from '../../../src/config/validate.ts';
@@ -26,6 +27,11 @@ describe('generated files are up to date (npm run gen)', () => {
   it(`${DOCS_PATH} is what the generator writes`, () => {
     const committed = readFileSync(join(ROOT, DOCS_PATH), 'utf8');
     assert.ok(committed === configurationMarkdown(), `${DOCS_PATH} is stale: run npm run gen`);
+  });
+
+  it(`${TYPES_PATH} is what the generator writes`, () => {
+    const committed = readFileSync(join(ROOT, TYPES_PATH), 'utf8');
+    assert.ok(committed === configTypes(), `${TYPES_PATH} is stale: run npm run gen`);
   });
 
   it('the published schema is the one the validator uses, and compiles on its own', () => {

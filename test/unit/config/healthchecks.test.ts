@@ -180,7 +180,7 @@ describe('config: upstream healthchecks', () => {
     ]);
     const re = issues('    healthchecks: { active: { http_body: "~(ok" } }\n');
     assert.equal(re.length, 1);
-    assert.match(re[0]!, /healthchecks\.active\.http_body: expected a regular expression/);
+    assert.match(re[0]!, /healthchecks\.active\.http_body: invalid regular expression: Unterminated group$/);
     assert.deepEqual(issues('    healthchecks: { active: { method: HEAD, http_body: ok } }\n'), [
       '4:56 upstreams[0].healthchecks.active.http_body: a HEAD response has no body to match: use GET',
     ]);

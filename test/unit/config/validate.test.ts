@@ -124,6 +124,7 @@ describe('config: defaults', () => {
       port: 8001,
       token: '',
       allowInsecure: false,
+      allowedHosts: [],
       tls: null,
     });
   });

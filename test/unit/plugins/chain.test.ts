@@ -6,6 +6,7 @@ import { systemClock } from '../../../src/core/clock.ts';
 import { systemRng } from '../../../src/core/random.ts';
 import { parseBasic } from '../../../src/plugins/basic-auth.ts';
 import { type Chain, PluginRun, PluginSet } from '../../../src/plugins/chain.ts';
+import { PluginOutcomes } from '../../../src/plugins/outcomes.ts';
 import { applyRules, type Multimap, rulesFor } from '../../../src/plugins/transform-rules.ts';
 import type { AnyPlugin } from '../../../src/plugins/types.ts';
 import { FakeDownstream } from '../../helpers/fake-downstream.ts';
@@ -92,7 +93,12 @@ describe('a failing hook', () => {
       check: boom,
       build: boom,
     } as AnyPlugin;
-    const inst = (d: AnyPlugin) => ({ spec: {} as never, def: d, built: null });
+    const inst = (d: AnyPlugin) => ({
+      spec: {} as never,
+      def: d,
+      built: null,
+      outcomes: new PluginOutcomes(d.name, null),
+    });
     const snap = loadSnapshotText(FILE, 'f.yaml');
     const set = new PluginSet(snap, { clock: systemClock, rng: systemRng, trusted: null, state: new Map() });
     const run = (d: AnyPlugin) =>
@@ -107,6 +113,7 @@ describe('a failing hook', () => {
     const r1 = run({ ...def, access: boom });
     assert.deepEqual(r1.access(), { status: 500, body: { message: 'An unexpected error occurred' } });
     assert.equal(r1.hookErrors, 1);
+    assert.equal(r1.rejection, 'boom: error', 'the access log names the plugin that failed');
     const r2 = run({ ...def, headerFilter: boom, log: boom });
     assert.equal(r2.access(), null);
     const headers: string[] = [];

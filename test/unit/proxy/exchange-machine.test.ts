@@ -75,7 +75,14 @@ class FakeCall implements UpstreamCall, BodyConsumer {
   respond(status: number, text = '', fields: string[] = []): void {
     this.connect();
     const framing: Framing = text === '' ? NO_BODY : CHUNKED;
-    const head = { status, reason: '', fields: new StringFields(fields) as Fields, framing, minor: 1, named: null };
+    const head = {
+      status,
+      reason: '',
+      fields: new StringFields(fields) as Fields,
+      framing,
+      minor: 1,
+      named: null,
+    };
     if (!this.handler.onHead(head)) return;
     if (text !== '') {
       this.bodyBytes = text.length;
