@@ -100,6 +100,11 @@ export class HeadWriter {
   get length(): number {
     return this.n;
   }
+
+  /** A copy of bytes `from` to `to` written so far (to keep a part of a head for reuse). */
+  copyOut(from: number, to: number): Buffer {
+    return Buffer.from(scratch.subarray(from, to));
+  }
 }
 
 /** The one writer of this process (heads are built synchronously, one at a time). */

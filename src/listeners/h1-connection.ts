@@ -27,11 +27,11 @@ import { headWriter } from '../http1/head-writer.ts';
 import { type RequestMessage, requestMessage } from '../http1/message.ts';
 import { H } from '../http1/syntax.ts';
 import { BodyChannel } from '../proxy/body-channel.ts';
-import type { BodyMode, Downstream, DownstreamEvents, OutHead } from '../proxy/downstream.ts';
+import type { BodyMode, Downstream, DownstreamEvents, ForwardCache, OutHead } from '../proxy/downstream.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import { keepResponseField } from '../proxy/headers.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { httpDate } from './http-date.ts';
+import { httpDateLine } from './http-date.ts';
 
 /** How long a connection being closed keeps reading (and dropping) what the client sends. */
 const LINGER_MS = 2000;
@@ -76,6 +76,9 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
 }
 
+const VIA_LINE = Buffer.from('via: 1.1 fulcrum\r\n', 'latin1');
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
 /** `HTTP/1.1 <status> <reason>\r\n` of the statuses above, made once. */
 const STATUS_LINES: Record<number, Buffer> = {};
 for (const [code, reason] of Object.entries(REASONS))
@@ -96,6 +99,8 @@ const MAX_PIPELINED = 32;
 export class H1Connection {
   readonly socket: Socket;
   readonly clientIp: string;
+  /** The forwarding fields of the last request (exchange.ts): the same for most requests of a connection. */
+  readonly forwardCache: ForwardCache = { host: '', clientHost: '', settings: null, block: null };
   private readonly host: H1Host;
   private readonly runtime: Runtime;
   private readonly parser: HeadParser;
@@ -450,25 +455,6 @@ export class H1Connection {
     for (const r of this.queue.splice(0)) r.gone();
   }
 
-  /**
-   * Hold writes until the end of this turn of the event loop, so that a response's head, body and
-   * end leave in one writev (Node's http server corks its responses the same way).
-   */
-  cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(uncorkConnection, this);
-  }
-
-  private corked = false;
-
-  uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  }
-
   /** Drop the connection now. */
   destroy(): void {
     this.socket.destroy();
@@ -582,10 +568,6 @@ export class H1Connection {
   }
 }
 
-function uncorkConnection(c: H1Connection): void {
-  c.uncork();
-}
-
 function onConnectionTimer(c: H1Connection): void {
   c.tick();
 }
@@ -615,6 +597,7 @@ export class H1Request implements Downstream {
   readonly body: BodyChannel | null;
   readonly connectionNamed: readonly string[] | null;
   readonly upgrade: string | null;
+  readonly forwardCache: ForwardCache;
   /** The client asked to keep the connection (its version and Connection field). */
   readonly keepAliveRequested: boolean;
   /** The bytes the client sent after a WebSocket request's head. */
@@ -632,15 +615,22 @@ export class H1Request implements Downstream {
   private framing: 'none' | 'length' | 'chunked' | 'raw' | 'close' = 'none';
   private remaining = 0;
   private waitingDrain = false;
-  /** Whether this response is the one writing to the socket; else its bytes wait in `held`. */
+  /**
+   * Bytes of this response not yet handed to the socket: a head waiting for its first body bytes
+   * (they leave together, in one writev, when the read that brought them is done: flush()), or a
+   * whole response waiting behind earlier ones on the connection (`active` false).
+   */
+  private out: Buffer[] = [];
+  private outBytes = 0;
   private active = false;
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  /** The socket refused more (write returned false): the writer is told to wait. */
+  private blocked = false;
 
   constructor(conn: H1Connection, m: RequestMessage, body: BodyChannel | null, ws: boolean) {
     this.conn = conn;
     this.socket = conn.socket;
     this.clientIp = conn.clientIp;
+    this.forwardCache = conn.forwardCache;
     this.method = m.method;
     this.target = m.target;
     this.minor = m.minor;
@@ -664,42 +654,57 @@ export class H1Request implements Downstream {
   activate(): void {
     if (this.active) return;
     this.active = true;
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    let ok = true;
-    if (held.length > 0) {
-      const s = this.socket;
-      s.cork();
-      for (const b of held) ok = s.write(b);
-      s.uncork();
-    }
+    this.flush();
     if (this.ended) {
       this.conn.finished(this);
       return;
     }
-    if (this.waitingDrain && ok) {
+    if (this.waitingDrain && !this.blocked) {
       this.waitingDrain = false;
       this.events?.clientDrained();
     }
   }
 
-  /** Bytes of this response, to the socket or held. False: the writer should wait for clientDrained. */
+  /** Bytes of this response, kept until flush(). False: the writer should wait for clientDrained. */
   private emit(b: Buffer | string): boolean {
-    if (this.active) {
-      this.conn.cork();
-      return this.socket.write(b);
-    }
     const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
-    this.held.push(buf);
-    this.heldBytes += buf.length;
-    return this.heldBytes < QUEUED_HIGH_WATER_BYTES;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    return this.active
+      ? !this.blocked && this.outBytes < QUEUED_HIGH_WATER_BYTES
+      : this.outBytes < QUEUED_HIGH_WATER_BYTES;
+  }
+
+  /** Hand what this response holds to the socket (in one writev when it is several pieces). */
+  flush(): void {
+    if (!this.active || this.out.length === 0 || (this.done && !this.ended)) return;
+    const out = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    const s = this.socket;
+    let ok: boolean;
+    if (out.length === 1) ok = s.write(out[0]!);
+    else {
+      s.cork();
+      ok = true;
+      for (const b of out) ok = s.write(b);
+      s.uncork();
+    }
+    if (!ok) {
+      this.blocked = true;
+      this.waitingDrain = true;
+    } else if (this.waitingDrain && !this.done) {
+      // The writer was told to wait because too much was held here: the socket took it all.
+      this.waitingDrain = false;
+      this.events?.clientDrained();
+    }
   }
 
   sendContinue(): void {
     if (!this.expectContinue || this.continued || this.headersSent || this.done) return;
     this.continued = true;
-    this.emit('HTTP/1.1 100 Continue\r\n\r\n');
+    this.emit(CONTINUE);
+    this.flush();
   }
 
   sendInformational(status: number, fields: readonly string[]): void {
@@ -707,6 +712,7 @@ export class H1Request implements Downstream {
     const w = headWriter.reset().text(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`);
     for (let i = 0; i < fields.length; i += 2) w.field(fields[i]!, fields[i + 1]!);
     this.emit(w.text('\r\n').finish());
+    this.flush();
   }
 
   writeHead(head: OutHead): void {
@@ -750,7 +756,11 @@ export class H1Request implements Downstream {
       if (id === 3) date = true;
       w.field(name, extra[i + 1]!);
     }
-    if (!date) w.text('date: ').text(httpDate(this.conn.nowMs())).text('\r\n');
+    if (head.via === true) w.bytes(VIA_LINE, 0, VIA_LINE.length);
+    if (!date) {
+      const d = httpDateLine(this.conn.nowMs());
+      w.bytes(d, 0, d.length);
+    }
     const framing = this.frame(mode, status);
     // A 101's own Connection and Upgrade were in `extra`.
     if (status !== 101) {
@@ -799,18 +809,9 @@ export class H1Request implements Downstream {
       case 'none':
         return true;
       case 'chunked':
-        if (this.active) {
-          const s = this.socket;
-          s.cork();
-          s.write(chunkHead(chunk.length));
-          s.write(chunk);
-          ok = s.write(CRLF);
-          s.uncork();
-        } else {
-          this.emit(chunkHead(chunk.length));
-          this.emit(chunk);
-          ok = this.emit(CRLF);
-        }
+        this.emit(Buffer.from(chunkHead(chunk.length), 'latin1'));
+        this.emit(chunk);
+        ok = this.emit(CRLF);
         break;
       case 'length':
         if (chunk.length > this.remaining) chunk = chunk.subarray(0, this.remaining);
@@ -824,7 +825,9 @@ export class H1Request implements Downstream {
     return ok;
   }
 
+  /** The socket took what it had: writers may go on. */
   drained(): void {
+    this.blocked = false;
     if (!this.waitingDrain || this.done) return;
     this.waitingDrain = false;
     this.events?.clientDrained();
@@ -846,7 +849,10 @@ export class H1Request implements Downstream {
     this.done = true;
     this.finished = true;
     this.ended = true;
-    if (this.active) this.conn.finished(this);
+    if (this.active) {
+      this.flush();
+      this.conn.finished(this);
+    }
   }
 
   abort(): void {
@@ -856,6 +862,7 @@ export class H1Request implements Downstream {
   }
 
   tunnel(): { readonly duplex: Duplex; readonly head: Buffer } {
+    this.flush();
     this.done = true;
     const ahead = this.conn.detach();
     return {

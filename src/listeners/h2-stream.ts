@@ -39,6 +39,7 @@ export class H2Stream implements Downstream {
   readonly expectContinue: boolean;
   readonly body: BodyChannel | null;
   readonly connectionNamed = null;
+  readonly forwardCache = null;
   readonly upgrade: string | null;
   closeAfter = false;
   headersSent = false;
@@ -138,6 +139,9 @@ export class H2Stream implements Downstream {
     s.on('aborted', () => ch.fail('FULCRUM_ERR_CLIENT_ABORTED'));
   }
 
+  /** Each write goes to the stream at once (nghttp2 packs frames itself). */
+  flush(): void {}
+
   sendContinue(): void {
     if (!this.expectContinue || this.headersSent || this.done || this.gone()) return;
     try {
@@ -180,6 +184,7 @@ export class H2Stream implements Downstream {
         add(h, copy.name(i), copy.value(i));
       }
     addAll(h, head.extra);
+    if (head.via === true) add(h, 'via', '1.1 fulcrum');
     if (mode.kind === 'length') h['content-length'] = mode.length;
     else if (mode.kind !== 'none') delete h['content-length'];
     this.headersSent = true;

@@ -47,6 +47,8 @@ export interface TriesHost extends PickContext {
   relayUpgrade(t: Try, head: UpstreamHead, socket: Duplex, rest: Buffer): void;
   relayData(chunk: Buffer): boolean;
   relayEnd(trailers: Fields | null): void;
+  /** What was relayed of the response may leave for the client now. */
+  relayFlush(): void;
   /** No try can answer: reply with this error (`close`: the request's framing is in doubt). */
   fail(code: ErrorCode, close: boolean): void;
   /** The winning try failed after its head was relayed: cut the response. */
@@ -228,6 +230,10 @@ export class Tries implements TryEvents {
     if (a.discarding) return this.afterDiscard(a);
     if (this.host.ended || a !== this.winner) return;
     this.host.relayEnd(trailers);
+  }
+
+  tryReadEnd(a: Try): void {
+    if (a === this.winner && !this.host.ended) this.host.relayFlush();
   }
 
   tryError(a: Try, err: Error): void {

@@ -28,6 +28,7 @@ export class FakeDownstream implements Downstream {
   readonly expectContinue = false;
   readonly body: BodyChannel | null;
   readonly connectionNamed = null;
+  readonly forwardCache = null;
   readonly upgrade = null;
   closeAfter = false;
   headersSent = false;
@@ -57,6 +58,7 @@ export class FakeDownstream implements Downstream {
   }
 
   sendContinue(): void {}
+  flush(): void {}
   sendInformational(): void {}
   writeHead(head: OutHead): void {
     this.head = head;
