@@ -220,10 +220,22 @@ export class ConfigControl {
   /** Re-read the store (SIGHUP): a file is re-imported, a state file re-read; refused when invalid. */
   reload(caller: Caller): Promise<ApplyResult> {
     return this.enqueue(async (): Promise<ApplyResult> => {
+      const store = this.store;
+      const text = store.documentText?.();
       const job: ConfigJob =
-        this.store.kind === 'file'
-          ? { kind: 'file', file: this.store.location, nowSeconds: this.nowSeconds(), previous: this.current }
-          : { kind: 'state-file', file: this.store.location };
+        text !== undefined
+          ? {
+              kind: 'body',
+              text,
+              yaml: false,
+              file: store.location,
+              nowSeconds: this.nowSeconds(),
+              previous: this.current,
+              save: null,
+            }
+          : store.kind === 'file'
+            ? { kind: 'file', file: store.location, nowSeconds: this.nowSeconds(), previous: this.current }
+            : { kind: 'state-file', file: store.location };
       const r = await this.pipeline.run(job);
       if (!r.ok) throw new ConfigError(r.issues);
       const before = this.ver;

@@ -1,6 +1,6 @@
 /**
  * One request through the client library, and its tries: the state machine the proxy's
- * Tries/Attempt pair (src/proxy/tries.ts, attempt.ts) runs, on the client's side of undici. Each
+ * Tries (src/proxy/tries.ts) runs, on the client's side of undici. Each
  * try picks a target with the upstream's balancer stack, is dispatched to that target's Pool with a
  * Attempt as its handler, and on failure is retried per the service's policy (the proxy's pure
  * functions in src/proxy/retry.ts and errors.ts), within the upstream's circuit breakers and retry
@@ -19,14 +19,19 @@ import type { Clock } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
-import { Attempt, type AttemptOwner } from '../proxy/attempt.ts';
-import { classifyUpstreamError, type RetryKind, retryKind } from '../proxy/errors.ts';
+import { StringFields } from '../http1/fields.ts';
 import { reportLoad } from '../proxy/load-report.ts';
 import { backoffMs, retryAllowed } from '../proxy/retry.ts';
 import type { StickyRuntime } from '../proxy/sticky.ts';
 import type { UpstreamGuard } from '../upstreams/guard.ts';
 import type { TargetState } from '../upstreams/target.ts';
+import { Attempt, type AttemptOwner } from './attempt.ts';
 import type { ClientCounts } from './metrics.ts';
+import {
+  classifyUndiciError as classifyUpstreamError,
+  type RetryKind,
+  undiciRetryKind as retryKind,
+} from './undici-errors.ts';
 
 /** The upstream as configured now: replaced whole when the configuration or the targets change. */
 export interface UpstreamView {
@@ -156,7 +161,7 @@ export class ClientExchange implements AttemptOwner {
     const host = this.host;
     const now = host.clock.monoMs();
     a.target.observeLatency(now - a.dispatchMs, now);
-    if (host.loadHeader !== null) reportLoad(raw, host.loadHeader, a.target, now);
+    if (host.loadHeader !== null) reportLoad(rawFields(raw), host.loadHeader, a.target, now);
     a.status = status;
     if (
       host.policy.statuses.has(status) &&
@@ -335,4 +340,11 @@ export class ClientExchange implements AttemptOwner {
     if (this.tried === null) this.tried = [t];
     else this.tried.push(t);
   }
+}
+
+/** undici's raw [name, value, ...] response head as Fields (for the load report). */
+function rawFields(raw: readonly Buffer[]): StringFields {
+  const flat: string[] = [];
+  for (const b of raw) flat.push(b.toString('latin1'));
+  return new StringFields(flat);
 }

@@ -29,10 +29,20 @@ export function requestFacts(opts: Dispatcher.DispatchOptions): HashFacts {
   const q = path.indexOf('?');
   return {
     clientIp: '',
-    headers: headersOf(opts.headers),
+    headers: lookup(headersOf(opts.headers)),
     path: q < 0 ? path : path.slice(0, q),
     query: q < 0 ? '' : path.slice(q),
     captures: null,
     consumer: null,
+  };
+}
+
+/** The HashFacts view of a header object: a value by lower-case name, repeats joined. */
+function lookup(h: IncomingHttpHeaders): { get(name: string): string | undefined } {
+  return {
+    get(name: string): string | undefined {
+      const v = h[name];
+      return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v;
+    },
   };
 }

@@ -17,16 +17,12 @@
  * SETTINGS/PING floods), which close only the offending connection.
  */
 
-import { randomBytes } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import {
   createServer as createH2Server,
   type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
-import type { Server as HttpsServer } from 'node:https';
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -35,10 +31,12 @@ import {
 } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Http2Settings, ListenerSpec, NodeSpec } from '../config/types.ts';
+import type { TimerHandle } from '../core/clock.ts';
 import { isValidHostHeader } from '../core/net.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { guardSession } from './h2-guard.ts';
+import { H2Stream } from './h2-stream.ts';
 import { Http1Listener } from './http1.ts';
 import { TlsTermination } from './tls-termination.ts';
 
@@ -126,25 +124,19 @@ export class Http2Listener {
       maxSettings: 32,
     });
     this.h2.on('session', (session: ServerHttp2Session) => this.onSession(session, s, node));
-    this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) =>
-      this.handle(req, res, false),
-    );
-    this.h2.on('checkContinue', (req: Http2ServerRequest, res: Http2ServerResponse) =>
-      this.handle(req, res, true),
-    );
-    this.h2.on('connect', (req: Http2ServerRequest, res: Http2ServerResponse) =>
-      this.handleConnect(req, res),
+    // The stream API (no 'request' listener: Node then builds no compatibility objects).
+    this.h2.on('stream', (stream: ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) =>
+      this.onStream(stream, raw),
     );
     if (tls === null) {
-      this.front = createNetServer({ noDelay: true }, (socket) => this.sniff(socket));
+      this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
     } else {
       const options = tls instanceof TlsTermination ? tls.serverOptions() : tls;
-      const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'] });
-      if (tls instanceof TlsTermination)
-        tls.attach(server as unknown as HttpsServer, runtime.logs.app, spec.name);
+      const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true });
+      if (tls instanceof TlsTermination) tls.attach(server, runtime.logs.app, spec.name);
       server.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
-        else this.http1.accept(socket);
+        else this.http1.accept(socket, null);
       });
       server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
       this.front = server;
@@ -155,10 +147,10 @@ export class Http2Listener {
   private sniff(socket: Socket): void {
     this.sniffing.add(socket);
     let seen: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), this.sniffTimeoutMs);
-    timer.unref();
+    const clock = this.runtime.ioClock;
+    const timer: TimerHandle = clock.setTimer(this.sniffTimeoutMs, destroySocket, socket);
     const done = () => {
-      clearTimeout(timer);
+      clock.clearTimer(timer);
       this.sniffing.delete(socket);
       socket.off('data', onData);
       socket.off('error', onError);
@@ -170,15 +162,11 @@ export class Http2Listener {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       if (seen.length < SNIFF_BYTES && looksLikePreface(seen)) return;
       done();
-      socket.pause();
-      socket.unshift(seen);
-      if (looksLikePreface(seen)) this.h2.emit('connection', socket);
-      else {
-        // Node's HTTP/1 parser reads the socket's handle directly; the bytes already read reach
-        // it as 'data' once the socket flows again.
-        this.http1.accept(socket);
-        socket.resume();
-      }
+      if (looksLikePreface(seen)) {
+        socket.pause();
+        socket.unshift(seen);
+        this.h2.emit('connection', socket);
+      } else this.http1.accept(socket, seen);
     };
     socket.on('data', onData);
     socket.on('error', onError);
@@ -206,57 +194,27 @@ export class Http2Listener {
     session.setTimeout(node.timeouts.keepaliveMs, () => session.close());
   }
 
-  private handle(req: Http2ServerRequest, res: Http2ServerResponse, expectContinue: boolean): void {
-    // HTTP/2 carries the host in :authority (RFC 9113 §8.3.1); the router and the header rules read
-    // `host`. A request with both must agree with :authority, which wins.
-    const authority = req.headers[':authority'];
-    if (typeof authority === 'string') req.headers.host = authority;
-    const gen = this.runtime.current;
-    gen.inflight++;
-    // Http2ServerRequest/Response present the same surface the Exchange uses (see docs/http2.md).
-    const exchange = new Exchange(
-      this.runtime,
-      gen,
-      req as unknown as import('node:http').IncomingMessage,
-      res as unknown as ServerResponse,
-    );
-    const host = req.headers.host;
-    if (req.method === 'CONNECT' || (typeof host === 'string' && !isValidHostHeader(host)))
-      exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
-    else if (headerListBytes(req.rawHeaders) > this.maxHeaderListBytes)
-      exchange.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
-    else exchange.start(expectContinue);
+  /** One stream: its request goes to an Exchange, like an HTTP/1.1 request; each is balanced on its own. */
+  private onStream(stream: ServerHttp2Stream, raw: string[]): void {
+    try {
+      this.serveStream(stream, raw);
+    } catch (err) {
+      // A bug must cost this stream, never the process.
+      this.runtime.logs.app.error(
+        { err, listener: this.spec.name },
+        'internal error on an HTTP/2 stream: reset',
+      );
+      if (!stream.destroyed) stream.close(0x2);
+    }
   }
 
-  /**
-   * Extended CONNECT (RFC 8441). `:protocol: websocket` becomes the HTTP/1.1 upgrade request a
-   * target expects (GET, a fresh Sec-WebSocket-Key, version 13), routed and balanced like any
-   * request; the Exchange answers 200 once the target switched protocols and tunnels the stream.
-   * Plain CONNECT and other protocols are refused (400).
-   */
-  private handleConnect(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    const h = req.headers;
-    const authority = h[':authority'];
-    if (typeof authority === 'string') h.host = authority;
-    const gen = this.runtime.current;
-    gen.inflight++;
-    const ws = h[':protocol'] === 'websocket';
-    if (ws) {
-      h[':method'] = 'GET';
-      h['sec-websocket-key'] = randomBytes(16).toString('base64');
-      h['sec-websocket-version'] ??= '13';
-    }
-    const exchange = new Exchange(
-      this.runtime,
-      gen,
-      req as unknown as import('node:http').IncomingMessage,
-      res as unknown as ServerResponse,
-      ws ? Buffer.alloc(0) : null,
-    );
-    if (ws) return exchange.start(false);
-    // A CONNECT stream stays open for a tunnel until the client ends it: close it with the answer.
-    res.once('finish', () => res.stream.close());
-    exchange.refuse('FULCRUM_ERR_BAD_REQUEST');
+  private serveStream(stream: ServerHttp2Stream, raw: string[]): void {
+    const down = new H2Stream(stream, raw);
+    const ex = new Exchange(this.runtime, this.runtime.current, down);
+    if (H2Stream.isPlainConnect(raw)) return ex.refuse('FULCRUM_ERR_BAD_REQUEST');
+    if (down.host !== '' && !isValidHostHeader(down.host)) return ex.refuse('FULCRUM_ERR_BAD_REQUEST');
+    if (headerListBytes(raw) > this.maxHeaderListBytes) return ex.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
+    ex.start();
   }
 
   /** A reload kept this listener: new handshakes use the new certificates and TLS settings. */
@@ -300,4 +258,8 @@ export class Http2Listener {
   get openConnections(): number {
     return this.sessions.size + this.sniffing.size + this.http1.openConnections;
   }
+}
+
+function destroySocket(s: Socket): void {
+  s.destroy();
 }

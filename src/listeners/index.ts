@@ -21,6 +21,8 @@ export interface ProxyListener {
   closeIdle(): void;
   /** Drain timeout: close everything. */
   destroyAll(): void;
+  /** Client connections (HTTP/2: sessions) open now, where the listener counts them. */
+  readonly openConnections?: number;
   /** A swap kept this listener: take the new spec's settings that can change live (TLS material). */
   reconfigure?(spec: ListenerSpec): void;
 }

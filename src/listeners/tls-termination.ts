@@ -15,8 +15,13 @@
  * built with the same settings for consistency.
  */
 import { constants, createHash, randomBytes } from 'node:crypto';
-import type { Server as HttpsServer } from 'node:https';
-import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import {
+  createSecureContext,
+  type SecureContext,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls';
 import type { Logger } from 'pino';
 import type { CertificateSpec, ListenerTlsSpec } from '../config/tls.ts';
 import { type ClientCertSocket, clientIdentityOf } from '../proxy/client-cert.ts';
@@ -39,7 +44,7 @@ export class TlsTermination {
   private leading = new Map<string, SecureContext>();
   /** `example.*` → key `example.`. */
   private trailing: [string, SecureContext][] = [];
-  private server: HttpsServer | null = null;
+  private server: TlsServer | null = null;
 
   constructor(spec: ListenerTlsSpec, handshakeTimeoutMs: number, alpn: readonly string[] = HTTP1_ALPN) {
     this.spec = spec;
@@ -48,7 +53,7 @@ export class TlsTermination {
     this.build(spec);
   }
 
-  /** Options for `https.createServer` (merged with the HTTP options by the listener). */
+  /** Options for `tls.createServer` (merged with the listener's own). */
   serverOptions(): Record<string, unknown> {
     return {
       ...this.contextOptions(this.spec.defaultCertificate, true),
@@ -62,7 +67,7 @@ export class TlsTermination {
   }
 
   /** Watch the server's connections: record the client certificate on mTLS listeners, log failed handshakes. */
-  attach(server: HttpsServer, log: Logger, listener: string): void {
+  attach(server: TlsServer, log: Logger, listener: string): void {
     this.server = server;
     server.on('secureConnection', (s: TLSSocket) => {
       const spec = this.spec;
@@ -85,7 +90,7 @@ export class TlsTermination {
     if (server === null) return;
     server.setSecureContext(this.contextOptions(spec.defaultCertificate, true));
     // Read by Node for every new connection (tls.Server's connection listener).
-    const s = server as HttpsServer & { requestCert: boolean; rejectUnauthorized: boolean };
+    const s = server as TlsServer & { requestCert: boolean; rejectUnauthorized: boolean };
     s.requestCert = spec.verifyClient !== 'off';
     s.rejectUnauthorized = spec.verifyClient === 'required';
   }

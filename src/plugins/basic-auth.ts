@@ -72,7 +72,7 @@ export const basicAuth: PluginDef<BasicAuthConfig, Built> = {
   access(r, b) {
     const c = b.conf;
     if (alreadyAuthenticated(r, c.anonymous)) return null;
-    const pair = parseBasic(r.req.headers.authorization);
+    const pair = parseBasic(r.header('authorization'));
     if (pair === null) return failOrAnonymous(r, c.anonymous, b.missing);
     const hit = r.consumers.byBasicUsername(pair[0]);
     if (hit === null) return failOrAnonymous(r, c.anonymous, b.failure);

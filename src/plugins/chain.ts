@@ -10,7 +10,7 @@
  *
  * A route whose chain would be empty gets `null`: the exchange pays one null check per phase.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec, Snapshot } from '../config/types.ts';
@@ -19,10 +19,11 @@ import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Counter } from '../observability/registry.ts';
+import type { Downstream } from '../proxy/downstream.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { PluginOutcomes } from './outcomes.ts';
 import { pluginsByPriority } from './registry.ts';
-import { BufferedBody, requestHasBody } from './request-body.ts';
+import { BufferedBody } from './request-body.ts';
 import {
   type AccessResult,
   type AnyPlugin,
@@ -223,9 +224,14 @@ function resolve(s: Slot, consumer: ConsumerSpec | null): Instance | null {
   return s.byConsumer.get(consumer.id) ?? s.base;
 }
 
+/** What a PluginRun reads of its request: the exchange that owns it. */
+export interface PluginHost {
+  readonly clientIp: string;
+  readonly down: Downstream;
+}
+
 /** One request's pass through a chain: the PluginRequest the hooks see, and the phase runners. */
 export class PluginRun implements PluginRequest {
-  readonly req: IncomingMessage;
   readonly socketIp: string;
   readonly path: string;
   query: string;
@@ -247,17 +253,21 @@ export class PluginRun implements PluginRequest {
   private running: Instance | null = null;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
   responseHeaders: string[] | null = null;
+  /** Request fields the hooks set (a value) or removed (null), by lower-case name; null when none. */
+  edits: Map<string, string | null> | null = null;
+  /** The body a hook put in place of the client's, or null. */
+  replacedBody: Buffer | null = null;
+  /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
+  filtersBody = false;
   private readonly chain: Chain;
+  private readonly down: Downstream;
   /** Instances resolved in the access phase, in order: the later phases run these. */
   private readonly ran: Instance[] = [];
   private real: string | null = null;
   private scratch: Map<string, unknown> | null = null;
-  /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
-  private filtersBody = false;
+  private obj: IncomingHttpHeaders | null = null;
   /** The request body buffered for the hooks (request-body.ts), or null when none asked for it. */
   bufferedBody: BufferedBody | null = null;
-  /** Called once before the body is first read (the exchange answers `Expect: 100-continue`). */
-  onBodyWanted: (() => void) | null = null;
   /** Where a waiting access phase resumes: the phase (0 rewrite, 1 access) and the slot. */
   private stage = 0;
   private next = 0;
@@ -266,16 +276,15 @@ export class PluginRun implements PluginRequest {
 
   constructor(
     chain: Chain,
-    req: IncomingMessage,
-    socketIp: string,
+    host: PluginHost,
     path: string,
     query: string,
     route: RouteSpec,
     service: ServiceSpec,
   ) {
     this.chain = chain;
-    this.req = req;
-    this.socketIp = socketIp;
+    this.down = host.down;
+    this.socketIp = host.clientIp;
     this.path = path;
     this.query = query;
     this.route = route;
@@ -283,13 +292,42 @@ export class PluginRun implements PluginRequest {
     this.consumers = chain.set.consumers;
   }
 
+  get method(): string {
+    return this.down.method;
+  }
+
+  get url(): string {
+    return this.down.target;
+  }
+
+  get hasBody(): boolean {
+    return this.down.body !== null;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    if (this.obj !== null) return this.obj;
+    const o = { ...this.down.fields.toObject() } as Record<string, string | string[] | undefined>;
+    if (this.edits !== null)
+      for (const [k, v] of this.edits) {
+        if (v === null) delete o[k];
+        else o[k] = v;
+      }
+    this.obj = o as IncomingHttpHeaders;
+    return this.obj;
+  }
+
+  header(name: string): string | undefined {
+    if (this.edits?.has(name)) return this.edits.get(name) ?? undefined;
+    return this.down.fields.get(name);
+  }
+
   realIp(): string {
     if (this.real !== null) return this.real;
     let ip = this.socketIp;
     const trusted = this.chain.set.trusted;
-    const xff = this.req.headers['x-forwarded-for'];
+    const xff = this.header('x-forwarded-for');
     if (trusted !== null && xff !== undefined && inCidrList(trusted, ip)) {
-      const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+      const hops = xff.split(',');
       // Walk from the nearest hop; stop at the first address that is not a trusted proxy.
       for (let i = hops.length - 1; i >= 0 && i >= hops.length - 32; i--) {
         const h = unmapIPv4(hops[i]!.trim());
@@ -312,8 +350,13 @@ export class PluginRun implements PluginRequest {
   }
 
   setRequestHeader(name: string, value: string | null): void {
-    if (value === null) delete this.req.headers[name];
-    else this.req.headers[name] = value;
+    if (this.edits === null) this.edits = new Map();
+    this.edits.set(name, value);
+    if (this.obj !== null) {
+      const o = this.obj as Record<string, string | string[] | undefined>;
+      if (value === null) delete o[name];
+      else o[name] = value;
+    }
   }
 
   addResponseHeader(name: string, value: string): void {
@@ -324,12 +367,9 @@ export class PluginRun implements PluginRequest {
   requestBody(limit: number): Buffer | null | Wait {
     let b = this.bufferedBody;
     if (b === null) {
-      if (!requestHasBody(this.req)) return null;
-      if (this.onBodyWanted !== null) {
-        this.onBodyWanted();
-        this.onBodyWanted = null;
-      }
-      b = new BufferedBody(this.req, limit);
+      const ch = this.down.body;
+      if (ch === null) return null;
+      b = new BufferedBody(ch, limit);
       this.bufferedBody = b;
     }
     if (b.state === 'reading') return { wait: b.done };
@@ -337,9 +377,10 @@ export class PluginRun implements PluginRequest {
   }
 
   setRequestBody(body: Buffer): void {
-    if (this.bufferedBody?.state === 'complete') this.bufferedBody.replaced = body;
-    else if (this.bufferedBody === null && !requestHasBody(this.req))
-      this.bufferedBody = BufferedBody.of(body);
+    const b = this.bufferedBody;
+    if (b !== null && b.state === 'complete') b.replaced = body;
+    else if (!(b === null && this.down.body === null)) return;
+    this.replacedBody = body;
   }
 
   /**

@@ -91,7 +91,7 @@ function typeListed(types: readonly string[], ct: string | undefined): boolean {
 }
 
 function eligible(r: PluginRequest, b: Built, head: ResponseHead): boolean {
-  if (head.local || r.req.method === 'HEAD' || head.status === 204 || head.status === 304) return false;
+  if (head.local || r.method === 'HEAD' || head.status === 204 || head.status === 304) return false;
   const h = head.headers;
   if (headerOf(h, 'content-encoding') !== undefined) return false;
   if (/\bno-transform\b/i.test(headerOf(h, 'cache-control') ?? '')) return false;
@@ -146,7 +146,7 @@ export const compression: PluginDef<CompressionConfig, Built> = {
       removeHeader(h, 'vary');
       h.push('vary', `${vary}, Accept-Encoding`);
     }
-    const ae = r.req.headers['accept-encoding'];
+    const ae = r.header('accept-encoding');
     const a = negotiate(typeof ae === 'string' ? ae : undefined, b.available);
     if (a === null) return;
     removeHeader(h, 'content-length');

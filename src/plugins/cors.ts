@@ -41,17 +41,16 @@ function allowOrigin(b: Built, origin: string | undefined): string | null {
 
 /** A preflight this plugin answers itself (its header_filter then has nothing to add). */
 function answersPreflight(r: PluginRequest, b: Built): boolean {
-  const h = r.req.headers;
   return (
     !b.conf.preflight_continue &&
-    r.req.method === 'OPTIONS' &&
-    h.origin !== undefined &&
-    h['access-control-request-method'] !== undefined
+    r.method === 'OPTIONS' &&
+    r.header('origin') !== undefined &&
+    r.header('access-control-request-method') !== undefined
   );
 }
 
 function originOf(r: PluginRequest): string | undefined {
-  const o = r.req.headers.origin;
+  const o = r.header('origin');
   return typeof o === 'string' ? o : undefined;
 }
 
@@ -107,14 +106,13 @@ export const cors: PluginDef<CorsConfig, Built> = {
   },
   access(r, b) {
     if (!answersPreflight(r, b)) return null;
-    const h = r.req.headers;
     const headers: Record<string, string> = {};
     const origin = allowOrigin(b, originOf(r));
     if (origin !== null) headers['access-control-allow-origin'] = origin;
     if (origin !== null && origin !== '*') headers.vary = 'Origin';
     if (b.conf.credentials) headers['access-control-allow-credentials'] = 'true';
     headers['access-control-allow-methods'] = b.methods;
-    const asked = h['access-control-request-headers'];
+    const asked = r.header('access-control-request-headers');
     const allowHeaders =
       b.conf.headers.length > 0 ? b.conf.headers.join(',') : typeof asked === 'string' ? asked : '';
     if (allowHeaders !== '') headers['access-control-allow-headers'] = allowHeaders;

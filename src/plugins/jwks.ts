@@ -14,7 +14,6 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { request } from 'undici';
 import type { Clock } from '../core/clock.ts';
 import { type JwtAlgorithm, type JwtKey, jwtKey, keyMismatch } from './jwt-verify.ts';
 import type { Wait } from './types.ts';
@@ -101,6 +100,9 @@ export class JwksCache {
 
   private async fetch(): Promise<Map<string, JwtKey>> {
     const ms = this.settings.timeoutMs;
+    // undici is loaded on the first fetch only: it holds about 16 MB that a node without JWKS
+    // URLs would carry for nothing.
+    const { request } = await import('undici');
     const res = await request(this.uri, {
       headers: { accept: 'application/json' },
       headersTimeout: ms,

@@ -64,12 +64,12 @@ function findToken(r: PluginRequest, b: Built): string | LocalReply | null {
   }
   if (found.length === 0)
     for (const n of c.cookie_names) {
-      const v = readCookie(r.req.headers.cookie, n);
+      const v = readCookie(r.header('cookie'), n);
       if (v !== null) found.push(v);
     }
   if (found.length === 0)
     for (const n of b.headers) {
-      const v = r.req.headers[n];
+      const v = r.header(n);
       const m = typeof v === 'string' ? BEARER.exec(v) : null;
       if (m !== null) found.push(m[1]!);
     }
@@ -243,7 +243,7 @@ export const jwt: PluginDef<JwtConfig, Built> = {
   },
   access(r, b) {
     const c = b.conf;
-    if (!c.run_on_preflight && r.req.method === 'OPTIONS') return null;
+    if (!c.run_on_preflight && r.method === 'OPTIONS') return null;
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const failure = authenticate(r, b);
     if (failure === null || isWait(failure)) return failure;

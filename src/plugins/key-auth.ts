@@ -70,7 +70,7 @@ function bodyFields(r: PluginRequest, limit: number): ParsedBody | null | Wait {
   if (have !== undefined) return have;
   const body = r.requestBody(limit);
   if (body !== null && !Buffer.isBuffer(body)) return body;
-  const parsed = body === null ? null : parseBody(r.req.headers['content-type'], body);
+  const parsed = body === null ? null : parseBody(r.header('content-type'), body);
   r.setData('key-auth', parsed);
   return parsed;
 }
@@ -92,7 +92,7 @@ function findKey(r: PluginRequest, b: Built): string | LocalReply | Wait | null 
   for (const { query: name, header } of b.names) {
     let v: string | null = null;
     if (c.key_in_header) {
-      const h = r.req.headers[header];
+      const h = r.header(header);
       if (typeof h === 'string') v = h;
     }
     if (v === null && c.key_in_query && r.query !== '') {
@@ -174,7 +174,7 @@ export const keyAuth: PluginDef<KeyAuthConfig, Built> = {
   },
   access(r, b) {
     const c = b.conf;
-    if (!c.run_on_preflight && r.req.method === 'OPTIONS') return null;
+    if (!c.run_on_preflight && r.method === 'OPTIONS') return null;
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const key = findKey(r, b);
     if (key === null || key === '') return failOrAnonymous(r, c.anonymous, NO_KEY);

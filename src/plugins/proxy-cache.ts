@@ -101,15 +101,15 @@ function primaryKey(r: PluginRequest, c: ProxyCacheConfig): string {
       .join('&');
   }
   const path = c.ignore_uri_case ? r.path.toLowerCase() : r.path;
-  const vh = c.vary_headers.map((h) => `${h}=${String(r.req.headers[h] ?? '')}`).join('&');
+  const vh = c.vary_headers.map((h) => `${h}=${String(r.header(h) ?? '')}`).join('&');
   // The service too: traffic-split (which runs first) may send the route's requests elsewhere.
   const service = r.serviceOverride ?? r.service.name;
-  return `${r.route.id}|${service}|${r.consumer?.id ?? ''}|${(r.req.headers.host ?? '').toLowerCase()}|${path}|${query}|${vh}`;
+  return `${r.route.id}|${service}|${r.consumer?.id ?? ''}|${(r.header('host') ?? '').toLowerCase()}|${path}|${query}|${vh}`;
 }
 
 function fullKey(r: PluginRequest, primary: string, vary: readonly string[]): string {
   if (vary.length === 0) return primary;
-  return `${primary}|${vary.map((n) => String(r.req.headers[n] ?? '')).join('|')}`;
+  return `${primary}|${vary.map((n) => String(r.header(n) ?? '')).join('|')}`;
 }
 
 /** Whether and for how long a response may be stored, from its head. */
@@ -238,14 +238,14 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
   },
   access(r, b) {
     const c = b.conf;
-    const method = r.req.method ?? 'GET';
+    const method = r.method ?? 'GET';
     if (!b.methods.has(method)) {
       if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
       return null;
     }
     let status: Pending['status'] = 'Miss';
     if (c.cache_control) {
-      const d = directives(r.req.headers['cache-control']);
+      const d = directives(r.header('cache-control'));
       if (d.has('no-store')) {
         if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
         return null;
@@ -277,7 +277,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     if (head.local) return;
     const p = r.data(NAME) as Pending | undefined;
     if (p === undefined) return;
-    const ok = r.req.method === 'GET' ? storable(b, head) : null;
+    const ok = r.method === 'GET' ? storable(b, head) : null;
     if (ok !== null) {
       const headers: string[] = [];
       for (let i = 0; i < head.headers.length; i += 2)

@@ -52,7 +52,7 @@ function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): st
       if (r.credential !== null) return `k:${r.credential.id}`;
       break;
     case 'header': {
-      const v = r.req.headers[header];
+      const v = r.header(header);
       if (typeof v === 'string') return `h:${v}`;
       break;
     }

@@ -55,7 +55,7 @@ export const redirect: PluginDef<RedirectConfig, RedirectConfig> = {
     let location = c.location;
     if (c.keep_incoming_path) {
       const u = new URL(c.location);
-      let url = r.req.url ?? '/';
+      let url = r.url ?? '/';
       // The path and query as the client sent them (an absolute-form target keeps its path part).
       if (url.charCodeAt(0) !== 47 /* / */) {
         const abs = new URL(url);

@@ -4,21 +4,13 @@
  * `Server` when server tokens are on, the request id echoed; then the headers plugins added and
  * the header_filter phase of the plugins that ran, as on a proxied response.
  */
-import type { ServerResponse } from 'node:http';
-import { VERSION } from '../core/version.ts';
-import type { ReplyOptions } from '../proxy/reply.ts';
+import type { Downstream } from '../proxy/downstream.ts';
+import { addReplyFields, type ReplyOptions, sendBody } from '../proxy/reply.ts';
 import type { PluginRun } from './chain.ts';
 import type { LocalReply } from './types.ts';
 
-const SERVER = `fulcrum/${VERSION}`;
-
 /** Write a plugin's local reply; returns the body bytes sent. The caller checked headers are not sent. */
-export function sendLocalReply(
-  res: ServerResponse,
-  reply: LocalReply,
-  run: PluginRun,
-  o: ReplyOptions,
-): number {
+export function sendLocalReply(down: Downstream, reply: LocalReply, run: PluginRun, o: ReplyOptions): number {
   const headers: string[] = [];
   const given = reply.headers ?? {};
   let body: Buffer | null = null;
@@ -31,19 +23,7 @@ export function sendLocalReply(
   }
   // Names are lower case (the LocalReply contract).
   for (const name in given) headers.push(name, given[name]!);
-  headers.push('content-length', String(body === null ? 0 : body.length));
-  if (o.serverTokens) headers.push('server', SERVER);
-  if (o.requestIdHeader !== '' && o.requestId) headers.push(o.requestIdHeader, o.requestId);
-  if (o.close) {
-    headers.push('connection', 'close');
-    res.shouldKeepAlive = false;
-  }
+  addReplyFields(headers, o);
   run.headerFilter(reply.status, headers, true);
-  res.writeHead(reply.status, headers);
-  if (o.head || body === null) {
-    res.end();
-    return 0;
-  }
-  res.end(body);
-  return body.length;
+  return sendBody(down, reply.status, headers, body, { ...o, serverTokens: false, requestIdHeader: '' });
 }

@@ -1,90 +1,60 @@
 /**
  * The request body buffered for the access phase (key-auth's `key_in_body`, request-transformer's
  * body rules), bounded by a limit. Kong reads the body through nginx's client body buffer; here it
- * is read from the client into memory up to the limit, and the exchange then sends the buffered
- * (possibly replaced) body to the target. A body larger than the limit is not buffered whole: what
- * was read is kept as a prefix, the client stream is paused, and the exchange forwards the prefix
- * then the rest as a stream, untouched (a plugin sees "no body").
+ * waits in the body's channel (src/proxy/body-channel.ts) up to the limit, and the exchange then
+ * sends the buffered (possibly replaced) body to the target. A body larger than the limit is not
+ * buffered whole: what was read stays queued as a prefix, the client is no longer read, and the
+ * exchange forwards the prefix then the rest as a stream, untouched (a plugin sees "no body").
  */
-import type { IncomingMessage } from 'node:http';
+import type { BodyChannel } from '../proxy/body-channel.ts';
 
 export type BodyState = 'reading' | 'complete' | 'over' | 'failed';
 
 export class BufferedBody {
   state: BodyState = 'reading';
-  /** What was read: the whole body (complete) or the prefix before the limit was passed (over). */
-  readonly chunks: Buffer[] = [];
-  bytes = 0;
   /** The body a plugin put in place of the client's (complete only), or null. */
   replaced: Buffer | null = null;
   /** Settles (never rejects) once the state is no longer `reading`. */
   readonly done: Promise<void>;
+  private readonly channel: BodyChannel;
   private whole: Buffer | null = null;
 
-  /** A body a plugin made for a request that had none (request-transformer adding fields). */
-  static of(body: Buffer): BufferedBody {
-    const b = new BufferedBody(null, 0);
-    b.replaced = body;
-    return b;
-  }
-
-  constructor(req: IncomingMessage | null, limit: number) {
-    if (req === null) {
-      this.state = 'complete';
-      this.done = Promise.resolve();
-      return;
-    }
-    const cl = req.headers['content-length'];
-    if (cl !== undefined && Number(cl) > limit) {
+  /**
+   * Buffer the channel's body up to `limit` bytes: the channel keeps what arrives queued (the
+   * tries read it from there afterwards, or the rest streams after this prefix when it is larger).
+   */
+  constructor(channel: BodyChannel, limit: number) {
+    this.channel = channel;
+    if (channel.length > limit) {
       this.state = 'over';
       this.done = Promise.resolve();
       return;
     }
     this.done = new Promise<void>((resolve) => {
-      const settle = (s: BodyState) => {
+      const check = () => {
         if (this.state !== 'reading') return;
-        this.state = s;
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onFail);
-        req.off('close', onClose);
+        if (channel.failed !== null) this.state = 'failed';
+        else if (channel.complete) this.state = 'complete';
+        else if (channel.queuedBytes > limit) this.state = 'over';
+        else return;
+        channel.onProgress = null;
         resolve();
       };
-      const onData = (c: Buffer) => {
-        this.chunks.push(c);
-        this.bytes += c.length;
-        if (this.bytes > limit) {
-          // Stop reading: the exchange streams the rest after this prefix (req.pipe resumes it).
-          req.pause();
-          settle('over');
-        }
-      };
-      const onEnd = () => settle('complete');
-      const onFail = () => settle('failed');
-      const onClose = () => settle(req.complete ? 'complete' : 'failed');
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onFail);
-      req.on('close', onClose);
+      channel.onProgress = check;
+      channel.bufferUpTo(limit);
+      check();
     });
   }
 
   /** The whole body as the plugins left it (complete only). */
   body(): Buffer {
     if (this.replaced !== null) return this.replaced;
-    this.whole ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    if (this.whole === null) {
+      const chunks = this.channel.queuedChunks();
+      this.whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks as Buffer[]);
+    }
     return this.whole;
   }
-}
-
-/** Whether a request carries a body (Content-Length other than 0, chunked, or an HTTP/2 DATA stream). */
-export function requestHasBody(req: IncomingMessage): boolean {
-  const h = req.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const cl = h['content-length'];
-  if (cl !== undefined) return cl !== '0';
-  if (req.httpVersionMajor !== 2) return false;
-  return (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
 }
 
 /** The media type of a Content-Type, lower case, without parameters ('' when none). */

@@ -62,10 +62,10 @@ export const requestSizeLimiting: PluginDef<RequestSizeLimitingConfig, Built> = 
     return { bytes: c.allowed_payload_size * UNITS[c.size_unit], requireLength: c.require_content_length };
   },
   access(r, b) {
-    const cl = r.req.headers['content-length'];
+    const cl = r.header('content-length');
     if (cl !== undefined) {
       if (Number(cl) > b.bytes) return TOO_LARGE;
-    } else if (r.req.headers['transfer-encoding'] !== undefined) {
+    } else if (r.header('transfer-encoding') !== undefined) {
       if (b.requireLength) return LENGTH_REQUIRED;
     }
     r.bodyLimit = b.bytes;

@@ -68,7 +68,7 @@ export const requestTermination: PluginDef<RequestTerminationConfig, Built> = {
   },
   access(r, b) {
     if (b.trigger !== null) {
-      const inHeader = r.req.headers[b.triggerHeader] !== undefined;
+      const inHeader = r.header(b.triggerHeader) !== undefined;
       if (!inHeader && (r.query === '' || !new URLSearchParams(r.query.slice(1)).has(b.trigger))) return null;
     }
     return b.reply;

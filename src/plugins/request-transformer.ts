@@ -5,9 +5,8 @@
  * larger body, or another type, is forwarded untouched. `replace.uri` and `http_method` are not
  * supported yet.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { applyFormRules, applyJsonRules } from './body-rules.ts';
-import { mediaType, requestHasBody } from './request-body.ts';
+import { mediaType } from './request-body.ts';
 import { int } from './schema-kit.ts';
 import {
   applyRules,
@@ -40,20 +39,20 @@ const DEFAULT_BODY_LIMIT_BYTES = 1048576;
 /** Headers the proxy owns (hop-by-hop and forwarding): never edited by a transform. */
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 
-export function headerMap(h: IncomingHttpHeaders): Multimap {
+/** The request's fields as the rules see them; edits go through setRequestHeader (several values joined). */
+export function headerMap(r: PluginRequest): Multimap {
   return {
-    has: (n) => h[n] !== undefined,
+    has: (n) => r.header(n) !== undefined,
     get: (n) => {
-      const v = h[n];
-      return v === undefined ? [] : Array.isArray(v) ? [...v] : [v];
+      const v = r.header(n);
+      return v === undefined ? [] : [v];
     },
     set: (n, vs) => {
       if (PROTECTED.has(n)) return;
-      if (vs.length === 1) h[n] = vs[0]!;
-      else (h as Record<string, string[]>)[n] = vs;
+      r.setRequestHeader(n, vs.join(', '));
     },
     delete: (n) => {
-      if (!PROTECTED.has(n)) delete h[n];
+      if (!PROTECTED.has(n)) r.setRequestHeader(n, null);
     },
   };
 }
@@ -111,7 +110,7 @@ export const requestTransformer: PluginDef<RequestTransformerConfig, Built> = {
     // Runs again after a wait for the body: headers and query are edited once.
     if (b.body !== null && r.data('request-transformer') === true)
       return transformBody(r, b.body, b.bodyLimit);
-    if (b.headers !== null) applyRules(headerMap(r.req.headers), b.headers);
+    if (b.headers !== null) applyRules(headerMap(r), b.headers);
     if (b.querystring !== null) {
       const q = new URLSearchParams(r.query.slice(1));
       applyRules(queryMap(q), b.querystring);
@@ -126,11 +125,11 @@ export const requestTransformer: PluginDef<RequestTransformerConfig, Built> = {
 
 /** The body rules, on a JSON object or a form; another type, or a body over the limit, is left as is. */
 function transformBody(r: PluginRequest, rules: TransformRules, limit: number): AccessResult {
-  const type = mediaType(r.req.headers['content-type']);
+  const type = mediaType(r.header('content-type'));
   const json = type === 'application/json' || type.endsWith('+json');
   if (!json && type !== 'application/x-www-form-urlencoded') return null;
   let body: Buffer;
-  if (!requestHasBody(r.req)) body = Buffer.alloc(0);
+  if (!r.hasBody) body = Buffer.alloc(0);
   else {
     const got = r.requestBody(limit);
     if (got === null) return null;

@@ -66,8 +66,8 @@ function jsonTypes(raw: Record<string, unknown>, op: string, n: number, problems
 }
 
 /** Whether the response is a JSON body this instance may rewrite. */
-function rewritable(r: { req: { method?: string } }, head: ResponseHead, limit: number): boolean {
-  if (head.local || r.req.method === 'HEAD' || head.status === 204 || head.status === 304) return false;
+function rewritable(r: { method: string }, head: ResponseHead, limit: number): boolean {
+  if (head.local || r.method === 'HEAD' || head.status === 204 || head.status === 304) return false;
   let type = '';
   let cl = -1;
   const h = head.headers;

@@ -49,11 +49,11 @@ function fnv1a(s: string): number {
 
 function matches(r: PluginRequest, m: NonNullable<SplitRule['match']>): boolean {
   for (const name in m.headers) {
-    const v = r.req.headers[name];
+    const v = r.header(name);
     if (typeof v !== 'string' || !m.headers[name]!.includes(v)) return false;
   }
   for (const name in m.cookies) {
-    const v = readCookie(r.req.headers.cookie, name);
+    const v = readCookie(r.header('cookie'), name);
     if (v === null || !m.cookies[name]!.includes(v)) return false;
   }
   if (Object.keys(m.query).length > 0) {
@@ -73,11 +73,11 @@ function stickyKey(r: PluginRequest, b: Built): string | null {
     case 'consumer':
       return r.consumer?.id ?? null;
     case 'header': {
-      const v = r.req.headers[b.stickyName];
+      const v = r.header(b.stickyName);
       return typeof v === 'string' ? v : null;
     }
     case 'cookie':
-      return readCookie(r.req.headers.cookie, b.conf.sticky_name ?? '');
+      return readCookie(r.header('cookie'), b.conf.sticky_name ?? '');
     default:
       return null;
   }

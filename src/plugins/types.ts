@@ -8,7 +8,7 @@
  * without proxying it (Envoy's StopIteration + sendLocalReply; Kong's kong.response.exit). A
  * rewrite or access hook may also return a Wait (the body, a fetch): it is called again after.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PathPart } from '../config/load.ts';
@@ -54,7 +54,18 @@ export function isWait(x: LocalReply | Wait): x is Wait {
 
 /** What a hook sees of one request. Owned by the exchange; valid until the log phase ends. */
 export interface PluginRequest {
-  readonly req: IncomingMessage;
+  readonly method: string;
+  /** The request target as the client sent it (path and query, or absolute form). */
+  readonly url: string;
+  /**
+   * The request's fields as Node's IncomingMessage.headers (lower-case names, repeats joined,
+   * set-cookie an array), with the edits of earlier hooks; made on first use only.
+   */
+  readonly headers: IncomingHttpHeaders;
+  /** One field by lower-case name (repeats joined), without making the object. */
+  header(name: string): string | undefined;
+  /** Whether the request carries a body. */
+  readonly hasBody: boolean;
   /** The peer address of the client socket (IPv4-mapped addresses unmapped). */
   readonly socketIp: string;
   /**

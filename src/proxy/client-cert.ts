@@ -72,18 +72,13 @@ export function clientCertOf(socket: Socket): ClientCertIdentity | null {
 const PREFIX = 'x-client-cert-';
 
 /**
- * The request headers for the target with the client's own `X-Client-Cert-*` removed and ours
- * added, when the socket's listener forwards them; the list unchanged otherwise.
+ * The `X-Client-Cert-*` fields for the target when the socket's listener forwards them (the
+ * client's own fields of that prefix are then dropped by the caller), [name, value, ...]; else null.
  */
-export function withClientCertHeaders(headers: string[], socket: Socket): string[] {
+export function clientCertFields(socket: Socket): string[] | null {
   const s = socket as ClientCertSocket;
-  if (s.fulcrumForwardClientCert !== true) return headers;
+  if (s.fulcrumForwardClientCert !== true) return null;
   const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (name.length > PREFIX.length && name.startsWith(PREFIX)) continue;
-    out.push(name, headers[i + 1]!);
-  }
   const id = s.fulcrumClientCert ?? NONE;
   out.push(`${PREFIX}verify`, id.verify);
   if (id !== NONE) {

@@ -17,6 +17,8 @@ export interface ProxyCore {
   accessLog(entry: AccessEntry): void;
   /** A try's outcome for passive health checks: its status, or `tcp`/`timeout` for a transport failure. */
   reportOutcome(target: TargetState, outcome: Outcome): void;
+  /** Why targets fail, logged once per target per interval (src/observability/target-log.ts). */
+  readonly targetLog: { noteFailure(target: TargetState, failure: unknown, servername?: string): void };
   /** Called once per exchange when it ends, so a retired generation can be disposed. */
   onExchangeEnd(gen: Generation): void;
 }

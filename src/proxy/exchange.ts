@@ -1,130 +1,157 @@
 /**
- * One proxied HTTP request, on the client's side: route it, run its plugins, build the request the
- * targets get, and relay the winning try's response back. The tries themselves (picking, retries,
- * timeouts, hedging, circuit breakers) are the base class's (tries.ts); each try is its own undici
- * dispatch handler (attempt.ts, undici's onConnect/onHeaders/onData/onComplete/onError interface,
- * used directly: the controller-style API wraps it in two more objects and parses headers into an
- * object we would flatten again). Backpressure: attemptData returns false when the client socket
- * is full and `resume` is called on 'drain', so a slow client never makes the proxy buffer a whole
- * response.
+ * One proxied HTTP request: the state machine that owns it from its parsed head to its access-log
+ * line (ARCHITECTURE.md, the life of a request). Read top to bottom:
+ *
+ *   start()          route, plugins' access phase (which may wait: afterAccess resumes)
+ *   afterAccess()    the service switch, the hash key, the body, the request the targets get
+ *   tries            its Tries (tries.ts): picks, retries, timeouts, hedging, breakers
+ *   relayHead/Data/End  the winning try's response, through the plugins, to the client
+ *   fail / cut       the proxy's own answer, or a response cut short
+ *   clientGone       the client left first
+ *   record()         counters released, metrics, plugins' log phase, the access-log line
+ *
+ * It speaks to the client through a Downstream (HTTP/1.1 connection or HTTP/2 stream, the same
+ * state machine for both) and to targets through pools (h1-pool.ts, h2-pool.ts).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { ERRORS, type ErrorCode, FulcrumError } from '../core/errors.ts';
-import { noteRelayed } from '../core/memory.ts';
-import { inCidrList, unmapIPv4 } from '../core/net.ts';
+import { ERRORS, type ErrorCode } from '../core/errors.ts';
+import { inCidrList } from '../core/net.ts';
+import type { Fields } from '../http1/fields.ts';
+import { headWriter } from '../http1/head-writer.ts';
+import { H } from '../http1/syntax.ts';
 import { PluginRun } from '../plugins/chain.ts';
 import { sendLocalReply } from '../plugins/reply.ts';
 import { isWait, type LocalReply, type Wait } from '../plugins/types.ts';
 import { joinPath, parseRequestTarget } from '../routing/path.ts';
 import type { RouteMatch } from '../routing/router.ts';
-import type { Generation, RouteRuntime } from '../runtime/generation.ts';
-import type { Attempt, AttemptOwner } from './attempt.ts';
-import { BodyMeter } from './body.ts';
-import { bufferedBodyStream } from './buffered-body.ts';
-import { type ClientCertIdentity, clientCertOf, withClientCertHeaders } from './client-cert.ts';
+import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
+import type { TargetState } from '../upstreams/target.ts';
+import type { UpstreamHead, UpstreamRequest } from '../upstreams/upstream-call.ts';
+import { upstreamServername } from '../upstreams/upstream-tls.ts';
+import { BodyChannel } from './body-channel.ts';
+import { type ClientCertIdentity, clientCertFields, clientCertOf } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
-import { classifyUpstreamError, retryKind } from './errors.ts';
-import { grpcTimeoutMs, isGrpcRequest, sendGrpcError, trailerObject, writeHeadH2 } from './grpc.ts';
+import {
+  BODY_CHUNKED_RAW,
+  BODY_NONE,
+  BODY_STREAM,
+  type BodyMode,
+  type Downstream,
+  type DownstreamEvents,
+} from './downstream.ts';
+import { grpcTimeoutMs, isGrpcRequest, sendGrpcError } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
-  downstreamResponseHeaders,
-  hasContentLength,
-  relayInformational,
-  switchingProtocolsHead,
-  trailerPairs,
+  addForwarding,
+  copyClientFields,
+  earlyHintLinks,
+  FlatSink,
+  type ForwardFacts,
+  forwardingCacheable,
+  forwardRequestFields,
+  HeadSink,
+  mergedVia,
+  responseFieldList,
   upstreamHost,
-  upstreamRequestHeaders,
 } from './headers.ts';
-import { reportLoad } from './load-report.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
-import { isIdempotent } from './retry.ts';
-import { Tries } from './tries.ts';
-import { openH2Tunnel, openTunnel, type TunnelEnd } from './tunnel.ts';
+import { Tries, type TriesHost } from './tries.ts';
+import type { Try } from './try.ts';
+import { openTunnel, type TunnelEnd } from './tunnel.ts';
 
-/** A retryable status's body longer than this is not read through before the retry (the connection is dropped). */
-const MAX_DISCARD_BYTES = 65536;
-/** RFC 9113 §7 INTERNAL_ERROR. */
-const H2_INTERNAL_ERROR = 0x2;
-
-export class Exchange extends Tries implements AttemptOwner {
+export class Exchange implements TriesHost, DownstreamEvents {
+  readonly core: ProxyCore;
+  readonly gen: Generation;
+  readonly down: Downstream;
+  readonly clientIp: string;
+  readonly method: string;
+  /** PickContext: the hashing algorithms' key, set before the first pick when the upstream hashes. */
+  hashKey: string | null = null;
+  /** A Set-Cookie pinning the target (sticky cookie mode), written by the upstream's StickyRuntime. */
+  stickyCookie: string | null = null;
   private readonly startMs: number;
-  private resumeUpstream: (() => void) | null = null;
   private requestId = '';
-  /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
-  private hashCookie: string | null = null;
-  private dispatchMs = 0;
-  private upstreamMs = -1;
-  private bytesOut = 0;
-  private status = 0;
-  private errorCode: ErrorCode | null = null;
+  private route: RouteRuntime | null = null;
+  private service: ServiceRuntime | null = null;
+  /** The path (with query) each try sends. */
+  private path = '';
   /** The route's plugins for this request (null when the route has none: one check per phase). */
   private plugins: PluginRun | null = null;
+  private tries: Tries | null = null;
+  /** The body the tries send: the client's channel, or a plugin's replacement. */
+  private body: BodyChannel | null;
+  /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
+  private hashCookie: string | null = null;
+  private grpc = false;
+  private facts: ForwardFacts | null = null;
+  /** The request each try sends, built once (HTTP/1.1 head, or HTTP/2 field list). */
+  private h1Head: Buffer | null = null;
+  private h2Fields: string[] | null = null;
   /** A plugin's body encoder (compression) the response is written through, or null. */
   private encoder: Duplex | null = null;
-  /** The client socket, watched while this response is queued behind another (see the constructor). */
-  private queuedOn: Socket | null = null;
-  /** An HTTP/2 stream (Http2ServerRequest/Response, docs/http2.md), not an HTTP/1.1 request. */
-  private readonly h2: boolean;
-  /** A gRPC call over HTTP/2: the proxy's failures are answered as gRPC statuses. */
-  private readonly grpc: boolean;
+  private encoderWaiting = false;
+  private upstreamWaiting: Try | null = null;
+  private status = 0;
+  private bytesOut = 0;
+  private errorCode: ErrorCode | null = null;
+  /** The response is over, or the client gone: late events only clean up. */
+  ended = false;
+  private recorded = false;
 
-  constructor(
-    core: ProxyCore,
-    gen: Generation,
-    req: IncomingMessage,
-    res: ServerResponse,
-    upgradeHead: Buffer | null = null,
-  ) {
-    // A PROXY protocol header (http listeners with proxy_protocol) gave the real client address.
-    const proxied = (req.socket as Socket & { fulcrumClientIp?: string }).fulcrumClientIp;
-    super(core, gen, req, res, proxied ?? unmapIPv4(req.socket.remoteAddress ?? ''), upgradeHead);
+  constructor(core: ProxyCore, gen: Generation, down: Downstream) {
+    this.core = core;
+    this.gen = gen;
+    this.down = down;
+    this.clientIp = down.clientIp;
+    this.method = down.method;
+    this.body = down.body;
     this.startMs = core.clock.monoMs();
-    this.onClose = this.onClose.bind(this);
-    this.onDrain = this.onDrain.bind(this);
-    res.on('close', this.onClose);
-    this.h2 = req.httpVersionMajor === 2;
-    this.grpc = this.h2 && isGrpcRequest(req.headers);
-    // A response queued behind another on a pipelined connection gets no 'close' when the socket
-    // closes before its turn (Node watches the socket only for the response being written): watch
-    // the socket too, or the exchange never ends and its in-flight counts leak.
-    const socket = req.socket as Socket & { _httpMessage?: unknown };
-    if (!this.h2 && socket._httpMessage !== res) {
-      this.queuedOn = socket;
-      socket.setMaxListeners(socket.getMaxListeners() + 1);
-      socket.once('close', this.onClose);
-    }
+    down.events = this;
+    gen.inflight++;
+  }
+
+  get responding(): boolean {
+    return this.down.headersSent;
+  }
+
+  get retryNonIdempotent(): boolean {
+    return this.route!.spec.retryNonIdempotent;
+  }
+
+  get cookieHeader(): string | undefined {
+    return this.down.fields.get('cookie');
   }
 
   /** The client certificate on an mTLS listener (docs/tls.md), for routing and plugins; else null. */
   get clientCert(): ClientCertIdentity | null {
-    return clientCertOf(this.req.socket);
+    return clientCertOf(this.down.socket);
   }
 
-  /** Route the request and send it to a target. `expectContinue`: answer 100 once routed. */
-  start(expectContinue: boolean): void {
-    const req = this.req;
+  // ---- the request ----
+
+  /** Route the request and send it to a target. */
+  start(): void {
+    const down = this.down;
     const node = this.gen.snapshot.node;
     const ridHeader = node.headers.requestId;
     if (ridHeader !== '') {
-      const given = req.headers[ridHeader];
-      this.requestId =
-        typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+      const given = down.fields.get(ridHeader);
+      this.requestId = given !== undefined && given.length > 0 && given.length <= 200 ? given : randomUUID();
     }
-    const url = req.url ?? '/';
+    if (this.core.draining) down.closeAfter = true;
+    const url = down.target;
     if (url.length > node.limits.maxUriBytes) return this.fail('FULCRUM_ERR_URI_TOO_LONG', true);
-    if (req.rawHeaders.length > node.limits.maxHeaders * 2)
-      return this.fail('FULCRUM_ERR_HEADERS_TOO_LARGE', true);
-    if (this.core.draining) this.res.shouldKeepAlive = false;
+    if (down.fields.count > node.limits.maxHeaders) return this.fail('FULCRUM_ERR_HEADERS_TOO_LARGE', true);
     const rt = parseRequestTarget(url);
     if (rt === null) return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
-    if (rt.authority !== null) req.headers.host = rt.authority;
+    this.grpc = down.h2 && isGrpcRequest(down.fields.get('content-type'));
+    const hostHeader = rt.authority ?? down.host;
+    const host = hostHeader.toLowerCase();
     const { path, query } = rt;
-    const host = (req.headers.host ?? '').toLowerCase();
-    const m = this.gen.router.match({ method: req.method ?? 'GET', host, path, headers: req.headers });
+    const m = this.gen.router.match({ method: this.method, host, path, headers: down.fields });
     if (m === null) return this.fail('FULCRUM_ERR_NO_ROUTE', false);
     const route = m.route;
     this.route = route;
@@ -136,30 +163,29 @@ export class Exchange extends Tries implements AttemptOwner {
       !this.grpc &&
       !protocols.includes('http') &&
       protocols.includes('https') &&
-      (req.socket as TLSSocket).encrypted !== true
+      (down.socket as TLSSocket).encrypted !== true
     )
       return this.upgradeToHttps(route.spec.httpsRedirectStatus, host, url);
     const service = route.service;
     this.service = service;
-    const spec = route.spec;
-    const stripped = spec.stripPath ? m.matchedLength : 0;
-    this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + query;
+    const stripped = route.spec.stripPath ? m.matchedLength : 0;
+    this.path = joinPath(service.spec.path, path, stripped, route.spec.pathHandling) + query;
+    const body = this.body;
+    if (body !== null) {
+      body.limit = node.limits.maxBodyBytes;
+      if (down.expectContinue) body.onDemand = () => down.sendContinue();
+    }
     if (route.chain !== null) {
       // rewrite and access phases: after routing, before the hash key, the body and the first pick.
-      const run = new PluginRun(route.chain, req, this.clientIp, path, query, spec, service.spec);
+      const run = new PluginRun(route.chain, this, path, query, route.spec, service.spec);
       this.plugins = run;
-      if (expectContinue)
-        run.onBodyWanted = () => {
-          expectContinue = false;
-          this.res.writeContinue();
-        };
       const out = run.access();
       if (out !== null) {
-        if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, expectContinue);
+        if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, hostHeader);
         return this.localReply(out);
       }
     }
-    this.afterAccess(m, path, query, stripped, expectContinue);
+    this.afterAccess(m, path, query, stripped, hostHeader);
   }
 
   /** A hook waits (the body, a key fetch): run the access phase again once it settles, then go on. */
@@ -169,16 +195,13 @@ export class Exchange extends Tries implements AttemptOwner {
     path: string,
     query: string,
     stripped: number,
-    expectContinue: boolean,
+    hostHeader: string,
   ): void {
     const resume = () => {
-      if (this.ended || this.res.headersSent) return;
-      const run = this.plugins!;
-      // The body was read from the client: Expect: 100-continue has been answered.
-      const cont = expectContinue && run.onBodyWanted !== null;
-      const out = run.access();
-      if (out === null) return this.afterAccess(m, path, query, stripped, cont);
-      if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, cont);
+      if (this.ended || this.down.headersSent) return;
+      const out = this.plugins!.access();
+      if (out === null) return this.afterAccess(m, path, query, stripped, hostHeader);
+      if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, hostHeader);
       this.localReply(out);
     };
     w.wait.then(resume, resume);
@@ -190,11 +213,10 @@ export class Exchange extends Tries implements AttemptOwner {
     path: string,
     query: string,
     stripped: number,
-    expectContinue: boolean,
+    hostHeader: string,
   ): void {
-    const req = this.req;
+    const down = this.down;
     const node = this.gen.snapshot.node;
-    const ridHeader = node.headers.requestId;
     const spec = this.route!.spec;
     let service = this.service!;
     const run = this.plugins;
@@ -210,76 +232,416 @@ export class Exchange extends Tries implements AttemptOwner {
     if (service.upstream.hashing) {
       const k = hashKeyOf(service.upstream.spec, {
         clientIp: this.clientIp,
-        headers: req.headers,
+        headers: down.fields,
         path,
         query,
         captures: m.captures,
-        consumer: this.plugins === null ? null : (this.plugins.consumer?.id ?? null),
+        consumer: run === null ? null : (run.consumer?.id ?? null),
       });
       this.hashKey = k.key;
       this.hashCookie = k.setCookie;
     }
-
-    let limit = node.limits.maxBodyBytes;
-    // request-size-limiting lowers the body limit for this request (counted as the body streams).
-    if (
-      this.plugins !== null &&
-      this.plugins.bodyLimit > 0 &&
-      (limit === 0 || this.plugins.bodyLimit < limit)
-    )
-      limit = this.plugins.bodyLimit;
-    const cl = req.headers['content-length'];
-    // HTTP/2 frames a body without Content-Length: one follows unless the HEADERS ended the stream.
-    const chunked =
-      req.headers['transfer-encoding'] !== undefined ||
-      (this.h2 &&
-        (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders === false);
-    if (limit > 0 && cl !== undefined && Number(cl) > limit)
-      return this.fail('FULCRUM_ERR_PAYLOAD_TOO_LARGE', true);
-    const buffered = run?.bufferedBody ?? null;
-    if (buffered !== null) {
-      if (buffered.state === 'failed') return this.fail('FULCRUM_ERR_CLIENT_ABORTED', true);
-      this.body = bufferedBodyStream(req, buffered, limit, service.spec.retryPolicy.bufferBodyBytes);
-      this.body.on('error', (err) => this.onBodyError(err));
-    } else if (this.upgradeHead === null && (chunked || (cl !== undefined && cl !== '0'))) {
-      const body = new BodyMeter(limit, service.spec.retryPolicy.bufferBodyBytes);
-      body.on('error', (err) => this.onBodyError(err));
-      req.pipe(body);
-      this.body = body;
+    // The body the targets get: the client's stream, or what a plugin buffered and maybe replaced.
+    const body = this.body;
+    if (body !== null) {
+      // request-size-limiting lowers the body limit for this request (counted as the body streams).
+      const bl = run?.bodyLimit ?? 0;
+      if (bl > 0 && (body.limit === 0 || bl < body.limit)) body.limit = bl;
+      if (body.failed !== null) return this.fail(body.failed, true);
+      if (body.limit > 0 && body.length > body.limit) return this.fail('FULCRUM_ERR_PAYLOAD_TOO_LARGE', true);
+      body.keepAtLeast(service.spec.retryPolicy.bufferBodyBytes);
     }
-
+    const replaced = run?.replacedBody ?? null;
+    if (replaced !== null) this.body = BodyChannel.of(replaced);
+    if (this.body !== null) this.body.onFailure = (code) => this.onBodyFailed(code);
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
-    this.headers = upstreamRequestHeaders(req.headers, {
-      host: upstreamHost(spec, service.spec, service.upstream.spec, req.headers.host),
+    const tls = (down.socket as TLSSocket).encrypted === true;
+    this.facts = {
+      host: upstreamHost(spec, service.spec, service.upstream.spec, hostHeader || undefined),
       clientIp: this.clientIp,
       trusted,
-      proto: (req.socket as TLSSocket).encrypted === true ? 'https' : 'http',
-      listenerPort: req.socket.localPort ?? 0,
-      requestIdHeader: ridHeader,
+      proto: tls ? 'https' : 'http',
+      listenerPort: down.socket.localPort ?? 0,
+      clientHost: hostHeader,
+      requestIdHeader: node.headers.requestId,
       requestId: this.requestId,
       via: node.headers.via,
       forwarded: node.headers.forwarded,
-    });
-    this.headers = withClientCertHeaders(this.headers, req.socket);
-    if (expectContinue) this.res.writeContinue();
+    };
+    if (down.expectContinue && this.body === null) down.sendContinue();
     const s = service.spec;
+    const tries = new Tries(this, service, this.body);
+    this.tries = tries;
     // A gRPC deadline (`grpc-timeout`) bounds the wait for the response head like request_timeout.
-    const grpcMs = this.grpc ? grpcTimeoutMs(req.headers['grpc-timeout']) : -1;
+    const grpcMs = this.grpc ? grpcTimeoutMs(down.fields.get('grpc-timeout')) : -1;
     const timeoutMs =
       grpcMs > 0 && (s.requestTimeoutMs <= 0 || grpcMs < s.requestTimeoutMs) ? grpcMs : s.requestTimeoutMs;
     if (timeoutMs > 0) {
       // request_timeout runs from the end of the request (Envoy's route timeout does the same): a
       // long upload is bounded by write_timeout between writes, not cut off by the deadline. A
       // gRPC deadline is the caller's and runs from the start.
-      if (this.body === null || grpcMs > 0 || req.complete) this.armDeadline(timeoutMs);
-      else req.once('end', () => this.armDeadline(timeoutMs));
+      const b = this.body;
+      if (b === null || grpcMs > 0 || b.complete) tries.armDeadline(timeoutMs);
+      else b.onComplete = () => tries.armDeadline(timeoutMs);
     }
-    const hedge = s.retryPolicy.hedgeDelayMs;
-    if (hedge > 0 && this.body === null && this.upgradeHead === null && isIdempotent(req.method ?? 'GET')) {
-      this.hedgeTimer = setTimeout(() => this.onHedge(), hedge);
-      this.hedgeTimer.unref();
+    tries.begin();
+  }
+
+  /** What a try to `t` sends (TriesHost): built once per request, the body decided per try. */
+  upstreamRequest(t: TargetState, body: BodyChannel | Buffer | null): UpstreamRequest {
+    const service = this.service!;
+    const s = service.spec;
+    const upgrade = this.isUpgrade();
+    if (s.http2) {
+      this.h2Fields ??= this.requestFields();
+      return {
+        method: this.method,
+        head: null,
+        path: this.path,
+        fields: this.h2Fields,
+        body,
+        encodeChunks: false,
+        upgrade,
+        headOnly: this.method === 'HEAD',
+        servername: '',
+        readTimeoutMs: s.readTimeoutMs,
+        writeTimeoutMs: s.writeTimeoutMs,
+      };
     }
-    this.dispatch(false);
+    this.h1Head ??= this.requestHead(body);
+    return {
+      method: this.method,
+      head: this.h1Head,
+      path: this.path,
+      fields: null,
+      body,
+      encodeChunks: this.bodyLength() === -2,
+      upgrade,
+      headOnly: this.method === 'HEAD',
+      servername: upstreamServername(s, this.facts!.host, t.host),
+      readTimeoutMs: s.readTimeoutMs,
+      writeTimeoutMs: s.writeTimeoutMs,
+    };
+  }
+
+  /** The HTTP/1.1 head every try sends (a replayed body has the same framing as the stream). */
+  private requestHead(first: BodyChannel | Buffer | null): Buffer {
+    const w = headWriter.reset();
+    w.text(this.method).text(' ').text(this.path).text(' HTTP/1.1\r\n');
+    this.writeFields(new HeadSink(w));
+    if (this.isUpgrade()) w.text('connection: upgrade\r\nupgrade: websocket\r\n');
+    const n = this.bodyLength();
+    if (n >= 0) w.text(`content-length: ${n}\r\n`);
+    else if (n < -1) w.text('transfer-encoding: chunked\r\n');
+    else if (Buffer.isBuffer(first)) w.text(`content-length: ${first.length}\r\n`);
+    return w.text('\r\n').finish();
+  }
+
+  /**
+   * How the body is framed to the target (the same for every try): its length; -1 none; -2 chunked
+   * by the pool (a body of unknown length, from HTTP/2); -3 chunked as the client coded it. A body
+   * that arrived whole before the first try (small bodies, or one a plugin buffered) is sent with a
+   * Content-Length whatever its framing from the client.
+   */
+  private bodyLength(): number {
+    if (this.framedLength !== -4) return this.framedLength;
+    const ch = this.body;
+    let n = -2;
+    if (ch === null) n = -1;
+    else if (ch.raw) n = -3;
+    else if (ch.length >= 0) n = ch.length;
+    else if (ch.complete && !ch.started) n = ch.bytes;
+    this.framedLength = n;
+    return n;
+  }
+
+  /** bodyLength(), once decided (-4: not yet). */
+  private framedLength = -4;
+
+  /** The field list every try to an HTTP/2 target sends. */
+  private requestFields(): string[] {
+    const sink = new FlatSink();
+    this.writeFields(sink);
+    const n = this.bodyLength();
+    if (n >= 0) sink.add('content-length', String(n), true);
+    return sink.out;
+  }
+
+  private writeFields(sink: HeadSink | FlatSink): void {
+    const down = this.down;
+    const run = this.plugins;
+    const edits = run?.edits ?? null;
+    const certs = clientCertFields(down.socket);
+    const drop =
+      edits === null && certs === null
+        ? null
+        : (f: Fields, i: number) => {
+            if (edits?.has(f.name(i))) return true;
+            return certs !== null && f.name(i).startsWith('x-client-cert-');
+          };
+    const facts = this.facts!;
+    const cache = down.forwardCache;
+    if (cache === null || !(sink instanceof HeadSink) || !forwardingCacheable(down.fields, facts)) {
+      forwardRequestFields(sink, down.fields, facts, down.h2 ? null : this.connectionNamed(), drop);
+    } else {
+      // The same fields as forwardRequestFields, the forwarding ones from the connection's cache.
+      // Host: the client's (validated by the codec) or the configuration's (validated at load).
+      sink.add('host', facts.host, true);
+      const te = copyClientFields(sink, down.fields, facts.requestIdHeader, this.connectionNamed(), drop);
+      if (te) sink.add('te', 'trailers', true);
+      const w = sink.w;
+      const settings = this.gen.snapshot.node.headers;
+      if (
+        cache.block !== null &&
+        cache.host === facts.host &&
+        cache.clientHost === facts.clientHost &&
+        cache.settings === settings
+      )
+        w.bytes(cache.block, 0, cache.block.length);
+      else {
+        const from = w.length;
+        addForwarding(sink, down.fields, facts);
+        cache.block = w.copyOut(from, w.length);
+        cache.host = facts.host;
+        cache.clientHost = facts.clientHost;
+        cache.settings = settings;
+      }
+      if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
+    }
+    if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
+    if (edits !== null) for (const [name, value] of edits) if (value !== null) sink.add(name, value, false);
+  }
+
+  private connectionNamed(): readonly string[] | null {
+    return this.down.connectionNamed;
+  }
+
+  /** A WebSocket handshake (HTTP/1.1 Upgrade, or RFC 8441 extended CONNECT already mapped to it). */
+  private isUpgrade(): boolean {
+    return this.down.upgrade === 'websocket';
+  }
+
+  /** The client's body failed (aborted, too large, framing broken): stop, and answer if we still can. */
+  private onBodyFailed(code: ErrorCode): void {
+    this.tries?.cancelTries(null, null);
+    if (!this.down.headersSent && !this.ended) this.fail(code, true);
+  }
+
+  // ---- the response (TriesHost) ----
+
+  relayInformational(status: number, fields: Fields): void {
+    if (status !== 103 || this.down.headersSent) return;
+    const links = earlyHintLinks(fields);
+    if (links.length > 0) this.down.sendInformational(103, links);
+  }
+
+  relayHead(t: Try, head: UpstreamHead): boolean {
+    const down = this.down;
+    this.status = head.status;
+    const via = this.gen.snapshot.node.headers.via;
+    const extra: string[] = [];
+    // Our Via joins the target's in one field (clients that keep repeated fields apart see one list).
+    const dropVia = via && head.fields.indexOfId(H.VIA) >= 0;
+    if (dropVia) extra.push('via', mergedVia(head.fields));
+    if (this.hashCookie !== null) extra.push('set-cookie', this.hashCookie);
+    if (t.stickyCookie !== null) extra.push('set-cookie', t.stickyCookie);
+    if (this.core.draining) down.closeAfter = true;
+    const run = this.plugins;
+    let mode = this.bodyMode(head, run === null || !run.filtersBody);
+    if (run !== null) {
+      // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
+      const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
+      const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
+      if (via && !dropVia) list.push('via', '1.1 fulcrum');
+      for (let i = 0; i < extra.length; i++) list.push(extra[i]!);
+      run.headerFilter(head.status, list, false);
+      const enc = run.encoder;
+      if (enc !== null) {
+        this.encoder = enc;
+        mode = BODY_STREAM;
+        dropContentLength(list);
+      }
+      try {
+        down.writeHead({
+          status: head.status,
+          reason: head.reason,
+          copy: null,
+          named: null,
+          keepTrailer,
+          extra: list,
+          body: mode,
+        });
+      } catch {
+        return this.badTargetHead(t);
+      }
+      if (enc !== null) this.pipeEncoder(enc);
+      else if (mode === BODY_CHUNKED_RAW) {
+        t.call!.passRaw();
+        this.rawFrom = t;
+      }
+      return true;
+    }
+    try {
+      down.writeHead({
+        status: head.status,
+        reason: head.reason,
+        copy: head.fields,
+        named: head.named,
+        keepTrailer: mode.kind === 'stream' || mode.kind === 'chunked-raw',
+        dropVia,
+        via: via && !dropVia,
+        extra,
+        body: mode,
+        // A gRPC trailers-only answer (grpc-status in the head) must leave as one HEADERS frame
+        // with END_STREAM: a gRPC client reads the status only from such a frame or trailers.
+        endStream: down.h2 && mode.kind === 'none' && head.fields.indexOf('grpc-status') >= 0,
+      });
+    } catch {
+      return this.badTargetHead(t);
+    }
+    if (mode === BODY_CHUNKED_RAW) {
+      t.call!.passRaw();
+      this.rawFrom = t;
+    }
+    return true;
+  }
+
+  /** The try whose chunked body goes on coded (bytes_out then counts its data, not its coding). */
+  private rawFrom: Try | null = null;
+
+  /** How the target's body goes on to the client. `raw`: no plugin reads the body bytes. */
+  private bodyMode(head: UpstreamHead, raw: boolean): BodyMode {
+    const f = head.framing;
+    if (f.kind === 'none') return BODY_NONE;
+    if (f.kind === 'length') return { kind: 'length', length: f.length };
+    // A chunked body goes on as it came to an HTTP/1.1 client (validated, not re-framed).
+    if (f.kind === 'chunked' && raw && !this.down.h2 && this.down.minor === 1) return BODY_CHUNKED_RAW;
+    return BODY_STREAM;
+  }
+
+  /** The target's head holds what cannot be forwarded (an invalid value): a bad response. */
+  private badTargetHead(t: Try): boolean {
+    t.retire();
+    this.tries?.cancelTries(null, 'tcp');
+    this.fail('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', this.body !== null);
+    return false;
+  }
+
+  relayData(chunk: Buffer): boolean {
+    if (this.rawFrom === null) this.bytesOut += chunk.length;
+    const run = this.plugins;
+    if (run !== null) {
+      run.bodyFilter(chunk);
+      const enc = this.encoder;
+      if (enc !== null) {
+        if (enc.write(chunk)) return true;
+        this.encoderWaiting = true;
+        return false;
+      }
+    }
+    if (this.down.write(chunk)) return true;
+    this.upstreamWaiting = this.tries!.winner;
+    return false;
+  }
+
+  relayFlush(): void {
+    this.down.flush();
+  }
+
+  relayEnd(trailers: Fields | null): void {
+    const run = this.plugins;
+    if (run !== null) {
+      run.bodyFilter(null);
+      // The encoder flushes its tail and the response ends with it (pipeEncoder).
+      if (this.encoder !== null) return void this.encoder.end();
+    }
+    this.down.end(trailers);
+    this.complete();
+  }
+
+  relayUpgrade(_t: Try, head: UpstreamHead, socket: Duplex, rest: Buffer): void {
+    const down = this.down;
+    this.status = down.h2 ? 200 : head.status;
+    const idleMs = this.service!.spec.readTimeoutMs;
+    const via = this.gen.snapshot.node.headers.via;
+    const done = (end: TunnelEnd) => {
+      this.bytesOut = end.bytesOut;
+      this.tunnelBytesIn = end.bytesIn;
+      this.complete();
+    };
+    openTunnel(down, head, socket, rest, via, idleMs, done);
+  }
+
+  private tunnelBytesIn = -1;
+
+  /** Relay an encoder's output (compression) to the client, with backpressure both ways. */
+  private pipeEncoder(enc: Duplex): void {
+    enc.on('data', (c: Buffer) => {
+      const more = this.down.write(c);
+      this.down.flush();
+      if (!more) enc.pause();
+    });
+    enc.on('drain', () => {
+      if (!this.encoderWaiting) return;
+      this.encoderWaiting = false;
+      this.tries?.winner?.call?.resume();
+    });
+    enc.once('end', () => {
+      if (this.ended) return;
+      this.down.end(null);
+      this.complete();
+    });
+    enc.on('error', () => this.cut('FULCRUM_ERR_INTERNAL'));
+  }
+
+  // ---- the client's side (DownstreamEvents) ----
+
+  clientDrained(): void {
+    if (this.encoder !== null) {
+      this.encoder.resume();
+      return;
+    }
+    const t = this.upstreamWaiting;
+    if (t === null) return;
+    this.upstreamWaiting = null;
+    t.call?.resume();
+  }
+
+  /** The client went away before the response was finished. */
+  clientGone(): void {
+    if (this.ended) return;
+    this.errorCode ??= 'FULCRUM_ERR_CLIENT_ABORTED';
+    this.encoder?.destroy();
+    this.body?.fail('FULCRUM_ERR_CLIENT_ABORTED');
+    // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
+    // a client that went away.
+    const sent = this.down.headersSent && this.errorCode !== 'FULCRUM_ERR_CLIENT_ABORTED';
+    if (!sent) this.status = 499;
+    this.complete();
+  }
+
+  // ---- the proxy's own answers ----
+
+  /** Answer locally with a stable error code. `close`: the request framing cannot be trusted. */
+  fail(code: ErrorCode, close: boolean): void {
+    this.errorCode = code;
+    const down = this.down;
+    if (down.headersSent || this.ended) return;
+    this.status = ERRORS[code].status;
+    // The unread rest of the body would be taken for the next request: the connection must close.
+    if (close || (this.body !== null && !this.body.complete)) down.closeAfter = true;
+    const h = this.gen.snapshot.node.headers;
+    if (this.grpc) {
+      this.status = 200;
+      sendGrpcError(down, code, h.requestId, this.requestId);
+    } else
+      this.bytesOut = sendError(down, code, {
+        serverTokens: h.serverTokens,
+        requestIdHeader: h.requestId,
+        requestId: this.requestId,
+        head: this.method === 'HEAD',
+      });
+    this.complete();
   }
 
   /** Answer a request whose framing the listener refused, without routing it; the connection closes. */
@@ -287,319 +649,89 @@ export class Exchange extends Tries implements AttemptOwner {
     this.fail(code, true);
   }
 
-  // ---- attempt events (attempt.ts forwards undici's handler calls here) ----
-
-  attemptConnect(a: Attempt): void {
-    if (a.usesStream) this.body!.watchWrites(this.service!.spec.writeTimeoutMs);
-    if (this.ended) a.retire();
-  }
-
-  attemptHeaders(
-    a: Attempt,
-    statusCode: number,
-    rawHeaders: Buffer[],
-    resume: () => void,
-    text: string,
-  ): boolean {
-    if (a.retired || this.ended) return false;
-    const res = this.res;
-    if (statusCode < 200) {
-      if (this.hedged === null) relayInformational(res, statusCode, rawHeaders);
-      return true;
-    }
-    a.clearTimer();
-    const now = this.core.clock.monoMs();
-    const latency = now - a.dispatchMs;
-    this.service!.upstream.headerLatency.observe(latency / 1000);
-    a.target.observeLatency(latency, now);
-    const loadHeader = this.service!.upstream.loadHeader;
-    if (loadHeader !== null) reportLoad(rawHeaders, loadHeader, a.target, now);
-    a.status = statusCode;
-    if (this.service!.spec.retryPolicy.statuses.has(statusCode)) {
-      // Read a refused answer to its end (keeping the connection), then retry; unless no retry is
-      // allowed, in which case the client gets this answer. A hedged try still running makes it moot.
-      if (this.otherLive(a)) {
-        a.discarding = true;
-        return true;
-      }
-      if (this.retryable('http-status') && this.reserveRetry('http-status')) {
-        a.discarding = true;
-        a.isRetryReserved = true;
-        return true;
-      }
-    }
-    this.winner = a;
-    this.upstreamMs = latency;
-    this.settle(a);
-    this.resumeUpstream = resume;
-    this.status = statusCode;
-    const { headers } = downstreamResponseHeaders(
-      rawHeaders,
-      this.gen.snapshot.node.headers.via,
-      !hasContentLength(rawHeaders),
-    );
-    if (this.hashCookie !== null) headers.push('set-cookie', this.hashCookie);
-    if (a.stickyCookie !== null) headers.push('set-cookie', a.stickyCookie);
-    if (this.plugins !== null) {
-      this.plugins.headerFilter(statusCode, headers, false);
-      this.encoder = this.plugins.encoder;
-    }
-    if (this.core.draining) res.shouldKeepAlive = false;
-    try {
-      if (this.h2) writeHeadH2(res, statusCode, headers);
-      else res.writeHead(statusCode, text || undefined, headers);
-    } catch {
-      // The target sent a header Node refuses to forward (an invalid value): that is a bad response.
-      this.core.reportOutcome(a.target, 'tcp');
-      a.retire();
-      a.finish(false);
-      this.fail('FULCRUM_ERR_UPSTREAM_BAD_RESPONSE', this.body !== null);
-      return false;
-    }
-    const enc = this.encoder;
-    if (enc !== null) {
-      // Backpressure from the client reaches the encoder through pipe, and the target through 'drain'.
-      enc.on('error', () => this.abortResponse());
-      enc.pipe(res);
-    }
-    return true;
-  }
-
-  /** The target accepted a WebSocket upgrade (101): answer the client and tunnel the bytes. */
-  attemptUpgrade(a: Attempt, statusCode: number, rawHeaders: Buffer[], upstream: Duplex): void {
-    if (a.retired || this.ended || this.res.headersSent) {
-      upstream.destroy();
-      a.finish(true);
-      return;
-    }
-    this.winner = a;
-    this.settle(a);
-    a.clearTimer();
-    this.upstreamMs = this.core.clock.monoMs() - a.dispatchMs;
-    this.status = statusCode;
-    const done = (end: TunnelEnd) => {
-      a.finish(true);
-      this.bytesOut = end.bytesOut;
-      this.record(this.status, end.bytesIn);
-    };
-    const idleMs = this.service!.spec.readTimeoutMs;
-    if (this.h2) {
-      // RFC 8441: a WebSocket opened over HTTP/2 gets 200, then the stream is the tunnel.
-      this.status = 200;
-      this.ended = true;
-      return openH2Tunnel(this.req, this.res, rawHeaders, upstream, this.upgradeHead!, idleMs, done);
-    }
-    // From here the socket is the tunnel's: the response object must not write or end it.
-    const client = this.req.socket;
-    this.res.detachSocket(client);
-    this.ended = true;
-    // The try stays in flight (least-connections counts open tunnels) until the tunnel closes.
-    openTunnel(
-      client,
-      upstream,
-      switchingProtocolsHead(statusCode, rawHeaders, this.gen.snapshot.node.headers.via),
-      this.upgradeHead!,
-      idleMs,
-      done,
-    );
-  }
-
-  attemptData(a: Attempt, chunk: Buffer): boolean {
-    if (a.discarding) {
-      a.discarded += chunk.length;
-      // A long error body is not worth reading through: drop the connection instead.
-      if (a.discarded > MAX_DISCARD_BYTES) a.retire();
-      return true;
-    }
-    if (this.ended || a !== this.winner) return false;
-    this.bytesOut += chunk.length;
-    noteRelayed(chunk.length);
-    if (this.plugins !== null) {
-      this.plugins.bodyFilter(chunk);
-      const enc = this.encoder;
-      if (enc !== null) {
-        if (enc.write(chunk)) return true;
-        enc.once('drain', this.onDrain);
-        return false;
-      }
-    }
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.onDrain);
-    return false;
-  }
-
-  attemptComplete(a: Attempt, rawTrailers: Buffer[] | null): void {
-    // Passive health checks see the status once the whole response arrived (one cut short is a tcp failure).
-    if (a.live && (a.discarding || !a.retired)) this.core.reportOutcome(a.target, a.status);
-    a.finish(true);
-    if (a.discarding) return this.afterDiscard(a);
-    if (this.ended || a !== this.winner) return;
-    const t = trailerPairs(rawTrailers);
-    if (t !== null && this.h2) this.res.addTrailers(trailerObject(t));
-    else if (t !== null && this.res.chunkedEncoding) this.res.addTrailers(t);
-    if (this.plugins !== null) {
-      this.plugins.bodyFilter(null);
-      // The encoder flushes its tail and ends the response (it is piped to it).
-      if (this.encoder !== null) return void this.encoder.end();
-    }
-    this.res.end();
-  }
-
-  attemptError(a: Attempt, err: Error): void {
-    if (a.discarding) {
-      if (a.live) this.core.reportOutcome(a.target, a.status);
-      a.finish(true);
-      return this.afterDiscard(a);
-    }
-    if (a.retired) {
-      // Given up on already (hedge lost, per-try timeout, client gone): its outcome was counted then.
-      a.finish(true);
-      return;
-    }
-    const code = err instanceof FulcrumError ? err.code : classifyUpstreamError(err);
-    const transport =
-      code !== 'FULCRUM_ERR_PAYLOAD_TOO_LARGE' &&
-      code !== 'FULCRUM_ERR_CLIENT_ABORTED' &&
-      code !== 'FULCRUM_ERR_INTERNAL';
-    // Passive health checks count transport failures by kind (Kong's tcp_failures and timeouts).
-    if (transport && a.live)
-      this.core.reportOutcome(a.target, code === 'FULCRUM_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tcp');
-    // A try that never connected left the body stream unread: the next try may take it.
-    if (a.usesStream && !a.connected) this.streamSpent = false;
-    a.finish(!transport);
-    // Ended, or already answered locally (a body error such as 413 or a write timeout answers
-    // first, then aborts the upstream try that lands here).
-    if (this.ended || (this.res.writableEnded && this.errorCode !== null)) return;
-    if (this.res.headersSent) {
-      // Bytes of the response have reached the client: it can only learn of the failure by the
-      // connection closing before the response is complete.
-      this.errorCode = code;
-      this.abortResponse();
-      return;
-    }
-    this.retryOrFail(a, retryKind(err, code), code);
-  }
-
-  // ---- helpers ----
-
-  /**
-   * Cut a response whose head has gone out. HTTP/1.1 signals the truncation by closing the
-   * connection; HTTP/2 by resetting the stream with an error code (NO_ERROR, what destroying the
-   * compat response sends, reads as a complete response to curl and browsers).
-   */
-  private abortResponse(): void {
-    if (this.h2) {
-      const stream = (this.res as unknown as { stream: { close(code: number): void } }).stream;
-      stream.close(H2_INTERNAL_ERROR);
-    } else this.res.destroy();
-  }
-
-  private onDrain(): void {
-    const r = this.resumeUpstream;
-    if (r !== null) r();
-  }
-
-  private onBodyError(err: Error): void {
-    const code = err instanceof FulcrumError ? err.code : 'FULCRUM_ERR_CLIENT_ABORTED';
-    this.cancelTries(null, err);
-    if (!this.res.headersSent && !this.ended) this.fail(code, true);
-  }
-
-  /** Answer locally with a stable error code. `close`: the request framing cannot be trusted. */
-  protected fail(code: ErrorCode, close: boolean): void {
+  /** The winning try failed after its head was relayed: the client learns it by the cut. */
+  cut(code: ErrorCode): void {
+    if (this.ended) return;
     this.errorCode = code;
-    if (this.res.headersSent || this.ended) return;
-    this.status = ERRORS[code].status;
-    if (this.body !== null) this.req.unpipe(this.body);
-    const h = this.gen.snapshot.node.headers;
-    if (this.grpc) {
-      this.status = 200;
-      return sendGrpcError(this.res, code, h.requestId, this.requestId);
-    }
-    this.bytesOut = sendError(this.res, code, {
-      serverTokens: h.serverTokens,
-      requestIdHeader: h.requestId,
-      requestId: this.requestId,
-      close: close || this.core.draining,
-      head: this.req.method === 'HEAD',
-    });
+    this.encoder?.destroy();
+    this.down.abort();
+    this.complete();
   }
 
   /** Kong's answer to plain HTTP on an https-only route (reply.ts). */
   private upgradeToHttps(status: number, host: string, url: string): void {
     this.status = status;
-    this.bytesOut = sendHttpsUpgrade(this.res, status, host, url);
+    this.bytesOut = sendHttpsUpgrade(this.down, status, host, url);
+    this.complete();
   }
 
   /** A plugin answered in the access phase: write its reply (nothing was forwarded). */
   private localReply(reply: LocalReply): void {
     this.status = reply.status;
     const h = this.gen.snapshot.node.headers;
-    this.bytesOut = sendLocalReply(this.res, reply, this.plugins!, {
+    if (this.body !== null && !this.body.complete) this.down.closeAfter = true;
+    this.bytesOut = sendLocalReply(this.down, reply, this.plugins!, {
       serverTokens: h.serverTokens,
       requestIdHeader: h.requestId,
       requestId: this.requestId,
-      close: this.core.draining,
-      head: this.req.method === 'HEAD',
+      head: this.method === 'HEAD',
     });
+    this.complete();
   }
 
-  /** res 'close': the response is finished, or the client went away first. */
-  private onClose(): void {
-    if (this.ended) return;
+  // ---- the end ----
+
+  /** The exchange is over: release what it holds, count it, write its access-log line. */
+  private complete(): void {
+    if (this.recorded) return;
+    this.recorded = true;
     this.ended = true;
-    const q = this.queuedOn;
-    if (q !== null) {
-      this.queuedOn = null;
-      q.off('close', this.onClose);
-      q.setMaxListeners(q.getMaxListeners() - 1);
-    }
-    const finished = this.res.writableFinished;
-    if (!finished) {
-      this.errorCode ??= 'FULCRUM_ERR_CLIENT_ABORTED';
-      this.cancelTries(null, new FulcrumError('FULCRUM_ERR_CLIENT_ABORTED'));
-      if (this.body !== null) {
-        this.req.unpipe(this.body);
-        this.body.destroy();
-      }
-      if (this.encoder !== null) this.encoder.destroy();
-    }
-    // A response the proxy cut short (target failed mid-body) keeps the status it sent; 499 is for
-    // a client that went away.
-    const sent = this.res.headersSent && this.errorCode !== 'FULCRUM_ERR_CLIENT_ABORTED';
-    this.record(finished || sent ? this.status || this.res.statusCode : 499, this.body?.bytes ?? 0);
-  }
-
-  /** The exchange is over: release its counters, count it, and write its access-log line. */
-  private record(status: number, bytesIn: number): void {
-    if (this.backoff !== null) this.service!.upstream.guard.retries--;
-    this.clearTimers();
-    if (this.counted) this.service!.upstream.guard.requests--;
+    const tries = this.tries;
+    tries?.end();
+    const body = this.body;
+    if (body !== null && !body.complete) body.fail('FULCRUM_ERR_CLIENT_ABORTED');
     this.gen.inflight--;
+    if (this.rawFrom !== null) this.bytesOut = this.rawFrom.call?.bodyBytes ?? 0;
     const now = this.core.clock.monoMs();
     const route = this.route;
+    const status = this.status;
+    const bytesIn = this.tunnelBytesIn >= 0 ? this.tunnelBytesIn : (body?.bytes ?? 0);
     if (route !== null) {
       route.byClass[status >= 100 && status < 600 ? (status / 100) | 0 : 0]!.inc();
       route.duration.observe((now - this.startMs) / 1000);
+      if (bytesIn > 0) route.bytesIn.inc(bytesIn);
+      if (this.bytesOut > 0) route.bytesOut.inc(this.bytesOut);
     }
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
     if (this.plugins !== null) this.plugins.log(status);
+    const upstreamMs = tries === null ? -1 : tries.upstreamMs;
     this.core.accessLog({
       request_id: this.requestId,
       client_ip: this.clientIp,
-      method: this.req.method ?? '',
-      path: this.req.url ?? '',
+      method: this.method,
+      path: this.down.target,
       status,
       route: route?.label ?? null,
       service: this.service?.spec.name || route?.serviceLabel || null,
-      target: this.target?.target ?? null,
-      tries: this.tries,
-      upstream_ms: this.upstreamMs < 0 ? null : Math.round(this.upstreamMs * 1000) / 1000,
+      target: tries?.target?.target ?? null,
+      tries: tries?.count ?? 0,
+      upstream_ms: upstreamMs < 0 ? null : Math.round(upstreamMs * 1000) / 1000,
       total_ms: Math.round((now - this.startMs) * 1000) / 1000,
       bytes_in: bytesIn,
       bytes_out: this.bytesOut,
       error: this.errorCode,
+      host: this.down.host || null,
+      user_agent: this.down.fields.get('user-agent') ?? null,
+      consumer: this.plugins?.consumerName() ?? null,
+      reason: this.plugins?.rejection ?? null,
     });
     this.core.onExchangeEnd(this.gen);
   }
 }
+
+function dropContentLength(list: string[]): void {
+  for (let i = list.length - 2; i >= 0; i -= 2)
+    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
+}
+
+export type { Socket };

@@ -7,9 +7,9 @@
  * HTTP-to-gRPC table maps 404; no target, connect failure, reset → UNAVAILABLE; a timeout →
  * DEADLINE_EXCEEDED).
  */
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS } from '../core/errors.ts';
+import { BODY_NONE, type Downstream } from './downstream.ts';
 
 /** The gRPC status codes the proxy answers with (grpc/doc/statuscodes.md). */
 export const GRPC_STATUS = {
@@ -47,9 +47,8 @@ export function grpcStatusOf(code: ErrorCode): number {
   return BY_CODE[code];
 }
 
-/** Whether a request is gRPC (`application/grpc`, `application/grpc+proto`, ...; not gRPC-Web). */
-export function isGrpcRequest(headers: IncomingHttpHeaders): boolean {
-  const ct = headers['content-type'];
+/** Whether a request is gRPC (`application/grpc`, `application/grpc+proto`, ...; not gRPC-Web), by its Content-Type. */
+export function isGrpcRequest(ct: string | undefined): boolean {
   if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) return false;
   const next = ct.charCodeAt(16);
   // `application/grpc` alone, or followed by `+format` or `;params`; `application/grpc-web` is not.
@@ -87,54 +86,39 @@ export function encodeGrpcMessage(s: string): string {
 /**
  * Answer a gRPC request with a proxy failure, trailers-only: HTTP 200, `content-type:
  * application/grpc`, `grpc-status`, `grpc-message` (and the request id), END_STREAM on the
- * HEADERS frame (headers set, then end() without writeHead, which Node sends as one frame).
+ * HEADERS frame.
  */
 export function sendGrpcError(
-  res: ServerResponse,
+  down: Downstream,
   code: ErrorCode,
   requestIdHeader: string,
   requestId: string,
 ): void {
-  res.statusCode = 200;
-  res.setHeader('content-type', 'application/grpc');
-  res.setHeader('grpc-status', String(grpcStatusOf(code)));
-  res.setHeader('grpc-message', encodeGrpcMessage(`${ERRORS[code].message} (${code})`));
-  if (requestIdHeader !== '' && requestId) res.setHeader(requestIdHeader, requestId);
-  res.end();
+  const extra = [
+    'content-type',
+    'application/grpc',
+    'grpc-status',
+    String(grpcStatusOf(code)),
+    'grpc-message',
+    encodeGrpcMessage(`${ERRORS[code].message} (${code})`),
+  ];
+  if (requestIdHeader !== '' && requestId) extra.push(requestIdHeader, requestId);
+  down.writeHead({
+    status: 200,
+    reason: '',
+    copy: null,
+    named: null,
+    keepTrailer: false,
+    extra,
+    body: BODY_NONE,
+    endStream: true,
+  });
+  down.end(null);
 }
 
-/**
- * Write a response head on an HTTP/2 stream from a flat [name, value, ...] list. A gRPC
- * trailers-only answer from the target (its head carries `grpc-status`) is held until end() so it
- * leaves as one HEADERS frame with END_STREAM; a gRPC client reads the status only from such a
- * frame or from trailers.
- */
-export function writeHeadH2(res: ServerResponse, status: number, headers: readonly string[]): void {
-  let trailersOnly = false;
-  for (let i = 0; i < headers.length; i += 2)
-    if (headers[i]!.length === 11 && headers[i]!.toLowerCase() === 'grpc-status') trailersOnly = true;
-  if (!trailersOnly) {
-    res.writeHead(status, headers as string[]);
-    return;
-  }
-  res.statusCode = status;
-  const grouped = new Map<string, string[]>();
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase();
-    const list = grouped.get(name);
-    if (list === undefined) grouped.set(name, [headers[i + 1]!]);
-    else list.push(headers[i + 1]!);
-  }
-  for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? values[0]! : values);
-}
-
-/** Trailer pairs as the object Http2ServerResponse.addTrailers takes (repeated names as arrays). */
-export function trailerObject(pairs: readonly [string, string][]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of pairs) {
-    const name = k.toLowerCase();
-    const prev = out[name];
-    out[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-  }
-  return out;
+/** Whether a response head is a gRPC trailers-only answer (its head carries `grpc-status`). */
+export function isTrailersOnly(fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2)
+    if (fields[i]!.length === 11 && fields[i]!.toLowerCase() === 'grpc-status') return true;
+  return false;
 }

@@ -4,12 +4,12 @@
  * as its key, and the response sets the cookie so the client's next requests hash alike.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { HashSource, UpstreamSpec } from '../config/types.ts';
 
 export interface HashFacts {
   readonly clientIp: string;
-  readonly headers: IncomingHttpHeaders;
+  /** The request's fields: a value by lower-case name, repeats joined. */
+  readonly headers: { get(name: string): string | undefined };
   /** The normalized request path, without the query. */
   readonly path: string;
   /** The query string with its leading `?`, or ''. */
@@ -50,15 +50,12 @@ function read(src: HashSource, f: HashFacts): string | null {
       return f.path;
     case 'consumer':
       return f.consumer;
-    case 'header': {
-      const v = f.headers[src.name];
-      if (v === undefined) return null;
-      return Array.isArray(v) ? v.join(',') : v;
-    }
+    case 'header':
+      return f.headers.get(src.name) ?? null;
     case 'query_arg':
       return f.query === '' ? null : new URLSearchParams(f.query.slice(1)).get(src.name);
     case 'cookie':
-      return readCookie(f.headers.cookie, src.name);
+      return readCookie(f.headers.get('cookie'), src.name);
     case 'uri_capture': {
       const m = f.captures;
       if (m === null) return null;

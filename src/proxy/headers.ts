@@ -1,49 +1,51 @@
 /**
- * Header hygiene between client and target (RFC 9110 §7.6.1, §7.6.3):
+ * Header hygiene between client and target (RFC 9110 §7.6.1, §7.6.3), applied while the fields
+ * are copied, so that what the proxy does not change is never made into strings:
  * hop-by-hop fields never cross the proxy (Connection and every field it names, Keep-Alive, TE
- * other than `trailers`, Trailer, Transfer-Encoding (the proxy frames anew), Upgrade, Proxy-*),
- * X-Forwarded-* are appended to only when the previous hop is a trusted proxy and replaced
- * otherwise, and Via is appended in both directions.
+ * other than `trailers`, Trailer, Transfer-Encoding (the proxy frames anew), Upgrade, Expect,
+ * Proxy-*), X-Forwarded-* are appended to only when the previous hop is a trusted proxy and
+ * replaced otherwise, and Via is appended in both directions.
+ *
+ * The fields go to a FieldSink: an HTTP/1.1 head being written (bytes copied as they came), or a
+ * list of strings for an HTTP/2 target.
  */
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { RouteSpec, ServiceSpec, UpstreamSpec } from '../config/types.ts';
+import type { Fields } from '../http1/fields.ts';
+import type { HeadWriter } from '../http1/head-writer.ts';
+import { H, isHopByHop } from '../http1/syntax.ts';
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'http2-settings',
-]);
+/** Where forwarded fields go. */
+export interface FieldSink {
+  /** Fields `from` to `to` (exclusive) of `f`, as they came. */
+  copy(f: Fields, from: number, to: number): void;
+  /** A field the proxy adds (checked when it did not make the value itself: `trusted` false). */
+  add(name: string, value: string, trusted: boolean): void;
+}
 
-/** Fields the proxy sets itself on the way to the target. */
-const REWRITTEN = new Set([
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-real-ip',
-  'forwarded',
-  'via',
-]);
-
-function connectionTokens(v: string | string[] | undefined): Set<string> | null {
-  if (v === undefined) return null;
-  const s = Array.isArray(v) ? v.join(',') : v;
-  if (s === 'keep-alive' || s === 'close' || s === 'Keep-Alive') return null;
-  const out = new Set<string>();
-  for (const t of s.split(',')) {
-    const k = t.trim().toLowerCase();
-    if (k && k !== 'close' && k !== 'keep-alive') out.add(k);
+/** Into an HTTP/1.1 head. */
+export class HeadSink implements FieldSink {
+  w: HeadWriter;
+  constructor(w: HeadWriter) {
+    this.w = w;
   }
-  return out.size === 0 ? null : out;
+  copy(f: Fields, from: number, to: number): void {
+    f.writeLines(this.w, from, to);
+  }
+  add(name: string, value: string, trusted: boolean): void {
+    if (trusted) this.w.trustedField(name, value);
+    else this.w.field(name, value);
+  }
+}
+
+/** Into a [name, value, ...] list. */
+export class FlatSink implements FieldSink {
+  readonly out: string[] = [];
+  copy(f: Fields, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.out.push(f.rawName(i), f.value(i));
+  }
+  add(name: string, value: string, _trusted = true): void {
+    this.out.push(name, value);
+  }
 }
 
 export interface ForwardFacts {
@@ -54,100 +56,182 @@ export interface ForwardFacts {
   readonly trusted: boolean;
   readonly proto: string;
   readonly listenerPort: number;
+  /** The client's Host (or :authority), for X-Forwarded-Host and Forwarded. */
+  readonly clientHost: string;
   readonly requestIdHeader: string;
   readonly requestId: string;
   readonly via: boolean;
   readonly forwarded: boolean;
 }
 
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+/** Fields the proxy sets itself on the way to the target (the client's are dropped). */
+const REWRITTEN = new Uint8Array(32);
+for (const id of [
+  H.HOST,
+  H.X_FORWARDED_FOR,
+  H.X_FORWARDED_PROTO,
+  H.X_FORWARDED_HOST,
+  H.X_FORWARDED_PORT,
+  H.X_REAL_IP,
+  H.FORWARDED,
+  H.VIA,
+  // The framing is the proxy's own (it knows the body it sends).
+  H.CONTENT_LENGTH,
+])
+  REWRITTEN[id] = 1;
+
+function named(f: Fields, i: number, list: readonly string[] | null): boolean {
+  if (list === null) return false;
+  for (const n of list) if (f.nameIs(i, n)) return true;
+  return false;
 }
 
 function forwardedNode(ip: string): string {
   return ip.includes(':') ? `"[${ip}]"` : ip;
 }
 
-/** The request headers for the target, as a flat [name, value, ...] list. */
-export function upstreamRequestHeaders(h: IncomingHttpHeaders, f: ForwardFacts): string[] {
-  const out: string[] = ['host', f.host];
-  const named = connectionTokens(h.connection);
-  for (const name in h) {
-    if (HOP_BY_HOP.has(name) || REWRITTEN.has(name) || name === f.requestIdHeader) continue;
-    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, not fields.
-    if (name.charCodeAt(0) === 58 /* : */) continue;
-    if (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) continue;
-    if (named?.has(name)) continue;
-    const v = h[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const item of v) out.push(name, item);
-    else out.push(name, v);
-  }
-  const te = h.te;
-  if (te !== undefined && /(^|,)\s*trailers\s*(;|,|$)/i.test(String(te))) out.push('te', 'trailers');
+/**
+ * The request fields for the target, in this order: Host, the client's kept fields (less
+ * hop-by-hop, rewritten, and those `drop` names: fields plugins replaced or the proxy sets itself),
+ * TE, X-Forwarded-*, X-Real-IP, Forwarded, Via, the request id. Plugin and framing fields are the
+ * caller's to add after.
+ */
+export function forwardRequestFields(
+  sink: FieldSink,
+  f: Fields,
+  facts: ForwardFacts,
+  connectionNamed: readonly string[] | null,
+  drop: ((f: Fields, i: number) => boolean) | null,
+): void {
+  // Host: the client's (validated by the codec) or the configuration's (validated at load).
+  sink.add('host', facts.host, true);
+  const te = copyClientFields(sink, f, facts.requestIdHeader, connectionNamed, drop);
+  if (te) sink.add('te', 'trailers', true);
+  addForwarding(sink, f, facts);
+  if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
+}
 
-  const xff = h['x-forwarded-for'];
-  out.push(
-    'x-forwarded-for',
-    f.trusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${f.clientIp}` : f.clientIp,
-  );
-  out.push('x-forwarded-proto', (f.trusted && first(h['x-forwarded-proto'])) || f.proto);
-  out.push('x-forwarded-host', (f.trusted && first(h['x-forwarded-host'])) || (h.host ?? ''));
-  out.push('x-forwarded-port', (f.trusted && first(h['x-forwarded-port'])) || String(f.listenerPort));
-  out.push('x-real-ip', f.clientIp);
-  if (f.forwarded) {
-    const mine = `for=${forwardedNode(f.clientIp)};host=${JSON.stringify(h.host ?? '')};proto=${f.proto}`;
-    const prev = h.forwarded;
-    out.push('forwarded', f.trusted && prev ? `${prev}, ${mine}` : mine);
+/** The client's fields that go on as they came; returns whether it offered `TE: trailers`. */
+export function copyClientFields(
+  sink: FieldSink,
+  f: Fields,
+  rid: string,
+  connectionNamed: readonly string[] | null,
+  drop: ((f: Fields, i: number) => boolean) | null,
+): boolean {
+  const ids = f.ids;
+  let te = false;
+  // Kept fields go in runs (one copy of consecutive lines of the client's head).
+  let run = -1;
+  for (let i = 0; i < ids.length; i++) {
+    if (keepRequestField(f, i, ids[i]!, rid, connectionNamed, drop)) {
+      if (run < 0) run = i;
+      continue;
+    }
+    if (ids[i] === H.TE && /(^|,)\s*trailers\s*(;|,|$)/i.test(f.value(i))) te = true;
+    if (run >= 0) {
+      sink.copy(f, run, i);
+      run = -1;
+    }
   }
-  if (f.via) out.push('via', h.via ? `${h.via}, 1.1 fulcrum` : '1.1 fulcrum');
-  if (f.requestIdHeader !== '') out.push(f.requestIdHeader, f.requestId);
-  return out;
+  if (run >= 0) sink.copy(f, run, ids.length);
+  return te;
 }
 
 /**
- * The response headers for the client, from undici's raw [name, value, ...] buffers.
- * `keepTrailer` keeps the Trailer field when the response will be chunked and carry trailers.
+ * Whether the forwarding fields depend on the connection and the Host alone (the client is not a
+ * trusted proxy, and sent no Via to append to): then they are the same for every request of the
+ * connection to the same Host, and an HTTP/1.1 connection keeps them ready (exchange.ts).
  */
-export function downstreamResponseHeaders(
-  raw: readonly Buffer[],
-  via: boolean,
-  keepTrailer: boolean,
-): { headers: string[]; trailers: boolean } {
-  const out: string[] = [];
-  let named: Set<string> | null = null;
-  let trailers = false;
-  let viaValue: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection')
-      named = connectionTokens(raw[i + 1]!.toString('latin1'));
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'trailer') {
-      trailers = true;
-      if (!keepTrailer) continue;
-    } else if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-    const value = raw[i + 1]!.toString('latin1');
-    if (lower === 'via') {
-      viaValue = viaValue === undefined ? value : `${viaValue}, ${value}`;
-      continue;
-    }
-    out.push(name, value);
-  }
-  if (via) out.push('via', viaValue === undefined ? '1.1 fulcrum' : `${viaValue}, 1.1 fulcrum`);
-  else if (viaValue !== undefined) out.push('via', viaValue);
-  return { headers: out, trailers };
+export function forwardingCacheable(f: Fields, facts: ForwardFacts): boolean {
+  return !facts.trusted && (!facts.via || f.indexOfId(H.VIA) < 0);
 }
 
-/** Trailers from undici's raw list, for `res.addTrailers`. */
-export function trailerPairs(raw: readonly Buffer[] | null | undefined): [string, string][] | null {
-  if (!raw || raw.length === 0) return null;
-  const out: [string, string][] = [];
-  for (let i = 0; i < raw.length; i += 2)
-    out.push([raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1')]);
+/** X-Forwarded-*, X-Real-IP, Forwarded and Via. */
+export function addForwarding(sink: FieldSink, f: Fields, facts: ForwardFacts): void {
+  const t = facts.trusted;
+  const xff = t ? f.get('x-forwarded-for') : undefined;
+  sink.add('x-forwarded-for', xff ? `${xff}, ${facts.clientIp}` : facts.clientIp, !xff);
+  const proto = t ? first(f, 'x-forwarded-proto') : undefined;
+  sink.add('x-forwarded-proto', proto || facts.proto, !proto);
+  const fhost = (t && first(f, 'x-forwarded-host')) || facts.clientHost;
+  sink.add('x-forwarded-host', fhost, false);
+  const port = t ? first(f, 'x-forwarded-port') : undefined;
+  sink.add('x-forwarded-port', port || String(facts.listenerPort), !port);
+  sink.add('x-real-ip', facts.clientIp, true);
+  if (facts.forwarded) {
+    const mine = `for=${forwardedNode(facts.clientIp)};host=${JSON.stringify(facts.clientHost)};proto=${facts.proto}`;
+    const prev = t ? f.get('forwarded') : undefined;
+    sink.add('forwarded', prev ? `${prev}, ${mine}` : mine, false);
+  }
+  if (facts.via) {
+    const prev = f.get('via');
+    sink.add('via', prev ? `${prev}, 1.1 fulcrum` : '1.1 fulcrum', !prev);
+  }
+}
+
+/** Whether a client's field goes on to the target as it came (see forwardRequestFields). */
+function keepRequestField(
+  f: Fields,
+  i: number,
+  id: number,
+  rid: string,
+  connectionNamed: readonly string[] | null,
+  drop: ((f: Fields, i: number) => boolean) | null,
+): boolean {
+  if (id !== H.OTHER && (isHopByHop(id) || REWRITTEN[id] === 1)) return false;
+  if (connectionNamed !== null && named(f, i, connectionNamed)) return false;
+  if (rid !== '' && f.nameIs(i, rid)) return false;
+  return drop === null || !drop(f, i);
+}
+
+function first(f: Fields, name: string): string | undefined {
+  const i = f.indexOf(name);
+  return i < 0 ? undefined : f.value(i);
+}
+
+/**
+ * Whether a target's response field goes on to the client: not hop-by-hop, not named by its
+ * Connection field; Trailer only when trailers may follow (`keepTrailer`); Content-Length unless
+ * the body is re-encoded (`keepLength` false: compression, a JSON rewrite).
+ */
+export function keepResponseField(
+  f: Fields,
+  i: number,
+  connectionNamed: readonly string[] | null,
+  keepTrailer: boolean,
+  keepLength: boolean,
+  dropVia = false,
+): boolean {
+  const id = f.ids[i]!;
+  if (id !== H.OTHER) {
+    if (id === H.TRAILER) return keepTrailer;
+    if (id === H.VIA) return !dropVia;
+    if (id === H.CONTENT_LENGTH) return keepLength;
+    if (isHopByHop(id)) return false;
+  }
+  return connectionNamed === null || !named(f, i, connectionNamed);
+}
+
+/** The response's kept fields as a [name, value, ...] list (for plugins' header_filter). */
+export function responseFieldList(
+  f: Fields,
+  connectionNamed: readonly string[] | null,
+  keepTrailer: boolean,
+  keepLength: boolean,
+  dropVia: boolean,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < f.count; i++)
+    if (keepResponseField(f, i, connectionNamed, keepTrailer, keepLength, dropVia))
+      out.push(f.rawName(i), f.value(i));
   return out;
+}
+
+/** The response's Via with ours appended (its own fields joined, as one list). */
+export function mergedVia(f: Fields): string {
+  const prev = f.get('via');
+  return prev === undefined ? '1.1 fulcrum' : `${prev}, 1.1 fulcrum`;
 }
 
 /**
@@ -168,35 +252,21 @@ export function upstreamHost(
     : service.host;
 }
 
-/** Whether a raw response head declares a Content-Length. */
-export function hasContentLength(raw: readonly Buffer[]): boolean {
-  for (let i = 0; i < raw.length; i += 2)
-    if (raw[i]!.length === 14 && raw[i]!.toString('latin1').toLowerCase() === 'content-length') return true;
-  return false;
-}
-
-/** Relay a 103 Early Hints or 102 Processing; other 1xx answers are the proxy's own business. */
-export function relayInformational(res: ServerResponse, statusCode: number, raw: readonly Buffer[]): void {
-  if (statusCode === 103) {
-    const links: string[] = [];
-    for (let i = 0; i < raw.length; i += 2)
-      if (raw[i]!.toString('latin1').toLowerCase() === 'link') links.push(raw[i + 1]!.toString('latin1'));
-    // Node refuses a Link value that is not `<uri>; params`: hints are optional, drop them.
-    if (links.length > 0)
-      try {
-        res.writeEarlyHints({ link: links });
-      } catch {}
-  } else if (statusCode === 102 && typeof res.writeProcessing === 'function') res.writeProcessing();
-}
-
 /**
- * The 101 head sent to the client when a target accepted an upgrade: the target's fields as they
- * are (its Connection and Upgrade are the handshake itself, so they are kept), plus Via.
+ * The Link fields of a 103 Early Hints worth relaying (other 1xx answers are the proxy's own
+ * business): each value a list of `<uri>; params` (RFC 8288). Hints are optional, so a malformed
+ * value is dropped rather than forwarded.
  */
-export function switchingProtocolsHead(status: number, raw: readonly Buffer[], via: boolean): string {
-  let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    head += `${raw[i]!.toString('latin1')}: ${raw[i + 1]!.toString('latin1')}\r\n`;
-  if (via) head += 'via: 1.1 fulcrum\r\n';
-  return `${head}\r\n`;
+export function earlyHintLinks(f: Fields): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < f.count; i++) {
+    if (!f.nameIs(i, 'link')) continue;
+    const v = f.value(i);
+    if (LINK_VALUE.test(v)) out.push('link', v);
+  }
+  return out;
 }
+
+/** One or more `<uri-reference>` with `; param` or `; param=value` after each, comma-separated. */
+const LINK_VALUE =
+  /^\s*<[^<>\s]*>(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*=\s*("[^"]*"|[^",;\s]+))?)*(\s*,\s*<[^<>\s]*>(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*=\s*("[^"]*"|[^",;\s]+))?)*)*\s*$/;

@@ -5,15 +5,13 @@
  * name first).
  */
 import { parseLoad } from '../balancers/resource.ts';
+import type { Fields } from '../http1/fields.ts';
 import type { TargetState } from '../upstreams/target.ts';
 
-/** Finds `name` (lower case) among undici's raw response headers and records its load on `t`. */
-export function reportLoad(rawHeaders: readonly Buffer[], name: string, t: TargetState, nowMs: number): void {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const h = rawHeaders[i]!;
-    if (h.length !== name.length || h.toString('latin1').toLowerCase() !== name) continue;
-    const load = parseLoad(rawHeaders[i + 1]!.toString('latin1'));
-    if (load >= 0) t.observeLoad(load, nowMs);
-    return;
-  }
+/** Finds `name` (lower case) among a response's fields and records its load on `t`. */
+export function reportLoad(fields: Fields, name: string, t: TargetState, nowMs: number): void {
+  const i = fields.indexOf(name);
+  if (i < 0) return;
+  const load = parseLoad(fields.value(i));
+  if (load >= 0) t.observeLoad(load, nowMs);
 }

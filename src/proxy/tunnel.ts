@@ -1,13 +1,18 @@
 /**
- * The byte tunnel after a successful upgrade (WebSocket): the client's socket and the target's,
- * piped both ways with backpressure (pipe pauses the faster side), a half-close carried across
- * (a FIN from one side ends the other's writable side), an error or a full close on either side
- * destroying the other, and an idle timeout as nginx applies `proxy_read_timeout` to tunnels.
+ * The byte tunnel after a successful upgrade (WebSocket): the client's side and the target's
+ * socket, piped both ways with backpressure (pipe pauses the faster side), a half-close carried
+ * across (a FIN from one side ends the other's writable side), an error or a full close on either
+ * side destroying the other, and an idle timeout as nginx applies `proxy_read_timeout` to tunnels.
+ *
+ * Over HTTP/1.1 the client gets the target's 101 head (its Connection and Upgrade are the
+ * handshake itself, so they are kept) and the connection is the tunnel; over HTTP/2 (RFC 8441,
+ * extended CONNECT) the client gets 200 with the negotiated subprotocol and extensions, and the
+ * stream is the tunnel.
  */
-
-import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { Duplex, type Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { UpstreamHead } from '../upstreams/upstream-call.ts';
+import type { Downstream } from './downstream.ts';
+import { BODY_STREAM } from './downstream.ts';
 
 export interface TunnelEnd {
   /** Bytes from client to target and back, after the upgrade. */
@@ -17,20 +22,58 @@ export interface TunnelEnd {
   readonly idle: boolean;
 }
 
-/**
- * Write `responseHead` (the 101 and its headers) to the client, send `clientHead` (bytes the client
- * sent after its request head) to the target, then relay until both sides are closed.
- */
+/** Answer the handshake on `down`, then relay between it and the target's `upstream` socket. */
 export function openTunnel(
-  client: Socket | Duplex,
+  down: Downstream,
+  head: UpstreamHead,
   upstream: Duplex,
-  responseHead: string,
+  rest: Buffer,
+  via: boolean,
+  idleMs: number,
+  onEnd: (e: TunnelEnd) => void,
+): void {
+  const f = head.fields;
+  if (down.h2) {
+    const extra: string[] = [];
+    for (let i = 0; i < f.count; i++)
+      if (f.nameIs(i, 'sec-websocket-protocol') || f.nameIs(i, 'sec-websocket-extensions'))
+        extra.push(f.name(i), f.value(i));
+    down.writeHead({
+      status: 200,
+      reason: '',
+      copy: null,
+      named: null,
+      keepTrailer: false,
+      extra,
+      body: BODY_STREAM,
+    });
+  } else {
+    const extra = f.toFlat();
+    if (via) extra.push('via', '1.1 fulcrum');
+    down.writeHead({
+      status: head.status,
+      reason: 'Switching Protocols',
+      copy: null,
+      named: null,
+      keepTrailer: false,
+      extra,
+      body: { kind: 'none' },
+    });
+  }
+  const { duplex: client, head: clientHead } = down.tunnel();
+  relay(client, upstream, rest, clientHead, idleMs, onEnd);
+}
+
+function relay(
+  client: Duplex,
+  upstream: Duplex,
+  upstreamHead: Buffer,
   clientHead: Buffer,
   idleMs: number,
   onEnd: (e: TunnelEnd) => void,
 ): void {
   let bytesIn = clientHead.length;
-  let bytesOut = 0;
+  let bytesOut = upstreamHead.length;
   let idle = false;
   let closed = 0;
   const closeOne = () => {
@@ -53,60 +96,18 @@ export function openTunnel(
     closeOne();
   });
   if (idleMs > 0) {
-    // Idle means neither side sent anything: socket timeouts reset on activity in either direction
-    // of that socket, and each tunnel byte crosses both sockets.
-    setIdleTimeout(client, idleMs, () => {
-      idle = true;
-      client.destroy();
-    });
+    // Idle means neither side sent anything: a socket's own timer resets on traffic either way
+    // through it, and each tunnel byte crosses both sockets.
+    const s = upstream as Duplex & { setTimeout?: (ms: number, cb: () => void) => void };
+    if (typeof s.setTimeout === 'function')
+      s.setTimeout(idleMs, () => {
+        idle = true;
+        client.destroy();
+      });
   }
-  if (responseHead !== '') client.write(responseHead);
+  if (upstreamHead.length > 0) client.write(upstreamHead);
   if (clientHead.length > 0) upstream.write(clientHead);
   upstream.pipe(client);
   client.pipe(upstream);
   client.resume();
-}
-
-/**
- * A socket's own idle timer; for an HTTP/2 stream (a Duplex over its request and response), a
- * timer re-armed by traffic in either direction.
- */
-function setIdleTimeout(client: Socket | Duplex, ms: number, onIdle: () => void): void {
-  if ('setTimeout' in client && typeof client.setTimeout === 'function') {
-    (client as Socket).setTimeout(ms, onIdle);
-    return;
-  }
-  let timer = setTimeout(onIdle, ms);
-  timer.unref();
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(onIdle, ms);
-    timer.unref();
-  };
-  client.on('data', touch);
-  client.on('close', () => clearTimeout(timer));
-}
-
-/**
- * RFC 8441: a WebSocket over an HTTP/2 stream (extended CONNECT) whose target spoke HTTP/1.1 and
- * answered 101. The client gets 200 with the negotiated subprotocol and extensions, then the
- * stream (its request and response as one Duplex) carries the WebSocket bytes both ways.
- */
-export function openH2Tunnel(
-  req: Readable,
-  res: ServerResponse,
-  rawHeaders: readonly Buffer[],
-  upstream: Duplex,
-  clientHead: Buffer,
-  idleMs: number,
-  onEnd: (e: TunnelEnd) => void,
-): void {
-  const headers: Record<string, string> = {};
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-    if (name === 'sec-websocket-protocol' || name === 'sec-websocket-extensions')
-      headers[name] = rawHeaders[i + 1]!.toString('latin1');
-  }
-  res.writeHead(200, headers);
-  openTunnel(Duplex.from({ readable: req, writable: res }), upstream, '', clientHead, idleMs, onEnd);
 }

@@ -64,7 +64,8 @@ export interface RequestFacts {
   readonly host: string;
   /** The normalized path, without the query. */
   readonly path: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The request's fields: a value by lower-case name, repeats joined (src/http1/fields.ts). */
+  readonly headers: { get(name: string): string | undefined };
 }
 
 function hostRule(hosts: readonly string[], wildcard: boolean): HostRule | null {
@@ -100,14 +101,19 @@ function hostMatches(rule: HostRule, host: string): boolean {
   return false;
 }
 
-function headerMatches(rule: HeaderRule, v: string | string[] | undefined): boolean {
+/** A header rule against a field's value (repeated fields arrive joined: any element may match). */
+function headerMatches(rule: HeaderRule, v: string | undefined): boolean {
   if (v === undefined) return false;
-  const list = Array.isArray(v) ? v : [v];
-  for (const item of list) {
-    const lower = item.toLowerCase();
-    if (rule.values.includes(lower)) return true;
-    for (const re of rule.regexes) if (re.test(item)) return true;
-  }
+  if (itemMatches(rule, v)) return true;
+  if (!v.includes(',')) return false;
+  for (const item of v.split(',')) if (itemMatches(rule, item.trim())) return true;
+  return false;
+}
+
+function itemMatches(rule: HeaderRule, item: string): boolean {
+  const lower = item.toLowerCase();
+  if (rule.values.includes(lower)) return true;
+  for (const re of rule.regexes) if (re.test(item)) return true;
   return false;
 }
 
@@ -196,7 +202,7 @@ export class Router<R> {
       }
       let ok = true;
       for (const h of e.headers)
-        if (!headerMatches(h, req.headers[h.name])) {
+        if (!headerMatches(h, req.headers.get(h.name))) {
           ok = false;
           break;
         }

@@ -242,8 +242,8 @@ export class FulcrumNode {
       listeners: () =>
         this.listeners.map((l) => {
           const a = l.address();
-          // HTTP/1.1 listeners count their sockets; L4 listeners report to the metrics.
-          const http = (l as { openConnections?: number }).openConnections;
+          // HTTP listeners count their connections (HTTP/2: sessions); L4 listeners report to the metrics.
+          const http = l.openConnections;
           return {
             name: l.spec.name,
             protocol: l.spec.protocol,

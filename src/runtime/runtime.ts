@@ -6,7 +6,7 @@
  */
 
 import type { Snapshot } from '../config/types.ts';
-import type { Clock } from '../core/clock.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { finish, PACE_BUDGET_MS, PACE_MAX_STEPS, pace, type Scheduler } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
@@ -38,6 +38,13 @@ export const GENERATION_HISTORY = 20;
 
 export class Runtime implements ProxyCore {
   readonly clock: Clock;
+  /**
+   * The clock of transport timers (client idle and header timeouts, a target connection's
+   * connect, read, write and idle timers): I/O happens in real time, so these stay on the real
+   * clock even when a test drives `clock` by hand. Request-level timers (deadline, per-try,
+   * hedging, backoff) and everything else use `clock`.
+   */
+  readonly ioClock: Clock;
   readonly metrics: Metrics;
   readonly live: LiveState;
   readonly logs: Logs;
@@ -61,8 +68,9 @@ export class Runtime implements ProxyCore {
   /** The latest generations put in service, oldest first. */
   readonly history: GenerationRecord[] = [];
 
-  constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs }) {
+  constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs; ioClock?: Clock }) {
     this.clock = deps.clock;
+    this.ioClock = deps.ioClock ?? systemClock;
     this.logs = deps.logs;
     this.access = deps.logs.access;
     this.metrics = new Metrics({
@@ -74,7 +82,10 @@ export class Runtime implements ProxyCore {
     this.live = {
       targets: new Map(),
       balancers: new Map(),
-      pools: new PoolRegistry({ keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs }),
+      pools: new PoolRegistry({
+        keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs,
+        clock: this.ioClock,
+      }),
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       affinity: new Map(),
       metrics: this.metrics,

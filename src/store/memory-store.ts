@@ -21,7 +21,11 @@ export class MemoryStore implements ConfigStore {
   }
 
   load(): Loaded {
-    return { kind: 'document', source: parseSource(JSON.stringify(this.document, null, 2), this.location) };
+    return { kind: 'document', source: parseSource(this.documentText(), this.location) };
+  }
+
+  documentText(): string {
+    return JSON.stringify(this.document, null, 2);
   }
 
   save(): void {

@@ -25,6 +25,11 @@ export interface ConfigStore {
   readonly writable: boolean;
   /** Read the source of truth; throws ConfigError when it exists but cannot be used. */
   load(): Loaded;
+  /**
+   * For a store that holds its document in memory (embedding): the document's text, which a
+   * reload validates as a POST /config body would be; absent for stores backed by a file.
+   */
+  documentText?(): string;
   /** Persist a state durably before it is put in service; throws when it cannot. */
   save(version: number, state: State): void;
 }

@@ -1,7 +1,7 @@
 /**
  * HTTP/2 to one target over one node:http2 client session (h2c with prior knowledge in cleartext,
- * ALPN `h2` over TLS), driving the same legacy dispatch-handler calls undici's Pool makes
- * (onConnect, onHeaders, onData, onComplete, onError), so an Attempt cannot tell the two apart.
+ * ALPN `h2` over TLS), behind the same contract as the HTTP/1.1 pool (upstream-call.ts), so a try
+ * cannot tell the two apart.
  *
  * Why not undici's Pool with `allowH2`/`useH2c` (undici 7.30 has both): its HTTP/2 path completes
  * a request on the stream's 'trailers' event after dropping the 'data' listeners, so response bytes
@@ -23,18 +23,18 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import { isIP } from 'node:net';
-import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-
-/** The subset of undici's DispatchOptions the Exchange sends. */
-export interface H2DispatchOptions {
-  readonly path: string;
-  readonly method: string;
-  readonly headers: readonly string[];
-  readonly body: Readable | Buffer | null;
-  readonly headersTimeout: number;
-  readonly bodyTimeout: number;
-}
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { type Fields, StringFields } from '../http1/fields.ts';
+import { CHUNKED, NO_BODY } from '../http1/message.ts';
+import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
+import {
+  type TargetPool,
+  type UpstreamCall,
+  UpstreamError,
+  type UpstreamFailure,
+  type UpstreamHandler,
+  type UpstreamRequest,
+} from './upstream-call.ts';
 
 export interface H2PoolOptions {
   readonly secure: boolean;
@@ -44,34 +44,30 @@ export interface H2PoolOptions {
   readonly rejectUnauthorized: boolean;
   readonly servername: string;
   readonly keepAliveMs: number;
-}
-
-/** An error carrying an undici-style or errno code, so proxy/errors.ts classifies it. */
-function codeError(message: string, code: string): Error {
-  const e = new Error(message) as Error & { code: string };
-  e.code = code;
-  return e;
+  readonly clock: Clock;
 }
 
 /** Connection-level fields HTTP/2 forbids (RFC 9113 §8.2.2), should any reach here. */
 const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
-/** Node's header object to the raw [name, value, ...] list undici hands a handler. */
-function rawList(h: IncomingHttpHeaders): Buffer[] {
-  const out: Buffer[] = [];
+/** Node's header object to a flat [name, value, ...] list without pseudo-headers. */
+function fieldsOf(h: IncomingHttpHeaders): StringFields {
+  const out: string[] = [];
   for (const name in h) {
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const v = h[name];
     if (v === undefined) continue;
-    const key = Buffer.from(name, 'latin1');
-    if (Array.isArray(v)) for (const item of v) out.push(key, Buffer.from(item, 'latin1'));
-    else out.push(key, Buffer.from(String(v), 'latin1'));
+    if (Array.isArray(v)) for (const item of v) out.push(name, item);
+    else out.push(name, String(v));
   }
-  return out;
+  return new StringFields(out);
 }
 
-export class H2Pool {
+export class H2Pool implements TargetPool {
   private readonly o: H2PoolOptions;
+  get clock(): Clock {
+    return this.o.clock;
+  }
   private readonly origin: string;
   private session: ClientHttp2Session | null = null;
   private active = 0;
@@ -100,16 +96,13 @@ export class H2Pool {
       settings: { enablePush: false },
     });
     this.session = session;
-    const timer = setTimeout(() => {
-      session.destroy(codeError(`connect timeout after ${o.connectTimeoutMs} ms`, 'UND_ERR_CONNECT_TIMEOUT'));
-    }, o.connectTimeoutMs);
-    timer.unref();
+    const timer = o.clock.setTimer(o.connectTimeoutMs, connectTimedOut, session);
     session.once('connect', () => {
-      clearTimeout(timer);
+      o.clock.clearTimer(timer);
       connectedSessions.add(session);
     });
     session.once('close', () => {
-      clearTimeout(timer);
+      o.clock.clearTimer(timer);
       if (this.session === session) this.session = null;
     });
     session.on('error', () => {});
@@ -126,19 +119,15 @@ export class H2Pool {
     return session;
   }
 
-  dispatch(o: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const opts = o as unknown as H2DispatchOptions;
-    if (this.closed) {
-      handler.onError?.(codeError('the pool is closed', 'UND_ERR_CLOSED'));
-      return false;
-    }
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): UpstreamCall {
+    if (this.closed) return failedCall(handler, new UpstreamError('closed', 'the pool is closed'));
     const session = this.open();
     const headers: OutgoingHttpHeaders = {
-      [constants.HTTP2_HEADER_METHOD]: opts.method,
-      [constants.HTTP2_HEADER_PATH]: opts.path,
+      [constants.HTTP2_HEADER_METHOD]: req.method,
+      [constants.HTTP2_HEADER_PATH]: req.path,
       [constants.HTTP2_HEADER_SCHEME]: this.o.secure ? 'https' : 'http',
     };
-    const h = opts.headers;
+    const h = req.fields!;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!.toLowerCase();
       const value = h[i + 1]!;
@@ -151,16 +140,14 @@ export class H2Pool {
         else headers[name] = Array.isArray(prev) ? [...prev, value] : [String(prev), value];
       }
     }
-    const body = opts.body;
+    const body = req.body;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: body === null });
     } catch (err) {
-      handler.onError?.(err as Error);
-      return false;
+      return failedCall(handler, new UpstreamError('reset', (err as Error).message));
     }
-    new H2Request(this, stream, handler, body, opts);
-    return true;
+    return new H2Request(this, stream, handler, body, req);
   }
 
   /** Called by each request as it starts and ends (the idle timer closes a session with none). */
@@ -192,104 +179,174 @@ export class H2Pool {
 /** Sessions that completed their connection: a stream closing on one that never did reached nothing. */
 const connectedSessions = new WeakSet<Http2Session>();
 
-/** One request on a stream: the handler's calls in undici's order, each at most once where undici's are. */
-class H2Request {
+/** A call that failed before it started. */
+function failedCall(handler: UpstreamHandler, err: Error): UpstreamCall {
+  handler.onError(err);
+  return { resume() {}, abort() {}, passRaw() {}, bodyBytes: 0 };
+}
+
+function connectTimedOut(session: ClientHttp2Session): void {
+  const e = new UpstreamError('connect-timeout', 'connect timeout');
+  session.destroy(e);
+}
+
+/** One request on a stream: the handler's events in order, each at most once. */
+class H2Request implements UpstreamCall, BodyConsumer {
   private readonly pool: H2Pool;
   private readonly stream: ClientHttp2Stream;
-  private readonly handler: Dispatcher.DispatchHandler;
-  private readonly body: Readable | Buffer | null;
-  private readonly bodyTimeoutMs: number;
+  private readonly handler: UpstreamHandler;
+  private readonly body: BodyChannel | Buffer | null;
+  private readonly readTimeoutMs: number;
+  private readonly clock: Clock;
   private done = false;
   private responded = false;
-  private trailers: Buffer[] | null = null;
+  bodyBytes = 0;
+  private trailers: Fields | null = null;
+  private timer: TimerHandle | null = null;
+  private lastRead = 0;
+  private reading = true;
 
   constructor(
     pool: H2Pool,
     stream: ClientHttp2Stream,
-    handler: Dispatcher.DispatchHandler,
-    body: Readable | Buffer | null,
-    opts: H2DispatchOptions,
+    handler: UpstreamHandler,
+    body: BodyChannel | Buffer | null,
+    req: UpstreamRequest,
   ) {
     this.pool = pool;
     this.stream = stream;
     this.handler = handler;
     this.body = body;
-    this.bodyTimeoutMs = opts.bodyTimeout;
+    this.readTimeoutMs = req.readTimeoutMs;
+    this.clock = pool.clock;
     pool.track(1);
-    this.abort = this.abort.bind(this);
     stream.on('error', (err: Error) => this.fail(this.streamError(err)));
     stream.on('close', () => this.onClose());
     stream.on('headers', () => {}); // 1xx heads: not relayed over HTTP/2 upstreams
-    stream.once('response', (h: IncomingHttpHeaders) => this.onResponse(h));
+    stream.once('response', (h: IncomingHttpHeaders, flags: number) => this.onResponse(h, flags));
     stream.on('trailers', (t: IncomingHttpHeaders) => {
-      this.trailers = rawList(t);
+      this.trailers = fieldsOf(t);
     });
     stream.on('end', () => this.onEnd());
-    stream.setTimeout(opts.headersTimeout, () =>
-      this.fail(
-        this.responded
-          ? codeError('body timeout', 'UND_ERR_BODY_TIMEOUT')
-          : codeError('headers timeout', 'UND_ERR_HEADERS_TIMEOUT'),
-      ),
-    );
-    handler.onConnect?.(this.abort);
+    stream.on('drain', () => {
+      if (this.body !== null && !Buffer.isBuffer(this.body)) this.body.resume();
+    });
+    this.touch();
+    handler.onConnected();
     if (this.done) return;
     if (body === null) return;
     if (Buffer.isBuffer(body)) stream.end(body);
-    else {
-      body.on('error', (err: Error) => this.abort(err));
-      body.pipe(stream);
-    }
+    else body.attach(this);
   }
 
-  /** The handler gives the request up: reset the stream, report the error once. */
+  // ---- UpstreamCall ----
+
+  resume(): void {
+    if (this.done || this.reading) return;
+    this.reading = true;
+    this.touch();
+    this.stream.resume();
+  }
+
   abort(err?: Error): void {
-    this.fail(err ?? codeError('request aborted', 'UND_ERR_ABORTED'));
+    this.fail(err ?? new UpstreamError('aborted', 'request aborted'));
   }
 
-  private streamError(err: Error): Error {
-    const code = (err as { code?: string }).code ?? '';
+  passRaw(): void {}
+
+  // ---- BodyConsumer (the request body) ----
+
+  data(chunk: Buffer): boolean {
+    if (this.done) return false;
+    return this.stream.write(chunk);
+  }
+
+  end(trailers: Fields | null): void {
+    if (this.done) return;
+    if (trailers !== null && trailers.count > 0) {
+      const t: OutgoingHttpHeaders = {};
+      for (let i = 0; i < trailers.count; i++) t[trailers.name(i)] = trailers.value(i);
+      this.stream.once('wantTrailers', () => this.stream.sendTrailers(t));
+    }
+    this.stream.end();
+  }
+
+  error(): void {
+    this.fail(new UpstreamError('aborted', 'the request body failed'));
+  }
+
+  // ---- the read timeout: one timer, re-armed lazily ----
+
+  private touch(): void {
+    this.lastRead = this.clock.monoMs();
+    if (this.timer === null && this.readTimeoutMs > 0)
+      this.timer = this.clock.setTimer(this.readTimeoutMs, h2ReadTimer, this);
+  }
+
+  tick(): void {
+    this.timer = null;
+    if (this.done || !this.reading) return;
+    const idle = this.clock.monoMs() - this.lastRead;
+    if (idle < this.readTimeoutMs) {
+      this.timer = this.clock.setTimer(this.readTimeoutMs - idle, h2ReadTimer, this);
+      return;
+    }
+    this.fail(
+      new UpstreamError('timeout', this.responded ? 'body timeout' : 'headers timeout', '', this.responded),
+    );
+  }
+
+  private streamError(err: Error): UpstreamError {
+    if (err instanceof UpstreamError) return err;
     // A session that failed (ECONNREFUSED, a connect timeout) cancels its pending streams with
     // ERR_HTTP2_STREAM_CANCEL, the session's error as the cause: classify by the cause.
     const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof Error && (cause as { code?: string }).code !== undefined) return cause;
-    if (code.startsWith('ERR_HTTP2_')) return codeError(err.message, 'UND_ERR_SOCKET');
-    return err;
+    if (cause instanceof UpstreamError) return cause;
+    const code =
+      (cause instanceof Error ? (cause as { code?: string }).code : undefined) ??
+      (err as { code?: string }).code ??
+      '';
+    const session = this.stream.session;
+    const connected = session != null && connectedSessions.has(session);
+    const failure: UpstreamFailure = !connected && !this.responded ? 'connect' : 'reset';
+    return new UpstreamError(failure, err.message, code, this.responded);
   }
 
-  private onResponse(h: IncomingHttpHeaders): void {
+  private onResponse(h: IncomingHttpHeaders, flags: number): void {
     if (this.done) return;
     this.responded = true;
-    this.stream.setTimeout(this.bodyTimeoutMs);
+    this.touch();
     const status = Number(h[constants.HTTP2_HEADER_STATUS]);
-    const resume = () => {
-      if (!this.done) {
-        this.stream.setTimeout(this.bodyTimeoutMs);
-        this.stream.resume();
-      }
-    };
-    if (this.handler.onHeaders?.(status, rawList(h), resume, '') === false) this.pause();
+    const fields = fieldsOf(h);
+    // END_STREAM on the response's HEADERS: no body (a gRPC trailers-only answer).
+    const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const head = { status, reason: '', fields, framing: ended ? NO_BODY : CHUNKED, minor: 1, named: null };
+    if (!this.handler.onHead(head)) this.pause();
     if (this.done) return;
+    this.handler.onReadEnd();
     this.stream.on('data', (chunk: Buffer) => {
       if (this.done) return;
-      if (this.handler.onData?.(chunk) === false) this.pause();
+      this.lastRead = this.clock.monoMs();
+      this.bodyBytes += chunk.length;
+      if (!this.handler.onData(chunk)) this.pause();
+      this.handler.onReadEnd();
     });
   }
 
-  /** Backpressure: stop reading; the body timeout does not run while the client is the slow one. */
+  /** Backpressure: stop reading; the read timeout does not run while the client is the slow one. */
   private pause(): void {
+    this.reading = false;
     this.stream.pause();
-    this.stream.setTimeout(0);
   }
 
   private onEnd(): void {
     if (this.done) return;
     if (!this.responded) {
-      this.fail(codeError('the target ended the stream without a response', 'UND_ERR_SOCKET'));
+      this.fail(new UpstreamError('reset', 'the target ended the stream without a response'));
       return;
     }
     this.finish();
-    this.handler.onComplete?.(this.trailers as unknown as string[] | null);
+    this.handler.onEnd(this.trailers);
   }
 
   private onClose(): void {
@@ -298,30 +355,39 @@ class H2Request {
     // reached the target, a connect failure (retried as one), not a reset.
     const session = this.stream.session;
     if (!this.responded && session != null && !connectedSessions.has(session)) {
-      this.fail(codeError('could not connect to the target', 'ECONNREFUSED'));
+      this.fail(new UpstreamError('connect', 'could not connect to the target', 'ECONNREFUSED'));
       return;
     }
     const rst = this.stream.rstCode;
     const refused = rst === constants.NGHTTP2_REFUSED_STREAM;
     this.fail(
-      codeError(
+      new UpstreamError(
+        'reset',
         `the target closed the stream (${refused ? 'REFUSED_STREAM' : `code ${rst}`})`,
-        'UND_ERR_SOCKET',
+        '',
+        this.responded,
       ),
     );
   }
 
-  private fail(err: Error): void {
+  private fail(err: UpstreamError | Error): void {
     if (this.done) return;
     this.finish();
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL);
-    if (this.body !== null && !Buffer.isBuffer(this.body)) this.body.unpipe(this.stream);
-    this.handler.onError?.(err);
+    if (this.body !== null && !Buffer.isBuffer(this.body)) this.body.detach(this);
+    this.handler.onError(err);
   }
 
   private finish(): void {
     this.done = true;
-    this.stream.setTimeout(0);
+    if (this.timer !== null) {
+      this.clock.clearTimer(this.timer);
+      this.timer = null;
+    }
     this.pool.track(-1);
   }
+}
+
+function h2ReadTimer(r: H2Request): void {
+  r.tick();
 }

@@ -6,38 +6,41 @@
  * name when that Host is an IP address, or `tls_server_name` for every request when set.
  */
 
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import type { buildConnector as BuildConnector } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
 import type { ServiceSpec } from '../config/types.ts';
 
-/** undici's connector factory, loaded by its own file for the reason pools.ts gives. */
-const buildConnector = createRequire(import.meta.url)('undici/lib/core/connect.js') as typeof BuildConnector;
-
-export type ConnectSetting = BuildConnector.BuildOptions | BuildConnector.connector;
-
-/** undici's `connect` option for a pool to `host` of service `s`. */
-export function upstreamConnect(host: string, s: ServiceSpec): ConnectSetting {
-  const base: BuildConnector.BuildOptions & Record<string, unknown> = {
-    timeout: s.connectTimeoutMs,
-    rejectUnauthorized: s.tlsVerify,
-  };
-  if (s.protocol !== 'https') return base;
+/** TLS options for connections to the targets of an https (or grpcs) service; null for cleartext. */
+export function upstreamTlsOptions(s: ServiceSpec): ConnectionOptions | null {
+  if (s.protocol !== 'https' && s.protocol !== 'grpcs') return null;
   const t = s.tls;
-  // RFC 6066 forbids an IP address as a server name: then no SNI, and the IP is verified instead.
-  if (isIP(host) === 0) base.servername = host;
-  if (t.ca.length > 0) base.ca = [...t.ca];
+  const o: ConnectionOptions = { rejectUnauthorized: s.tlsVerify };
+  if (t.ca.length > 0) o.ca = [...t.ca];
   if (t.clientCertificate !== null) {
     const c = t.clientCertificate;
-    base.cert = c.certAlt === '' ? c.cert : [c.cert, c.certAlt];
-    base.key = c.keyAlt === '' ? c.key : [c.key, c.keyAlt];
+    o.cert = c.certAlt === '' ? c.cert : [c.cert, c.certAlt];
+    o.key = c.keyAlt === '' ? c.key : [c.key, c.keyAlt];
   }
-  if (t.serverName === '') return base;
-  // undici prefers the per-request name (from the Host header) over the option: override it here.
-  const connector = buildConnector({ ...base, servername: t.serverName });
-  const serverName = t.serverName;
-  return (opts: BuildConnector.Options, cb: BuildConnector.Callback) =>
-    connector({ ...opts, servername: serverName }, cb);
+  return o;
+}
+
+/**
+ * The server name (SNI, and the name the certificate is verified against) for a request to an
+ * https target: `tls_server_name` when set, else the Host header sent (as Kong does), else the
+ * target's host; never an IP address (RFC 6066 §3): '' then, and the IP is verified instead.
+ */
+export function upstreamServername(s: ServiceSpec, host: string, targetHost: string): string {
+  if (s.protocol !== 'https' && s.protocol !== 'grpcs') return '';
+  if (s.tls.serverName !== '') return s.tls.serverName;
+  const h = stripPort(host);
+  if (h !== '' && isIP(h) === 0) return h;
+  return isIP(targetHost) === 0 ? targetHost : '';
+}
+
+function stripPort(host: string): string {
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
+  const c = host.lastIndexOf(':');
+  return c > 0 && host.indexOf(':') === c ? host.slice(0, c) : host;
 }
 
 /** OpenSSL's certificate verification failures, as Node reports them (`err.code`). */

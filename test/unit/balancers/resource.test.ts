@@ -11,6 +11,7 @@ import {
 import { ConfigError } from '../../../src/config/load.ts';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
+import { StringFields } from '../../../src/http1/fields.ts';
 import { reportLoad } from '../../../src/proxy/load-report.ts';
 import { counts, ctx, make, mk, sequence, within } from './support.ts';
 
@@ -96,11 +97,10 @@ describe('resource (reported load)', () => {
     for (const bad of ['', '-0.1', 'abc', '0.5x', '1e3', '%', 'NaN'])
       assert.ok(Number.isNaN(parseLoad(bad)), bad);
     const t = mk('a');
-    const raw = ['Content-Type', 'text/plain', 'X-Load', '0.4'].map((s) => Buffer.from(s));
-    reportLoad(raw, 'x-load', t, 42);
+    reportLoad(new StringFields(['Content-Type', 'text/plain', 'X-Load', '0.4']), 'x-load', t, 42);
     assert.equal(t.reportedLoad, 0.4);
     assert.equal(t.loadStampMs, 42);
-    reportLoad([Buffer.from('x-load'), Buffer.from('lots')], 'x-load', t, 50);
+    reportLoad(new StringFields(['x-load', 'lots']), 'x-load', t, 50);
     assert.equal(t.loadStampMs, 42, 'an unparsable report is ignored');
   });
 });

@@ -1,6 +1,5 @@
 /** Chains compiled per route: Kong's precedence across scopes, priorities, and null for no plugin. */
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { systemClock } from '../../../src/core/clock.ts';
@@ -10,6 +9,7 @@ import { type Chain, PluginRun, PluginSet } from '../../../src/plugins/chain.ts'
 import { PluginOutcomes } from '../../../src/plugins/outcomes.ts';
 import { applyRules, type Multimap, rulesFor } from '../../../src/plugins/transform-rules.ts';
 import type { AnyPlugin } from '../../../src/plugins/types.ts';
+import { FakeDownstream } from '../../helpers/fake-downstream.ts';
 
 /** Eight request-termination instances, one per scope combination, told apart by status. */
 const FILE = `_format_version: "3.0"
@@ -104,8 +104,7 @@ describe('a failing hook', () => {
     const run = (d: AnyPlugin) =>
       new PluginRun(
         { set, slots: [{ def: d, base: inst(d), byConsumer: null }] } as unknown as Chain,
-        { headers: {}, method: 'GET' } as IncomingMessage,
-        '127.0.0.1',
+        { clientIp: '127.0.0.1', down: new FakeDownstream() },
         '/',
         '',
         snap.routes[0]!,

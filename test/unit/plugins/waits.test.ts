@@ -4,8 +4,6 @@
  * rules the plugins use.
  */
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
 import { systemClock } from '../../../src/core/clock.ts';
@@ -15,14 +13,14 @@ import { applyJsonRules } from '../../../src/plugins/body-rules.ts';
 import { type Chain, PluginRun, PluginSet } from '../../../src/plugins/chain.ts';
 import { rulesFor } from '../../../src/plugins/transform-rules.ts';
 import { type AnyPlugin, isWait, type LocalReply } from '../../../src/plugins/types.ts';
+import { FakeDownstream } from '../../helpers/fake-downstream.ts';
 
-function fakeReq(headers: Record<string, string>): IncomingMessage & PassThrough {
-  return Object.assign(new PassThrough(), {
-    headers,
-    method: 'POST',
-    httpVersionMajor: 1,
-    complete: false,
-  }) as unknown as IncomingMessage & PassThrough;
+/** A POST whose body arrives later (chunked: no declared length). */
+function fakeReq(headers: Record<string, string>, body = true): { clientIp: string; down: FakeDownstream } {
+  return {
+    clientIp: '127.0.0.1',
+    down: new FakeDownstream({ method: 'POST', headers, body: body ? { length: -1 } : null }),
+  };
 }
 
 const FILE = `_format_version: "3.0"
@@ -44,13 +42,14 @@ describe('waiting access phase', () => {
 
   it('waits for the body, then runs the same hook again and authenticates', async () => {
     const req = fakeReq({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const run = new PluginRun(chain, req, '127.0.0.1', '/', '', snap.routes[0]!, snap.services[0]!);
+    const run = new PluginRun(chain, req, '/', '', snap.routes[0]!, snap.services[0]!);
     let wanted = 0;
-    run.onBodyWanted = () => wanted++;
+    req.down.body!.onDemand = () => wanted++;
     const first = run.access();
     assert.ok(first !== null && isWait(first));
     assert.equal(wanted, 1);
-    req.end('{"apikey":"k1"}');
+    req.down.body!.push(Buffer.from('{"apikey":"k1"}'));
+    req.down.body!.end(null);
     await first.wait;
     assert.equal(run.access(), null);
     assert.equal(run.consumer?.username, 'alice');
@@ -59,15 +58,15 @@ describe('waiting access phase', () => {
 
   it('a body over the limit holds no key and keeps its prefix for forwarding', async () => {
     const req = fakeReq({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const run = new PluginRun(chain, req, '127.0.0.1', '/', '', snap.routes[0]!, snap.services[0]!);
+    const run = new PluginRun(chain, req, '/', '', snap.routes[0]!, snap.services[0]!);
     const first = run.access();
     assert.ok(first !== null && isWait(first));
-    req.write(Buffer.from(`{"apikey":"k1","pad":"${'x'.repeat(100)}`));
+    req.down.body!.push(Buffer.from(`{"apikey":"k1","pad":"${'x'.repeat(100)}`));
     await first.wait;
     const out = run.access() as LocalReply;
     assert.equal(out.status, 401);
     assert.equal(run.bufferedBody?.state, 'over');
-    assert.ok(run.bufferedBody!.bytes > 64);
+    assert.ok(req.down.body!.queuedBytes > 64, 'the prefix stays queued for forwarding');
   });
 
   it('cuts off a hook that keeps waiting (500, not a loop)', async () => {
@@ -86,7 +85,7 @@ describe('waiting access phase', () => {
         { def: spinner, base: { spec: snap.plugins[0]!, def: spinner, built: null }, byConsumer: null },
       ],
     } as unknown as Chain;
-    const run = new PluginRun(spin, fakeReq({}), '127.0.0.1', '/', '', snap.routes[0]!, snap.services[0]!);
+    const run = new PluginRun(spin, fakeReq({}, false), '/', '', snap.routes[0]!, snap.services[0]!);
     let out = run.access();
     let n = 0;
     for (; n < 20 && out !== null && isWait(out); n++) out = run.access();

@@ -3,63 +3,59 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ERRORS, type ErrorCode, errorBody, FulcrumError } from '../../../src/core/errors.ts';
 import { classifyUpstreamError, retryKind } from '../../../src/proxy/errors.ts';
+import { UpstreamError, type UpstreamFailure } from '../../../src/upstreams/upstream-call.ts';
 
-function err(code: string): Error {
-  return Object.assign(new Error(code), { code });
-}
+const fail = (failure: UpstreamFailure, code = '') => new UpstreamError(failure, failure, code);
 
 describe('classifyUpstreamError', () => {
-  const cases: [string, ErrorCode][] = [
-    ['ECONNREFUSED', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['EHOSTUNREACH', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['ENETUNREACH', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['ENOTFOUND', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['EAI_AGAIN', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['EADDRNOTAVAIL', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
-    ['UND_ERR_CONNECT_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
-    ['UND_ERR_HEADERS_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
-    ['UND_ERR_BODY_TIMEOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
-    ['ETIMEDOUT', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
-    ['UND_ERR_SOCKET', 'FULCRUM_ERR_UPSTREAM_RESET'],
-    ['ECONNRESET', 'FULCRUM_ERR_UPSTREAM_RESET'],
-    ['EPIPE', 'FULCRUM_ERR_UPSTREAM_RESET'],
-    ['UND_ERR_CLOSED', 'FULCRUM_ERR_UPSTREAM_RESET'],
-    ['HPE_INVALID_CONSTANT', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
-    ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
-    ['UND_ERR_HEADERS_OVERFLOW', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
-    ['UND_ERR_ABORTED', 'FULCRUM_ERR_CLIENT_ABORTED'],
-    ['UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'FULCRUM_ERR_CLIENT_ABORTED'],
-    ['SOMETHING_ELSE', 'FULCRUM_ERR_UPSTREAM_RESET'],
-    // undici refused the request the proxy built (e.g. a header value with CR/LF): nothing was sent.
-    ['UND_ERR_INVALID_ARG', 'FULCRUM_ERR_INTERNAL'],
+  const cases: [UpstreamFailure, string, ErrorCode][] = [
+    ['connect', 'ECONNREFUSED', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['connect', 'ENOTFOUND', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['connect', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['connect-timeout', '', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['timeout', '', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['write-timeout', '', 'FULCRUM_ERR_UPSTREAM_TIMEOUT'],
+    ['reset', 'ECONNRESET', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['reset', 'EPIPE', 'FULCRUM_ERR_UPSTREAM_RESET'],
+    ['reset', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
+    ['bad-response', '', 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'],
+    ['aborted', '', 'FULCRUM_ERR_CLIENT_ABORTED'],
+    ['closed', '', 'FULCRUM_ERR_UPSTREAM_CONNECT'],
   ];
-  for (const [code, want] of cases)
-    it(`${code} → ${want}`, () => assert.equal(classifyUpstreamError(err(code)), want));
+  for (const [failure, code, want] of cases)
+    it(`${failure} ${code} → ${want}`, () => assert.equal(classifyUpstreamError(fail(failure, code)), want));
 
-  it('treats an error without a code as a reset', () => {
+  it('keeps the code of a FulcrumError, and takes any other error for a reset', () => {
+    assert.equal(
+      classifyUpstreamError(new FulcrumError('FULCRUM_ERR_PAYLOAD_TOO_LARGE')),
+      'FULCRUM_ERR_PAYLOAD_TOO_LARGE',
+    );
     assert.equal(classifyUpstreamError(new Error('x')), 'FULCRUM_ERR_UPSTREAM_RESET');
   });
 });
 
 describe('retryKind', () => {
-  it('files a failed connection (refused, or timed out) under connect-failure', () => {
-    assert.equal(retryKind(err('ECONNREFUSED'), 'FULCRUM_ERR_UPSTREAM_CONNECT'), 'connect-failure');
-    assert.equal(
-      retryKind(err('UND_ERR_CONNECT_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT'),
-      'connect-failure',
-    );
+  const kind = (e: UpstreamError) => retryKind(e, classifyUpstreamError(e));
+
+  it('files a failed connection (refused, or timed out, or a TLS handshake refused) under connect-failure', () => {
+    assert.equal(kind(fail('connect', 'ECONNREFUSED')), 'connect-failure');
+    assert.equal(kind(fail('connect-timeout')), 'connect-failure');
+    assert.equal(kind(fail('reset', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA')), 'connect-failure');
   });
 
   it('files resets and read timeouts under reset and timeout', () => {
-    assert.equal(retryKind(err('ECONNRESET'), 'FULCRUM_ERR_UPSTREAM_RESET'), 'reset');
-    assert.equal(retryKind(err('UND_ERR_HEADERS_TIMEOUT'), 'FULCRUM_ERR_UPSTREAM_TIMEOUT'), 'timeout');
+    assert.equal(kind(fail('reset', 'ECONNRESET')), 'reset');
+    assert.equal(kind(fail('timeout')), 'timeout');
   });
 
   it('never retries a bad response, a client failure or the proxy’s own', () => {
-    assert.equal(retryKind(err('HPE_INVALID_CONSTANT'), 'FULCRUM_ERR_UPSTREAM_BAD_RESPONSE'), null);
-    assert.equal(retryKind(err('UND_ERR_ABORTED'), 'FULCRUM_ERR_CLIENT_ABORTED'), null);
-    assert.equal(retryKind(err('UND_ERR_INVALID_ARG'), 'FULCRUM_ERR_INTERNAL'), null);
-    assert.equal(retryKind(err('x'), 'FULCRUM_ERR_PAYLOAD_TOO_LARGE'), null);
+    assert.equal(kind(fail('bad-response')), null);
+    assert.equal(kind(fail('aborted')), null);
+    assert.equal(kind(fail('write-timeout')), null);
+    assert.equal(
+      retryKind(new FulcrumError('FULCRUM_ERR_PAYLOAD_TOO_LARGE'), 'FULCRUM_ERR_PAYLOAD_TOO_LARGE'),
+      null,
+    );
   });
 });
 

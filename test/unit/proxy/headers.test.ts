@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
+import { StringFields } from '../../../src/http1/fields.ts';
+import { listTokens } from '../../../src/http1/syntax.ts';
 import {
-  downstreamResponseHeaders,
+  FlatSink,
   type ForwardFacts,
-  trailerPairs,
-  upstreamRequestHeaders,
+  forwardRequestFields,
+  mergedVia,
+  responseFieldList,
 } from '../../../src/proxy/headers.ts';
 
 const FACTS: ForwardFacts = {
@@ -14,6 +17,7 @@ const FACTS: ForwardFacts = {
   trusted: false,
   proto: 'http',
   listenerPort: 8000,
+  clientHost: 'client.example',
   requestIdHeader: 'x-request-id',
   requestId: 'rid-1',
   via: true,
@@ -29,6 +33,32 @@ function asMap(flat: string[]): Map<string, string[]> {
     m.set(flat[i]!, list);
   }
   return m;
+}
+
+/** Fields as a client would send them (arrays are repeated fields). */
+function fieldsOf(h: IncomingHttpHeaders): StringFields {
+  const flat: string[] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    for (const x of Array.isArray(v) ? v : [v]) flat.push(k, x);
+  }
+  return new StringFields(flat);
+}
+
+/** The Connection field's named tokens, as the parser reports them. */
+function namedOf(h: IncomingHttpHeaders): string[] | null {
+  const c = h.connection;
+  if (typeof c !== 'string') return null;
+  const b = Buffer.from(c, 'latin1');
+  const out = listTokens(b, 0, b.length).filter((t) => t !== 'close' && t !== 'keep-alive');
+  return out.length === 0 ? null : out;
+}
+
+function upstreamRequestHeaders(h: IncomingHttpHeaders, f: ForwardFacts): string[] {
+  const sink = new FlatSink();
+  const facts = { ...f, clientHost: h.host ?? '' };
+  forwardRequestFields(sink, fieldsOf(h), facts, namedOf(h), null);
+  return sink.out;
 }
 
 function up(h: IncomingHttpHeaders, f: Partial<ForwardFacts> = {}): Map<string, string[]> {
@@ -162,14 +192,25 @@ describe('upstreamRequestHeaders', () => {
   });
 });
 
-function raw(...pairs: string[]): Buffer[] {
-  return pairs.map((p) => Buffer.from(p, 'latin1'));
+/** The response fields a client gets (hop-by-hop and Connection-named ones dropped). */
+function responseOf(flat: string[], keepTrailer: boolean, via: boolean): string[] {
+  const f = new StringFields(flat);
+  const ci = f.indexOf('connection');
+  let named: string[] | null = null;
+  if (ci >= 0) {
+    const b = Buffer.from(f.value(ci), 'latin1');
+    named = listTokens(b, 0, b.length).filter((t) => t !== 'close' && t !== 'keep-alive');
+  }
+  const hasVia = f.indexOf('via') >= 0;
+  const list = responseFieldList(f, named, keepTrailer, true, via && hasVia);
+  if (via) list.push('via', hasVia ? mergedVia(f) : '1.1 fulcrum');
+  return list;
 }
 
-describe('downstreamResponseHeaders', () => {
+describe('response fields', () => {
   it('removes hop-by-hop fields and those named by Connection, keeping the rest in order', () => {
-    const { headers } = downstreamResponseHeaders(
-      raw(
+    const headers = responseOf(
+      [
         'Content-Type',
         'text/plain',
         'Connection',
@@ -186,7 +227,7 @@ describe('downstreamResponseHeaders', () => {
         'h2c',
         'X-End',
         'e',
-      ),
+      ],
       false,
       false,
     );
@@ -194,30 +235,16 @@ describe('downstreamResponseHeaders', () => {
   });
 
   it('appends to Via (merging repeated ones), or adds it', () => {
-    assert.deepEqual(downstreamResponseHeaders(raw(), true, false).headers, ['via', '1.1 fulcrum']);
-    assert.deepEqual(downstreamResponseHeaders(raw('Via', '1.0 a', 'via', '1.1 b'), true, false).headers, [
+    assert.deepEqual(responseOf([], false, true), ['via', '1.1 fulcrum']);
+    assert.deepEqual(responseOf(['Via', '1.0 a', 'via', '1.1 b'], false, true), [
       'via',
       '1.0 a, 1.1 b, 1.1 fulcrum',
     ]);
-    assert.deepEqual(downstreamResponseHeaders(raw('Via', '1.0 a'), false, false).headers, ['via', '1.0 a']);
+    assert.deepEqual(responseOf(['Via', '1.0 a'], false, false), ['Via', '1.0 a']);
   });
 
-  it('keeps Trailer only when asked (chunked response with trailers), and reports it', () => {
-    const kept = downstreamResponseHeaders(raw('Trailer', 'x-sum'), false, true);
-    assert.deepEqual(kept, { headers: ['Trailer', 'x-sum'], trailers: true });
-    const dropped = downstreamResponseHeaders(raw('Trailer', 'x-sum'), false, false);
-    assert.deepEqual(dropped, { headers: [], trailers: true });
-    assert.equal(downstreamResponseHeaders(raw('X', 'y'), false, true).trailers, false);
-  });
-});
-
-describe('trailerPairs', () => {
-  it('pairs the raw list, or returns null when empty', () => {
-    assert.equal(trailerPairs(null), null);
-    assert.equal(trailerPairs([]), null);
-    assert.deepEqual(trailerPairs(raw('x-sum', '1', 'x-b', '2')), [
-      ['x-sum', '1'],
-      ['x-b', '2'],
-    ]);
+  it('keeps Trailer only when asked (a streamed response that may carry trailers)', () => {
+    assert.deepEqual(responseOf(['Trailer', 'x-sum'], true, false), ['Trailer', 'x-sum']);
+    assert.deepEqual(responseOf(['Trailer', 'x-sum'], false, false), []);
   });
 });

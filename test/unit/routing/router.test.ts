@@ -21,8 +21,19 @@ function routerOf(routesYaml: string): Router<string> {
   return new Router(s.routes.map((r) => ({ route: r.name, spec: r })));
 }
 
-function req(path: string, more: Partial<RequestFacts> = {}): RequestFacts {
-  return { method: 'GET', host: 'example.com', path, headers: {}, ...more };
+type HeaderObject = Record<string, string | string[]>;
+
+/** Request facts; `headers` given as an object (repeated fields as arrays), read as the proxy reads fields. */
+function req(
+  path: string,
+  more: Partial<Omit<RequestFacts, 'headers'>> & { headers?: HeaderObject } = {},
+): RequestFacts {
+  const h = more.headers ?? {};
+  const get = (name: string) => {
+    const v = h[name];
+    return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v;
+  };
+  return { method: 'GET', host: 'example.com', path, ...more, headers: { get } };
 }
 
 function winner(r: Router<string>, facts: RequestFacts): string | null {

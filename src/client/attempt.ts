@@ -1,7 +1,9 @@
 /**
- * One try of an exchange against one target: the undici dispatch handler (its legacy onConnect/
- * onHeaders/onData/onComplete/onError interface, see exchange.ts), forwarding every event to the
- * exchange with itself as the first argument. Splitting tries from the exchange lets a retry or a
+ * One try of a client-library request against one target: the undici dispatch handler (its legacy
+ * onConnect/onHeaders/onData/onComplete/onError interface), forwarding every event to the
+ * ClientExchange with itself as the first argument. (The proxy's own tries speak Fulcrum's pool
+ * contract instead, src/proxy/try.ts; the library stays on undici's Pool, the public API an
+ * application's other requests already use.) Splitting tries from the exchange lets a retry or a
  * hedged try start while an older try is still being drained or cancelled: the older try's late
  * events reach the exchange marked as `retired` and only clean up.
  *

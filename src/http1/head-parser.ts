@@ -1,0 +1,260 @@
+/**
+ * Fulcrum's HTTP/1.1 head parser (RFC 9112 §2-5), for requests from clients and responses from
+ * targets. Written by hand because it is the hot path of the proxy (ARCHITECTURE.md rule 8):
+ * Node's llhttp binding turns every field into a string and hands the head to a stream machinery
+ * that costs more than the proxying itself; here a head is validated in one pass over its bytes
+ * and kept as offsets (fields.ts). It is strict where leniency lets requests be smuggled: CRLF
+ * line ends only (a bare LF is refused), no obs-fold, no whitespace before a field's colon, tchar
+ * names, field values without controls, one SP between the parts of the start line.
+ *
+ * The parser is resumable: it consumes complete lines only and remembers where it stopped, so a
+ * head trickling in byte by byte is still validated once per byte (plus one native LF search per
+ * call over the unfinished line).
+ */
+import { RawFields } from './fields.ts';
+import { FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
+
+/** What `execute` returns besides a head: more bytes needed, or why the head is refused. */
+export const PARSE = {
+  DONE: 1,
+  MORE: 0,
+  BAD: -1,
+  /** The head is larger than allowed, or has too many fields (431). */
+  TOO_LARGE: -2,
+  /** The request line is longer than allowed (414). */
+  URI_TOO_LONG: -3,
+} as const;
+export type ParseResult = (typeof PARSE)[keyof typeof PARSE];
+
+export interface HeadLimits {
+  /** The whole head, start line and fields. */
+  readonly maxHeadBytes: number;
+  readonly maxFields: number;
+  /** The request target (requests only). */
+  readonly maxTargetBytes: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** The common methods, told from their bytes (no string made for them). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'].map(
+  (m) => [m, Buffer.from(m, 'latin1')] as const,
+);
+
+function knownMethod(buf: Buffer, s: number, e: number): string | null {
+  const n = e - s;
+  for (const [m, bytes] of METHODS) {
+    if (bytes.length !== n || bytes[0] !== buf[s]) continue;
+    let k = 1;
+    while (k < n && bytes[k] === buf[s + k]) k++;
+    if (k === n) return m;
+  }
+  return null;
+}
+
+export class HeadParser {
+  /** `trailers`: the field lines after a chunked body's last chunk (no start line). */
+  readonly kind: 'request' | 'response' | 'trailers';
+  private readonly limits: HeadLimits;
+  /** Relative to the head's first byte: the next line to parse, and where to resume the LF search. */
+  private pos = 0;
+  private scan = 0;
+  private started = false;
+  /** Offsets and ids of the fields so far (scratch, reused); copied out exact-sized by fields(). */
+  private at: Int32Array;
+  private ids: Uint8Array;
+  private n = 0;
+  /** Bytes of the head, once complete (relative end, after the empty line). */
+  headLength = 0;
+  // Start line, requests.
+  method = '';
+  target = '';
+  // Start line, responses.
+  status = 0;
+  reason = '';
+  /** HTTP/1.x minor version. */
+  minor = 1;
+
+  constructor(kind: 'request' | 'response' | 'trailers', limits: HeadLimits) {
+    this.kind = kind;
+    this.limits = limits;
+    this.started = kind === 'trailers';
+    this.at = new Int32Array(4 * Math.min(limits.maxFields, 64));
+    this.ids = new Uint8Array(Math.min(limits.maxFields, 64));
+  }
+
+  /** Forget everything: the next call parses a new head. */
+  reset(): void {
+    this.pos = 0;
+    this.scan = 0;
+    this.started = this.kind === 'trailers';
+    this.n = 0;
+    this.headLength = 0;
+    this.method = '';
+    this.target = '';
+    this.status = 0;
+    this.reason = '';
+    this.minor = 1;
+  }
+
+  /**
+   * Parse what `buf[base..end)` holds of a head (`base` is the head's first byte, the same on every
+   * call for one head; the bytes already seen must be unchanged). DONE: `headLength` bytes from
+   * `base` were the head, `fields(buf, base)` has its fields.
+   */
+  execute(buf: Buffer, base: number, end: number): ParseResult {
+    const lim = this.limits;
+    for (;;) {
+      const from = base + this.scan;
+      const lf = from < end ? buf.indexOf(LF, from) : -1;
+      if (lf < 0 || lf >= end) {
+        this.scan = end - base;
+        if (end - base > lim.maxHeadBytes) return this.tooLarge();
+        return PARSE.MORE;
+      }
+      const lineStart = base + this.pos;
+      if (lf - base + 1 > lim.maxHeadBytes) return this.tooLarge();
+      // A bare LF ends no line: only CRLF does.
+      if (lf === lineStart || buf[lf - 1] !== CR) return PARSE.BAD;
+      const lineEnd = lf - 1;
+      this.pos = this.scan = lf + 1 - base;
+      if (!this.started) {
+        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line
+        // (some clients send a CRLF after a body); they count against the head's size.
+        if (lineEnd === lineStart && this.kind === 'request') continue;
+        const r =
+          this.kind === 'request'
+            ? this.requestLine(buf, lineStart, lineEnd)
+            : this.statusLine(buf, lineStart, lineEnd);
+        if (r !== PARSE.DONE) return r;
+        this.started = true;
+        continue;
+      }
+      if (lineEnd === lineStart) {
+        this.headLength = this.pos;
+        return PARSE.DONE;
+      }
+      const r = this.fieldLine(buf, lineStart, lineEnd, base);
+      if (r !== PARSE.DONE) return r;
+    }
+  }
+
+  /** The fields of a complete head, offsets absolute in `buf`. */
+  fields(buf: Buffer, base: number): RawFields {
+    // Plain arrays sized exactly: copying into them costs a fraction of a typed array's slice().
+    const n = this.n;
+    const src = this.at;
+    const at: number[] = new Array(4 * n);
+    for (let i = 0; i < 4 * n; i++) at[i] = src[i]! + base;
+    const ids: number[] = new Array(n);
+    const sid = this.ids;
+    for (let i = 0; i < n; i++) ids[i] = sid[i]!;
+    return new RawFields(buf, at, ids);
+  }
+
+  private tooLarge(): ParseResult {
+    // Still in the request line: the target is what is too long.
+    return !this.started && this.kind === 'request' ? PARSE.URI_TOO_LONG : PARSE.TOO_LARGE;
+  }
+
+  /** `method SP request-target SP HTTP/1.x` (HTTP/0.9's bare `GET /` is refused). */
+  private requestLine(buf: Buffer, s: number, e: number): ParseResult {
+    let i = s;
+    while (i < e && TCHAR[buf[i]!] === 1) i++;
+    if (i === s || i >= e || buf[i] !== SP) return PARSE.BAD;
+    this.method = knownMethod(buf, s, i) ?? buf.toString('latin1', s, i);
+    const t = ++i;
+    while (i < e && TARGET[buf[i]!] === 1) i++;
+    if (i === t || i >= e || buf[i] !== SP) return PARSE.BAD;
+    if (i - t > this.limits.maxTargetBytes) return PARSE.URI_TOO_LONG;
+    this.target = buf.toString('latin1', t, i);
+    i++;
+    const minor = version(buf, i, e);
+    if (minor < 0) return PARSE.BAD;
+    if (i + 8 !== e) return PARSE.BAD;
+    this.minor = minor;
+    return PARSE.DONE;
+  }
+
+  /** `HTTP/1.x SP 3DIGIT [SP reason]` (a missing reason, with or without its SP, is tolerated). */
+  private statusLine(buf: Buffer, s: number, e: number): ParseResult {
+    const minor = version(buf, s, e);
+    if (minor < 0 || s + 12 > e || buf[s + 8] !== SP) return PARSE.BAD;
+    let status = 0;
+    for (let i = s + 9; i < s + 12; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) return PARSE.BAD;
+      status = status * 10 + d;
+    }
+    if (status < 100) return PARSE.BAD;
+    let i = s + 12;
+    if (i < e) {
+      if (buf[i] !== SP) return PARSE.BAD;
+      for (let k = i + 1; k < e; k++) if (FIELD_VALUE[buf[k]!] !== 1) return PARSE.BAD;
+      this.reason = buf.toString('latin1', i + 1, e);
+    } else i = e;
+    this.minor = minor;
+    this.status = status;
+    return PARSE.DONE;
+  }
+
+  /** `field-name ":" OWS field-value OWS`; obs-fold and whitespace before the colon are refused. */
+  private fieldLine(buf: Buffer, s: number, e: number, base: number): ParseResult {
+    const n = this.n;
+    if (n >= this.limits.maxFields) return PARSE.TOO_LARGE;
+    let i = s;
+    while (i < e && TCHAR[buf[i]!] === 1) i++;
+    // An empty name, a name ending in anything but the colon (obs-fold starts with SP/HTAB, which
+    // is no tchar: refused here too), or no colon at all.
+    if (i === s || i >= e || buf[i] !== COLON) return PARSE.BAD;
+    const nameEnd = i;
+    i++;
+    while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
+    const vs = i;
+    for (; i < e; i++) if (FIELD_VALUE[buf[i]!] !== 1) return PARSE.BAD;
+    let ve = e;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    if (n === this.ids.length) this.grow();
+    const k = 4 * n;
+    const at = this.at;
+    at[k] = s - base;
+    at[k + 1] = nameEnd - base;
+    at[k + 2] = vs - base;
+    at[k + 3] = ve - base;
+    this.ids[n] = headerId(buf, s, nameEnd);
+    this.n = n + 1;
+    return PARSE.DONE;
+  }
+
+  /** More fields than the scratch holds (up to the limit). */
+  private grow(): void {
+    const cap = Math.min(this.ids.length * 2, this.limits.maxFields);
+    const at = new Int32Array(4 * cap);
+    at.set(this.at);
+    const ids = new Uint8Array(cap);
+    ids.set(this.ids);
+    this.at = at;
+    this.ids = ids;
+  }
+}
+
+/** `HTTP/1.0` or `HTTP/1.1` at `buf[s..]`: the minor version, or -1. */
+function version(buf: Buffer, s: number, e: number): number {
+  if (s + 8 > e) return -1;
+  if (
+    buf[s] !== 0x48 ||
+    buf[s + 1] !== 0x54 ||
+    buf[s + 2] !== 0x54 ||
+    buf[s + 3] !== 0x50 ||
+    buf[s + 4] !== 0x2f ||
+    buf[s + 5] !== 0x31 ||
+    buf[s + 6] !== 0x2e
+  )
+    return -1;
+  const minor = buf[s + 7]! - 48;
+  return minor === 0 || minor === 1 ? minor : -1;
+}

@@ -1,0 +1,111 @@
+/**
+ * Building an HTTP/1.1 head as one buffer: the start line, fields copied as bytes from a parsed
+ * head, and fields given as strings. The head goes to the socket in one write (with the first
+ * body bytes when they are at hand). One scratch buffer per process is reused; `finish` copies the
+ * head out of it, so a head costs one small allocation whatever its number of fields.
+ */
+
+const SCRATCH_BYTES = 64 * 1024;
+let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+
+/** A header value or name the proxy did not parse itself may hold what would split the head. */
+export class HeadValueError extends Error {}
+
+/** Whether a string may be a field value on the wire: no CR, LF, NUL or other controls but HTAB. */
+export function isFieldValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+/** Whether a string is a token (a field name, a method). */
+export function isToken(v: string): boolean {
+  if (v.length === 0) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c > 0x7e || !TOKEN[c]) return false;
+  }
+  return true;
+}
+const TOKEN: boolean[] = [];
+for (let c = 0; c < 128; c++) TOKEN[c] = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(String.fromCharCode(c));
+
+export class HeadWriter {
+  private n = 0;
+
+  /** Start a new head (the scratch buffer is shared: one head at a time, finished before the next). */
+  reset(): this {
+    this.n = 0;
+    return this;
+  }
+
+  private room(k: number): void {
+    if (this.n + k <= scratch.length) return;
+    const next = Buffer.allocUnsafe(Math.max(scratch.length * 2, this.n + k));
+    scratch.copy(next, 0, 0, this.n);
+    scratch = next;
+  }
+
+  /** Raw latin1 text (start lines, separators): the caller vouches for it. */
+  text(s: string): this {
+    const n = s.length;
+    this.room(n);
+    if (n > 32) {
+      this.n += scratch.write(s, this.n, 'latin1');
+      return this;
+    }
+    let k = this.n;
+    for (let i = 0; i < n; i++) scratch[k++] = s.charCodeAt(i);
+    this.n = k;
+    return this;
+  }
+
+  /** CRLF. */
+  crlf(): this {
+    this.room(2);
+    scratch[this.n++] = 13;
+    scratch[this.n++] = 10;
+    return this;
+  }
+
+  /** Bytes as they are (a field line copied from a parsed head). */
+  bytes(buf: Buffer, s: number, e: number): this {
+    this.room(e - s);
+    buf.copy(scratch, this.n, s, e);
+    this.n += e - s;
+    return this;
+  }
+
+  /** `name: value\r\n`, both checked (values from plugins or the network may hold anything). */
+  field(name: string, value: string): this {
+    if (!isToken(name) || !isFieldValue(value))
+      throw new HeadValueError(`invalid header ${JSON.stringify(name)}`);
+    return this.text(name).text(': ').text(value).text('\r\n');
+  }
+
+  /** `name: value\r\n` for values the proxy made itself (numbers, addresses, its own tokens). */
+  trustedField(name: string, value: string): this {
+    return this.text(name).text(': ').text(value).text('\r\n');
+  }
+
+  /** The head so far, copied out of the scratch buffer. */
+  finish(): Buffer {
+    const out = Buffer.allocUnsafe(this.n);
+    scratch.copy(out, 0, 0, this.n);
+    return out;
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** A copy of bytes `from` to `to` written so far (to keep a part of a head for reuse). */
+  copyOut(from: number, to: number): Buffer {
+    return Buffer.from(scratch.subarray(from, to));
+  }
+}
+
+/** The one writer of this process (heads are built synchronously, one at a time). */
+export const headWriter = new HeadWriter();

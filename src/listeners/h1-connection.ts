@@ -1,0 +1,905 @@
+/**
+ * One HTTP/1.1 client connection (RFC 9112) on a net or TLS socket: the connection state machine
+ * that reads request heads with Fulcrum's parser (src/http1/), hands each request to an Exchange
+ * through an H1Request (the Downstream of that request), reads its body into the request's
+ * BodyChannel with backpressure, and writes the response, framed by Content-Length, chunked (the
+ * target's chunks passed on as they came, or ours), or by closing.
+ *
+ * Requests on one connection are served one at a time, in order, as nginx does: a pipelined
+ * request is parsed once the response before it has been written, so answers never overtake one
+ * another, and a request pipelined behind a response that closes the connection is never read.
+ * Any doubt about framing (a malformed head, a broken chunked body) ends the connection after the
+ * error is answered. Timeouts (one clock timer, re-armed lazily): `client_header_ms` for a head
+ * (408), `client_request_ms` for a whole request (408), `keepalive_ms` between requests; a
+ * connection being closed after an answer lingers briefly, reading and dropping what the client
+ * still sends, so that it reads the answer rather than a reset (nginx's lingering close).
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { NodeSpec } from '../config/types.ts';
+import type { TimerHandle } from '../core/clock.ts';
+import { ERRORS, type ErrorCode, errorBody } from '../core/errors.ts';
+import { unmapIPv4 } from '../core/net.ts';
+import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
+import type { Fields } from '../http1/fields.ts';
+import { HeadParser, PARSE } from '../http1/head-parser.ts';
+import { headWriter } from '../http1/head-writer.ts';
+import { type RequestMessage, requestMessage } from '../http1/message.ts';
+import { H } from '../http1/syntax.ts';
+import { BodyChannel } from '../proxy/body-channel.ts';
+import type { BodyMode, Downstream, DownstreamEvents, ForwardCache, OutHead } from '../proxy/downstream.ts';
+import { Exchange } from '../proxy/exchange.ts';
+import { keepResponseField } from '../proxy/headers.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { httpDateLine } from './http-date.ts';
+
+/** How long a connection being closed keeps reading (and dropping) what the client sends. */
+const LINGER_MS = 2000;
+const NONE = 0;
+
+/** A socket whose client address came from a PROXY protocol header. */
+export type ProxiedSocket = Socket & { fulcrumClientIp?: string };
+
+/** Standard reason phrases for the statuses a proxy sends most. */
+const REASONS: Record<number, string> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? 'Unknown';
+}
+
+const VIA_LINE = Buffer.from('via: 1.1 fulcrum\r\n', 'latin1');
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** `HTTP/1.1 <status> <reason>\r\n` of the statuses above, made once. */
+const STATUS_LINES: Record<number, Buffer> = {};
+for (const [code, reason] of Object.entries(REASONS))
+  STATUS_LINES[Number(code)] = Buffer.from(`HTTP/1.1 ${code} ${reason}\r\n`, 'latin1');
+
+/** What a connection needs from its listener. */
+export interface H1Host {
+  readonly runtime: Runtime;
+  /** The node settings in service (limits and timeouts are read per request). */
+  node(): NodeSpec;
+  /** The connection is gone (for the listener's count). */
+  closed(c: H1Connection): void;
+}
+
+/** Requests a client may have in flight on one connection by pipelining; beyond, reading waits. */
+const MAX_PIPELINED = 32;
+
+export class H1Connection {
+  readonly socket: Socket;
+  readonly clientIp: string;
+  /** The forwarding fields of the last request (exchange.ts): the same for most requests of a connection. */
+  readonly forwardCache: ForwardCache = { host: '', clientHost: '', settings: null, block: null };
+  private readonly host: H1Host;
+  private readonly runtime: Runtime;
+  private readonly parser: HeadParser;
+  /** Bytes read and not yet consumed: a head in pieces, or requests pipelined ahead. */
+  private pending: Buffer | null = null;
+  /** Requests whose responses are not finished, in order: the first one writes, the others wait. */
+  private readonly queue: H1Request[] = [];
+  /** The request whose body is being read, and how. */
+  private reading: H1Request | null = null;
+  private bodyRemaining = 0;
+  private decoder: ChunkedDecoder | null = null;
+  private paused = false;
+  /**
+   * head: reading a request head; body: reading `reading`'s body; stopped: no more requests on this
+   * connection (after one that closes it, an upgrade, or a refused head); closing: FIN sent,
+   * lingering; closed.
+   */
+  private state: 'head' | 'body' | 'stopped' | 'closing' | 'closed' = 'head';
+  /** A refusal (bad head, timeout) to answer once the responses before it are written. */
+  private refusal: ErrorCode | null = null;
+  private headStarted = false;
+  private headerDeadline = NONE;
+  private requestDeadline = NONE;
+  private idleDeadline = NONE;
+  private lingerDeadline = NONE;
+  private timer: TimerHandle | null = null;
+  private timerAt = NONE;
+  /** Requests read on this connection (the first one's head is timed from the accept). */
+  private served = 0;
+
+  constructor(socket: Socket, host: H1Host, initial: Buffer | null) {
+    this.socket = socket;
+    this.host = host;
+    this.runtime = host.runtime;
+    const proxied = (socket as ProxiedSocket).fulcrumClientIp;
+    this.clientIp = proxied ?? unmapIPv4(socket.remoteAddress ?? '');
+    const l = host.node().limits;
+    this.parser = new HeadParser('request', {
+      maxHeadBytes: l.maxHeaderBytes,
+      maxFields: l.maxHeaders + 1,
+      maxTargetBytes: l.maxUriBytes,
+    });
+    this.onData = this.onData.bind(this);
+    this.onDrain = this.onDrain.bind(this);
+    this.onEnd = this.onEnd.bind(this);
+    this.onClose = this.onClose.bind(this);
+    this.resumeBody = this.resumeBody.bind(this);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onEnd);
+    socket.on('error', noop);
+    socket.on('close', this.onClose);
+    const t = host.node().timeouts;
+    this.headerDeadline = this.now() + t.clientHeaderMs;
+    this.schedule();
+    if (initial !== null && initial.length > 0) this.onData(initial);
+  }
+
+  private now(): number {
+    return this.runtime.ioClock.monoMs();
+  }
+
+  /** Wall-clock time, for the Date field. */
+  nowMs(): number {
+    return this.runtime.ioClock.nowMs();
+  }
+
+  // ---- reading ----
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.dispatchData(chunk);
+    } catch (err) {
+      // A bug must cost this connection, never the process (and never go unnoticed).
+      this.runtime.logs.app.error(
+        { err, client: this.clientIp },
+        'internal error on a client connection: closed',
+      );
+      this.socket.destroy();
+    }
+  }
+
+  private dispatchData(chunk: Buffer): void {
+    switch (this.state) {
+      case 'head':
+        return this.readHeads(chunk);
+      case 'body':
+        return this.afterBody(chunk, this.readBody(chunk, 0));
+      case 'stopped':
+        // Kept for a WebSocket's tunnel; otherwise what follows a closing request is never read.
+        if (this.queue.length > 0 && this.queue[this.queue.length - 1]!.upgrade !== null)
+          this.stash(chunk, 0);
+        return;
+      default:
+        return; // closing: lingering, what the client still sends is dropped
+    }
+  }
+
+  private stash(chunk: Buffer, from: number): void {
+    const rest = from === 0 ? chunk : chunk.subarray(from);
+    if (rest.length === 0) return;
+    this.pending = this.pending === null ? rest : Buffer.concat([this.pending, rest]);
+  }
+
+  /** Parse request heads from what is pending plus `chunk`, starting each request as it completes. */
+  private readHeads(chunk: Buffer | null): void {
+    let buf: Buffer;
+    if (this.pending === null) {
+      if (chunk === null) return;
+      buf = chunk;
+    } else {
+      buf = chunk === null ? this.pending : Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    let i = 0;
+    while (this.state === 'head' && i < buf.length) {
+      if (this.queue.length >= MAX_PIPELINED) {
+        // Far enough ahead: the rest waits (TCP pushes back on the client).
+        this.stash(buf, i);
+        this.pause();
+        return;
+      }
+      if (!this.headStarted) this.headBegins();
+      const r = this.parser.execute(buf, i, buf.length);
+      if (r === PARSE.MORE) {
+        // The parser resumes on the same bytes plus what comes next (its offsets are from byte i).
+        this.pending = i === 0 ? buf : buf.subarray(i);
+        return;
+      }
+      if (r === PARSE.TOO_LARGE) return this.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
+      if (r === PARSE.URI_TOO_LONG) return this.refuse('FULCRUM_ERR_URI_TOO_LONG');
+      if (r !== PARSE.DONE) return this.refuse('FULCRUM_ERR_BAD_REQUEST');
+      const p = this.parser;
+      const m = requestMessage(p.method, p.target, p.minor, p.fields(buf, i));
+      const used = p.headLength;
+      this.headerDeadline = NONE;
+      this.headStarted = false;
+      p.reset();
+      if (m === 'bad') return this.refuse('FULCRUM_ERR_BAD_REQUEST');
+      i += used;
+      i = this.startRequest(m, buf, i);
+    }
+    if (i < buf.length) this.dispatchData(buf.subarray(i));
+  }
+
+  private headBegins(): void {
+    this.headStarted = true;
+    const t = this.host.node().timeouts;
+    this.idleDeadline = NONE;
+    // The first request's head is timed from the connection's start (nginx, Node); a later one's
+    // from its first byte.
+    if (this.served > 0) this.headerDeadline = this.now() + t.clientHeaderMs;
+    if (t.clientRequestMs > 0) this.requestDeadline = this.now() + t.clientRequestMs;
+    this.schedule();
+  }
+
+  /** Start the request whose head ended at `buf[i]`; returns where its body (if any) ended. */
+  private startRequest(m: RequestMessage, buf: Buffer, i: number): number {
+    const node = this.host.node();
+    let body: BodyChannel | null = null;
+    const f = m.framing;
+    const ws = m.upgrade === 'websocket' && m.method === 'GET';
+    if (f.kind === 'length' && !ws) {
+      body = new BodyChannel(f.length, false, 0, 0);
+      this.bodyRemaining = f.length;
+    } else if (f.kind === 'chunked' && !ws) {
+      // Passed on as it came to an HTTP/1.1 target (validated here as it streams).
+      body = new BodyChannel(-1, true, 0, 0);
+      this.decoder = new ChunkedDecoder(node.limits.maxHeaderBytes);
+    }
+    const req = new H1Request(this, m, body, ws);
+    this.served++;
+    this.queue.push(req);
+    if (this.queue.length === 1) req.activate();
+    // No request after one that closes the connection, or upgrades it, is ever read.
+    const last = !m.keepAlive || m.upgrade !== null;
+    const ex = new Exchange(this.runtime, this.runtime.current, req);
+    if (body !== null) {
+      body.onResume = this.resumeBody;
+      this.reading = req;
+      this.state = 'body';
+    } else {
+      this.requestDeadline = NONE;
+      if (last) this.state = 'stopped';
+    }
+    if (ws) {
+      req.upgradeHead = i < buf.length ? Buffer.from(buf.subarray(i)) : Buffer.alloc(0);
+      i = buf.length;
+    } else if (body !== null && i < buf.length) {
+      const end = this.readBody(buf, i);
+      i = end;
+    }
+    if (last && this.state === 'head') this.state = 'stopped';
+    if (!req.done) ex.start();
+    return this.state === 'body' ? buf.length : i;
+  }
+
+  /** Body bytes `buf[i..]` of the request being read; returns where its body ended in `buf`. */
+  private readBody(buf: Buffer, i: number): number {
+    const req = this.reading!;
+    const body = req.body!;
+    if (this.decoder === null) {
+      const n = Math.min(this.bodyRemaining, buf.length - i);
+      this.bodyRemaining -= n;
+      const more = body.push(i === 0 && n === buf.length ? buf : buf.subarray(i, i + n));
+      if (this.bodyRemaining === 0) {
+        this.bodyDone(null);
+        return i + n;
+      }
+      if (!more) this.pause();
+      return buf.length;
+    }
+    const d = this.decoder;
+    const before = d.bytes;
+    const end = d.push(buf, i, buf.length, noSink);
+    if (end < 0) {
+      this.decoder = null;
+      this.bodyFailed('FULCRUM_ERR_BAD_REQUEST');
+      return buf.length;
+    }
+    // The coded bytes go on as they came; the data bytes are what the limit counts.
+    const more = end > i ? body.push(buf.subarray(i, end), d.bytes - before) : true;
+    if (d.done) {
+      const trailers = d.trailers;
+      this.decoder = null;
+      this.bodyDone(trailers);
+      return end;
+    }
+    if (!more) this.pause();
+    return buf.length;
+  }
+
+  private bodyDone(trailers: Fields | null): void {
+    const req = this.reading!;
+    this.reading = null;
+    this.requestDeadline = NONE;
+    this.state = req.keepAliveRequested ? 'head' : 'stopped';
+    req.body!.end(trailers);
+  }
+
+  private bodyFailed(code: ErrorCode): void {
+    const req = this.reading;
+    this.reading = null;
+    this.requestDeadline = NONE;
+    // The framing can no longer be trusted: answer (if the exchange still can) and close.
+    this.state = 'stopped';
+    this.pause();
+    if (req !== null) {
+      req.closeAfter = true;
+      req.body?.fail(code);
+    }
+  }
+
+  private resumeBody(): void {
+    if (this.state !== 'body') return;
+    const p = this.pending;
+    this.pending = null;
+    this.resume();
+    if (p !== null) this.afterBody(p, this.readBody(p, 0));
+  }
+
+  /** What followed a body in `buf` (from `end`): the next request, or bytes to keep or drop. */
+  private afterBody(buf: Buffer, end: number): void {
+    if (end >= buf.length) return;
+    if (this.state === 'body') {
+      // The body stopped taking bytes (backpressure): the rest waits.
+      this.stash(buf, end);
+      return;
+    }
+    this.dispatchData(buf.subarray(end));
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  // ---- writing: responses in order ----
+
+  /** A request's response was handed over whole (or cut): the next one writes, or the connection ends. */
+  finished(req: H1Request): void {
+    const q = this.queue;
+    if (q[0] !== req) return; // it waits, buffered, for those before it
+    while (q.length > 0 && q[0]!.ended) {
+      const done = q.shift()!;
+      if (done.body !== null && !done.body.complete) {
+        // Answered before its body was read (an error, an early answer): the rest of it cannot be
+        // told from a next request.
+        if (this.reading === done) this.reading = null;
+        done.body.fail('FULCRUM_ERR_CLIENT_ABORTED');
+        return this.closeGracefully();
+      }
+      if (!done.keepAlive()) return this.closeGracefully();
+      const next = q[0];
+      if (next !== undefined) next.activate();
+    }
+    if (q.length > 0) return;
+    if (this.refusal !== null) return this.writeRefusal(this.refusal);
+    if (this.state === 'stopped') return this.closeGracefully();
+    // Idle between requests, or reading the next head.
+    this.resume();
+    if (!this.headStarted && this.state === 'head') {
+      const t = this.host.node().timeouts;
+      this.idleDeadline = t.keepaliveMs > 0 ? this.now() + t.keepaliveMs : NONE;
+      this.schedule();
+    }
+    if (this.pending !== null && this.state === 'head') this.readHeads(null);
+  }
+
+  /** A head refused: stop reading; the error goes out after the responses before it, then close. */
+  private refuse(code: ErrorCode): void {
+    this.pending = null;
+    this.state = 'stopped';
+    this.headerDeadline = this.requestDeadline = NONE;
+    this.runtime.metrics.errors.labels({ code }).inc();
+    this.runtime.logs.app.debug({ code, client: this.clientIp }, 'client error');
+    if (this.queue.length > 0) {
+      this.refusal = code;
+      return;
+    }
+    this.writeRefusal(code);
+  }
+
+  private writeRefusal(code: ErrorCode): void {
+    const e = ERRORS[code];
+    const body = errorBody(code, undefined);
+    this.socket.write(
+      `HTTP/1.1 ${e.status} ${reasonPhrase(e.status)}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    this.closeGracefully();
+  }
+
+  /** End the connection after what was written: FIN, then linger reading until the client closes. */
+  closeGracefully(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.pending = null;
+    this.headerDeadline = this.requestDeadline = this.idleDeadline = NONE;
+    this.lingerDeadline = this.now() + LINGER_MS;
+    this.schedule();
+    this.resume();
+    this.socket.end();
+    // Requests after the one that closed the connection will never be answered.
+    for (const r of this.queue.splice(0)) r.gone();
+  }
+
+  /** Drop the connection now. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** During a drain: close the connection if it is between requests. */
+  closeIfIdle(): boolean {
+    if (this.state === 'head' && !this.headStarted && this.queue.length === 0) {
+      this.closeGracefully();
+      return true;
+    }
+    return false;
+  }
+
+  /** Give the socket up (a WebSocket tunnel): no more reading, timers or bookkeeping here. Returns bytes read ahead. */
+  detach(): Buffer | null {
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('drain', this.onDrain);
+    s.off('end', this.onEnd);
+    s.off('close', this.onClose);
+    this.clearTimer();
+    this.state = 'closed';
+    this.queue.length = 0;
+    this.reading = null;
+    if (this.paused) {
+      this.paused = false;
+      s.resume();
+    }
+    s.once('close', () => this.host.closed(this));
+    const p = this.pending;
+    this.pending = null;
+    return p;
+  }
+
+  // ---- socket events ----
+
+  private onDrain(): void {
+    this.queue[0]?.drained();
+  }
+
+  private onEnd(): void {
+    // The client closed its side: as nginx (without proxy_ignore_client_abort), the requests in
+    // flight are given up (499) and the connection closed.
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.state = 'closed';
+    this.clearTimer();
+    const reading = this.reading;
+    this.reading = null;
+    reading?.body?.fail('FULCRUM_ERR_CLIENT_ABORTED');
+    for (const r of this.queue.splice(0)) r.gone();
+    this.host.closed(this);
+  }
+
+  // ---- timers ----
+
+  private schedule(): void {
+    let at = NONE;
+    for (const d of [this.headerDeadline, this.requestDeadline, this.idleDeadline, this.lingerDeadline])
+      if (d !== NONE && (at === NONE || d < at)) at = d;
+    if (at === NONE) return;
+    if (this.timer !== null && this.timerAt <= at) return;
+    this.clearTimer();
+    const clock = this.runtime.ioClock;
+    this.timerAt = at;
+    this.timer = clock.setTimer(Math.max(0, at - clock.monoMs()), onConnectionTimer, this);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      this.runtime.ioClock.clearTimer(this.timer);
+      this.timer = null;
+      this.timerAt = NONE;
+    }
+  }
+
+  tick(): void {
+    this.timer = null;
+    this.timerAt = NONE;
+    if (this.state === 'closed') return;
+    const now = this.now();
+    if (this.lingerDeadline !== NONE && now >= this.lingerDeadline) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.idleDeadline !== NONE && now >= this.idleDeadline) {
+      this.idleDeadline = NONE;
+      if (this.state === 'head' && !this.headStarted && this.queue.length === 0) {
+        this.socket.destroy();
+        return;
+      }
+    }
+    if (this.headerDeadline !== NONE && now >= this.headerDeadline) {
+      this.headerDeadline = NONE;
+      // No byte of a request: close quietly (nginx does too); part of a head: 408 (slowloris).
+      if (this.state === 'head') {
+        if (this.headStarted) this.refuse('FULCRUM_ERR_REQUEST_TIMEOUT');
+        else if (this.queue.length === 0) this.socket.destroy();
+        return;
+      }
+    }
+    if (this.requestDeadline !== NONE && now >= this.requestDeadline) {
+      this.requestDeadline = NONE;
+      if (this.state === 'body') return this.bodyFailed('FULCRUM_ERR_REQUEST_TIMEOUT');
+      if (this.state === 'head' && this.headStarted) return this.refuse('FULCRUM_ERR_REQUEST_TIMEOUT');
+    }
+    this.schedule();
+  }
+}
+
+function onConnectionTimer(c: H1Connection): void {
+  c.tick();
+}
+
+function noSink(): void {}
+function noop(): void {}
+
+/** Bytes a response waiting behind earlier ones may hold before its writer is asked to wait. */
+const QUEUED_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * One request on an HTTP/1.1 connection, as the Exchange's Downstream. Its response goes to the
+ * socket only once the responses before it are finished; until then it is held here (with
+ * backpressure past QUEUED_HIGH_WATER_BYTES).
+ */
+export class H1Request implements Downstream {
+  readonly h2 = false;
+  private readonly conn: H1Connection;
+  readonly socket: Socket;
+  readonly clientIp: string;
+  readonly method: string;
+  readonly target: string;
+  readonly minor: number;
+  readonly fields: Fields;
+  readonly host: string;
+  readonly expectContinue: boolean;
+  readonly body: BodyChannel | null;
+  readonly connectionNamed: readonly string[] | null;
+  readonly upgrade: string | null;
+  readonly forwardCache: ForwardCache;
+  /** The client asked to keep the connection (its version and Connection field). */
+  readonly keepAliveRequested: boolean;
+  /** The bytes the client sent after a WebSocket request's head. */
+  upgradeHead: Buffer = Buffer.alloc(0);
+  closeAfter: boolean;
+  headersSent = false;
+  finished = false;
+  events: DownstreamEvents | null = null;
+  /** Nothing more is written for this response (ended, cut, or the client left). */
+  done = false;
+  /** The response has been handed over whole (possibly still held, waiting its turn). */
+  ended = false;
+  private continued = false;
+  /** How the response body is framed on the wire. */
+  private framing: 'none' | 'length' | 'chunked' | 'raw' | 'close' = 'none';
+  private remaining = 0;
+  private waitingDrain = false;
+  /**
+   * Bytes of this response not yet handed to the socket: a head waiting for its first body bytes
+   * (they leave together, in one writev, when the read that brought them is done: flush()), or a
+   * whole response waiting behind earlier ones on the connection (`active` false).
+   */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private active = false;
+  /** The socket refused more (write returned false): the writer is told to wait. */
+  private blocked = false;
+
+  constructor(conn: H1Connection, m: RequestMessage, body: BodyChannel | null, ws: boolean) {
+    this.conn = conn;
+    this.socket = conn.socket;
+    this.clientIp = conn.clientIp;
+    this.forwardCache = conn.forwardCache;
+    this.method = m.method;
+    this.target = m.target;
+    this.minor = m.minor;
+    this.fields = m.fields;
+    this.host = m.host;
+    this.expectContinue = m.expectContinue;
+    this.body = body;
+    this.connectionNamed = m.named;
+    this.upgrade = ws ? 'websocket' : null;
+    // A request asking to upgrade ends its connection, tunnelled or not (as Node's server did):
+    // what the client sends next may be in the new protocol.
+    this.keepAliveRequested = m.keepAlive && m.upgrade === null;
+    this.closeAfter = !this.keepAliveRequested;
+  }
+
+  keepAlive(): boolean {
+    return !this.closeAfter && this.framing !== 'close';
+  }
+
+  /** This response's turn to write: what it holds goes out now. */
+  activate(): void {
+    if (this.active) return;
+    this.active = true;
+    this.flush();
+    if (this.ended) {
+      this.conn.finished(this);
+      return;
+    }
+    if (this.waitingDrain && !this.blocked) {
+      this.waitingDrain = false;
+      this.events?.clientDrained();
+    }
+  }
+
+  /** Bytes of this response, kept until flush(). False: the writer should wait for clientDrained. */
+  private emit(b: Buffer | string): boolean {
+    const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    return this.active
+      ? !this.blocked && this.outBytes < QUEUED_HIGH_WATER_BYTES
+      : this.outBytes < QUEUED_HIGH_WATER_BYTES;
+  }
+
+  /** Hand what this response holds to the socket (in one writev when it is several pieces). */
+  flush(): void {
+    if (!this.active || this.out.length === 0 || (this.done && !this.ended)) return;
+    const out = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    const s = this.socket;
+    let ok: boolean;
+    if (out.length === 1) ok = s.write(out[0]!);
+    else {
+      s.cork();
+      ok = true;
+      for (const b of out) ok = s.write(b);
+      s.uncork();
+    }
+    if (!ok) {
+      this.blocked = true;
+      this.waitingDrain = true;
+    } else if (this.waitingDrain && !this.done) {
+      // The writer was told to wait because too much was held here: the socket took it all.
+      this.waitingDrain = false;
+      this.events?.clientDrained();
+    }
+  }
+
+  sendContinue(): void {
+    if (!this.expectContinue || this.continued || this.headersSent || this.done) return;
+    this.continued = true;
+    this.emit(CONTINUE);
+    this.flush();
+  }
+
+  sendInformational(status: number, fields: readonly string[]): void {
+    if (this.headersSent || this.done || this.minor === 0) return;
+    const w = headWriter.reset().text(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`);
+    for (let i = 0; i < fields.length; i += 2) w.field(fields[i]!, fields[i + 1]!);
+    this.emit(w.text('\r\n').finish());
+    this.flush();
+  }
+
+  writeHead(head: OutHead): void {
+    if (this.headersSent || this.done) return;
+    const status = head.status;
+    const mode = head.body;
+    const w = headWriter.reset();
+    const line = head.reason === '' || head.reason === REASONS[status] ? STATUS_LINES[status] : undefined;
+    if (line !== undefined) w.bytes(line, 0, line.length);
+    else
+      w.text('HTTP/1.1 ')
+        .text(String(status))
+        .text(' ')
+        .text(head.reason !== '' && isPhrase(head.reason) ? head.reason : reasonPhrase(status))
+        .text('\r\n');
+    let date = false;
+    const bodiless = mode.kind === 'none';
+    const copy = head.copy;
+    if (copy !== null) {
+      // Kept fields go in runs: consecutive kept lines are one copy of the target's bytes.
+      const ids = copy.ids;
+      let run = -1;
+      for (let i = 0; i < ids.length; i++) {
+        if (keepResponseField(copy, i, head.named, head.keepTrailer, bodiless, head.dropVia)) {
+          if (ids[i] === H.DATE) date = true;
+          if (run < 0) run = i;
+        } else if (run >= 0) {
+          copy.writeLines(w, run, i);
+          run = -1;
+        }
+      }
+      if (run >= 0) copy.writeLines(w, run, ids.length);
+    }
+    const extra = head.extra;
+    for (let i = 0; i < extra.length; i += 2) {
+      const name = extra[i]!;
+      // A 101's Connection and Upgrade are the handshake itself; elsewhere the framing is ours.
+      const id = status === 101 ? 0 : framingField(name);
+      if (id === 1 && !bodiless) continue;
+      if (id === 2) continue;
+      if (id === 3) date = true;
+      w.field(name, extra[i + 1]!);
+    }
+    if (head.via === true) w.bytes(VIA_LINE, 0, VIA_LINE.length);
+    if (!date) {
+      const d = httpDateLine(this.conn.nowMs());
+      w.bytes(d, 0, d.length);
+    }
+    const framing = this.frame(mode, status);
+    // A 101's own Connection and Upgrade were in `extra`.
+    if (status !== 101) {
+      if (this.closeAfter || this.framing === 'close') w.text('connection: close\r\n');
+      else if (this.minor === 0) w.text('connection: keep-alive\r\n');
+    }
+    if (framing !== '') w.text(framing);
+    this.headersSent = true;
+    this.emit(w.text('\r\n').finish());
+  }
+
+  /** Choose the body's framing; returns its field line ('' for none). */
+  private frame(mode: BodyMode, status: number): string {
+    const bodiless = this.method === 'HEAD' || status < 200 || status === 204 || status === 304;
+    switch (mode.kind) {
+      case 'none':
+        this.framing = 'none';
+        return '';
+      case 'length':
+        this.framing = bodiless ? 'none' : 'length';
+        this.remaining = mode.length;
+        return `content-length: ${mode.length}\r\n`;
+      case 'chunked-raw':
+        this.framing = bodiless ? 'none' : 'raw';
+        return 'transfer-encoding: chunked\r\n';
+      default:
+        if (bodiless) {
+          this.framing = 'none';
+          return '';
+        }
+        if (this.minor === 1) {
+          this.framing = 'chunked';
+          return 'transfer-encoding: chunked\r\n';
+        }
+        // HTTP/1.0 knows no chunked coding: the body ends with the connection.
+        this.framing = 'close';
+        this.closeAfter = true;
+        return '';
+    }
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    let ok: boolean;
+    switch (this.framing) {
+      case 'none':
+        return true;
+      case 'chunked':
+        this.emit(Buffer.from(chunkHead(chunk.length), 'latin1'));
+        this.emit(chunk);
+        ok = this.emit(CRLF);
+        break;
+      case 'length':
+        if (chunk.length > this.remaining) chunk = chunk.subarray(0, this.remaining);
+        this.remaining -= chunk.length;
+        ok = this.emit(chunk);
+        break;
+      default:
+        ok = this.emit(chunk);
+    }
+    if (!ok) this.waitingDrain = true;
+    return ok;
+  }
+
+  /** The socket took what it had: writers may go on. */
+  drained(): void {
+    this.blocked = false;
+    if (!this.waitingDrain || this.done) return;
+    this.waitingDrain = false;
+    this.events?.clientDrained();
+  }
+
+  end(trailers: Fields | null): void {
+    if (this.done || !this.headersSent) return;
+    if (this.framing === 'chunked') {
+      if (trailers === null || trailers.count === 0) this.emit(LAST_CHUNK);
+      else {
+        const w = headWriter.reset().text('0\r\n');
+        for (let i = 0; i < trailers.count; i++) trailers.writeLine(w, i);
+        this.emit(w.text('\r\n').finish());
+      }
+    } else if (this.framing === 'length' && this.remaining > 0) {
+      // Shorter than announced: the client can only learn it from the connection closing.
+      this.closeAfter = true;
+    }
+    this.done = true;
+    this.finished = true;
+    this.ended = true;
+    if (this.active) {
+      this.flush();
+      this.conn.finished(this);
+    }
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.conn.destroy();
+  }
+
+  tunnel(): { readonly duplex: Duplex; readonly head: Buffer } {
+    this.flush();
+    this.done = true;
+    const ahead = this.conn.detach();
+    return {
+      duplex: this.socket,
+      head: ahead === null ? this.upgradeHead : Buffer.concat([this.upgradeHead, ahead]),
+    };
+  }
+
+  /** The connection closed (or ended) before this response was finished. */
+  gone(): void {
+    if (this.ended) return;
+    this.done = true;
+    this.events?.clientGone();
+  }
+}
+
+/** 1: Content-Length, 2: Transfer-Encoding or Connection (the framing is ours), 3: Date, 0: other. */
+function framingField(name: string): number {
+  switch (name.length) {
+    case 4:
+      return name.toLowerCase() === 'date' ? 3 : 0;
+    case 10:
+      return name.toLowerCase() === 'connection' ? 2 : 0;
+    case 14:
+      return name.toLowerCase() === 'content-length' ? 1 : 0;
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding' ? 2 : 0;
+    default:
+      return 0;
+  }
+}
+
+/** A reason phrase a target sent may hold HTAB, SP and visible characters only. */
+function isPhrase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
