@@ -61,7 +61,36 @@ function resolveScope(state: State, ctx: Ctx, parent: Parent | null): Scope | nu
   return p ? { field: parent.field, id: p.id } : notFound();
 }
 
-function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
+/**
+ * The targets an upstream's discovery gave it (src/discovery/), shown after the configured ones in
+ * `GET /upstreams/{u}/targets`; null when the upstream discovers nothing.
+ */
+export type DiscoveredTargets = (upstream: string) => readonly Record<string, unknown>[] | null;
+
+/** The rows of `GET /upstreams/{u}/targets`: configured targets (`source: config`), then discovered ones. */
+function targetRows(
+  state: State,
+  scope: Scope,
+  entities: Entity[],
+  discovered?: DiscoveredTargets,
+): Entity[] {
+  const upstream = state.upstreams.find((u) => u.id === scope.id);
+  const extra = upstream === undefined ? null : (discovered?.(String(upstream.name)) ?? null);
+  const configured = entities.map((e) => ({ ...e, source: 'config', last_seen: null }));
+  if (extra === null) return configured;
+  return [
+    ...configured,
+    ...extra.map((row) => ({ ...row, upstream: { id: scope.id } }) as unknown as Entity),
+  ];
+}
+
+function list(
+  ctx: Ctx,
+  state: State,
+  kind: Kind,
+  scope: Scope | null,
+  discovered?: DiscoveredTargets,
+): Reply {
   const size = ctx.query.has('size') ? Number(ctx.query.get('size')) : DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE)
     return refusalReply(
@@ -78,7 +107,8 @@ function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
   }
   const filter = tagFilter(ctx.query.get('tags'));
   if (filter instanceof Refusal) return refusalReply(filter);
-  const all = state[kind].filter((e) => (scope === null || refId(e[scope.field]) === scope.id) && filter(e));
+  let all = state[kind].filter((e) => (scope === null || refId(e[scope.field]) === scope.id) && filter(e));
+  if (kind === 'targets' && scope !== null) all = targetRows(state, scope, all, discovered);
   const data = all.slice(start, start + size).map((e) => present(state, kind, e));
   const more = start + size < all.length;
   const offset = more ? Buffer.from(String(start + size)).toString('base64url') : null;
@@ -160,24 +190,29 @@ async function read(
   kind: Kind,
   parent: Parent | null,
   itemParam: string | null,
+  discovered?: DiscoveredTargets,
 ) {
   const state = control.state;
   const scope = resolveScope(state, ctx, parent);
   if (scope instanceof Refusal) return refusalReply(scope);
-  if (itemParam === null) return list(ctx, state, kind, scope);
+  if (itemParam === null) return list(ctx, state, kind, scope, discovered);
   const e: Entity | undefined = find(state, kind, ctx.params[itemParam]!, scope);
   return e ? { status: 200, body: present(state, kind, e) } : refusalReply(notFound());
 }
 
 /** Register every entity route on the router. */
-export function addEntityRoutes(router: Router, control: ConfigControl): void {
+export function addEntityRoutes(
+  router: Router,
+  control: ConfigControl,
+  discovered?: DiscoveredTargets,
+): void {
   const add = (kind: Kind, base: string, parent: Parent | null) => {
     const def = DEFS[kind];
     const item = `${base}/{${def.singular}}`;
     const tag = kind;
     const where = parent ? ` of a ${DEFS[parent.kind].singular}` : '';
     router.add('GET', base, { summary: `List ${kind}${where}`, tag }, (c) =>
-      read(control, c, kind, parent, null),
+      read(control, c, kind, parent, null, discovered),
     );
     router.add('POST', base, { summary: `Create a ${def.singular}${where}`, tag, body: def.schema }, (c) =>
       write(control, c, kind, parent, 'create', null),

@@ -21,7 +21,7 @@ import { Dashboard, type DashboardSources } from './dashboard.ts';
 import { openApiDocument } from './openapi.ts';
 import { redactSecrets } from './redact.ts';
 import { crossSiteRefusal, DEFAULT_MEDIA, mediaRefusal } from './request-guard.ts';
-import { addEntityRoutes } from './resources.ts';
+import { addEntityRoutes, type DiscoveredTargets } from './resources.ts';
 import { type Reply, Router } from './router.ts';
 
 export interface AdminSources extends HealthSource {
@@ -36,6 +36,8 @@ export interface AdminSources extends HealthSource {
   readiness(): { ready: boolean; message: string };
   readonly dashboard: DashboardSources;
   readonly clock: Clock;
+  /** Discovered targets per upstream for `GET /upstreams/{u}/targets` (src/discovery/). */
+  readonly discoveredTargets?: DiscoveredTargets;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra = {}): void {
@@ -111,7 +113,7 @@ export function buildRouter(sources: AdminSources): Router {
     }),
   );
   addConfigRoutes(router, sources.control, sources);
-  addEntityRoutes(router, sources.control);
+  addEntityRoutes(router, sources.control, sources.discoveredTargets);
   addCredentialRoutes(router, sources.control);
   return router;
 }

@@ -103,6 +103,18 @@ export interface FulcrumConfig {
     /** Add `Server: fulcrum/<version>` to locally generated responses. */
     server_tokens?: boolean;
   };
+  /** DNS servers that resolve targets and services marked `resolve` (docs/discovery.md), each `address` or `address:port` (`[IPv6]:port`), asked in turn. Unset: the servers of /etc/resolv.conf. */
+  dns_resolver?: string[];
+  /** The record types tried, in order, for a name to resolve (Kong's `dns_order`): `LAST` is the type that answered last time, `SRV` gives ports, weights and priorities, `A` and `AAAA` addresses. `CNAME` is accepted and needs no query of its own: aliases are followed inside the other answers. */
+  dns_order?: Array<'LAST' | 'SRV' | 'A' | 'AAAA' | 'CNAME'>;
+  /** Seconds to keep every answer, in place of the records' own TTL. Unset: the records' TTL. */
+  dns_valid_ttl?: number;
+  /** Seconds past its TTL that an answer keeps serving while the DNS servers fail (stale-if-error); then its targets are removed. */
+  dns_stale_ttl?: number;
+  /** Seconds before a name is asked again after the servers failed (timeout, SERVFAIL, REFUSED). */
+  dns_error_ttl?: number;
+  /** Seconds before a name that has no record of any type in `dns_order` (NXDOMAIN or no data) is asked again. */
+  dns_not_found_ttl?: number;
   /** Services, each with its routes. */
   services?: ServiceConfig[];
   /** Routes given at top level; each names its `service`. */
@@ -185,6 +197,8 @@ export interface ServiceConfig {
   host?: string;
   /** The port of a hostname or IP `host` (443 when `protocol` is https or grpcs). Ignored for an upstream, whose targets carry their own ports. */
   port?: number;
+  /** When `host` is a hostname (not an upstream): balance across its DNS records as a target with `resolve` would (docs/discovery.md). */
+  resolve?: boolean;
   /** A path put in front of every forwarded path; how it joins the request path depends on the route's `strip_path` and `path_handling`. */
   path?: string;
   /** Milliseconds to establish a connection to a target. */
@@ -505,6 +519,13 @@ export interface UpstreamConfig {
   };
   /** This upstream's targets. */
   targets?: TargetConfig[];
+  /** Targets from a directory of files in Prometheus' `file_sd` format (docs/discovery.md): `*.json`, `*.yaml` and `*.yml` files, each a list of `{targets, labels}`; labels `weight`, `priority`, `zone` and `tags` (comma separated) set those fields. The directory is watched; a bad file is refused alone and logged while the others keep serving. */
+  file_sd?: {
+    /** The directory, relative to the configuration file. */
+    directory: string;
+    /** Seconds between full re-reads of the directory, besides watching it. */
+    refresh_interval?: number;
+  };
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
 }
@@ -523,6 +544,8 @@ export interface TargetConfig {
   zone?: string;
   /** The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported. */
   upstream?: string;
+  /** Resolve the hostname with DNS (docs/discovery.md): one target per A/AAAA record, each with this target's weight (as Kong), or per SRV record with its port, weight and priority; re-resolved on the records' TTL. Off, a hostname is one target that the operating system resolves per connection. */
+  resolve?: boolean;
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
 }

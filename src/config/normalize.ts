@@ -5,12 +5,14 @@
  * reported as problems, so the rest keeps serving (ARCHITECTURE.md convention 6).
  */
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { systemClock } from '../core/clock.ts';
 import { regexProblem } from '../core/linear-regex.ts';
 import { buildCidrList, formatHostPort, isHostname, isLoopback, parseHostPort } from '../core/net.ts';
 import { collectPlugins, normalizeCredentials } from '../plugins/normalize.ts';
 import { pluginNames } from '../plugins/registry.ts';
 import { DEFAULT_BALANCING, normalizeBalancing } from './balancing.ts';
+import { normalizeDns, normalizeFileSd } from './discovery.ts';
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { checkL4Service, normalizeL4Listener, normalizeL4Route, protocolMismatch } from './l4.ts';
 import { ConfigError, type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
@@ -147,6 +149,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       serverTokens: h.server_tokens ?? true,
     },
     zone: doc.zone ?? '',
+    dns: normalizeDns(src, doc, issues),
   };
 }
 
@@ -219,6 +222,7 @@ function normalizeTargets(
       priority: raw.priority ?? 0,
       zone: raw.zone ?? '',
       tags: raw.tags ?? [],
+      ...(raw.resolve === true && isIP(hp.host) === 0 ? { resolve: true } : {}),
     });
   }
   return out;
@@ -431,6 +435,7 @@ export function normalize(src: ParsedSource): Snapshot {
       circuitBreaker: normalizeCircuitBreaker(src, u.raw.circuit_breaker, u.raw.retry_budget, u.at, issues),
       sticky: normalizeSticky(src, u.raw, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
+      ...(u.raw.file_sd === undefined ? {} : { fileSd: normalizeFileSd(src, u.raw.file_sd, u.at) }),
       implicit: false,
       tags: u.raw.tags ?? [],
     });
@@ -489,6 +494,7 @@ export function normalize(src: ParsedSource): Snapshot {
               priority: 0,
               zone: '',
               tags: [],
+              ...(s.resolve === true && isIP(host) === 0 ? { resolve: true } : {}),
             },
           ],
           implicit: true,

@@ -14,6 +14,7 @@
 import { JWT_ALGORITHMS } from '../plugins/jwt-verify.ts';
 import { pluginConfigRules } from '../plugins/registry.ts';
 import { balancingSchemaFields } from './balancing.ts';
+import { dnsNodeSchemas, fileSdSchema, resolveServiceField, resolveTargetField } from './discovery.ts';
 import { healthchecksSchema } from './healthchecks.ts';
 import { l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { nodeSchemas } from './node-schema.ts';
@@ -182,6 +183,7 @@ export const serviceSchema: S = {
       65535,
       80,
     ),
+    resolve: resolveServiceField,
     path: str(
       "A path put in front of every forwarded path; how it joins the request path depends on the route's `strip_path` and `path_handling`.",
       { pattern: '^/', default: '/' },
@@ -252,6 +254,7 @@ export const targetSchema: S = {
     upstream: str(
       'The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported.',
     ),
+    resolve: resolveTargetField,
     tags,
   },
 };
@@ -354,6 +357,7 @@ export const upstreamSchema: S = {
     retry_budget: retryBudgetSchema,
     sticky: stickySchema,
     targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
+    file_sd: fileSdSchema,
     tags,
   },
 };
@@ -459,6 +463,7 @@ export const fileSchema: S = {
     _workspace: str('Accepted for Kong compatibility; ignored.'),
     _comment: str('Free text; ignored.'),
     ...nodeSchemas,
+    ...dnsNodeSchemas,
     services: { type: 'array', description: 'Services, each with its routes.', items: serviceSchema },
     routes: {
       type: 'array',

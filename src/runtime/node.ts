@@ -12,6 +12,7 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
+import { Discovery } from '../discovery/discovery.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
@@ -21,6 +22,7 @@ import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
 import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
+import { discoveredTargetRows } from './discovery-view.ts';
 import { FileWatch } from './file-watch.ts';
 import { checkServiceHosts } from './host-check.ts';
 import { Runtime } from './runtime.ts';
@@ -92,6 +94,12 @@ function listenerKey(l: ListenerSpec): string {
   return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
 }
 
+/**
+ * At start, how long the first answers of discovery (DNS, file_sd) are awaited before the listeners
+ * bind; past it the node starts with what it has and takes the rest as it arrives.
+ */
+export const DISCOVERY_START_WAIT_MS = 5000;
+
 /** The snapshot with the node's zone replaced by an override (the override wins over the file). */
 function withZone(snapshot: Snapshot, zone: string | undefined): Snapshot {
   if (zone === undefined || zone === snapshot.node.zone) return snapshot;
@@ -114,6 +122,13 @@ export class FulcrumNode {
   private bound = false;
   /** The last load's lookups of service hosts (host-check.ts); settles when they have answered. */
   hostCheck: Promise<void> = Promise.resolve();
+  /** Discovery (src/discovery/): the base configuration in, the configuration to serve out. */
+  readonly discovery: Discovery;
+  /** Configuration changes put in service one after the other (a base change, a discovery change). */
+  private changes: Promise<unknown> = Promise.resolve();
+  private discoveryQueued = false;
+  /** Discovery changes put in service (tests wait on it). */
+  discoveryApplied = 0;
 
   private constructor(
     snapshot: Snapshot,
@@ -129,6 +144,13 @@ export class FulcrumNode {
       options.logFormat ?? snapshot.node.logging.format,
     );
     this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
+    this.discovery = new Discovery({
+      clock,
+      ioClock: this.runtime.ioClock,
+      rng: this.runtime.rng,
+      log: this.logs.app,
+      onChange: () => this.discoveryChanged(),
+    });
     this.startedAtMs = clock.nowMs();
     this.scheduler = options.scheduler ?? immediateScheduler;
     this.control = new ConfigControl(config.store, config, {
@@ -162,6 +184,10 @@ export class FulcrumNode {
     const snapshot = withZone(config.snapshot, options.zone);
     const node = new FulcrumNode(snapshot, options, config);
     try {
+      if (node.discovery.setBase(snapshot) !== snapshot) {
+        await node.discovery.ready(DISCOVERY_START_WAIT_MS);
+        await node.enqueue(() => node.putDiscovered());
+      }
       await node.bind(snapshot);
     } catch (err) {
       await node.stop();
@@ -205,6 +231,7 @@ export class FulcrumNode {
         token: () => this.runtime.current.snapshot.node.admin.token,
         allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
         upstreamHealth: (name) => upstreamHealth(this.runtime, name),
+        discoveredTargets: (name) => discoveredTargetRows(this.runtime, this.discovery, name),
         setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
         readiness: () => this.readiness(),
         clock: this.runtime.clock,
@@ -289,6 +316,9 @@ export class FulcrumNode {
       requests_in_flight: this.runtime.inflight(),
       draining: this.runtime.draining,
       upstreams: this.runtime.health.status(gen.upstreams.values()),
+      ...(snap === this.discovery.merged() && snap.hash.includes('+')
+        ? { discovery: this.discovery.status() }
+        : {}),
     };
   }
 
@@ -330,9 +360,44 @@ export class FulcrumNode {
     }
   }
 
-  /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
-  async applySnapshot(given: Snapshot): Promise<ReloadResult> {
-    const snapshot = withZone(given, this.options.zone);
+  /** Run configuration changes one at a time, in order. */
+  private enqueue<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.changes.then(f, f);
+    this.changes = p.catch(() => {});
+    return p;
+  }
+
+  /** Discovery has new targets: put them in service after what is queued (once for many changes). */
+  private discoveryChanged(): void {
+    if (this.discoveryQueued) return;
+    this.discoveryQueued = true;
+    void this.enqueue(async () => {
+      this.discoveryQueued = false;
+      await this.putDiscovered();
+    });
+  }
+
+  private async putDiscovered(): Promise<void> {
+    const snapshot = this.discovery.merged();
+    if (this.stopping !== null || snapshot === this.runtime.current.snapshot) return;
+    const gen =
+      this.options.configWorker === false
+        ? this.runtime.apply(snapshot)
+        : await this.runtime.applyPaced(snapshot, this.scheduler);
+    this.discoveryApplied++;
+    this.logs.app.info({ generation: gen.id, hash: snapshot.hash }, 'discovered targets changed');
+  }
+
+  /**
+   * Put a validated snapshot in service (listeners added or removed as the snapshot says), with
+   * what discovery finds for it.
+   */
+  applySnapshot(given: Snapshot): Promise<ReloadResult> {
+    return this.enqueue(() => this.applyBase(given));
+  }
+
+  private async applyBase(given: Snapshot): Promise<ReloadResult> {
+    const snapshot = this.discovery.setBase(withZone(given, this.options.zone));
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: ProxyListener[] = [];
@@ -403,6 +468,7 @@ export class FulcrumNode {
       for (const l of this.listeners) l.destroyAll();
     }
     this.watcher?.close();
+    this.discovery.close();
     await this.admin?.close();
     await this.control.pipeline.close();
     this.runtime.close();

@@ -137,7 +137,7 @@ export class Runtime implements ProxyCore {
 
   /** Build a generation from the snapshot at once and put it in service; the old one drains. */
   apply(snapshot: Snapshot): Generation {
-    return this.swap(finish(Generation.build(this.nextId++, snapshot, this.live)));
+    return this.swap(finish(Generation.build(this.nextId++, snapshot, this.live, newBuildKeys(), this.gen)));
   }
 
   /**
@@ -150,7 +150,7 @@ export class Runtime implements ProxyCore {
     try {
       const budget = { clock: this.clock, maxMs: PACE_BUDGET_MS, maxSteps: PACE_MAX_STEPS };
       return this.swap(
-        await pace(Generation.build(this.nextId++, snapshot, this.live, keys), scheduler, budget),
+        await pace(Generation.build(this.nextId++, snapshot, this.live, keys, this.gen), scheduler, budget),
       );
     } finally {
       this.building.delete(keys);
