@@ -166,7 +166,8 @@ export function responseMessage(
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] === H.CONTENT_LENGTH) {
       const n = parseContentLength(f.buf, at[4 * i + 2]!, at[4 * i + 3]!);
-      if (n < 0 || (length >= 0 && n !== length)) return 'bad';
+      // Repeated, even with the same value: llhttp (so undici) and nginx 1.23+ refuse it too.
+      if (n < 0 || length >= 0) return 'bad';
       length = n;
     } else if (ids[i] === H.TRANSFER_ENCODING) {
       tes++;

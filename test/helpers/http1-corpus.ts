@@ -458,6 +458,8 @@ export function responseCorpus(): Http1Case[] {
   for (const v of ['+5', '-5', '0x5', '5 5', '5,5', '5, 5', '', 'five', '18446744073709551621'])
     add(`Content-Length ${JSON.stringify(v)}`, ok([`Content-Length: ${v}`], 'hello'));
   add('two different Content-Length', ok(['Content-Length: 5', 'Content-Length: 2'], 'hello'));
+  // Was read (a repeated, equal length was taken once); llhttp, undici and nginx refuse it.
+  add('two equal Content-Length', ok(['Content-Length: 5', 'Content-Length: 5'], 'hello'));
   add('no framing: until close', ok([], 'all of this'));
   add('HTTP/1.0 until close', ok([], 'all of this', 'HTTP/1.0 200 OK'));
   const body = ch('hello') + ch(' world') + end0;
