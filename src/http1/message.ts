@@ -9,7 +9,7 @@
  */
 import { isValidHostHeader } from '../core/net.ts';
 import type { RawFields } from './fields.ts';
-import { H, listTokens, parseContentLength } from './syntax.ts';
+import { eqLower, H, listTokens, parseContentLength } from './syntax.ts';
 
 /** How a body is delimited. */
 export type Framing =
@@ -51,6 +51,18 @@ export interface ResponseMessage extends ConnectionFacts {
   readonly minor: number;
   readonly fields: RawFields;
   readonly framing: Framing;
+}
+
+const CHUNKED_BYTES = Buffer.from('chunked', 'latin1');
+
+/**
+ * A Transfer-Encoding value (OWS trimmed) that is exactly `chunked`, in any case (letters only, for
+ * which eqLower's `| 0x20` is exact whatever the byte compared). Not a list: in
+ * `chunked,` llhttp sees a final coding that is not chunked (it refuses the request, and reads a
+ * response until the close), so a list with an empty element is refused like any other.
+ */
+function isChunked(buf: Buffer, s: number, e: number): boolean {
+  return e - s === CHUNKED_BYTES.length && eqLower(buf, s, CHUNKED_BYTES);
 }
 
 /** Connection persistence, upgrade and named fields, from a message's fields and version. */
@@ -123,8 +135,7 @@ export function requestMessage(
   let framing: Framing = NO_BODY;
   if (te >= 0) {
     if (minor === 0 || lengths > 0) return 'bad';
-    const tokens = listTokens(f.buf, at[4 * te + 2]!, at[4 * te + 3]!);
-    if (tokens.length !== 1 || tokens[0] !== 'chunked') return 'bad';
+    if (!isChunked(f.buf, at[4 * te + 2]!, at[4 * te + 3]!)) return 'bad';
     framing = CHUNKED;
   } else if (length > 0) framing = { kind: 'length', length };
   if (hosts === 0 && minor === 1) return 'bad';
@@ -180,8 +191,7 @@ export function responseMessage(
   if (head || status < 200 || status === 204 || status === 304) framing = NO_BODY;
   else if (te >= 0) {
     if (length >= 0 || tes > 1) return 'bad';
-    const tokens = listTokens(f.buf, at[4 * te + 2]!, at[4 * te + 3]!);
-    if (tokens.length !== 1 || tokens[0] !== 'chunked') return 'bad';
+    if (!isChunked(f.buf, at[4 * te + 2]!, at[4 * te + 3]!)) return 'bad';
     framing = CHUNKED;
   } else if (length >= 0) framing = length === 0 ? NO_BODY : { kind: 'length', length };
   else {

@@ -287,7 +287,9 @@ export function requestCorpus(): Http1Case[] {
     'chu\x00nked',
   ])
     add(`Transfer-Encoding ${JSON.stringify(te)}`, post([`Transfer-Encoding: ${te}`], body));
-  add('Transfer-Encoding ", chunked"', post(['Transfer-Encoding: , chunked'], body));
+  // Were read as chunked (empty list elements skipped); llhttp refuses the first.
+  add('Transfer-Encoding "chunked,"', post(['Transfer-Encoding: chunked,'], body));
+  add('Transfer-Encoding ", chunked"', post(['Transfer-Encoding: , chunked'], body), STRICTER.TE_NOT_CHUNKED);
   for (const te of [
     'gzip, chunked',
     'identity, chunked',
@@ -471,6 +473,13 @@ export function responseCorpus(): Http1Case[] {
   add('chunked then bytes after', ok(['Transfer-Encoding: chunked'], `${body}EXTRA`));
   add('CL and TE', ok(['Content-Length: 5', 'Transfer-Encoding: chunked'], body));
   add('TE and CL', ok(['Transfer-Encoding: chunked', 'Content-Length: 5'], body));
+  // Was read as chunked; llhttp reads it until the close (chunked is not the final coding).
+  for (const te of ['chunked,', ', chunked'])
+    add(
+      `Transfer-Encoding ${JSON.stringify(te)}`,
+      ok([`Transfer-Encoding: ${te}`], body),
+      STRICTER.RESPONSE_TE_NOT_CHUNKED,
+    );
   for (const te of ['gzip', 'gzip, chunked', 'chunked, gzip', 'identity', 'xchunked'])
     add(
       `Transfer-Encoding ${JSON.stringify(te)}`,
