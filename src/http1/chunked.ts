@@ -8,11 +8,14 @@
  * lenient flags: hex digits only in a size (no sign, no `0x`, no spaces), at most 2^53 - 1, CRLF
  * after the size line and after each chunk's data; chunk extensions are checked for controls and
  * bounded (`MAX_CHUNK_LINE_BYTES`, against the unbounded-extension attacks of CVE-2024-22019);
- * trailer fields are parsed like header fields and bounded too.
+ * trailer fields are parsed like header fields and bounded too. A trailer that would frame the
+ * message or end its connection (Content-Length, Transfer-Encoding, Connection; RFC 9110 §6.5.1
+ * forbids them there) is refused: llhttp refuses the first two and acts on `Connection: close`, so
+ * a reader that ignored them would see a different next message.
  */
 import type { RawFields } from './fields.ts';
 import { HeadParser, PARSE } from './head-parser.ts';
-import { FIELD_VALUE, HEX } from './syntax.ts';
+import { FIELD_VALUE, H, HEX } from './syntax.ts';
 
 /** The longest chunk-size line (size and extensions) accepted. */
 export const MAX_CHUNK_LINE_BYTES = 4096;
@@ -145,7 +148,10 @@ export class ChunkedDecoder {
     }
     if (r !== PARSE.DONE) return -1;
     const used = this.trailerParser.headLength;
-    this.trailers = this.trailerParser.fields(Buffer.from(all.subarray(0, used)), 0);
+    const trailers = this.trailerParser.fields(Buffer.from(all.subarray(0, used)), 0);
+    for (const id of trailers.ids)
+      if (id === H.CONTENT_LENGTH || id === H.TRANSFER_ENCODING || id === H.CONNECTION) return -1;
+    this.trailers = trailers;
     this.trailerBuf = null;
     this.state = S.DONE;
     return s + used - base;

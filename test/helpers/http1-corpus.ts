@@ -39,6 +39,8 @@ export const STRICTER = {
   CHUNK_SIZE_DIGITS: 'a chunk size of 14 hex digits or more, leading zeros included (2^52 and over)',
   REASON_CONTROLS: 'a control (NUL, DEL...) in the reason phrase (RFC 9112 §4: HTAB, SP, VCHAR, obs-text)',
   NOT_HTTP: 'an RTSP or ICE status line (llhttp speaks those too)',
+  TRAILER_FIELDS:
+    'Connection or Transfer-Encoding as a trailer (RFC 9110 §6.5.1: not allowed there; llhttp acts on Connection: close, and refuses Transfer-Encoding in a request)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -111,7 +113,11 @@ const CHUNKED_BODIES: readonly (readonly [string, string, string?])[] = [
   ['trailer without a colon', `0${CRLF}A${CRLF}${CRLF}`],
   ['trailer with a bare LF', `0${CRLF}A: 1\n${CRLF}`],
   ['Host as a trailer', `0${CRLF}Host: other${CRLF}${CRLF}`],
-  ['Connection: keep-alive as a trailer', `0${CRLF}Connection: keep-alive${CRLF}${CRLF}`],
+  [
+    'Connection: keep-alive as a trailer',
+    `0${CRLF}Connection: keep-alive${CRLF}${CRLF}`,
+    STRICTER.TRAILER_FIELDS,
+  ],
   ['many small chunks', `${ch('a').repeat(50)}${end0}`],
   ['chunk of binary bytes', `${ch('\x00\r\n\xff')}${end0}`],
   ['cut short in the size', `5`],
@@ -334,6 +340,14 @@ export function requestCorpus(): Http1Case[] {
   // ---- chunked bodies ----
   const chunked = (b: string): string => post(['Transfer-Encoding: chunked'], b);
   for (const [name, b, why] of CHUNKED_BODIES) add(`chunked: ${name}`, chunked(b), why);
+  // Were read as plain trailers: llhttp refuses the first two and, after the third, the next request.
+  add('chunked: Content-Length as a trailer', chunked(`0${CRLF}Content-Length: 5${CRLF}${CRLF}`));
+  add('chunked: Transfer-Encoding as a trailer', chunked(`0${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}`));
+  add(
+    'chunked: Connection: close as a trailer',
+    chunked(`0${CRLF}Connection: close${CRLF}${CRLF}`),
+    STRICTER.TRAILER_FIELDS,
+  );
 
   // ---- Connection, upgrade, Expect ----
   add('Connection: close', get([H, 'Connection: close']));
@@ -494,6 +508,17 @@ export function responseCorpus(): Http1Case[] {
   add('Transfer-Encoding in HTTP/1.0', ok(['Transfer-Encoding: chunked'], body, 'HTTP/1.0 200 OK'));
   for (const [name, b, why] of CHUNKED_BODIES)
     add(`chunked: ${name}`, ok(['Transfer-Encoding: chunked'], b), why);
+  // Was read as a plain trailer; llhttp refuses it.
+  add(
+    'chunked: Content-Length as a trailer',
+    ok(['Transfer-Encoding: chunked'], `0${CRLF}Content-Length: 5${CRLF}${CRLF}`),
+  );
+  for (const t of ['Transfer-Encoding: chunked', 'Connection: close'])
+    add(
+      `chunked: ${t} as a trailer`,
+      ok(['Transfer-Encoding: chunked'], `0${CRLF}${t}${CRLF}${CRLF}`),
+      STRICTER.TRAILER_FIELDS,
+    );
 
   // ---- bodiless responses, 1xx ----
   add('HEAD with Content-Length', ok(['Content-Length: 5']), undefined, true);
