@@ -40,10 +40,16 @@ const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
 
-/** Method names interned, so that common requests make no string for them. */
+/**
+ * The methods accepted: those Node's parser (llhttp) knows, as node:http accepted before (any
+ * other answers 400, as it did). Interned, so that requests make no string for their method.
+ */
 const METHODS = new Map<string, string>();
-for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'])
-  METHODS.set(m, m);
+const KNOWN_METHODS =
+  'GET HEAD POST PUT DELETE OPTIONS PATCH TRACE CONNECT ACL BIND CHECKOUT COPY LINK LOCK M-SEARCH MERGE ' +
+  'MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY PROPFIND PROPPATCH PURGE QUERY REBIND REPORT SEARCH SOURCE ' +
+  'SUBSCRIBE UNBIND UNLINK UNLOCK UNSUBSCRIBE';
+for (const m of KNOWN_METHODS.split(' ')) METHODS.set(m, m);
 
 export class HeadParser {
   /** `trailers`: the field lines after a chunked body's last chunk (no start line). */
@@ -146,8 +152,9 @@ export class HeadParser {
     let i = s;
     while (i < e && TCHAR[buf[i]!] === 1) i++;
     if (i === s || i >= e || buf[i] !== SP) return PARSE.BAD;
-    const m = buf.toString('latin1', s, i);
-    this.method = METHODS.get(m) ?? m;
+    const m = METHODS.get(buf.toString('latin1', s, i));
+    if (m === undefined) return PARSE.BAD;
+    this.method = m;
     const t = ++i;
     while (i < e && TARGET[buf[i]!] === 1) i++;
     if (i === t || i >= e || buf[i] !== SP) return PARSE.BAD;
