@@ -4,8 +4,8 @@
  * (400) whenever two readers could disagree on where the message ends: Content-Length with
  * Transfer-Encoding, several Content-Length fields, a Transfer-Encoding other than exactly
  * `chunked` (`gzip, chunked` would be re-framed with its coding silently dropped), Transfer-Encoding
- * in HTTP/1.0, a missing, repeated or malformed Host. Responses from targets with such framing are
- * refused as bad responses (502).
+ * in HTTP/1.0, a missing, repeated or malformed Host, a WebSocket handshake with a body.
+ * Responses from targets with such framing are refused as bad responses (502).
  */
 import { isValidHostHeader } from '../core/net.ts';
 import type { RawFields } from './fields.ts';
@@ -144,6 +144,10 @@ export function requestMessage(
   // CONNECT asks for a tunnel, which this proxy does not open (nginx answers 405).
   if (method === 'CONNECT') return 'bad';
   const c = connectionFacts(f, minor);
+  // A WebSocket handshake has no body (RFC 6455 §4.1). With one, where the tunnel starts is
+  // ambiguous: the connection would tunnel from the end of the head, llhttp and nginx from the end
+  // of the body.
+  if (c.upgrade === 'websocket' && method === 'GET' && framing !== NO_BODY) return 'bad';
   return {
     method,
     target,

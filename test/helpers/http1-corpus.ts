@@ -42,6 +42,8 @@ export const STRICTER = {
   NOT_HTTP: 'an RTSP or ICE status line (llhttp speaks those too)',
   TRAILER_FIELDS:
     'Connection or Transfer-Encoding as a trailer (RFC 9110 §6.5.1: not allowed there; llhttp acts on Connection: close, and refuses Transfer-Encoding in a request)',
+  WEBSOCKET_BODY:
+    'a WebSocket handshake with a body (RFC 6455 §4.1: none; the tunnel would start at the end of the head for the connection, of the body for llhttp and nginx)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -363,6 +365,24 @@ export function requestCorpus(): Http1Case[] {
   add('HTTP/1.0 Connection: close', get(['Connection: close'], 'GET / HTTP/1.0'));
   add('HTTP/1.0 Connection: Keep-Alive, x', get(['Connection: Keep-Alive, x'], 'GET / HTTP/1.0'));
   add('WebSocket upgrade', get([H, 'Connection: Upgrade', 'Upgrade: websocket']), undefined, false);
+  // Their bodies were taken as the tunnel's first bytes, where llhttp (and nginx) read a body.
+  const wsBody = STRICTER.WEBSOCKET_BODY;
+  const ws = [H, 'Connection: Upgrade', 'Upgrade: websocket'];
+  add(
+    'WebSocket upgrade with Content-Length',
+    get([...ws, 'Content-Length: 3'], 'GET / HTTP/1.1', 'abc'),
+    wsBody,
+  );
+  add(
+    'WebSocket upgrade chunked',
+    get([...ws, 'Transfer-Encoding: chunked'], 'GET / HTTP/1.1', `3${CRLF}abc${CRLF}${end0}`),
+    wsBody,
+  );
+  add('WebSocket upgrade with Content-Length: 0', get([...ws, 'Content-Length: 0']), undefined, false);
+  add(
+    'upgrade to h2c with a body',
+    get([H, 'Connection: Upgrade', 'Upgrade: h2c', 'Content-Length: 3'], 'POST / HTTP/1.1', 'abc'),
+  );
   add(
     'h2c upgrade',
     get([
