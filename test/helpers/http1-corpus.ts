@@ -44,6 +44,8 @@ export const STRICTER = {
     'Connection or Transfer-Encoding as a trailer (RFC 9110 §6.5.1: not allowed there; llhttp acts on Connection: close, and refuses Transfer-Encoding in a request)',
   WEBSOCKET_BODY:
     'a WebSocket handshake with a body (RFC 6455 §4.1: none; the tunnel would start at the end of the head for the connection, of the body for llhttp and nginx)',
+  TARGET_FORM:
+    'a target of * and more, or an absolute URI with an empty authority (RFC 9112 §3.2 forms; RFC 9110 §4.2.1: an empty host is invalid)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -153,8 +155,40 @@ export function requestCorpus(): Http1Case[] {
     '//double/slash',
     '/\\back\\slash',
     '/"quote"<angle>{brace}|pipe^`',
+    'HTTP://EXAMPLE.COM',
+    'ws://a/x',
+    'http://a?',
+    'http://[::1]:80/x',
+    "http://a!$&'()*+,;=-._~%:@[]b/",
   ])
     add(`target ${t}`, get([H], `GET ${t} HTTP/1.1`));
+  // Were read as requests: none of RFC 9112's target forms, and llhttp refuses them.
+  for (const t of [
+    'a',
+    '.',
+    'el',
+    '?x',
+    '#x',
+    'mailto:x',
+    'a:b',
+    'http:foo',
+    'http:/a',
+    'h2c://x',
+    '1http://x',
+  ])
+    add(`target ${t}`, get([H], `GET ${t} HTTP/1.1`));
+  for (const t of [
+    'a+b://x',
+    'ht%74p://a',
+    'http://a#',
+    'http://a\\b/',
+    'http://a"b/',
+    'http://a{b/',
+    'http://a|b/',
+  ])
+    add(`target ${t}`, get([H], `GET ${t} HTTP/1.1`));
+  for (const t of ['*x', '**', 'http://', 'http:///x', 'x://?'])
+    add(`target ${t}`, get([H], `GET ${t} HTTP/1.1`), STRICTER.TARGET_FORM);
   add('asterisk-form OPTIONS', get([H], 'OPTIONS * HTTP/1.1'));
   add(
     'authority-form CONNECT',
