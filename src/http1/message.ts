@@ -189,12 +189,14 @@ export function responseMessage(
       te = i;
     }
   }
+  // Both framings named is refused even where there is no body (HEAD, 1xx, 204, 304), as llhttp does.
+  if (te >= 0 && length >= 0) return 'bad';
   const c = connectionFacts(f, minor);
   let framing: Framing;
   let keepAlive = c.keepAlive;
   if (head || status < 200 || status === 204 || status === 304) framing = NO_BODY;
   else if (te >= 0) {
-    if (length >= 0 || tes > 1) return 'bad';
+    if (tes > 1) return 'bad';
     if (!isChunked(f.buf, at[4 * te + 2]!, at[4 * te + 3]!)) return 'bad';
     framing = CHUNKED;
   } else if (length >= 0) framing = length === 0 ? NO_BODY : { kind: 'length', length };

@@ -48,6 +48,8 @@ export const STRICTER = {
     'a target of * and more, or an absolute URI with an empty authority (RFC 9112 §3.2 forms; RFC 9110 §4.2.1: an empty host is invalid)',
   CHUNK_EXT_EMPTY:
     'a chunk extension with an empty name or value (RFC 9112 §7.1.1: tokens; llhttp takes ";=v" and ";n=")',
+  UNEXPECTED_101:
+    'a 101 to a request that asked no upgrade (the pool answers 502; llhttp reads it as a response when it names no upgrade)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -630,6 +632,18 @@ export function responseCorpus(): Http1Case[] {
   add('HEAD with chunked', ok(['Transfer-Encoding: chunked']), undefined, true);
   add('204 with Content-Length and bytes', ok(['Content-Length: 5'], 'hello', 'HTTP/1.1 204 No Content'));
   add('304 with Transfer-Encoding', ok(['Transfer-Encoding: chunked'], '', 'HTTP/1.1 304 Not Modified'));
+  // Were read (no body, so framing unchecked); llhttp refuses both fields together whatever the status.
+  const clte = ['Content-Length: 5', 'Transfer-Encoding: chunked'];
+  add('HEAD with Content-Length and Transfer-Encoding', ok(clte), undefined, true);
+  add('HEAD with Transfer-Encoding and Content-Length', ok([clte[1]!, clte[0]!]), undefined, true);
+  add('204 with Content-Length and Transfer-Encoding', ok(clte, '', 'HTTP/1.1 204 No Content'));
+  add('304 with Content-Length and Transfer-Encoding', ok(clte, '', 'HTTP/1.1 304 Not Modified'));
+  add(
+    '100 with Content-Length and Transfer-Encoding',
+    message('HTTP/1.1 100 Continue', clte) + ok([CL('x')], 'x'),
+  );
+  add('HEAD with Transfer-Encoding gzip', ok(['Transfer-Encoding: gzip']), undefined, true);
+  add('HEAD with two Content-Length', ok(['Content-Length: 5', 'Content-Length: 5']), undefined, true);
   add('100 then 200', message('HTTP/1.1 100 Continue', []) + ok([CL('x')], 'x'));
   add(
     '103 with Link then 200',
@@ -646,6 +660,11 @@ export function responseCorpus(): Http1Case[] {
   add(
     '101 to a request that asked no upgrade',
     message('HTTP/1.1 101 Switching Protocols', ['Upgrade: websocket', 'Connection: Upgrade']),
+  );
+  add(
+    '101 naming no upgrade',
+    message('HTTP/1.1 101 Switching Protocols', ['Content-Length: 0']),
+    STRICTER.UNEXPECTED_101,
   );
   add('a head cut short', 'HTTP/1.1 200 OK\r\nContent-Le');
   add(
