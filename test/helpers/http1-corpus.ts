@@ -46,10 +46,14 @@ export const STRICTER = {
     'a WebSocket handshake with a body (RFC 6455 §4.1: none; the tunnel would start at the end of the head for the connection, of the body for llhttp and nginx)',
   TARGET_FORM:
     'a target of * and more, or an absolute URI with an empty authority (RFC 9112 §3.2 forms; RFC 9110 §4.2.1: an empty host is invalid)',
-  CHUNK_EXT_EMPTY:
-    'a chunk extension with an empty name or value (RFC 9112 §7.1.1: tokens; llhttp takes ";=v" and ";n=")',
+  CHUNK_EXT:
+    'a chunk extension off RFC 9112 §7.1.1 that llhttp lets through: an empty name or value (";=v", ";n=", ";;n") or a token run into a quoted string (";n=v"q"")',
   UNEXPECTED_101:
     'a 101 to a request that asked no upgrade (the pool answers 502; llhttp reads it as a response when it names no upgrade)',
+  STATUS_LINE_BARE_CR:
+    "a bare CR ending a status line (RFC 9112 §2.2: invalid; llhttp's response parser takes it as the line's end)",
+  REQUEST_LEADING_BARE:
+    'a bare CR or LF before a request line (RFC 9112 §2.2 lets a server skip empty lines, CRLF; llhttp skips any CR and LF)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -141,8 +145,11 @@ const CHUNKED_BODIES: readonly (readonly [string, string, string?])[] = [
     ';a="\x01"',
     ';a="\\\x01"',
   ].map((e): [string, string] => [`extension ${JSON.stringify(e)}`, `5${e}${CRLF}hello${CRLF}${end0}`]),
-  ['extension ";a="', `5;a=${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT_EMPTY],
-  ['extension ";=b"', `5;=b${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT_EMPTY],
+  ['extension ";a="', `5;a=${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT],
+  ['extension ";=b"', `5;=b${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT],
+  ['extension ";;a"', `5;;a${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT],
+  ['extension ";a;;b"', `5;a;;b${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT],
+  ['extension ";a=b"c""', `5;a=b"c"${CRLF}hello${CRLF}${end0}`, STRICTER.CHUNK_EXT],
   ['size with trailing space', `5 ${CRLF}hello${CRLF}${end0}`],
   ['size with leading space', ` 5${CRLF}hello${CRLF}${end0}`],
   ['size with a sign', `+5${CRLF}hello${CRLF}${end0}`],
@@ -248,6 +255,9 @@ export function requestCorpus(): Http1Case[] {
   add('HTTP/1.0 with Host', get([H], 'GET / HTTP/1.0'));
   add('leading CRLF before the request line', CRLF + get([H]));
   add('two leading CRLFs', CRLF + CRLF + get([H]));
+  add('a leading bare LF', `\n${get([H])}`, STRICTER.REQUEST_LEADING_BARE);
+  add('a leading bare CR', `\r${get([H])}`, STRICTER.REQUEST_LEADING_BARE);
+  add('bare LFs between requests', `${get([H])}\n\r\n\n`, STRICTER.REQUEST_LEADING_BARE);
 
   // ---- hostile start lines ----
   for (const [name, line] of [
@@ -541,6 +551,16 @@ export function responseCorpus(): Http1Case[] {
     add(`status line: ${name}`, ok(['Content-Length: 2'], 'ok', line));
   add('status line ending in bare LF', `HTTP/1.1 200 OK\nContent-Length: 2${CRLF}${CRLF}ok`);
   add('every line ending in bare LF', 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
+  add(
+    'status line ending in a bare CR',
+    `HTTP/1.1 200 OK\r\rContent-Length: 2${CRLF}${CRLF}ok`,
+    STRICTER.STATUS_LINE_BARE_CR,
+  );
+  add(
+    'leading LF before the status line',
+    `\n${ok(['Content-Length: 2'], 'ok')}`,
+    STRICTER.RESPONSE_LEADING_CRLF,
+  );
   add('status line: HTTP/0.9', ok(['Content-Length: 2'], 'ok', 'HTTP/0.9 200 OK'), STRICTER.VERSION);
   add(
     'status line: reason with NUL',

@@ -44,6 +44,25 @@ function collect(m: IncomingMessage, msg: ReadMessage, ended?: () => void): void
   m.on('error', () => {});
 }
 
+/**
+ * Node reports no parse error in the body of a request that asks to upgrade (Connection: upgrade
+ * and Upgrade; it hands such a connection over without an 'upgrade' listener too): the request
+ * just never ends, even once the input has. That is llhttp refusing it, and is recorded so.
+ */
+function silentUpgrade(r: Reading): void {
+  const last = r.messages[r.messages.length - 1];
+  if (last === undefined || last.complete || r.refused !== null) return;
+  const h = last.headers;
+  let connectionUpgrade = false;
+  let upgrade = false;
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    const name = h[i]!.toLowerCase();
+    if (name === 'upgrade') upgrade = true;
+    else if (name === 'connection' && /(^|,)\s*upgrade\s*(,|$)/i.test(h[i + 1]!)) connectionUpgrade = true;
+  }
+  if (upgrade && connectionUpgrade) r.refused = 'unreported (the body of an upgrade request)';
+}
+
 interface Pending {
   reading: Reading;
   resolve: (r: Reading) => void;
@@ -90,7 +109,11 @@ export class LlhttpRequestOracle {
       socket.on('close', () => {
         const cur = this.cur;
         this.cur = null;
-        if (cur !== null) setImmediate(() => cur.resolve(cur.reading));
+        if (cur !== null)
+          setImmediate(() => {
+            silentUpgrade(cur.reading);
+            cur.resolve(cur.reading);
+          });
       });
     });
   }
