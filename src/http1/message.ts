@@ -192,6 +192,9 @@ export function responseMessage(
   // Both framings named is refused even where there is no body (HEAD, 1xx, 204, 304), as llhttp does.
   if (te >= 0 && length >= 0) return 'bad';
   const c = connectionFacts(f, minor);
+  // An interim response that ends its connection (Connection: close, HTTP/1.0) leaves the final
+  // response nowhere to come: llhttp refuses what follows it, and so does this.
+  if (status < 200 && status !== 101 && !c.keepAlive) return 'bad';
   let framing: Framing;
   let keepAlive = c.keepAlive;
   if (head || status < 200 || status === 204 || status === 304) framing = NO_BODY;

@@ -54,6 +54,8 @@ export const STRICTER = {
     "a bare CR ending a status line (RFC 9112 §2.2: invalid; llhttp's response parser takes it as the line's end)",
   REQUEST_LEADING_BARE:
     'a bare CR or LF before a request line (RFC 9112 §2.2 lets a server skip empty lines, CRLF; llhttp skips any CR and LF)',
+  CLOSING_1XX:
+    'a 1xx that ends its connection (Connection: close, HTTP/1.0): refused itself, where llhttp refuses the response after it',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -675,6 +677,22 @@ export function responseCorpus(): Http1Case[] {
       message('HTTP/1.1 100 Continue', []) +
       message('HTTP/1.1 103 Early', []) +
       ok([CL('x')], 'x'),
+  );
+  // Were read, then the final response after them; llhttp refuses what follows a 1xx that ends
+  // its connection (Connection: close, or HTTP/1.0 without keep-alive).
+  add(
+    '100 with Connection: close then 200',
+    message('HTTP/1.1 100 Continue', ['Connection: close']) + ok([CL('x')], 'x'),
+    STRICTER.CLOSING_1XX,
+  );
+  add(
+    'HTTP/1.0 103 then 200',
+    message('HTTP/1.0 103 Early Hints', ['Link: </a>']) + ok([CL('x')], 'x'),
+    STRICTER.CLOSING_1XX,
+  );
+  add(
+    'HTTP/1.0 100 keep-alive then 200',
+    message('HTTP/1.0 100 Continue', ['Connection: keep-alive']) + ok([CL('x')], 'x'),
   );
   add('1xx with a bad field', message('HTTP/1.1 100 Continue', ['X : y']) + ok([CL('x')], 'x'));
   add(
