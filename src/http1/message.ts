@@ -65,6 +65,21 @@ function isChunked(buf: Buffer, s: number, e: number): boolean {
   return e - s === CHUNKED_BYTES.length && eqLower(buf, s, CHUNKED_BYTES);
 }
 
+/**
+ * Whether field `i` holds an HTAB in its value or in the whitespace after it (up to its CR).
+ * RFC 9110 makes a trailing HTAB OWS, but llhttp reads it as part of a Content-Length (refused),
+ * Transfer-Encoding (`chunked\t` is not chunked) or Connection value (`close\t` is not close): two
+ * readers would frame or keep the connection differently, so these fields may not have one.
+ */
+function tabbed(f: RawFields, i: number): boolean {
+  const b = f.buf;
+  let k = f.at[4 * i + 2]!;
+  const e = f.at[4 * i + 3]!;
+  for (; k < e; k++) if (b[k] === 0x09) return true;
+  for (; b[k] === 0x20 || b[k] === 0x09; k++) if (b[k] === 0x09) return true;
+  return false;
+}
+
 /** Connection persistence, upgrade and named fields, from a message's fields and version. */
 function connectionFacts(f: RawFields, minor: number): ConnectionFacts {
   let close = false;
@@ -115,11 +130,15 @@ export function requestMessage(
       case H.CONTENT_LENGTH:
         lengths++;
         length = parseContentLength(f.buf, at[4 * i + 2]!, at[4 * i + 3]!);
-        if (length < 0) return 'bad';
+        if (length < 0 || tabbed(f, i)) return 'bad';
         break;
       case H.TRANSFER_ENCODING:
         tes++;
         te = i;
+        if (tabbed(f, i)) return 'bad';
+        break;
+      case H.CONNECTION:
+        if (tabbed(f, i)) return 'bad';
         break;
       case H.HOST:
         hosts++;
@@ -182,12 +201,13 @@ export function responseMessage(
     if (ids[i] === H.CONTENT_LENGTH) {
       const n = parseContentLength(f.buf, at[4 * i + 2]!, at[4 * i + 3]!);
       // Repeated, even with the same value: llhttp (so undici) and nginx 1.23+ refuse it too.
-      if (n < 0 || length >= 0) return 'bad';
+      if (n < 0 || length >= 0 || tabbed(f, i)) return 'bad';
       length = n;
     } else if (ids[i] === H.TRANSFER_ENCODING) {
       tes++;
       te = i;
-    }
+      if (tabbed(f, i)) return 'bad';
+    } else if (ids[i] === H.CONNECTION && tabbed(f, i)) return 'bad';
   }
   // Both framings named is refused even where there is no body (HEAD, 1xx, 204, 304), as llhttp does.
   if (te >= 0 && length >= 0) return 'bad';

@@ -56,6 +56,9 @@ export const STRICTER = {
     'a bare CR or LF before a request line (RFC 9112 §2.2 lets a server skip empty lines, CRLF; llhttp skips any CR and LF)',
   CLOSING_1XX:
     'a 1xx that ends its connection (Connection: close, HTTP/1.0): refused itself, where llhttp refuses the response after it',
+  CONNECTION_HTAB:
+    'an HTAB in a Connection value (OWS to RFC 9110, but part of the token to llhttp: "close\t" is no close to it)',
+  TRAILER_LIMITS: 'more than 100 trailer fields (the trailer section is bounded as a head is)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
@@ -182,6 +185,8 @@ const CHUNKED_BODIES: readonly (readonly [string, string, string?])[] = [
   ],
   ['many small chunks', `${ch('a').repeat(50)}${end0}`],
   ['chunk of binary bytes', `${ch('\x00\r\n\xff')}${end0}`],
+  ['100 trailer fields', `0${CRLF}${'T: 1\r\n'.repeat(100)}${CRLF}`],
+  ['101 trailer fields', `0${CRLF}${'T: 1\r\n'.repeat(101)}${CRLF}`, STRICTER.TRAILER_LIMITS],
   ['cut short in the size', `5`],
   ['cut short in the data', `5${CRLF}hel`],
   ['cut short in the trailers', `0${CRLF}A: 1${CRLF}`],
@@ -415,6 +420,14 @@ export function requestCorpus(): Http1Case[] {
       STRICTER.TE_NOT_CHUNKED,
     );
   add('Transfer-Encoding with HTAB before the value', post(['Transfer-Encoding:\tchunked'], body));
+  add('Content-Length with HTAB before the value', post(['Content-Length:\t5'], 'hello'));
+  // Were read with the HTAB as OWS (RFC 9110); llhttp reads it as part of these values.
+  const teTab = STRICTER.TE_NOT_CHUNKED;
+  add('Transfer-Encoding "chunked" then HTAB', post(['Transfer-Encoding: chunked\t'], body), teTab);
+  add('Transfer-Encoding "chunked" then SP HTAB SP', post(['Transfer-Encoding: chunked \t '], body), teTab);
+  add('Content-Length 5 then HTAB', post(['Content-Length: 5\t'], 'hello'));
+  const kaTab = get(['Connection: keep-alive\t'], 'GET / HTTP/1.0');
+  add('HTTP/1.0 Connection: keep-alive then HTAB', kaTab, STRICTER.CONNECTION_HTAB);
   add(
     'two Transfer-Encoding: chunked',
     post(['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], body),
@@ -455,6 +468,12 @@ export function requestCorpus(): Http1Case[] {
   add('Connection: CLOSE, keep-alive', get([H, 'Connection: CLOSE, keep-alive']));
   add('Connection: keep-alive, close in two fields', get([H, 'Connection: keep-alive', 'Connection: close']));
   add('Connection: closed (not close)', get([H, 'Connection: closed']));
+  for (const v of ['close\t', 'upgrade\t', 'x\t, close', 'close, x\t'])
+    add(
+      `Connection ${JSON.stringify(v)}`,
+      get([H, `Connection: ${v}`, 'Upgrade: websocket']),
+      STRICTER.CONNECTION_HTAB,
+    );
   add('Connection listing a field', get([H, 'Connection: x-a', 'X-A: 1']));
   add('HTTP/1.0 Connection: close', get(['Connection: close'], 'GET / HTTP/1.0'));
   add('HTTP/1.0 Connection: Keep-Alive, x', get(['Connection: Keep-Alive, x'], 'GET / HTTP/1.0'));
@@ -600,6 +619,18 @@ export function responseCorpus(): Http1Case[] {
   add('Content-Length 0', ok(['Content-Length: 0']));
   add('Content-Length shorter than what follows', ok(['Content-Length: 2'], 'hello'));
   add('Content-Length longer than what follows', ok(['Content-Length: 9'], 'hello'));
+  // Were read with the HTAB as OWS (RFC 9110); llhttp reads it as part of these values.
+  add('Content-Length 5 then HTAB', ok(['Content-Length: 5\t'], 'hello'));
+  add(
+    'Transfer-Encoding "chunked" then HTAB',
+    ok(['Transfer-Encoding: chunked\t'], `5${CRLF}hello${CRLF}${end0}`),
+    STRICTER.RESPONSE_TE_NOT_CHUNKED,
+  );
+  add(
+    'Connection "close" then HTAB',
+    ok(['Connection: close\t', 'Content-Length: 5'], 'hello'),
+    STRICTER.CONNECTION_HTAB,
+  );
   for (const v of ['+5', '-5', '0x5', '5 5', '5,5', '5, 5', '', 'five', '18446744073709551621'])
     add(`Content-Length ${JSON.stringify(v)}`, ok([`Content-Length: ${v}`], 'hello'));
   add('two different Content-Length', ok(['Content-Length: 5', 'Content-Length: 2'], 'hello'));
