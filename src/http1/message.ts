@@ -206,7 +206,8 @@ export function responseMessage(
     } else if (ids[i] === H.TRANSFER_ENCODING) {
       tes++;
       te = i;
-      if (tabbed(f, i)) return 'bad';
+      // Empty, it names no coding: llhttp 9.4 (Node 24) refuses it even where there is no body.
+      if (tabbed(f, i) || at[4 * i + 2] === at[4 * i + 3]) return 'bad';
     } else if (ids[i] === H.CONNECTION && tabbed(f, i)) return 'bad';
   }
   // Both framings named is refused even where there is no body (HEAD, 1xx, 204, 304), as llhttp does.

@@ -188,6 +188,15 @@ export function responseCorpus(): Http1Case[] {
     message('HTTP/1.1 100 Continue', clte) + ok([CL('x')], 'x'),
   );
   add('HEAD with Transfer-Encoding gzip', ok(['Transfer-Encoding: gzip']), undefined, true);
+  // Were read (no body, so the coding unchecked); llhttp 9.4 (Node 24) refuses an empty coding.
+  add('HEAD with an empty Transfer-Encoding', ok(['Transfer-Encoding:']), STRICTER.TE_EMPTY, true);
+  add(
+    '204 with an empty Transfer-Encoding',
+    ok(['Transfer-Encoding: '], '', 'HTTP/1.1 204 No Content'),
+    STRICTER.TE_EMPTY,
+  );
+  llhttpVaries(out, 'HEAD with an empty Transfer-Encoding');
+  llhttpVaries(out, '204 with an empty Transfer-Encoding');
   add('HEAD with two Content-Length', ok(['Content-Length: 5', 'Content-Length: 5']), undefined, true);
   add('100 then 200', message('HTTP/1.1 100 Continue', []) + ok([CL('x')], 'x'));
   add(

@@ -75,6 +75,8 @@ export const STRICTER = {
   TRAILER_LIMITS: 'more than 100 trailer fields (the trailer section is bounded as a head is)',
   CONTENT_LENGTH_HTAB:
     'an HTAB after a Content-Length value (llhttp 9.3, in Node 20, refuses it; 9.4, in Node 24, takes it)',
+  TE_EMPTY:
+    'an empty Transfer-Encoding in a response without a body (llhttp 9.3, in Node 20, takes it; 9.4, in Node 24, refuses it)',
   RESPONSE_LEADING_CRLF:
     'empty lines before a status line (RFC 9112 §2.2 tolerates them before a request only)',
   STATUS_BELOW_100: 'a status code below 100 (RFC 9110 §15: 100-599; a 3-digit 0xx is no status)',
