@@ -204,6 +204,8 @@ export const nodeSchemas: Record<string, S> = {
         'The request-id header: passed through when present, generated otherwise. Empty disables.',
         {
           default: 'x-request-id',
+          // A header name (RFC 9110 token), or '' to turn request ids off.
+          pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]*$",
         },
       ),
       server_tokens: bool('Add `Server: fulcrum/<version>` to locally generated responses.', true),

@@ -14,7 +14,7 @@ import { H, type HeaderId, headerIdOfName } from './syntax.ts';
  */
 export interface Fields {
   readonly count: number;
-  readonly ids: readonly HeaderId[];
+  readonly ids: ArrayLike<number>;
   nameIs(i: number, lower: string): boolean;
   /** Field `i`'s name, lower-cased. */
   name(i: number): string;
@@ -44,12 +44,12 @@ export class RawFields implements Fields {
   /** The buffer the offsets point into. */
   readonly buf: Buffer;
   /** 4 per field: name start, name end, value start, value end. */
-  readonly at: number[];
+  readonly at: readonly number[];
   /** The id of each field's name (syntax.ts `H`). */
-  readonly ids: HeaderId[];
+  readonly ids: readonly number[];
   private obj: IncomingHttpHeaders | null = null;
 
-  constructor(buf: Buffer, at: number[], ids: HeaderId[]) {
+  constructor(buf: Buffer, at: readonly number[], ids: readonly number[]) {
     this.buf = buf;
     this.at = at;
     this.ids = ids;
@@ -91,8 +91,7 @@ export class RawFields implements Fields {
 
   /** The index of the first field with a known id, or -1. */
   indexOfId(id: HeaderId, from = 0): number {
-    for (let i = from; i < this.ids.length; i++) if (this.ids[i] === id) return i;
-    return -1;
+    return this.ids.indexOf(id, from);
   }
 
   /**

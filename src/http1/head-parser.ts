@@ -12,7 +12,7 @@
  * call over the unfinished line).
  */
 import { RawFields } from './fields.ts';
-import { AUTHORITY, FIELD_VALUE, type HeaderId, headerId, TARGET, TCHAR } from './syntax.ts';
+import { AUTHORITY, FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
 
 /** What `execute` returns besides a head: more bytes needed, or why the head is refused. */
 export const PARSE = {
@@ -43,15 +43,28 @@ const SLASH = 0x2f;
 const QUESTION = 0x3f;
 
 /**
- * The methods accepted: those Node's parser (llhttp) knows, as node:http accepted before (any
- * other answers 400, as it did). Interned, so that requests make no string for their method.
+ * The methods accepted: those Node's parser (llhttp) knows, as node:http accepted before (any other
+ * answers 400, as it did); the common ones first. Told from their bytes, so that requests make no
+ * string for their method.
  */
-const METHODS = new Map<string, string>();
-const KNOWN_METHODS =
-  'GET HEAD POST PUT DELETE OPTIONS PATCH TRACE CONNECT ACL BIND CHECKOUT COPY LINK LOCK M-SEARCH MERGE ' +
-  'MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY PROPFIND PROPPATCH PURGE QUERY REBIND REPORT SEARCH SOURCE ' +
-  'SUBSCRIBE UNBIND UNLINK UNLOCK UNSUBSCRIBE';
-for (const m of KNOWN_METHODS.split(' ')) METHODS.set(m, m);
+const METHODS = (
+  'GET HEAD POST PUT DELETE OPTIONS PATCH TRACE CONNECT ACL BIND CHECKOUT COPY LINK LOCK M-SEARCH ' +
+  'MERGE MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY PROPFIND PROPPATCH PURGE QUERY REBIND REPORT SEARCH ' +
+  'SOURCE SUBSCRIBE UNBIND UNLINK UNLOCK UNSUBSCRIBE'
+)
+  .split(' ')
+  .map((m) => [m, Buffer.from(m, 'latin1')] as const);
+
+function knownMethod(buf: Buffer, s: number, e: number): string | null {
+  const n = e - s;
+  for (const [m, bytes] of METHODS) {
+    if (bytes.length !== n || bytes[0] !== buf[s]) continue;
+    let k = 1;
+    while (k < n && bytes[k] === buf[s + k]) k++;
+    if (k === n) return m;
+  }
+  return null;
+}
 
 export class HeadParser {
   /** `trailers`: the field lines after a chunked body's last chunk (no start line). */
@@ -61,8 +74,10 @@ export class HeadParser {
   private pos = 0;
   private scan = 0;
   private started = false;
-  private at: number[] = [];
-  private ids: HeaderId[] = [];
+  /** Offsets and ids of the fields so far (scratch, reused); copied out exact-sized by fields(). */
+  private at: Int32Array;
+  private ids: Uint8Array;
+  private n = 0;
   /** Bytes of the head, once complete (relative end, after the empty line). */
   headLength = 0;
   // Start line, requests.
@@ -78,6 +93,16 @@ export class HeadParser {
     this.kind = kind;
     this.limits = limits;
     this.started = kind === 'trailers';
+    this.at = new Int32Array(4 * Math.min(limits.maxFields, 64));
+    this.ids = new Uint8Array(Math.min(limits.maxFields, 64));
+  }
+
+  /** Whether this parser works to these limits (a spare parser is reused only then). */
+  fits(maxHeadBytes: number, maxFields: number, maxTargetBytes: number): boolean {
+    const l = this.limits;
+    return (
+      l.maxHeadBytes === maxHeadBytes && l.maxFields === maxFields && l.maxTargetBytes === maxTargetBytes
+    );
   }
 
   /** Forget everything: the next call parses a new head. */
@@ -85,8 +110,7 @@ export class HeadParser {
     this.pos = 0;
     this.scan = 0;
     this.started = this.kind === 'trailers';
-    this.at = [];
-    this.ids = [];
+    this.n = 0;
     this.headLength = 0;
     this.method = '';
     this.target = '';
@@ -139,9 +163,15 @@ export class HeadParser {
 
   /** The fields of a complete head, offsets absolute in `buf`. */
   fields(buf: Buffer, base: number): RawFields {
-    const at = this.at;
-    if (base !== 0) for (let i = 0; i < at.length; i++) at[i]! += base;
-    return new RawFields(buf, at, this.ids);
+    // Plain arrays sized exactly: copying into them costs a fraction of a typed array's slice().
+    const n = this.n;
+    const src = this.at;
+    const at: number[] = new Array(4 * n);
+    for (let i = 0; i < 4 * n; i++) at[i] = src[i]! + base;
+    const ids: number[] = new Array(n);
+    const sid = this.ids;
+    for (let i = 0; i < n; i++) ids[i] = sid[i]!;
+    return new RawFields(buf, at, ids);
   }
 
   private tooLarge(): ParseResult {
@@ -154,8 +184,8 @@ export class HeadParser {
     let i = s;
     while (i < e && TCHAR[buf[i]!] === 1) i++;
     if (i === s || i >= e || buf[i] !== SP) return PARSE.BAD;
-    const m = METHODS.get(buf.toString('latin1', s, i));
-    if (m === undefined) return PARSE.BAD;
+    const m = knownMethod(buf, s, i);
+    if (m === null) return PARSE.BAD;
     this.method = m;
     const t = ++i;
     while (i < e && TARGET[buf[i]!] === 1) i++;
@@ -195,25 +225,41 @@ export class HeadParser {
 
   /** `field-name ":" OWS field-value OWS`; obs-fold and whitespace before the colon are refused. */
   private fieldLine(buf: Buffer, s: number, e: number, base: number): ParseResult {
-    if (this.ids.length >= this.limits.maxFields) return PARSE.TOO_LARGE;
-    const c0 = buf[s]!;
-    if (c0 === SP || c0 === HTAB) return PARSE.BAD;
+    const n = this.n;
+    if (n >= this.limits.maxFields) return PARSE.TOO_LARGE;
     let i = s;
     while (i < e && TCHAR[buf[i]!] === 1) i++;
+    // An empty name, a name ending in anything but the colon (obs-fold starts with SP/HTAB, which
+    // is no tchar: refused here too), or no colon at all.
     if (i === s || i >= e || buf[i] !== COLON) return PARSE.BAD;
     const nameEnd = i;
     i++;
     while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
     const vs = i;
-    let ve = vs;
-    for (; i < e; i++) {
-      const c = buf[i]!;
-      if (FIELD_VALUE[c] !== 1) return PARSE.BAD;
-      if (c !== SP && c !== HTAB) ve = i + 1;
-    }
-    this.at.push(s - base, nameEnd - base, vs - base, ve - base);
-    this.ids.push(headerId(buf, s, nameEnd));
+    for (; i < e; i++) if (FIELD_VALUE[buf[i]!] !== 1) return PARSE.BAD;
+    let ve = e;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    if (n === this.ids.length) this.grow();
+    const k = 4 * n;
+    const at = this.at;
+    at[k] = s - base;
+    at[k + 1] = nameEnd - base;
+    at[k + 2] = vs - base;
+    at[k + 3] = ve - base;
+    this.ids[n] = headerId(buf, s, nameEnd);
+    this.n = n + 1;
     return PARSE.DONE;
+  }
+
+  /** More fields than the scratch holds (up to the limit). */
+  private grow(): void {
+    const cap = Math.min(this.ids.length * 2, this.limits.maxFields);
+    const at = new Int32Array(4 * cap);
+    at.set(this.at);
+    const ids = new Uint8Array(cap);
+    ids.set(this.ids);
+    this.at = at;
+    this.ids = ids;
   }
 }
 

@@ -118,21 +118,25 @@ export function headerId(buf: Uint8Array, s: number, e: number): HeaderId {
 const PROXY_DASH = Buffer.from('proxy-', 'latin1');
 
 /** Fields never forwarded in either direction (RFC 9110 §7.6.1), besides those Connection names. */
-export function isHopByHop(id: HeaderId): boolean {
-  return (
-    id === H.CONNECTION ||
-    id === H.KEEP_ALIVE ||
-    id === H.PROXY_CONNECTION ||
-    id === H.PROXY_AUTHENTICATE ||
-    id === H.PROXY_AUTHORIZATION ||
-    id === H.PROXY_OTHER ||
-    id === H.TE ||
-    id === H.TRAILER ||
-    id === H.TRANSFER_ENCODING ||
-    id === H.UPGRADE ||
-    id === H.EXPECT ||
-    id === H.HTTP2_SETTINGS
-  );
+const HOP_BY_HOP = new Uint8Array(32);
+for (const id of [
+  H.CONNECTION,
+  H.KEEP_ALIVE,
+  H.PROXY_CONNECTION,
+  H.PROXY_AUTHENTICATE,
+  H.PROXY_AUTHORIZATION,
+  H.PROXY_OTHER,
+  H.TE,
+  H.TRAILER,
+  H.TRANSFER_ENCODING,
+  H.UPGRADE,
+  H.EXPECT,
+  H.HTTP2_SETTINGS,
+])
+  HOP_BY_HOP[id] = 1;
+
+export function isHopByHop(id: number): boolean {
+  return HOP_BY_HOP[id] === 1;
 }
 
 /** Trim OWS (SP, HTAB) from both ends of `buf[s..e)`; returns [s, e]. */

@@ -30,6 +30,7 @@ export class H2Stream implements Downstream {
   readonly h2 = true;
   readonly stream: ServerHttp2Stream;
   readonly socket: Socket;
+  readonly localPort: number;
   readonly clientIp: string;
   readonly method: string;
   readonly target: string;
@@ -39,6 +40,7 @@ export class H2Stream implements Downstream {
   readonly expectContinue: boolean;
   readonly body: BodyChannel | null;
   readonly connectionNamed = null;
+  readonly forwardCache = null;
   readonly upgrade: string | null;
   closeAfter = false;
   headersSent = false;
@@ -56,6 +58,7 @@ export class H2Stream implements Downstream {
   constructor(stream: ServerHttp2Stream, raw: readonly string[]) {
     this.stream = stream;
     this.socket = stream.session!.socket as Socket;
+    this.localPort = this.socket.localPort ?? 0;
     const proxied = (this.socket as ProxiedSocket).fulcrumClientIp;
     this.clientIp = proxied ?? unmapIPv4(this.socket.remoteAddress ?? '');
     let method = 'GET';
@@ -138,6 +141,9 @@ export class H2Stream implements Downstream {
     s.on('aborted', () => ch.fail('FULCRUM_ERR_CLIENT_ABORTED'));
   }
 
+  /** Each write goes to the stream at once (nghttp2 packs frames itself). */
+  flush(): void {}
+
   sendContinue(): void {
     if (!this.expectContinue || this.headersSent || this.done || this.gone()) return;
     try {
@@ -180,6 +186,7 @@ export class H2Stream implements Downstream {
         add(h, copy.name(i), copy.value(i));
       }
     addAll(h, head.extra);
+    if (head.via === true) add(h, 'via', '1.1 fulcrum');
     if (mode.kind === 'length') h['content-length'] = mode.length;
     else if (mode.kind !== 'none') delete h['content-length'];
     this.headersSent = true;

@@ -10,3 +10,16 @@ export function httpDate(nowMs: number): string {
   }
   return last;
 }
+
+let lineSecond = -1;
+let line: Buffer = Buffer.alloc(0);
+
+/** `date: <IMF-fixdate>\r\n`, as bytes, made once per second. */
+export function httpDateLine(nowMs: number): Buffer {
+  const s = Math.floor(nowMs / 1000);
+  if (s !== lineSecond) {
+    lineSecond = s;
+    line = Buffer.from(`date: ${httpDate(nowMs)}\r\n`, 'latin1');
+  }
+  return line;
+}

@@ -36,11 +36,27 @@ export interface OutHead {
   readonly keepTrailer: boolean;
   /** Leave the copied Via fields out: `extra` carries them merged with ours. */
   readonly dropVia?: boolean;
+  /** Add `via: 1.1 fulcrum` (when the target's head had none to merge it into). */
+  readonly via?: boolean;
   /** More fields, [name, value, ...], written after the copied ones. */
   readonly extra: readonly string[];
   readonly body: BodyMode;
   /** HTTP/2: send the head and end the stream in one HEADERS frame (gRPC trailers-only). */
   readonly endStream?: boolean;
+}
+
+/**
+ * What an HTTP/1.1 connection keeps for the requests it carries: the forwarding fields
+ * (X-Forwarded-*, X-Real-IP, Forwarded, Via) as bytes, for the Host and target Host they were
+ * made for; they depend on nothing else when the client is not a trusted proxy.
+ */
+export interface ForwardCache {
+  host: string;
+  clientHost: string;
+  /** The node's header settings they were made with (a reload may change Via and Forwarded). */
+  settings: unknown;
+  /** The forwarding field lines, as written (latin1). */
+  block: string | null;
 }
 
 /** Who hears of the client side's events: the Exchange. */
@@ -58,6 +74,8 @@ export interface Downstream {
   readonly socket: Socket;
   /** The client's address (after a PROXY protocol header, if any). */
   readonly clientIp: string;
+  /** The port the client connected to (X-Forwarded-Port). */
+  readonly localPort: number;
   readonly method: string;
   /** The request target as sent (origin or absolute form; HTTP/2: `:path`). */
   readonly target: string;
@@ -78,6 +96,8 @@ export interface Downstream {
   readonly headersSent: boolean;
   /** The whole response has been handed to the connection. */
   readonly finished: boolean;
+  /** The connection's forwarding-fields cache (HTTP/1.1), or null. */
+  readonly forwardCache: ForwardCache | null;
   /** Listener of this side's events (set by the Exchange). */
   events: DownstreamEvents | null;
   /** Answer `Expect: 100-continue` (once; no effect on HTTP/2 or when not expected). */
@@ -87,6 +107,12 @@ export interface Downstream {
   writeHead(head: OutHead): void;
   /** False: the client is full; `events.clientDrained` follows. */
   write(chunk: Buffer): boolean;
+  /**
+   * Hand what was written to the connection now. HTTP/1.1 keeps a head and the body bytes that
+   * follow it in the same read together, so that they leave in one write: the exchange flushes
+   * when the read that brought them is done (end() always flushes).
+   */
+  flush(): void;
   /** The response is complete (`trailers` after a streamed body, when the codec carries them). */
   end(trailers: Fields | null): void;
   /** Cut the response short: HTTP/1.1 closes the connection, HTTP/2 resets the stream. */

@@ -45,14 +45,16 @@ import {
 import { grpcTimeoutMs, isGrpcRequest, sendGrpcError } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
 import {
+  addForwarding,
+  copyClientFields,
   earlyHintLinks,
   FlatSink,
   type ForwardFacts,
+  forwardingCacheable,
   forwardRequestFields,
   HeadSink,
   mergedVia,
   responseFieldList,
-  upstreamHost,
 } from './headers.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
 import { Tries, type TriesHost } from './tries.ts';
@@ -254,11 +256,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
     const tls = (down.socket as TLSSocket).encrypted === true;
     this.facts = {
-      host: upstreamHost(spec, service.spec, service.upstream.spec, hostHeader || undefined),
+      host: spec.preserveHost && hostHeader !== '' ? hostHeader : service.host,
       clientIp: this.clientIp,
       trusted,
       proto: tls ? 'https' : 'http',
-      listenerPort: down.socket.localPort ?? 0,
+      listenerPort: down.localPort,
       clientHost: hostHeader,
       requestIdHeader: node.headers.requestId,
       requestId: this.requestId,
@@ -376,7 +378,35 @@ export class Exchange implements TriesHost, DownstreamEvents {
             if (edits?.has(f.name(i))) return true;
             return certs !== null && f.name(i).startsWith('x-client-cert-');
           };
-    forwardRequestFields(sink, down.fields, this.facts!, down.h2 ? null : this.connectionNamed(), drop);
+    const facts = this.facts!;
+    const cache = down.forwardCache;
+    if (cache === null || !(sink instanceof HeadSink) || !forwardingCacheable(down.fields, facts)) {
+      forwardRequestFields(sink, down.fields, facts, down.h2 ? null : this.connectionNamed(), drop);
+    } else {
+      // The same fields as forwardRequestFields, the forwarding ones from the connection's cache.
+      // Host: the client's (validated by the codec) or the configuration's (validated at load).
+      sink.add('host', facts.host, true);
+      const te = copyClientFields(sink, down.fields, facts.requestIdHeader, this.connectionNamed(), drop);
+      if (te) sink.add('te', 'trailers', true);
+      const w = sink.w;
+      const settings = this.gen.snapshot.node.headers;
+      if (
+        cache.block !== null &&
+        cache.host === facts.host &&
+        cache.clientHost === facts.clientHost &&
+        cache.settings === settings
+      )
+        w.text(cache.block);
+      else {
+        const from = w.length;
+        addForwarding(sink, down.fields, facts);
+        cache.block = w.textOut(from, w.length);
+        cache.host = facts.host;
+        cache.clientHost = facts.clientHost;
+        cache.settings = settings;
+      }
+      if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
+    }
     if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
     if (edits !== null) for (const [name, value] of edits) if (value !== null) sink.add(name, value, false);
   }
@@ -411,7 +441,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const extra: string[] = [];
     // Our Via joins the target's in one field (clients that keep repeated fields apart see one list).
     const dropVia = via && head.fields.indexOfId(H.VIA) >= 0;
-    if (via) extra.push('via', dropVia ? mergedVia(head.fields) : '1.1 fulcrum');
+    if (dropVia) extra.push('via', mergedVia(head.fields));
     if (this.hashCookie !== null) extra.push('set-cookie', this.hashCookie);
     if (t.stickyCookie !== null) extra.push('set-cookie', t.stickyCookie);
     if (this.core.draining) down.closeAfter = true;
@@ -421,6 +451,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
       // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
       const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
       const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
+      if (via && !dropVia) list.push('via', '1.1 fulcrum');
       for (let i = 0; i < extra.length; i++) list.push(extra[i]!);
       run.headerFilter(head.status, list, false);
       const enc = run.encoder;
@@ -457,6 +488,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
         named: head.named,
         keepTrailer: mode.kind === 'stream' || mode.kind === 'chunked-raw',
         dropVia,
+        via: via && !dropVia,
         extra,
         body: mode,
         // A gRPC trailers-only answer (grpc-status in the head) must leave as one HEADERS frame
@@ -511,6 +543,10 @@ export class Exchange implements TriesHost, DownstreamEvents {
     return false;
   }
 
+  relayFlush(): void {
+    this.down.flush();
+  }
+
   relayEnd(trailers: Fields | null): void {
     const run = this.plugins;
     if (run !== null) {
@@ -540,7 +576,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
   /** Relay an encoder's output (compression) to the client, with backpressure both ways. */
   private pipeEncoder(enc: Duplex): void {
     enc.on('data', (c: Buffer) => {
-      if (!this.down.write(c)) enc.pause();
+      const more = this.down.write(c);
+      this.down.flush();
+      if (!more) enc.pause();
     });
     enc.on('drain', () => {
       if (!this.encoderWaiting) return;

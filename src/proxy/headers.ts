@@ -9,10 +9,10 @@
  * The fields go to a FieldSink: an HTTP/1.1 head being written (bytes copied as they came), or a
  * list of strings for an HTTP/2 target.
  */
-import type { RouteSpec, ServiceSpec, UpstreamSpec } from '../config/types.ts';
+import type { ServiceSpec, UpstreamSpec } from '../config/types.ts';
 import type { Fields } from '../http1/fields.ts';
 import type { HeadWriter } from '../http1/head-writer.ts';
-import { H, type HeaderId, isHopByHop } from '../http1/syntax.ts';
+import { H, isHopByHop } from '../http1/syntax.ts';
 
 /** Where forwarded fields go. */
 export interface FieldSink {
@@ -65,20 +65,20 @@ export interface ForwardFacts {
 }
 
 /** Fields the proxy sets itself on the way to the target (the client's are dropped). */
-function rewritten(id: HeaderId): boolean {
-  return (
-    id === H.HOST ||
-    id === H.X_FORWARDED_FOR ||
-    id === H.X_FORWARDED_PROTO ||
-    id === H.X_FORWARDED_HOST ||
-    id === H.X_FORWARDED_PORT ||
-    id === H.X_REAL_IP ||
-    id === H.FORWARDED ||
-    id === H.VIA ||
-    // The framing is the proxy's own (it knows the body it sends).
-    id === H.CONTENT_LENGTH
-  );
-}
+const REWRITTEN = new Uint8Array(32);
+for (const id of [
+  H.HOST,
+  H.X_FORWARDED_FOR,
+  H.X_FORWARDED_PROTO,
+  H.X_FORWARDED_HOST,
+  H.X_FORWARDED_PORT,
+  H.X_REAL_IP,
+  H.FORWARDED,
+  H.VIA,
+  // The framing is the proxy's own (it knows the body it sends).
+  H.CONTENT_LENGTH,
+])
+  REWRITTEN[id] = 1;
 
 function named(f: Fields, i: number, list: readonly string[] | null): boolean {
   if (list === null) return false;
@@ -91,10 +91,10 @@ function forwardedNode(ip: string): string {
 }
 
 /**
- * The request fields for the target: the client's (less hop-by-hop, rewritten, and those in
- * `drop`: a predicate for fields plugins replaced or the proxy sets itself), then Host first... in
- * the order: host, the client's kept fields, TE, X-Forwarded-*, X-Real-IP, Forwarded, Via, the
- * request id. Plugin and framing fields are the caller's to add after.
+ * The request fields for the target, in this order: Host, the client's kept fields (less
+ * hop-by-hop, rewritten, and those `drop` names: fields plugins replaced or the proxy sets itself),
+ * TE, X-Forwarded-*, X-Real-IP, Forwarded, Via, the request id. Plugin and framing fields are the
+ * caller's to add after.
  */
 export function forwardRequestFields(
   sink: FieldSink,
@@ -103,9 +103,23 @@ export function forwardRequestFields(
   connectionNamed: readonly string[] | null,
   drop: ((f: Fields, i: number) => boolean) | null,
 ): void {
-  sink.add('host', facts.host, false);
+  // Host: the client's (validated by the codec) or the configuration's (validated at load).
+  sink.add('host', facts.host, true);
+  const te = copyClientFields(sink, f, facts.requestIdHeader, connectionNamed, drop);
+  if (te) sink.add('te', 'trailers', true);
+  addForwarding(sink, f, facts);
+  if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
+}
+
+/** The client's fields that go on as they came; returns whether it offered `TE: trailers`. */
+export function copyClientFields(
+  sink: FieldSink,
+  f: Fields,
+  rid: string,
+  connectionNamed: readonly string[] | null,
+  drop: ((f: Fields, i: number) => boolean) | null,
+): boolean {
   const ids = f.ids;
-  const rid = facts.requestIdHeader;
   let te = false;
   // Kept fields go in runs (one copy of consecutive lines of the client's head).
   let run = -1;
@@ -121,7 +135,20 @@ export function forwardRequestFields(
     }
   }
   if (run >= 0) sink.copy(f, run, ids.length);
-  if (te) sink.add('te', 'trailers', true);
+  return te;
+}
+
+/**
+ * Whether the forwarding fields depend on the connection and the Host alone (the client is not a
+ * trusted proxy, and sent no Via to append to): then they are the same for every request of the
+ * connection to the same Host, and an HTTP/1.1 connection keeps them ready (exchange.ts).
+ */
+export function forwardingCacheable(f: Fields, facts: ForwardFacts): boolean {
+  return !facts.trusted && (!facts.via || f.indexOfId(H.VIA) < 0);
+}
+
+/** X-Forwarded-*, X-Real-IP, Forwarded and Via. */
+export function addForwarding(sink: FieldSink, f: Fields, facts: ForwardFacts): void {
   const t = facts.trusted;
   const xff = t ? f.get('x-forwarded-for') : undefined;
   sink.add('x-forwarded-for', xff ? `${xff}, ${facts.clientIp}` : facts.clientIp, !xff);
@@ -141,19 +168,18 @@ export function forwardRequestFields(
     const prev = f.get('via');
     sink.add('via', prev ? `${prev}, 1.1 fulcrum` : '1.1 fulcrum', !prev);
   }
-  if (rid !== '') sink.add(rid, facts.requestId, false);
 }
 
 /** Whether a client's field goes on to the target as it came (see forwardRequestFields). */
 function keepRequestField(
   f: Fields,
   i: number,
-  id: HeaderId,
+  id: number,
   rid: string,
   connectionNamed: readonly string[] | null,
   drop: ((f: Fields, i: number) => boolean) | null,
 ): boolean {
-  if (id !== H.OTHER && (isHopByHop(id) || rewritten(id))) return false;
+  if (id !== H.OTHER && (isHopByHop(id) || REWRITTEN[id] === 1)) return false;
   if (connectionNamed !== null && named(f, i, connectionNamed)) return false;
   if (rid !== '' && f.nameIs(i, rid)) return false;
   return drop === null || !drop(f, i);
@@ -209,17 +235,11 @@ export function mergedVia(f: Fields): string {
 }
 
 /**
- * The Host header sent to the target: the client's with `preserve_host`; else the upstream's
+ * The Host header sent to the target unless the route preserves the client's: the upstream's
  * `host_header`; else the service's host (with `:port` when a plain hostname service uses a
  * non-default port), as Kong does.
  */
-export function upstreamHost(
-  route: RouteSpec,
-  service: ServiceSpec,
-  upstream: UpstreamSpec,
-  clientHost: string | undefined,
-): string {
-  if (route.preserveHost && clientHost) return clientHost;
+export function upstreamHost(service: ServiceSpec, upstream: UpstreamSpec): string {
   if (upstream.hostHeader) return upstream.hostHeader;
   return upstream.implicit && service.port !== (service.protocol === 'https' ? 443 : 80)
     ? `${service.host}:${service.port}`

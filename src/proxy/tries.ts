@@ -47,6 +47,8 @@ export interface TriesHost extends PickContext {
   relayUpgrade(t: Try, head: UpstreamHead, socket: Duplex, rest: Buffer): void;
   relayData(chunk: Buffer): boolean;
   relayEnd(trailers: Fields | null): void;
+  /** What was relayed of the response may leave for the client now. */
+  relayFlush(): void;
   /** No try can answer: reply with this error (`close`: the request's framing is in doubt). */
   fail(code: ErrorCode, close: boolean): void;
   /** The winning try failed after its head was relayed: cut the response. */
@@ -230,6 +232,10 @@ export class Tries implements TryEvents {
     this.host.relayEnd(trailers);
   }
 
+  tryReadEnd(a: Try): void {
+    if (a === this.winner && !this.host.ended) this.host.relayFlush();
+  }
+
   tryError(a: Try, err: Error): void {
     const host = this.host;
     if (a.discarding) {
@@ -343,8 +349,7 @@ export class Tries implements TryEvents {
     if (this.host.ended || this.winner !== null) return;
     // The tries still waiting for a head timed out as far as passive health is concerned.
     for (const a of [this.current, this.hedged])
-      if (a !== null && a.live && !a.retired)
-        this.core.targetLog.noteFailure(a.target, DEADLINE, a.servername);
+      if (a?.live && !a.retired) this.core.targetLog.noteFailure(a.target, DEADLINE, a.servername);
     this.cancelTries(null, 'timeout');
     this.host.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
   }

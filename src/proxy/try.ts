@@ -41,6 +41,7 @@ export interface TryEvents {
   tryData(t: Try, chunk: Buffer): boolean;
   tryEnd(t: Try, trailers: Fields | null): void;
   tryError(t: Try, err: Error): void;
+  tryReadEnd(t: Try): void;
 }
 
 export class Try implements UpstreamHandler {
@@ -151,5 +152,9 @@ export class Try implements UpstreamHandler {
 
   onError(err: Error): void {
     this.owner.tryError(this, err);
+  }
+
+  onReadEnd(): void {
+    this.owner.tryReadEnd(this);
   }
 }

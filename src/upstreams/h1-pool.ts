@@ -419,8 +419,11 @@ class Connection implements BodyConsumer {
   }
 
   private onData(chunk: Buffer): void {
+    const call = this.call;
     try {
       this.read(chunk);
+      // What this read brought to the client side may leave in one write now.
+      if (call !== null) call.handler.onReadEnd();
     } catch (err) {
       // A bug must cost this request, never the process.
       this.fail(new UpstreamError('bad-response', `internal error: ${(err as Error).message}`, '', true));

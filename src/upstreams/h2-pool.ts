@@ -323,11 +323,13 @@ class H2Request implements UpstreamCall, BodyConsumer {
     const head = { status, reason: '', fields, framing: ended ? NO_BODY : CHUNKED, minor: 1, named: null };
     if (!this.handler.onHead(head)) this.pause();
     if (this.done) return;
+    this.handler.onReadEnd();
     this.stream.on('data', (chunk: Buffer) => {
       if (this.done) return;
       this.lastRead = this.clock.monoMs();
       this.bodyBytes += chunk.length;
       if (!this.handler.onData(chunk)) this.pause();
+      this.handler.onReadEnd();
     });
   }
 

@@ -55,6 +55,8 @@ export interface UpstreamHandler {
   onData(chunk: Buffer): boolean;
   onEnd(trailers: Fields | null): void;
   onError(err: Error): void;
+  /** The read that brought a head or body bytes is done: what was relayed may leave now. */
+  onReadEnd(): void;
 }
 
 export interface UpstreamCall {

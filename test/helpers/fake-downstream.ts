@@ -20,6 +20,7 @@ export class FakeDownstream implements Downstream {
   readonly h2 = false;
   readonly socket = { localPort: 8000, encrypted: false } as unknown as Socket;
   readonly clientIp = '127.0.0.1';
+  readonly localPort = 8000;
   readonly method: string;
   readonly target: string;
   readonly minor = 1;
@@ -28,6 +29,7 @@ export class FakeDownstream implements Downstream {
   readonly expectContinue = false;
   readonly body: BodyChannel | null;
   readonly connectionNamed = null;
+  readonly forwardCache = null;
   readonly upgrade = null;
   closeAfter = false;
   headersSent = false;
@@ -57,6 +59,7 @@ export class FakeDownstream implements Downstream {
   }
 
   sendContinue(): void {}
+  flush(): void {}
   sendInformational(): void {}
   writeHead(head: OutHead): void {
     this.head = head;

@@ -88,6 +88,7 @@ class FakeCall implements UpstreamCall, BodyConsumer {
       this.bodyBytes = text.length;
       this.handler.onData(Buffer.from(text));
     }
+    this.handler.onReadEnd();
     this.handler.onEnd(null);
   }
 
