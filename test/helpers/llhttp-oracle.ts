@@ -222,3 +222,28 @@ export class LlhttpResponseOracle {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/** Both oracles, started and closed together: what llhttp reads of a request or a response. */
+export class LlhttpOracles {
+  private readonly requests: LlhttpRequestOracle;
+  private readonly responses: LlhttpResponseOracle;
+
+  private constructor(requests: LlhttpRequestOracle, responses: LlhttpResponseOracle) {
+    this.requests = requests;
+    this.responses = responses;
+  }
+
+  static async start(): Promise<LlhttpOracles> {
+    return new LlhttpOracles(await LlhttpRequestOracle.start(), await LlhttpResponseOracle.start());
+  }
+
+  /** `bytes` as a client's requests, or (`response`) as a target's answer to a GET or a HEAD. */
+  read(bytes: Buffer, response: boolean, headOnly = false): Promise<Reading> {
+    return response ? this.responses.read(bytes, headOnly) : this.requests.read(bytes);
+  }
+
+  async close(): Promise<void> {
+    await this.requests.close();
+    await this.responses.close();
+  }
+}
