@@ -12,12 +12,15 @@ export const FIELD_VALUE = new Uint8Array(256);
 export const TARGET = new Uint8Array(256);
 /** Hex digit values, 255 for anything else. */
 export const HEX = new Uint8Array(256).fill(255);
+/** The bytes of a URI's authority (RFC 3986 §3.2: unreserved, pct-encoded, sub-delims, `:@[]`). */
+export const AUTHORITY = new Uint8Array(256);
 
 for (let c = 0; c < 256; c++) {
   const ch = String.fromCharCode(c);
   TCHAR[c] = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(ch) ? 1 : 0;
   FIELD_VALUE[c] = (c >= 0x20 && c !== 0x7f) || c === 0x09 ? 1 : 0;
   TARGET[c] = c > 0x20 && c < 0x7f ? 1 : 0;
+  AUTHORITY[c] = /[A-Za-z0-9\-._~%!$&'()*+,;=:@[\]]/.test(ch) ? 1 : 0;
 }
 for (let c = 0; c < 10; c++) HEX[48 + c] = c;
 for (let c = 0; c < 6; c++) {
