@@ -7,7 +7,7 @@
 export interface FulcrumConfig {
   /** Kong's declarative format version; `3.0` is current. */
   _format_version: '1.1' | '2.1' | '3.0';
-  /** Accepted for Kong compatibility. */
+  /** Kong's: `true`, basic-auth passwords are given in clear and hashed on load; `false` (a `kong config db_export` or `deck dump`), they are Kong's stored hashes and kept as given. */
   _transform?: boolean;
   /** Accepted for Kong compatibility; ignored. */
   _workspace?: string;

@@ -570,7 +570,14 @@ export function normalize(src: ParsedSource): Snapshot {
   const consumerIds: string[] = (doc.consumers ?? []).map(
     (c: Raw) => c.id ?? uuidFrom('consumer', c.username ?? c.custom_id),
   );
-  const credentials = normalizeCredentials(src, doc.consumers, consumerIds, issues, uuidFrom);
+  const credentials = normalizeCredentials(
+    src,
+    doc.consumers,
+    consumerIds,
+    issues,
+    uuidFrom,
+    doc._transform !== false,
+  );
   const consumers: ConsumerSpec[] = (doc.consumers ?? []).map((c: Raw, i: number) => {
     checkPlugins(src, c.plugins, ['consumers', i, 'plugins'], issues);
     return {

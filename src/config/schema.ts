@@ -455,7 +455,10 @@ export const fileSchema: S = {
       enum: ['1.1', '2.1', '3.0'],
       description: "Kong's declarative format version; `3.0` is current.",
     },
-    _transform: bool('Accepted for Kong compatibility.', true),
+    _transform: bool(
+      "Kong's: `true`, basic-auth passwords are given in clear and hashed on load; `false` (a `kong config db_export` or `deck dump`), they are Kong's stored hashes and kept as given.",
+      true,
+    ),
     _workspace: str('Accepted for Kong compatibility; ignored.'),
     _comment: str('Free text; ignored.'),
     ...nodeSchemas,

@@ -31,13 +31,22 @@ export interface ConsumerCredentials {
   readonly jwtSecrets: readonly JwtSecretSpec[];
 }
 
-/** Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are unique. */
+/** Kong's stored basic-auth password: 40 hex digits (password.ts). */
+const SHA1_HEX = /^[0-9a-f]{40}$/i;
+
+/**
+ * Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are
+ * unique. `transform` is the document's `_transform` (Kong's): true, basic-auth passwords are in
+ * clear and hashed here; false (a `db_export` or decK dump), they are Kong's stored hashes and
+ * kept as given, so the user's cleartext verifies against them and the hash itself does not.
+ */
 export function normalizeCredentials(
   src: ParsedSource,
   consumers: Raw[] | undefined,
   ids: readonly string[],
   issues: ConfigIssue[],
   uuid: Uuid,
+  transform: boolean,
 ): ConsumerCredentials[] {
   const keys = new Map<string, string>();
   const users = new Map<string, string>();
@@ -55,11 +64,27 @@ export function normalizeCredentials(
       return { id: k.id ?? uuid('keyauth_credential', `${id}/${k.key}`), key: k.key, tags: k.tags ?? [] };
     });
     const basic = ((c.basicauth_credentials ?? []) as Raw[]).map((b, j) => {
-      unique(users, b.username, [...at, 'basicauth_credentials', j, 'username'], 'basic-auth username');
+      const bat: PathPart[] = [...at, 'basicauth_credentials', j];
+      unique(users, b.username, [...bat, 'username'], 'basic-auth username');
+      const password = String(b.password ?? '');
+      if (!transform && typeof c.id !== 'string')
+        issues.push(
+          src.issue(
+            [...at, 'id'],
+            "with _transform: false the consumer's id is needed: Kong's stored basic-auth password is salted with it",
+          ),
+        );
+      else if (!transform && !SHA1_HEX.test(password))
+        issues.push(
+          src.issue(
+            [...bat, 'password'],
+            "with _transform: false a basic-auth password is Kong's stored hash (40 hex digits: SHA-1 of the password followed by the consumer id); give the cleartext password with _transform: true instead",
+          ),
+        );
       return {
         id: b.id ?? uuid('basicauth_credential', `${id}/${b.username}`),
         username: b.username,
-        passwordHash: hashBasicPassword(b.password, id),
+        passwordHash: transform ? hashBasicPassword(password, id) : password.toLowerCase(),
         tags: b.tags ?? [],
       };
     });
