@@ -6,7 +6,7 @@
  * validated afterwards as a whole document by the file's validator (control.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_TARGET_PORT } from '../config/normalize.ts';
+import { canonicalTarget } from '../config/entity-ids.ts';
 import {
   consumerSchema,
   pluginSchema,
@@ -16,7 +16,6 @@ import {
   upstreamSchema,
 } from '../config/schema.ts';
 import { caCertificateSchema, certificateSchema, sniSchema } from '../config/tls-schema.ts';
-import { formatHostPort, parseHostPort } from '../core/net.ts';
 import { copyState, type Entity, expandServiceUrl, type Kind, type State } from '../store/document.ts';
 import { Refusal } from './control.ts';
 
@@ -123,10 +122,7 @@ export interface Scope {
 const refOf = (v: unknown): string | null =>
   v !== null && typeof v === 'object' && typeof (v as Raw).id === 'string' ? ((v as Raw).id as string) : null;
 
-const normTarget = (t: unknown): string => {
-  const hp = parseHostPort(String(t), DEFAULT_TARGET_PORT);
-  return hp ? formatHostPort(hp.host, hp.port) : String(t);
-};
+const normTarget = (t: unknown): string => canonicalTarget(t)?.target ?? String(t);
 
 function inScope(e: Entity, scope: Scope | null): boolean {
   return scope === null || refOf(e[scope.field]) === scope.id;
@@ -371,8 +367,8 @@ export function writeEntity(
   };
   if (kind === 'targets' && merged.upstream !== null) {
     // Kong keeps `host:port` with the default port filled in.
-    const hp = parseHostPort(String(entity.target), DEFAULT_TARGET_PORT);
-    if (hp) entity.target = formatHostPort(hp.host, hp.port);
+    const c = canonicalTarget(entity.target);
+    if (c !== null) entity.target = c.target;
   }
   const c = conflict(state, kind, entity);
   if (c) return c;

@@ -7,6 +7,7 @@
  * only when it fits `max_entry_bytes` and arrived whole.
  */
 import { createHash } from 'node:crypto';
+import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import { ResponseCache } from './response-cache.ts';
 import { bool, int, strList } from './schema-kit.ts';
@@ -203,6 +204,29 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
         },
       ),
     },
+  },
+  kong: {
+    response_code: native([200]),
+    request_method: native(['GET']),
+    content_type: native(['application/json']),
+    cache_ttl: native(60),
+    strategy: native('memory'),
+    cache_control: native(true),
+    ignore_uri_case: native(true),
+    storage_ttl: ignored("entries are dropped at cache_ttl (or the response's own max-age)", undefined, 600, {
+      type: 'integer',
+    }),
+    memory: ignored(
+      "the cache is this node's own memory, bounded by max_total_bytes; there is no shared dictionary",
+      { dictionary_name: 'kong_db_cache' },
+      { dictionary_name: 'my_cache' },
+      { type: 'object' },
+    ),
+    vary_query_params: native(['page']),
+    vary_headers: native(['accept-language']),
+    'response_headers.age': native(false),
+    'response_headers.X-Cache-Status': native(false),
+    'response_headers.X-Cache-Key': native(false),
   },
   check(raw): ProxyCacheConfig {
     const rh = (raw.response_headers ?? {}) as Record<string, boolean | undefined>;

@@ -167,7 +167,8 @@ export class FulcrumNode {
       await node.stop();
       throw err;
     }
-    for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      node.logs.app.warn({ path: p.path }, p.message);
     node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
     if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
       node.watcher = new FileWatch(options.configFile, () => {
@@ -368,7 +369,8 @@ export class FulcrumNode {
       this.options.configWorker === false
         ? this.runtime.apply(snapshot)
         : await this.runtime.applyPaced(snapshot, this.scheduler);
-    for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
