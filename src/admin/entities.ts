@@ -18,6 +18,7 @@ import {
 import { caCertificateSchema, certificateSchema, sniSchema } from '../config/tls-schema.ts';
 import { copyState, type Entity, expandServiceUrl, type Kind, type State } from '../store/document.ts';
 import { Refusal } from './control.ts';
+import { kongView } from './kong-view.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -155,9 +156,10 @@ export function find(
 
 /** An entity as the API shows it: a certificate lists its server names (`snis`), as Kong's does. */
 export function present(state: State, kind: Kind, e: Entity): Entity {
-  if (kind !== 'certificates') return e;
+  const shown = kongView(kind, e, DEFS[kind].schema);
+  if (kind !== 'certificates') return shown;
   const snis = state.snis.filter((n) => refOf(n.certificate) === e.id).map((n) => n.name as string);
-  return { ...e, snis };
+  return { ...shown, snis };
 }
 
 /**

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
-import { ResponseCache } from './response-cache.ts';
+import { cacheKeyDigest, ResponseCache } from './response-cache.ts';
 import { bool, int, strList } from './schema-kit.ts';
 import type { LocalReply, PluginDef, PluginRequest, ResponseHead } from './types.ts';
 
@@ -185,7 +185,10 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
         properties: {
           age: bool('`Age` on hits.', true),
           'X-Cache-Status': bool('`X-Cache-Status`: Miss, Hit, Refresh or Bypass.', true),
-          'X-Cache-Key': bool('`X-Cache-Key`: a digest of the key (for debugging).', false),
+          'X-Cache-Key': bool(
+            "`X-Cache-Key`: a digest of the key, as Kong sends it; the admin API's `/proxy-cache/{key}` looks up and purges by it.",
+            true,
+          ),
         },
       },
       strategy: {
@@ -244,7 +247,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       response_headers: {
         age: rh.age ?? true,
         status: rh['X-Cache-Status'] ?? true,
-        key: rh['X-Cache-Key'] ?? false,
+        key: rh['X-Cache-Key'] ?? true,
       },
       max_entry_bytes: (raw.max_entry_bytes as number | undefined) ?? 1048576,
       max_total_bytes: (raw.max_total_bytes as number | undefined) ?? 67108864,
@@ -279,8 +282,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     const primary = primaryKey(r, c);
     const key = fullKey(r, primary, b.cache.varyNames(primary));
     const now = b.clock.nowMs();
-    if (c.response_headers.key)
-      r.addResponseHeader('x-cache-key', createHash('sha256').update(key).digest('hex').slice(0, 32));
+    if (c.response_headers.key) r.addResponseHeader('x-cache-key', cacheKeyDigest(key));
     if (status === 'Miss') {
       const hit = b.cache.get(key, now);
       if (hit !== null) {
@@ -333,3 +335,10 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     });
   },
 };
+
+/** Each proxy-cache instance's cache in the runtime's plugin state, by instance id. */
+export function proxyCachesIn(state: ReadonlyMap<string, unknown>): Map<string, ResponseCache> {
+  const out = new Map<string, ResponseCache>();
+  for (const [key, v] of state) if (v instanceof ResponseCache) out.set(key.split('|')[0]!, v);
+  return out;
+}

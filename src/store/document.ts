@@ -481,3 +481,33 @@ function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
       return bare(c, []);
     });
 }
+
+/** A secret reference (`{vault://...}`, `${NAME}`), resolved only when a document is validated. */
+const SECRET_REFERENCE = /^\{vault:\/\/|^\$\{/;
+
+/**
+ * The state with every basic-auth password in Kong's stored form and `_transform: false`, as
+ * Kong keeps them: what a credential written through the admin API needs (it is stored hashed,
+ * never in clear). A password that is a secret reference cannot be hashed here: null then.
+ */
+export function withHashedPasswords(
+  s: State,
+  hash: (password: string, consumerId: string) => string,
+): State | null {
+  if (s.node._transform === false) return s;
+  const next = copyState(s);
+  for (let i = 0; i < next.consumers.length; i++) {
+    const c = next.consumers[i]!;
+    const creds = c.basicauth_credentials;
+    if (!Array.isArray(creds) || creds.length === 0) continue;
+    const hashed: Raw[] = [];
+    for (const b of creds as Raw[]) {
+      const pw = String(b.password ?? '');
+      if (SECRET_REFERENCE.test(pw)) return null;
+      hashed.push({ ...b, password: hash(pw, c.id) });
+    }
+    next.consumers[i] = { ...c, basicauth_credentials: hashed };
+  }
+  next.node._transform = false;
+  return next;
+}
