@@ -16,7 +16,7 @@ import { hashBasicPassword } from '../plugins/password.ts';
 import { type Entity, type State, withHashedPasswords } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';
 import { type ConfigControl, Refusal } from './control.ts';
-import { find, notFound } from './entities.ts';
+import { find, isUuid, notFound } from './entities.ts';
 import { fileModeRefusal, refusalReply } from './resources.ts';
 import type { Ctx, Reply, Router } from './router.ts';
 
@@ -242,8 +242,11 @@ function addKind(router: Router, control: ConfigControl, k: CredentialKind): voi
               fields: { consumer: 'required field missing' },
             });
           const fields: Raw = { ...given };
-          if (mode === 'replace' && key !== undefined && before === undefined && fields[k.key] === undefined)
-            fields[/^[0-9a-f-]{36}$/i.test(key) ? 'id' : k.key] = key;
+          if (mode === 'replace' && key !== undefined && before === undefined) {
+            // PUT to a UUID creates the credential with that id; to a key (a username) with that key.
+            if (isUuid(key)) fields.id = key;
+            else if (fields[k.key] === undefined) fields[k.key] = key;
+          }
           const whole = mode === 'replace' ? { ...fields, id: before?.credential.id ?? fields.id } : fields;
           const stored = store(
             state,

@@ -155,8 +155,8 @@ export function find(
 }
 
 /** An entity as the API shows it: a certificate lists its server names (`snis`), as Kong's does. */
-export function present(state: State, kind: Kind, e: Entity): Entity {
-  const shown = kongView(kind, e, DEFS[kind].schema);
+export function present(state: State, kind: Kind, e: Entity, given = false): Entity {
+  const shown = given ? e : kongView(kind, e, DEFS[kind].schema);
   if (kind !== 'certificates') return shown;
   const snis = state.snis.filter((n) => refOf(n.certificate) === e.id).map((n) => n.name as string);
   return { ...shown, snis };
@@ -354,6 +354,8 @@ export function writeEntity(
   // `null` unsets a field (its default applies again); references stay, as null when unset.
   merged = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== null));
   for (const field of Object.keys(def.refs)) if (merged[field] === undefined) merged[field] = null;
+  // Kong always stores a plugin's config (an empty one when none is given).
+  if (kind === 'plugins' && merged.config === undefined) merged.config = {};
   if (kind === 'targets' && merged.upstream === null)
     return new Refusal(400, 'schema violation', 'upstream: required', { fields: { upstream: 'required' } });
   const id = opts.existing?.id ?? (typeof input.id === 'string' ? input.id : (opts.id ?? randomUUID()));

@@ -4,6 +4,10 @@
  * with its defaults) and Kong's other fields as `null` when unset. Clients such as decK compare
  * what they read with what they would write, so a field left out reads as a difference. Only the
  * replies are completed; the state keeps what was given.
+ *
+ * A client that compares without filling Kong's defaults itself (decK 1.x before schema-based
+ * defaults, such as Debian's 1.4) would see every default as a change on each `deck diff`; it can
+ * ask for the entities as written with the request header `Fulcrum-Defaults: given`.
  */
 import {
   KONG_CA_CERTIFICATE,
@@ -43,6 +47,11 @@ const HIDDEN = new Set(['url', 'routes', 'plugins', 'targets']);
 const KONG_NULL: Readonly<Partial<Record<Kind, readonly string[]>>> = {
   services: ['path', 'tls_verify'],
 };
+
+/** Whether a request asks for entities as written (`Fulcrum-Defaults: given`) instead of Kong's view. */
+export function wantsGiven(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  return String(headers['fulcrum-defaults'] ?? '').toLowerCase() === 'given';
+}
 
 /**
  * `value` with the defaults of `schema`'s properties filled in (only those named in `only`, when

@@ -20,6 +20,7 @@ import {
   tagFilter,
   writeEntity,
 } from './entities.ts';
+import { wantsGiven } from './kong-view.ts';
 import type { Ctx, Reply, Router } from './router.ts';
 
 /** Default and largest page size of a list (Kong's). */
@@ -94,7 +95,8 @@ function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
     (e) =>
       (scope === null || refId(e[scope.field]) === scope.id) && filter(e) && eq.every(([f, v]) => e[f] === v),
   );
-  const data = all.slice(start, start + size).map((e) => present(state, kind, e));
+  const given = wantsGiven(ctx.req.headers);
+  const data = all.slice(start, start + size).map((e) => present(state, kind, e, given));
   const more = start + size < all.length;
   const offset = more ? Buffer.from(String(start + size)).toString('base64url') : null;
   const q = new URLSearchParams({ offset: offset ?? '', size: String(size) });
@@ -161,7 +163,10 @@ async function write(
       return {
         state: w.state,
         entity: `${kind}/${w.entity.id}`,
-        value: { status: op === 'create' ? 201 : 200, body: present(w.state, kind, w.entity) },
+        value: {
+          status: op === 'create' ? 201 : 200,
+          body: present(w.state, kind, w.entity, wantsGiven(ctx.req.headers)),
+        },
       };
     },
     { persist: true },
@@ -181,7 +186,9 @@ async function read(
   if (scope instanceof Refusal) return refusalReply(scope);
   if (itemParam === null) return list(ctx, state, kind, scope);
   const e: Entity | undefined = find(state, kind, ctx.params[itemParam]!, scope);
-  return e ? { status: 200, body: present(state, kind, e) } : refusalReply(notFound());
+  return e
+    ? { status: 200, body: present(state, kind, e, wantsGiven(ctx.req.headers)) }
+    : refusalReply(notFound());
 }
 
 /**

@@ -1309,7 +1309,7 @@ export type PluginConfig =
           age?: boolean;
           /** `X-Cache-Status`: Miss, Hit, Refresh or Bypass. */
           'X-Cache-Status'?: boolean;
-          /** `X-Cache-Key`: a digest of the key (for debugging). */
+          /** `X-Cache-Key`: a digest of the key, as Kong sends it; the admin API's `/proxy-cache/{key}` looks up and purges by it. */
           'X-Cache-Key'?: boolean;
         };
         /** Where entries live: `memory`. */
