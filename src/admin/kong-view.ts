@@ -79,7 +79,7 @@ export function withDefaults(
 
 /** The entity of `kind` as Kong's admin API would answer it. */
 export function kongView(kind: Kind, e: Entity, schema: Raw): Entity {
-  const kong = Object.keys(TABLES[kind]).filter((k) => !k.includes('.'));
+  const kong = Object.keys(TABLES[kind]).filter((k) => !k.includes('.') && !k.startsWith('_'));
   const nulls = new Set(KONG_NULL[kind] ?? []);
   const out = withDefaults(schema, e, kong, new Set(kong.filter((k) => !nulls.has(k)))) as Entity;
   for (const k of HIDDEN) delete out[k];

@@ -143,17 +143,19 @@ export interface FulcrumConfig {
       name: string;
       /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
       tags?: string[];
-      /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+      /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
       created_at?: number;
-      /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+      /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
       updated_at?: number;
     }>;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
-    /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Server names given at top level; each names its `certificate`. */
   snis?: Array<{
@@ -167,10 +169,12 @@ export interface FulcrumConfig {
     };
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
-    /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** CA certificates that services trust for their targets (docs/tls.md). */
   ca_certificates?: Array<{
@@ -182,10 +186,12 @@ export interface FulcrumConfig {
     cert_digest?: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
-    /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Accepted for Kong compatibility. */
   vaults?: unknown[];
@@ -197,8 +203,10 @@ export interface FulcrumConfig {
     key: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** Kong field, accepted and not supported: keys do not expire */
     ttl?: number | null;
     /** The consumer this belongs to: its id or username. */
@@ -218,8 +226,10 @@ export interface FulcrumConfig {
     password: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** The consumer this belongs to: its id or username. */
     consumer: string | {
       id?: string;
@@ -243,8 +253,10 @@ export interface FulcrumConfig {
     jwks_uri?: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** The consumer this belongs to: its id or username. */
     consumer: string | {
       id?: string;
@@ -260,8 +272,10 @@ export interface FulcrumConfig {
     group: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** The consumer this belongs to: its id or username. */
     consumer: string | {
       id?: string;
@@ -404,10 +418,12 @@ export interface ServiceConfig {
     plugins?: unknown[];
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
-    /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** Kong field, accepted and not supported: Kong's expressions router is not built in; match with paths, hosts, methods and headers */
     expression?: string;
   }>;
@@ -415,10 +431,12 @@ export interface ServiceConfig {
   plugins?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** Match rules that send a request to a service. Every field that is set must match. */
@@ -481,10 +499,12 @@ export interface RouteConfig {
   plugins?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
   /** Kong field, accepted and not supported: Kong's expressions router is not built in; match with paths, hosts, methods and headers */
   expression?: string;
 }
@@ -718,17 +738,21 @@ export interface UpstreamConfig {
     };
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
-    /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
   /** Kong field, accepted and not supported: set the service's client_certificate: Fulcrum presents client certificates per service */
   client_certificate?: Record<string, unknown> | string;
   /** Kong field, accepted and not supported: targets are resolved by A/AAAA records; SRV names are not looked up */
@@ -755,10 +779,12 @@ export interface TargetConfig {
   };
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** An identity with credentials. */
@@ -779,8 +805,10 @@ export interface ConsumerConfig {
     key: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
     /** Kong field, accepted and not supported: keys do not expire */
     ttl?: number | null;
   }>;
@@ -794,8 +822,10 @@ export interface ConsumerConfig {
     password: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Keys that verify this consumer's JSON Web Tokens (jwt). Each `key` is unique across consumers. */
   jwt_secrets?: Array<{
@@ -813,8 +843,10 @@ export interface ConsumerConfig {
     jwks_uri?: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Groups this consumer belongs to (acl). */
   acls?: Array<{
@@ -824,8 +856,10 @@ export interface ConsumerConfig {
     group: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
-    /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
     created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Kong's hmac-auth credentials: refused, hmac-auth is not built in. */
   hmacauth_credentials?: unknown[];
@@ -833,10 +867,12 @@ export interface ConsumerConfig {
   oauth2_credentials?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** A bound socket that carries proxied traffic. */
@@ -931,10 +967,12 @@ export interface PluginBase {
   };
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  /** Kong's creation time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   created_at?: number;
-  /** Kong's last update time (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own). */
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
   updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 export type PluginConfig =

@@ -7,7 +7,12 @@
 import { ignored, type KongTable, meta, native, TIMESTAMPS } from './kong-fields.ts';
 
 const ID = '9748f662-7711-4a90-8186-dc02f10eb0f5';
-const common: KongTable = { id: native(ID), ...TIMESTAMPS, tags: native(['team-a']) };
+/** Kong's declarative files may annotate any entity (`kong config init`'s template does). */
+const COMMENT = meta('why this exists', {
+  type: 'string',
+  description: "Free text (Kong's `_comment`); ignored.",
+});
+const common: KongTable = { id: native(ID), ...TIMESTAMPS, tags: native(['team-a']), _comment: COMMENT };
 
 export const KONG_SERVICE: KongTable = {
   ...common,
@@ -145,7 +150,12 @@ export const KONG_CA_CERTIFICATE: KongTable = {
 };
 
 /** Credentials carry Kong's `consumer` reference in top-level collections only. */
-const credential: KongTable = { id: native(ID), created_at: TIMESTAMPS.created_at!, tags: native(['a']) };
+const credential: KongTable = {
+  id: native(ID),
+  created_at: TIMESTAMPS.created_at!,
+  tags: native(['a']),
+  _comment: COMMENT,
+};
 
 export const KONG_KEYAUTH_CREDENTIAL: KongTable = {
   ...credential,

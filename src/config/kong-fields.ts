@@ -52,8 +52,8 @@ export const ignored = (why: string, dflt: unknown, example: unknown, schema: S 
 
 /** Kong's timestamps, written by `db_export` and `deck dump`: seconds since the epoch. */
 const timestamp = (what: string): S => ({
-  type: 'integer',
-  description: `Kong's ${what} (seconds since the epoch), as dumps write it; accepted and not used (the admin API keeps its own).`,
+  type: 'number',
+  description: `Kong's ${what} (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own).`,
 });
 export const TIMESTAMPS: KongTable = {
   created_at: meta(1700000000, timestamp('creation time')),

@@ -8,10 +8,15 @@ import { isHostname } from '../core/net.ts';
 import { idOf } from './entity-ids.ts';
 import { normalizeL4Route } from './l4.ts';
 import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
+import { routeSchema } from './schema.ts';
+import { defaultsOf } from './schema-kit.ts';
 import type { RouteSpec } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
+
+/** The route defaults, from the schema (docs/configuration.md shows the same values). */
+const D: Raw = defaultsOf(routeSchema);
 
 export function compileRoute(
   src: ParsedSource,
@@ -71,18 +76,18 @@ export function compileRoute(
     index,
     path: formatPath(at),
     service,
-    protocols: r.protocols ?? ['http', 'https'],
+    protocols: r.protocols ?? D.protocols,
     methods,
     hosts,
     paths,
     headers,
-    stripPath: r.strip_path ?? true,
-    preserveHost: r.preserve_host ?? false,
-    httpsRedirectStatus: r.https_redirect_status_code ?? 426,
-    retryNonIdempotent: r.retry_non_idempotent ?? false,
-    regexPriority: r.regex_priority ?? 0,
-    priority: r.priority ?? 0,
-    pathHandling: r.path_handling ?? 'v0',
+    stripPath: r.strip_path ?? D.strip_path,
+    preserveHost: r.preserve_host ?? D.preserve_host,
+    httpsRedirectStatus: r.https_redirect_status_code ?? D.https_redirect_status_code,
+    retryNonIdempotent: r.retry_non_idempotent ?? D.retry_non_idempotent,
+    regexPriority: r.regex_priority ?? D.regex_priority,
+    priority: r.priority ?? D.priority,
+    pathHandling: r.path_handling ?? D.path_handling,
     tags: r.tags ?? [],
     l4,
   };

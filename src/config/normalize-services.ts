@@ -14,14 +14,20 @@ import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from '
 import { compileRoute } from './normalize-routes.ts';
 import { implicitUpstream } from './normalize-upstreams.ts';
 import { normalizeRetryPolicy } from './resilience.ts';
+import { serviceSchema } from './schema.ts';
+import { defaultsOf } from './schema-kit.ts';
 import { normalizeServiceTls, type TlsMaterial } from './tls.ts';
 import type { Problem, RouteSpec, ServiceSpec, UpstreamSpec } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
 
-/** Kong's (and nginx's `proxy_read_timeout`) default. */
-export const DEFAULT_READ_TIMEOUT_MS = 60000;
+/** Kong's (and nginx's `proxy_read_timeout`) default, from the schema. */
+export const DEFAULT_READ_TIMEOUT_MS: number = defaultsOf(serviceSchema).read_timeout as number;
+
+/** The service defaults, from the schema (docs/configuration.md shows the same values). */
+// biome-ignore lint/suspicious/noExplicitAny: the schema's defaults are of the fields' types
+const D: Record<string, any> = defaultsOf(serviceSchema);
 
 export interface Reports {
   readonly issues: ConfigIssue[];
@@ -31,10 +37,10 @@ export interface Reports {
 
 function serviceUrl(src: ParsedSource, s: Raw, at: PathPart[], issues: ConfigIssue[]): ServiceUrl {
   let url: ServiceUrl = {
-    protocol: s.protocol ?? 'http',
+    protocol: s.protocol ?? D.protocol,
     host: s.host,
     port: s.port ?? (s.protocol === 'https' || s.protocol === 'grpcs' ? 443 : 80),
-    path: s.path ?? '/',
+    path: s.path ?? D.path,
   };
   if (s.url !== undefined) {
     if (s.host !== undefined || s.port !== undefined || s.path !== undefined || s.protocol !== undefined)
@@ -79,16 +85,16 @@ function normalizeService(
     host: url.host ?? '',
     port: url.port,
     path: url.path,
-    connectTimeoutMs: s.connect_timeout ?? 60000,
+    connectTimeoutMs: s.connect_timeout ?? D.connect_timeout,
     readTimeoutMs: s.read_timeout ?? DEFAULT_READ_TIMEOUT_MS,
-    writeTimeoutMs: s.write_timeout ?? 60000,
-    retries: s.retries ?? 5,
+    writeTimeoutMs: s.write_timeout ?? D.write_timeout,
+    retries: s.retries ?? D.retries,
     retryPolicy: normalizeRetryPolicy(s.retry_policy),
     // A hung target must not hold a client for read_timeout × (retries + 1) (6 minutes with
     // Kong's defaults; nginx gives up after one read_timeout when there is nowhere else to go).
     requestTimeoutMs: s.request_timeout ?? 2 * (s.read_timeout ?? DEFAULT_READ_TIMEOUT_MS),
-    enabled: s.enabled ?? true,
-    tlsVerify: s.tls_verify ?? true,
+    enabled: s.enabled ?? D.enabled,
+    tlsVerify: s.tls_verify ?? D.tls_verify,
     tls: normalizeServiceTls(src, s, at, tls, issues),
     http2: s.http2 === true || url.protocol === 'grpc' || url.protocol === 'grpcs',
     upstream,

@@ -8,11 +8,16 @@ import { canonicalTarget, idOf, refKey, targetId, uuidFrom } from './entity-ids.
 import { DEFAULT_HEALTHCHECKS, normalizeHealthchecks } from './healthchecks.ts';
 import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from './load.ts';
 import { DEFAULT_CIRCUIT_BREAKER, normalizeCircuitBreaker } from './resilience.ts';
+import { targetSchema } from './schema.ts';
+import { defaultsOf } from './schema-kit.ts';
 import { normalizeSticky } from './sticky.ts';
 import type { Problem, TargetSpec, UpstreamSpec } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
+
+/** The target defaults, from the schema. */
+const D: Raw = defaultsOf(targetSchema);
 
 function normalizeTargets(
   src: ParsedSource,
@@ -49,8 +54,8 @@ function normalizeTargets(
       target,
       host: hp.host,
       port: hp.port,
-      weight: raw.weight ?? 100,
-      priority: raw.priority ?? 0,
+      weight: raw.weight ?? D.weight,
+      priority: raw.priority ?? D.priority,
       zone: raw.zone ?? '',
       tags: raw.tags ?? [],
     });

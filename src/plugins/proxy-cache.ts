@@ -52,6 +52,13 @@ interface Pending {
 
 const NAME = 'proxy-cache';
 /** Not stored: framing, hop-by-hop, per-response and per-client fields. */
+/**
+ * Kong's spelling of its headers: field names are case-insensitive, but Kong's documentation has
+ * users `grep X-Cache` in `curl -i` output, which only the exact spelling matches.
+ */
+const STATUS_HEADER = 'X-Cache-Status';
+const KEY_HEADER = 'X-Cache-Key';
+
 const NOT_STORED = new Set([
   'connection',
   'keep-alive',
@@ -267,14 +274,14 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     const c = b.conf;
     const method = r.method ?? 'GET';
     if (!b.methods.has(method)) {
-      if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
+      if (c.response_headers.status) r.addResponseHeader(STATUS_HEADER, 'Bypass');
       return null;
     }
     let status: Pending['status'] = 'Miss';
     if (c.cache_control) {
       const d = directives(r.header('cache-control'));
       if (d.has('no-store')) {
-        if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
+        if (c.response_headers.status) r.addResponseHeader(STATUS_HEADER, 'Bypass');
         return null;
       }
       if (d.has('no-cache') || d.get('max-age') === '0') status = 'Refresh';
@@ -282,7 +289,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     const primary = primaryKey(r, c);
     const key = fullKey(r, primary, b.cache.varyNames(primary));
     const now = b.clock.nowMs();
-    if (c.response_headers.key) r.addResponseHeader('x-cache-key', cacheKeyDigest(key));
+    if (c.response_headers.key) r.addResponseHeader(KEY_HEADER, cacheKeyDigest(key));
     if (status === 'Miss') {
       const hit = b.cache.get(key, now);
       if (hit !== null) {
@@ -290,7 +297,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
         for (let i = 0; i < hit.headers.length; i += 2)
           headers[hit.headers[i]!.toLowerCase()] = hit.headers[i + 1]!;
         if (c.response_headers.age) headers.age = String(Math.floor((now - hit.storedMs) / 1000));
-        if (c.response_headers.status) headers['x-cache-status'] = 'Hit';
+        if (c.response_headers.status) headers[STATUS_HEADER] = 'Hit';
         const reply: LocalReply = { status: hit.status, reason: 'hit', headers, body: hit.body };
         return reply;
       }
@@ -311,8 +318,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
           headers.push(head.headers[i]!, head.headers[i + 1]!);
       p.capture = { status: head.status, headers, chunks: [], bytes: 0, ttlMs: ok.ttlMs, vary: ok.vary };
     }
-    if (b.conf.response_headers.status)
-      head.headers.push('x-cache-status', ok !== null ? p.status : 'Bypass');
+    if (b.conf.response_headers.status) head.headers.push(STATUS_HEADER, ok !== null ? p.status : 'Bypass');
   },
   bodyFilter(r, b, chunk) {
     const p = r.data(NAME) as Pending | undefined;
