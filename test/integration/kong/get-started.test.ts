@@ -134,6 +134,14 @@ const RATE_LIMITING: Step[] = [
   },
 ];
 
+/** The proxy-cache flags the guide repeats for each scope (three-space indent, as it writes them). */
+const CACHE_FLAGS = `   --data "name=proxy-cache" \\
+   --data "config.request_method=GET" \\
+   --data "config.response_code=200" \\
+   --data "config.content_type=application/json" \\
+   --data "config.cache_ttl=30" \\
+   --data "config.strategy=memory"`;
+
 const PROXY_CACHING: Step[] = [
   {
     cmd: `curl -i -X POST http://localhost:8001/plugins \\
@@ -160,22 +168,12 @@ const PROXY_CACHING: Step[] = [
   },
   {
     cmd: `curl -X POST http://localhost:8001/services/example_service/plugins \\
-   --data "name=proxy-cache" \\
-   --data "config.request_method=GET" \\
-   --data "config.response_code=200" \\
-   --data "config.content_type=application/json" \\
-   --data "config.cache_ttl=30" \\
-   --data "config.strategy=memory"`,
+${CACHE_FLAGS}`,
     expect: created,
   },
   {
     cmd: `curl -X POST http://localhost:8001/routes/example_route/plugins \\
-   --data "name=proxy-cache" \\
-   --data "config.request_method=GET" \\
-   --data "config.response_code=200" \\
-   --data "config.content_type=application/json" \\
-   --data "config.cache_ttl=30" \\
-   --data "config.strategy=memory"`,
+${CACHE_FLAGS}`,
     expect: created,
   },
   {
@@ -185,12 +183,7 @@ const PROXY_CACHING: Step[] = [
   },
   {
     cmd: `curl -X POST http://localhost:8001/consumers/sasha/plugins \\
-   --data "name=proxy-cache" \\
-   --data "config.request_method=GET" \\
-   --data "config.response_code=200" \\
-   --data "config.content_type=application/json" \\
-   --data "config.cache_ttl=30" \\
-   --data "config.strategy=memory"`,
+${CACHE_FLAGS}`,
     expect: created,
   },
   {
