@@ -10,6 +10,7 @@ import { exportDocument, KINDS, type Kind } from '../store/document.ts';
 import { readBody } from './body.ts';
 import { type ConfigControl, Refusal } from './control.ts';
 import { DEFS } from './entities.ts';
+import { kongFields } from './kong-schema.ts';
 import { redactSecrets } from './redact.ts';
 import { refusalReply } from './resources.ts';
 import type { Router } from './router.ts';
@@ -127,7 +128,10 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
             `no entity ${JSON.stringify(c.params.entity)}; known: ${KINDS.join(', ')}`,
           ),
         );
-      return { status: 200, body: DEFS[kind].schema };
+      // The JSON Schema, with Kong's `fields` form beside it (JSON Schema ignores the key): decK
+      // releases that fill defaults from Kong's schemas read `fields`.
+      const schema = DEFS[kind].schema;
+      return { status: 200, body: { ...schema, fields: kongFields(schema) } };
     },
   );
 

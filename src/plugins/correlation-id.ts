@@ -79,7 +79,8 @@ export const correlationId: PluginDef<CorrelationIdConfig, Built> = {
       id = b.conf.generator === 'uuid#counter' ? `${b.base}#${b.count}` : randomUUID();
       r.setRequestHeader(b.header, id);
     }
-    if (b.conf.echo_downstream) r.addResponseHeader(b.header, id);
+    // Echoed in the configured spelling (`Kong-Request-ID`), as Kong does.
+    if (b.conf.echo_downstream) r.addResponseHeader(b.conf.header_name, id);
     return null;
   },
 };

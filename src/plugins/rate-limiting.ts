@@ -46,11 +46,16 @@ interface Built {
   readonly policy: RateLimitPolicy;
   readonly clock: Clock;
   readonly header: string;
-  /** `x-ratelimit-limit-second`, ... per limit (Kong's names; header names are case-insensitive). */
+  /**
+   * `X-RateLimit-Limit-Second`, ... per limit: Kong's names in Kong's spelling (field names are
+   * case-insensitive, but people grep `curl -i` output for them, as Kong's guide does).
+   */
   readonly limitNames: readonly string[];
   readonly remainingNames: readonly string[];
   readonly limitValues: readonly string[];
 }
+
+const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
 
 function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
   switch (c.limit_by) {
@@ -191,8 +196,8 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       policy: env.state(key, () => new LocalPolicy(longest)),
       clock: env.clock,
       header: (conf.header_name ?? '').toLowerCase(),
-      limitNames: conf.limits.map((l) => `x-ratelimit-limit-${l.period}`),
-      remainingNames: conf.limits.map((l) => `x-ratelimit-remaining-${l.period}`),
+      limitNames: conf.limits.map((l) => `X-RateLimit-Limit-${capitalized(l.period)}`),
+      remainingNames: conf.limits.map((l) => `X-RateLimit-Remaining-${capitalized(l.period)}`),
       limitValues: conf.limits.map((l) => String(l.limit)),
     };
   },
@@ -208,9 +213,9 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
         r.addResponseHeader(b.limitNames[i]!, b.limitValues[i]!);
         r.addResponseHeader(b.remainingNames[i]!, String(u.remaining));
       }
-      r.addResponseHeader('ratelimit-limit', String(tight.limit.limit));
-      r.addResponseHeader('ratelimit-remaining', String(tight.remaining));
-      r.addResponseHeader('ratelimit-reset', String(Math.max(1, Math.ceil(tight.resetMs / 1000))));
+      r.addResponseHeader('RateLimit-Limit', String(tight.limit.limit));
+      r.addResponseHeader('RateLimit-Remaining', String(tight.remaining));
+      r.addResponseHeader('RateLimit-Reset', String(Math.max(1, Math.ceil(tight.resetMs / 1000))));
     }
     if (d.allowed) return null;
     const reply: LocalReply = {
