@@ -87,6 +87,14 @@ export class HeadParser {
     this.ids = new Uint8Array(Math.min(limits.maxFields, 64));
   }
 
+  /** Whether this parser works to these limits (a spare parser is reused only then). */
+  fits(maxHeadBytes: number, maxFields: number, maxTargetBytes: number): boolean {
+    const l = this.limits;
+    return (
+      l.maxHeadBytes === maxHeadBytes && l.maxFields === maxFields && l.maxTargetBytes === maxTargetBytes
+    );
+  }
+
   /** Forget everything: the next call parses a new head. */
   reset(): void {
     this.pos = 0;

@@ -101,9 +101,13 @@ export class HeadWriter {
     return this.n;
   }
 
-  /** A copy of bytes `from` to `to` written so far (to keep a part of a head for reuse). */
-  copyOut(from: number, to: number): Buffer {
-    return Buffer.from(scratch.subarray(from, to));
+  /**
+   * Bytes `from` to `to` written so far, as latin1 text (to keep a part of a head for reuse, and
+   * write it again with text()). A string, not a Buffer: kept for a connection's life, a small
+   * Buffer costs three objects and pins a slab of Node's shared pool (~350 bytes against ~120).
+   */
+  textOut(from: number, to: number): string {
+    return scratch.toString('latin1', from, to);
   }
 }
 

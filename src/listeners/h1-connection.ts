@@ -17,7 +17,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { NodeSpec } from '../config/types.ts';
-import type { TimerHandle } from '../core/clock.ts';
+import type { WheelEntry } from '../core/deadline-wheel.ts';
 import { ERRORS, type ErrorCode, errorBody } from '../core/errors.ts';
 import { unmapIPv4 } from '../core/net.ts';
 import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
@@ -33,6 +33,8 @@ import { keepResponseField } from '../proxy/headers.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { httpDateLine } from './http-date.ts';
 
+/** How long a connection idle between requests keeps what speeds up its next one (cool()). */
+const COOL_MS = 5000;
 /** How long a connection being closed keeps reading (and dropping) what the client sends. */
 const LINGER_MS = 2000;
 const NONE = 0;
@@ -89,25 +91,39 @@ export interface H1Host {
   readonly runtime: Runtime;
   /** The node settings in service (limits and timeouts are read per request). */
   node(): NodeSpec;
+  /** The port the listener is bound to, or 0 when it does not know. */
+  port(): number;
   /** The connection is gone (for the listener's count). */
   closed(c: H1Connection): void;
 }
 
+/**
+ * Parsers not in use. A parser's scratch is about a kilobyte; a connection takes one when a head
+ * starts and gives it back when the head is read, so that idle keep-alive connections hold none.
+ */
+const spareParsers: HeadParser[] = [];
+const SPARE_PARSERS = 256;
+
 /** Requests a client may have in flight on one connection by pipelining; beyond, reading waits. */
 const MAX_PIPELINED = 32;
 
-export class H1Connection {
+export class H1Connection implements WheelEntry {
   readonly socket: Socket;
   readonly clientIp: string;
+  /** The port the client connected to: the listener's (asking the socket keeps a copy of its address on it). */
+  readonly localPort: number;
   /** The forwarding fields of the last request (exchange.ts): the same for most requests of a connection. */
   readonly forwardCache: ForwardCache = { host: '', clientHost: '', settings: null, block: null };
   private readonly host: H1Host;
   private readonly runtime: Runtime;
-  private readonly parser: HeadParser;
+  /** Held while a head is being read only: an idle connection holds none (spareParsers). */
+  private parser: HeadParser | null = null;
+  /** `resumeBody` as the bodies' onResume, made when a first body is read. */
+  private resumer: (() => void) | null = null;
   /** Bytes read and not yet consumed: a head in pieces, or requests pipelined ahead. */
   private pending: Buffer | null = null;
   /** Requests whose responses are not finished, in order: the first one writes, the others wait. */
-  private readonly queue: H1Request[] = [];
+  private queue: H1Request[] = [];
   /** The request whose body is being read, and how. */
   private reading: H1Request | null = null;
   private bodyRemaining = 0;
@@ -126,8 +142,13 @@ export class H1Connection {
   private requestDeadline = NONE;
   private idleDeadline = NONE;
   private lingerDeadline = NONE;
-  private timer: TimerHandle | null = null;
-  private timerAt = NONE;
+  /** When an idle connection lets go of what only speeds up its next request (COOL_MS). */
+  private coolDeadline = NONE;
+  // The connection's place on runtime.connectionTimers (its one deadline at a time: the earliest).
+  wheelAt = -1;
+  wheelSlot = -1;
+  wheelNext: WheelEntry | null = null;
+  wheelPrev: WheelEntry | null = null;
   /** Requests read on this connection (the first one's head is timed from the accept). */
   private served = 0;
 
@@ -137,31 +158,24 @@ export class H1Connection {
     this.runtime = host.runtime;
     const proxied = (socket as ProxiedSocket).fulcrumClientIp;
     this.clientIp = proxied ?? unmapIPv4(socket.remoteAddress ?? '');
-    const l = host.node().limits;
-    this.parser = new HeadParser('request', {
-      maxHeadBytes: l.maxHeaderBytes,
-      maxFields: l.maxHeaders + 1,
-      maxTargetBytes: l.maxUriBytes,
-    });
-    this.onData = this.onData.bind(this);
-    this.onDrain = this.onDrain.bind(this);
-    this.onEnd = this.onEnd.bind(this);
-    this.onClose = this.onClose.bind(this);
-    this.resumeBody = this.resumeBody.bind(this);
+    this.localPort = host.port() || (socket.localPort ?? 0);
+    // The socket's events find the connection through the socket: no bound function per connection.
+    (socket as ConnSocket)[kConn] = this;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('drain', this.onDrain);
-    socket.on('end', this.onEnd);
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('end', onSocketEnd);
     socket.on('error', noop);
-    socket.on('close', this.onClose);
+    socket.on('close', onSocketClose);
     const t = host.node().timeouts;
     this.headerDeadline = this.now() + t.clientHeaderMs;
     this.schedule();
     if (initial !== null && initial.length > 0) this.onData(initial);
   }
 
+  /** Whole milliseconds: deadlines stay small integers, kept in the object rather than boxed. */
   private now(): number {
-    return this.runtime.ioClock.monoMs();
+    return Math.floor(this.runtime.ioClock.monoMs());
   }
 
   /** Wall-clock time, for the Date field. */
@@ -171,7 +185,8 @@ export class H1Connection {
 
   // ---- reading ----
 
-  private onData(chunk: Buffer): void {
+  /** @internal (socket event) */
+  onData(chunk: Buffer): void {
     try {
       this.dispatchData(chunk);
     } catch (err) {
@@ -225,7 +240,8 @@ export class H1Connection {
         return;
       }
       if (!this.headStarted) this.headBegins();
-      const r = this.parser.execute(buf, i, buf.length);
+      const p = this.parser ?? this.takeParser();
+      const r = p.execute(buf, i, buf.length);
       if (r === PARSE.MORE) {
         // The parser resumes on the same bytes plus what comes next (its offsets are from byte i).
         this.pending = i === 0 ? buf : buf.subarray(i);
@@ -234,17 +250,37 @@ export class H1Connection {
       if (r === PARSE.TOO_LARGE) return this.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
       if (r === PARSE.URI_TOO_LONG) return this.refuse('FULCRUM_ERR_URI_TOO_LONG');
       if (r !== PARSE.DONE) return this.refuse('FULCRUM_ERR_BAD_REQUEST');
-      const p = this.parser;
       const m = requestMessage(p.method, p.target, p.minor, p.fields(buf, i));
       const used = p.headLength;
       this.headerDeadline = NONE;
       this.headStarted = false;
-      p.reset();
+      this.releaseParser();
       if (m === 'bad') return this.refuse('FULCRUM_ERR_BAD_REQUEST');
       i += used;
       i = this.startRequest(m, buf, i);
     }
     if (i < buf.length) this.dispatchData(buf.subarray(i));
+  }
+
+  private takeParser(): HeadParser {
+    const l = this.host.node().limits;
+    let p = spareParsers.pop();
+    if (p === undefined || !p.fits(l.maxHeaderBytes, l.maxHeaders + 1, l.maxUriBytes))
+      p = new HeadParser('request', {
+        maxHeadBytes: l.maxHeaderBytes,
+        maxFields: l.maxHeaders + 1,
+        maxTargetBytes: l.maxUriBytes,
+      });
+    this.parser = p;
+    return p;
+  }
+
+  private releaseParser(): void {
+    const p = this.parser;
+    if (p === null) return;
+    this.parser = null;
+    p.reset();
+    if (spareParsers.length < SPARE_PARSERS) spareParsers.push(p);
   }
 
   private headBegins(): void {
@@ -280,7 +316,7 @@ export class H1Connection {
     const last = !m.keepAlive || m.upgrade !== null;
     const ex = new Exchange(this.runtime, this.runtime.current, req);
     if (body !== null) {
-      body.onResume = this.resumeBody;
+      body.onResume = this.resumer ??= () => this.resumeBody();
       this.reading = req;
       this.state = 'body';
     } else {
@@ -412,7 +448,9 @@ export class H1Connection {
     this.resume();
     if (!this.headStarted && this.state === 'head') {
       const t = this.host.node().timeouts;
-      this.idleDeadline = t.keepaliveMs > 0 ? this.now() + t.keepaliveMs : NONE;
+      const now = this.now();
+      this.idleDeadline = t.keepaliveMs > 0 ? now + t.keepaliveMs : NONE;
+      this.coolDeadline = now + COOL_MS;
       this.schedule();
     }
     if (this.pending !== null && this.state === 'head') this.readHeads(null);
@@ -420,6 +458,7 @@ export class H1Connection {
 
   /** A head refused: stop reading; the error goes out after the responses before it, then close. */
   private refuse(code: ErrorCode): void {
+    this.releaseParser();
     this.pending = null;
     this.state = 'stopped';
     this.headerDeadline = this.requestDeadline = NONE;
@@ -472,11 +511,12 @@ export class H1Connection {
   /** Give the socket up (a WebSocket tunnel): no more reading, timers or bookkeeping here. Returns bytes read ahead. */
   detach(): Buffer | null {
     const s = this.socket;
-    s.off('data', this.onData);
-    s.off('drain', this.onDrain);
-    s.off('end', this.onEnd);
-    s.off('close', this.onClose);
+    s.off('data', onSocketData);
+    s.off('drain', onSocketDrain);
+    s.off('end', onSocketEnd);
+    s.off('close', onSocketClose);
     this.clearTimer();
+    this.releaseParser();
     this.state = 'closed';
     this.queue.length = 0;
     this.reading = null;
@@ -492,19 +532,23 @@ export class H1Connection {
 
   // ---- socket events ----
 
-  private onDrain(): void {
+  /** @internal (socket event) */
+  onDrain(): void {
     this.queue[0]?.drained();
   }
 
-  private onEnd(): void {
+  /** @internal (socket event) */
+  onEnd(): void {
     // The client closed its side: as nginx (without proxy_ignore_client_abort), the requests in
     // flight are given up (499) and the connection closed.
     this.socket.destroy();
   }
 
-  private onClose(): void {
+  /** @internal (socket event) */
+  onClose(): void {
     this.state = 'closed';
     this.clearTimer();
+    this.releaseParser();
     const reading = this.reading;
     this.reading = null;
     reading?.body?.fail('FULCRUM_ERR_CLIENT_ABORTED');
@@ -514,34 +558,55 @@ export class H1Connection {
 
   // ---- timers ----
 
+  /** Arm the wheel for the earliest deadline, unless it is armed for one earlier still (lazy). */
   private schedule(): void {
-    let at = NONE;
-    for (const d of [this.headerDeadline, this.requestDeadline, this.idleDeadline, this.lingerDeadline])
-      if (d !== NONE && (at === NONE || d < at)) at = d;
+    let at = earlier(this.headerDeadline, this.requestDeadline);
+    at = earlier(at, earlier(this.idleDeadline, this.lingerDeadline));
+    at = earlier(at, this.coolDeadline);
     if (at === NONE) return;
-    if (this.timer !== null && this.timerAt <= at) return;
-    this.clearTimer();
-    const clock = this.runtime.ioClock;
-    this.timerAt = at;
-    this.timer = clock.setTimer(Math.max(0, at - clock.monoMs()), onConnectionTimer, this);
+    if (this.wheelAt !== -1 && this.wheelAt <= at) return;
+    this.runtime.connectionTimers.arm(this, at);
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) {
-      this.runtime.ioClock.clearTimer(this.timer);
-      this.timer = null;
-      this.timerAt = NONE;
+    this.runtime.connectionTimers.disarm(this);
+  }
+
+  /**
+   * Idle a while: drop the forwarding fields kept for the next request and the queue's spare
+   * room, so that a connection idle for long holds little more than its socket (bench/memory).
+   */
+  private cool(): void {
+    const c = this.forwardCache;
+    c.block = null;
+    c.host = c.clientHost = '';
+    c.settings = null;
+    if (this.queue.length === 0) this.queue = [];
+  }
+
+  /** @internal (the wheel) */
+  onDeadline(): void {
+    try {
+      this.tick();
+    } catch (err) {
+      this.runtime.logs.app.error(
+        { err, client: this.clientIp },
+        'internal error on a client connection: closed',
+      );
+      this.socket.destroy();
     }
   }
 
-  tick(): void {
-    this.timer = null;
-    this.timerAt = NONE;
+  private tick(): void {
     if (this.state === 'closed') return;
     const now = this.now();
     if (this.lingerDeadline !== NONE && now >= this.lingerDeadline) {
       this.socket.destroy();
       return;
+    }
+    if (this.coolDeadline !== NONE && now >= this.coolDeadline) {
+      this.coolDeadline = NONE;
+      this.cool();
     }
     if (this.idleDeadline !== NONE && now >= this.idleDeadline) {
       this.idleDeadline = NONE;
@@ -568,8 +633,24 @@ export class H1Connection {
   }
 }
 
-function onConnectionTimer(c: H1Connection): void {
-  c.tick();
+const kConn = Symbol('fulcrum.h1Connection');
+type ConnSocket = Socket & { [kConn]: H1Connection };
+function onSocketData(this: ConnSocket, chunk: Buffer): void {
+  this[kConn].onData(chunk);
+}
+function onSocketDrain(this: ConnSocket): void {
+  this[kConn].onDrain();
+}
+function onSocketEnd(this: ConnSocket): void {
+  this[kConn].onEnd();
+}
+function onSocketClose(this: ConnSocket): void {
+  this[kConn].onClose();
+}
+
+/** The earlier of two deadlines, NONE being none. */
+function earlier(a: number, b: number): number {
+  return a === NONE || (b !== NONE && b < a) ? b : a;
 }
 
 function noSink(): void {}
@@ -588,6 +669,7 @@ export class H1Request implements Downstream {
   private readonly conn: H1Connection;
   readonly socket: Socket;
   readonly clientIp: string;
+  readonly localPort: number;
   readonly method: string;
   readonly target: string;
   readonly minor: number;
@@ -629,6 +711,7 @@ export class H1Request implements Downstream {
   constructor(conn: H1Connection, m: RequestMessage, body: BodyChannel | null, ws: boolean) {
     this.conn = conn;
     this.socket = conn.socket;
+    this.localPort = conn.localPort;
     this.clientIp = conn.clientIp;
     this.forwardCache = conn.forwardCache;
     this.method = m.method;

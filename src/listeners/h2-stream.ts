@@ -30,6 +30,7 @@ export class H2Stream implements Downstream {
   readonly h2 = true;
   readonly stream: ServerHttp2Stream;
   readonly socket: Socket;
+  readonly localPort: number;
   readonly clientIp: string;
   readonly method: string;
   readonly target: string;
@@ -57,6 +58,7 @@ export class H2Stream implements Downstream {
   constructor(stream: ServerHttp2Stream, raw: readonly string[]) {
     this.stream = stream;
     this.socket = stream.session!.socket as Socket;
+    this.localPort = this.socket.localPort ?? 0;
     const proxied = (this.socket as ProxiedSocket).fulcrumClientIp;
     this.clientIp = proxied ?? unmapIPv4(this.socket.remoteAddress ?? '');
     let method = 'GET';

@@ -53,6 +53,12 @@ export class Http1Listener implements H1Host {
     return this.runtime.current.snapshot.node;
   }
 
+  port(): number {
+    if (this.spec.port !== 0) return this.spec.port;
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a.port : 0;
+  }
+
   /**
    * Serve a connection (one this listener accepted, or another listener's); `initial` holds bytes
    * already read from it.

@@ -55,7 +55,8 @@ export interface ForwardCache {
   clientHost: string;
   /** The node's header settings they were made with (a reload may change Via and Forwarded). */
   settings: unknown;
-  block: Buffer | null;
+  /** The forwarding field lines, as written (latin1). */
+  block: string | null;
 }
 
 /** Who hears of the client side's events: the Exchange. */
@@ -73,6 +74,8 @@ export interface Downstream {
   readonly socket: Socket;
   /** The client's address (after a PROXY protocol header, if any). */
   readonly clientIp: string;
+  /** The port the client connected to (X-Forwarded-Port). */
+  readonly localPort: number;
   readonly method: string;
   /** The request target as sent (origin or absolute form; HTTP/2: `:path`). */
   readonly target: string;

@@ -55,7 +55,6 @@ import {
   HeadSink,
   mergedVia,
   responseFieldList,
-  upstreamHost,
 } from './headers.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
 import { Tries, type TriesHost } from './tries.ts';
@@ -257,11 +256,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
     const tls = (down.socket as TLSSocket).encrypted === true;
     this.facts = {
-      host: upstreamHost(spec, service.spec, service.upstream.spec, hostHeader || undefined),
+      host: spec.preserveHost && hostHeader !== '' ? hostHeader : service.host,
       clientIp: this.clientIp,
       trusted,
       proto: tls ? 'https' : 'http',
-      listenerPort: down.socket.localPort ?? 0,
+      listenerPort: down.localPort,
       clientHost: hostHeader,
       requestIdHeader: node.headers.requestId,
       requestId: this.requestId,
@@ -397,11 +396,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
         cache.clientHost === facts.clientHost &&
         cache.settings === settings
       )
-        w.bytes(cache.block, 0, cache.block.length);
+        w.text(cache.block);
       else {
         const from = w.length;
         addForwarding(sink, down.fields, facts);
-        cache.block = w.copyOut(from, w.length);
+        cache.block = w.textOut(from, w.length);
         cache.host = facts.host;
         cache.clientHost = facts.clientHost;
         cache.settings = settings;

@@ -9,7 +9,7 @@
  * The fields go to a FieldSink: an HTTP/1.1 head being written (bytes copied as they came), or a
  * list of strings for an HTTP/2 target.
  */
-import type { RouteSpec, ServiceSpec, UpstreamSpec } from '../config/types.ts';
+import type { ServiceSpec, UpstreamSpec } from '../config/types.ts';
 import type { Fields } from '../http1/fields.ts';
 import type { HeadWriter } from '../http1/head-writer.ts';
 import { H, isHopByHop } from '../http1/syntax.ts';
@@ -235,17 +235,11 @@ export function mergedVia(f: Fields): string {
 }
 
 /**
- * The Host header sent to the target: the client's with `preserve_host`; else the upstream's
+ * The Host header sent to the target unless the route preserves the client's: the upstream's
  * `host_header`; else the service's host (with `:port` when a plain hostname service uses a
  * non-default port), as Kong does.
  */
-export function upstreamHost(
-  route: RouteSpec,
-  service: ServiceSpec,
-  upstream: UpstreamSpec,
-  clientHost: string | undefined,
-): string {
-  if (route.preserveHost && clientHost) return clientHost;
+export function upstreamHost(service: ServiceSpec, upstream: UpstreamSpec): string {
   if (upstream.hostHeader) return upstream.hostHeader;
   return upstream.implicit && service.port !== (service.protocol === 'https' ? 443 : 80)
     ? `${service.host}:${service.port}`

@@ -349,8 +349,7 @@ export class Tries implements TryEvents {
     if (this.host.ended || this.winner !== null) return;
     // The tries still waiting for a head timed out as far as passive health is concerned.
     for (const a of [this.current, this.hedged])
-      if (a !== null && a.live && !a.retired)
-        this.core.targetLog.noteFailure(a.target, DEADLINE, a.servername);
+      if (a?.live && !a.retired) this.core.targetLog.noteFailure(a.target, DEADLINE, a.servername);
     this.cancelTries(null, 'timeout');
     this.host.fail('FULCRUM_ERR_UPSTREAM_TIMEOUT', this.body !== null);
   }

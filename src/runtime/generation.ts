@@ -14,6 +14,7 @@ import type { Steps } from '../core/pace.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { type Chain, PluginSet } from '../plugins/chain.ts';
+import { upstreamHost } from '../proxy/headers.ts';
 import type { StickyRuntime } from '../proxy/sticky.ts';
 import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
@@ -43,6 +44,8 @@ export interface ServiceRuntime {
   readonly upstream: UpstreamRuntime;
   /** Pool per target of the upstream, resolved at build time (no lookup per request). */
   readonly pools: ReadonlyMap<TargetState, TargetPool>;
+  /** The Host sent to targets unless a route preserves the client's (made once, not per request). */
+  readonly host: string;
 }
 
 export interface RouteRuntime {
@@ -160,8 +163,9 @@ export class Generation {
         const maxConnections = upstream.spec.circuitBreaker.maxConnections;
         keys.poolKeys.add(poolKey(t, s, maxConnections));
         pools.set(t, live.pools.get(t, s, maxConnections));
+        if (pools.size % TARGETS_PER_STEP === 0) yield;
       }
-      services.set(s.name, { spec: s, upstream, pools });
+      services.set(s.name, { spec: s, upstream, pools, host: upstreamHost(s, upstream.spec) });
       yield;
     }
     const cidr = buildCidrList(snapshot.node.trustedIps);

@@ -7,6 +7,7 @@
 
 import type { Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { DeadlineWheel } from '../core/deadline-wheel.ts';
 import { finish, PACE_BUDGET_MS, PACE_MAX_STEPS, pace, type Scheduler } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
@@ -36,6 +37,9 @@ export interface GenerationRecord {
 /** Generations remembered for the dashboard. */
 export const GENERATION_HISTORY = 20;
 
+/** The resolution of client connections' timeouts (nginx checks its timers as coarsely under load). */
+export const CONNECTION_TICK_MS = 50;
+
 export class Runtime implements ProxyCore {
   readonly clock: Clock;
   /**
@@ -45,6 +49,12 @@ export class Runtime implements ProxyCore {
    * hedging, backoff) and everything else use `clock`.
    */
   readonly ioClock: Clock;
+  /**
+   * Client connections' timeouts (header, request, keep-alive idle, lingering close), on
+   * `ioClock`: one wheel rather than a timer per connection (src/core/deadline-wheel.ts). They
+   * fire up to CONNECTION_TICK_MS late.
+   */
+  readonly connectionTimers: DeadlineWheel;
   readonly metrics: Metrics;
   readonly live: LiveState;
   readonly logs: Logs;
@@ -71,6 +81,7 @@ export class Runtime implements ProxyCore {
   constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs; ioClock?: Clock }) {
     this.clock = deps.clock;
     this.ioClock = deps.ioClock ?? systemClock;
+    this.connectionTimers = new DeadlineWheel(this.ioClock, CONNECTION_TICK_MS);
     this.logs = deps.logs;
     this.access = deps.logs.access;
     this.metrics = new Metrics({

@@ -20,6 +20,7 @@ export class FakeDownstream implements Downstream {
   readonly h2 = false;
   readonly socket = { localPort: 8000, encrypted: false } as unknown as Socket;
   readonly clientIp = '127.0.0.1';
+  readonly localPort = 8000;
   readonly method: string;
   readonly target: string;
   readonly minor = 1;
