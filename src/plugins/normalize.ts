@@ -3,8 +3,9 @@
  * file with its scope resolved (nested under a service, route or consumer, or top-level naming
  * them), its config checked by the plugin and defaulted; and the consumers' credentials.
  *
- * A plugin naming a service, route or consumer that does not exist refuses the file (as Kong's
- * foreign keys do): dropping an authentication plugin silently would open a route.
+ * A plugin naming a service or route that does not exist refuses the file (as Kong's foreign keys
+ * do): dropping an authentication plugin silently would open a route. A plugin of a consumer that
+ * does not exist, or an `anonymous` consumer that does not exist, loads with a warning, as in Kong.
  */
 import { refKey } from '../config/entity-ids.ts';
 import { kongWarnings } from '../config/kong-fields.ts';
@@ -239,10 +240,13 @@ export function collectPlugins(
           src.issue([...at, 'config', ...ref.path], `service ${JSON.stringify(ref.name)} does not exist`),
         );
     const anon = config.anonymous;
+    // Kong loads it and fails closed at request time: a request that does not authenticate is
+    // answered 500 (auth-common.ts), never let through.
     if (typeof anon === 'string' && consumerRef(anon) === null)
-      issues.push(
-        src.issue([...at, 'config', 'anonymous'], `consumer ${JSON.stringify(anon)} does not exist`),
-      );
+      warnings.push({
+        path: formatPath([...at, 'config', 'anonymous']),
+        message: `consumer ${JSON.stringify(anon)} does not exist; a request that does not authenticate is answered 500, as in Kong`,
+      });
     const key = `${p.name}|${scope.service}|${scope.route}|${scope.consumer}`;
     const first = seen.get(key);
     if (first !== undefined) {
