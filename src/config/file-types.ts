@@ -303,7 +303,7 @@ export interface ServiceConfig {
   id?: string;
   /** A unique name (letters, digits, `.`, `_`, `~`, `-`) by which other objects, logs, metrics and the admin API refer to this one. */
   name?: string;
-  /** Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Give either `url` or those fields, not both; no credentials, query or fragment. */
+  /** Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Fields given beside it must agree with it (Kong dumps and converters write both); no credentials, query or fragment. */
   url?: string;
   /** The protocol used to reach the targets. `grpc` is HTTP/2 in cleartext (h2c, prior knowledge) and `grpcs` HTTP/2 over TLS, as Kong names them (docs/http2.md). `tcp` (or `tls_passthrough`, the same here) for `tcp` and `tls_passthrough` routes, `udp` for `udp` routes (docs/l4.md). */
   protocol?: 'http' | 'https' | 'grpc' | 'grpcs' | 'tcp' | 'udp' | 'tls_passthrough';
@@ -973,6 +973,8 @@ export interface PluginBase {
   updated_at?: number;
   /** Free text (Kong's `_comment`); ignored. */
   _comment?: string;
+  /** Kong field, accepted and not supported: plugins run in their fixed order (dynamic ordering is a Kong Enterprise feature) */
+  ordering?: Record<string, unknown>;
 }
 
 export type PluginConfig =

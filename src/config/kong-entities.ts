@@ -126,6 +126,13 @@ export const KONG_PLUGIN: KongTable = {
   service: native(null),
   route: native(null),
   consumer: native(null),
+  // In Kong OSS's schema (plugins.lua) and acted on by Kong Enterprise only.
+  ordering: ignored(
+    'plugins run in their fixed order (dynamic ordering is a Kong Enterprise feature)',
+    null,
+    { before: { access: ['basic-auth'] } },
+    { type: 'object' },
+  ),
 };
 
 export const KONG_CERTIFICATE: KongTable = {

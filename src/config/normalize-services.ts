@@ -43,11 +43,21 @@ function serviceUrl(src: ParsedSource, s: Raw, at: PathPart[], issues: ConfigIss
     path: s.path ?? D.path,
   };
   if (s.url !== undefined) {
-    if (s.host !== undefined || s.port !== undefined || s.path !== undefined || s.protocol !== undefined)
-      issues.push(src.issue(at, 'give either "url" or "protocol"/"host"/"port"/"path", not both', 'url'));
     const parsed = parseServiceUrl(s.url);
     if (typeof parsed === 'string') issues.push(src.issue([...at, 'url'], parsed));
     else url = parsed;
+    // Kong's url is a shorthand that overwrites the four fields; dumps and converters write both,
+    // agreeing, which loads. Fields that disagree with the url are ambiguous and refused.
+    const given = [s.protocol, s.host, s.port, s.path];
+    const fromUrl = [url.protocol, url.host, url.port, url.path];
+    if (typeof parsed !== 'string' && given.some((v, k) => v !== undefined && v !== fromUrl[k]))
+      issues.push(
+        src.issue(
+          at,
+          'give either "url" or "protocol"/"host"/"port"/"path", not both (unless they agree)',
+          'url',
+        ),
+      );
   } else if (s.host === undefined) issues.push(src.issue(at, 'missing required field "host" (or "url")'));
   return url;
 }

@@ -167,7 +167,7 @@ export const serviceSchema: S = kongSchema(
       id,
       name: objectName,
       url: str(
-        'Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Give either `url` or those fields, not both; no credentials, query or fragment.',
+        'Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Fields given beside it must agree with it (Kong dumps and converters write both); no credentials, query or fragment.',
       ),
       protocol: {
         type: 'string',

@@ -25,6 +25,7 @@ export const KONG_FILES = [
   'supabase.yml',
   'deck-1.4-dump.yml',
   'deck-3-dump.yml',
+  'deck-test-shapes.yml',
 ];
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
@@ -167,5 +168,20 @@ describe('each Kong-shaped file serves what it says', () => {
       await metrics.body.text(),
       /fulcrum_http_requests_total\{route="catalog-read",service="catalog",code="2xx"\} 2/,
     );
+  });
+
+  it("decK's test shapes: url beside its fields, a missing anonymous consumer fails closed, ordering", async () => {
+    await serve('deck-test-shapes.yml');
+    assert.equal(
+      (await get('/example')).status,
+      500,
+      'no credentials, anonymous consumer missing: 500 as in Kong',
+    );
+    const ok = await get('/example/x', { authorization: basic('my_basic_user', 'my_basic_password') });
+    assert.equal(ok.status, 200);
+    assert.equal(last('a').url, '/v1/x');
+    const health = await get('/health', { authorization: basic('my_basic_user', 'my_basic_password') });
+    assert.equal(health.status, 200);
+    assert.match(health.text, /"message":\s*"ok"/);
   });
 });

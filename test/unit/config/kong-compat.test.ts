@@ -91,3 +91,14 @@ services:
     assert.deepEqual(s.warnings, []);
   });
 });
+
+describe("a service's url beside its fields", () => {
+  it('loads when they agree (as converters and dumps write them); a disagreement is refused', () => {
+    const doc = (host: string) =>
+      `_format_version: "3.0"\nservices:\n  - name: s\n    url: http://example-api.com/v1\n    protocol: http\n    host: ${host}\n    port: 80\n    path: /v1\n`;
+    const s = loadSnapshotText(doc('example-api.com'), 'both.yaml');
+    assert.equal(s.services[0]!.host, 'example-api.com');
+    assert.equal(s.services[0]!.path, '/v1');
+    assert.throws(() => loadSnapshotText(doc('other.com'), 'both.yaml'), /give either "url" or/);
+  });
+});
