@@ -5,6 +5,7 @@
  * operations to a parent. Every write goes through ConfigControl.change: validated as a whole
  * document, swapped in as a new generation, persisted in managed mode, audited.
  */
+import { pluginConfigSchema } from '../plugins/registry.ts';
 import { type Entity, KINDS, type Kind, type State } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';
 import { type ConfigControl, Refusal } from './control.ts';
@@ -19,11 +20,18 @@ import {
   tagFilter,
   writeEntity,
 } from './entities.ts';
+import { wantsGiven } from './kong-view.ts';
 import type { Ctx, Reply, Router } from './router.ts';
 
 /** Default and largest page size of a list (Kong's). */
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
+
+/** Fields a list may be filtered by (`?custom_id=`), as Kong allows. */
+const LIST_FILTERS: Partial<Record<Kind, readonly string[]>> = {
+  consumers: ['custom_id', 'username'],
+  plugins: ['name'],
+};
 
 /** Parent → child collections, and the child's field that points at the parent. */
 export const NESTED: readonly { parent: Kind; child: Kind; field: string }[] = [
@@ -36,7 +44,7 @@ export const NESTED: readonly { parent: Kind; child: Kind; field: string }[] = [
 ];
 
 export function refusalReply(r: Refusal): Reply {
-  return { status: r.status, body: { code: r.status, ...r.body } };
+  return { status: r.status, body: r.body };
 }
 
 export function fileModeRefusal(control: ConfigControl): Refusal {
@@ -107,9 +115,18 @@ function list(
   }
   const filter = tagFilter(ctx.query.get('tags'));
   if (filter instanceof Refusal) return refusalReply(filter);
-  let all = state[kind].filter((e) => (scope === null || refId(e[scope.field]) === scope.id) && filter(e));
+  // Kong's list filters (`GET /consumers?custom_id=...`): exact match on the field.
+  const eq = (LIST_FILTERS[kind] ?? []).flatMap((f) => {
+    const v = ctx.query.get(f);
+    return v === null ? [] : [[f, v] as const];
+  });
+  let all = state[kind].filter(
+    (e) =>
+      (scope === null || refId(e[scope.field]) === scope.id) && filter(e) && eq.every(([f, v]) => e[f] === v),
+  );
   if (kind === 'targets' && scope !== null) all = targetRows(state, scope, all, discovered);
-  const data = all.slice(start, start + size).map((e) => present(state, kind, e));
+  const given = wantsGiven(ctx.req.headers);
+  const data = all.slice(start, start + size).map((e) => present(state, kind, e, given));
   const more = start + size < all.length;
   const offset = more ? Buffer.from(String(start + size)).toString('base64url') : null;
   const q = new URLSearchParams({ offset: offset ?? '', size: String(size) });
@@ -138,7 +155,7 @@ async function write(
   if (op !== 'delete') {
     const buf = await readBody(ctx.req);
     if (buf instanceof Refusal) return refusalReply(buf);
-    const parsed = parseBody(ctx.req, buf, DEFS[kind].schema);
+    const parsed = parseBody(ctx.req, buf, (form) => bodySchema(control.state, kind, form, ctx, itemParam));
     if (parsed instanceof Refusal) return refusalReply(parsed);
     body = parsed;
   }
@@ -176,7 +193,10 @@ async function write(
       return {
         state: w.state,
         entity: `${kind}/${w.entity.id}`,
-        value: { status: op === 'create' ? 201 : 200, body: present(w.state, kind, w.entity) },
+        value: {
+          status: op === 'create' ? 201 : 200,
+          body: present(w.state, kind, w.entity, wantsGiven(ctx.req.headers)),
+        },
       };
     },
     { persist: true },
@@ -197,7 +217,31 @@ async function read(
   if (scope instanceof Refusal) return refusalReply(scope);
   if (itemParam === null) return list(ctx, state, kind, scope, discovered);
   const e: Entity | undefined = find(state, kind, ctx.params[itemParam]!, scope);
-  return e ? { status: 200, body: present(state, kind, e) } : refusalReply(notFound());
+  return e
+    ? { status: 200, body: present(state, kind, e, wantsGiven(ctx.req.headers)) }
+    : refusalReply(notFound());
+}
+
+/**
+ * The schema a form body is typed by (Kong converts form values by the target's schema): the
+ * entity's, and for a plugin its config's, found by the `name` in the form or of the plugin
+ * being changed (`config.minute=5` is a number, `config.key_names=apikey` a list).
+ */
+function bodySchema(
+  state: State,
+  kind: Kind,
+  form: URLSearchParams,
+  ctx: Ctx,
+  itemParam: string | null,
+): Record<string, unknown> {
+  const schema = DEFS[kind].schema;
+  if (kind !== 'plugins') return schema;
+  const existing = itemParam === null ? undefined : find(state, kind, ctx.params[itemParam]!);
+  const name = form.get('name') ?? (existing?.name as string | undefined);
+  const config = name === undefined ? null : pluginConfigSchema(name);
+  if (config === null) return schema;
+  const props = schema.properties as Record<string, unknown>;
+  return { ...schema, properties: { ...props, config } };
 }
 
 /** Register every entity route on the router. */

@@ -283,4 +283,9 @@ export interface Snapshot {
   readonly plugins: readonly PluginSpec[];
   /** Objects disabled by a configuration problem; the rest serves. */
   readonly problems: readonly Problem[];
+  /**
+   * What loads but does not act as in Kong: Kong fields accepted and not supported, an old
+   * `_format_version` migrated, a route without a service (config/kong-fields.ts).
+   */
+  readonly warnings: readonly Problem[];
 }

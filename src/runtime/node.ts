@@ -3,6 +3,7 @@
  * the CLI drives: start, reload (atomic swap, or refusal that keeps the old configuration),
  * graceful stop (stop accepting, let in-flight requests finish up to the drain timeout).
  */
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
@@ -15,6 +16,7 @@ import { VERSION } from '../core/version.ts';
 import { Discovery } from '../discovery/discovery.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
+import { proxyCachesIn } from '../plugins/proxy-cache.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -116,6 +118,8 @@ export class FulcrumNode {
   private admin: AdminServer | null = null;
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
+  /** Kong's `node_id` (`GET /`): one per process. */
+  private readonly nodeId = randomUUID();
   private stopping: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
   /** Every listener bound (start-up done). */
@@ -193,7 +197,8 @@ export class FulcrumNode {
       await node.stop();
       throw err;
     }
-    for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      node.logs.app.warn({ path: p.path }, p.message);
     node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
     if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
       node.watcher = new FileWatch(options.configFile, () => {
@@ -235,6 +240,7 @@ export class FulcrumNode {
         setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
         readiness: () => this.readiness(),
         clock: this.runtime.clock,
+        kong: { proxyCaches: () => proxyCachesIn(this.runtime.live.pluginState), nodeId: this.nodeId },
         dashboard: {
           config: () => dashboardConfig(this.dashboardNode()),
           stats: () => dashboardStats(this.dashboardNode()),
@@ -433,7 +439,8 @@ export class FulcrumNode {
       this.options.configWorker === false
         ? this.runtime.apply(snapshot)
         : await this.runtime.applyPaced(snapshot, this.scheduler);
-    for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
