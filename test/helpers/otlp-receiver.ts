@@ -89,7 +89,9 @@ export function decodeTraces(body: unknown): ReceivedSpan[] {
   return out;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** `status`: what every export gets (a collector that refuses them: 400, keeping nothing). */
+export async function startOtlpReceiver(opts: { status?: number } = {}): Promise<OtlpReceiver> {
+  const status = opts.status ?? 200;
   const spans: ReceivedSpan[] = [];
   const requests: IncomingHttpHeaders[] = [];
   const server: Server = createServer((req, res) => {
@@ -97,8 +99,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       requests.push(req.headers);
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        res.writeHead(404).end();
+      if (req.method !== 'POST' || req.url !== '/v1/traces' || status !== 200) {
+        res.writeHead(req.url === '/v1/traces' ? status : 404).end();
         return;
       }
       let raw = Buffer.concat(chunks);

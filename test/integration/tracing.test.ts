@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { request } from 'undici';
 import { loadSnapshotText } from '../../src/config/validate.ts';
+import { spawnFulcrum, writeConfig } from '../helpers/child.ts';
+import { waitFor } from '../helpers/faulty-upstream.ts';
 import { startFulcrum, TEST_NODE_HEADER, type TestNode } from '../helpers/fulcrum.ts';
+import { closedPort } from '../helpers/l4.ts';
 import {
   type OtlpReceiver,
   type ReceivedSpan,
@@ -355,6 +358,61 @@ describe('tracing: reload', () => {
     );
     assert.match(String(up.seen[1]!.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     assert.equal(up.seen[2]!.headers.traceparent, undefined);
+  });
+});
+
+/** A child node tracing to `endpoint` (more `tracing` lines after it) in front of `up`. */
+function childTracingTo(endpoint: string, more: string, up: TestUpstream) {
+  return spawnFulcrum(
+    writeConfig(`tracing:
+  endpoint: ${endpoint}
+  batch_delay_ms: 20
+${more}services:
+  - name: s
+    url: http://${up.target}
+    routes: [{ paths: ["/"] }]
+`),
+  );
+}
+
+describe('tracing: a collector that fails', () => {
+  it('costs the requests nothing, and is logged once, not once per batch', async () => {
+    const up = await target('up', 200);
+    const refusing = await startOtlpReceiver({ status: 400 });
+    open.receiver = refusing;
+    const child = await childTracingTo(refusing.url, '', up);
+    const isExportLog = (l: { msg?: string }) => l.msg === 'tracing: spans could not be exported';
+    try {
+      // A batch per request, each refused; exports go one after the other, so once the third has
+      // arrived the first two have failed in the node.
+      for (let n = 1; n <= 3; n++) {
+        assert.equal(await (await request(`${child.url}/x`)).body.text(), 'up', 'requests go on');
+        await waitFor(() => refusing.requests.length >= n, `export ${n}`);
+      }
+      const first = await child.waitForLog(isExportLog);
+      assert.equal(first.level, 40);
+      assert.match(String(first.detail), /400|Bad Request/, String(first.detail));
+    } finally {
+      await child.stop();
+    }
+    assert.equal(child.logs.filter(isExportLog).length, 1, JSON.stringify(child.logs));
+  });
+
+  it('an unreachable collector is logged with the cause', async () => {
+    const up = await target('up', 200);
+    const port = await closedPort();
+    const child = await childTracingTo(
+      `http://127.0.0.1:${port}/v1/traces`,
+      '  export_timeout_ms: 500\n',
+      up,
+    );
+    try {
+      assert.equal(await (await request(`${child.url}/x`)).body.text(), 'up');
+      const line = await child.waitForLog((l) => l.msg === 'tracing: spans could not be exported');
+      assert.match(String(line.detail), /ECONNREFUSED/);
+    } finally {
+      await child.stop();
+    }
   });
 });
 
