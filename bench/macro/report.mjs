@@ -29,6 +29,8 @@ const order = [
   'fulcrum-nolog',
   'fulcrum-lean',
   'fulcrum-plugins',
+  'fulcrum-trace1',
+  'fulcrum-trace100',
   'bare-undici',
 ];
 const proxies = [...new Set(rows.map((r) => r.proxy))].sort(

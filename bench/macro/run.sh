@@ -8,10 +8,12 @@
 #   DURATION [8]           seconds of each measured wrk run
 #   WARMUP [2]             seconds of unmeasured wrk load before each measured run
 #   CONNS ["64 256"]       wrk connection counts
-#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean, fulcrum-plugins (see below)
+#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean, fulcrum-plugins,
+#                          fulcrum-trace1, fulcrum-trace100 (see below)
 #   PROXY_CORE [1]         the core every proxy is pinned to
 #   LOAD_CORE [0]          the core of wrk and the upstreams
-#   BENCH_PORT_BASE [21800] ports BASE+1, BASE+2 (upstreams), BASE+10 (proxy), BASE+11 (Fulcrum admin)
+#   BENCH_PORT_BASE [21800] ports BASE+1, BASE+2 (upstreams), BASE+3 (OTLP sink), BASE+10 (proxy),
+#                          BASE+11 (Fulcrum admin)
 #   QUIET_MAX [10]         before each run, wait up to this many seconds for the machine to be idle
 #   QUIET_PCT [15]         "idle": less than this percentage of one core busy over a second
 #   PROFILE [0]            1: instead, run Fulcrum alone under `node --cpu-prof` (c=64, DURATION 10 s)
@@ -36,6 +38,7 @@ QUIET_MAX=${QUIET_MAX:-10}
 QUIET_PCT=${QUIET_PCT:-15}
 U1=$((BASE + 1))
 U2=$((BASE + 2))
+OTLP=$((BASE + 3))
 PPORT=$((BASE + 10))
 APORT=$((BASE + 11))
 
@@ -164,6 +167,8 @@ http {
   keepalive_timeout 300s;
   server { listen 127.0.0.1:$U1 backlog=4096; location / { return 200 "ok"; } }
   server { listen 127.0.0.1:$U2 backlog=4096; location / { return 200 "ok"; } }
+  # The OTLP/HTTP collector of the fulcrum-trace variants: accepts every export, keeps nothing.
+  server { listen 127.0.0.1:$OTLP backlog=4096; location / { default_type application/json; return 200 "{}"; } }
 }
 EOF
 taskset -c "$LOAD_CORE" nginx -p "$TMP/up/" -c "$TMP/up/nginx.conf" -e "$TMP/up/error.log" \
@@ -268,6 +273,17 @@ sed "s|  access_log: .*|  access_log: \"off\"|" "$TMP/fulcrum.yaml" >"$TMP/fulcr
   printf 'consumers:\n  - username: bench\n    keyauth_credentials: [{ key: bench }]\n'
 } >"$TMP/fulcrum-plugins.yaml"
 
+# fulcrum-trace1, fulcrum-trace100: the fulcrum configuration with OpenTelemetry tracing sampling
+# 1% and 100% of requests, exported (OTLP/HTTP, batched) to a sink on the load core
+# (docs/observability.md#traces). Compare with fulcrum for the cost of tracing.
+for pct in 1 100; do
+  {
+    cat "$TMP/fulcrum.yaml"
+    printf 'tracing:\n  endpoint: http://127.0.0.1:%s/v1/traces\n  sampling: %s\n' "$OTLP" \
+      "$(awk -v p="$pct" 'BEGIN { print p / 100 }')"
+  } >"$TMP/fulcrum-trace$pct.yaml"
+done
+
 url_for() { # $1 proxy: the URL wrk and the readiness check request
   if [[ "$1" == fulcrum-plugins ]]; then
     echo "http://127.0.0.1:$PPORT/?apikey=bench"
@@ -284,7 +300,7 @@ start_proxy() { # $1 name; sets PROXY_PID
       taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/fulcrum.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
       ;;
-    fulcrum-nolog | fulcrum-lean | fulcrum-plugins)
+    fulcrum-nolog | fulcrum-lean | fulcrum-plugins | fulcrum-trace1 | fulcrum-trace100)
       # shellcheck disable=SC2086
       taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/$name.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &

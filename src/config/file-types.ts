@@ -98,6 +98,29 @@ export interface FulcrumConfig {
     /** Where access-log lines go: `stdout`, `stderr`, `off`, or a file path, relative to the configuration file. A file is reopened on SIGUSR1 (after logrotate moved it). */
     access_log?: string;
   };
+  /** OpenTelemetry tracing (docs/observability.md#traces): a server span per request and a client span per try, exported over OTLP/HTTP (JSON) in batches. W3C `traceparent`/`tracestate` are continued or started and sent on to the targets. Absent: tracing is off and costs nothing. */
+  tracing?: {
+    /** The OTLP/HTTP traces URL, such as `http://127.0.0.1:4318/v1/traces` (an OpenTelemetry Collector, Jaeger, Tempo). A URL without a path gets `/v1/traces`. */
+    endpoint: string;
+    /** The share of new traces recorded and exported, from 0 (none) to 1 (all), decided by the trace id (OpenTelemetry `TraceIdRatioBased`). */
+    sampling?: number;
+    /** Follow the sampled flag of a request's `traceparent` (the caller already decided), and use `sampling` only for requests that start a trace. false: `sampling` decides for every request. */
+    parent_based?: boolean;
+    /** The `service.name` resource attribute of the spans. */
+    service_name?: string;
+    /** More resource attributes of every span, such as `deployment.environment: production`. */
+    resource_attributes?: { [key: string]: string };
+    /** Headers of the export requests, such as an `authorization` token (a secret reference takes it from the environment, docs/observability.md#secrets). */
+    headers?: { [key: string]: string };
+    /** Finished spans waiting for export; more are dropped (counted in the log) rather than held. */
+    max_queue_size?: number;
+    /** Most spans in one export request. */
+    max_batch_size?: number;
+    /** The longest a finished span waits before its batch is sent (a full batch goes at once). */
+    batch_delay_ms?: number;
+    /** How long one export request may take; also the most a stopping node waits to send what is queued. */
+    export_timeout_ms?: number;
+  };
   /** Addresses and CIDRs (`10.0.0.0/8`, `::1`) of proxies in front of Fulcrum whose `X-Forwarded-*` headers are kept and extended. From any other client those headers are replaced. */
   trusted_ips?: string[];
   /** Headers the proxy adds to what it forwards and answers. */

@@ -1,11 +1,12 @@
 /**
  * Fulcrum's own node settings in the declarative file (keys Kong's format does not have:
- * `listeners`, `admin`, `limits`, `timeouts`, `logging`, `trusted_ips`, `headers`, ...), beside the
+ * `listeners`, `admin`, `limits`, `timeouts`, `logging`, `tracing`, `trusted_ips`, `headers`, ...), beside the
  * Kong objects of schema.ts, which spreads them into the file schema.
  */
 import { l4ListenerProperties } from './l4.ts';
 import { bool, int, MS_MAX, type S, str, strList } from './schema-kit.ts';
 import { listenerTlsSchema } from './tls-schema.ts';
+import { tracingSchema } from './tracing.ts';
 
 export const http2ListenerSchema: S = {
   type: 'object',
@@ -187,6 +188,7 @@ export const nodeSchemas: Record<string, S> = {
       ),
     },
   },
+  tracing: tracingSchema,
   trusted_ips: {
     ...strList(
       'Addresses and CIDRs (`10.0.0.0/8`, `::1`) of proxies in front of Fulcrum whose `X-Forwarded-*` headers are kept and extended. From any other client those headers are replaced.',

@@ -1,5 +1,5 @@
 /**
- * The node settings of the declarative file (listeners, admin, limits, timeouts, logging, trusted
+ * The node settings of the declarative file (listeners, admin, limits, timeouts, logging, tracing, trusted
  * addresses, headers) normalized into a NodeSpec, with the TLS of each https listener and of the
  * admin listener. One part of normalize() (normalize.ts has the whole).
  */
@@ -10,6 +10,7 @@ import { normalizeL4Listener } from './l4.ts';
 import type { ConfigIssue, ParsedSource } from './load.ts';
 import { relativeToFile } from './paths.ts';
 import { normalizeListenerTls, type TlsMaterial } from './tls.ts';
+import { normalizeTracing } from './tracing.ts';
 import type { Http2Settings, ListenerSpec, NodeSpec, Problem } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
@@ -100,6 +101,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       format: lg.format ?? 'auto',
       accessLog: accessLogPath(src.file, lg.access_log ?? 'stdout'),
     },
+    tracing: normalizeTracing(src, doc.tracing, issues),
     trustedIps: trusted,
     headers: {
       via: h.via ?? true,

@@ -10,6 +10,7 @@ import type { L4RouteFields } from './l4.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 import type { StickySpec } from './sticky.ts';
 import type { ListenerTlsSpec, UpstreamTlsSpec } from './tls.ts';
+import type { TracingSpec } from './tracing.ts';
 
 export interface ListenerSpec {
   readonly name: string;
@@ -88,6 +89,8 @@ export interface NodeSpec {
     /** `stdout`, `stderr`, `off`, or an absolute file path (resolved against the file's directory). */
     readonly accessLog: string;
   };
+  /** OpenTelemetry tracing (`tracing`), or null when off. */
+  readonly tracing: TracingSpec | null;
   readonly trustedIps: readonly string[];
   readonly headers: HeadersSpec;
   /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */

@@ -19,6 +19,7 @@ import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
 import type { Counter } from '../observability/registry.ts';
+import type { RequestTrace } from '../observability/trace-hooks.ts';
 import type { Downstream } from '../proxy/downstream.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { PluginOutcomes } from './outcomes.ts';
@@ -228,6 +229,8 @@ function resolve(s: Slot, consumer: ConsumerSpec | null): Instance | null {
 export interface PluginHost {
   readonly clientIp: string;
   readonly down: Downstream;
+  /** The request's trace, whose server span gets an event per phase (null: tracing off). */
+  readonly trace?: RequestTrace | null;
 }
 
 /** One request's pass through a chain: the PluginRequest the hooks see, and the phase runners. */
@@ -273,6 +276,7 @@ export class PluginRun implements PluginRequest {
   private next = 0;
   private resumed = false;
   private waits = 0;
+  private readonly trace: RequestTrace | null;
 
   constructor(
     chain: Chain,
@@ -290,6 +294,7 @@ export class PluginRun implements PluginRequest {
     this.route = route;
     this.service = service;
     this.consumers = chain.set.consumers;
+    this.trace = host.trace ?? null;
   }
 
   get method(): string {
@@ -389,6 +394,27 @@ export class PluginRun implements PluginRequest {
    * the hook that waited.
    */
   access(): AccessResult {
+    const trace = this.trace;
+    if (trace === null) return this.accessPhase();
+    const from = this.ran.length;
+    const startMs = trace.nowMs();
+    const out = this.accessPhase();
+    const outcome = out === null ? 'continue' : isWait(out) ? 'wait' : `reply ${out.status}`;
+    trace.pluginPhase('access', startMs, this.names(from, 'access'), outcome);
+    return out;
+  }
+
+  /** The names of the instances run from `from` on that have `hook` (a trace event's list). */
+  private names(from: number, hook: 'access' | 'headerFilter' | 'log'): string[] {
+    const out: string[] = [];
+    for (let i = from; i < this.ran.length; i++) {
+      const def = this.ran[i]!.def;
+      if (hook === 'access' || def[hook] !== undefined) out.push(def.name);
+    }
+    return out;
+  }
+
+  private accessPhase(): AccessResult {
     try {
       return this.runAccess();
     } catch {
@@ -461,6 +487,14 @@ export class PluginRun implements PluginRequest {
 
   /** header_filter on a response head (a target's, or a local reply's), after the added headers. */
   headerFilter(status: number, headers: string[], local: boolean): void {
+    const trace = this.trace;
+    const startMs = trace === null ? 0 : trace.nowMs();
+    this.headerPhase(status, headers, local);
+    if (trace !== null)
+      trace.pluginPhase('header_filter', startMs, this.names(0, 'headerFilter'), 'continue');
+  }
+
+  private headerPhase(status: number, headers: string[], local: boolean): void {
     const add = this.responseHeaders;
     if (add !== null) for (let i = 0; i < add.length; i++) headers.push(add[i]!);
     const head: ResponseHead = { status, headers, local };
@@ -486,6 +520,13 @@ export class PluginRun implements PluginRequest {
   }
 
   log(status: number): void {
+    const trace = this.trace;
+    const startMs = trace === null ? 0 : trace.nowMs();
+    this.logPhase(status);
+    if (trace !== null) trace.pluginPhase('log', startMs, this.names(0, 'log'), 'continue');
+  }
+
+  private logPhase(status: number): void {
     for (const inst of this.ran)
       if (inst.def.log !== undefined)
         try {

@@ -4,6 +4,7 @@ import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import type { AccessEntry } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/trace-hooks.ts';
 import type { Generation } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
 
@@ -19,6 +20,8 @@ export interface ProxyCore {
   reportOutcome(target: TargetState, outcome: Outcome): void;
   /** Why targets fail, logged once per target per interval (src/observability/target-log.ts). */
   readonly targetLog: { noteFailure(target: TargetState, failure: unknown, servername?: string): void };
+  /** OpenTelemetry tracing, or null when the `tracing` setting is absent (one check per request). */
+  readonly tracing: Tracing | null;
   /** Called once per exchange when it ends, so a retired generation can be disposed. */
   onExchangeEnd(gen: Generation): void;
 }

@@ -22,6 +22,7 @@ import { nextRequestId } from '../core/request-id.ts';
 import type { Fields } from '../http1/fields.ts';
 import { headWriter } from '../http1/head-writer.ts';
 import { H } from '../http1/syntax.ts';
+import type { RequestTrace } from '../observability/trace-hooks.ts';
 import { PluginRun } from '../plugins/chain.ts';
 import { sendLocalReply } from '../plugins/reply.ts';
 import { isWait, type LocalReply, type Wait } from '../plugins/types.ts';
@@ -99,6 +100,8 @@ export class Exchange implements TriesHost, DownstreamEvents {
   /** The response is over, or the client gone: late events only clean up. */
   ended = false;
   private recorded = false;
+  /** The request's trace (server span, the context its tries send), null when tracing is off. */
+  trace: RequestTrace | null = null;
 
   constructor(core: ProxyCore, gen: Generation, down: Downstream) {
     this.core = core;
@@ -120,6 +123,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
     return this.route!.spec.retryNonIdempotent;
   }
 
+  /** The path (with query) each try sends (the trace's client spans). */
+  get upstreamPath(): string {
+    return this.path;
+  }
+
   get cookieHeader(): string | undefined {
     return this.down.fields.get('cookie');
   }
@@ -134,6 +142,8 @@ export class Exchange implements TriesHost, DownstreamEvents {
   /** Route the request and send it to a target. */
   start(): void {
     const down = this.down;
+    const tracing = this.core.tracing;
+    if (tracing !== null) this.trace = tracing.begin(this, this.startMs);
     const node = this.gen.snapshot.node;
     const ridHeader = node.headers.requestId;
     if (ridHeader !== '') {
@@ -292,6 +302,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const service = this.service!;
     const s = service.spec;
     const upgrade = this.isUpgrade();
+    if (this.trace !== null) this.h1Head = this.h2Fields = null; // each try sends its own traceparent
     if (s.http2) {
       this.h2Fields ??= this.requestFields();
       return {
@@ -372,11 +383,12 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const run = this.plugins;
     const edits = run?.edits ?? null;
     const certs = clientCertFields(down.socket);
+    const trace = this.trace;
     const drop =
-      edits === null && certs === null
+      edits === null && certs === null && trace === null
         ? null
         : (f: Fields, i: number) => {
-            if (edits?.has(f.name(i))) return true;
+            if (edits?.has(f.name(i)) || trace?.replaces(f, i)) return true;
             return certs !== null && f.name(i).startsWith('x-client-cert-');
           };
     const facts = this.facts!;
@@ -410,6 +422,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
     }
     if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
     if (edits !== null) for (const [name, value] of edits) if (value !== null) sink.add(name, value, false);
+    if (trace !== null) trace.writeFields(sink);
   }
 
   private connectionNamed(): readonly string[] | null {
@@ -705,7 +718,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
     if (this.plugins !== null) this.plugins.log(status);
     const upstreamMs = tries === null ? -1 : tries.upstreamMs;
-    this.core.accessLog({
+    const entry = {
       request_id: this.requestId,
       client_ip: this.clientIp,
       method: this.method,
@@ -724,7 +737,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
       user_agent: this.down.fields.get('user-agent') ?? null,
       consumer: this.plugins?.consumerName() ?? null,
       reason: this.plugins?.rejection ?? null,
-    });
+    };
+    this.core.accessLog(entry);
+    if (this.trace !== null) this.trace.end(entry);
     this.core.onExchangeEnd(this.gen);
   }
 }

@@ -13,6 +13,7 @@ import type { TimerHandle } from '../core/clock.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { Outcome } from '../health/probe.ts';
 import type { Fields } from '../http1/fields.ts';
+import type { RequestTrace } from '../observability/trace-hooks.ts';
 import type { ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { UpstreamError, type UpstreamHead, type UpstreamRequest } from '../upstreams/upstream-call.ts';
@@ -39,6 +40,8 @@ export interface TriesHost extends PickContext {
   readonly ended: boolean;
   /** The response head has gone to the client. */
   readonly responding: boolean;
+  /** The request's trace: each try gets a client span (null when tracing is off). */
+  readonly trace: RequestTrace | null;
   /** What a try to `t` sends; `body` is the stream, a replayed copy, or null. */
   upstreamRequest(t: TargetState, body: BodyChannel | Buffer | null): UpstreamRequest;
   relayInformational(status: number, fields: Fields): void;
@@ -151,6 +154,7 @@ export class Tries implements TryEvents {
     this.count++;
     const perTry = service.spec.retryPolicy.perTryTimeoutMs;
     if (perTry > 0) a.timer = clock.setTimer(perTry, onTryTimeout, a);
+    if (host.trace !== null) host.trace.startTry(a, service);
     const req = host.upstreamRequest(t, body);
     a.servername = req.servername;
     a.call = service.pools.get(t)!.dispatch(req, a);

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { TimerHandle } from '../core/clock.ts';
 import type { Outcome } from '../health/probe.ts';
 import type { Fields } from '../http1/fields.ts';
+import type { TrySpan } from '../observability/trace-hooks.ts';
 import type { UpstreamGuard } from '../upstreams/guard.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { UpstreamCall, UpstreamHandler, UpstreamHead } from '../upstreams/upstream-call.ts';
@@ -70,6 +71,8 @@ export class Try implements UpstreamHandler {
   servername = '';
   /** The per-try timeout, while armed. */
   timer: TimerHandle | null = null;
+  /** Its client span (null when tracing is off). */
+  span: TrySpan | null = null;
   private open = true;
 
   constructor(
@@ -110,6 +113,7 @@ export class Try implements UpstreamHandler {
     this.reservation?.release();
     this.target.done(outcome !== 'tcp' && outcome !== 'timeout');
     if (outcome !== null) health.reportOutcome(this.target, outcome);
+    if (this.span !== null) this.span.end(this, outcome);
   }
 
   /** Give the try up: abort its call (the pool closes that connection). */
@@ -151,6 +155,7 @@ export class Try implements UpstreamHandler {
   }
 
   onError(err: Error): void {
+    if (this.span !== null) this.span.error(err);
     this.owner.tryError(this, err);
   }
 

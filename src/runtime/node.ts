@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
+import type { TracingSpec } from '../config/tracing.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
@@ -124,6 +125,8 @@ export class FulcrumNode {
   private readonly scheduler: Scheduler;
   /** Every listener bound (start-up done). */
   private bound = false;
+  /** The `tracing` setting in effect, as JSON ('' when off). */
+  private tracingKey = '';
   /** The last load's lookups of service hosts (host-check.ts); settles when they have answered. */
   hostCheck: Promise<void> = Promise.resolve();
   /** Discovery (src/discovery/): the base configuration in, the configuration to serve out. */
@@ -188,6 +191,7 @@ export class FulcrumNode {
     const snapshot = withZone(config.snapshot, options.zone);
     const node = new FulcrumNode(snapshot, options, config);
     try {
+      await node.applyTracing(snapshot.node.tracing);
       if (node.discovery.setBase(snapshot) !== snapshot) {
         await node.discovery.ready(DISCOVERY_START_WAIT_MS);
         await node.enqueue(() => node.putDiscovered());
@@ -439,6 +443,7 @@ export class FulcrumNode {
       this.options.configWorker === false
         ? this.runtime.apply(snapshot)
         : await this.runtime.applyPaced(snapshot, this.scheduler);
+    await this.applyTracing(snapshot.node.tracing);
     for (const p of [...snapshot.problems, ...snapshot.warnings])
       this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
@@ -448,6 +453,24 @@ export class FulcrumNode {
       'configuration applied',
     );
     return { ok: true, generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash };
+  }
+
+  /**
+   * Put the `tracing` setting in effect. OpenTelemetry is imported only here, when the setting is
+   * present: a node without it loads none of it. A changed setting replaces the tracer; the old one
+   * sends what it holds and stops.
+   */
+  private async applyTracing(spec: TracingSpec | null): Promise<void> {
+    const key = spec === null ? '' : JSON.stringify(spec);
+    if (key === this.tracingKey) return;
+    this.tracingKey = key;
+    const old = this.runtime.tracing;
+    if (spec === null) this.runtime.tracing = null;
+    else {
+      const { createTracing } = await import('../observability/tracing.ts');
+      this.runtime.tracing = createTracing(spec, { clock: this.runtime.clock, log: this.logs.app });
+    }
+    if (old !== null) void old.shutdown().catch(() => {});
   }
 
   /** Graceful stop: refuse new connections, finish in-flight requests up to drain_ms, then close. */
@@ -480,6 +503,8 @@ export class FulcrumNode {
     await this.control.pipeline.close();
     this.runtime.close();
     await this.runtime.live.pools.closeAll();
+    // The spans of the last requests are sent before the node reports it stopped.
+    await this.runtime.tracing?.shutdown().catch(() => {});
     // A node that never started (a port in use) says why on the command line, not here.
     if (this.bound) this.logs.app.info({ outcome }, 'fulcrum stopped');
     this.logs.flush();

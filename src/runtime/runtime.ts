@@ -17,6 +17,7 @@ import { servedCertificates } from '../observability/certificates.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { TargetFailureLog } from '../observability/target-log.ts';
 import { TargetStats } from '../observability/target-stats.ts';
+import type { Tracing } from '../observability/trace-hooks.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
@@ -61,6 +62,8 @@ export class Runtime implements ProxyCore {
   /** Active and passive health checks (src/health); outlives generations. */
   readonly health: HealthRegistry;
   draining = false;
+  /** OpenTelemetry tracing, set by the node when the `tracing` setting is present (tracing.ts). */
+  tracing: Tracing | null = null;
   readonly rng: Rng;
   private gen: Generation;
   private readonly retired = new Set<Generation>();

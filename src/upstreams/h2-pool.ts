@@ -25,7 +25,7 @@ import {
 import { isIP } from 'node:net';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { type Fields, StringFields } from '../http1/fields.ts';
-import { CHUNKED, NO_BODY } from '../http1/message.ts';
+import { NO_BODY, UNTIL_CLOSE } from '../http1/message.ts';
 import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
 import {
   type TargetPool,
@@ -320,7 +320,15 @@ class H2Request implements UpstreamCall, BodyConsumer {
     const fields = fieldsOf(h);
     // END_STREAM on the response's HEADERS: no body (a gRPC trailers-only answer).
     const ended = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-    const head = { status, reason: '', fields, framing: ended ? NO_BODY : CHUNKED, minor: 1, named: null };
+    // The body is DATA frames until END_STREAM: no coding an HTTP/1.1 client could take as it came.
+    const head = {
+      status,
+      reason: '',
+      fields,
+      framing: ended ? NO_BODY : UNTIL_CLOSE,
+      minor: 1,
+      named: null,
+    };
     if (!this.handler.onHead(head)) this.pause();
     if (this.done) return;
     this.handler.onReadEnd();

@@ -360,6 +360,37 @@ describe('HTTP/2 to the target (http2: true)', () => {
   });
 });
 
+describe('HTTP/1.1 client, HTTP/2 target', () => {
+  it('relays the body whole (HTTP/2 DATA frames are no chunked coding to pass on raw)', async () => {
+    const target = createH2Server((req, res) => {
+      if (req.url === '/sized') res.writeHead(200, { 'content-length': '5' }).end('sized');
+      else res.writeHead(200).end('streamed');
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const port = (target.address() as AddressInfo).port;
+    const f = await startFulcrum(`services:
+  - name: s
+    url: http://127.0.0.1:${port}
+    http2: true
+    routes:
+      - paths: ["/"]
+`);
+    try {
+      for (const [path, want] of [
+        ['/sized', 'sized'],
+        ['/streamed', 'streamed'],
+      ]) {
+        const r = await request(`${f.url}${path}`);
+        assert.equal(r.statusCode, 200);
+        assert.equal(await r.body.text(), want);
+      }
+    } finally {
+      await f.stop();
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+  });
+});
+
 describe('a response cut short by its target, over HTTP/2', () => {
   it('resets the stream with INTERNAL_ERROR (not NO_ERROR), so the client knows the body is incomplete', async () => {
     // The target promises 1000 bytes, sends 100, and drops the connection.
