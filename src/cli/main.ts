@@ -11,6 +11,7 @@ import { loadSnapshotFile } from '../config/validate.ts';
 import { VERSION } from '../core/version.ts';
 import type { LogFormat } from '../observability/access-log.ts';
 import { BindError, FulcrumNode } from '../runtime/node.ts';
+import { workersFor } from '../workers/primary.ts';
 import { startDemoServers, stopDemoServers } from './demo.ts';
 import { simulateCommand } from './simulate.ts';
 
@@ -22,6 +23,9 @@ Usage:
   fulcrum start [FILE | -c FILE] [--demo] [--watch]
                                      run the proxy (SIGHUP, or with --watch a change of FILE, reloads
                                      it; SIGTERM/SIGINT drain and stop; SIGUSR1 reopens log files)
+  fulcrum start [...] --workers N|auto
+                                     serve every listener from N worker processes (one per core
+                                     with auto); docs/cluster.md
   fulcrum start --managed [--state STATE] [FILE | -c FILE]
                                      run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
@@ -38,6 +42,8 @@ Options:
                       restarts; -c FILE only seeds a state file that does not exist yet
   --state STATE       the managed state file (default: ./fulcrum.state.json)
   --watch             reload when the configuration file changes (file mode), as SIGHUP does
+  --workers N         worker processes serving the listeners (a number, or auto: one per core);
+                      overrides the file's \`workers\`
   --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
                       \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
   --log-level LEVEL   the application log level: trace, debug, info, warn, error, fatal or
@@ -113,6 +119,8 @@ interface StartOptions {
   readonly watch?: boolean;
   readonly logLevel?: string;
   readonly logFormat?: LogFormat;
+  /** `--workers`: 0 for auto; undefined: the file's `workers`. */
+  readonly workers?: number;
 }
 
 async function start(o: StartOptions): Promise<void> {
@@ -124,6 +132,10 @@ async function start(o: StartOptions): Promise<void> {
       configFile: o.configFile,
       stateFile: o.stateFile,
       watch: o.watch ?? false,
+      proxyHost: workersFor(o.workers, {
+        ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+        ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+      }),
       ...(o.zone ? { zone: o.zone } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       ...(o.logFormat ? { logFormat: o.logFormat } : {}),
@@ -162,7 +174,7 @@ async function start(o: StartOptions): Promise<void> {
   });
   // nginx's convention: logrotate moves the file, then USR1 makes the node write a new one.
   process.on('SIGUSR1', () => {
-    node.logs.reopen();
+    node.reopenLogs();
     node.logs.app.info('SIGUSR1: log files reopened');
   });
 }
@@ -182,6 +194,7 @@ export async function main(argv: string[]): Promise<number | null> {
         state: { type: 'string' },
         zone: { type: 'string' },
         watch: { type: 'boolean' },
+        workers: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -225,8 +238,14 @@ export async function main(argv: string[]): Promise<number | null> {
       process.stderr.write(`fulcrum: --log-format must be one of ${LOG_FORMATS.join(', ')}\n`);
       return 2;
     }
+    const workers = values.workers as string | undefined;
+    if (workers !== undefined && workers !== 'auto' && !/^[1-9][0-9]{0,3}$/.test(workers)) {
+      process.stderr.write('fulcrum: --workers must be a number from 1 to 1024, or auto\n');
+      return 2;
+    }
     const common = {
       demo: values.demo === true,
+      ...(workers === undefined ? {} : { workers: workers === 'auto' ? 0 : Number(workers) }),
       zone,
       ...(logLevel ? { logLevel } : {}),
       ...(logFormat ? { logFormat: logFormat as LogFormat } : {}),

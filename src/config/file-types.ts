@@ -13,6 +13,10 @@ export interface FulcrumConfig {
   _workspace?: string;
   /** Free text; ignored. */
   _comment?: string;
+  /** Worker processes serving every listener on the same ports: a number, or `auto` for one per core (docs/cluster.md). `fulcrum start --workers N` overrides it. Default 1: the node is one process. Read at start; a change needs a restart. */
+  workers?: number | 'auto';
+  /** How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md). */
+  worker_listen?: 'auto' | 'reuseport' | 'cluster';
   /** This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference. */
   zone?: string;
   /** Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default). */
@@ -785,7 +789,7 @@ export type PluginConfig =
         header_name?: string | null;
         /** The path counted by `limit_by: path` (other paths are counted by client address). */
         path?: string | null;
-        /** Where counters live: `local` (this process). Shared-store policies come later. */
+        /** Where counters live: `local` (this node: exact across its worker processes). Shared-store policies come later. */
         policy?: 'local';
         /** Accepted for Kong compatibility (the local policy cannot fail). */
         fault_tolerant?: boolean;

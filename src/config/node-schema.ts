@@ -77,6 +77,21 @@ export const listenerSchema: S = {
 };
 
 export const nodeSchemas: Record<string, S> = {
+  workers: {
+    description:
+      'Worker processes serving every listener on the same ports: a number, or `auto` for one per core (docs/cluster.md). `fulcrum start --workers N` overrides it. Default 1: the node is one process. Read at start; a change needs a restart.',
+    oneOf: [
+      { type: 'integer', minimum: 1, maximum: 1024 },
+      { type: 'string', enum: ['auto'] },
+    ],
+  },
+  worker_listen: {
+    type: 'string',
+    enum: ['auto', 'reuseport', 'cluster'],
+    default: 'auto',
+    description:
+      "How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md).",
+  },
   zone: str(
     "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",
     { minLength: 1, maxLength: 128 },

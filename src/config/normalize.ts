@@ -147,6 +147,8 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
       serverTokens: h.server_tokens ?? true,
     },
     zone: doc.zone ?? '',
+    workers: doc.workers === 'auto' ? 0 : (doc.workers ?? 1),
+    workerListen: doc.worker_listen ?? 'auto',
   };
 }
 

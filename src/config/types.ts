@@ -91,6 +91,10 @@ export interface NodeSpec {
   readonly headers: HeadersSpec;
   /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */
   readonly zone: string;
+  /** Worker processes (`workers`): a count, or 0 for `auto` (one per core). */
+  readonly workers: number;
+  /** How workers share ports (`worker_listen`). */
+  readonly workerListen: 'auto' | 'reuseport' | 'cluster';
 }
 
 export interface TargetSpec {

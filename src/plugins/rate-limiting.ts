@@ -6,9 +6,14 @@
  * Counters belong to the plugin instance and survive configuration reloads (BuildEnv.state). The
  * key is what `limit_by` names; a request without it (no consumer, no credential, no header, or
  * another path) is counted by its client address, as Kong does.
+ *
+ * Where counts live is the policy: `local` counts in this process, or, when the node runs several
+ * worker processes, in the node's primary so that the limit holds across them (src/workers/).
+ * A shared policy answers asynchronously: the hook then returns a Wait and is called again with the decision. The local
+ * policy stays synchronous.
  */
 import type { Clock } from '../core/clock.ts';
-import { type Limit, LocalPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
+import { type Decision, type Limit, LocalPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
 import { bool, int, optStr } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
@@ -41,7 +46,12 @@ interface Built {
   readonly limitNames: readonly string[];
   readonly remainingNames: readonly string[];
   readonly limitValues: readonly string[];
+  /** The policy answers with a promise (workers, Redis): the hook waits. */
+  readonly shared: boolean;
 }
+
+/** The request's decision, kept between the hook's two calls when the policy answered later. */
+const DECISION = 'rate-limiting';
 
 function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
   switch (c.limit_by) {
@@ -90,7 +100,8 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
         type: 'string',
         enum: ['local'],
         default: 'local',
-        description: 'Where counters live: `local` (this process). Shared-store policies come later.',
+        description:
+          'Where counters live: `local` (this node: exact across its worker processes). Shared-store policies come later.',
       },
       fault_tolerant: bool('Accepted for Kong compatibility (the local policy cannot fail).', true),
       hide_client_headers: bool('Do not send the RateLimit-* and X-RateLimit-* headers.', false),
@@ -133,9 +144,12 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
     const longest = Math.max(...conf.limits.map((l) => l.windowMs));
     // Counters survive a reload when the limits keep their periods; new periods start afresh.
     const key = `${id}|${conf.limits.map((l) => l.period).join(',')}`;
+    const shared = env.counters?.policy({ key, longestMs: longest, conf }) ?? null;
+    const policy = shared ?? env.state(key, () => new LocalPolicy(longest));
     return {
       conf,
-      policy: env.state(key, () => new LocalPolicy(longest)),
+      policy,
+      shared: shared !== null,
       clock: env.clock,
       header: (conf.header_name ?? '').toLowerCase(),
       limitNames: conf.limits.map((l) => `x-ratelimit-limit-${l.period}`),
@@ -145,7 +159,16 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
   },
   access(r, b) {
     const c = b.conf;
-    const d = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits);
+    let d: Decision;
+    if (b.shared) {
+      // Called again once the policy has answered (types.ts: Wait).
+      const kept = r.data(DECISION) as Decision | undefined;
+      if (kept === undefined) {
+        const asked = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits);
+        if (asked instanceof Promise) return { wait: asked.then((x) => r.setData(DECISION, x)) };
+        d = asked;
+      } else d = kept;
+    } else d = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits) as Decision;
     if (!c.hide_client_headers) {
       // RateLimit-* (draft-ietf-httpapi-ratelimit-headers) describe the tightest limit.
       let tight = d.usage[0]!;

@@ -12,8 +12,10 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
 import { type Rng, systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
+import type { HealthShare } from '../health/share.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
+import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -23,7 +25,7 @@ import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
 import { FileWatch } from './file-watch.ts';
 import { checkServiceHosts } from './host-check.ts';
-import { Runtime } from './runtime.ts';
+import { type Prepared, Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
 export interface NodeOptions {
@@ -57,6 +59,52 @@ export interface NodeOptions {
   readonly configWorker?: boolean;
   /** How paced work waits for the next turn of the event loop (tests count turns). */
   readonly scheduler?: Scheduler;
+  /**
+   * Where the proxy listeners run when not in this process: a primary's worker processes
+   * (src/workers/pool.ts). The node then binds no proxy listener itself; each change is applied by
+   * the workers first (all or none), then here.
+   */
+  readonly proxyHost?: (snapshot: Snapshot, node: FulcrumNode) => ProxyHost | undefined;
+  /** Whether to bind the admin listener (default: as the configuration says; false in a worker). */
+  readonly admin?: boolean;
+  /** The number of the first generation (a worker takes its primary's). */
+  readonly generation?: number;
+  /** Health checks shared with other processes (src/health/share.ts). */
+  readonly healthShare?: HealthShare;
+  /** Rate-limit counts shared with other processes (workers' primary, Redis). */
+  readonly counters?: SharedCounters;
+  /** Fields every application log line carries (`worker: 2`). */
+  readonly logBindings?: Record<string, unknown>;
+  /** The start-up log line's message (default `fulcrum started`). */
+  readonly startedMessage?: string;
+}
+
+/**
+ * Where proxy listeners run when it is not the node's own process (src/workers/pool.ts): started
+ * with the first snapshot, given each change to apply before the node applies it, stopped last.
+ */
+export interface ProxyHost {
+  start(snapshot: Snapshot, generation: number): Promise<void>;
+  /** Apply a change everywhere or nowhere, as generation `generation`. */
+  apply(snapshot: Snapshot, generation: number): Promise<ReloadResult>;
+  addresses(): AddressInfo[];
+  /** Per worker process: what `/status` shows of it. */
+  status(): Promise<unknown[]>;
+  /** The node's metrics text: this process's (`own`) merged with every worker's, labelled by worker. */
+  metrics(own: string): Promise<string>;
+  reopenLogs(): void;
+  /** Drain and stop (SIGTERM): resolves once every process has exited. */
+  stop(drainMs: number): Promise<void>;
+}
+
+/** A change built and bound, not yet in service (FulcrumNode.prepare). */
+export interface PreparedChange {
+  readonly snapshot: Snapshot;
+  readonly before: string;
+  readonly listeners: ProxyListener[];
+  readonly added: readonly ProxyListener[];
+  readonly reconfigure: readonly (readonly [ProxyListener, ListenerSpec])[];
+  readonly built: Prepared;
 }
 
 /**
@@ -106,6 +154,8 @@ export class FulcrumNode {
   private readonly options: NodeOptions;
   private listeners: ProxyListener[] = [];
   private admin: AdminServer | null = null;
+  /** Where the proxy listeners run when not here (a primary's workers), else null. */
+  proxyHost: ProxyHost | null = null;
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
@@ -122,13 +172,22 @@ export class FulcrumNode {
   ) {
     this.options = options;
     const clock = options.clock ?? systemClock;
-    this.logs = createLogs(
+    const logs = createLogs(
       options.logLevel ?? snapshot.node.logging.level,
       options.accessLog ?? snapshot.node.logging.accessLog,
       clock,
       options.logFormat ?? snapshot.node.logging.format,
     );
-    this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
+    this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
+    this.runtime = new Runtime(snapshot, {
+      clock,
+      rng: options.rng ?? systemRng,
+      logs: this.logs,
+      ...(options.generation === undefined ? {} : { firstId: options.generation }),
+      ...(options.counters === undefined ? {} : { counters: options.counters }),
+    });
+    if (options.healthShare !== undefined)
+      this.runtime.health.setShare(options.healthShare, this.runtime.current.upstreams.values());
     this.startedAtMs = clock.nowMs();
     this.scheduler = options.scheduler ?? immediateScheduler;
     this.control = new ConfigControl(config.store, config, {
@@ -161,6 +220,7 @@ export class FulcrumNode {
     }
     const snapshot = withZone(config.snapshot, options.zone);
     const node = new FulcrumNode(snapshot, options, config);
+    node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
     try {
       await node.bind(snapshot);
     } catch (err) {
@@ -179,28 +239,32 @@ export class FulcrumNode {
         version: VERSION,
         config: snapshot.source,
         hash: snapshot.hash,
+        generation: node.runtime.current.id,
         proxy: node.proxyAddresses().map((a) => `${a.address}:${a.port}`),
         admin: node.adminAddress(),
+        ...(node.proxyHost === null ? {} : { workers: (await node.proxyHost.status()).length }),
       },
-      'fulcrum started',
+      options.startedMessage ?? 'fulcrum started',
     );
     return node;
   }
 
   private async bind(snapshot: Snapshot): Promise<void> {
-    for (const spec of snapshot.node.listeners) {
-      const l = createListener(spec, snapshot.node, this.runtime);
-      try {
-        await l.listen();
-      } catch (err) {
-        throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+    if (this.proxyHost !== null) await this.proxyHost.start(snapshot, this.runtime.current.id);
+    else
+      for (const spec of snapshot.node.listeners) {
+        const l = createListener(spec, snapshot.node, this.runtime);
+        try {
+          await l.listen();
+        } catch (err) {
+          throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+        }
+        this.listeners.push(l);
       }
-      this.listeners.push(l);
-    }
-    if (snapshot.node.admin.enabled) {
+    if (snapshot.node.admin.enabled && this.options.admin !== false) {
       this.admin = new AdminServer(snapshot.node.admin, {
-        status: () => this.status(),
-        metrics: () => this.runtime.metrics.render(),
+        status: () => this.fullStatus(),
+        metrics: () => this.metricsText(),
         control: this.control,
         token: () => this.runtime.current.snapshot.node.admin.token,
         allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
@@ -256,13 +320,40 @@ export class FulcrumNode {
   }
 
   proxyAddresses(): AddressInfo[] {
+    if (this.proxyHost !== null) return this.proxyHost.addresses();
     return this.listeners.map((l) => l.address()).filter((a): a is AddressInfo => a !== null);
+  }
+
+  /** `/metrics`: this process's, then its workers' (each line labelled with its worker). */
+  private async metricsText(): Promise<string> {
+    const own = await this.runtime.metrics.render();
+    const host = this.proxyHost;
+    return host === null ? own : host.metrics(own);
+  }
+
+  /** Reopen log files (SIGUSR1), the workers' too. */
+  reopenLogs(): void {
+    this.logs.reopen();
+    this.proxyHost?.reopenLogs();
   }
 
   adminAddress(): AddressInfo | null {
     return this.admin?.address() ?? null;
   }
 
+  /** `GET /status`: this process's status, with each worker's when the node has workers. */
+  async fullStatus(): Promise<unknown> {
+    const own = this.status() as Record<string, unknown>;
+    const host = this.proxyHost;
+    if (host === null) return own;
+    const workers = (await host.status()) as { connections?: number; requests_in_flight?: number }[];
+    own.connections = workers.reduce((n, w) => n + (w.connections ?? 0), 0);
+    own.requests_in_flight = workers.reduce((n, w) => n + (w.requests_in_flight ?? 0), 0);
+    own.workers = workers;
+    return own;
+  }
+
+  /** What `/status` shows of this process (a worker's own line in its primary's `/status`). */
   status(): unknown {
     const gen = this.runtime.current;
     const snap = gen.snapshot;
@@ -332,10 +423,43 @@ export class FulcrumNode {
 
   /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
   async applySnapshot(given: Snapshot): Promise<ReloadResult> {
+    const host = this.proxyHost;
+    if (host !== null) {
+      // The workers first, all or none (src/workers/pool.ts); then this process's runtime, which
+      // binds no proxy listener but runs the admin API and the health checks.
+      const snapshot = withZone(given, this.options.zone);
+      const id = this.runtime.current.id + 1;
+      const r = await host.apply(snapshot, id);
+      if (!r.ok) {
+        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+        return r;
+      }
+      const before = this.runtime.current.snapshot.hash;
+      const gen = await this.runtime.applyPaced(snapshot, this.scheduler, id);
+      return this.applied(snapshot, gen.id, before);
+    }
+    if (this.options.configWorker === false) {
+      const p = await this.prepare(given, undefined, false);
+      return 'issues' in p ? p : this.commit(p);
+    }
+    const p = await this.prepare(given);
+    return 'issues' in p ? p : this.commit(p);
+  }
+
+  /**
+   * The first half of a change: listeners added by the snapshot bound (and removed ones stopped),
+   * the generation built (as `id` when given) but not in service. `commit` or `abort` it.
+   */
+  async prepare(
+    given: Snapshot,
+    id?: number,
+    paced = true,
+  ): Promise<PreparedChange | { ok: false; issues: readonly ConfigIssue[] }> {
     const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: ProxyListener[] = [];
+    const added: ProxyListener[] = [];
     const reconfigure: [ProxyListener, ListenerSpec][] = [];
     for (const l of this.listeners) {
       const next = wanted.get(listenerKey(l.spec));
@@ -352,8 +476,11 @@ export class FulcrumNode {
           throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
         });
         kept.push(l);
+        added.push(l);
       }
     } catch (err) {
+      for (const l of added) void l.stopAccepting();
+      this.listeners = kept.filter((l) => !added.includes(l));
       this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
       const message = `cannot bind a new listener: ${(err as Error).message}`;
       this.logs.app.error(message);
@@ -363,19 +490,36 @@ export class FulcrumNode {
       };
     }
     this.listeners = kept;
-    for (const [l, spec] of reconfigure) l.reconfigure?.(spec);
-    const gen =
-      this.options.configWorker === false
-        ? this.runtime.apply(snapshot)
-        : await this.runtime.applyPaced(snapshot, this.scheduler);
+    const built = paced
+      ? await this.runtime.prepare(snapshot, this.scheduler, id)
+      : this.runtime.prepareNow(snapshot, id);
+    return { snapshot, before, listeners: kept, added, reconfigure, built };
+  }
+
+  /** Put a prepared change in service. */
+  commit(p: PreparedChange): ReloadResult {
+    for (const [l, spec] of p.reconfigure) l.reconfigure?.(spec);
+    const gen = this.runtime.install(p.built);
+    return this.applied(p.snapshot, gen.id, p.before);
+  }
+
+  /** Drop a prepared change: its new listeners close, the generation in service stays. */
+  abort(p: PreparedChange): void {
+    for (const l of p.added) void l.stopAccepting();
+    this.listeners = this.listeners.filter((l) => !p.added.includes(l));
+    this.runtime.abandon(p.built);
+    this.logs.app.warn({ hash: p.snapshot.hash }, 'configuration change abandoned');
+  }
+
+  private applied(snapshot: Snapshot, generation: number, before: string): ReloadResult {
     for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
-      { generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash },
+      { generation, hash: snapshot.hash, changed: before !== snapshot.hash },
       'configuration applied',
     );
-    return { ok: true, generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash };
+    return { ok: true, generation, hash: snapshot.hash, changed: before !== snapshot.hash };
   }
 
   /** Graceful stop: refuse new connections, finish in-flight requests up to drain_ms, then close. */
@@ -388,6 +532,7 @@ export class FulcrumNode {
     this.runtime.draining = true;
     this.runtime.health.stop();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
+    await this.proxyHost?.stop(drainMs);
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));
     const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), drainMs).unref());
     const idle = setInterval(() => {
