@@ -26,6 +26,9 @@ Usage:
   fulcrum start [...] --workers N|auto
                                      serve every listener from N worker processes (one per core
                                      with auto); docs/cluster.md
+  fulcrum start [...] --cluster redis://HOST:PORT
+                                     share configuration and rate limits with the other nodes
+                                     using the same Redis; docs/cluster.md
   fulcrum start --managed [--state STATE] [FILE | -c FILE]
                                      run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
@@ -44,6 +47,8 @@ Options:
   --watch             reload when the configuration file changes (file mode), as SIGHUP does
   --workers N         worker processes serving the listeners (a number, or auto: one per core);
                       overrides the file's \`workers\`
+  --cluster URL       the Redis a cluster of nodes shares (redis://[user:password@]host:port[/db]);
+                      overrides the file's \`cluster.redis\`
   --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
                       \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
   --log-level LEVEL   the application log level: trace, debug, info, warn, error, fatal or
@@ -121,6 +126,8 @@ interface StartOptions {
   readonly logFormat?: LogFormat;
   /** `--workers`: 0 for auto; undefined: the file's `workers`. */
   readonly workers?: number;
+  /** `--cluster URL`. */
+  readonly cluster?: string;
 }
 
 async function start(o: StartOptions): Promise<void> {
@@ -132,6 +139,7 @@ async function start(o: StartOptions): Promise<void> {
       configFile: o.configFile,
       stateFile: o.stateFile,
       watch: o.watch ?? false,
+      ...(o.cluster === undefined ? {} : { cluster: o.cluster }),
       proxyHost: workersFor(o.workers, {
         ...(o.logLevel ? { logLevel: o.logLevel } : {}),
         ...(o.logFormat ? { logFormat: o.logFormat } : {}),
@@ -195,6 +203,7 @@ export async function main(argv: string[]): Promise<number | null> {
         zone: { type: 'string' },
         watch: { type: 'boolean' },
         workers: { type: 'string' },
+        cluster: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -243,7 +252,15 @@ export async function main(argv: string[]): Promise<number | null> {
       process.stderr.write('fulcrum: --workers must be a number from 1 to 1024, or auto\n');
       return 2;
     }
+    const clusterUrl = values.cluster as string | undefined;
+    if (clusterUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(clusterUrl)) {
+      process.stderr.write(
+        'fulcrum: --cluster must be a Redis URL: redis://HOST:PORT (or rediss:// for TLS)\n',
+      );
+      return 2;
+    }
     const common = {
+      ...(clusterUrl === undefined ? {} : { cluster: clusterUrl }),
       demo: values.demo === true,
       ...(workers === undefined ? {} : { workers: workers === 'auto' ? 0 : Number(workers) }),
       zone,

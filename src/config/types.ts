@@ -95,6 +95,19 @@ export interface NodeSpec {
   readonly workers: number;
   /** How workers share ports (`worker_listen`). */
   readonly workerListen: 'auto' | 'reuseport' | 'cluster';
+  /** The cluster store (`cluster`), or null for a node alone. */
+  readonly cluster: ClusterSpec | null;
+}
+
+/** `cluster`: the Redis a cluster of nodes shares (docs/cluster.md). */
+export interface ClusterSpec {
+  readonly redis: string;
+  readonly prefix: string;
+  /** '' for the default (host name and process id). */
+  readonly nodeId: string;
+  /** An absolute path, or '' for the default beside the configuration file. */
+  readonly cacheFile: string;
+  readonly timeoutMs: number;
 }
 
 export interface TargetSpec {

@@ -8,13 +8,21 @@
  * another path) is counted by its client address, as Kong does.
  *
  * Where counts live is the policy: `local` counts in this process, or, when the node runs several
- * worker processes, in the node's primary so that the limit holds across them (src/workers/).
- * A shared policy answers asynchronously: the hook then returns a Wait and is called again with the decision. The local
+ * worker processes, in the node's primary so that the limit holds across them (src/workers/);
+ * `redis` counts in Redis for every node of a cluster (src/cluster/rate-limit-redis.ts), with
+ * Kong's `redis_*` fields or the nested `redis` block (Kong 3.8's form). A shared policy answers
+ * asynchronously: the hook then returns a Wait and is called again with the decision. The local
  * policy stays synchronous.
  */
 import type { Clock } from '../core/clock.ts';
-import { type Decision, type Limit, LocalPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
-import { bool, int, optStr } from './schema-kit.ts';
+import {
+  type Decision,
+  type Limit,
+  LocalPolicy,
+  type RateLimitPolicy,
+  type RedisSettings,
+} from './rate-limit-policy.ts';
+import { bool, int, obj, optStr } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
 const PERIODS = [
@@ -31,7 +39,9 @@ export interface RateLimitingConfig {
   readonly limit_by: (typeof LIMIT_BY)[number];
   readonly header_name: string | null;
   readonly path: string | null;
-  readonly policy: 'local';
+  readonly policy: 'local' | 'redis';
+  /** `policy: redis`: where Redis is; host null: the node's cluster store (`cluster`). */
+  readonly redis: RedisSettings;
   readonly hide_client_headers: boolean;
   readonly error_code: number;
   readonly error_message: string;
@@ -52,6 +62,47 @@ interface Built {
 
 /** The request's decision, kept between the hook's two calls when the policy answered later. */
 const DECISION = 'rate-limiting';
+
+const REDIS_FIELDS = {
+  host: optStr("The Redis host (`policy: redis`). Unset: the Redis of the node's `cluster` setting."),
+  port: int('The Redis port.', 0, 65535, { default: 6379 }),
+  username: optStr('The Redis ACL user name.'),
+  password: optStr('The Redis password.'),
+  database: int('The Redis database number.', 0, 1000000, { default: 0 }),
+  timeout: int(
+    'Milliseconds a decision may wait for Redis; slower, the node counts locally until Redis answers in time again.',
+    1,
+    60000,
+    { default: 2000 },
+  ),
+  ssl: bool('Connect to Redis over TLS.', false),
+  ssl_verify: bool("Verify Redis's TLS certificate.", false),
+  server_name: optStr('The SNI and name to verify for Redis over TLS.'),
+} as const;
+
+const REDIS_DEFAULTS: RedisSettings = {
+  host: null,
+  port: 6379,
+  username: null,
+  password: null,
+  database: 0,
+  timeout: 2000,
+  ssl: false,
+  ssl_verify: false,
+  server_name: null,
+};
+
+/** Kong's flat `redis_<name>` fields over the nested `redis` block (the flat form wins, as Kong's shorthand). */
+function redisSettings(raw: Record<string, unknown>): RedisSettings {
+  const nested = (raw.redis as Record<string, unknown> | null | undefined) ?? {};
+  const out: Record<string, unknown> = { ...REDIS_DEFAULTS };
+  for (const k of Object.keys(REDIS_FIELDS)) {
+    const flat = raw[`redis_${k}`];
+    const v = flat !== undefined && flat !== null ? flat : nested[k];
+    if (v !== undefined && v !== null) out[k] = v;
+  }
+  return out as unknown as RedisSettings;
+}
 
 function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
   switch (c.limit_by) {
@@ -98,12 +149,29 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       path: optStr('The path counted by `limit_by: path` (other paths are counted by client address).'),
       policy: {
         type: 'string',
-        enum: ['local'],
+        enum: ['local', 'redis'],
         default: 'local',
         description:
-          'Where counters live: `local` (this node: exact across its worker processes). Shared-store policies come later.',
+          'Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md).',
       },
-      fault_tolerant: bool('Accepted for Kong compatibility (the local policy cannot fail).', true),
+      redis: obj(
+        "Where Redis is, for `policy: redis` (Kong 3.8's nested form of the `redis_*` fields).",
+        REDIS_FIELDS,
+      ),
+      ...Object.fromEntries(
+        Object.entries(REDIS_FIELDS).map(([k, v]) => [
+          `redis_${k}`,
+          {
+            ...(v as Record<string, unknown>),
+            default: undefined,
+            description: `Kong's flat form of \`redis.${k}\`.`,
+          },
+        ]),
+      ),
+      fault_tolerant: bool(
+        'Accepted for Kong compatibility: a decision never fails (the redis policy falls back to local counting).',
+        true,
+      ),
       hide_client_headers: bool('Do not send the RateLimit-* and X-RateLimit-* headers.', false),
       error_code: int('The status of a refusal.', 100, 599, { default: 429 }),
       error_message: {
@@ -134,7 +202,8 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       limit_by: limitBy,
       header_name: headerName,
       path,
-      policy: 'local',
+      policy: (raw.policy as 'local' | 'redis' | undefined) ?? 'local',
+      redis: redisSettings(raw),
       hide_client_headers: (raw.hide_client_headers as boolean | undefined) ?? false,
       error_code: (raw.error_code as number | undefined) ?? 429,
       error_message: (raw.error_message as string | undefined) ?? 'API rate limit exceeded',

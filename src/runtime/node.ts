@@ -6,6 +6,8 @@
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
+import { openClusterStore } from '../cluster/node-cluster.ts';
+import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
@@ -16,6 +18,7 @@ import type { HealthShare } from '../health/share.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
+import { ClusterStore } from '../store/cluster-store.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -48,6 +51,11 @@ export interface NodeOptions {
    * from `configFile` if given (and writes it as the first state), else empty.
    */
   readonly stateFile?: string;
+  /**
+   * Cluster mode: the Redis the cluster shares (`fulcrum start --cluster URL`), over the file's
+   * `cluster.redis`; with neither, the node is alone (docs/cluster.md).
+   */
+  readonly cluster?: string;
   /** File mode: reload when the declarative file changes (`fulcrum start --watch`). */
   readonly watch?: boolean;
   /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
@@ -160,6 +168,8 @@ export class FulcrumNode {
   private readonly startedAtMs: number;
   private stopping: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
+  /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
+  private readonly redisCounters: RedisCounters | null;
   /** Every listener bound (start-up done). */
   private bound = false;
   /** The last load's lookups of service hosts (host-check.ts); settles when they have answered. */
@@ -179,13 +189,27 @@ export class FulcrumNode {
       options.logFormat ?? snapshot.node.logging.format,
     );
     this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
+    const store = config.store;
+    this.redisCounters =
+      options.counters === undefined
+        ? new RedisCounters({
+            clock,
+            log: this.logs.app,
+            clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
+            share: () => 1,
+          })
+        : null;
+    const redis = this.redisCounters;
     this.runtime = new Runtime(snapshot, {
       clock,
       rng: options.rng ?? systemRng,
       logs: this.logs,
       ...(options.generation === undefined ? {} : { firstId: options.generation }),
-      ...(options.counters === undefined ? {} : { counters: options.counters }),
+      counters: options.counters ?? {
+        policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
+      },
     });
+    this.redisCounters?.register(this.runtime.metrics.registry);
     if (options.healthShare !== undefined)
       this.runtime.health.setShare(options.healthShare, this.runtime.current.upstreams.values());
     this.startedAtMs = clock.nowMs();
@@ -215,7 +239,17 @@ export class FulcrumNode {
       const store = new ManagedStore(options.stateFile);
       config = { store, ...ConfigControl.open(store, clock, seed) };
     } else {
-      const store = new FileStore(options.configFile ?? 'fulcrum.yaml');
+      const cluster =
+        options.configFile === undefined
+          ? null
+          : await openClusterStore({
+              configFile: options.configFile,
+              clock,
+              ...(options.cluster === undefined ? {} : { url: options.cluster }),
+              ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+              ...(options.logFormat === undefined ? {} : { logFormat: options.logFormat }),
+            });
+      const store = cluster ?? new FileStore(options.configFile ?? 'fulcrum.yaml');
       config = { store, ...ConfigControl.open(store, clock) };
     }
     const snapshot = withZone(config.snapshot, options.zone);
@@ -229,7 +263,15 @@ export class FulcrumNode {
     }
     for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
     node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
-    if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
+    const store = config.store;
+    if (store instanceof ClusterStore) {
+      store.setLog(node.logs.app.child({ node_id: store.spec.nodeId }));
+      if (store.startedFrom !== 'cache') store.save(config.version, config.state);
+      store.follow(
+        () => node.control.version,
+        (version, state) => node.control.adopt(version, state),
+      );
+    } else if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
       node.watcher = new FileWatch(options.configFile, () => {
         node.logs.app.info({ file: options.configFile }, 'configuration file changed: reloading');
         void node.reload();
@@ -380,6 +422,9 @@ export class FulcrumNode {
       requests_in_flight: this.runtime.inflight(),
       draining: this.runtime.draining,
       upstreams: this.runtime.health.status(gen.upstreams.values()),
+      ...(this.control.store instanceof ClusterStore
+        ? { cluster: { ...this.control.store.status(), version: this.control.version } }
+        : {}),
     };
   }
 
@@ -531,6 +576,8 @@ export class FulcrumNode {
   private async doStop(): Promise<void> {
     this.runtime.draining = true;
     this.runtime.health.stop();
+    if (this.control.store instanceof ClusterStore) this.control.store.close();
+    this.redisCounters?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));

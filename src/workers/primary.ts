@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Snapshot } from '../config/types.ts';
 import type { FulcrumNode, ProxyHost } from '../runtime/node.ts';
+import { ClusterStore } from '../store/cluster-store.ts';
 import { listenMode } from './listen-mode.ts';
 import { WorkerPool } from './pool.ts';
 import type { WorkerSettings } from './protocol.ts';
@@ -28,12 +29,13 @@ export function workersFor(
     if (count <= 1) return undefined;
     const mode = listenMode(snapshot.node.workerListen);
     const runtime = node.runtime;
+    const store = node.control.store;
     const pool = new WorkerPool({
       count,
       mode,
       log: node.logs.app,
       clock: runtime.clock,
-      settings,
+      settings: store instanceof ClusterStore ? { ...settings, clusterRedis: store.spec.redis } : settings,
       verdicts: () => runtime.health.verdicts(runtime.current.upstreams.values()),
       healthFromWorker: (e) => runtime.health.receive(e),
     });

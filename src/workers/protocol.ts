@@ -24,6 +24,8 @@ export interface WorkerSettings {
   readonly logFormat?: LogFormat;
   readonly accessLog?: string;
   readonly configWorker?: boolean;
+  /** Rate-limit `policy: redis` without a host counts in this Redis (the node's `cluster`). */
+  readonly clusterRedis?: string;
 }
 
 export type ToWorker =

@@ -5,11 +5,14 @@
  * health probes (the primary probes and passes the outcomes on), rate limits counted by the
  * primary. It stops when told, or when its primary is gone.
  */
+import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
 import { BulkJoin, deepFreeze } from '../core/bulk.ts';
+import { systemClock } from '../core/clock.ts';
 import type { HealthShare } from '../health/share.ts';
 import { bindOptions } from '../listeners/bind-options.ts';
+import { createLogs } from '../observability/access-log.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import { FulcrumNode, type PreparedChange } from '../runtime/node.ts';
 import { type CounterAsk, WorkerCounters } from './counters.ts';
@@ -26,8 +29,10 @@ process.on('SIGHUP', () => {});
 process.on('SIGUSR1', () => {});
 
 const counters = new WorkerCounters((m: CounterAsk) => send(m));
+/** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
+let redis: RedisCounters | null = null;
 const shared: SharedCounters = {
-  policy: (req) => (req.conf.policy === 'local' ? counters.policy(req) : null),
+  policy: (req) => (req.conf.policy === 'local' ? counters.policy(req) : (redis?.policy(req) ?? null)),
 };
 const health: HealthShare = {
   probes: () => false,
@@ -50,6 +55,14 @@ async function start(
     bindOptions.reusePort = true;
     bindOptions.exclusive = true;
   }
+  redis = new RedisCounters({
+    clock: systemClock,
+    log: createLogs(settings.logLevel ?? 'info', 'off', systemClock, settings.logFormat ?? 'json').app.child({
+      worker: settings.index,
+    }),
+    clusterUrl: settings.clusterRedis ?? null,
+    share: () => 1,
+  });
   try {
     node = await FulcrumNode.start({
       snapshot,
@@ -68,6 +81,7 @@ async function start(
     send({ t: 'failed', message: (err as Error).message });
     process.exit(1);
   }
+  redis.register(node.runtime.metrics.registry);
   for (const e of verdicts.health) node.runtime.health.receive(e);
   send({ t: 'ready', generation: node.runtime.current.id, addresses: node.proxyAddresses() });
 }
@@ -107,6 +121,7 @@ async function stop(): Promise<void> {
   stopping = true;
   await node?.stop();
   counters.close();
+  redis?.close();
   process.exit(0);
 }
 
