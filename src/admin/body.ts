@@ -124,8 +124,16 @@ export function parseForm(text: string, schema: Schema): Raw | Refusal {
   return out;
 }
 
-/** The body as an object: JSON or form by content type; an empty body is `{}`. */
-export function parseBody(req: IncomingMessage, buf: Buffer, schema: Schema): Raw | Refusal {
+/**
+ * The body as an object: JSON or form by content type; an empty body is `{}`. A form is typed by
+ * `schema`, or by the schema a function picks from the form's own fields (a plugin's config
+ * schema, by its `name`).
+ */
+export function parseBody(
+  req: IncomingMessage,
+  buf: Buffer,
+  schema: Schema | ((form: URLSearchParams) => Schema),
+): Raw | Refusal {
   const type = String(req.headers['content-type'] ?? '')
     .split(';')[0]!
     .trim()
@@ -133,7 +141,8 @@ export function parseBody(req: IncomingMessage, buf: Buffer, schema: Schema): Ra
   const text = buf.toString('utf8');
   if (text.trim() === '' && buf.length === 0) return {};
   let value: unknown;
-  if (type === 'application/x-www-form-urlencoded') value = parseForm(text, schema);
+  if (type === 'application/x-www-form-urlencoded')
+    value = parseForm(text, typeof schema === 'function' ? schema(new URLSearchParams(text)) : schema);
   else if (type === 'application/json' || type === '' || type.endsWith('+json'))
     value = parseStrictJson(text);
   else

@@ -10,6 +10,7 @@ import { exportDocument, KINDS, type Kind } from '../store/document.ts';
 import { readBody } from './body.ts';
 import { type ConfigControl, Refusal } from './control.ts';
 import { DEFS } from './entities.ts';
+import { kongFields } from './kong-schema.ts';
 import { redactSecrets } from './redact.ts';
 import { refusalReply } from './resources.ts';
 import type { Router } from './router.ts';
@@ -24,6 +25,27 @@ export interface HealthSource {
 function kindOf(name: string): Kind | null {
   for (const k of KINDS) if (k === name || DEFS[k].singular === name) return k;
   return null;
+}
+
+/** The `config` part of a multipart body (a file or a field), or why there is none. */
+async function configPart(buf: Buffer, contentType: string): Promise<string | Refusal> {
+  let form: FormData;
+  try {
+    form = await new Response(buf, { headers: { 'content-type': contentType } }).formData();
+  } catch (err) {
+    return new Refusal(400, 'invalid body', `not a multipart/form-data body: ${(err as Error).message}`);
+  }
+  const part = form.get('config');
+  if (part === null)
+    return new Refusal(
+      400,
+      'schema violation',
+      'config: required field missing (send --form config=@kong.yml)',
+      {
+        fields: { config: 'required field missing' },
+      },
+    );
+  return typeof part === 'string' ? part : await part.text();
 }
 
 export function addConfigRoutes(router: Router, control: ConfigControl, health: HealthSource): void {
@@ -54,21 +76,27 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
       summary: 'Replace the whole configuration (validated first)',
       tag: 'config',
       body: fileSchema,
-      accepts: ['json', 'yaml'],
+      accepts: ['json', 'yaml', 'multipart'],
     },
     async (c) => {
       const buf = await readBody(c.req, MAX_CONFIG_DOCUMENT_BYTES);
       if (buf instanceof Refusal) return refusalReply(buf);
-      const type = String(c.req.headers['content-type'] ?? '')
-        .split(';')[0]!
-        .trim()
-        .toLowerCase();
+      const raw = String(c.req.headers['content-type'] ?? '');
+      let type = raw.split(';')[0]!.trim().toLowerCase();
+      let text = buf.toString('utf8');
+      if (type === 'multipart/form-data') {
+        const part = await configPart(buf, raw);
+        if (part instanceof Refusal) return refusalReply(part);
+        text = part;
+        // Kong's `config` part is YAML or JSON; JSON is read as JSON (its errors name paths).
+        type = /^\s*[{[]/.test(text) ? 'application/json' : 'application/yaml';
+      }
       // Parsed (YAML with lines, or JSON once after a bounded pre-scan), validated as given so that
       // errors name the document's own paths, imported and persisted: all off the main thread.
       const persist = control.store.writable;
       const result = await control.replace(
         c.caller,
-        { text: buf.toString('utf8'), yaml: type.includes('yaml'), file: '<POST /config>' },
+        { text, yaml: type.includes('yaml'), file: '<POST /config>' },
         { persist },
       );
       if (result instanceof Refusal) return refusalReply(result);
@@ -100,7 +128,10 @@ export function addConfigRoutes(router: Router, control: ConfigControl, health: 
             `no entity ${JSON.stringify(c.params.entity)}; known: ${KINDS.join(', ')}`,
           ),
         );
-      return { status: 200, body: DEFS[kind].schema };
+      // The JSON Schema, with Kong's `fields` form beside it (JSON Schema ignores the key): decK
+      // releases that fill defaults from Kong's schemas read `fields`.
+      const schema = DEFS[kind].schema;
+      return { status: 200, body: { ...schema, fields: kongFields(schema) } };
     },
   );
 

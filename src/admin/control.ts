@@ -55,14 +55,64 @@ export interface Caller {
 /** A change: from the state in force, the new state and the entity it is about (or a refusal). */
 export type Mutation<T> = (current: State) => { state: State; entity: string; value: T } | Refusal;
 
-/** A refusal with an HTTP status and a Kong-style body. */
+/**
+ * Kong's error codes (kong/db/errors.lua) by error name: a client such as decK reads `code`.
+ * Refusals Kong has no name for carry their HTTP status as the code.
+ */
+const KONG_CODES: Readonly<Record<string, number>> = {
+  'invalid primary key': 1,
+  'schema violation': 2,
+  'primary key violation': 3,
+  'foreign key violation': 4,
+  'unique constraint violation': 5,
+  'not found': 6,
+  'invalid offset': 7,
+  'invalid size': 9,
+  'invalid filter': 20,
+};
+
+/** A refusal with an HTTP status and a Kong-style body: `{code, name, message, fields}`. */
 export class Refusal {
   readonly status: number;
   readonly body: Record<string, unknown>;
   constructor(status: number, name: string, message: string, extra: Record<string, unknown> = {}) {
     this.status = status;
-    this.body = { name, message, ...extra };
+    this.body = { code: KONG_CODES[name] ?? status, name, message, ...extra };
   }
+}
+
+/**
+ * Flat field paths (`config.minute`, `paths[1]`) nested as Kong nests them: records as objects,
+ * lists as arrays (`{"paths": [null, "..."]}`), so `fields.config.minute` is the message.
+ */
+export function nestFields(flat: Readonly<Record<string, string>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [path, message] of Object.entries(flat)) {
+    const parts = path.match(/[^.[\]]+|\[\d+\]/g) ?? [path];
+    let node: Record<string, unknown> | unknown[] = out;
+    parts.forEach((raw, i) => {
+      const key: string | number = raw.startsWith('[') ? Number(raw.slice(1, -1)) : raw;
+      const last = i === parts.length - 1;
+      const slot = (node as Record<string | number, unknown>)[key];
+      if (last) {
+        (node as Record<string | number, unknown>)[key] =
+          slot === undefined || slot === null
+            ? message
+            : typeof slot === 'string'
+              ? `${slot}; ${message}`
+              : slot;
+        return;
+      }
+      const wantList = parts[i + 1]!.startsWith('[');
+      if (slot === undefined || slot === null || typeof slot !== 'object') {
+        const made = wantList ? [] : {};
+        (node as Record<string | number, unknown>)[key] = made;
+        node = made;
+      } else node = slot as Record<string, unknown>;
+    });
+  }
+  // Arrays written by index have holes: JSON shows them as null, as Kong's do.
+  return JSON.parse(JSON.stringify(out));
 }
 
 export const AUDIT_KEEP = 200;
@@ -92,7 +142,7 @@ export function schemaRefusal(issues: readonly ConfigIssue[], base: readonly Pat
     400,
     'schema violation',
     `${list.length} schema violation${list.length === 1 ? '' : 's'} (${summary})`,
-    { fields, issues: list },
+    { fields: nestFields(fields), issues: list },
   );
 }
 

@@ -6,7 +6,7 @@
  * validated afterwards as a whole document by the file's validator (control.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_TARGET_PORT } from '../config/normalize.ts';
+import { canonicalTarget } from '../config/entity-ids.ts';
 import {
   consumerSchema,
   pluginSchema,
@@ -16,9 +16,9 @@ import {
   upstreamSchema,
 } from '../config/schema.ts';
 import { caCertificateSchema, certificateSchema, sniSchema } from '../config/tls-schema.ts';
-import { formatHostPort, parseHostPort } from '../core/net.ts';
 import { copyState, type Entity, expandServiceUrl, type Kind, type State } from '../store/document.ts';
 import { Refusal } from './control.ts';
+import { kongView } from './kong-view.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -123,10 +123,7 @@ export interface Scope {
 const refOf = (v: unknown): string | null =>
   v !== null && typeof v === 'object' && typeof (v as Raw).id === 'string' ? ((v as Raw).id as string) : null;
 
-const normTarget = (t: unknown): string => {
-  const hp = parseHostPort(String(t), DEFAULT_TARGET_PORT);
-  return hp ? formatHostPort(hp.host, hp.port) : String(t);
-};
+const normTarget = (t: unknown): string => canonicalTarget(t)?.target ?? String(t);
 
 function inScope(e: Entity, scope: Scope | null): boolean {
   return scope === null || refOf(e[scope.field]) === scope.id;
@@ -158,10 +155,11 @@ export function find(
 }
 
 /** An entity as the API shows it: a certificate lists its server names (`snis`), as Kong's does. */
-export function present(state: State, kind: Kind, e: Entity): Entity {
-  if (kind !== 'certificates') return e;
+export function present(state: State, kind: Kind, e: Entity, given = false): Entity {
+  const shown = given ? e : kongView(kind, e, DEFS[kind].schema);
+  if (kind !== 'certificates') return shown;
   const snis = state.snis.filter((n) => refOf(n.certificate) === e.id).map((n) => n.name as string);
-  return { ...e, snis };
+  return { ...shown, snis };
 }
 
 /**
@@ -356,6 +354,8 @@ export function writeEntity(
   // `null` unsets a field (its default applies again); references stay, as null when unset.
   merged = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== null));
   for (const field of Object.keys(def.refs)) if (merged[field] === undefined) merged[field] = null;
+  // Kong always stores a plugin's config (an empty one when none is given).
+  if (kind === 'plugins' && merged.config === undefined) merged.config = {};
   if (kind === 'targets' && merged.upstream === null)
     return new Refusal(400, 'schema violation', 'upstream: required', { fields: { upstream: 'required' } });
   const id = opts.existing?.id ?? (typeof input.id === 'string' ? input.id : (opts.id ?? randomUUID()));
@@ -371,8 +371,8 @@ export function writeEntity(
   };
   if (kind === 'targets' && merged.upstream !== null) {
     // Kong keeps `host:port` with the default port filled in.
-    const hp = parseHostPort(String(entity.target), DEFAULT_TARGET_PORT);
-    if (hp) entity.target = formatHostPort(hp.host, hp.port);
+    const c = canonicalTarget(entity.target);
+    if (c !== null) entity.target = c.target;
   }
   const c = conflict(state, kind, entity);
   if (c) return c;

@@ -24,12 +24,15 @@ import { isLoopback } from '../core/net.ts';
 import { Refusal } from './control.ts';
 
 /** A body format an endpoint accepts (each documented in docs/admin.md). */
-export type MediaKind = 'json' | 'form' | 'yaml';
+export type MediaKind = 'json' | 'form' | 'yaml' | 'multipart';
 
 const MEDIA: Readonly<Record<MediaKind, readonly string[]>> = {
   json: ['application/json'],
   form: ['application/x-www-form-urlencoded'],
   yaml: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'],
+  // Only POST /config takes it (Kong's `curl --form config=@kong.yml`): a page could send one
+  // without a preflight, and the Origin and Sec-Fetch-Site checks above are what refuse it.
+  multipart: ['multipart/form-data'],
 };
 
 /** What the endpoints take unless they say otherwise: Kong's JSON and curl `-d` forms. */

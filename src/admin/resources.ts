@@ -5,6 +5,7 @@
  * operations to a parent. Every write goes through ConfigControl.change: validated as a whole
  * document, swapped in as a new generation, persisted in managed mode, audited.
  */
+import { pluginConfigSchema } from '../plugins/registry.ts';
 import { type Entity, KINDS, type Kind, type State } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';
 import { type ConfigControl, Refusal } from './control.ts';
@@ -19,11 +20,18 @@ import {
   tagFilter,
   writeEntity,
 } from './entities.ts';
+import { wantsGiven } from './kong-view.ts';
 import type { Ctx, Reply, Router } from './router.ts';
 
 /** Default and largest page size of a list (Kong's). */
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
+
+/** Fields a list may be filtered by (`?custom_id=`), as Kong allows. */
+const LIST_FILTERS: Partial<Record<Kind, readonly string[]>> = {
+  consumers: ['custom_id', 'username'],
+  plugins: ['name'],
+};
 
 /** Parent → child collections, and the child's field that points at the parent. */
 export const NESTED: readonly { parent: Kind; child: Kind; field: string }[] = [
@@ -36,7 +44,7 @@ export const NESTED: readonly { parent: Kind; child: Kind; field: string }[] = [
 ];
 
 export function refusalReply(r: Refusal): Reply {
-  return { status: r.status, body: { code: r.status, ...r.body } };
+  return { status: r.status, body: r.body };
 }
 
 export function fileModeRefusal(control: ConfigControl): Refusal {
@@ -61,7 +69,36 @@ function resolveScope(state: State, ctx: Ctx, parent: Parent | null): Scope | nu
   return p ? { field: parent.field, id: p.id } : notFound();
 }
 
-function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
+/**
+ * The targets an upstream's discovery gave it (src/discovery/), shown after the configured ones in
+ * `GET /upstreams/{u}/targets`; null when the upstream discovers nothing.
+ */
+export type DiscoveredTargets = (upstream: string) => readonly Record<string, unknown>[] | null;
+
+/** The rows of `GET /upstreams/{u}/targets`: configured targets (`source: config`), then discovered ones. */
+function targetRows(
+  state: State,
+  scope: Scope,
+  entities: Entity[],
+  discovered?: DiscoveredTargets,
+): Entity[] {
+  const upstream = state.upstreams.find((u) => u.id === scope.id);
+  const extra = upstream === undefined ? null : (discovered?.(String(upstream.name)) ?? null);
+  const configured = entities.map((e) => ({ ...e, source: 'config', last_seen: null }));
+  if (extra === null) return configured;
+  return [
+    ...configured,
+    ...extra.map((row) => ({ ...row, upstream: { id: scope.id } }) as unknown as Entity),
+  ];
+}
+
+function list(
+  ctx: Ctx,
+  state: State,
+  kind: Kind,
+  scope: Scope | null,
+  discovered?: DiscoveredTargets,
+): Reply {
   const size = ctx.query.has('size') ? Number(ctx.query.get('size')) : DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE)
     return refusalReply(
@@ -78,8 +115,18 @@ function list(ctx: Ctx, state: State, kind: Kind, scope: Scope | null): Reply {
   }
   const filter = tagFilter(ctx.query.get('tags'));
   if (filter instanceof Refusal) return refusalReply(filter);
-  const all = state[kind].filter((e) => (scope === null || refId(e[scope.field]) === scope.id) && filter(e));
-  const data = all.slice(start, start + size).map((e) => present(state, kind, e));
+  // Kong's list filters (`GET /consumers?custom_id=...`): exact match on the field.
+  const eq = (LIST_FILTERS[kind] ?? []).flatMap((f) => {
+    const v = ctx.query.get(f);
+    return v === null ? [] : [[f, v] as const];
+  });
+  let all = state[kind].filter(
+    (e) =>
+      (scope === null || refId(e[scope.field]) === scope.id) && filter(e) && eq.every(([f, v]) => e[f] === v),
+  );
+  if (kind === 'targets' && scope !== null) all = targetRows(state, scope, all, discovered);
+  const given = wantsGiven(ctx.req.headers);
+  const data = all.slice(start, start + size).map((e) => present(state, kind, e, given));
   const more = start + size < all.length;
   const offset = more ? Buffer.from(String(start + size)).toString('base64url') : null;
   const q = new URLSearchParams({ offset: offset ?? '', size: String(size) });
@@ -108,7 +155,7 @@ async function write(
   if (op !== 'delete') {
     const buf = await readBody(ctx.req);
     if (buf instanceof Refusal) return refusalReply(buf);
-    const parsed = parseBody(ctx.req, buf, DEFS[kind].schema);
+    const parsed = parseBody(ctx.req, buf, (form) => bodySchema(control.state, kind, form, ctx, itemParam));
     if (parsed instanceof Refusal) return refusalReply(parsed);
     body = parsed;
   }
@@ -146,7 +193,10 @@ async function write(
       return {
         state: w.state,
         entity: `${kind}/${w.entity.id}`,
-        value: { status: op === 'create' ? 201 : 200, body: present(w.state, kind, w.entity) },
+        value: {
+          status: op === 'create' ? 201 : 200,
+          body: present(w.state, kind, w.entity, wantsGiven(ctx.req.headers)),
+        },
       };
     },
     { persist: true },
@@ -160,24 +210,53 @@ async function read(
   kind: Kind,
   parent: Parent | null,
   itemParam: string | null,
+  discovered?: DiscoveredTargets,
 ) {
   const state = control.state;
   const scope = resolveScope(state, ctx, parent);
   if (scope instanceof Refusal) return refusalReply(scope);
-  if (itemParam === null) return list(ctx, state, kind, scope);
+  if (itemParam === null) return list(ctx, state, kind, scope, discovered);
   const e: Entity | undefined = find(state, kind, ctx.params[itemParam]!, scope);
-  return e ? { status: 200, body: present(state, kind, e) } : refusalReply(notFound());
+  return e
+    ? { status: 200, body: present(state, kind, e, wantsGiven(ctx.req.headers)) }
+    : refusalReply(notFound());
+}
+
+/**
+ * The schema a form body is typed by (Kong converts form values by the target's schema): the
+ * entity's, and for a plugin its config's, found by the `name` in the form or of the plugin
+ * being changed (`config.minute=5` is a number, `config.key_names=apikey` a list).
+ */
+function bodySchema(
+  state: State,
+  kind: Kind,
+  form: URLSearchParams,
+  ctx: Ctx,
+  itemParam: string | null,
+): Record<string, unknown> {
+  const schema = DEFS[kind].schema;
+  if (kind !== 'plugins') return schema;
+  const existing = itemParam === null ? undefined : find(state, kind, ctx.params[itemParam]!);
+  const name = form.get('name') ?? (existing?.name as string | undefined);
+  const config = name === undefined ? null : pluginConfigSchema(name);
+  if (config === null) return schema;
+  const props = schema.properties as Record<string, unknown>;
+  return { ...schema, properties: { ...props, config } };
 }
 
 /** Register every entity route on the router. */
-export function addEntityRoutes(router: Router, control: ConfigControl): void {
+export function addEntityRoutes(
+  router: Router,
+  control: ConfigControl,
+  discovered?: DiscoveredTargets,
+): void {
   const add = (kind: Kind, base: string, parent: Parent | null) => {
     const def = DEFS[kind];
     const item = `${base}/{${def.singular}}`;
     const tag = kind;
     const where = parent ? ` of a ${DEFS[parent.kind].singular}` : '';
     router.add('GET', base, { summary: `List ${kind}${where}`, tag }, (c) =>
-      read(control, c, kind, parent, null),
+      read(control, c, kind, parent, null, discovered),
     );
     router.add('POST', base, { summary: `Create a ${def.singular}${where}`, tag, body: def.schema }, (c) =>
       write(control, c, kind, parent, 'create', null),

@@ -12,16 +12,16 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AdminSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
-import { VERSION } from '../core/version.ts';
 import { TlsTermination } from '../listeners/tls-termination.ts';
 import { addConfigRoutes, type HealthSource } from './config-routes.ts';
 import type { ConfigControl, Refusal } from './control.ts';
 import { addCredentialRoutes } from './credentials.ts';
 import { Dashboard, type DashboardSources } from './dashboard.ts';
+import { addKongRoutes, type KongSources } from './kong-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { redactSecrets } from './redact.ts';
 import { crossSiteRefusal, DEFAULT_MEDIA, mediaRefusal } from './request-guard.ts';
-import { addEntityRoutes } from './resources.ts';
+import { addEntityRoutes, type DiscoveredTargets } from './resources.ts';
 import { type Reply, Router } from './router.ts';
 
 export interface AdminSources extends HealthSource {
@@ -36,6 +36,24 @@ export interface AdminSources extends HealthSource {
   readiness(): { ready: boolean; message: string };
   readonly dashboard: DashboardSources;
   readonly clock: Clock;
+  /** Discovered targets per upstream for `GET /upstreams/{u}/targets` (src/discovery/). */
+  readonly discoveredTargets?: DiscoveredTargets;
+  /** Kong's plugin endpoints and node facts (kong-routes.ts); absent, none are cached. */
+  readonly kong?: KongSources;
+}
+
+const NO_KONG: KongSources = { proxyCaches: () => new Map(), nodeId: '00000000-0000-4000-8000-000000000000' };
+
+/** `GET /status`: Fulcrum's status with Kong's fields beside it (`database`, `server`, `configuration_hash`). */
+function kongStatus(status: unknown): unknown {
+  const s = status as Record<string, unknown>;
+  const config = (s.config ?? {}) as Record<string, unknown>;
+  return {
+    ...s,
+    database: { reachable: true },
+    server: { connections_active: s.connections ?? 0 },
+    configuration_hash: config.hash ?? null,
+  };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra = {}): void {
@@ -75,18 +93,10 @@ function refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
 
 export function buildRouter(sources: AdminSources): Router {
   const router = new Router();
-  router.add('GET', '/', { summary: 'Node information', tag: 'admin' }, async () => ({
-    status: 200,
-    body: {
-      version: VERSION,
-      mode: sources.control.store.kind,
-      store: sources.control.store.location,
-      config_version: sources.control.version,
-    },
-  }));
+  addKongRoutes(router, sources.control, sources.kong ?? NO_KONG);
   router.add('GET', '/status', { summary: 'Node status', tag: 'admin' }, async () => ({
     status: 200,
-    body: await sources.status(),
+    body: kongStatus(await sources.status()),
   }));
   router.add(
     'GET',
@@ -111,7 +121,7 @@ export function buildRouter(sources: AdminSources): Router {
     }),
   );
   addConfigRoutes(router, sources.control, sources);
-  addEntityRoutes(router, sources.control);
+  addEntityRoutes(router, sources.control, sources.discoveredTargets);
   addCredentialRoutes(router, sources.control);
   return router;
 }

@@ -90,6 +90,8 @@ function validate(file: string | undefined): number {
   }
   try {
     const snap = loadSnapshotFile(file);
+    // Warnings (Kong fields accepted and not supported, a migrated format) do not fail validation.
+    for (const w of snap.warnings) process.stderr.write(`${file}: ${w.path}: warning: ${w.message}\n`);
     for (const p of snap.problems) process.stderr.write(`${file}: ${p.path}: ${p.message}\n`);
     if (snap.problems.length > 0) {
       process.stderr.write(`${file}: ${snap.problems.length} object(s) would be disabled\n`);

@@ -7,12 +7,20 @@
 export interface FulcrumConfig {
   /** Kong's declarative format version; `3.0` is current. */
   _format_version: '1.1' | '2.1' | '3.0';
-  /** Accepted for Kong compatibility. */
+  /** Kong's: `true`, basic-auth passwords are given in clear and hashed on load; `false` (a `kong config db_export` or `deck dump`), they are Kong's stored hashes and kept as given. */
   _transform?: boolean;
   /** Accepted for Kong compatibility; ignored. */
   _workspace?: string;
   /** Free text; ignored. */
   _comment?: string;
+  /** Kong's place for anything (YAML anchors to reuse); ignored. */
+  _ignore?: unknown[];
+  /** decK's file metadata (`select_tags`, `defaults`); ignored. */
+  _info?: Record<string, unknown>;
+  /** decK's Konnect settings; ignored. */
+  _konnect?: Record<string, unknown>;
+  /** Kong's internal parameters (`cluster_id`), as `kong config db_export` writes them; ignored. */
+  parameters?: unknown[];
   /** Worker processes serving every listener on the same ports: a number, or `auto` for one per core (docs/cluster.md). `fulcrum start --workers N` overrides it. Default 1: the node is one process. Read at start; a change needs a restart. */
   workers?: number | 'auto';
   /** How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md). */
@@ -120,6 +128,18 @@ export interface FulcrumConfig {
     /** Add `Server: fulcrum/<version>` to locally generated responses. */
     server_tokens?: boolean;
   };
+  /** DNS servers that resolve targets and services marked `resolve` (docs/discovery.md), each `address` or `address:port` (`[IPv6]:port`), asked in turn. Unset: the servers of /etc/resolv.conf. */
+  dns_resolver?: string[];
+  /** The record types tried, in order, for a name to resolve (Kong's `dns_order`): `LAST` is the type that answered last time, `SRV` gives ports, weights and priorities, `A` and `AAAA` addresses. `CNAME` is accepted and needs no query of its own: aliases are followed inside the other answers. */
+  dns_order?: Array<'LAST' | 'SRV' | 'A' | 'AAAA' | 'CNAME'>;
+  /** Seconds to keep every answer, in place of the records' own TTL. Unset: the records' TTL. */
+  dns_valid_ttl?: number;
+  /** Seconds past its TTL that an answer keeps serving while the DNS servers fail (stale-if-error); then its targets are removed. */
+  dns_stale_ttl?: number;
+  /** Seconds before a name is asked again after the servers failed (timeout, SERVFAIL, REFUSED). */
+  dns_error_ttl?: number;
+  /** Seconds before a name that has no record of any type in `dns_order` (NXDOMAIN or no data) is asked again. */
+  dns_not_found_ttl?: number;
   /** Services, each with its routes. */
   services?: ServiceConfig[];
   /** Routes given at top level; each names its `service`. */
@@ -152,9 +172,19 @@ export interface FulcrumConfig {
       name: string;
       /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
       tags?: string[];
+      /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+      created_at?: number;
+      /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+      updated_at?: number;
     }>;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Server names given at top level; each names its `certificate`. */
   snis?: Array<{
@@ -168,6 +198,12 @@ export interface FulcrumConfig {
     };
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** CA certificates that services trust for their targets (docs/tls.md). */
   ca_certificates?: Array<{
@@ -179,9 +215,115 @@ export interface FulcrumConfig {
     cert_digest?: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Accepted for Kong compatibility. */
   vaults?: unknown[];
+  /** API keys of this consumer (key-auth). Each key is unique across consumers. Top-level form: each item names its `consumer`. */
+  keyauth_credentials?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** The API key. */
+    key: string;
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** Kong field, accepted and not supported: keys do not expire */
+    ttl?: number | null;
+    /** The consumer this belongs to: its id or username. */
+    consumer: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+  }>;
+  /** Username and password pairs of this consumer (basic-auth). Passwords are kept hashed in memory; usernames are unique across consumers. Top-level form: each item names its `consumer`. */
+  basicauth_credentials?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** The username. */
+    username: string;
+    /** The password: in clear (hashed on load), or with the top-level `_transform: false` Kong's stored hash. */
+    password: string;
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** The consumer this belongs to: its id or username. */
+    consumer: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+  }>;
+  /** Keys that verify this consumer's JSON Web Tokens (jwt). Each `key` is unique across consumers. Top-level form: each item names its `consumer`. */
+  jwt_secrets?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** The token claim value (`iss` by default) that selects this secret. */
+    key: string;
+    /** The signing algorithm tokens must use. */
+    algorithm?: 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+    /** HMAC algorithms: the shared secret. */
+    secret?: string;
+    /** Asymmetric algorithms (RS*, PS*, ES*, EdDSA): the PEM public key. */
+    rsa_public_key?: string;
+    /** Fulcrum addition, asymmetric algorithms: an http(s) URL of a JSON Web Key Set; the token header `kid` picks the key (instead of `rsa_public_key`). Fetched and cached as the jwt plugin `jwks_*` fields say. */
+    jwks_uri?: string;
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** The consumer this belongs to: its id or username. */
+    consumer: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+  }>;
+  /** Groups this consumer belongs to (acl). Top-level form: each item names its `consumer`. */
+  acls?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** The group name. */
+    group: string;
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** The consumer this belongs to: its id or username. */
+    consumer: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+  }>;
+  /** Kong's hmac-auth credentials: refused, hmac-auth is not built in. */
+  hmacauth_credentials?: unknown[];
+  /** Kong's oauth2 credentials: refused, oauth2 is not built in. */
+  oauth2_credentials?: unknown[];
+  /** Kong's consumer_groups: accepted and not supported (a warning names them). */
+  consumer_groups?: unknown[];
+  /** Kong's key_sets: accepted and not supported (a warning names them). */
+  key_sets?: unknown[];
+  /** Kong's keys: accepted and not supported (a warning names them). */
+  keys?: unknown[];
+  /** Kong's filter_chains: accepted and not supported (a warning names them). */
+  filter_chains?: unknown[];
 }
 
 /** Where matched traffic goes. */
@@ -190,7 +332,7 @@ export interface ServiceConfig {
   id?: string;
   /** A unique name (letters, digits, `.`, `_`, `~`, `-`) by which other objects, logs, metrics and the admin API refer to this one. */
   name?: string;
-  /** Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Give either `url` or those fields, not both; no credentials, query or fragment. */
+  /** Shorthand for `protocol`, `host`, `port` and `path` in one: `http://host:port/path`. Fields given beside it must agree with it (Kong dumps and converters write both); no credentials, query or fragment. */
   url?: string;
   /** The protocol used to reach the targets. `grpc` is HTTP/2 in cleartext (h2c, prior knowledge) and `grpcs` HTTP/2 over TLS, as Kong names them (docs/http2.md). `tcp` (or `tls_passthrough`, the same here) for `tcp` and `tls_passthrough` routes, `udp` for `udp` routes (docs/l4.md). */
   protocol?: 'http' | 'https' | 'grpc' | 'grpcs' | 'tcp' | 'udp' | 'tls_passthrough';
@@ -202,6 +344,8 @@ export interface ServiceConfig {
   host?: string;
   /** The port of a hostname or IP `host` (443 when `protocol` is https or grpcs). Ignored for an upstream, whose targets carry their own ports. */
   port?: number;
+  /** When `host` is a hostname (not an upstream): balance across its DNS records as a target with `resolve` would (docs/discovery.md). */
+  resolve?: boolean;
   /** A path put in front of every forwarded path; how it joins the request path depends on the route's `strip_path` and `path_handling`. */
   path?: string;
   /** Milliseconds to establish a connection to a target. */
@@ -246,11 +390,84 @@ export interface ServiceConfig {
   /** Fulcrum extension: the SNI sent to every target of an https service. Unset: the Host header sent to the target (the upstream `host_header`, the service `host`, or the client Host with `preserve_host`), as Kong does; none when that is an IP address. */
   tls_server_name?: string;
   /** This service's routes. */
-  routes?: RouteConfig[];
+  routes?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** A unique name (letters, digits, `.`, `_`, `~`, `-`) by which other objects, logs, metrics and the admin API refer to this one. */
+    name?: string;
+    /** The name or id of the service this route sends to. Top-level routes only (nested routes belong to their parent). A route naming a missing service is kept but disabled: it answers 503; a route without a service (Kong allows one) answers 503 too, with a warning. */
+    service?: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+    /** Protocols this route accepts. HTTP listeners serve the `http`/`https` routes; a `tcp`, `udp` or `tls_passthrough` route (one of them, not mixed with HTTP ones) is served by listeners of that protocol (docs/l4.md). */
+    protocols?: Array<'http' | 'https' | 'grpc' | 'grpcs' | 'tcp' | 'udp' | 'tls_passthrough'>;
+    /** HTTP methods that match, upper case (`GET`, `POST`, ...). Unset: any method. */
+    methods?: string[];
+    /** Host header values that match, compared case-insensitively. `*.example.com` matches any name ending in `.example.com` (not `example.com` itself); `example.*` matches `example.` followed by anything. A host with a `:port` suffix matches that port only; without one, any port. A plain host is tried before a wildcard one. */
+    hosts?: string[];
+    /** Paths that match, against the normalized request path (no query). `/prefix` is a plain, case-sensitive string prefix (`/foo` matches `/foo`, `/foo/bar` and `/foobar`); `~regex` is a regular expression anchored at the start of the path. Regex paths are tried before prefix paths, longer prefixes before shorter ones. */
+    paths?: string[];
+    /** Header name → list of values: the request must carry every named header with one of its values, compared case-insensitively. A value starting with `~*` is a case-insensitive regular expression (`~*^v[0-9]+$`). `Host` is refused here: use `hosts`. */
+    headers?: { [key: string]: string[] };
+    /** When the route matched by a path, remove the matched part (the prefix, or the whole regex match) from the forwarded path; the service path is then joined in front of what is left. */
+    strip_path?: boolean;
+    /** Let failed tries of non-idempotent methods (POST, PATCH) be retried on the service's `retry_policy` conditions; otherwise they are retried after a connect failure only. */
+    retry_non_idempotent?: boolean;
+    /** Send the client's Host header to the target. Otherwise the target gets the upstream's `host_header` if set, else the service's `host` (with `:port` when the service names a hostname on a non-default port). */
+    preserve_host?: boolean;
+    /** Among regex paths that tie on the earlier rules of the matching order, a higher value is tried first. Prefix paths ignore it. */
+    regex_priority?: number;
+    /** Fulcrum extension: a route with a higher value is tried before any route with a lower one, whatever their rules; the first rule of the matching order. */
+    priority?: number;
+    /** How the service path and the request path join, as Kong's `path_handling`: `v0` joins them as segments (`/s` and `/req` give `/s/req`); `v1` treats the service path as a plain prefix (`/s` and `req` give `/sreq`). See routing.md for the full table. */
+    path_handling?: 'v0' | 'v1';
+    /** What a plain-HTTP request gets on a route whose `protocols` allow `https` but not `http` (Kong): 426 `{"message":"Please use HTTPS protocol"}`, or a redirect (301, 302, 307, 308) to the same host and path over https. */
+    https_redirect_status_code?: 301 | 302 | 307 | 308 | 426;
+    /** Accepted for Kong compatibility; bodies are always streamed. */
+    request_buffering?: boolean;
+    /** Accepted for Kong compatibility; bodies are always streamed. */
+    response_buffering?: boolean;
+    /** `tls_passthrough` routes: server names the ClientHello must carry; `*.example.com` matches any name ending in `.example.com`. On HTTP routes accepted for Kong compatibility, not yet used for matching (docs/tls.md#not-yet); certificates are chosen by the top-level `certificates` and `snis`. */
+    snis?: string[];
+    /** `tcp`, `tls_passthrough` and `udp` routes: the client's address and port must match one entry (`{ip: 10.0.0.0/8}`, `{port: 5000}`, or both). The client is the one a PROXY protocol header names when the listener accepts it. */
+    sources?: Array<{
+      /** An IP address or CIDR (`10.0.0.0/8`, `::1`); unset: any address. */
+      ip?: string;
+      /** A port number; unset: any port. */
+      port?: number;
+    }>;
+    /** `tcp`, `tls_passthrough` and `udp` routes: the listener's local address and port must match one entry (Kong's stream routing by listening port: `{port: 5432}`). */
+    destinations?: Array<{
+      /** An IP address or CIDR (`10.0.0.0/8`, `::1`); unset: any address. */
+      ip?: string;
+      /** A port number; unset: any port. */
+      port?: number;
+    }>;
+    /** Plugins scoped to this route. */
+    plugins?: unknown[];
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** Kong field, accepted and not supported: Kong's expressions router is not built in; match with paths, hosts, methods and headers */
+    expression?: string;
+  }>;
   /** Plugins scoped to this service. */
-  plugins?: PluginConfig[];
+  plugins?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** Match rules that send a request to a service. Every field that is set must match. */
@@ -259,8 +476,12 @@ export interface RouteConfig {
   id?: string;
   /** A unique name (letters, digits, `.`, `_`, `~`, `-`) by which other objects, logs, metrics and the admin API refer to this one. */
   name?: string;
-  /** The name of the service this route sends to. Top-level routes only (nested routes belong to their parent). A route naming a missing service is kept but disabled: it answers 503. */
-  service?: string;
+  /** The name or id of the service this route sends to. Top-level routes only (nested routes belong to their parent). A route naming a missing service is kept but disabled: it answers 503; a route without a service (Kong allows one) answers 503 too, with a warning. */
+  service?: string | {
+    id?: string;
+    name?: string;
+    username?: string;
+  };
   /** Protocols this route accepts. HTTP listeners serve the `http`/`https` routes; a `tcp`, `udp` or `tls_passthrough` route (one of them, not mixed with HTTP ones) is served by listeners of that protocol (docs/l4.md). */
   protocols?: Array<'http' | 'https' | 'grpc' | 'grpcs' | 'tcp' | 'udp' | 'tls_passthrough'>;
   /** HTTP methods that match, upper case (`GET`, `POST`, ...). Unset: any method. */
@@ -306,9 +527,17 @@ export interface RouteConfig {
     port?: number;
   }>;
   /** Plugins scoped to this route. */
-  plugins?: PluginConfig[];
+  plugins?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
+  /** Kong field, accepted and not supported: Kong's expressions router is not built in; match with paths, hosts, methods and headers */
+  expression?: string;
 }
 
 /** A balanced group of targets. */
@@ -521,9 +750,53 @@ export interface UpstreamConfig {
     };
   };
   /** This upstream's targets. */
-  targets?: TargetConfig[];
+  targets?: Array<{
+    /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
+    id?: string;
+    /** `host:port` of one server: a hostname, an IPv4 address or `[IPv6]`; the port is 8000 when omitted (as Kong). Unique within its upstream. */
+    target: string;
+    /** Share of traffic relative to the other targets of the upstream; 0 takes none. */
+    weight?: number;
+    /** Priority level, 0 the highest: lower levels take traffic only when the healthy share of higher ones, times the upstream's `overprovisioning_factor`, falls below 100% (Envoy priorities). */
+    priority?: number;
+    /** The zone (availability zone, rack, data centre) the target runs in. A node with a top-level `zone` keeps traffic on targets of its own zone while they have the capacity, and spills the rest proportionally (docs/balancing.md#zone-awareness). */
+    zone?: string;
+    /** The name or id of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported. */
+    upstream?: string | {
+      id?: string;
+      name?: string;
+      username?: string;
+    };
+    /** Resolve the hostname with DNS (docs/discovery.md): one target per A/AAAA record, each with this target's weight (as Kong), or per SRV record with its port, weight and priority; re-resolved on the records' TTL. Off, a hostname is one target that the operating system resolves per connection. */
+    resolve?: boolean;
+    /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
+    tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    updated_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+  }>;
+  /** Targets from a directory of files in Prometheus' `file_sd` format (docs/discovery.md): `*.json`, `*.yaml` and `*.yml` files, each a list of `{targets, labels}`; labels `weight`, `priority`, `zone` and `tags` (comma separated) set those fields. The directory is watched; a bad file is refused alone and logged while the others keep serving. */
+  file_sd?: {
+    /** The directory, relative to the configuration file. */
+    directory: string;
+    /** Seconds between full re-reads of the directory, besides watching it. */
+    refresh_interval?: number;
+  };
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
+  /** Kong field, accepted and not supported: set the service's client_certificate: Fulcrum presents client certificates per service */
+  client_certificate?: Record<string, unknown> | string;
+  /** Kong field, accepted and not supported: a target found by an SRV record gets the service's or upstream's Host, not the record's name */
+  use_srv_name?: boolean;
 }
 
 /** One address of an upstream. */
@@ -538,10 +811,22 @@ export interface TargetConfig {
   priority?: number;
   /** The zone (availability zone, rack, data centre) the target runs in. A node with a top-level `zone` keeps traffic on targets of its own zone while they have the capacity, and spills the rest proportionally (docs/balancing.md#zone-awareness). */
   zone?: string;
-  /** The name of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported. */
-  upstream?: string;
+  /** The name or id of the upstream this target belongs to. Top-level targets only; a target naming a missing upstream is ignored and reported. */
+  upstream?: string | {
+    id?: string;
+    name?: string;
+    username?: string;
+  };
+  /** Resolve the hostname with DNS (docs/discovery.md): one target per A/AAAA record, each with this target's weight (as Kong), or per SRV record with its port, weight and priority; re-resolved on the records' TTL. Off, a hostname is one target that the operating system resolves per connection. */
+  resolve?: boolean;
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** An identity with credentials. */
@@ -553,17 +838,21 @@ export interface ConsumerConfig {
   /** An id from another system. */
   custom_id?: string;
   /** Plugins scoped to this consumer. */
-  plugins?: PluginConfig[];
+  plugins?: unknown[];
   /** API keys of this consumer (key-auth). Each key is unique across consumers. */
   keyauth_credentials?: Array<{
     /** A UUID. When omitted, a stable one is derived from the name (or the position in the file), so the same file always gives the same ids. */
     id?: string;
     /** The API key. */
     key: string;
-    /** Accepted for Kong compatibility; keys do not expire. */
-    ttl?: number | null;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
+    /** Kong field, accepted and not supported: keys do not expire */
+    ttl?: number | null;
   }>;
   /** Username and password pairs of this consumer (basic-auth). Passwords are kept hashed in memory; usernames are unique across consumers. */
   basicauth_credentials?: Array<{
@@ -571,10 +860,14 @@ export interface ConsumerConfig {
     id?: string;
     /** The username. */
     username: string;
-    /** The password, in clear in the file. */
+    /** The password: in clear (hashed on load), or with the top-level `_transform: false` Kong's stored hash. */
     password: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Keys that verify this consumer's JSON Web Tokens (jwt). Each `key` is unique across consumers. */
   jwt_secrets?: Array<{
@@ -592,6 +885,10 @@ export interface ConsumerConfig {
     jwks_uri?: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
   /** Groups this consumer belongs to (acl). */
   acls?: Array<{
@@ -601,10 +898,23 @@ export interface ConsumerConfig {
     group: string;
     /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
     tags?: string[];
+    /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+    created_at?: number;
+    /** Free text (Kong's `_comment`); ignored. */
+    _comment?: string;
   }>;
+  /** Kong's hmac-auth credentials: refused, hmac-auth is not built in. */
+  hmacauth_credentials?: unknown[];
+  /** Kong's oauth2 credentials: refused, oauth2 is not built in. */
+  oauth2_credentials?: unknown[];
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
-  [field: string]: unknown;
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
 }
 
 /** A bound socket that carries proxied traffic. */
@@ -679,14 +989,34 @@ export interface PluginBase {
   enabled?: boolean;
   /** Protocols the plugin runs on. */
   protocols?: string[];
-  /** The service this plugin is scoped to (top-level plugins only). */
-  service?: string;
-  /** The route this plugin is scoped to (top-level plugins only). */
-  route?: string;
-  /** The consumer this plugin is scoped to (top-level plugins only). */
-  consumer?: string;
+  /** The service this plugin is scoped to, by name or id (top-level plugins only). */
+  service?: string | {
+    id?: string;
+    name?: string;
+    username?: string;
+  };
+  /** The route this plugin is scoped to, by name or id (top-level plugins only). */
+  route?: string | {
+    id?: string;
+    name?: string;
+    username?: string;
+  };
+  /** The consumer this plugin is scoped to, by username or id (top-level plugins only). A consumer that does not exist makes the plugin never apply (a warning says so), as in Kong. */
+  consumer?: string | {
+    id?: string;
+    name?: string;
+    username?: string;
+  };
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
+  /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  created_at?: number;
+  /** Kong's last update time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */
+  updated_at?: number;
+  /** Free text (Kong's `_comment`); ignored. */
+  _comment?: string;
+  /** Kong field, accepted and not supported: plugins run in their fixed order (dynamic ordering is a Kong Enterprise feature) */
+  ordering?: Record<string, unknown>;
 }
 
 export type PluginConfig =
@@ -744,6 +1074,8 @@ export type PluginConfig =
         jwks_timeout?: number;
         /** Fulcrum addition: the fewest seconds between two fetches of one JWKS URL (an unknown `kid`, or a failed fetch, asks again only after this). */
         jwks_refresh_interval?: number;
+        /** The realm of a `WWW-Authenticate: Bearer realm="..."` challenge sent with 401; unset: none. */
+        realm?: string | null;
       };
     })
   | (PluginBase & {
@@ -796,14 +1128,18 @@ export type PluginConfig =
         hour?: number | null;
         /** Requests allowed per day. */
         day?: number | null;
+        /** Requests allowed per month (a sliding 30 days). */
+        month?: number | null;
+        /** Requests allowed per year (a sliding 365 days). */
+        year?: number | null;
         /** What is counted: each consumer, credential, client address, header value, the `path`, or the whole service. */
         limit_by?: 'consumer' | 'credential' | 'ip' | 'header' | 'path' | 'service';
         /** The header counted by `limit_by: header`. */
         header_name?: string | null;
         /** The path counted by `limit_by: path` (other paths are counted by client address). */
         path?: string | null;
-        /** Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md). */
-        policy?: 'local' | 'redis';
+        /** Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md). Kong's `cluster` (counters in Kong's database) is accepted and counted as `local`, with a warning: each node enforces the limit on its own. */
+        policy?: 'local' | 'cluster' | 'redis';
         /** Where Redis is, for `policy: redis` (Kong 3.8's nested form of the `redis_*` fields). */
         redis?: {
           /** The Redis host (`policy: redis`). Unset: the Redis of the node's `cluster` setting. */
@@ -872,8 +1208,10 @@ export type PluginConfig =
         max_age?: number | null;
         /** Proxy preflight requests to the target instead of answering them. */
         preflight_continue?: boolean;
-        /** Accepted for Kong compatibility; no effect. */
+        /** Answer a preflight carrying `Access-Control-Request-Private-Network: true` with `Access-Control-Allow-Private-Network: true`. */
         private_network?: boolean;
+        /** Add the CORS headers to requests without an Origin header too; off, such requests get none. */
+        allow_origin_absent?: boolean;
       };
     })
   | (PluginBase & {
@@ -889,8 +1227,8 @@ export type PluginConfig =
         content_type?: string | null;
         /** Terminate only requests carrying this header or query argument. */
         trigger?: string | null;
-        /** Accepted for Kong compatibility; must be false. */
-        echo?: false;
+        /** Reply with a JSON description of the request instead (`message`, `request`: method, url, path, query, headers; `matched_route`, `matched_service`), as Kong does for debugging. Not with `body`. */
+        echo?: boolean;
       };
     })
   | (PluginBase & {
@@ -944,6 +1282,8 @@ export type PluginConfig =
           querystring?: string[];
           /** body entries, `name:value`. */
           body?: string[];
+          /** Kong field, accepted and not supported: the path sent to the target is set by the route and service; a plugin cannot rewrite it yet */
+          uri?: string;
         };
         /** The add rules. */
         add?: {
@@ -965,6 +1305,8 @@ export type PluginConfig =
         };
         /** Fulcrum addition: the largest request body (bytes) buffered for the `body` rules; a larger one is forwarded untouched. */
         body_limit?: number;
+        /** Kong field, accepted and not supported: the method sent to the target is the client's; a plugin cannot change it yet */
+        http_method?: string;
       };
     })
   | (PluginBase & {
@@ -1068,7 +1410,7 @@ export type PluginConfig =
           age?: boolean;
           /** `X-Cache-Status`: Miss, Hit, Refresh or Bypass. */
           'X-Cache-Status'?: boolean;
-          /** `X-Cache-Key`: a digest of the key (for debugging). */
+          /** `X-Cache-Key`: a digest of the key, as Kong sends it; the admin API's `/proxy-cache/{key}` looks up and purges by it. */
           'X-Cache-Key'?: boolean;
         };
         /** Where entries live: `memory`. */
@@ -1077,6 +1419,10 @@ export type PluginConfig =
         max_entry_bytes?: number;
         /** Fulcrum addition: total body bytes kept; least recently used entries go first. */
         max_total_bytes?: number;
+        /** Kong field, accepted and not supported: entries are dropped at cache_ttl (or the response's own max-age) */
+        storage_ttl?: number;
+        /** Kong field, accepted and not supported: the cache is this node's own memory, bounded by max_total_bytes; there is no shared dictionary */
+        memory?: Record<string, unknown>;
       };
     })
   | (PluginBase & {
@@ -1092,5 +1438,33 @@ export type PluginConfig =
         gzip_level?: number;
         /** brotli quality, 0 (fast) to 11 (small); 4 suits on-the-fly compression. */
         brotli_quality?: number;
+      };
+    })
+  | (PluginBase & {
+      name: 'prometheus';
+      config?: {
+        /** Always on: the metrics are served at the admin listener, GET /metrics (docs/metrics.md). */
+        status_code_metrics?: boolean;
+        /** Always on: the metrics are served at the admin listener, GET /metrics (docs/metrics.md). */
+        latency_metrics?: boolean;
+        /** Always on: the metrics are served at the admin listener, GET /metrics (docs/metrics.md). */
+        bandwidth_metrics?: boolean;
+        /** Always on: the metrics are served at the admin listener, GET /metrics (docs/metrics.md). */
+        upstream_health_metrics?: boolean;
+        /** Kong field, accepted and not supported: metrics are labelled by route and service, not by consumer */
+        per_consumer?: boolean;
+        /** Kong field, accepted and not supported: there are no AI plugins */
+        ai_metrics?: boolean;
+      };
+    })
+  | (PluginBase & {
+      name: 'correlation-id';
+      config?: {
+        /** The request header that carries the id. */
+        header_name?: string;
+        /** How a missing id is made: `uuid`, or `uuid#counter` (`tracker` is served as `uuid`). */
+        generator?: 'uuid' | 'uuid#counter' | 'tracker';
+        /** Send the id back to the client in the same header. */
+        echo_downstream?: boolean;
       };
     });

@@ -23,3 +23,14 @@ export const strList = (description: string, item: S = {}): S => ({
 
 /** The largest millisecond value a Node timer accepts. */
 export const MS_MAX = 2_147_483_646;
+
+/**
+ * The defaults of a schema's properties, for the normalizer to take from the schema rather than
+ * repeat (so a default changed once is the file's, the admin API's and the generated docs' alike).
+ */
+export function defaultsOf(schema: S): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries((schema.properties ?? {}) as Record<string, S>))
+    if (p.default !== undefined) out[k] = p.default;
+  return out;
+}

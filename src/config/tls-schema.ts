@@ -4,6 +4,9 @@
  * so that file only gains the lines that place these blocks (docs/tls.md explains every field).
  */
 
+import { KONG_CA_CERTIFICATE, KONG_CERTIFICATE, KONG_SNI } from './kong-entities.ts';
+import { kongSchema, TIMESTAMPS } from './kong-fields.ts';
+
 type S = Record<string, unknown>;
 
 const str = (description: string, extra: S = {}): S => ({ type: 'string', description, ...extra });
@@ -33,71 +36,86 @@ const nestedSniSchema: S = {
       type: 'object',
       additionalProperties: false,
       required: ['name'],
-      properties: { id, name: sniName, tags },
+      properties: {
+        id,
+        name: sniName,
+        tags,
+        created_at: TIMESTAMPS.created_at!.schema!,
+        updated_at: TIMESTAMPS.updated_at!.schema!,
+      },
     },
   ],
 };
 
-export const certificateSchema: S = {
-  type: 'object',
-  description:
-    'A certificate and its private key, served by https listeners to clients whose SNI matches one of its `snis` (Kong certificate).',
-  additionalProperties: false,
-  required: ['cert', 'key'],
-  properties: {
-    id,
-    cert: pem('The certificate, optionally followed by its intermediate chain'),
-    key: pem('The private key of `cert`'),
-    cert_alt: pem(
-      'A second certificate with a different key type (say ECDSA beside RSA); the handshake picks the one the client supports',
-    ),
-    key_alt: pem('The private key of `cert_alt`'),
-    snis: {
-      type: 'array',
-      description: 'Server names served with this certificate (nested form of `snis`).',
-      items: nestedSniSchema,
+export const certificateSchema: S = kongSchema(
+  {
+    type: 'object',
+    description:
+      'A certificate and its private key, served by https listeners to clients whose SNI matches one of its `snis` (Kong certificate).',
+    additionalProperties: false,
+    required: ['cert', 'key'],
+    properties: {
+      id,
+      cert: pem('The certificate, optionally followed by its intermediate chain'),
+      key: pem('The private key of `cert`'),
+      cert_alt: pem(
+        'A second certificate with a different key type (say ECDSA beside RSA); the handshake picks the one the client supports',
+      ),
+      key_alt: pem('The private key of `cert_alt`'),
+      snis: {
+        type: 'array',
+        description: 'Server names served with this certificate (nested form of `snis`).',
+        items: nestedSniSchema,
+      },
+      tags,
     },
-    tags,
   },
-};
+  KONG_CERTIFICATE,
+);
 
-export const sniSchema: S = {
-  type: 'object',
-  description: 'A server name bound to a certificate (Kong sni).',
-  additionalProperties: false,
-  required: ['name'],
-  properties: {
-    id,
-    name: sniName,
-    certificate: {
-      description: 'The certificate: its id, or `{"id": ...}`. Required at top level.',
-      anyOf: [
-        { type: 'string', minLength: 1 },
-        {
-          type: 'object',
-          additionalProperties: false,
-          required: ['id'],
-          properties: { id: { type: 'string' } },
-        },
-      ],
+export const sniSchema: S = kongSchema(
+  {
+    type: 'object',
+    description: 'A server name bound to a certificate (Kong sni).',
+    additionalProperties: false,
+    required: ['name'],
+    properties: {
+      id,
+      name: sniName,
+      certificate: {
+        description: 'The certificate: its id, or `{"id": ...}`. Required at top level.',
+        anyOf: [
+          { type: 'string', minLength: 1 },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id'],
+            properties: { id: { type: 'string' } },
+          },
+        ],
+      },
+      tags,
     },
-    tags,
   },
-};
+  KONG_SNI,
+);
 
-export const caCertificateSchema: S = {
-  type: 'object',
-  description:
-    'A trusted CA certificate, referenced by services (`ca_certificates`) to verify their targets (Kong ca_certificate).',
-  additionalProperties: false,
-  required: ['cert'],
-  properties: {
-    id,
-    cert: pem('The CA certificate'),
-    cert_digest: str('Accepted for Kong compatibility (the sha256 of the certificate; recomputed).'),
-    tags,
+export const caCertificateSchema: S = kongSchema(
+  {
+    type: 'object',
+    description:
+      'A trusted CA certificate, referenced by services (`ca_certificates`) to verify their targets (Kong ca_certificate).',
+    additionalProperties: false,
+    required: ['cert'],
+    properties: {
+      id,
+      cert: pem('The CA certificate'),
+      cert_digest: str('Accepted for Kong compatibility (the sha256 of the certificate; recomputed).'),
+      tags,
+    },
   },
-};
+  KONG_CA_CERTIFICATE,
+);
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
 

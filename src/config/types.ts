@@ -4,6 +4,7 @@
  */
 import type { BalancerSettings } from '../balancers/configure.ts';
 import type { RampSettings } from '../upstreams/slow-start.ts';
+import type { DnsSpec, FileSdSpec } from './discovery.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
 import type { L4RouteFields } from './l4.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
@@ -91,6 +92,8 @@ export interface NodeSpec {
   readonly headers: HeadersSpec;
   /** The node's zone (top-level `zone`), '' when unset: zone-aware balancing prefers it. */
   readonly zone: string;
+  /** DNS discovery settings (Kong's `dns_*` names; docs/discovery.md). */
+  readonly dns: DnsSpec;
   /** Worker processes (`workers`): a count, or 0 for `auto` (one per core). */
   readonly workers: number;
   /** How workers share ports (`worker_listen`). */
@@ -122,6 +125,11 @@ export interface TargetSpec {
   /** Zone, '' when unset (zone-aware balancing). */
   readonly zone: string;
   readonly tags: readonly string[];
+  /**
+   * `resolve`: the hostname expands to one target per DNS record (src/discovery/); absent or false:
+   * one target resolved by the operating system per connection.
+   */
+  readonly resolve?: boolean;
 }
 
 /** Where a hashing algorithm takes its key from; `name` is the header (lower case), cookie or query argument. */
@@ -155,6 +163,8 @@ export interface UpstreamSpec {
   readonly circuitBreaker: CircuitBreakerSpec;
   /** Sticky sessions (cookie or source-ip affinity), or null when off. */
   readonly sticky: StickySpec | null;
+  /** Targets also come from this file_sd directory (src/discovery/file-sd.ts); absent or null: none. */
+  readonly fileSd?: FileSdSpec | null;
 }
 
 export interface ServiceSpec {
@@ -290,4 +300,9 @@ export interface Snapshot {
   readonly plugins: readonly PluginSpec[];
   /** Objects disabled by a configuration problem; the rest serves. */
   readonly problems: readonly Problem[];
+  /**
+   * What loads but does not act as in Kong: Kong fields accepted and not supported, an old
+   * `_format_version` migrated, a route without a service (config/kong-fields.ts).
+   */
+  readonly warnings: readonly Problem[];
 }

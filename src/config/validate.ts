@@ -4,6 +4,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import validateFile from './file-validator.js';
+import { kongPrepass } from './kong-compat.ts';
 import {
   ConfigError,
   type ConfigIssue,
@@ -69,6 +70,36 @@ function valueAt(root: unknown, path: readonly PathPart[]): unknown {
   return v;
 }
 
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) between two short strings. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The known field a misspelled one most likely meant, or null when none is close. */
+export function closest(given: string, known: readonly string[]): string | null {
+  if (given.length > 64) return null;
+  let best: string | null = null;
+  let bestD = Math.max(1, Math.floor(given.length / 3)) + 1;
+  for (const k of known) {
+    const d = distance(given.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
 function toIssue(src: ParsedSource, e: ErrorObject): ConfigIssue | null {
   const path = pointerToPath(e.instancePath);
   const got = describe(valueAt(src.value, path));
@@ -79,10 +110,12 @@ function toIssue(src: ParsedSource, e: ErrorObject): ConfigIssue | null {
     case 'additionalProperties': {
       const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''), e.instancePath);
       const known = Object.keys((parent.properties ?? {}) as object);
+      const given = String(p.additionalProperty);
+      const near = closest(given, known);
       return src.issue(
         path,
-        `unknown field; expected one of: ${known.join(', ')}`,
-        String(p.additionalProperty),
+        `unknown field; ${near === null ? '' : `did you mean "${near}"? `}expected one of: ${known.join(', ')}`,
+        given,
       );
     }
     case 'type':
@@ -142,11 +175,15 @@ export function snapshotFromSource(given: ParsedSource): Snapshot {
       given.issue([], `expected a mapping at the top level, got ${describe(given.value)}`),
     ]);
   }
-  const { src, secrets } = resolveSecrets(given);
+  const resolved = resolveSecrets(given);
+  const secrets = resolved.secrets;
+  // Read as Kong reads it: nulls are unset, an old format is migrated (warnings say what changed).
+  const pre = kongPrepass(resolved.src.value);
+  const src: ParsedSource = { ...resolved.src, value: pre.value };
   try {
     const issues = structuralIssues(src);
     if (issues.length > 0) throw new ConfigError(issues);
-    return normalize(src);
+    return normalize(src, pre.warnings);
   } catch (err) {
     throw err instanceof ConfigError ? scrubSecrets(err, secrets) : err;
   }

@@ -12,7 +12,7 @@
  * call over the unfinished line).
  */
 import { RawFields } from './fields.ts';
-import { FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
+import { AUTHORITY, FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
 
 /** What `execute` returns besides a head: more bytes needed, or why the head is refused. */
 export const PARSE = {
@@ -39,11 +39,21 @@ const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
+const SLASH = 0x2f;
+const QUESTION = 0x3f;
 
-/** The common methods, told from their bytes (no string made for them). */
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'].map(
-  (m) => [m, Buffer.from(m, 'latin1')] as const,
-);
+/**
+ * The methods accepted: those Node's parser (llhttp) knows, as node:http accepted before (any other
+ * answers 400, as it did); the common ones first. Told from their bytes, so that requests make no
+ * string for their method.
+ */
+const METHODS = (
+  'GET HEAD POST PUT DELETE OPTIONS PATCH TRACE CONNECT ACL BIND CHECKOUT COPY LINK LOCK M-SEARCH ' +
+  'MERGE MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY PROPFIND PROPPATCH PURGE QUERY REBIND REPORT SEARCH ' +
+  'SOURCE SUBSCRIBE UNBIND UNLINK UNLOCK UNSUBSCRIBE'
+)
+  .split(' ')
+  .map((m) => [m, Buffer.from(m, 'latin1')] as const);
 
 function knownMethod(buf: Buffer, s: number, e: number): string | null {
   const n = e - s;
@@ -174,11 +184,14 @@ export class HeadParser {
     let i = s;
     while (i < e && TCHAR[buf[i]!] === 1) i++;
     if (i === s || i >= e || buf[i] !== SP) return PARSE.BAD;
-    this.method = knownMethod(buf, s, i) ?? buf.toString('latin1', s, i);
+    const m = knownMethod(buf, s, i);
+    if (m === null) return PARSE.BAD;
+    this.method = m;
     const t = ++i;
     while (i < e && TARGET[buf[i]!] === 1) i++;
     if (i === t || i >= e || buf[i] !== SP) return PARSE.BAD;
     if (i - t > this.limits.maxTargetBytes) return PARSE.URI_TOO_LONG;
+    if (buf[t] !== SLASH && !absoluteOrAsterisk(buf, t, i)) return PARSE.BAD;
     this.target = buf.toString('latin1', t, i);
     i++;
     const minor = version(buf, i, e);
@@ -248,6 +261,24 @@ export class HeadParser {
     this.at = at;
     this.ids = ids;
   }
+}
+
+/**
+ * A request target in absolute-form, `scheme://authority` then nothing, a path or a query (RFC 9112
+ * §3.2.2; the scheme in letters only and the authority's bytes as llhttp reads them; the authority
+ * not empty, RFC 9110 §4.2.1), or in asterisk-form, `*`. Origin-form (a leading `/`) is the
+ * caller's check; authority-form is CONNECT's, refused anyway. Any other target is none of
+ * RFC 9112's forms, and llhttp refuses it.
+ */
+function absoluteOrAsterisk(buf: Buffer, s: number, e: number): boolean {
+  if (e - s === 1) return buf[s] === 0x2a;
+  let i = s;
+  while (i < e && (buf[i]! | 0x20) >= 0x61 && (buf[i]! | 0x20) <= 0x7a) i++;
+  if (i === s || buf[i] !== COLON || buf[i + 1] !== SLASH || buf[i + 2] !== SLASH) return false;
+  i += 3;
+  const a = i;
+  while (i < e && AUTHORITY[buf[i]!] === 1) i++;
+  return i > a && (i === e || buf[i] === SLASH || buf[i] === QUESTION);
 }
 
 /** `HTTP/1.0` or `HTTP/1.1` at `buf[s..]`: the minor version, or -1. */

@@ -4,12 +4,12 @@
  * (400) whenever two readers could disagree on where the message ends: Content-Length with
  * Transfer-Encoding, several Content-Length fields, a Transfer-Encoding other than exactly
  * `chunked` (`gzip, chunked` would be re-framed with its coding silently dropped), Transfer-Encoding
- * in HTTP/1.0, a missing, repeated or malformed Host. Responses from targets with such framing are
- * refused as bad responses (502).
+ * in HTTP/1.0, a missing, repeated or malformed Host, a WebSocket handshake with a body.
+ * Responses from targets with such framing are refused as bad responses (502).
  */
 import { isValidHostHeader } from '../core/net.ts';
 import type { RawFields } from './fields.ts';
-import { H, listTokens, parseContentLength } from './syntax.ts';
+import { eqLower, H, listTokens, parseContentLength } from './syntax.ts';
 
 /** How a body is delimited. */
 export type Framing =
@@ -51,6 +51,33 @@ export interface ResponseMessage extends ConnectionFacts {
   readonly minor: number;
   readonly fields: RawFields;
   readonly framing: Framing;
+}
+
+const CHUNKED_BYTES = Buffer.from('chunked', 'latin1');
+
+/**
+ * A Transfer-Encoding value (OWS trimmed) that is exactly `chunked`, in any case (letters only, for
+ * which eqLower's `| 0x20` is exact whatever the byte compared). Not a list: in
+ * `chunked,` llhttp sees a final coding that is not chunked (it refuses the request, and reads a
+ * response until the close), so a list with an empty element is refused like any other.
+ */
+function isChunked(buf: Buffer, s: number, e: number): boolean {
+  return e - s === CHUNKED_BYTES.length && eqLower(buf, s, CHUNKED_BYTES);
+}
+
+/**
+ * Whether field `i` holds an HTAB in its value or in the whitespace after it (up to its CR).
+ * RFC 9110 makes a trailing HTAB OWS, but llhttp reads it as part of a Content-Length (refused),
+ * Transfer-Encoding (`chunked\t` is not chunked) or Connection value (`close\t` is not close): two
+ * readers would frame or keep the connection differently, so these fields may not have one.
+ */
+function tabbed(f: RawFields, i: number): boolean {
+  const b = f.buf;
+  let k = f.at[4 * i + 2]!;
+  const e = f.at[4 * i + 3]!;
+  for (; k < e; k++) if (b[k] === 0x09) return true;
+  for (; b[k] === 0x20 || b[k] === 0x09; k++) if (b[k] === 0x09) return true;
+  return false;
 }
 
 /** Connection persistence, upgrade and named fields, from a message's fields and version. */
@@ -103,11 +130,15 @@ export function requestMessage(
       case H.CONTENT_LENGTH:
         lengths++;
         length = parseContentLength(f.buf, at[4 * i + 2]!, at[4 * i + 3]!);
-        if (length < 0) return 'bad';
+        if (length < 0 || tabbed(f, i)) return 'bad';
         break;
       case H.TRANSFER_ENCODING:
         tes++;
         te = i;
+        if (tabbed(f, i)) return 'bad';
+        break;
+      case H.CONNECTION:
+        if (tabbed(f, i)) return 'bad';
         break;
       case H.HOST:
         hosts++;
@@ -123,8 +154,7 @@ export function requestMessage(
   let framing: Framing = NO_BODY;
   if (te >= 0) {
     if (minor === 0 || lengths > 0) return 'bad';
-    const tokens = listTokens(f.buf, at[4 * te + 2]!, at[4 * te + 3]!);
-    if (tokens.length !== 1 || tokens[0] !== 'chunked') return 'bad';
+    if (!isChunked(f.buf, at[4 * te + 2]!, at[4 * te + 3]!)) return 'bad';
     framing = CHUNKED;
   } else if (length > 0) framing = { kind: 'length', length };
   if (hosts === 0 && minor === 1) return 'bad';
@@ -133,6 +163,10 @@ export function requestMessage(
   // CONNECT asks for a tunnel, which this proxy does not open (nginx answers 405).
   if (method === 'CONNECT') return 'bad';
   const c = connectionFacts(f, minor);
+  // A WebSocket handshake has no body (RFC 6455 §4.1). With one, where the tunnel starts is
+  // ambiguous: the connection would tunnel from the end of the head, llhttp and nginx from the end
+  // of the body.
+  if (c.upgrade === 'websocket' && method === 'GET' && framing !== NO_BODY) return 'bad';
   return {
     method,
     target,
@@ -166,21 +200,28 @@ export function responseMessage(
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] === H.CONTENT_LENGTH) {
       const n = parseContentLength(f.buf, at[4 * i + 2]!, at[4 * i + 3]!);
-      if (n < 0 || (length >= 0 && n !== length)) return 'bad';
+      // Repeated, even with the same value: llhttp (so undici) and nginx 1.23+ refuse it too.
+      if (n < 0 || length >= 0 || tabbed(f, i)) return 'bad';
       length = n;
     } else if (ids[i] === H.TRANSFER_ENCODING) {
       tes++;
       te = i;
-    }
+      // Empty, it names no coding: llhttp 9.4 (Node 24) refuses it even where there is no body.
+      if (tabbed(f, i) || at[4 * i + 2] === at[4 * i + 3]) return 'bad';
+    } else if (ids[i] === H.CONNECTION && tabbed(f, i)) return 'bad';
   }
+  // Both framings named is refused even where there is no body (HEAD, 1xx, 204, 304), as llhttp does.
+  if (te >= 0 && length >= 0) return 'bad';
   const c = connectionFacts(f, minor);
+  // An interim response that ends its connection (Connection: close, HTTP/1.0) leaves the final
+  // response nowhere to come: llhttp refuses what follows it, and so does this.
+  if (status < 200 && status !== 101 && !c.keepAlive) return 'bad';
   let framing: Framing;
   let keepAlive = c.keepAlive;
   if (head || status < 200 || status === 204 || status === 304) framing = NO_BODY;
   else if (te >= 0) {
-    if (length >= 0 || tes > 1) return 'bad';
-    const tokens = listTokens(f.buf, at[4 * te + 2]!, at[4 * te + 3]!);
-    if (tokens.length !== 1 || tokens[0] !== 'chunked') return 'bad';
+    if (tes > 1) return 'bad';
+    if (!isChunked(f.buf, at[4 * te + 2]!, at[4 * te + 3]!)) return 'bad';
     framing = CHUNKED;
   } else if (length >= 0) framing = length === 0 ? NO_BODY : { kind: 'length', length };
   else {

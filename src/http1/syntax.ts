@@ -12,12 +12,15 @@ export const FIELD_VALUE = new Uint8Array(256);
 export const TARGET = new Uint8Array(256);
 /** Hex digit values, 255 for anything else. */
 export const HEX = new Uint8Array(256).fill(255);
+/** The bytes of a URI's authority (RFC 3986 §3.2: unreserved, pct-encoded, sub-delims, `:@[]`). */
+export const AUTHORITY = new Uint8Array(256);
 
 for (let c = 0; c < 256; c++) {
   const ch = String.fromCharCode(c);
   TCHAR[c] = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(ch) ? 1 : 0;
   FIELD_VALUE[c] = (c >= 0x20 && c !== 0x7f) || c === 0x09 ? 1 : 0;
   TARGET[c] = c > 0x20 && c < 0x7f ? 1 : 0;
+  AUTHORITY[c] = /[A-Za-z0-9\-._~%!$&'()*+,;=:@[\]]/.test(ch) ? 1 : 0;
 }
 for (let c = 0; c < 10; c++) HEX[48 + c] = c;
 for (let c = 0; c < 6; c++) {
@@ -87,12 +90,17 @@ export function headerIdOfName(lower: string): HeaderId {
   return lower.startsWith('proxy-') ? H.PROXY_OTHER : H.OTHER;
 }
 
-/** Known names by length, each as its lower-case bytes. */
-const BY_LENGTH: [Uint8Array, HeaderId][][] = [];
+/** Known names by length: their lower-case bytes and ids, in parallel lists (indexed loops, no destructuring). */
+const BYTES_BY_LENGTH: Uint8Array[][] = [];
+const IDS_BY_LENGTH: HeaderId[][] = [];
 for (const [name, id] of KNOWN) {
-  const list = BY_LENGTH[name.length] ?? [];
-  list.push([Buffer.from(name, 'latin1'), id]);
-  BY_LENGTH[name.length] = list;
+  const n = name.length;
+  if (BYTES_BY_LENGTH[n] === undefined) {
+    BYTES_BY_LENGTH[n] = [];
+    IDS_BY_LENGTH[n] = [];
+  }
+  BYTES_BY_LENGTH[n].push(Buffer.from(name, 'latin1'));
+  IDS_BY_LENGTH[n]!.push(id);
 }
 
 /**
@@ -107,8 +115,17 @@ export function eqLower(buf: Uint8Array, s: number, lower: Uint8Array): boolean 
 /** Which known header a validated name `buf[s..e)` is. */
 export function headerId(buf: Uint8Array, s: number, e: number): HeaderId {
   const n = e - s;
-  const list = BY_LENGTH[n];
-  if (list !== undefined) for (const [bytes, id] of list) if (eqLower(buf, s, bytes)) return id;
+  if (n < BYTES_BY_LENGTH.length) {
+    const list = BYTES_BY_LENGTH[n];
+    if (list !== undefined) {
+      // The first byte tells most names apart before a whole comparison.
+      const first = buf[s]! | 0x20;
+      for (let k = 0; k < list.length; k++) {
+        const bytes = list[k]!;
+        if (bytes[0] === first && eqLower(buf, s, bytes)) return IDS_BY_LENGTH[n]![k]!;
+      }
+    }
+  }
   if (n > 6 && (buf[s]! | 0x20) === 0x70 && eqLower(buf, s, PROXY_DASH)) return H.PROXY_OTHER;
   return H.OTHER;
 }

@@ -101,7 +101,6 @@ export class H2Stream implements Downstream {
       this.readBody(this.body);
     } else this.body = null;
     stream.on('close', () => this.onClose());
-    stream.on('error', () => {});
     stream.on('drain', () => {
       if (!this.waitingDrain || this.done) return;
       this.waitingDrain = false;

@@ -197,6 +197,11 @@ export class Http2Listener {
 
   /** One stream: its request goes to an Exchange, like an HTTP/1.1 request; each is balanced on its own. */
   private onStream(stream: ServerHttp2Stream, raw: string[]): void {
+    // Before anything that could throw: Node announces a stream one tick after nghttp2 opened it,
+    // and nghttp2 may have reset it meanwhile (a flow-control error, h2spec 6.9.1/2): the stream
+    // then arrives destroyed with its error still to be emitted, which unhandled ends the process.
+    stream.on('error', ignoreError);
+    if (stream.destroyed) return;
     try {
       this.serveStream(stream, raw);
     } catch (err) {
@@ -263,6 +268,9 @@ export class Http2Listener {
     return this.sessions.size + this.sniffing.size + this.http1.openConnections;
   }
 }
+
+/** An HTTP/2 stream's errors are its own end (the Exchange learns of it from 'close'). */
+function ignoreError(): void {}
 
 function destroySocket(s: Socket): void {
   s.destroy();

@@ -3,6 +3,7 @@
  * the authentication plugins'), reads the groups of the consumer (`acls` under consumers), and
  * tells the target the groups in X-Consumer-Groups unless `hide_groups_header`.
  */
+import { native } from '../config/kong-fields.ts';
 import { bool, strList } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef } from './types.ts';
 
@@ -35,6 +36,13 @@ export const acl: PluginDef<AclConfig, AclConfig> = {
       always_use_authenticated_groups: bool('Accepted for Kong compatibility; no effect.', false),
       include_consumer_groups: bool('Accepted for Kong compatibility; no effect.', false),
     },
+  },
+  kong: {
+    allow: native(['admins']),
+    deny: native(['banned'], { allow: null }),
+    hide_groups_header: native(true),
+    always_use_authenticated_groups: native(true),
+    include_consumer_groups: native(true),
   },
   check(raw, problems: ConfigProblem[]): AclConfig {
     const allow = (raw.allow as string[] | undefined) ?? [];

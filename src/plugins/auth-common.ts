@@ -30,7 +30,7 @@ export function failOrAnonymous(
 ): LocalReply | null {
   if (anonymous === null) return failure;
   const c = r.consumers.find(anonymous);
-  // normalize checked that the consumer exists; a missing one is an internal error, not an open door.
+  // A missing anonymous consumer loads with a warning (as in Kong) and fails closed, as Kong does.
   if (c === null) return { status: 500, body: { message: 'An unexpected error occurred' } };
   setConsumer(r, c, null);
   return null;

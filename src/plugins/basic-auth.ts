@@ -6,6 +6,7 @@
  * milliseconds per request; and it is the form found in Kong databases being migrated.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { native } from '../config/kong-fields.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
 import { hashBasicPassword } from './password.ts';
 import { bool, optStr } from './schema-kit.ts';
@@ -52,6 +53,11 @@ export const basicAuth: PluginDef<BasicAuthConfig, Built> = {
         default: 'service',
       },
     },
+  },
+  kong: {
+    anonymous: native(null),
+    hide_credentials: native(true),
+    realm: native('api'),
   },
   check(raw): BasicAuthConfig {
     return {

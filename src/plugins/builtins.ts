@@ -5,10 +5,12 @@
 import { acl } from './acl.ts';
 import { basicAuth } from './basic-auth.ts';
 import { compression } from './compression.ts';
+import { correlationId } from './correlation-id.ts';
 import { cors } from './cors.ts';
 import { ipRestriction } from './ip-restriction.ts';
 import { jwt } from './jwt.ts';
 import { keyAuth } from './key-auth.ts';
+import { prometheus } from './prometheus.ts';
 import { proxyCache } from './proxy-cache.ts';
 import { rateLimiting } from './rate-limiting.ts';
 import { redirect } from './redirect.ts';
@@ -35,4 +37,6 @@ export const BUILTINS: readonly AnyPlugin[] = [
   trafficSplit,
   proxyCache,
   compression,
+  prometheus,
+  correlationId,
 ];

@@ -5,6 +5,7 @@
  * header_filter phase. An `origins` entry is `*`, an exact origin, or a regular expression (any
  * entry with a regex metacharacter other than `.` and `:`), anchored at both ends.
  */
+import { native } from '../config/kong-fields.ts';
 import { linearRegExp, regexProblem } from '../core/linear-regex.ts';
 import { bool, strList } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
@@ -17,6 +18,8 @@ export interface CorsConfig {
   readonly credentials: boolean;
   readonly max_age: number | null;
   readonly preflight_continue: boolean;
+  readonly private_network: boolean;
+  readonly allow_origin_absent: boolean;
 }
 
 interface Built {
@@ -74,8 +77,26 @@ export const cors: PluginDef<CorsConfig, Built> = {
       ),
       max_age: { type: ['integer', 'null'], minimum: 0, description: 'Access-Control-Max-Age, in seconds.' },
       preflight_continue: bool('Proxy preflight requests to the target instead of answering them.', false),
-      private_network: bool('Accepted for Kong compatibility; no effect.', false),
+      private_network: bool(
+        'Answer a preflight carrying `Access-Control-Request-Private-Network: true` with `Access-Control-Allow-Private-Network: true`.',
+        false,
+      ),
+      allow_origin_absent: bool(
+        'Add the CORS headers to requests without an Origin header too; off, such requests get none.',
+        true,
+      ),
     },
+  },
+  kong: {
+    origins: native(['https://app.example.com']),
+    headers: native(['x-token']),
+    exposed_headers: native(['x-total']),
+    methods: native(['GET', 'POST']),
+    max_age: native(3600),
+    credentials: native(true),
+    private_network: native(true),
+    preflight_continue: native(true),
+    allow_origin_absent: native(false),
   },
   check(raw, problems: ConfigProblem[]): CorsConfig {
     const origins = (raw.origins as string[] | undefined) ?? [];
@@ -91,6 +112,8 @@ export const cors: PluginDef<CorsConfig, Built> = {
       credentials: (raw.credentials as boolean | undefined) ?? false,
       max_age: (raw.max_age as number | null | undefined) ?? null,
       preflight_continue: (raw.preflight_continue as boolean | undefined) ?? false,
+      private_network: (raw.private_network as boolean | undefined) ?? false,
+      allow_origin_absent: (raw.allow_origin_absent as boolean | undefined) ?? true,
     };
   },
   build(conf) {
@@ -117,12 +140,16 @@ export const cors: PluginDef<CorsConfig, Built> = {
       b.conf.headers.length > 0 ? b.conf.headers.join(',') : typeof asked === 'string' ? asked : '';
     if (allowHeaders !== '') headers['access-control-allow-headers'] = allowHeaders;
     if (b.conf.max_age !== null) headers['access-control-max-age'] = String(b.conf.max_age);
+    if (b.conf.private_network && r.header('access-control-request-private-network') === 'true')
+      headers['access-control-allow-private-network'] = 'true';
     return { status: 200, reason: 'preflight', headers } satisfies LocalReply;
   },
   headerFilter(r, b, head) {
     if (head.local && answersPreflight(r, b)) return;
     const hs = head.headers;
-    const origin = allowOrigin(b, originOf(r));
+    const given = originOf(r);
+    if (given === undefined && !b.conf.allow_origin_absent) return;
+    const origin = allowOrigin(b, given);
     if (origin === null) return;
     hs.push('access-control-allow-origin', origin);
     if (origin !== '*') hs.push('vary', 'Origin');

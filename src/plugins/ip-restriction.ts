@@ -5,6 +5,7 @@
  * Kong, where allow overrides deny); otherwise an address in `deny` is refused.
  */
 import type { BlockList } from 'node:net';
+import { native } from '../config/kong-fields.ts';
 import { buildCidrList, inCidrList } from '../core/net.ts';
 import { int, optStr, strList } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef } from './types.ts';
@@ -41,6 +42,12 @@ export const ipRestriction: PluginDef<IpRestrictionConfig, Built> = {
       status: int('The status of the refusal.', 100, 599, { default: 403 }),
       message: optStr('The message of the refusal.', { default: 'Your IP address is not allowed' }),
     },
+  },
+  kong: {
+    allow: native(['10.0.0.0/8']),
+    deny: native(['192.0.2.7'], { allow: null }),
+    status: native(401),
+    message: native('go away'),
   },
   check(raw, problems: ConfigProblem[]): IpRestrictionConfig {
     const allow = (raw.allow as string[] | undefined) ?? [];

@@ -5,6 +5,7 @@
  * signature (jwt-verify.ts); then `exp` / `nbf` are checked when listed in `claims_to_verify`,
  * with `leeway` seconds of clock skew allowed (a Fulcrum addition; Kong has none).
  */
+import { native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import { readCookie } from '../proxy/hash-key.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
@@ -36,6 +37,7 @@ export interface JwtConfig {
   readonly jwks_max_stale: number;
   readonly jwks_timeout: number;
   readonly jwks_refresh_interval: number;
+  readonly realm: string | null;
 }
 
 interface Built {
@@ -44,6 +46,8 @@ interface Built {
   readonly headers: readonly string[];
   /** Per secret key: the consumer hit and its compiled verifier, or its key set (`jwks_uri`). */
   readonly keys: ReadonlyMap<string, { hit: JwtHit; key: JwtKey | null; jwks: JwksCache | null }>;
+  /** `WWW-Authenticate` of a 401, when `realm` is set (Kong 3.9). */
+  readonly challenge: Readonly<Record<string, string>> | null;
 }
 
 const msg = (message: string): LocalReply => ({
@@ -187,7 +191,22 @@ export const jwt: PluginDef<JwtConfig, Built> = {
         3600,
         { default: 10 },
       ),
+      realm: optStr(
+        'The realm of a `WWW-Authenticate: Bearer realm="..."` challenge sent with 401; unset: none.',
+      ),
     },
+  },
+  kong: {
+    uri_param_names: native(['token']),
+    cookie_names: native(['jwt']),
+    key_claim_name: native('kid'),
+    secret_is_base64: native(true),
+    claims_to_verify: native(['exp']),
+    anonymous: native(null),
+    run_on_preflight: native(false),
+    maximum_expiration: native(3600, { claims_to_verify: ['exp'] }),
+    header_names: native(['x-jwt']),
+    realm: native('api'),
   },
   check(raw, problems: ConfigProblem[]): JwtConfig {
     const claims = (raw.claims_to_verify as ('exp' | 'nbf')[] | undefined) ?? [];
@@ -212,6 +231,7 @@ export const jwt: PluginDef<JwtConfig, Built> = {
       jwks_max_stale: (raw.jwks_max_stale as number | undefined) ?? 3600,
       jwks_timeout: (raw.jwks_timeout as number | undefined) ?? 5000,
       jwks_refresh_interval: (raw.jwks_refresh_interval as number | undefined) ?? 10,
+      realm: (raw.realm as string | undefined) ?? null,
     };
   },
   build(conf, env, instanceId) {
@@ -239,7 +259,15 @@ export const jwt: PluginDef<JwtConfig, Built> = {
       const secret = Buffer.from(s.secret, conf.secret_is_base64 ? 'base64' : 'utf8');
       keys.set(s.key, { hit, key: jwtKey(alg, secret, s.publicKey), jwks: null });
     }
-    return { conf, clock: env.clock, headers: conf.header_names.map((h) => h.toLowerCase()), keys };
+    const challenge =
+      conf.realm === null ? null : { 'www-authenticate': `Bearer realm=${JSON.stringify(conf.realm)}` };
+    return {
+      conf,
+      clock: env.clock,
+      headers: conf.header_names.map((h) => h.toLowerCase()),
+      keys,
+      challenge,
+    };
   },
   access(r, b) {
     const c = b.conf;
@@ -247,6 +275,10 @@ export const jwt: PluginDef<JwtConfig, Built> = {
     if (alreadyAuthenticated(r, c.anonymous)) return null;
     const failure = authenticate(r, b);
     if (failure === null || isWait(failure)) return failure;
-    return failOrAnonymous(r, c.anonymous, failure);
+    const reply =
+      b.challenge !== null && failure.status === 401
+        ? { ...failure, headers: { ...failure.headers, ...b.challenge } }
+        : failure;
+    return failOrAnonymous(r, c.anonymous, reply);
   },
 };

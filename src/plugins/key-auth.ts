@@ -4,6 +4,7 @@
  * request. The body is read (buffered up to `body_limit`) only with `key_in_body`, and only when
  * no key name was found in a header or the query first.
  */
+import { native } from '../config/kong-fields.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
 import { fieldValues, type ParsedBody, parseBody } from './body-fields.ts';
 import { bool, int, optStr, strList } from './schema-kit.ts';
@@ -156,6 +157,16 @@ export const keyAuth: PluginDef<KeyAuthConfig, Built> = {
         { default: DEFAULT_BODY_LIMIT_BYTES },
       ),
     },
+  },
+  kong: {
+    key_names: native(['x-api-key']),
+    hide_credentials: native(true),
+    anonymous: native(null),
+    key_in_header: native(false),
+    key_in_query: native(false),
+    key_in_body: native(true),
+    run_on_preflight: native(false),
+    realm: native('api'),
   },
   check(raw, _problems: ConfigProblem[]): KeyAuthConfig {
     return {

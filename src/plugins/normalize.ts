@@ -3,22 +3,31 @@
  * file with its scope resolved (nested under a service, route or consumer, or top-level naming
  * them), its config checked by the plugin and defaulted; and the consumers' credentials.
  *
- * A plugin naming a service, route or consumer that does not exist refuses the file (as Kong's
- * foreign keys do): dropping an authentication plugin silently would open a route.
+ * A plugin naming a service or route that does not exist refuses the file (as Kong's foreign keys
+ * do): dropping an authentication plugin silently would open a route. A plugin of a consumer that
+ * does not exist, or an `anonymous` consumer that does not exist, loads with a warning, as in Kong.
  */
+import { refKey } from '../config/entity-ids.ts';
+import { kongWarnings } from '../config/kong-fields.ts';
 import { type ConfigIssue, formatPath, type ParsedSource, type PathPart } from '../config/load.ts';
 import type {
   BasicAuthCredentialSpec,
   JwtSecretSpec,
   KeyAuthCredentialSpec,
   PluginSpec,
+  Problem,
   RouteSpec,
   ServiceSpec,
 } from '../config/types.ts';
 import { REDACTED, REDACTED_REFUSAL } from '../core/redacted.ts';
 import { checkJwtKey } from './jwt-verify.ts';
 import { hashBasicPassword } from './password.ts';
-import { checkPluginConfig, pluginByName } from './registry.ts';
+import { checkPluginConfig, pluginByName, pluginNames } from './registry.ts';
+
+/** Kong's refusal of a plugin it does not have, with the ones Fulcrum has. */
+export function unknownPluginMessage(name: string): string {
+  return `plugin '${name}' not enabled; add it to the 'plugins' configuration property (Fulcrum has: ${pluginNames().join(', ')})`;
+}
 
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
@@ -31,13 +40,36 @@ export interface ConsumerCredentials {
   readonly jwtSecrets: readonly JwtSecretSpec[];
 }
 
-/** Credentials of every consumer (index-aligned with `doc.consumers`); keys and usernames are unique. */
+/** Kong's stored basic-auth password: 40 hex digits (password.ts). */
+const SHA1_HEX = /^[0-9a-f]{40}$/i;
+
+/** One credential item and where it is in the file (nested in its consumer, or at the top level). */
+export interface Located {
+  readonly raw: Raw;
+  readonly at: PathPart[];
+}
+
+/** A consumer's credential items by collection (`keyauth_credentials`, ...), gathered from the file. */
+export interface ConsumerItems {
+  readonly id: string;
+  /** Whether the file gives the consumer's id (the salt of a stored basic-auth hash). */
+  readonly idGiven: boolean;
+  readonly at: PathPart[];
+  readonly items: Readonly<Record<string, readonly Located[]>>;
+}
+
+/**
+ * Credentials of every consumer (index-aligned with `consumers`); keys and usernames are unique.
+ * `transform` is the document's `_transform` (Kong's): true, basic-auth passwords are in clear
+ * and hashed here; false (a `db_export` or decK dump), they are Kong's stored hashes and kept as
+ * given, so the user's cleartext verifies against them and the hash itself does not.
+ */
 export function normalizeCredentials(
   src: ParsedSource,
-  consumers: Raw[] | undefined,
-  ids: readonly string[],
+  consumers: readonly ConsumerItems[],
   issues: ConfigIssue[],
   uuid: Uuid,
+  transform: boolean,
 ): ConsumerCredentials[] {
   const keys = new Map<string, string>();
   const users = new Map<string, string>();
@@ -47,25 +79,39 @@ export function normalizeCredentials(
     if (first !== undefined) issues.push(src.issue(at, `duplicate ${what} (also at ${first})`));
     else seen.set(v, formatPath(at));
   };
-  return (consumers ?? []).map((c, i) => {
-    const id = ids[i]!;
-    const at: PathPart[] = ['consumers', i];
-    const keyauth = ((c.keyauth_credentials ?? []) as Raw[]).map((k, j) => {
-      unique(keys, k.key, [...at, 'keyauth_credentials', j, 'key'], 'key-auth key');
+  return consumers.map((c) => {
+    const id = c.id;
+    const list = (field: string) => c.items[field] ?? [];
+    const keyauth = list('keyauth_credentials').map(({ raw: k, at }) => {
+      unique(keys, k.key, [...at, 'key'], 'key-auth key');
       return { id: k.id ?? uuid('keyauth_credential', `${id}/${k.key}`), key: k.key, tags: k.tags ?? [] };
     });
-    const basic = ((c.basicauth_credentials ?? []) as Raw[]).map((b, j) => {
-      unique(users, b.username, [...at, 'basicauth_credentials', j, 'username'], 'basic-auth username');
+    const basic = list('basicauth_credentials').map(({ raw: b, at: bat }) => {
+      unique(users, b.username, [...bat, 'username'], 'basic-auth username');
+      const password = String(b.password ?? '');
+      if (!transform && !c.idGiven)
+        issues.push(
+          src.issue(
+            [...c.at, 'id'],
+            "with _transform: false the consumer's id is needed: Kong's stored basic-auth password is salted with it",
+          ),
+        );
+      else if (!transform && !SHA1_HEX.test(password))
+        issues.push(
+          src.issue(
+            [...bat, 'password'],
+            "with _transform: false a basic-auth password is Kong's stored hash (40 hex digits: SHA-1 of the password followed by the consumer id); give the cleartext password with _transform: true instead",
+          ),
+        );
       return {
         id: b.id ?? uuid('basicauth_credential', `${id}/${b.username}`),
         username: b.username,
-        passwordHash: hashBasicPassword(b.password, id),
+        passwordHash: transform ? hashBasicPassword(password, id) : password.toLowerCase(),
         tags: b.tags ?? [],
       };
     });
-    const acls = [...new Set(((c.acls ?? []) as Raw[]).map((a) => a.group as string))];
-    const jwtSecrets = ((c.jwt_secrets ?? []) as Raw[]).map((j, k) => {
-      const jat: PathPart[] = [...at, 'jwt_secrets', k];
+    const acls = [...new Set(list('acls').map(({ raw: a }) => a.group as string))];
+    const jwtSecrets = list('jwt_secrets').map(({ raw: j, at: jat }) => {
       unique(jwtKeys, j.key, [...jat, 'key'], 'jwt key');
       const algorithm: string = j.algorithm ?? 'HS256';
       const jwksUri: string = j.jwks_uri ?? '';
@@ -108,6 +154,7 @@ export function collectPlugins(
     consumers: readonly { id: string; username: string | undefined }[];
   },
   issues: ConfigIssue[],
+  warnings: Problem[],
   uuid: Uuid,
 ): PluginSpec[] {
   const out: PluginSpec[] = [];
@@ -142,7 +189,10 @@ export function collectPlugins(
 
   const one = (p: Raw, at: PathPart[], parent: Scope) => {
     const def = pluginByName(p.name);
-    if (def === null) return; // reported by config/normalize.ts
+    if (def === null) {
+      issues.push(src.issue([...at, 'name'], unknownPluginMessage(String(p.name))));
+      return;
+    }
     const scope: Scope = { ...parent };
     const refs: [keyof Scope, (r: string) => string | null][] = [
       ['service', serviceRef],
@@ -151,8 +201,17 @@ export function collectPlugins(
     ];
     for (const [field, find] of refs) {
       if (p[field] === undefined || p[field] === null) continue;
-      const ref = typeof p[field] === 'object' ? (p[field].id ?? p[field].name) : p[field];
-      const resolved = find(String(ref));
+      const ref = refKey(p[field]) ?? String(p[field]);
+      const resolved = find(ref);
+      if (resolved === null && field === 'consumer') {
+        // Kong loads it: a plugin of a consumer that does not exist never applies (dropping it
+        // opens nothing, unlike an authentication plugin of a missing route or service).
+        warnings.push({
+          path: formatPath([...at, field]),
+          message: `consumer ${JSON.stringify(ref)} does not exist; this plugin never applies`,
+        });
+        return;
+      }
       if (resolved === null) {
         issues.push(src.issue([...at, field], `${field} ${JSON.stringify(ref)} does not exist`));
         return;
@@ -165,6 +224,7 @@ export function collectPlugins(
       }
       scope[field] = resolved;
     }
+    if (def.kong !== undefined) kongWarnings(p.config, def.kong, [...at, 'config'], warnings);
     const { config, problems } = checkPluginConfig(p.name, (p.config ?? {}) as Raw);
     for (const pr of problems) issues.push(src.issue([...at, 'config', ...pr.path], pr.message));
     if (def.noConsumer && scope.consumer !== null)
@@ -180,10 +240,13 @@ export function collectPlugins(
           src.issue([...at, 'config', ...ref.path], `service ${JSON.stringify(ref.name)} does not exist`),
         );
     const anon = config.anonymous;
+    // Kong loads it and fails closed at request time: a request that does not authenticate is
+    // answered 500 (auth-common.ts), never let through.
     if (typeof anon === 'string' && consumerRef(anon) === null)
-      issues.push(
-        src.issue([...at, 'config', 'anonymous'], `consumer ${JSON.stringify(anon)} does not exist`),
-      );
+      warnings.push({
+        path: formatPath([...at, 'config', 'anonymous']),
+        message: `consumer ${JSON.stringify(anon)} does not exist; a request that does not authenticate is answered 500, as in Kong`,
+      });
     const key = `${p.name}|${scope.service}|${scope.route}|${scope.consumer}`;
     const first = seen.get(key);
     if (first !== undefined) {

@@ -6,9 +6,9 @@
  * Vary always is. The body is copied as it is relayed (never held back from the client) and kept
  * only when it fits `max_entry_bytes` and arrived whole.
  */
-import { createHash } from 'node:crypto';
+import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
-import { ResponseCache } from './response-cache.ts';
+import { cacheKeyDigest, ResponseCache } from './response-cache.ts';
 import { bool, int, strList } from './schema-kit.ts';
 import type { LocalReply, PluginDef, PluginRequest, ResponseHead } from './types.ts';
 
@@ -51,6 +51,13 @@ interface Pending {
 
 const NAME = 'proxy-cache';
 /** Not stored: framing, hop-by-hop, per-response and per-client fields. */
+/**
+ * Kong's spelling of its headers: field names are case-insensitive, but Kong's documentation has
+ * users `grep X-Cache` in `curl -i` output, which only the exact spelling matches.
+ */
+const STATUS_HEADER = 'X-Cache-Status';
+const KEY_HEADER = 'X-Cache-Key';
+
 const NOT_STORED = new Set([
   'connection',
   'keep-alive',
@@ -184,7 +191,10 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
         properties: {
           age: bool('`Age` on hits.', true),
           'X-Cache-Status': bool('`X-Cache-Status`: Miss, Hit, Refresh or Bypass.', true),
-          'X-Cache-Key': bool('`X-Cache-Key`: a digest of the key (for debugging).', false),
+          'X-Cache-Key': bool(
+            "`X-Cache-Key`: a digest of the key, as Kong sends it; the admin API's `/proxy-cache/{key}` looks up and purges by it.",
+            true,
+          ),
         },
       },
       strategy: {
@@ -204,6 +214,29 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       ),
     },
   },
+  kong: {
+    response_code: native([200]),
+    request_method: native(['GET']),
+    content_type: native(['application/json']),
+    cache_ttl: native(60),
+    strategy: native('memory'),
+    cache_control: native(true),
+    ignore_uri_case: native(true),
+    storage_ttl: ignored("entries are dropped at cache_ttl (or the response's own max-age)", undefined, 600, {
+      type: 'integer',
+    }),
+    memory: ignored(
+      "the cache is this node's own memory, bounded by max_total_bytes; there is no shared dictionary",
+      { dictionary_name: 'kong_db_cache' },
+      { dictionary_name: 'my_cache' },
+      { type: 'object' },
+    ),
+    vary_query_params: native(['page']),
+    vary_headers: native(['accept-language']),
+    'response_headers.age': native(false),
+    'response_headers.X-Cache-Status': native(false),
+    'response_headers.X-Cache-Key': native(false),
+  },
   check(raw): ProxyCacheConfig {
     const rh = (raw.response_headers ?? {}) as Record<string, boolean | undefined>;
     return {
@@ -220,7 +253,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       response_headers: {
         age: rh.age ?? true,
         status: rh['X-Cache-Status'] ?? true,
-        key: rh['X-Cache-Key'] ?? false,
+        key: rh['X-Cache-Key'] ?? true,
       },
       max_entry_bytes: (raw.max_entry_bytes as number | undefined) ?? 1048576,
       max_total_bytes: (raw.max_total_bytes as number | undefined) ?? 67108864,
@@ -240,14 +273,14 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     const c = b.conf;
     const method = r.method ?? 'GET';
     if (!b.methods.has(method)) {
-      if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
+      if (c.response_headers.status) r.addResponseHeader(STATUS_HEADER, 'Bypass');
       return null;
     }
     let status: Pending['status'] = 'Miss';
     if (c.cache_control) {
       const d = directives(r.header('cache-control'));
       if (d.has('no-store')) {
-        if (c.response_headers.status) r.addResponseHeader('x-cache-status', 'Bypass');
+        if (c.response_headers.status) r.addResponseHeader(STATUS_HEADER, 'Bypass');
         return null;
       }
       if (d.has('no-cache') || d.get('max-age') === '0') status = 'Refresh';
@@ -255,8 +288,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     const primary = primaryKey(r, c);
     const key = fullKey(r, primary, b.cache.varyNames(primary));
     const now = b.clock.nowMs();
-    if (c.response_headers.key)
-      r.addResponseHeader('x-cache-key', createHash('sha256').update(key).digest('hex').slice(0, 32));
+    if (c.response_headers.key) r.addResponseHeader(KEY_HEADER, cacheKeyDigest(key));
     if (status === 'Miss') {
       const hit = b.cache.get(key, now);
       if (hit !== null) {
@@ -264,7 +296,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
         for (let i = 0; i < hit.headers.length; i += 2)
           headers[hit.headers[i]!.toLowerCase()] = hit.headers[i + 1]!;
         if (c.response_headers.age) headers.age = String(Math.floor((now - hit.storedMs) / 1000));
-        if (c.response_headers.status) headers['x-cache-status'] = 'Hit';
+        if (c.response_headers.status) headers[STATUS_HEADER] = 'Hit';
         const reply: LocalReply = { status: hit.status, reason: 'hit', headers, body: hit.body };
         return reply;
       }
@@ -285,8 +317,7 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
           headers.push(head.headers[i]!, head.headers[i + 1]!);
       p.capture = { status: head.status, headers, chunks: [], bytes: 0, ttlMs: ok.ttlMs, vary: ok.vary };
     }
-    if (b.conf.response_headers.status)
-      head.headers.push('x-cache-status', ok !== null ? p.status : 'Bypass');
+    if (b.conf.response_headers.status) head.headers.push(STATUS_HEADER, ok !== null ? p.status : 'Bypass');
   },
   bodyFilter(r, b, chunk) {
     const p = r.data(NAME) as Pending | undefined;
@@ -309,3 +340,10 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     });
   },
 };
+
+/** Each proxy-cache instance's cache in the runtime's plugin state, by instance id. */
+export function proxyCachesIn(state: ReadonlyMap<string, unknown>): Map<string, ResponseCache> {
+  const out = new Map<string, ResponseCache>();
+  for (const [key, v] of state) if (v instanceof ResponseCache) out.set(key.split('|')[0]!, v);
+  return out;
+}

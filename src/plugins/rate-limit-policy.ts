@@ -68,15 +68,15 @@ export interface PolicyRequest {
   readonly key: string;
   readonly longestMs: number;
   readonly conf: {
-    readonly policy: 'local' | 'redis';
+    readonly policy: 'local' | 'cluster' | 'redis';
     readonly redis: RedisSettings;
     readonly limits: readonly Limit[];
   };
 }
 
 /**
- * Counters beyond this process: a node with workers counts `local` policies in its primary, a
- * `redis` policy counts in Redis. Null from `policy` means count here (LocalPolicy), synchronously.
+ * Counters beyond this process: a node with workers counts `local` policies (and Kong's `cluster`)
+ * in its primary, a `redis` policy counts in Redis. Null from `policy` means count here (LocalPolicy), synchronously.
  */
 export interface SharedCounters {
   policy(req: PolicyRequest): RateLimitPolicy | null;

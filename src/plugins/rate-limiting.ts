@@ -1,7 +1,9 @@
 /**
- * rate-limiting: limit requests per second, minute, hour and day (Kong's rate-limiting fields,
- * headers and message), counted by a sliding window counter (rate-limit-policy.ts states the
- * algorithm and its error bound).
+ * rate-limiting: limit requests per second, minute, hour, day, month (30 days) and year (365
+ * days) (Kong's rate-limiting fields, headers and message), counted by a sliding window counter
+ * (rate-limit-policy.ts states the algorithm and its error bound). Kong's `redis` policy shares
+ * counters between nodes (below); its `cluster` policy (counters in Kong's database) is counted
+ * by each node on its own (a warning says so).
  *
  * Counters belong to the plugin instance and survive configuration reloads (BuildEnv.state). The
  * key is what `limit_by` names; a request without it (no consumer, no credential, no header, or
@@ -14,6 +16,7 @@
  * asynchronously: the hook then returns a Wait and is called again with the decision. The local
  * policy stays synchronous.
  */
+import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import {
   type Decision,
@@ -30,7 +33,15 @@ const PERIODS = [
   ['minute', 60_000],
   ['hour', 3_600_000],
   ['day', 86_400_000],
+  ['month', 30 * 86_400_000],
+  ['year', 365 * 86_400_000],
 ] as const;
+
+/** Kong's `cluster` policy keeps counters in Kong's database, which Fulcrum does not have. */
+const NODE_LOCAL =
+  'the cluster policy is counted by each node on its own (the local policy); `redis` shares counters between nodes';
+/** A Redis field's example needs `policy: redis` beside it to mean anything. */
+const redisField = (example: unknown) => native(example, { policy: 'redis' });
 
 const LIMIT_BY = ['consumer', 'credential', 'ip', 'header', 'path', 'service'] as const;
 
@@ -39,7 +50,7 @@ export interface RateLimitingConfig {
   readonly limit_by: (typeof LIMIT_BY)[number];
   readonly header_name: string | null;
   readonly path: string | null;
-  readonly policy: 'local' | 'redis';
+  readonly policy: 'local' | 'cluster' | 'redis';
   /** `policy: redis`: where Redis is; host null: the node's cluster store (`cluster`). */
   readonly redis: RedisSettings;
   readonly hide_client_headers: boolean;
@@ -52,7 +63,10 @@ interface Built {
   readonly policy: RateLimitPolicy;
   readonly clock: Clock;
   readonly header: string;
-  /** `x-ratelimit-limit-second`, ... per limit (Kong's names; header names are case-insensitive). */
+  /**
+   * `X-RateLimit-Limit-Second`, ... per limit: Kong's names in Kong's spelling (field names are
+   * case-insensitive, but people grep `curl -i` output for them, as Kong's guide does).
+   */
   readonly limitNames: readonly string[];
   readonly remainingNames: readonly string[];
   readonly limitValues: readonly string[];
@@ -104,6 +118,8 @@ function redisSettings(raw: Record<string, unknown>): RedisSettings {
   return out as unknown as RedisSettings;
 }
 
+const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
+
 function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
   switch (c.limit_by) {
     case 'consumer':
@@ -138,6 +154,16 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       minute: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per minute.' },
       hour: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per hour.' },
       day: { type: ['number', 'null'], exclusiveMinimum: 0, description: 'Requests allowed per day.' },
+      month: {
+        type: ['number', 'null'],
+        exclusiveMinimum: 0,
+        description: 'Requests allowed per month (a sliding 30 days).',
+      },
+      year: {
+        type: ['number', 'null'],
+        exclusiveMinimum: 0,
+        description: 'Requests allowed per year (a sliding 365 days).',
+      },
       limit_by: {
         type: 'string',
         enum: [...LIMIT_BY],
@@ -149,10 +175,10 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       path: optStr('The path counted by `limit_by: path` (other paths are counted by client address).'),
       policy: {
         type: 'string',
-        enum: ['local', 'redis'],
+        enum: ['local', 'cluster', 'redis'],
         default: 'local',
         description:
-          'Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md).',
+          "Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md). Kong's `cluster` (counters in Kong's database) is accepted and counted as `local`, with a warning: each node enforces the limit on its own.",
       },
       redis: obj(
         "Where Redis is, for `policy: redis` (Kong 3.8's nested form of the `redis_*` fields).",
@@ -182,6 +208,37 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       sync_rate: { type: ['number', 'null'], description: 'Accepted for Kong compatibility; no effect.' },
     },
   },
+  kong: {
+    second: native(5),
+    minute: native(100),
+    hour: native(1000),
+    day: native(10000),
+    month: native(100000),
+    year: native(1000000),
+    limit_by: native('header', { header_name: 'x-user' }),
+    header_name: native('x-user'),
+    path: native('/v1'),
+    policy: ignored(NODE_LOCAL, 'local', 'cluster', {}, ['redis']),
+    fault_tolerant: native(false),
+    hide_client_headers: native(true),
+    error_code: native(503),
+    error_message: native('slow down'),
+    sync_rate: ignored(
+      'counters are exact (counted per request, locally or in Redis); there is no periodic sync',
+      -1,
+      10,
+    ),
+    redis_host: redisField('redis.internal'),
+    redis_port: redisField(6380),
+    redis_password: redisField('secret'),
+    redis_username: redisField('kong'),
+    redis_ssl: redisField(true),
+    redis_ssl_verify: redisField(true),
+    redis_server_name: redisField('redis.internal'),
+    redis_timeout: redisField(1000),
+    redis_database: redisField(1),
+    redis: redisField({ host: 'redis.internal', port: 6379 }),
+  },
   check(raw, problems: ConfigProblem[]): RateLimitingConfig {
     const limits: Limit[] = [];
     for (const [period, windowMs] of PERIODS) {
@@ -189,7 +246,10 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       if (v !== undefined && v !== null) limits.push({ period, windowMs, limit: v });
     }
     if (limits.length === 0)
-      problems.push({ path: [], message: 'give at least one limit: second, minute, hour or day' });
+      problems.push({
+        path: [],
+        message: 'give at least one limit: second, minute, hour, day, month or year',
+      });
     const limitBy = (raw.limit_by as RateLimitingConfig['limit_by'] | undefined) ?? 'consumer';
     const headerName = (raw.header_name as string | null | undefined) ?? null;
     const path = (raw.path as string | null | undefined) ?? null;
@@ -202,7 +262,7 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       limit_by: limitBy,
       header_name: headerName,
       path,
-      policy: (raw.policy as 'local' | 'redis' | undefined) ?? 'local',
+      policy: (raw.policy as RateLimitingConfig['policy'] | undefined) ?? 'local',
       redis: redisSettings(raw),
       hide_client_headers: (raw.hide_client_headers as boolean | undefined) ?? false,
       error_code: (raw.error_code as number | undefined) ?? 429,
@@ -221,8 +281,8 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       shared: shared !== null,
       clock: env.clock,
       header: (conf.header_name ?? '').toLowerCase(),
-      limitNames: conf.limits.map((l) => `x-ratelimit-limit-${l.period}`),
-      remainingNames: conf.limits.map((l) => `x-ratelimit-remaining-${l.period}`),
+      limitNames: conf.limits.map((l) => `X-RateLimit-Limit-${capitalized(l.period)}`),
+      remainingNames: conf.limits.map((l) => `X-RateLimit-Remaining-${capitalized(l.period)}`),
       limitValues: conf.limits.map((l) => String(l.limit)),
     };
   },
@@ -247,9 +307,9 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
         r.addResponseHeader(b.limitNames[i]!, b.limitValues[i]!);
         r.addResponseHeader(b.remainingNames[i]!, String(u.remaining));
       }
-      r.addResponseHeader('ratelimit-limit', String(tight.limit.limit));
-      r.addResponseHeader('ratelimit-remaining', String(tight.remaining));
-      r.addResponseHeader('ratelimit-reset', String(Math.max(1, Math.ceil(tight.resetMs / 1000))));
+      r.addResponseHeader('RateLimit-Limit', String(tight.limit.limit));
+      r.addResponseHeader('RateLimit-Remaining', String(tight.remaining));
+      r.addResponseHeader('RateLimit-Reset', String(Math.max(1, Math.ceil(tight.resetMs / 1000))));
     }
     if (d.allowed) return null;
     const reply: LocalReply = {

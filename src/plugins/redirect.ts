@@ -3,6 +3,7 @@
  * target URL; with `keep_incoming_path` the request's path and query replace the location's, which
  * is how an HTTP route sends every request to the same path on `https://` (HTTP to HTTPS).
  */
+import { native } from '../config/kong-fields.ts';
 import { bool } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef } from './types.ts';
 
@@ -30,6 +31,11 @@ export const redirect: PluginDef<RedirectConfig, RedirectConfig> = {
       location: { type: 'string', description: 'The absolute URL to redirect to.' },
       keep_incoming_path: bool("Replace the location's path and query with the request's.", false),
     },
+  },
+  kong: {
+    status_code: native(302, { location: 'https://example.com' }),
+    location: native('https://example.com'),
+    keep_incoming_path: native(true, { location: 'https://example.com' }),
   },
   check(raw, problems: ConfigProblem[]): RedirectConfig {
     const location = String(raw.location);

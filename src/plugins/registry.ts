@@ -2,10 +2,16 @@
  * Lookups over the built-in plugins (builtins.ts holds the one list). The admin API reads each
  * plugin's config schema from here, and validates a config with `checkPluginConfig`.
  */
+import { kongSchema } from '../config/kong-fields.ts';
 import { BUILTINS } from './builtins.ts';
 import type { AnyPlugin, ConfigProblem } from './types.ts';
 
 const BY_NAME: ReadonlyMap<string, AnyPlugin> = new Map(BUILTINS.map((p) => [p.name, p]));
+
+/** Each plugin's config schema with Kong's fields it accepts without acting on (its `kong` table). */
+const SCHEMAS: ReadonlyMap<string, Record<string, unknown>> = new Map(
+  BUILTINS.map((p) => [p.name, p.kong === undefined ? p.schema : kongSchema(p.schema, p.kong)]),
+);
 
 /** Higher priority first; equal priorities by name, so the order never depends on the list. */
 const ORDERED: readonly AnyPlugin[] = [...BUILTINS].sort(
@@ -26,7 +32,7 @@ export function pluginsByPriority(): readonly AnyPlugin[] {
 
 /** A plugin's config JSON Schema (the admin API's `/schemas/plugins/{name}`). */
 export function pluginConfigSchema(name: string): Record<string, unknown> | null {
-  return BY_NAME.get(name)?.schema ?? null;
+  return SCHEMAS.get(name) ?? null;
 }
 
 /**
@@ -37,7 +43,7 @@ export function pluginConfigRules(): Record<string, unknown>[] {
   return BUILTINS.map((p) => ({
     if: { properties: { name: { const: p.name } }, required: ['name'] },
     // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword
-    then: { properties: { config: p.schema } },
+    then: { properties: { config: SCHEMAS.get(p.name) } },
   }));
 }
 

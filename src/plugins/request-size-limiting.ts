@@ -4,6 +4,7 @@
  * counted as it streams (the exchange's body meter), and the client gets 413
  * FULCRUM_ERR_PAYLOAD_TOO_LARGE when it passes the limit (if no response has started by then).
  */
+import { native } from '../config/kong-fields.ts';
 import { bool, int } from './schema-kit.ts';
 import type { LocalReply, PluginDef } from './types.ts';
 
@@ -50,6 +51,11 @@ export const requestSizeLimiting: PluginDef<RequestSizeLimitingConfig, Built> = 
       },
       require_content_length: bool('Refuse requests with a body but no Content-Length (411).', false),
     },
+  },
+  kong: {
+    allowed_payload_size: native(10),
+    size_unit: native('kilobytes'),
+    require_content_length: native(true),
   },
   check(raw): RequestSizeLimitingConfig {
     return {

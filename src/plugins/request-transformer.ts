@@ -5,6 +5,7 @@
  * larger body, or another type, is forwarded untouched. `replace.uri` and `http_method` are not
  * supported yet.
  */
+import { ignored, native } from '../config/kong-fields.ts';
 import { applyFormRules, applyJsonRules } from './body-rules.ts';
 import { mediaType } from './request-body.ts';
 import { int } from './schema-kit.ts';
@@ -89,6 +90,35 @@ export const requestTransformer: PluginDef<RequestTransformerConfig, Built> = {
         { default: DEFAULT_BODY_LIMIT_BYTES },
       ),
     },
+  },
+  kong: {
+    http_method: ignored(
+      "the method sent to the target is the client's; a plugin cannot change it yet",
+      undefined,
+      'POST',
+      { type: 'string' },
+    ),
+    'remove.headers': native(['x-drop']),
+    'remove.querystring': native(['debug']),
+    'remove.body': native(['secret']),
+    'rename.headers': native(['x-old:x-new']),
+    'rename.querystring': native(['q:query']),
+    'rename.body': native(['a:b']),
+    'replace.uri': ignored(
+      'the path sent to the target is set by the route and service; a plugin cannot rewrite it yet',
+      undefined,
+      '/v2/orders',
+      { type: 'string' },
+    ),
+    'replace.headers': native(['x-env:prod']),
+    'replace.querystring': native(['v:2']),
+    'replace.body': native(['mode:live']),
+    'add.headers': native(['x-added:1']),
+    'add.querystring': native(['source:kong']),
+    'add.body': native(['extra:1']),
+    'append.headers': native(['x-list:a']),
+    'append.querystring': native(['tag:a']),
+    'append.body': native(['list:a']),
   },
   check(raw, problems: ConfigProblem[]): RequestTransformerConfig {
     return {

@@ -1,8 +1,16 @@
 /**
  * The in-memory store behind proxy-cache: entries by key, least recently used evicted first once
  * the total body bytes pass the limit. A key's variants (the response's `Vary`) are told apart by
- * the request header values Vary names; the names are remembered per primary key.
+ * the request header values Vary names; the names are remembered per primary key. An entry is
+ * also found by the digest of its key, the `X-Cache-Key` clients see (the admin API's
+ * `/proxy-cache` endpoints look up and purge by it).
  */
+import { createHash } from 'node:crypto';
+
+/** The `X-Cache-Key` of a cache key: 32 hex digits of its SHA-256. */
+export function cacheKeyDigest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
 
 export interface CachedResponse {
   readonly status: number;
@@ -29,6 +37,33 @@ export class ResponseCache {
 
   get totalBytes(): number {
     return this.bytes;
+  }
+
+  /** Drop every entry (`DELETE /proxy-cache`). */
+  purge(): void {
+    this.entries.clear();
+    this.vary.clear();
+    this.bytes = 0;
+  }
+
+  private keyOfDigest(digest: string): string | null {
+    for (const k of this.entries.keys()) if (cacheKeyDigest(k) === digest) return k;
+    return null;
+  }
+
+  /** The entry whose key has this digest (an admin lookup: a scan), or null. */
+  byDigest(digest: string): CachedResponse | null {
+    const k = this.keyOfDigest(digest);
+    return k === null ? null : this.entries.get(k)!;
+  }
+
+  /** Drop the entry whose key has this digest; whether there was one. */
+  deleteByDigest(digest: string): boolean {
+    const k = this.keyOfDigest(digest);
+    if (k === null) return false;
+    this.bytes -= this.entries.get(k)!.body.length;
+    this.entries.delete(k);
+    return true;
   }
 
   /** The request header names the response for this primary key varies on. */

@@ -4,6 +4,7 @@
  * and the top-level fields of a proxied JSON body (`json`, with `json_types`) up to `body_limit`
  * (json-body-transform.ts). A rewritten body loses its Content-Length and is sent chunked.
  */
+import { native } from '../config/kong-fields.ts';
 import type { BodyRules, JsonType } from './body-rules.ts';
 import { JsonBodyTransform } from './json-body-transform.ts';
 import { mediaType } from './request-body.ts';
@@ -115,6 +116,21 @@ export const responseTransformer: PluginDef<ResponseTransformerConfig, Built> = 
   priority: 800,
   noConsumer: false,
   schema: { type: 'object', additionalProperties: false, properties: schema() },
+  kong: {
+    'remove.headers': native(['x-powered-by']),
+    'remove.json': native(['secret']),
+    'rename.headers': native(['x-old:x-new']),
+    'rename.json': native(['a:b']),
+    'replace.headers': native(['x-env:prod']),
+    'replace.json': native(['mode:live']),
+    'replace.json_types': native(['string'], { replace: { json: ['mode:live'] } }),
+    'add.headers': native(['x-added:1']),
+    'add.json': native(['extra:1']),
+    'add.json_types': native(['number'], { add: { json: ['extra:1'] } }),
+    'append.headers': native(['x-list:a']),
+    'append.json': native(['list:a']),
+    'append.json_types': native(['string'], { append: { json: ['list:a'] } }),
+  },
   check(raw, problems: ConfigProblem[]): ResponseTransformerConfig {
     const json = rulesFor(raw, 'json', problems, false);
     return {

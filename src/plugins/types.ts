@@ -11,6 +11,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { KongTable } from '../config/kong-fields.ts';
 import type { PathPart } from '../config/load.ts';
 import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -154,6 +155,12 @@ export interface PluginDef<Conf = unknown, Built = unknown> {
   readonly noConsumer: boolean;
   /** JSON Schema (draft-07) of `config`, with defaults and descriptions. */
   readonly schema: Record<string, unknown>;
+  /**
+   * Kong's fields of this plugin's `config` (kong/plugins/<name>/schema.lua, 3.9) and what Fulcrum
+   * does with each (config/kong-fields.ts); absent for plugins Kong does not have. The registry
+   * splices the ignored ones into `schema`.
+   */
+  readonly kong?: KongTable;
   /** Semantic checks on a structurally valid config; fills defaults. Problems make it refused. */
   check(raw: Record<string, unknown>, problems: ConfigProblem[]): Conf;
   /** Services the config names, checked to exist when the file loads (paths relative to `config`). */

@@ -13,12 +13,12 @@
  * It speaks to the client through a Downstream (HTTP/1.1 connection or HTTP/2 stream, the same
  * state machine for both) and to targets through pools (h1-pool.ts, h2-pool.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import { inCidrList } from '../core/net.ts';
+import { nextRequestId } from '../core/request-id.ts';
 import type { Fields } from '../http1/fields.ts';
 import { headWriter } from '../http1/head-writer.ts';
 import { H } from '../http1/syntax.ts';
@@ -138,7 +138,8 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const ridHeader = node.headers.requestId;
     if (ridHeader !== '') {
       const given = down.fields.get(ridHeader);
-      this.requestId = given !== undefined && given.length > 0 && given.length <= 200 ? given : randomUUID();
+      this.requestId =
+        given !== undefined && given.length > 0 && given.length <= 200 ? given : nextRequestId();
     }
     if (this.core.draining) down.closeAfter = true;
     const url = down.target;

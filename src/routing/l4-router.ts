@@ -13,6 +13,7 @@ import type { BlockList } from 'node:net';
 import type { CidrPort, L4Protocol } from '../config/l4.ts';
 import type { RouteSpec } from '../config/types.ts';
 import { buildCidrList, inCidrList } from '../core/net.ts';
+import { remapEntries } from './remap.ts';
 
 export interface L4Facts {
   readonly protocol: L4Protocol;
@@ -104,6 +105,14 @@ export class L4Router<R> {
     }
     entries.sort((a, b) => compare(a.sortKey, b.sortKey));
     this.entries = entries;
+  }
+
+  /**
+   * The same rules carrying other route objects (a generation whose routes only point at rebuilt
+   * services): a copy of the entries, with no matcher compiled and no sort.
+   */
+  remap(map: ReadonlyMap<R, R>): this {
+    return remapEntries(this, this.entries, map);
   }
 
   /** Whether any route serves this protocol (a listener with none refuses every connection). */

@@ -16,6 +16,7 @@
 
 import type { RouteSpec } from '../config/types.ts';
 import { linearRegExp } from '../core/linear-regex.ts';
+import { remapEntries } from './remap.ts';
 
 export interface RouteMatch<R> {
   readonly route: R;
@@ -174,6 +175,14 @@ export class Router<R> {
     }
     entries.sort((a, b) => compare(a.sortKey, b.sortKey));
     this.entries = entries;
+  }
+
+  /**
+   * The same rules carrying other route objects (a generation whose routes only point at rebuilt
+   * services): a copy of the entries, with no matcher compiled and no sort.
+   */
+  remap(map: ReadonlyMap<R, R>): this {
+    return remapEntries(this, this.entries, map);
   }
 
   /** The routes in matching order (for status pages and tests). */

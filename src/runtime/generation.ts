@@ -107,6 +107,7 @@ interface Parts {
   readonly services: ReadonlyMap<string, ServiceRuntime>;
   readonly trusted: BlockList | null;
   readonly keys: BuildKeys;
+  readonly plugins: PluginSet | null;
 }
 
 export class Generation {
@@ -122,6 +123,8 @@ export class Generation {
   readonly trusted: BlockList | null;
   readonly poolKeys: ReadonlySet<string>;
   readonly targetKeys: ReadonlySet<string>;
+  /** The plugin instances the routes' chains were compiled from (a later build may keep them). */
+  readonly plugins: PluginSet | null;
   /** Requests started on this generation and not yet finished. */
   inflight = 0;
   readonly createdAtMs: number;
@@ -138,6 +141,7 @@ export class Generation {
     this.trusted = p.trusted;
     this.poolKeys = p.keys.poolKeys;
     this.targetKeys = p.keys.targetKeys;
+    this.plugins = p.plugins;
   }
 
   /**
@@ -146,11 +150,31 @@ export class Generation {
    * (src/core/pace.ts). The work is linear in the snapshot. Live state is reused by key; what
    * changes on a kept object (a target's weight, a guard's limits) is configuration that is about
    * to be in force, so an older generation seeing it early is harmless.
+   *
+   * With `prev` (the generation in service), what holds the same spec objects is kept rather than
+   * rebuilt: an upstream (its targets, picker, guard), a service on a kept upstream (its pools), the
+   * plugin instances while plugins, consumers and trusted addresses are the same, a route on a kept
+   * service, and the routers while the routes' rules are the same. A discovery change (a new spec for
+   * one upstream, src/discovery/) so rebuilds that upstream, its services and their routes' runtime
+   * objects, and nothing else.
    */
-  static *build(id: number, snapshot: Snapshot, live: LiveState, keys = newBuildKeys()): Steps<Generation> {
+  static *build(
+    id: number,
+    snapshot: Snapshot,
+    live: LiveState,
+    keys = newBuildKeys(),
+    prev: Generation | null = null,
+  ): Steps<Generation> {
     const upstreams = new Map<string, UpstreamRuntime>();
+    const sameZone = prev !== null && prev.snapshot.node.zone === snapshot.node.zone;
     for (const u of snapshot.upstreams) {
       keys.upstreams.add(u.name);
+      const kept = sameZone ? prev.upstreams.get(u.name) : undefined;
+      if (kept !== undefined && kept.spec === u) {
+        for (const t of kept.targets) keys.targetKeys.add(t.key);
+        upstreams.set(u.name, kept);
+        continue;
+      }
       const b = buildUpstreamBalancing(u, snapshot.node.zone, live);
       for (const t of b.targets) keys.targetKeys.add(t.key);
       upstreams.set(u.name, upstreamRuntime(u, b, live));
@@ -159,11 +183,17 @@ export class Generation {
     const services = new Map<string, ServiceRuntime>();
     for (const s of snapshot.services) {
       const upstream = upstreams.get(s.upstream)!;
+      const maxConnections = upstream.spec.circuitBreaker.maxConnections;
+      const kept = prev?.services.get(s.name);
+      if (kept !== undefined && kept.spec === s && kept.upstream === upstream) {
+        for (const t of kept.pools.keys()) keys.poolKeys.add(poolKey(t, s, maxConnections));
+        services.set(s.name, kept);
+        continue;
+      }
       const pools = new Map<TargetState, TargetPool>();
       // tcp and udp services connect per connection (src/proxy/tcp-tunnel.ts), without a pool.
       const pooled = s.protocol !== 'tcp' && s.protocol !== 'udp' && s.protocol !== 'tls_passthrough';
       for (const t of pooled ? upstream.targets : []) {
-        const maxConnections = upstream.spec.circuitBreaker.maxConnections;
         keys.poolKeys.add(poolKey(t, s, maxConnections));
         pools.set(t, live.pools.get(t, s, maxConnections));
         if (pools.size % TARGETS_PER_STEP === 0) yield;
@@ -174,7 +204,15 @@ export class Generation {
     const cidr = buildCidrList(snapshot.node.trustedIps);
     const trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
     let plugins: PluginSet | null = null;
-    if (snapshot.plugins.some((p) => p.enabled))
+    // Plugin instances depend on the plugins, the consumers and the trusted addresses only.
+    const before = prev?.snapshot;
+    const keepPlugins =
+      before !== undefined &&
+      before.plugins === snapshot.plugins &&
+      before.consumers === snapshot.consumers &&
+      before.node.trustedIps === snapshot.node.trustedIps;
+    if (keepPlugins) plugins = prev!.plugins;
+    else if (snapshot.plugins.some((p) => p.enabled))
       plugins = yield* PluginSet.build(snapshot, {
         clock: live.clock,
         rng: live.rng,
@@ -186,17 +224,43 @@ export class Generation {
     else live.pluginState.clear();
     yield;
     const disabledPaths = new Map(snapshot.problems.map((p) => [p.path, p.message]));
+    const keptRoutes =
+      keepPlugins && before.problems === snapshot.problems
+        ? new Map(prev!.routes.map((r) => [r.spec, r]))
+        : null;
     const routes: RouteRuntime[] = [];
+    /** Old route → new, for routes whose matching rules are the same (only their service was rebuilt). */
+    const moved = new Map<RouteRuntime, RouteRuntime>();
     for (const r of snapshot.routes) {
-      routes.push(routeRuntime(r, services, disabledPaths, plugins, live));
-      yield;
+      const kept = keptRoutes?.get(r);
+      const service = services.get(r.service) ?? null;
+      if (kept !== undefined && kept.service === service) routes.push(kept);
+      else {
+        const made = routeRuntime(r, services, disabledPaths, plugins, live);
+        if (kept !== undefined) moved.set(kept, made);
+        routes.push(made);
+        yield;
+      }
     }
-    const router = new Router(
-      routes.filter((r) => r.spec.l4 === null).map((r) => ({ route: r, spec: r.spec })),
-    );
+    // The routers hold the routes in matching order: when the rules are the same, only the route
+    // objects they carry change (a copy, no sort); otherwise they are built anew.
+    const sameRules =
+      keptRoutes !== null &&
+      prev!.routes.length === routes.length &&
+      prev!.routes.every((r, i) => r === routes[i] || moved.get(r) === routes[i]);
+    const router = !sameRules
+      ? new Router(routes.filter((r) => r.spec.l4 === null).map((r) => ({ route: r, spec: r.spec })))
+      : moved.size === 0
+        ? prev!.router
+        : prev!.router.remap(moved);
     yield;
-    const l4Router = new L4Router(routes.map((r) => ({ route: r, spec: r.spec })));
+    const l4Router = !sameRules
+      ? new L4Router(routes.map((r) => ({ route: r, spec: r.spec })))
+      : moved.size === 0
+        ? prev!.l4Router
+        : prev!.l4Router.remap(moved);
     return new Generation({
+      plugins,
       id,
       snapshot,
       createdAtMs: live.clock.nowMs(),

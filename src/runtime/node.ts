@@ -3,6 +3,7 @@
  * the CLI drives: start, reload (atomic swap, or refusal that keeps the old configuration),
  * graceful stop (stop accepting, let in-flight requests finish up to the drain timeout).
  */
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
@@ -10,14 +11,14 @@ import { openClusterStore } from '../cluster/node-cluster.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
-import { type Clock, systemClock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
-import { type Rng, systemRng } from '../core/random.ts';
+import { systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
-import type { HealthShare } from '../health/share.ts';
+import { Discovery } from '../discovery/discovery.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
-import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
-import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
+import { createLogs, type Logs } from '../observability/access-log.ts';
+import { proxyCachesIn } from '../plugins/proxy-cache.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
@@ -26,133 +27,30 @@ import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
 import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
+import { discoveredTargetRows } from './discovery-view.ts';
 import { FileWatch } from './file-watch.ts';
 import { checkServiceHosts } from './host-check.ts';
-import { type Prepared, Runtime } from './runtime.ts';
+import {
+  BindError,
+  DISCOVERY_START_WAIT_MS,
+  listenerKey,
+  type NodeOptions,
+  type PreparedChange,
+  type ProxyHost,
+  type ReloadResult,
+  withZone,
+} from './node-options.ts';
+import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
-export interface NodeOptions {
-  /** The declarative file; reload() re-reads it. */
-  readonly configFile?: string;
-  /** A snapshot to start from instead of a file (tests). */
-  readonly snapshot?: Snapshot;
-  /** A store to read the configuration from instead of a file (embedding: MemoryStore); reload() re-reads it. */
-  readonly store?: ConfigStore;
-  readonly clock?: Clock;
-  readonly rng?: Rng;
-  /** Override the file's logging (tests pass `off` and `silent`). */
-  readonly accessLog?: string;
-  readonly logLevel?: string;
-  /** Override the file's `logging.format` (CLI `--log-format`). */
-  readonly logFormat?: LogFormat;
-  /**
-   * Managed mode: the admin API's changes are persisted to this state file and read back on start
-   * (`fulcrum start --managed --state FILE`). When the file does not exist yet, the node starts
-   * from `configFile` if given (and writes it as the first state), else empty.
-   */
-  readonly stateFile?: string;
-  /**
-   * Cluster mode: the Redis the cluster shares (`fulcrum start --cluster URL`), over the file's
-   * `cluster.redis`; with neither, the node is alone (docs/cluster.md).
-   */
-  readonly cluster?: string;
-  /** File mode: reload when the declarative file changes (`fulcrum start --watch`). */
-  readonly watch?: boolean;
-  /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
-  readonly zone?: string;
-  /**
-   * Validate configuration changes in a worker thread and build generations a few milliseconds at
-   * a time (default true; docs/architecture.md). Off, a change is handled in one go.
-   */
-  readonly configWorker?: boolean;
-  /** How paced work waits for the next turn of the event loop (tests count turns). */
-  readonly scheduler?: Scheduler;
-  /**
-   * Where the proxy listeners run when not in this process: a primary's worker processes
-   * (src/workers/pool.ts). The node then binds no proxy listener itself; each change is applied by
-   * the workers first (all or none), then here.
-   */
-  readonly proxyHost?: (snapshot: Snapshot, node: FulcrumNode) => ProxyHost | undefined;
-  /** Whether to bind the admin listener (default: as the configuration says; false in a worker). */
-  readonly admin?: boolean;
-  /** The number of the first generation (a worker takes its primary's). */
-  readonly generation?: number;
-  /** Health checks shared with other processes (src/health/share.ts). */
-  readonly healthShare?: HealthShare;
-  /** Rate-limit counts shared with other processes (workers' primary, Redis). */
-  readonly counters?: SharedCounters;
-  /** Fields every application log line carries (`worker: 2`). */
-  readonly logBindings?: Record<string, unknown>;
-  /** The start-up log line's message (default `fulcrum started`). */
-  readonly startedMessage?: string;
-}
-
-/**
- * Where proxy listeners run when it is not the node's own process (src/workers/pool.ts): started
- * with the first snapshot, given each change to apply before the node applies it, stopped last.
- */
-export interface ProxyHost {
-  start(snapshot: Snapshot, generation: number): Promise<void>;
-  /** Apply a change everywhere or nowhere, as generation `generation`. */
-  apply(snapshot: Snapshot, generation: number): Promise<ReloadResult>;
-  addresses(): AddressInfo[];
-  /** Per worker process: what `/status` shows of it. */
-  status(): Promise<unknown[]>;
-  /** The node's metrics text: this process's (`own`) merged with every worker's, labelled by worker. */
-  metrics(own: string): Promise<string>;
-  reopenLogs(): void;
-  /** Drain and stop (SIGTERM): resolves once every process has exited. */
-  stop(drainMs: number): Promise<void>;
-}
-
-/** A change built and bound, not yet in service (FulcrumNode.prepare). */
-export interface PreparedChange {
-  readonly snapshot: Snapshot;
-  readonly before: string;
-  readonly listeners: ProxyListener[];
-  readonly added: readonly ProxyListener[];
-  readonly reconfigure: readonly (readonly [ProxyListener, ListenerSpec])[];
-  readonly built: Prepared;
-}
-
-/**
- * A listener could not bind its address: the message names the listener and says why, for the
- * command line to print without a stack (EADDRINUSE, EACCES, EADDRNOTAVAIL).
- */
-export class BindError extends Error {
-  readonly listener: string;
-  readonly code: string;
-  constructor(listener: string, protocol: string, address: string, port: number, err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const why =
-      code === 'EADDRINUSE'
-        ? 'the address is already in use (another process listens on it)'
-        : code === 'EACCES'
-          ? 'permission denied (ports below 1024 need privileges)'
-          : code === 'EADDRNOTAVAIL'
-            ? 'the address is not one of this machine'
-            : (err as Error).message;
-    super(
-      `listener ${JSON.stringify(listener)} (${protocol} on ${address}:${port}) cannot bind: ${why}${code ? ` (${code})` : ''}`,
-    );
-    this.listener = listener;
-    this.code = code;
-  }
-}
-
-export type ReloadResult =
-  | { ok: true; generation: number; hash: string; changed: boolean }
-  | { ok: false; issues: readonly ConfigIssue[] };
-
-function listenerKey(l: ListenerSpec): string {
-  return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
-}
-
-/** The snapshot with the node's zone replaced by an override (the override wins over the file). */
-function withZone(snapshot: Snapshot, zone: string | undefined): Snapshot {
-  if (zone === undefined || zone === snapshot.node.zone) return snapshot;
-  return Object.freeze({ ...snapshot, node: Object.freeze({ ...snapshot.node, zone }) });
-}
+export {
+  BindError,
+  DISCOVERY_START_WAIT_MS,
+  type NodeOptions,
+  type PreparedChange,
+  type ProxyHost,
+  type ReloadResult,
+} from './node-options.ts';
 
 export class FulcrumNode {
   readonly runtime: Runtime;
@@ -166,6 +64,8 @@ export class FulcrumNode {
   proxyHost: ProxyHost | null = null;
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
+  /** Kong's `node_id` (`GET /`): one per process. */
+  private readonly nodeId = randomUUID();
   private stopping: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
   /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
@@ -174,6 +74,15 @@ export class FulcrumNode {
   private bound = false;
   /** The last load's lookups of service hosts (host-check.ts); settles when they have answered. */
   hostCheck: Promise<void> = Promise.resolve();
+  /** Discovery (src/discovery/): the base configuration in, the configuration to serve out. */
+  readonly discovery: Discovery;
+  /** Whether this node runs discovery (not in a worker: NodeOptions.discovery). */
+  private readonly discovers: boolean;
+  /** Configuration changes put in service one after the other (a base change, a discovery change). */
+  private changes: Promise<unknown> = Promise.resolve();
+  private discoveryQueued = false;
+  /** Discovery changes put in service (tests wait on it). */
+  discoveryApplied = 0;
 
   private constructor(
     snapshot: Snapshot,
@@ -212,6 +121,14 @@ export class FulcrumNode {
     this.redisCounters?.register(this.runtime.metrics.registry);
     if (options.healthShare !== undefined)
       this.runtime.health.setShare(options.healthShare, this.runtime.current.upstreams.values());
+    this.discovers = options.discovery !== false;
+    this.discovery = new Discovery({
+      clock,
+      ioClock: this.runtime.ioClock,
+      rng: this.runtime.rng,
+      log: this.logs.app,
+      onChange: () => this.discoveryChanged(),
+    });
     this.startedAtMs = clock.nowMs();
     this.scheduler = options.scheduler ?? immediateScheduler;
     this.control = new ConfigControl(config.store, config, {
@@ -256,12 +173,18 @@ export class FulcrumNode {
     const node = new FulcrumNode(snapshot, options, config);
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
     try {
-      await node.bind(snapshot);
+      if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
+        await node.discovery.ready(DISCOVERY_START_WAIT_MS);
+        await node.enqueue(() => node.putDiscovered());
+      }
+      // In the queue: a discovery change while the workers start waits for them to be up.
+      await node.enqueue(() => node.bind());
     } catch (err) {
       await node.stop();
       throw err;
     }
-    for (const p of snapshot.problems) node.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      node.logs.app.warn({ path: p.path }, p.message);
     node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
     const store = config.store;
     if (store instanceof ClusterStore) {
@@ -291,7 +214,9 @@ export class FulcrumNode {
     return node;
   }
 
-  private async bind(snapshot: Snapshot): Promise<void> {
+  /** Bind the listeners of the configuration in service (with what discovery found at start). */
+  private async bind(): Promise<void> {
+    const snapshot = this.runtime.current.snapshot;
     if (this.proxyHost !== null) await this.proxyHost.start(snapshot, this.runtime.current.id);
     else
       for (const spec of snapshot.node.listeners) {
@@ -311,9 +236,11 @@ export class FulcrumNode {
         token: () => this.runtime.current.snapshot.node.admin.token,
         allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
         upstreamHealth: (name) => upstreamHealth(this.runtime, name),
+        discoveredTargets: (name) => discoveredTargetRows(this.runtime, this.discovery, name),
         setTargetState: (u, t, state) => setTargetState(this.runtime, u, t, state),
         readiness: () => this.readiness(),
         clock: this.runtime.clock,
+        kong: { proxyCaches: () => proxyCachesIn(this.runtime.live.pluginState), nodeId: this.nodeId },
         dashboard: {
           config: () => dashboardConfig(this.dashboardNode()),
           stats: () => dashboardStats(this.dashboardNode()),
@@ -425,6 +352,9 @@ export class FulcrumNode {
       ...(this.control.store instanceof ClusterStore
         ? { cluster: { ...this.control.store.status(), version: this.control.version } }
         : {}),
+      ...(this.discovers && snap === this.discovery.merged() && snap.hash.includes('+')
+        ? { discovery: this.discovery.status() }
+        : {}),
     };
   }
 
@@ -466,34 +396,97 @@ export class FulcrumNode {
     }
   }
 
-  /** Put a validated snapshot in service (listeners added or removed as the snapshot says). */
-  async applySnapshot(given: Snapshot): Promise<ReloadResult> {
+  /** Run configuration changes one at a time, in order. */
+  private enqueue<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.changes.then(f, f);
+    this.changes = p.catch(() => {});
+    return p;
+  }
+
+  /** Discovery has new targets: put them in service after what is queued (once for many changes). */
+  private discoveryChanged(): void {
+    if (this.discoveryQueued) return;
+    this.discoveryQueued = true;
+    void this.enqueue(async () => {
+      this.discoveryQueued = false;
+      await this.putDiscovered();
+    });
+  }
+
+  /**
+   * What discovery found, put in service. With workers (once they are started), through them
+   * first, all or none, as any change (`host.apply`); a change they refuse is logged and the next
+   * discovery change tries again.
+   */
+  private async putDiscovered(): Promise<void> {
+    const snapshot = this.discovery.merged();
+    if (this.stopping !== null || snapshot === this.runtime.current.snapshot) return;
+    const host = this.bound ? this.proxyHost : null;
+    let generation: number;
+    if (host !== null) {
+      const r = await this.throughHost(host, snapshot);
+      if (!r.ok) {
+        this.logs.app.error({ issues: r.issues }, 'discovered targets refused by a worker');
+        return;
+      }
+      generation = r.generation;
+    } else
+      generation = (
+        this.options.configWorker === false
+          ? this.runtime.apply(snapshot)
+          : await this.runtime.applyPaced(snapshot, this.scheduler)
+      ).id;
+    this.discoveryApplied++;
+    this.logs.app.info({ generation, hash: snapshot.hash }, 'discovered targets changed');
+  }
+
+  /**
+   * Put a validated snapshot in service (listeners added or removed as the snapshot says), with
+   * what discovery finds for it, after the changes queued before it.
+   */
+  applySnapshot(given: Snapshot): Promise<ReloadResult> {
+    return this.enqueue(() => this.applyBase(given));
+  }
+
+  private async applyBase(given: Snapshot): Promise<ReloadResult> {
+    const zoned = withZone(given, this.options.zone);
+    const snapshot = this.discovers ? this.discovery.setBase(zoned) : zoned;
     const host = this.proxyHost;
     if (host !== null) {
-      // The workers first, all or none (src/workers/pool.ts); then this process's runtime, which
-      // binds no proxy listener but runs the admin API and the health checks.
-      const snapshot = withZone(given, this.options.zone);
-      const id = this.runtime.current.id + 1;
-      const r = await host.apply(snapshot, id);
-      if (!r.ok) {
-        this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
-        return r;
-      }
       const before = this.runtime.current.snapshot.hash;
-      const gen = await this.runtime.applyPaced(snapshot, this.scheduler, id);
-      return this.applied(snapshot, gen.id, before);
+      const r = await this.throughHost(host, snapshot);
+      return r.ok ? this.applied(snapshot, r.generation, before) : r;
     }
-    if (this.options.configWorker === false) {
-      const p = await this.prepare(given, undefined, false);
-      return 'issues' in p ? p : this.commit(p);
-    }
-    const p = await this.prepare(given);
+    const p = await this.prepare(snapshot, undefined, this.options.configWorker !== false);
     return 'issues' in p ? p : this.commit(p);
   }
 
   /**
+   * A change on a node with workers: the workers first, all or none (src/workers/pool.ts); then
+   * this process's runtime, which binds no proxy listener but runs the admin API, the health
+   * checks and discovery.
+   */
+  private async throughHost(
+    host: ProxyHost,
+    snapshot: Snapshot,
+  ): Promise<{ ok: true; generation: number } | { ok: false; issues: readonly ConfigIssue[] }> {
+    const id = this.runtime.current.id + 1;
+    const r = await host.apply(snapshot, id);
+    if (!r.ok) {
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      return r;
+    }
+    const gen =
+      this.options.configWorker === false
+        ? this.runtime.apply(snapshot, id)
+        : await this.runtime.applyPaced(snapshot, this.scheduler, id);
+    return { ok: true, generation: gen.id };
+  }
+
+  /**
    * The first half of a change: listeners added by the snapshot bound (and removed ones stopped),
-   * the generation built (as `id` when given) but not in service. `commit` or `abort` it.
+   * the generation built (as `id` when given) but not in service. `commit` or `abort` it. The
+   * snapshot is put in service as given (a worker's comes from its primary, discovery done).
    */
   async prepare(
     given: Snapshot,
@@ -557,7 +550,8 @@ export class FulcrumNode {
   }
 
   private applied(snapshot: Snapshot, generation: number, before: string): ReloadResult {
-    for (const p of snapshot.problems) this.logs.app.warn({ path: p.path }, p.message);
+    for (const p of [...snapshot.problems, ...snapshot.warnings])
+      this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
@@ -595,6 +589,7 @@ export class FulcrumNode {
       for (const l of this.listeners) l.destroyAll();
     }
     this.watcher?.close();
+    this.discovery.close();
     await this.admin?.close();
     await this.control.pipeline.close();
     this.runtime.close();

@@ -157,7 +157,9 @@ export class Runtime implements ProxyCore {
 
   /** Build a generation from the snapshot at once and put it in service; the old one drains. */
   apply(snapshot: Snapshot, id?: number): Generation {
-    return this.swap(finish(Generation.build(this.takeId(id), snapshot, this.live)));
+    return this.swap(
+      finish(Generation.build(this.takeId(id), snapshot, this.live, newBuildKeys(), this.gen)),
+    );
   }
 
   /**
@@ -179,7 +181,11 @@ export class Runtime implements ProxyCore {
     this.building.add(keys);
     try {
       const budget = { clock: this.clock, maxMs: PACE_BUDGET_MS, maxSteps: PACE_MAX_STEPS };
-      const gen = await pace(Generation.build(this.takeId(id), snapshot, this.live, keys), scheduler, budget);
+      const gen = await pace(
+        Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen),
+        scheduler,
+        budget,
+      );
       return { gen, keys };
     } catch (err) {
       this.building.delete(keys);
@@ -190,7 +196,7 @@ export class Runtime implements ProxyCore {
   /** Build a generation at once, not in service (Runtime.prepare without pacing). */
   prepareNow(snapshot: Snapshot, id?: number): Prepared {
     const keys = newBuildKeys();
-    return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys)), keys };
+    return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen)), keys };
   }
 
   /** Put a prepared generation in service. */
@@ -201,7 +207,8 @@ export class Runtime implements ProxyCore {
 
   /**
    * Drop a prepared generation. Its build gave kept live objects (a target's weight, a guard's
-   * limits) the new settings; building the snapshot in service again gives them back theirs.
+   * limits) the new settings; building the snapshot in service again gives them back theirs (a
+   * whole build: one reusing the generation in service by spec identity would reset nothing).
    */
   abandon(p: Prepared): void {
     this.building.delete(p.keys);

@@ -82,14 +82,15 @@ export interface ConfigPipeline {
 }
 
 /**
- * The snapshot of a state, through the same validator and normalizer as the file. The document
- * is a copy (the snapshot is frozen, the state's entities must not be), checked as a value: its
- * issues name paths, and there is no text whose lines they could name.
+ * The snapshot of a state, through the same validator and normalizer as the file, the exported
+ * document checked directly as a value (its issues name paths; there is no text whose lines they
+ * could name). The normalizer reads Kong's view of it (kong-compat.ts), a fresh tree, so freezing
+ * the snapshot never freezes the state's entities.
  */
 export function snapshotOf(state: State, source: string): { snapshot: Snapshot } | { issues: ConfigIssue[] } {
   const { doc } = exportDocument(state);
   try {
-    return { snapshot: snapshotFromSource(valueSource(structuredClone(doc), source)) };
+    return { snapshot: snapshotFromSource(valueSource(doc, source)) };
   } catch (err) {
     if (err instanceof ConfigError) return { issues: [...err.issues] };
     throw err;

@@ -15,10 +15,19 @@
  * snapshot → generation swap; nothing here builds a Snapshot by hand.
  */
 
+import { CREDENTIAL_COLLECTIONS } from '../config/consumer-schema.ts';
+import {
+  consumerId,
+  idOf,
+  parseServiceUrl,
+  refKey,
+  serviceName,
+  targetId,
+  uuidFrom,
+} from '../config/entity-ids.ts';
+import { kongPrepass } from '../config/kong-compat.ts';
 import { formatPath, type PathPart } from '../config/load.ts';
 import { nodeSchemas } from '../config/node-schema.ts';
-import { DEFAULT_TARGET_PORT, uuidFrom } from '../config/normalize.ts';
-import { formatHostPort, parseHostPort } from '../core/net.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: entity bodies are checked by the schema on export
 export type Entity = Record<string, any> & { id: string; created_at: number; updated_at: number };
@@ -106,14 +115,6 @@ function strip(raw: Raw, drop: readonly string[]): Raw {
 /** Expand a service's `url` into protocol/host/port/path, as Kong stores it; null when not a URL. */
 export function expandServiceUrl(raw: Raw): Raw | null {
   if (typeof raw.url !== 'string') return raw;
-  let u: URL;
-  try {
-    u = new URL(raw.url);
-  } catch {
-    return null;
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
-  if (u.username || u.password || u.search || u.hash) return null;
   if (
     raw.host !== undefined ||
     raw.port !== undefined ||
@@ -121,12 +122,13 @@ export function expandServiceUrl(raw: Raw): Raw | null {
     raw.protocol !== undefined
   )
     return null;
-  const protocol = u.protocol === 'https:' ? 'https' : 'http';
+  const u = parseServiceUrl(raw.url);
+  if (typeof u === 'string') return null;
   const out = strip(raw, ['url']);
-  out.protocol = protocol;
-  out.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  out.port = u.port ? Number(u.port) : protocol === 'https' ? 443 : 80;
-  out.path = u.pathname;
+  out.protocol = u.protocol;
+  out.host = u.host;
+  out.port = u.port;
+  out.path = u.path;
   return out;
 }
 
@@ -134,7 +136,9 @@ export function expandServiceUrl(raw: Raw): Raw | null {
  * Entities from a declarative document that the validator accepted (or that is about to be
  * validated: unknown shapes are carried through for the validator to name). `now` is in seconds.
  */
-export function importDocument(doc: Raw, now: number, previous?: State): State {
+export function importDocument(given: Raw, now: number, previous?: State): State {
+  // As the file is read: nulls are unset, an old format is migrated (kong-compat.ts).
+  const doc = kongPrepass(given).value as Raw;
   const prevAt = new Map<string, number>();
   if (previous) for (const k of KINDS) for (const e of previous[k]) prevAt.set(`${k}/${e.id}`, e.created_at);
   const stamp = (kind: Kind, id: string): { created_at: number; updated_at: number } => ({
@@ -166,7 +170,7 @@ export function importDocument(doc: Raw, now: number, previous?: State): State {
       pending.push({ raw: p, at: [...at, 'plugins', i], scope: { [owner]: { id } } });
     });
   const addRoute = (r: Raw, at: PathPart[], serviceId: string | null) => {
-    const id = typeof r.id === 'string' ? r.id : uuidFrom('route', (r.name as string) ?? formatPath(at));
+    const id = idOf('route', r, (r.name as string) ?? formatPath(at));
     s.routes.push({
       ...strip(r, ['plugins', 'service']),
       id,
@@ -174,47 +178,53 @@ export function importDocument(doc: Raw, now: number, previous?: State): State {
       ...stamp('routes', id),
     });
     if (typeof r.name === 'string') routeByName.set(r.name, id);
+    routeByName.set(id, id);
     nested('route', id, r.plugins, at);
   };
 
   list(doc.upstreams).forEach((u) => {
     const name = String(u.name);
-    const id = typeof u.id === 'string' ? u.id : uuidFrom('upstream', name);
+    const id = idOf('upstream', u, name);
     s.upstreams.push({ ...strip(u, ['targets', 'plugins']), id, ...stamp('upstreams', id) });
     for (const t of list(u.targets)) s.targets.push(importTarget(t, name, id, stamp));
   });
-  const upstreamByName = new Map<unknown, Entity>();
-  for (const u of s.upstreams) if (!upstreamByName.has(u.name)) upstreamByName.set(u.name, u);
+  const upstreamByRef = new Map<unknown, Entity>();
+  for (const u of s.upstreams)
+    for (const k of [u.id, u.name]) if (!upstreamByRef.has(k)) upstreamByRef.set(k, u);
   list(doc.targets).forEach((t) => {
-    const u = upstreamByName.get(t.upstream);
+    const u = upstreamByRef.get(refKey(t.upstream));
     if (u) s.targets.push(importTarget(strip(t, ['upstream']), u.name, u.id, stamp));
   });
   list(doc.services).forEach((sv, i) => {
-    const name = typeof sv.name === 'string' ? sv.name : `service-${i}`;
-    const id = typeof sv.id === 'string' ? sv.id : uuidFrom('service', name);
+    const name = serviceName(sv, i);
+    const id = idOf('service', sv, name);
     const body = expandServiceUrl(strip(sv, ['routes', 'plugins'])) ?? strip(sv, ['routes', 'plugins']);
     s.services.push({ ...body, id, ...stamp('services', id) });
     serviceByName.set(name, id);
+    serviceByName.set(id, id);
     nested('service', id, sv.plugins, ['services', i]);
     list(sv.routes).forEach((r, j) => {
       addRoute(r, ['services', i, 'routes', j], id);
     });
   });
   list(doc.routes).forEach((r, i) => {
-    const sid = typeof r.service === 'string' ? (serviceByName.get(r.service) ?? null) : null;
+    const ref = refKey(r.service);
+    const sid = ref === null ? null : (serviceByName.get(ref) ?? null);
     addRoute(r, ['routes', i], sid);
   });
   list(doc.consumers).forEach((c, i) => {
-    const key = (c.username ?? c.custom_id) as string;
-    const id = typeof c.id === 'string' ? c.id : uuidFrom('consumer', key);
+    const id = consumerId(c);
     s.consumers.push({ ...strip(c, ['plugins']), id, ...stamp('consumers', id) });
-    if (typeof c.username === 'string') consumerByName.set(c.username, id);
+    for (const k of [c.username, c.custom_id, id]) if (typeof k === 'string') consumerByName.set(k, id);
     nested('consumer', id, c.plugins, ['consumers', i]);
   });
+  importTopLevelCredentials(doc, s, consumerByName);
   list(doc.plugins).forEach((p, i) => {
     const scope: Raw = {};
-    const look = (m: Map<string, string>, v: unknown) =>
-      typeof v === 'string' ? { id: m.get(v) ?? v } : null;
+    const look = (m: Map<string, string>, v: unknown) => {
+      const k = refKey(v);
+      return k === null ? null : { id: m.get(k) ?? k };
+    };
     if (p.service !== undefined) scope.service = look(serviceByName, p.service);
     if (p.route !== undefined) scope.route = look(routeByName, p.route);
     if (p.consumer !== undefined) scope.consumer = look(consumerByName, p.consumer);
@@ -270,10 +280,32 @@ function importTarget(
   upstreamId: string,
   stamp: (k: Kind, id: string) => { created_at: number; updated_at: number },
 ): Entity {
-  const hp = parseHostPort(String(t.target), DEFAULT_TARGET_PORT);
-  const norm = hp ? formatHostPort(hp.host, hp.port) : String(t.target);
-  const id = typeof t.id === 'string' ? t.id : uuidFrom('target', `${upstream}/${norm}`);
+  const id = targetId(t, upstream);
   return { ...t, id, upstream: { id: upstreamId }, ...stamp('targets', id) };
+}
+
+/**
+ * Kong's flat credential collections (`keyauth_credentials: [{consumer: ..., key: ...}]`, as
+ * `db_export` writes them) moved into their consumer, where the admin state keeps them; those
+ * naming no known consumer stay at the top level for the validator to refuse.
+ */
+function importTopLevelCredentials(doc: Raw, s: MutableState, consumerByRef: Map<string, string>): void {
+  for (const { name } of CREDENTIAL_COLLECTIONS) {
+    const loose: Raw[] = [];
+    for (const c of list(doc[name])) {
+      const ref = refKey(c.consumer);
+      const cid = ref === null ? undefined : consumerByRef.get(ref);
+      const i = cid === undefined ? -1 : s.consumers.findIndex((e) => e.id === cid);
+      if (i < 0) {
+        loose.push(c);
+        continue;
+      }
+      const owner = s.consumers[i]!;
+      const items = Array.isArray(owner[name]) ? (owner[name] as Raw[]) : [];
+      s.consumers[i] = { ...owner, [name]: [...items, strip(c, ['consumer'])] };
+    }
+    if (loose.length > 0) s.node[name] = loose;
+  }
 }
 
 /** What an entity looks like inside the document: no timestamps, no id-references. */
@@ -448,4 +480,34 @@ function exportTls(s: State, doc: Raw, at: Map<string, PathPart[]>): void {
       at.set(c.id, ['ca_certificates', i]);
       return bare(c, []);
     });
+}
+
+/** A secret reference (`{vault://...}`, `${NAME}`), resolved only when a document is validated. */
+const SECRET_REFERENCE = /^\{vault:\/\/|^\$\{/;
+
+/**
+ * The state with every basic-auth password in Kong's stored form and `_transform: false`, as
+ * Kong keeps them: what a credential written through the admin API needs (it is stored hashed,
+ * never in clear). A password that is a secret reference cannot be hashed here: null then.
+ */
+export function withHashedPasswords(
+  s: State,
+  hash: (password: string, consumerId: string) => string,
+): State | null {
+  if (s.node._transform === false) return s;
+  const next = copyState(s);
+  for (let i = 0; i < next.consumers.length; i++) {
+    const c = next.consumers[i]!;
+    const creds = c.basicauth_credentials;
+    if (!Array.isArray(creds) || creds.length === 0) continue;
+    const hashed: Raw[] = [];
+    for (const b of creds as Raw[]) {
+      const pw = String(b.password ?? '');
+      if (SECRET_REFERENCE.test(pw)) return null;
+      hashed.push({ ...b, password: hash(pw, c.id) });
+    }
+    next.consumers[i] = { ...c, basicauth_credentials: hashed };
+  }
+  next.node._transform = false;
+  return next;
 }

@@ -15,6 +15,12 @@
  *
  * Limits: `maxConnections` (the circuit breaker's max_connections per target) bounds connections;
  * requests beyond it wait in a queue, first in, first out.
+ *
+ * Reading: a cleartext connection reads into one buffer shared by all of them (net's documented
+ * `onread` option), which skips the Readable stream machinery and a 64 KiB allocation per read;
+ * what must outlive the read (a response head, body bytes handed on) is copied out of it. TLS
+ * connections, and those opened for a WebSocket upgrade (handed over as streams on a 101), read
+ * as streams.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
@@ -51,6 +57,14 @@ export interface H1PoolOptions {
   readonly clock: Clock;
 }
 
+/** Where cleartext connections read (one read at a time in this process: its bytes are copied before the next). */
+const SHARED_READ_BYTES = 64 * 1024;
+let sharedRead: Buffer | null = null;
+function sharedReadBuffer(): Buffer {
+  if (sharedRead === null) sharedRead = Buffer.allocUnsafe(SHARED_READ_BYTES);
+  return sharedRead;
+}
+
 const RESPONSE_LIMITS = {
   maxHeadBytes: UPSTREAM_MAX_HEADER_BYTES,
   maxFields: MAX_RESPONSE_FIELDS,
@@ -79,7 +93,8 @@ export class H1Pool implements TargetPool {
       call.fail(new UpstreamError('closed', 'the pool is closed'));
       return call;
     }
-    const conn = this.takeIdle(req.servername);
+    // An upgrade gets a connection of its own that reads as a stream (it may be handed over).
+    const conn = req.upgrade ? null : this.takeIdle(req.servername);
     if (conn !== null) conn.assign(call);
     else if (this.o.maxConnections === 0 || this.all.size < this.o.maxConnections) this.open(call);
     else this.queue.push(call);
@@ -98,7 +113,7 @@ export class H1Pool implements TargetPool {
   }
 
   private open(call: Call): void {
-    const c = new Connection(this, call.req.servername);
+    const c = new Connection(this, call.req.servername, call.req.upgrade || this.o.tls !== null);
     this.all.add(c);
     c.connect(call);
   }
@@ -107,9 +122,9 @@ export class H1Pool implements TargetPool {
   release(c: Connection): void {
     if (this.closed) return c.destroy();
     const next = this.nextQueued();
-    if (next !== null && next.req.servername === c.servername) return c.assign(next);
+    if (next !== null && next.req.servername === c.servername && !next.req.upgrade) return c.assign(next);
     if (next !== null) {
-      // A request for another server name: this connection cannot serve it; it opens its own.
+      // A request for another server name, or an upgrade: it opens its own connection.
       c.destroy();
       this.open(next);
       return;
@@ -212,6 +227,10 @@ const NONE = 0;
 class Connection implements BodyConsumer {
   readonly pool: H1Pool;
   readonly servername: string;
+  /** Reads as a stream ('data' events), else into the shared buffer (see the file's comment). */
+  private readonly streamed: boolean;
+  /** The current read is in the shared buffer: what is kept of it must be copied. */
+  private shared = false;
   private socket: Socket | null = null;
   private connected = false;
   private call: Call | null = null;
@@ -242,10 +261,12 @@ class Connection implements BodyConsumer {
   private keepAliveHintMs = 0;
   private dead = false;
 
-  constructor(pool: H1Pool, servername: string) {
+  constructor(pool: H1Pool, servername: string, streamed: boolean) {
     this.pool = pool;
     this.servername = servername;
+    this.streamed = streamed;
     this.onData = this.onData.bind(this);
+    this.onSharedRead = this.onSharedRead.bind(this);
     this.onDrain = this.onDrain.bind(this);
     this.onEnd = this.onEnd.bind(this);
     this.onError = this.onError.bind(this);
@@ -259,7 +280,19 @@ class Connection implements BodyConsumer {
     call.conn = this;
     const socket =
       o.tls === null
-        ? netConnect({ host: o.host, port: o.port, noDelay: true })
+        ? netConnect(
+            this.streamed
+              ? { host: o.host, port: o.port, noDelay: true }
+              : {
+                  host: o.host,
+                  port: o.port,
+                  noDelay: true,
+                  onread: {
+                    buffer: sharedReadBuffer(),
+                    callback: this.onSharedRead,
+                  },
+                },
+          )
         : tlsConnect({
             ...o.tls,
             host: o.host,
@@ -268,7 +301,11 @@ class Connection implements BodyConsumer {
           });
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    // Never what keeps the process alive: a request in flight has its client's connection (or the
+    // embedding caller) for that, and an idle one must not hold a stopping node. Unref'd once
+    // rather than ref'd and unref'd per request (two native calls each time).
+    socket.unref();
+    if (this.streamed) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -302,7 +339,6 @@ class Connection implements BodyConsumer {
     const o = this.pool.o;
     const keep = this.keepAliveHintMs > 0 ? Math.min(o.keepAliveMs, this.keepAliveHintMs) : o.keepAliveMs;
     this.idleDeadline = o.clock.monoMs() + keep;
-    this.socket?.unref();
     this.schedule();
   }
 
@@ -311,7 +347,6 @@ class Connection implements BodyConsumer {
     const call = this.call!;
     const req = call.req;
     const socket = this.socket!;
-    socket.ref();
     this.written = false;
     this.responded = false;
     this.res = null;
@@ -418,6 +453,23 @@ class Connection implements BodyConsumer {
     this.socket?.resume();
   }
 
+  /** A read into the shared buffer (onread): handled before the next read reuses it. */
+  private onSharedRead(n: number, buf: Buffer): boolean {
+    this.shared = true;
+    this.onData(buf.subarray(0, n));
+    this.shared = false;
+    // False pauses the socket: the reader asked to wait.
+    return !this.paused;
+  }
+
+  /** Bytes of the current read that outlive it: a copy when they are in the shared buffer. */
+  private keep(buf: Buffer, s: number, e: number): Buffer {
+    if (!this.shared) return s === 0 && e === buf.length ? buf : buf.subarray(s, e);
+    const out = Buffer.allocUnsafe(e - s);
+    buf.copy(out, 0, s, e);
+    return out;
+  }
+
   private onData(chunk: Buffer): void {
     const call = this.call;
     try {
@@ -449,6 +501,7 @@ class Connection implements BodyConsumer {
           // The head began in an earlier read: parse it from its first byte (the parser resumes).
           buf = Buffer.concat([this.headBuf, buf.subarray(i)]);
           this.headBuf = null;
+          this.shared = false; // a copy of its own now
           i = 0;
         }
         const r = this.parser.execute(buf, i, buf.length);
@@ -460,7 +513,8 @@ class Connection implements BodyConsumer {
         if (r !== PARSE.DONE)
           return this.fail(new UpstreamError('bad-response', 'invalid response head', '', true));
         const p = this.parser;
-        const fields = p.fields(buf, i);
+        // The fields stay with the response: out of the shared buffer if the head is in it.
+        const fields = this.shared ? p.fields(this.keep(buf, i, i + p.headLength), 0) : p.fields(buf, i);
         const m = responseMessage(p.status, p.reason, p.minor, fields, call.req.headOnly);
         if (m === 'bad')
           return this.fail(new UpstreamError('bad-response', 'ambiguous response framing', '', true));
@@ -504,15 +558,14 @@ class Connection implements BodyConsumer {
       const n = Math.min(this.remaining, buf.length - i);
       this.remaining -= n;
       call.bodyBytes += n;
-      const slice = i === 0 && n === buf.length ? buf : buf.subarray(i, i + n);
-      if (!call.handler.onData(slice)) this.pause();
+      if (!call.handler.onData(this.keep(buf, i, i + n))) this.pause();
       if (call.done) return;
       if (this.remaining === 0) this.complete(null, i + n < buf.length);
       return;
     }
     if (f.kind === 'close') {
       call.bodyBytes += buf.length - i;
-      if (!call.handler.onData(i === 0 ? buf : buf.subarray(i))) this.pause();
+      if (!call.handler.onData(this.keep(buf, i, buf.length))) this.pause();
       return;
     }
     const d = this.decoder!;
@@ -521,7 +574,7 @@ class Connection implements BodyConsumer {
     if (end < 0) return this.fail(new UpstreamError('bad-response', 'invalid chunked coding', '', true));
     call.bodyBytes = d.bytes;
     if (call.raw && end > i) {
-      if (!call.handler.onData(i === 0 && end === buf.length ? buf : buf.subarray(i, end))) this.pause();
+      if (!call.handler.onData(this.keep(buf, i, end))) this.pause();
     } else if (this.sinkFull) this.pause();
     if (call.done) return;
     if (d.done) this.complete(d.trailers, end < buf.length);
@@ -533,7 +586,7 @@ class Connection implements BodyConsumer {
   private sink(buf: Buffer, s: number, e: number): void {
     const call = this.call!;
     if (call.raw || call.done) return;
-    if (!call.handler.onData(buf.subarray(s, e))) this.sinkFull = true;
+    if (!call.handler.onData(this.keep(buf, s, e))) this.sinkFull = true;
   }
 
   private pause(): void {
@@ -674,9 +727,7 @@ class Connection implements BodyConsumer {
   // ---- one timer for every deadline ----
 
   private schedule(): void {
-    let at = NONE;
-    for (const d of [this.connectDeadline, this.readDeadline, this.writeDeadline, this.idleDeadline])
-      if (d !== NONE && (at === NONE || d < at)) at = d;
+    const at = earliest(this.connectDeadline, this.readDeadline, this.writeDeadline, this.idleDeadline);
     if (at === NONE) return;
     // A timer already set to fire no later than needed does the job (it re-checks when it fires).
     if (this.timer !== null && this.timerAt <= at) return;
@@ -727,6 +778,15 @@ class Connection implements BodyConsumer {
     }
     this.schedule();
   }
+}
+
+/** The earliest of four deadlines, NONE being none. */
+function earliest(a: number, b: number, c: number, d: number): number {
+  let at = a;
+  if (b !== NONE && (at === NONE || b < at)) at = b;
+  if (c !== NONE && (at === NONE || c < at)) at = c;
+  if (d !== NONE && (at === NONE || d < at)) at = d;
+  return at;
 }
 
 function onConnectionTimer(c: Connection): void {

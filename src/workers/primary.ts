@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Snapshot } from '../config/types.ts';
-import type { FulcrumNode, ProxyHost } from '../runtime/node.ts';
+import type { HostedNode, ProxyHost } from '../runtime/node-options.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
 import { listenMode } from './listen-mode.ts';
 import { WorkerPool } from './pool.ts';
@@ -23,7 +23,7 @@ export function workerCount(setting: number): number {
 export function workersFor(
   override: number | undefined,
   settings: Omit<WorkerSettings, 'index' | 'mode'>,
-): (snapshot: Snapshot, node: FulcrumNode) => ProxyHost | undefined {
+): (snapshot: Snapshot, node: HostedNode) => ProxyHost | undefined {
   return (snapshot, node) => {
     const count = workerCount(override ?? snapshot.node.workers);
     if (count <= 1) return undefined;

@@ -32,7 +32,7 @@ const counters = new WorkerCounters((m: CounterAsk) => send(m));
 /** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
 let redis: RedisCounters | null = null;
 const shared: SharedCounters = {
-  policy: (req) => (req.conf.policy === 'local' ? counters.policy(req) : (redis?.policy(req) ?? null)),
+  policy: (req) => (req.conf.policy === 'redis' ? (redis?.policy(req) ?? null) : counters.policy(req)),
 };
 const health: HealthShare = {
   probes: () => false,
@@ -67,6 +67,7 @@ async function start(
     node = await FulcrumNode.start({
       snapshot,
       admin: false,
+      discovery: false,
       generation,
       healthShare: health,
       counters: shared,

@@ -51,8 +51,12 @@ export interface ChildFulcrum {
   readonly exited: Promise<Exit>;
   /** The first log line (already seen or still to come) that matches, or reject after timeoutMs. */
   waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /** VmRSS and VmHWM (peak RSS) of the child, in bytes, from /proc/PID/status. */
-  memory(): { rss: number; hwm: number };
+  /**
+   * Of the child, in bytes, from /proc/PID/status: VmRSS, VmHWM (peak RSS), and RssAnon, the
+   * anonymous part of RSS (heaps and buffers, what buffering grows; RSS also counts the pages of
+   * the node binary that the kernel mapped, which vary with its fault-around, not with Fulcrum).
+   */
+  memory(): { rss: number; hwm: number; anon: number };
   signal(sig: NodeJS.Signals): void;
   /** SIGTERM and wait for exit (SIGKILL after timeoutMs). */
   stop(timeoutMs?: number): Promise<Exit>;
@@ -183,7 +187,7 @@ export async function spawnFulcrum(file: string | null, opts: SpawnOptions = {})
     memory() {
       const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
       const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-      return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
+      return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024, anon: kb('RssAnon') * 1024 };
     },
     signal(sig) {
       if (exit === null) proc.kill(sig);

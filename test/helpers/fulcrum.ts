@@ -53,9 +53,10 @@ export const TEST_NODE_HEADER = testHeader();
 
 export async function startFulcrum(
   yamlBody: string,
-  opts: { header?: string; accessLog?: string; clock?: Clock } = {},
+  opts: { header?: string; accessLog?: string; clock?: Clock; before?: (dir: string) => void } = {},
 ): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
+  opts.before?.(dir);
   const file = join(dir, 'fulcrum.yaml');
   const write = (body: string) => writeFileSync(file, (opts.header ?? TEST_NODE_HEADER) + body);
   write(yamlBody);

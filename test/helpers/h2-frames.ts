@@ -20,6 +20,7 @@ export const FLAG = { END_STREAM: 1, ACK: 1, END_HEADERS: 4 } as const;
 export const ERROR = {
   NO_ERROR: 0,
   PROTOCOL_ERROR: 1,
+  FLOW_CONTROL_ERROR: 3,
   REFUSED_STREAM: 7,
   CANCEL: 8,
   ENHANCE_YOUR_CALM: 11,

@@ -142,9 +142,11 @@ describe('active checks: jitter', () => {
       gaps.some((g) => g > 60),
       `some gap above 60 ms: ${gaps.map(Math.round)}`,
     );
+    // The upper bound ([interval, interval + jitter)) is the unit test's, on virtual time
+    // (test/unit/health/probe.test.ts): on a loaded machine a real timer may fire late by any amount.
     assert.ok(
-      gaps.every((g) => g >= 9 && g < 450),
-      `every gap within [10, 310) ms plus scheduling: ${gaps.map(Math.round)}`,
+      gaps.every((g) => g >= 9),
+      `no gap under the interval: ${gaps.map(Math.round)}`,
     );
   });
 });

@@ -355,9 +355,15 @@ services:
   });
 
   it('control: a valid request and one pipelined behind it both reach the upstream', async () => {
-    const r = await rawRequest(f.port, `GET /ok HTTP/1.1\r\nHost: x\r\n\r\n${PIPELINED}`, { idleMs: 300 });
-    assert.deepEqual(r.statuses, [200, 200]);
-    assert.deepEqual(await barrier(), ['/ok', '/pipelined', '/barrier']);
+    // A third request asks to close, so that the answer is complete when the connection ends
+    // (no idle wait that a loaded machine could outlast).
+    const last = 'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const r = await rawRequest(f.port, `GET /ok HTTP/1.1\r\nHost: x\r\n\r\n${PIPELINED}${last}`, {
+      idleMs: 10000,
+    });
+    assert.deepEqual(r.statuses, [200, 200, 200]);
+    assert.equal(r.closed, true);
+    assert.deepEqual(await barrier(), ['/ok', '/pipelined', '/last', '/barrier']);
   });
 
   for (const c of CASES) {

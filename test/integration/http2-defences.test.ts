@@ -52,6 +52,24 @@ function get(c: ClientHttp2Session, path: string): Promise<number> {
   });
 }
 
+function headers(id: number, end = true, path = '/slow'): Buffer {
+  return frame(FRAME.HEADERS, FLAG.END_HEADERS | (end ? FLAG.END_STREAM : 0), id, requestBlock(path));
+}
+
+function data(id: number): Buffer {
+  return frame(FRAME.DATA, 0, id, Buffer.from('x'));
+}
+
+/** Whether the server ended stream `id` (END_STREAM on a DATA or HEADERS, or a reset). */
+function ended(c: RawH2, id: number): boolean {
+  return c.frames.some(
+    (x) =>
+      x.streamId === id &&
+      (x.type === FRAME.RST_STREAM ||
+        ((x.type === FRAME.DATA || x.type === FRAME.HEADERS) && (x.flags & FLAG.END_STREAM) !== 0)),
+  );
+}
+
 describe('h2c listener defences', () => {
   let up: TestUpstream;
   let f: TestNode;
@@ -225,6 +243,86 @@ describe('h2c listener defences', () => {
     }
     assert.equal(await get(good, '/'), 200);
   });
+
+  it('a stream window pushed past 2^31-1 (h2spec 6.9.1/2): FLOW_CONTROL_ERROR, and the process lives', async () => {
+    // nghttp2 resets the stream before Node has announced it: the stream reaches Fulcrum destroyed,
+    // with its error still to be emitted. That error once went unhandled and ended the process.
+    const c = await RawH2.open(f.port);
+    try {
+      const w = Buffer.alloc(4);
+      w.writeUInt32BE(0x7fffffff);
+      c.write(
+        Buffer.concat([
+          frame(FRAME.SETTINGS, FLAG.ACK, 0),
+          frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('/slow')),
+          frame(FRAME.WINDOW_UPDATE, 0, 1, w),
+          frame(FRAME.WINDOW_UPDATE, 0, 1, w),
+        ]),
+      );
+      const reset = () => c.frames.find((x) => x.type === FRAME.RST_STREAM && x.streamId === 1);
+      await c.until(() => reset() !== undefined || c.goaway() !== null, 3000, 'a reset or a GOAWAY');
+      // A stream error (Node 20's nghttp2) or a connection error (Node 24's): RFC 9113 §6.9.1
+      // allows either; the code is FLOW_CONTROL_ERROR.
+      const rst = reset();
+      const code = rst !== undefined ? rst.payload.readUInt32BE(0) : c.goaway()!.code;
+      assert.equal(code, ERROR.FLOW_CONTROL_ERROR);
+    } finally {
+      c.destroy();
+    }
+    assert.equal(await get(good, '/'), 200);
+  });
+
+  // h2spec's cases that Node's HTTP/2 answers its own way (docs/http2.md, "Conformance"): whatever
+  // nghttp2 and Node reply, the process lives and other clients are served.
+  const sloppy: [string, (c: RawH2) => Promise<unknown>][] = [
+    [
+      '5.1/8 DATA after RST_STREAM',
+      async (c) => c.write(Buffer.concat([headers(1, false), rstStream(1), data(1)])),
+    ],
+    [
+      '5.1/9 HEADERS after RST_STREAM',
+      async (c) => c.write(Buffer.concat([headers(1, false), rstStream(1), headers(1)])),
+    ],
+    [
+      '5.1/11 DATA on a closed stream',
+      async (c) => {
+        c.write(headers(1));
+        await c.until(() => ended(c, 1), 3000, 'the response');
+        c.write(data(1));
+      },
+    ],
+    [
+      '5.1/12 HEADERS on a closed stream',
+      async (c) => {
+        c.write(headers(1));
+        await c.until(() => ended(c, 1), 3000, 'the response');
+        c.write(headers(1));
+      },
+    ],
+    [
+      '5.1.1/2 a stream id below an earlier one',
+      async (c) => c.write(Buffer.concat([headers(5), headers(3)])),
+    ],
+    [
+      '6.7/2 an unsolicited PING ACK',
+      async (c) => c.write(Buffer.concat([frame(FRAME.PING, FLAG.ACK, 0, Buffer.alloc(8)), ping(7)])),
+    ],
+  ];
+  for (const [name, attack] of sloppy) {
+    it(`h2spec ${name}: the process lives, other clients are served`, async () => {
+      const c = await RawH2.open(f.port);
+      try {
+        c.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+        await attack(c);
+        // A fresh stream on the same connection tells that every frame before it was read.
+        c.write(headers(101, true, '/'));
+        await c.until(() => c.closed || ended(c, 101), 3000, 'stream 101 answered or the connection closed');
+      } finally {
+        c.destroy();
+      }
+      assert.equal(await get(good, '/'), 200);
+    });
+  }
 
   it('a client within the limits is never cut off (pings and cancels below the thresholds)', async () => {
     const c = await RawH2.open(f.port);

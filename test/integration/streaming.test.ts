@@ -1,8 +1,10 @@
 /**
  * Streaming and backpressure, end to end through a Fulcrum child process whose memory is read from
- * /proc/PID/status: a 1 GiB upload and a 1 GiB download arrive byte-exact while the proxy's peak
- * RSS stays under 150 MB, and a client that stops reading throttles the upstream instead of making
- * the proxy buffer the response.
+ * /proc/PID/status: a 1 GiB upload and a 1 GiB download arrive byte-exact while the proxy's
+ * anonymous memory (RssAnon: heaps and buffers) stays under 120 MB, and a client that stops reading
+ * throttles the upstream instead of making the proxy buffer the response. The bound is on RssAnon,
+ * not VmRSS: RSS also counts the node binary's mapped pages, which one CI machine showed 50 MB
+ * above this one's for the same process (fault-around), while buffering grows only RssAnon.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,7 +20,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 const GIB = 1024 * 1024 * 1024;
 const MB = 1024 * 1024;
 const CHUNK = 64 * 1024;
-const RSS_LIMIT = 150 * MB;
+const ANON_LIMIT = 120 * MB;
 const SLOW_TOTAL = 200 * MB;
 const SLOW_PAUSE_MS = 3000;
 /** Bytes the upstream may get out while the client reads nothing: kernel socket buffers on both
@@ -68,21 +70,23 @@ class Meter {
   }
 }
 
-/** The child's peak RSS while `work` runs, sampled every 100 ms and from VmHWM at the end. */
-async function peakRss<T>(
+/** The child's peak anonymous memory while `work` runs, sampled every 20 ms (no kernel peak exists
+ * for RssAnon alone), and its peak RSS (VmHWM) for the log. */
+async function peakAnon<T>(
   child: ChildFulcrum,
   work: () => Promise<T>,
-): Promise<{ result: T; peak: number; ms: number }> {
-  let peak = child.memory().rss;
+): Promise<{ result: T; peak: number; hwm: number; ms: number }> {
+  let peak = child.memory().anon;
   const sampler = setInterval(() => {
-    peak = Math.max(peak, child.memory().rss);
-  }, 100);
+    peak = Math.max(peak, child.memory().anon);
+  }, 20);
   const t0 = performance.now();
   try {
     const result = await work();
     const ms = performance.now() - t0;
-    peak = Math.max(peak, child.memory().hwm);
-    return { result, peak, ms };
+    const m = child.memory();
+    peak = Math.max(peak, m.anon);
+    return { result, peak, hwm: m.hwm, ms };
   } finally {
     clearInterval(sampler);
   }
@@ -187,7 +191,9 @@ services:
 `),
     );
     const m = f.memory();
-    console.log(`# fulcrum child after start: RSS ${fmtMb(m.rss)}, peak ${fmtMb(m.hwm)}`);
+    console.log(
+      `# fulcrum child after start: RSS ${fmtMb(m.rss)} (anonymous ${fmtMb(m.anon)}), peak ${fmtMb(m.hwm)}`,
+    );
   });
 
   after(async () => {
@@ -197,9 +203,11 @@ services:
     if (e) assert.equal(e.code, 0, 'fulcrum exits 0 after SIGTERM');
   });
 
-  it('carries a 1 GiB upload byte-exact with peak RSS under 150 MB', { timeout: 60000 }, async () => {
+  it('carries a 1 GiB upload byte-exact with peak anonymous memory under 120 MB', {
+    timeout: 60000,
+  }, async () => {
     const sent = new Meter();
-    const { result, peak, ms } = await peakRss(f, async () => {
+    const { result, peak, hwm, ms } = await peakAnon(f, async () => {
       const r = await request(`${f.url}/upload`, {
         method: 'PUT',
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(GIB) },
@@ -210,15 +218,22 @@ services:
       assert.equal(r.statusCode, 200);
       return (await r.body.json()) as Digest;
     });
-    console.log(`# upload 1 GiB: ${(ms / 1000).toFixed(1)} s, fulcrum peak RSS ${fmtMb(peak)}`);
+    console.log(
+      `# upload 1 GiB: ${(ms / 1000).toFixed(1)} s, fulcrum peak anonymous ${fmtMb(peak)}, peak RSS ${fmtMb(hwm)}`,
+    );
     assert.deepEqual(result, sent.digest());
     assert.equal(result.bytes, GIB);
-    assert.ok(peak < RSS_LIMIT, `fulcrum peak RSS ${fmtMb(peak)} must stay under ${fmtMb(RSS_LIMIT)}`);
+    assert.ok(
+      peak < ANON_LIMIT,
+      `fulcrum peak anonymous memory ${fmtMb(peak)} must stay under ${fmtMb(ANON_LIMIT)}`,
+    );
   });
 
-  it('carries a 1 GiB download byte-exact with peak RSS under 150 MB', { timeout: 60000 }, async () => {
+  it('carries a 1 GiB download byte-exact with peak anonymous memory under 120 MB', {
+    timeout: 60000,
+  }, async () => {
     const got = new Meter();
-    const { peak, ms } = await peakRss(f, async () => {
+    const { peak, hwm, ms } = await peakAnon(f, async () => {
       const r = await request(`${f.url}/download?bytes=${GIB}`, {
         headersTimeout: 60000,
         bodyTimeout: 60000,
@@ -226,11 +241,16 @@ services:
       assert.equal(r.statusCode, 200);
       for await (const c of r.body) got.update(c as Buffer);
     });
-    console.log(`# download 1 GiB: ${(ms / 1000).toFixed(1)} s, fulcrum peak RSS ${fmtMb(peak)}`);
+    console.log(
+      `# download 1 GiB: ${(ms / 1000).toFixed(1)} s, fulcrum peak anonymous ${fmtMb(peak)}, peak RSS ${fmtMb(hwm)}`,
+    );
     assert.equal(downloads.length, 1);
     assert.deepEqual(got.digest(), downloads[0]!.digest());
     assert.equal(got.bytes, GIB);
-    assert.ok(peak < RSS_LIMIT, `fulcrum peak RSS ${fmtMb(peak)} must stay under ${fmtMb(RSS_LIMIT)}`);
+    assert.ok(
+      peak < ANON_LIMIT,
+      `fulcrum peak anonymous memory ${fmtMb(peak)} must stay under ${fmtMb(ANON_LIMIT)}`,
+    );
   });
 
   it('throttles the upstream while the client reads nothing, then delivers everything', {
@@ -250,7 +270,7 @@ services:
     const written = s.socket.bytesWritten - s.base;
     const mem = f.memory();
     console.log(
-      `# slow client: after ${SLOW_PAUSE_MS} ms the upstream had written ${fmtMb(written)} of ${fmtMb(SLOW_TOTAL)}; fulcrum RSS ${fmtMb(mem.rss)}`,
+      `# slow client: after ${SLOW_PAUSE_MS} ms the upstream had written ${fmtMb(written)} of ${fmtMb(SLOW_TOTAL)}; fulcrum RSS ${fmtMb(mem.rss)} (anonymous ${fmtMb(mem.anon)})`,
     );
     assert.ok(s.waiting, 'the upstream is blocked on drain');
     assert.ok(written > 0, 'the upstream started sending');
@@ -258,7 +278,10 @@ services:
       written < SLOW_WRITTEN_LIMIT,
       `upstream wrote ${fmtMb(written)}, expected < ${fmtMb(SLOW_WRITTEN_LIMIT)}`,
     );
-    assert.ok(mem.rss < RSS_LIMIT, `fulcrum RSS ${fmtMb(mem.rss)} must stay under ${fmtMb(RSS_LIMIT)}`);
+    assert.ok(
+      mem.anon < ANON_LIMIT,
+      `fulcrum anonymous memory ${fmtMb(mem.anon)} must stay under ${fmtMb(ANON_LIMIT)}`,
+    );
 
     // Now read to the end: the whole response arrives.
     const body = new Meter();

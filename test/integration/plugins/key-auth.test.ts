@@ -50,6 +50,11 @@ services:
         plugins:
           - name: key-auth
             config: { anonymous: guest }
+      - name: ghost
+        paths: [/ghost]
+        plugins:
+          - name: key-auth
+            config: { anonymous: ghost }
   - name: hashed
     host: pair
     routes:
@@ -145,6 +150,13 @@ consumers:
     const r2 = await get('/anon', { apikey: 'alice-key' });
     assert.equal(r2.status, 200);
     assert.equal(a.seen.at(-1)!.headers['x-consumer-username'], 'alice');
+  });
+
+  it('anonymous naming a consumer that does not exist (loaded, as in Kong): a key still works, no key is a 500', async () => {
+    const before = a.seen.length;
+    assert.equal((await get('/ghost')).status, 500);
+    assert.equal(a.seen.length, before, 'the request did not reach the target');
+    assert.equal((await get('/ghost', { apikey: 'alice-key' })).status, 200);
   });
 
   it('hash_on: consumer sends each consumer to one target every time', async () => {

@@ -354,7 +354,13 @@ upstreams:
     const i = issuesOf(
       `${HEAD}plugins:\n  - name: no-such-plugin\nservices:\n  - name: a\n    host: u\n    routes:\n      - headers:\n          Host: [x]\n`,
     );
-    expectAt(at(i, 'plugins[0].name'), 3, 11, /^unknown plugin "no-such-plugin"/);
+    // Kong's message, with the plugins this version has.
+    expectAt(
+      at(i, 'plugins[0].name'),
+      3,
+      11,
+      /^plugin 'no-such-plugin' not enabled; add it to the 'plugins' configuration property \(Fulcrum has: key-auth, /,
+    );
     expectAt(at(i, 'services[0].routes[0].headers.Host'), 9, 11, /use "hosts"/);
   });
 });
@@ -414,8 +420,13 @@ describe('config: problems degrade one object instead of refusing the file', () 
     assert.deepEqual(s.problems, [
       { path: 'targets[0]', message: 'upstream "nowhere" does not exist; target ignored' },
       { path: 'routes[0]', message: 'service "ghost" does not exist; route disabled' },
-      { path: 'routes[1]', message: 'service null does not exist; route disabled' },
     ]);
+    // A route without a service is valid in Kong: it loads, with a warning (it answers 503).
+    assert.deepEqual(
+      s.warnings.map((w) => w.path),
+      ['routes[1]'],
+    );
+    assert.match(s.warnings[0]!.message, /^this route has no service: its requests are answered 503/);
     assert.deepEqual(
       s.routes.map((r) => [r.path, r.service]),
       [

@@ -69,7 +69,27 @@ plugins:
       0,
       'key_in_body is supported',
     );
-    assert.match(one(issues, 'plugins[1].config.anonymous').message, /consumer "ghost" does not exist/);
+    assert.equal(
+      issues.filter((i) => i.path === 'plugins[1].config.anonymous').length,
+      0,
+      'an anonymous consumer that does not exist loads, as in Kong',
+    );
+  });
+
+  it('an anonymous consumer that does not exist loads with a warning, as in Kong', () => {
+    const s = loadSnapshotText(
+      `${HEAD}plugins:\n  - name: key-auth\n    config: { anonymous: ghost }\n`,
+      'f.yaml',
+    );
+    assert.deepEqual(
+      s.warnings.map((w) => [w.path, w.message]),
+      [
+        [
+          'plugins[0].config.anonymous',
+          'consumer "ghost" does not exist; a request that does not authenticate is answered 500, as in Kong',
+        ],
+      ],
+    );
   });
 
   it('refuses the same plugin twice in one scope, and duplicate keys across consumers', () => {
