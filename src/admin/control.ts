@@ -299,6 +299,38 @@ export class ConfigControl {
     });
   }
 
+  /**
+   * A version another node published (cluster mode): validated, kept in the store's cache file and
+   * put in service here, in order. Versions this node has already applied are skipped; a version
+   * this node cannot apply is logged and the configuration in service stays.
+   */
+  adopt(version: number, state: State): Promise<void> {
+    return this.enqueue(async () => {
+      if (version <= this.ver) return;
+      const before = this.ver;
+      const r = await this.pipeline.run({
+        kind: 'state',
+        state,
+        source: this.store.location,
+        entity: null,
+        save: null,
+      });
+      const applied = r.ok ? await this.apply(r.snapshot!) : r;
+      if (!applied.ok) {
+        this.log.error(
+          { version, issues: applied.issues.map((i) => `${i.path}: ${i.message}`) },
+          'cluster: a configuration version cannot be applied on this node: serving the previous one',
+        );
+        return;
+      }
+      this.current = state;
+      this.ver = version;
+      // Kept only once in service: the cache file holds the last configuration known good here.
+      this.store.save(version, state);
+      this.log.info({ before, version }, 'cluster: configuration version applied');
+    });
+  }
+
   /** One change at a time, in arrival order, so two writers never build on the same base. */
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
     const run = this.queue.then(work);
@@ -324,6 +356,22 @@ export class ConfigControl {
       if (r.status === 413)
         return new Refusal(413, 'payload too large', r.issues.map((i) => i.message).join('; '));
       return schemaRefusal(r.issues, r.base);
+    }
+    if (persist && this.store.publish !== undefined) {
+      // A cluster: the version goes to the store first (compare-and-set on `before`), so that two
+      // nodes writing at once cannot both win; every node, this one included, then applies it.
+      try {
+        await this.store.publish(before, before + 1, state);
+      } catch (err) {
+        await this.pipeline.run({ kind: 'save', state: this.current, save: this.saveTo(true, before)! });
+        this.audit(caller, entity, before, before, 'refused');
+        const status = (err as { status?: number }).status ?? 503;
+        return new Refusal(
+          status,
+          status === 409 ? 'conflict' : 'cluster store unavailable',
+          (err as Error).message,
+        );
+      }
     }
     const applied = await this.apply(r.snapshot!);
     if (!applied.ok) {

@@ -25,7 +25,7 @@ import { addEntityRoutes, type DiscoveredTargets } from './resources.ts';
 import { type Reply, Router } from './router.ts';
 
 export interface AdminSources extends HealthSource {
-  status(): unknown;
+  status(): unknown | Promise<unknown>;
   metrics(): Promise<string>;
   readonly control: ConfigControl;
   /** The token in force (from the configuration in service), or '' when auth is off. */
@@ -96,7 +96,7 @@ export function buildRouter(sources: AdminSources): Router {
   addKongRoutes(router, sources.control, sources.kong ?? NO_KONG);
   router.add('GET', '/status', { summary: 'Node status', tag: 'admin' }, async () => ({
     status: 200,
-    body: kongStatus(sources.status()),
+    body: kongStatus(await sources.status()),
   }));
   router.add(
     'GET',

@@ -11,6 +11,7 @@ import { loadSnapshotFile } from '../config/validate.ts';
 import { VERSION } from '../core/version.ts';
 import type { LogFormat } from '../observability/access-log.ts';
 import { BindError, FulcrumNode } from '../runtime/node.ts';
+import { workersFor } from '../workers/primary.ts';
 import { startDemoServers, stopDemoServers } from './demo.ts';
 import { simulateCommand } from './simulate.ts';
 
@@ -22,6 +23,12 @@ Usage:
   fulcrum start [FILE | -c FILE] [--demo] [--watch]
                                      run the proxy (SIGHUP, or with --watch a change of FILE, reloads
                                      it; SIGTERM/SIGINT drain and stop; SIGUSR1 reopens log files)
+  fulcrum start [...] --workers N|auto
+                                     serve every listener from N worker processes (one per core
+                                     with auto); docs/cluster.md
+  fulcrum start [...] --cluster redis://HOST:PORT
+                                     share configuration and rate limits with the other nodes
+                                     using the same Redis; docs/cluster.md
   fulcrum start --managed [--state STATE] [FILE | -c FILE]
                                      run with the admin API as the source of truth, persisted to STATE
   fulcrum validate FILE              check a declarative file; exit 0 when valid, 1 with every error
@@ -38,6 +45,10 @@ Options:
                       restarts; -c FILE only seeds a state file that does not exist yet
   --state STATE       the managed state file (default: ./fulcrum.state.json)
   --watch             reload when the configuration file changes (file mode), as SIGHUP does
+  --workers N         worker processes serving the listeners (a number, or auto: one per core);
+                      overrides the file's \`workers\`
+  --cluster URL       the Redis a cluster of nodes shares (redis://[user:password@]host:port[/db]);
+                      overrides the file's \`cluster.redis\`
   --zone ZONE         this node's zone for zone-aware balancing (overrides the file's
                       \`zone\`; default: the FULCRUM_ZONE environment variable, if set)
   --log-level LEVEL   the application log level: trace, debug, info, warn, error, fatal or
@@ -115,6 +126,10 @@ interface StartOptions {
   readonly watch?: boolean;
   readonly logLevel?: string;
   readonly logFormat?: LogFormat;
+  /** `--workers`: 0 for auto; undefined: the file's `workers`. */
+  readonly workers?: number;
+  /** `--cluster URL`. */
+  readonly cluster?: string;
 }
 
 async function start(o: StartOptions): Promise<void> {
@@ -126,6 +141,11 @@ async function start(o: StartOptions): Promise<void> {
       configFile: o.configFile,
       stateFile: o.stateFile,
       watch: o.watch ?? false,
+      ...(o.cluster === undefined ? {} : { cluster: o.cluster }),
+      proxyHost: workersFor(o.workers, {
+        ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+        ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+      }),
       ...(o.zone ? { zone: o.zone } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       ...(o.logFormat ? { logFormat: o.logFormat } : {}),
@@ -164,7 +184,7 @@ async function start(o: StartOptions): Promise<void> {
   });
   // nginx's convention: logrotate moves the file, then USR1 makes the node write a new one.
   process.on('SIGUSR1', () => {
-    node.logs.reopen();
+    node.reopenLogs();
     node.logs.app.info('SIGUSR1: log files reopened');
   });
 }
@@ -184,6 +204,8 @@ export async function main(argv: string[]): Promise<number | null> {
         state: { type: 'string' },
         zone: { type: 'string' },
         watch: { type: 'boolean' },
+        workers: { type: 'string' },
+        cluster: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -227,8 +249,22 @@ export async function main(argv: string[]): Promise<number | null> {
       process.stderr.write(`fulcrum: --log-format must be one of ${LOG_FORMATS.join(', ')}\n`);
       return 2;
     }
+    const workers = values.workers as string | undefined;
+    if (workers !== undefined && workers !== 'auto' && !/^[1-9][0-9]{0,3}$/.test(workers)) {
+      process.stderr.write('fulcrum: --workers must be a number from 1 to 1024, or auto\n');
+      return 2;
+    }
+    const clusterUrl = values.cluster as string | undefined;
+    if (clusterUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(clusterUrl)) {
+      process.stderr.write(
+        'fulcrum: --cluster must be a Redis URL: redis://HOST:PORT (or rediss:// for TLS)\n',
+      );
+      return 2;
+    }
     const common = {
+      ...(clusterUrl === undefined ? {} : { cluster: clusterUrl }),
       demo: values.demo === true,
+      ...(workers === undefined ? {} : { workers: workers === 'auto' ? 0 : Number(workers) }),
       zone,
       ...(logLevel ? { logLevel } : {}),
       ...(logFormat ? { logFormat: logFormat as LogFormat } : {}),

@@ -21,6 +21,23 @@ export interface FulcrumConfig {
   _konnect?: Record<string, unknown>;
   /** Kong's internal parameters (`cluster_id`), as `kong config db_export` writes them; ignored. */
   parameters?: unknown[];
+  /** Worker processes serving every listener on the same ports: a number, or `auto` for one per core (docs/cluster.md). `fulcrum start --workers N` overrides it. Default 1: the node is one process. Read at start; a change needs a restart. */
+  workers?: number | 'auto';
+  /** How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md). */
+  worker_listen?: 'auto' | 'reuseport' | 'cluster';
+  /** Run this node as one of a cluster sharing its configuration and `policy: redis` rate-limit counters through Redis (docs/cluster.md). `fulcrum start --cluster redis://HOST:PORT` sets `redis`. Read at start; a change needs a restart. */
+  cluster?: {
+    /** The Redis 7 the cluster shares: `redis://[[user]:password@]host:port[/db]` (`rediss://` for TLS). */
+    redis: string;
+    /** The prefix of every key this cluster keeps in Redis (several clusters can share one Redis). */
+    prefix?: string;
+    /** This node's name in the cluster (`/status`, logs). Default: the host name and process id. */
+    node_id?: string;
+    /** Where the last configuration received from the cluster is kept, so that a restart while Redis is away still serves it. Default: `fulcrum.cluster-cache.json` beside the configuration file. */
+    cache_file?: string;
+    /** Milliseconds a command of the configuration store may take before the node treats Redis as away (admin writes refused, the last configuration applied keeps serving). */
+    timeout?: number;
+  };
   /** This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference. */
   zone?: string;
   /** Proxy listeners. Default: one http listener on 0.0.0.0:8000 (Kong's default). */
@@ -1144,9 +1161,48 @@ export type PluginConfig =
         header_name?: string | null;
         /** The path counted by `limit_by: path` (other paths are counted by client address). */
         path?: string | null;
-        /** Where counters live: `local` (this process). Kong's `cluster` and `redis` are accepted and counted locally too, with a warning: each node enforces the limit on its own. */
+        /** Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md). Kong's `cluster` (counters in Kong's database) is accepted and counted as `local`, with a warning: each node enforces the limit on its own. */
         policy?: 'local' | 'cluster' | 'redis';
-        /** Accepted for Kong compatibility (the local policy cannot fail). */
+        /** Where Redis is, for `policy: redis` (Kong 3.8's nested form of the `redis_*` fields). */
+        redis?: {
+          /** The Redis host (`policy: redis`). Unset: the Redis of the node's `cluster` setting. */
+          host?: string | null;
+          /** The Redis port. */
+          port?: number;
+          /** The Redis ACL user name. */
+          username?: string | null;
+          /** The Redis password. */
+          password?: string | null;
+          /** The Redis database number. */
+          database?: number;
+          /** Milliseconds a decision may wait for Redis; slower, the node counts locally until Redis answers in time again. */
+          timeout?: number;
+          /** Connect to Redis over TLS. */
+          ssl?: boolean;
+          /** Verify Redis's TLS certificate. */
+          ssl_verify?: boolean;
+          /** The SNI and name to verify for Redis over TLS. */
+          server_name?: string | null;
+        };
+        /** Kong's flat form of `redis.host`. */
+        redis_host?: string | null;
+        /** Kong's flat form of `redis.port`. */
+        redis_port?: number;
+        /** Kong's flat form of `redis.username`. */
+        redis_username?: string | null;
+        /** Kong's flat form of `redis.password`. */
+        redis_password?: string | null;
+        /** Kong's flat form of `redis.database`. */
+        redis_database?: number;
+        /** Kong's flat form of `redis.timeout`. */
+        redis_timeout?: number;
+        /** Kong's flat form of `redis.ssl`. */
+        redis_ssl?: boolean;
+        /** Kong's flat form of `redis.ssl_verify`. */
+        redis_ssl_verify?: boolean;
+        /** Kong's flat form of `redis.server_name`. */
+        redis_server_name?: string | null;
+        /** Accepted for Kong compatibility: a decision never fails (the redis policy falls back to local counting). */
         fault_tolerant?: boolean;
         /** Do not send the RateLimit-* and X-RateLimit-* headers. */
         hide_client_headers?: boolean;
@@ -1156,26 +1212,6 @@ export type PluginConfig =
         error_message?: string;
         /** Accepted for Kong compatibility; no effect. */
         sync_rate?: number | null;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_host?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_port?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_password?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_username?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_ssl?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_ssl_verify?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_server_name?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_timeout?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis_database?: unknown;
-        /** Kong field, accepted and not supported: counters are kept by each node (the local policy); Redis is not used */
-        redis?: Record<string, unknown>;
       };
     })
   | (PluginBase & {

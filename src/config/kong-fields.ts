@@ -6,7 +6,8 @@
  * - `native`: Fulcrum gives it Kong's meaning (the field is in Fulcrum's schema);
  * - `meta`: bookkeeping Kong writes in dumps (`created_at`, `updated_at`): accepted, no effect;
  * - `ignored`: accepted, not supported; a value other than Kong's default is reported as a
- *   warning that names the field, so a Kong file loads and the user knows what does not apply.
+ *   warning that names the field, so a Kong file loads and the user knows what does not apply
+ *   (an ignored field may list values Fulcrum does act on: rate-limiting's `policy: redis`).
  *
  * `kongSchema` splices the meta and ignored fields into Fulcrum's JSON Schema (so they are
  * documented in docs/configuration.md and known to the admin API), `kongWarnings` reports the
@@ -29,6 +30,8 @@ export interface KongField {
   readonly why?: string;
   /** The JSON Schema spliced in for a meta or ignored field Fulcrum's schema lacks. */
   readonly schema?: S;
+  /** ignored: values Fulcrum gives Kong's meaning (not reported). */
+  readonly supported?: readonly unknown[];
 }
 
 /** Field name (dotted for a field of a nested record: `replace.uri`) → what Fulcrum does with it. */
@@ -42,12 +45,19 @@ export const native = (example: unknown, alongside?: S): KongField => ({
 
 export const meta = (example: unknown, schema: S): KongField => ({ kind: 'meta', example, schema });
 
-export const ignored = (why: string, dflt: unknown, example: unknown, schema: S = {}): KongField => ({
+export const ignored = (
+  why: string,
+  dflt: unknown,
+  example: unknown,
+  schema: S = {},
+  supported: readonly unknown[] = [],
+): KongField => ({
   kind: 'ignored',
   example,
   default: dflt,
   why,
   schema,
+  ...(supported.length === 0 ? {} : { supported }),
 });
 
 /** Kong's timestamps, written by `db_export` and `deck dump`: seconds since the epoch. */
@@ -117,6 +127,7 @@ export function kongWarnings(
     const parts = name.split('.');
     const v = valueAt(value, parts);
     if (v === undefined || sameValue(v, f.default)) continue;
+    if (f.supported?.some((ok) => sameValue(v, ok))) continue;
     out.push({
       path: formatPath([...at, ...parts]),
       message: `Kong's "${name}" is accepted but not supported: ${f.why}`,

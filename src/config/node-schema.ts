@@ -77,7 +77,58 @@ export const listenerSchema: S = {
   },
 };
 
+/** The cluster store and what the nodes of a cluster share through it (docs/cluster.md). */
+export const clusterSchema: S = {
+  type: 'object',
+  description:
+    'Run this node as one of a cluster sharing its configuration and `policy: redis` rate-limit counters through Redis (docs/cluster.md). `fulcrum start --cluster redis://HOST:PORT` sets `redis`. Read at start; a change needs a restart.',
+  additionalProperties: false,
+  required: ['redis'],
+  properties: {
+    redis: str(
+      'The Redis 7 the cluster shares: `redis://[[user]:password@]host:port[/db]` (`rediss://` for TLS).',
+      { pattern: '^rediss?://' },
+    ),
+    prefix: str(
+      'The prefix of every key this cluster keeps in Redis (several clusters can share one Redis).',
+      {
+        default: 'fulcrum',
+        pattern: '^[A-Za-z0-9_.:-]+$',
+      },
+    ),
+    node_id: str(
+      "This node's name in the cluster (`/status`, logs). Default: the host name and process id.",
+      { pattern: '^[A-Za-z0-9_.:-]+$' },
+    ),
+    cache_file: str(
+      'Where the last configuration received from the cluster is kept, so that a restart while Redis is away still serves it. Default: `fulcrum.cluster-cache.json` beside the configuration file.',
+    ),
+    timeout: int(
+      'Milliseconds a command of the configuration store may take before the node treats Redis as away (admin writes refused, the last configuration applied keeps serving).',
+      10,
+      MS_MAX,
+      1000,
+    ),
+  },
+};
+
 export const nodeSchemas: Record<string, S> = {
+  workers: {
+    description:
+      'Worker processes serving every listener on the same ports: a number, or `auto` for one per core (docs/cluster.md). `fulcrum start --workers N` overrides it. Default 1: the node is one process. Read at start; a change needs a restart.',
+    oneOf: [
+      { type: 'integer', minimum: 1, maximum: 1024 },
+      { type: 'string', enum: ['auto'] },
+    ],
+  },
+  worker_listen: {
+    type: 'string',
+    enum: ['auto', 'reuseport', 'cluster'],
+    default: 'auto',
+    description:
+      "How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md).",
+  },
+  cluster: clusterSchema,
   zone: str(
     "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",
     { minLength: 1, maxLength: 128 },

@@ -111,6 +111,19 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
     },
     zone: doc.zone ?? '',
     dns: normalizeDns(src, doc, issues),
+    workers: doc.workers === 'auto' ? 0 : (doc.workers ?? 1),
+    workerListen: doc.worker_listen ?? 'auto',
+    cluster:
+      doc.cluster === undefined
+        ? null
+        : {
+            redis: doc.cluster.redis,
+            prefix: doc.cluster.prefix ?? 'fulcrum',
+            nodeId: doc.cluster.node_id ?? '',
+            cacheFile:
+              doc.cluster.cache_file === undefined ? '' : relativeToFile(src.file, doc.cluster.cache_file),
+            timeoutMs: doc.cluster.timeout ?? 1000,
+          },
   };
 }
 

@@ -97,6 +97,23 @@ export interface NodeSpec {
   readonly zone: string;
   /** DNS discovery settings (Kong's `dns_*` names; docs/discovery.md). */
   readonly dns: DnsSpec;
+  /** Worker processes (`workers`): a count, or 0 for `auto` (one per core). */
+  readonly workers: number;
+  /** How workers share ports (`worker_listen`). */
+  readonly workerListen: 'auto' | 'reuseport' | 'cluster';
+  /** The cluster store (`cluster`), or null for a node alone. */
+  readonly cluster: ClusterSpec | null;
+}
+
+/** `cluster`: the Redis a cluster of nodes shares (docs/cluster.md). */
+export interface ClusterSpec {
+  readonly redis: string;
+  readonly prefix: string;
+  /** '' for the default (host name and process id). */
+  readonly nodeId: string;
+  /** An absolute path, or '' for the default beside the configuration file. */
+  readonly cacheFile: string;
+  readonly timeoutMs: number;
 }
 
 export interface TargetSpec {

@@ -19,6 +19,11 @@ export interface ActiveHost {
   result(t: TargetState, o: Outcome): void;
   /** Whether a status is a success (an HTTP probe with `http_body` reads only those bodies). */
   successStatus(status: number): boolean;
+  /**
+   * Whether this process probes the target this round (src/health/share.ts); absent: always. When
+   * false, another process probes it and its outcome arrives through the share.
+   */
+  probes?(t: TargetState, intervalMs: number): boolean | Promise<boolean>;
 }
 
 /**
@@ -75,7 +80,7 @@ export class ActiveChecker {
 
   private loop(which: 'healthy' | 'unhealthy', intervalMs: number): void {
     const begun = this.clock.monoMs();
-    void this.round(which).then(() => {
+    void this.round(which, intervalMs).then(() => {
       if (this.stopped) return;
       this.rounds[which]++;
       const wait = nextWaitMs(intervalMs, this.clock.monoMs() - begun, this.spec.jitterMs, this.rng);
@@ -89,12 +94,15 @@ export class ActiveChecker {
   }
 
   /** Probe every target in the loop's state, `concurrency` at a time. */
-  private async round(which: 'healthy' | 'unhealthy'): Promise<void> {
+  private async round(which: 'healthy' | 'unhealthy', intervalMs: number): Promise<void> {
     const queue = this.host.targets().filter((t) => t.health === which);
     let next = 0;
+    const gate = this.host.probes;
     const worker = async (): Promise<void> => {
       while (next < queue.length && !this.stopped) {
         const t = queue[next++]!;
+        if (gate !== undefined && !(await gate.call(this.host, t, intervalMs))) continue;
+        if (this.stopped) return;
         const p = startProbe(this.spec, this.hostHeader, t, this.host.successStatus);
         this.running.add(p);
         const o = await p.result;

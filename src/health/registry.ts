@@ -12,6 +12,7 @@ import type { Rng } from '../core/random.ts';
 import { Collected, Counter, type Labels, type Registry } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { Outcome } from './probe.ts';
+import type { HealthEvent, HealthShare } from './share.ts';
 import { healthIdentity, UpstreamHealth } from './upstream-health.ts';
 
 export interface HealthUpstream {
@@ -27,6 +28,10 @@ export class HealthRegistry {
   private readonly checks: Counter;
   private readonly overflow: Counter;
   private stopped = false;
+  /** Shared with other processes (src/health/share.ts), or null: this process alone. */
+  private share: HealthShare | null = null;
+  /** Every upstream's targets in the generation last synced (events from elsewhere name them). */
+  private readonly all = new Map<string, readonly TargetState[]>();
 
   constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry }) {
     this.clock = deps.clock;
@@ -61,8 +66,10 @@ export class HealthRegistry {
   sync(upstreams: Iterable<HealthUpstream>): void {
     if (this.stopped) return;
     const seen = new Set<string>();
+    this.all.clear();
     for (const { spec, targets } of upstreams) {
       seen.add(spec.name);
+      this.all.set(spec.name, targets);
       const hc = spec.healthchecks;
       const on = hc.activeOn || hc.passiveOn;
       let h = this.upstreams.get(spec.name);
@@ -79,6 +86,7 @@ export class HealthRegistry {
           log: this.log,
           checks: this.checks,
           overflow: this.overflow,
+          ...(this.share === null ? {} : { share: this.share }),
         });
         this.upstreams.set(spec.name, h);
         h.start(targets);
@@ -89,6 +97,46 @@ export class HealthRegistry {
         h.stop(false);
         this.upstreams.delete(name);
       }
+  }
+
+  /**
+   * Share probing and verdicts with other processes from now on: checkers made before are
+   * restarted with it (a node sets this before traffic, as it starts).
+   */
+  setShare(share: HealthShare, upstreams: Iterable<HealthUpstream>): void {
+    this.share = share;
+    for (const h of this.upstreams.values()) h.stop(false);
+    this.upstreams.clear();
+    this.sync(upstreams);
+  }
+
+  /** An event another process published (src/health/share.ts). */
+  receive(e: HealthEvent): void {
+    const h = this.upstreams.get(e.upstream);
+    if (h !== undefined) return h.receive(e);
+    // Without checks only a state set by hand means anything (draining, or a verdict).
+    const t = this.all.get(e.upstream)?.find((x) => x.target === e.target);
+    if (t === undefined || e.kind !== 'state') return;
+    t.draining = e.draining;
+    t.health = e.health;
+    const want = !t.draining && t.health === 'healthy';
+    if (t.healthy !== want) t.setHealthy(want);
+  }
+
+  /** Every target's verdict now, for a process that starts late (sent to it as `state` events). */
+  verdicts(upstreams: Iterable<HealthUpstream>): HealthEvent[] {
+    const out: HealthEvent[] = [];
+    for (const { spec, targets } of upstreams)
+      for (const t of targets)
+        if (t.health !== 'healthy' || t.draining)
+          out.push({
+            kind: 'state',
+            upstream: spec.name,
+            target: t.target,
+            health: t.health,
+            draining: t.draining,
+          });
+    return out;
   }
 
   /** A try's outcome (the forwarder calls this once per try that got a status or failed in transport). */
@@ -110,6 +158,13 @@ export class HealthRegistry {
     if (state !== 'draining') t.health = state;
     const want = !t.draining && t.health === 'healthy';
     if (t.healthy !== want) t.setHealthy(want);
+    this.share?.publish({
+      kind: 'state',
+      upstream: t.upstream,
+      target: t.target,
+      health: t.health,
+      draining: t.draining,
+    });
     this.log.info(
       { upstream: t.upstream, target: t.target, state },
       'target state set through the admin API',

@@ -16,6 +16,7 @@ import type { Counter } from '../observability/registry.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { ActiveChecker } from './active.ts';
 import type { Outcome } from './probe.ts';
+import type { HealthEvent, HealthShare } from './share.ts';
 import { SuccessRateWindow } from './success-rate.ts';
 
 interface Counters {
@@ -33,6 +34,8 @@ export interface HealthDeps {
   readonly checks: Counter;
   /** fulcrum_health_ejections_overflow_total{upstream} (absent in some unit tests). */
   readonly overflow?: Counter;
+  /** Probing and verdicts shared with other processes (src/health/share.ts); absent: alone. */
+  readonly share?: HealthShare;
 }
 
 const SUCCESS = 1;
@@ -87,11 +90,17 @@ export class UpstreamHealth {
     this.mismatchIsTcp = a.type === 'tcp' || a.type === 'udp';
     this.rates = p.successRate === null ? null : new SuccessRateWindow(p.successRate, deps.clock.monoMs());
     const activeClass = this.activeClass;
+    const share = deps.share;
+    const name = this.name;
     this.active = this.spec.activeOn
       ? new ActiveChecker(a, u.hostHeader, deps, {
           targets: () => this.targets,
-          result: (t, o) => this.activeResult(t, o),
+          result: (t, o) => {
+            share?.publish({ kind: 'active', upstream: name, target: t.target, outcome: o });
+            this.activeResult(t, o);
+          },
           successStatus: (s) => activeClass[s] === SUCCESS,
+          ...(share === undefined ? {} : { probes: (t, ms) => share.probes(name, t.target, ms) }),
         })
       : null;
   }
@@ -177,6 +186,28 @@ export class UpstreamHealth {
       }
     }
     this.markUnhealthy(t, reason);
+    this.deps.share?.publish({ kind: 'eject', upstream: this.name, target: t.target, reason });
+  }
+
+  /** What another process published about one of these targets (src/health/share.ts). */
+  receive(e: HealthEvent): void {
+    const t = this.targets.find((x) => x.target === e.target);
+    if (t === undefined) return;
+    switch (e.kind) {
+      case 'active':
+        return this.activeResult(t, e.outcome);
+      case 'eject':
+        if (t.health !== 'unhealthy') this.markUnhealthy(t, `${e.reason} (elsewhere)`);
+        return;
+      case 'state':
+        t.draining = e.draining;
+        if (e.health === 'healthy' && t.health === 'unhealthy') return this.markHealthy(t, 'elsewhere');
+        if (e.health === 'unhealthy' && t.health === 'healthy') {
+          t.health = 'unhealthy';
+          this.counters.delete(t);
+        }
+        return this.apply();
+    }
   }
 
   private activeResult(t: TargetState, o: Outcome): void {
@@ -251,6 +282,13 @@ export class UpstreamHealth {
    * back; there is no ejection timer). `draining` changes were made on the target: re-apply only.
    */
   manual(t: TargetState, state: 'healthy' | 'unhealthy' | 'draining'): void {
+    this.deps.share?.publish({
+      kind: 'state',
+      upstream: this.name,
+      target: t.target,
+      health: state === 'draining' ? t.health : state,
+      draining: t.draining,
+    });
     if (state === 'healthy') return this.markHealthy(t, 'set through the admin API');
     if (state === 'unhealthy' && t.health !== 'unhealthy') {
       t.health = 'unhealthy';

@@ -5,6 +5,7 @@
  * PROXY protocol where configured, and hands each socket to an H1Connection. It also serves
  * connections another listener accepted (an h2c or https listener whose client chose HTTP/1.1).
  */
+
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -15,6 +16,7 @@ import { createServer as createTlsServer, type TLSSocket, type Server as TlsServ
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { bindOptions } from './bind-options.ts';
 import { H1Connection, type H1Host, type ProxiedSocket } from './h1-connection.ts';
 import { preread } from './preread.ts';
 import { TlsTermination } from './tls-termination.ts';
@@ -118,7 +120,7 @@ export class Http1Listener implements H1Host {
     const server = this.server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096 }, () => {
+      server.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions }, () => {
         server.off('error', reject);
         resolve(server.address() as AddressInfo);
       });

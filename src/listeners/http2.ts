@@ -35,6 +35,7 @@ import type { TimerHandle } from '../core/clock.ts';
 import { isValidHostHeader } from '../core/net.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { bindOptions } from './bind-options.ts';
 import { guardSession } from './h2-guard.ts';
 import { H2Stream } from './h2-stream.ts';
 import { Http1Listener } from './http1.ts';
@@ -230,10 +231,13 @@ export class Http2Listener {
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.front.once('error', reject);
-      this.front.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096 }, () => {
-        this.front.off('error', reject);
-        resolve(this.front.address() as AddressInfo);
-      });
+      this.front.listen(
+        { host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions },
+        () => {
+          this.front.off('error', reject);
+          resolve(this.front.address() as AddressInfo);
+        },
+      );
     });
   }
 

@@ -9,12 +9,14 @@
  * Listener settings other than the address are read from the generation in service on each
  * connection, so a reload that changes `max_connections` or `proxy_protocol` applies at once.
  */
+
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { L4Protocol } from '../config/l4.ts';
 import type { ListenerSpec } from '../config/types.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { type ClientFacts, countL4, TcpTunnel } from '../proxy/tcp-tunnel.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { bindOptions } from './bind-options.ts';
 import { preread } from './preread.ts';
 
 export class TcpListener {
@@ -138,10 +140,13 @@ export class TcpListener {
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
+      this.server.listen(
+        { host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions },
+        () => {
+          this.server.off('error', reject);
+          resolve(this.server.address() as AddressInfo);
+        },
+      );
     });
   }
 

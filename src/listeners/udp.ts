@@ -12,6 +12,7 @@
  * (counted), rather than evicting a live session, so a flood of spoofed sources cannot push out
  * the real clients. Expiry is a sweep, not a timer per session.
  */
+
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { type AddressInfo, isIP } from 'node:net';
 import type { ListenerSpec } from '../config/types.ts';
@@ -21,6 +22,7 @@ import { countL4, l4ByteCounters, l4HashKey } from '../proxy/tcp-tunnel.ts';
 import type { Generation, RouteRuntime } from '../runtime/generation.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { TargetState } from '../upstreams/target.ts';
+import { bindOptions } from './bind-options.ts';
 
 /** Datagrams kept for a session while its socket towards the target connects (DNS, if a hostname). */
 const MAX_PENDING_DATAGRAMS = 64;
@@ -54,7 +56,10 @@ export class UdpListener {
   constructor(spec: ListenerSpec, runtime: Runtime) {
     this.spec = spec;
     this.runtime = runtime;
-    this.socket = createSocket({ type: isIP(spec.address) === 6 ? 'udp6' : 'udp4' });
+    this.socket = createSocket({
+      type: isIP(spec.address) === 6 ? 'udp6' : 'udp4',
+      ...(bindOptions.reusePort ? { reusePort: true } : {}),
+    });
     this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     this.socket.on('error', (err) =>
       this.runtime.logs.app.warn({ listener: spec.name, err: err.message }, 'udp error'),
@@ -208,7 +213,7 @@ export class UdpListener {
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.socket.once('error', reject);
-      this.socket.bind({ address: this.spec.address, port: this.spec.port }, () => {
+      this.socket.bind({ address: this.spec.address, port: this.spec.port, ...bindOptions }, () => {
         this.socket.off('error', reject);
         resolve(this.socket.address());
       });

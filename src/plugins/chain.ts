@@ -23,6 +23,7 @@ import type { RequestTrace } from '../observability/trace-hooks.ts';
 import type { Downstream } from '../proxy/downstream.ts';
 import { ConsumerIndex, type Credential } from './consumers.ts';
 import { PluginOutcomes } from './outcomes.ts';
+import type { SharedCounters } from './rate-limit-policy.ts';
 import { pluginsByPriority } from './registry.ts';
 import { BufferedBody } from './request-body.ts';
 import {
@@ -115,6 +116,8 @@ export interface PluginSetDeps {
   readonly rng: Rng;
   readonly trusted: BlockList | null;
   readonly state: Map<string, unknown>;
+  /** Rate-limit counts shared beyond this process (BuildEnv.counters). */
+  readonly counters?: SharedCounters | null;
   /** fulcrum_plugin_outcomes_total (outcomes.ts); absent in unit tests. */
   readonly outcomes?: Counter;
 }
@@ -156,6 +159,7 @@ export class PluginSet {
       rng: deps.rng,
       consumers: this.consumers,
       trusted: deps.trusted,
+      counters: deps.counters ?? null,
       state<T>(key: string, make: () => T): T {
         used.add(key);
         let s = deps.state.get(key) as T | undefined;

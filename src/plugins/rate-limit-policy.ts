@@ -1,6 +1,7 @@
 /**
- * Rate-limit counting policies. `local` keeps counters in this process; a shared-store policy
- * (Redis) implements the same interface later.
+ * Rate-limit counting policies. `local` keeps counters in this process; policies that share counts
+ * with other processes (the node's primary for its workers, src/workers/counters.ts; Redis for a
+ * cluster, src/cluster/rate-limit-redis.ts) implement the same interface and answer with a promise.
  *
  * Algorithm: the sliding window counter (Cloudflare, "How we built rate limiting capable of
  * scaling to millions of domains", 2017). Per key and period W, two fixed windows are kept, the
@@ -40,8 +41,45 @@ export interface Decision {
 }
 
 export interface RateLimitPolicy {
-  /** Count one request for `key` when every limit admits it. */
-  take(key: string, nowMs: number, limits: readonly Limit[]): Decision;
+  /**
+   * Count one request for `key` when every limit admits it. A shared policy answers with a promise
+   * that never rejects (when its store fails it decides locally).
+   */
+  take(key: string, nowMs: number, limits: readonly Limit[]): Decision | Promise<Decision>;
+}
+
+/** Where Redis is for `policy: redis` (Kong's `redis_*` fields; host null: the node's cluster Redis). */
+export interface RedisSettings {
+  readonly host: string | null;
+  readonly port: number;
+  readonly username: string | null;
+  readonly password: string | null;
+  readonly database: number;
+  /** Milliseconds a decision may wait before the local fallback decides. */
+  readonly timeout: number;
+  readonly ssl: boolean;
+  readonly ssl_verify: boolean;
+  readonly server_name: string | null;
+}
+
+/** What a rate-limiting instance asks of the node's shared counters (BuildEnv.counters). */
+export interface PolicyRequest {
+  /** The instance's state key (its id and periods): counts are kept per key. */
+  readonly key: string;
+  readonly longestMs: number;
+  readonly conf: {
+    readonly policy: 'local' | 'cluster' | 'redis';
+    readonly redis: RedisSettings;
+    readonly limits: readonly Limit[];
+  };
+}
+
+/**
+ * Counters beyond this process: a node with workers counts `local` policies (and Kong's `cluster`)
+ * in its primary, a `redis` policy counts in Redis. Null from `policy` means count here (LocalPolicy), synchronously.
+ */
+export interface SharedCounters {
+  policy(req: PolicyRequest): RateLimitPolicy | null;
 }
 
 interface Counter {
@@ -53,7 +91,7 @@ interface Counter {
 }
 
 /** Wait until p × (1 − f) + c + 1 ≤ L, walking into the next window if needed. */
-function waitMs(l: Limit, prev: number, cur: number, elapsedMs: number): number {
+export function waitMs(l: Limit, prev: number, cur: number, elapsedMs: number): number {
   const W = l.windowMs;
   const room = l.limit - 1 - cur;
   if (room >= 0 && prev > 0) {

@@ -1,17 +1,31 @@
 /**
  * rate-limiting: limit requests per second, minute, hour, day, month (30 days) and year (365
  * days) (Kong's rate-limiting fields, headers and message), counted by a sliding window counter
- * (rate-limit-policy.ts states the algorithm and its error bound). Kong's `cluster` and `redis`
- * policies share counters between nodes; here every node counts on its own (a warning says so).
+ * (rate-limit-policy.ts states the algorithm and its error bound). Kong's `redis` policy shares
+ * counters between nodes (below); its `cluster` policy (counters in Kong's database) is counted
+ * by each node on its own (a warning says so).
  *
  * Counters belong to the plugin instance and survive configuration reloads (BuildEnv.state). The
  * key is what `limit_by` names; a request without it (no consumer, no credential, no header, or
  * another path) is counted by its client address, as Kong does.
+ *
+ * Where counts live is the policy: `local` counts in this process, or, when the node runs several
+ * worker processes, in the node's primary so that the limit holds across them (src/workers/);
+ * `redis` counts in Redis for every node of a cluster (src/cluster/rate-limit-redis.ts), with
+ * Kong's `redis_*` fields or the nested `redis` block (Kong 3.8's form). A shared policy answers
+ * asynchronously: the hook then returns a Wait and is called again with the decision. The local
+ * policy stays synchronous.
  */
 import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
-import { type Limit, LocalPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
-import { bool, int, optStr } from './schema-kit.ts';
+import {
+  type Decision,
+  type Limit,
+  LocalPolicy,
+  type RateLimitPolicy,
+  type RedisSettings,
+} from './rate-limit-policy.ts';
+import { bool, int, obj, optStr } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
 const PERIODS = [
@@ -23,10 +37,11 @@ const PERIODS = [
   ['year', 365 * 86_400_000],
 ] as const;
 
-/** Kong's shared Redis settings (the `redis` record, 3.6+), as a dump writes their defaults. */
-const REDIS_DEFAULTS = { port: 6379, timeout: 2000, database: 0, ssl: false, ssl_verify: false };
-const NODE_LOCAL = 'counters are kept by each node (the local policy); Redis is not used';
-const redisField = (dflt: unknown, example: unknown) => ignored(NODE_LOCAL, dflt, example);
+/** Kong's `cluster` policy keeps counters in Kong's database, which Fulcrum does not have. */
+const NODE_LOCAL =
+  'the cluster policy is counted by each node on its own (the local policy); `redis` shares counters between nodes';
+/** A Redis field's example needs `policy: redis` beside it to mean anything. */
+const redisField = (example: unknown) => native(example, { policy: 'redis' });
 
 const LIMIT_BY = ['consumer', 'credential', 'ip', 'header', 'path', 'service'] as const;
 
@@ -36,6 +51,8 @@ export interface RateLimitingConfig {
   readonly header_name: string | null;
   readonly path: string | null;
   readonly policy: 'local' | 'cluster' | 'redis';
+  /** `policy: redis`: where Redis is; host null: the node's cluster store (`cluster`). */
+  readonly redis: RedisSettings;
   readonly hide_client_headers: boolean;
   readonly error_code: number;
   readonly error_message: string;
@@ -53,6 +70,52 @@ interface Built {
   readonly limitNames: readonly string[];
   readonly remainingNames: readonly string[];
   readonly limitValues: readonly string[];
+  /** The policy answers with a promise (workers, Redis): the hook waits. */
+  readonly shared: boolean;
+}
+
+/** The request's decision, kept between the hook's two calls when the policy answered later. */
+const DECISION = 'rate-limiting';
+
+const REDIS_FIELDS = {
+  host: optStr("The Redis host (`policy: redis`). Unset: the Redis of the node's `cluster` setting."),
+  port: int('The Redis port.', 0, 65535, { default: 6379 }),
+  username: optStr('The Redis ACL user name.'),
+  password: optStr('The Redis password.'),
+  database: int('The Redis database number.', 0, 1000000, { default: 0 }),
+  timeout: int(
+    'Milliseconds a decision may wait for Redis; slower, the node counts locally until Redis answers in time again.',
+    1,
+    60000,
+    { default: 2000 },
+  ),
+  ssl: bool('Connect to Redis over TLS.', false),
+  ssl_verify: bool("Verify Redis's TLS certificate.", false),
+  server_name: optStr('The SNI and name to verify for Redis over TLS.'),
+} as const;
+
+const REDIS_DEFAULTS: RedisSettings = {
+  host: null,
+  port: 6379,
+  username: null,
+  password: null,
+  database: 0,
+  timeout: 2000,
+  ssl: false,
+  ssl_verify: false,
+  server_name: null,
+};
+
+/** Kong's flat `redis_<name>` fields over the nested `redis` block (the flat form wins, as Kong's shorthand). */
+function redisSettings(raw: Record<string, unknown>): RedisSettings {
+  const nested = (raw.redis as Record<string, unknown> | null | undefined) ?? {};
+  const out: Record<string, unknown> = { ...REDIS_DEFAULTS };
+  for (const k of Object.keys(REDIS_FIELDS)) {
+    const flat = raw[`redis_${k}`];
+    const v = flat !== undefined && flat !== null ? flat : nested[k];
+    if (v !== undefined && v !== null) out[k] = v;
+  }
+  return out as unknown as RedisSettings;
 }
 
 const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
@@ -115,9 +178,26 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
         enum: ['local', 'cluster', 'redis'],
         default: 'local',
         description:
-          "Where counters live: `local` (this process). Kong's `cluster` and `redis` are accepted and counted locally too, with a warning: each node enforces the limit on its own.",
+          "Where counters live: `local` (this node: exact across its worker processes) or `redis` (shared by every node through Redis, with a local fallback while Redis is slow or away; docs/cluster.md). Kong's `cluster` (counters in Kong's database) is accepted and counted as `local`, with a warning: each node enforces the limit on its own.",
       },
-      fault_tolerant: bool('Accepted for Kong compatibility (the local policy cannot fail).', true),
+      redis: obj(
+        "Where Redis is, for `policy: redis` (Kong 3.8's nested form of the `redis_*` fields).",
+        REDIS_FIELDS,
+      ),
+      ...Object.fromEntries(
+        Object.entries(REDIS_FIELDS).map(([k, v]) => [
+          `redis_${k}`,
+          {
+            ...(v as Record<string, unknown>),
+            default: undefined,
+            description: `Kong's flat form of \`redis.${k}\`.`,
+          },
+        ]),
+      ),
+      fault_tolerant: bool(
+        'Accepted for Kong compatibility: a decision never fails (the redis policy falls back to local counting).',
+        true,
+      ),
       hide_client_headers: bool('Do not send the RateLimit-* and X-RateLimit-* headers.', false),
       error_code: int('The status of a refusal.', 100, 599, { default: 429 }),
       error_message: {
@@ -138,25 +218,26 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
     limit_by: native('header', { header_name: 'x-user' }),
     header_name: native('x-user'),
     path: native('/v1'),
-    policy: ignored(NODE_LOCAL, 'local', 'redis'),
+    policy: ignored(NODE_LOCAL, 'local', 'cluster', {}, ['redis']),
     fault_tolerant: native(false),
     hide_client_headers: native(true),
     error_code: native(503),
     error_message: native('slow down'),
-    sync_rate: ignored('counters are local and always exact', -1, 10),
-    redis_host: redisField(undefined, 'redis.internal'),
-    redis_port: redisField(6379, 6380),
-    redis_password: redisField(undefined, 'secret'),
-    redis_username: redisField(undefined, 'kong'),
-    redis_ssl: redisField(false, true),
-    redis_ssl_verify: redisField(false, true),
-    redis_server_name: redisField(undefined, 'redis.internal'),
-    redis_timeout: redisField(2000, 1000),
-    redis_database: redisField(0, 1),
-    redis: {
-      ...redisField(REDIS_DEFAULTS, { host: 'redis.internal', port: 6379 }),
-      schema: { type: 'object' },
-    },
+    sync_rate: ignored(
+      'counters are exact (counted per request, locally or in Redis); there is no periodic sync',
+      -1,
+      10,
+    ),
+    redis_host: redisField('redis.internal'),
+    redis_port: redisField(6380),
+    redis_password: redisField('secret'),
+    redis_username: redisField('kong'),
+    redis_ssl: redisField(true),
+    redis_ssl_verify: redisField(true),
+    redis_server_name: redisField('redis.internal'),
+    redis_timeout: redisField(1000),
+    redis_database: redisField(1),
+    redis: redisField({ host: 'redis.internal', port: 6379 }),
   },
   check(raw, problems: ConfigProblem[]): RateLimitingConfig {
     const limits: Limit[] = [];
@@ -182,6 +263,7 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
       header_name: headerName,
       path,
       policy: (raw.policy as RateLimitingConfig['policy'] | undefined) ?? 'local',
+      redis: redisSettings(raw),
       hide_client_headers: (raw.hide_client_headers as boolean | undefined) ?? false,
       error_code: (raw.error_code as number | undefined) ?? 429,
       error_message: (raw.error_message as string | undefined) ?? 'API rate limit exceeded',
@@ -191,9 +273,12 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
     const longest = Math.max(...conf.limits.map((l) => l.windowMs));
     // Counters survive a reload when the limits keep their periods; new periods start afresh.
     const key = `${id}|${conf.limits.map((l) => l.period).join(',')}`;
+    const shared = env.counters?.policy({ key, longestMs: longest, conf }) ?? null;
+    const policy = shared ?? env.state(key, () => new LocalPolicy(longest));
     return {
       conf,
-      policy: env.state(key, () => new LocalPolicy(longest)),
+      policy,
+      shared: shared !== null,
       clock: env.clock,
       header: (conf.header_name ?? '').toLowerCase(),
       limitNames: conf.limits.map((l) => `X-RateLimit-Limit-${capitalized(l.period)}`),
@@ -203,7 +288,16 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
   },
   access(r, b) {
     const c = b.conf;
-    const d = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits);
+    let d: Decision;
+    if (b.shared) {
+      // Called again once the policy has answered (types.ts: Wait).
+      const kept = r.data(DECISION) as Decision | undefined;
+      if (kept === undefined) {
+        const asked = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits);
+        if (asked instanceof Promise) return { wait: asked.then((x) => r.setData(DECISION, x)) };
+        d = asked;
+      } else d = kept;
+    } else d = b.policy.take(identifier(r, c, b.header), b.clock.nowMs(), c.limits) as Decision;
     if (!c.hide_client_headers) {
       // RateLimit-* (draft-ietf-httpapi-ratelimit-headers) describe the tightest limit.
       let tight = d.usage[0]!;

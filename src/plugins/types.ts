@@ -17,6 +17,7 @@ import type { ConsumerSpec, RouteSpec, ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import type { ConsumerIndex, Credential } from './consumers.ts';
+import type { SharedCounters } from './rate-limit-policy.ts';
 
 /**
  * The phases, in the order they run. `body_filter` hooks observe the response body as it is
@@ -138,6 +139,11 @@ export interface BuildEnv {
    * instance id; made on first use. State not asked for when a generation is built is dropped.
    */
   state<T>(key: string, make: () => T): T;
+  /**
+   * Rate-limit counts shared beyond this process (workers, Redis); absent or answering null: count
+   * here. The policies it makes live as long as the node (they hold connections).
+   */
+  readonly counters?: SharedCounters | null;
 }
 
 export interface PluginDef<Conf = unknown, Built = unknown> {

@@ -14,6 +14,7 @@ import type { Steps } from '../core/pace.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CounterChild, HistogramChild } from '../observability/registry.ts';
 import { type Chain, PluginSet } from '../plugins/chain.ts';
+import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import { upstreamHost } from '../proxy/headers.ts';
 import type { StickyRuntime } from '../proxy/sticky.ts';
 import { L4Router } from '../routing/l4-router.ts';
@@ -73,6 +74,8 @@ export interface LiveState extends BalancingState {
   readonly guards: Map<string, UpstreamGuard>;
   /** Per plugin instance id: state that outlives generations (rate-limiting counters). */
   readonly pluginState: Map<string, unknown>;
+  /** Rate-limit counts shared beyond this process (workers, Redis), or null: counted here. */
+  counters: SharedCounters | null;
   readonly metrics: Metrics;
 }
 
@@ -215,6 +218,7 @@ export class Generation {
         rng: live.rng,
         trusted,
         state: live.pluginState,
+        counters: live.counters,
         outcomes: live.metrics.pluginOutcomes,
       });
     else live.pluginState.clear();

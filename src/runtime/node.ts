@@ -7,17 +7,20 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
+import { openClusterStore } from '../cluster/node-cluster.ts';
+import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
-import { type Clock, systemClock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
-import { type Rng, systemRng } from '../core/random.ts';
+import { systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
 import { Discovery } from '../discovery/discovery.ts';
 import { createListener, type ProxyListener } from '../listeners/index.ts';
-import { createLogs, type LogFormat, type Logs } from '../observability/access-log.ts';
+import { createLogs, type Logs } from '../observability/access-log.ts';
 import { proxyCachesIn } from '../plugins/proxy-cache.ts';
+import { ClusterStore } from '../store/cluster-store.ts';
 import { inlinePipeline } from '../store/config-jobs.ts';
 import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -28,86 +31,27 @@ import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard
 import { discoveredTargetRows } from './discovery-view.ts';
 import { FileWatch } from './file-watch.ts';
 import { checkServiceHosts } from './host-check.ts';
+import {
+  BindError,
+  DISCOVERY_START_WAIT_MS,
+  listenerKey,
+  type NodeOptions,
+  type PreparedChange,
+  type ProxyHost,
+  type ReloadResult,
+  withZone,
+} from './node-options.ts';
 import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
-export interface NodeOptions {
-  /** The declarative file; reload() re-reads it. */
-  readonly configFile?: string;
-  /** A snapshot to start from instead of a file (tests). */
-  readonly snapshot?: Snapshot;
-  /** A store to read the configuration from instead of a file (embedding: MemoryStore); reload() re-reads it. */
-  readonly store?: ConfigStore;
-  readonly clock?: Clock;
-  readonly rng?: Rng;
-  /** Override the file's logging (tests pass `off` and `silent`). */
-  readonly accessLog?: string;
-  readonly logLevel?: string;
-  /** Override the file's `logging.format` (CLI `--log-format`). */
-  readonly logFormat?: LogFormat;
-  /**
-   * Managed mode: the admin API's changes are persisted to this state file and read back on start
-   * (`fulcrum start --managed --state FILE`). When the file does not exist yet, the node starts
-   * from `configFile` if given (and writes it as the first state), else empty.
-   */
-  readonly stateFile?: string;
-  /** File mode: reload when the declarative file changes (`fulcrum start --watch`). */
-  readonly watch?: boolean;
-  /** Override the file's top-level `zone` (CLI `--zone`, `FULCRUM_ZONE`): one file, nodes in many zones. */
-  readonly zone?: string;
-  /**
-   * Validate configuration changes in a worker thread and build generations a few milliseconds at
-   * a time (default true; docs/architecture.md). Off, a change is handled in one go.
-   */
-  readonly configWorker?: boolean;
-  /** How paced work waits for the next turn of the event loop (tests count turns). */
-  readonly scheduler?: Scheduler;
-}
-
-/**
- * A listener could not bind its address: the message names the listener and says why, for the
- * command line to print without a stack (EADDRINUSE, EACCES, EADDRNOTAVAIL).
- */
-export class BindError extends Error {
-  readonly listener: string;
-  readonly code: string;
-  constructor(listener: string, protocol: string, address: string, port: number, err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const why =
-      code === 'EADDRINUSE'
-        ? 'the address is already in use (another process listens on it)'
-        : code === 'EACCES'
-          ? 'permission denied (ports below 1024 need privileges)'
-          : code === 'EADDRNOTAVAIL'
-            ? 'the address is not one of this machine'
-            : (err as Error).message;
-    super(
-      `listener ${JSON.stringify(listener)} (${protocol} on ${address}:${port}) cannot bind: ${why}${code ? ` (${code})` : ''}`,
-    );
-    this.listener = listener;
-    this.code = code;
-  }
-}
-
-export type ReloadResult =
-  | { ok: true; generation: number; hash: string; changed: boolean }
-  | { ok: false; issues: readonly ConfigIssue[] };
-
-function listenerKey(l: ListenerSpec): string {
-  return `${l.name}|${l.protocol}|${l.address}|${l.port}`;
-}
-
-/**
- * At start, how long the first answers of discovery (DNS, file_sd) are awaited before the listeners
- * bind; past it the node starts with what it has and takes the rest as it arrives.
- */
-export const DISCOVERY_START_WAIT_MS = 5000;
-
-/** The snapshot with the node's zone replaced by an override (the override wins over the file). */
-function withZone(snapshot: Snapshot, zone: string | undefined): Snapshot {
-  if (zone === undefined || zone === snapshot.node.zone) return snapshot;
-  return Object.freeze({ ...snapshot, node: Object.freeze({ ...snapshot.node, zone }) });
-}
+export {
+  BindError,
+  DISCOVERY_START_WAIT_MS,
+  type NodeOptions,
+  type PreparedChange,
+  type ProxyHost,
+  type ReloadResult,
+} from './node-options.ts';
 
 export class FulcrumNode {
   readonly runtime: Runtime;
@@ -117,12 +61,16 @@ export class FulcrumNode {
   private readonly options: NodeOptions;
   private listeners: ProxyListener[] = [];
   private admin: AdminServer | null = null;
+  /** Where the proxy listeners run when not here (a primary's workers), else null. */
+  proxyHost: ProxyHost | null = null;
   private watcher: FileWatch | null = null;
   private readonly startedAtMs: number;
   /** Kong's `node_id` (`GET /`): one per process. */
   private readonly nodeId = randomUUID();
   private stopping: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
+  /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
+  private readonly redisCounters: RedisCounters | null;
   /** Every listener bound (start-up done). */
   private bound = false;
   /** The `tracing` setting in effect, as JSON ('' when off). */
@@ -131,6 +79,8 @@ export class FulcrumNode {
   hostCheck: Promise<void> = Promise.resolve();
   /** Discovery (src/discovery/): the base configuration in, the configuration to serve out. */
   readonly discovery: Discovery;
+  /** Whether this node runs discovery (not in a worker: NodeOptions.discovery). */
+  private readonly discovers: boolean;
   /** Configuration changes put in service one after the other (a base change, a discovery change). */
   private changes: Promise<unknown> = Promise.resolve();
   private discoveryQueued = false;
@@ -144,13 +94,37 @@ export class FulcrumNode {
   ) {
     this.options = options;
     const clock = options.clock ?? systemClock;
-    this.logs = createLogs(
+    const logs = createLogs(
       options.logLevel ?? snapshot.node.logging.level,
       options.accessLog ?? snapshot.node.logging.accessLog,
       clock,
       options.logFormat ?? snapshot.node.logging.format,
     );
-    this.runtime = new Runtime(snapshot, { clock, rng: options.rng ?? systemRng, logs: this.logs });
+    this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
+    const store = config.store;
+    this.redisCounters =
+      options.counters === undefined
+        ? new RedisCounters({
+            clock,
+            log: this.logs.app,
+            clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
+            share: () => 1,
+          })
+        : null;
+    const redis = this.redisCounters;
+    this.runtime = new Runtime(snapshot, {
+      clock,
+      rng: options.rng ?? systemRng,
+      logs: this.logs,
+      ...(options.generation === undefined ? {} : { firstId: options.generation }),
+      counters: options.counters ?? {
+        policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
+      },
+    });
+    this.redisCounters?.register(this.runtime.metrics.registry);
+    if (options.healthShare !== undefined)
+      this.runtime.health.setShare(options.healthShare, this.runtime.current.upstreams.values());
+    this.discovers = options.discovery !== false;
     this.discovery = new Discovery({
       clock,
       ioClock: this.runtime.ioClock,
@@ -185,18 +159,30 @@ export class FulcrumNode {
       const store = new ManagedStore(options.stateFile);
       config = { store, ...ConfigControl.open(store, clock, seed) };
     } else {
-      const store = new FileStore(options.configFile ?? 'fulcrum.yaml');
+      const cluster =
+        options.configFile === undefined
+          ? null
+          : await openClusterStore({
+              configFile: options.configFile,
+              clock,
+              ...(options.cluster === undefined ? {} : { url: options.cluster }),
+              ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+              ...(options.logFormat === undefined ? {} : { logFormat: options.logFormat }),
+            });
+      const store = cluster ?? new FileStore(options.configFile ?? 'fulcrum.yaml');
       config = { store, ...ConfigControl.open(store, clock) };
     }
     const snapshot = withZone(config.snapshot, options.zone);
     const node = new FulcrumNode(snapshot, options, config);
+    node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
     try {
       await node.applyTracing(snapshot.node.tracing);
-      if (node.discovery.setBase(snapshot) !== snapshot) {
+      if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
         await node.discovery.ready(DISCOVERY_START_WAIT_MS);
         await node.enqueue(() => node.putDiscovered());
       }
-      await node.bind(snapshot);
+      // In the queue: a discovery change while the workers start waits for them to be up.
+      await node.enqueue(() => node.bind());
     } catch (err) {
       await node.stop();
       throw err;
@@ -204,7 +190,15 @@ export class FulcrumNode {
     for (const p of [...snapshot.problems, ...snapshot.warnings])
       node.logs.app.warn({ path: p.path }, p.message);
     node.hostCheck = checkServiceHosts(snapshot, node.logs.app, clock);
-    if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
+    const store = config.store;
+    if (store instanceof ClusterStore) {
+      store.setLog(node.logs.app.child({ node_id: store.spec.nodeId }));
+      if (store.startedFrom !== 'cache') store.save(config.version, config.state);
+      store.follow(
+        () => node.control.version,
+        (version, state) => node.control.adopt(version, state),
+      );
+    } else if (options.watch === true && options.configFile !== undefined && options.stateFile === undefined)
       node.watcher = new FileWatch(options.configFile, () => {
         node.logs.app.info({ file: options.configFile }, 'configuration file changed: reloading');
         void node.reload();
@@ -214,28 +208,34 @@ export class FulcrumNode {
         version: VERSION,
         config: snapshot.source,
         hash: snapshot.hash,
+        generation: node.runtime.current.id,
         proxy: node.proxyAddresses().map((a) => `${a.address}:${a.port}`),
         admin: node.adminAddress(),
+        ...(node.proxyHost === null ? {} : { workers: (await node.proxyHost.status()).length }),
       },
-      'fulcrum started',
+      options.startedMessage ?? 'fulcrum started',
     );
     return node;
   }
 
-  private async bind(snapshot: Snapshot): Promise<void> {
-    for (const spec of snapshot.node.listeners) {
-      const l = createListener(spec, snapshot.node, this.runtime);
-      try {
-        await l.listen();
-      } catch (err) {
-        throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+  /** Bind the listeners of the configuration in service (with what discovery found at start). */
+  private async bind(): Promise<void> {
+    const snapshot = this.runtime.current.snapshot;
+    if (this.proxyHost !== null) await this.proxyHost.start(snapshot, this.runtime.current.id);
+    else
+      for (const spec of snapshot.node.listeners) {
+        const l = createListener(spec, snapshot.node, this.runtime);
+        try {
+          await l.listen();
+        } catch (err) {
+          throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
+        }
+        this.listeners.push(l);
       }
-      this.listeners.push(l);
-    }
-    if (snapshot.node.admin.enabled) {
+    if (snapshot.node.admin.enabled && this.options.admin !== false) {
       this.admin = new AdminServer(snapshot.node.admin, {
-        status: () => this.status(),
-        metrics: () => this.runtime.metrics.render(),
+        status: () => this.fullStatus(),
+        metrics: () => this.metricsText(),
         control: this.control,
         token: () => this.runtime.current.snapshot.node.admin.token,
         allowedHosts: () => this.runtime.current.snapshot.node.admin.allowedHosts,
@@ -293,13 +293,40 @@ export class FulcrumNode {
   }
 
   proxyAddresses(): AddressInfo[] {
+    if (this.proxyHost !== null) return this.proxyHost.addresses();
     return this.listeners.map((l) => l.address()).filter((a): a is AddressInfo => a !== null);
+  }
+
+  /** `/metrics`: this process's, then its workers' (each line labelled with its worker). */
+  private async metricsText(): Promise<string> {
+    const own = await this.runtime.metrics.render();
+    const host = this.proxyHost;
+    return host === null ? own : host.metrics(own);
+  }
+
+  /** Reopen log files (SIGUSR1), the workers' too. */
+  reopenLogs(): void {
+    this.logs.reopen();
+    this.proxyHost?.reopenLogs();
   }
 
   adminAddress(): AddressInfo | null {
     return this.admin?.address() ?? null;
   }
 
+  /** `GET /status`: this process's status, with each worker's when the node has workers. */
+  async fullStatus(): Promise<unknown> {
+    const own = this.status() as Record<string, unknown>;
+    const host = this.proxyHost;
+    if (host === null) return own;
+    const workers = (await host.status()) as { connections?: number; requests_in_flight?: number }[];
+    own.connections = workers.reduce((n, w) => n + (w.connections ?? 0), 0);
+    own.requests_in_flight = workers.reduce((n, w) => n + (w.requests_in_flight ?? 0), 0);
+    own.workers = workers;
+    return own;
+  }
+
+  /** What `/status` shows of this process (a worker's own line in its primary's `/status`). */
   status(): unknown {
     const gen = this.runtime.current;
     const snap = gen.snapshot;
@@ -326,7 +353,10 @@ export class FulcrumNode {
       requests_in_flight: this.runtime.inflight(),
       draining: this.runtime.draining,
       upstreams: this.runtime.health.status(gen.upstreams.values()),
-      ...(snap === this.discovery.merged() && snap.hash.includes('+')
+      ...(this.control.store instanceof ClusterStore
+        ? { cluster: { ...this.control.store.status(), version: this.control.version } }
+        : {}),
+      ...(this.discovers && snap === this.discovery.merged() && snap.hash.includes('+')
         ? { discovery: this.discovery.status() }
         : {}),
     };
@@ -387,30 +417,91 @@ export class FulcrumNode {
     });
   }
 
+  /**
+   * What discovery found, put in service. With workers (once they are started), through them
+   * first, all or none, as any change (`host.apply`); a change they refuse is logged and the next
+   * discovery change tries again.
+   */
   private async putDiscovered(): Promise<void> {
     const snapshot = this.discovery.merged();
     if (this.stopping !== null || snapshot === this.runtime.current.snapshot) return;
-    const gen =
-      this.options.configWorker === false
-        ? this.runtime.apply(snapshot)
-        : await this.runtime.applyPaced(snapshot, this.scheduler);
+    const host = this.bound ? this.proxyHost : null;
+    let generation: number;
+    if (host !== null) {
+      const r = await this.throughHost(host, snapshot);
+      if (!r.ok) {
+        this.logs.app.error({ issues: r.issues }, 'discovered targets refused by a worker');
+        return;
+      }
+      generation = r.generation;
+    } else
+      generation = (
+        this.options.configWorker === false
+          ? this.runtime.apply(snapshot)
+          : await this.runtime.applyPaced(snapshot, this.scheduler)
+      ).id;
     this.discoveryApplied++;
-    this.logs.app.info({ generation: gen.id, hash: snapshot.hash }, 'discovered targets changed');
+    this.logs.app.info({ generation, hash: snapshot.hash }, 'discovered targets changed');
   }
 
   /**
    * Put a validated snapshot in service (listeners added or removed as the snapshot says), with
-   * what discovery finds for it.
+   * what discovery finds for it, after the changes queued before it.
    */
   applySnapshot(given: Snapshot): Promise<ReloadResult> {
     return this.enqueue(() => this.applyBase(given));
   }
 
   private async applyBase(given: Snapshot): Promise<ReloadResult> {
-    const snapshot = this.discovery.setBase(withZone(given, this.options.zone));
+    const zoned = withZone(given, this.options.zone);
+    const snapshot = this.discovers ? this.discovery.setBase(zoned) : zoned;
+    const host = this.proxyHost;
+    if (host !== null) {
+      const before = this.runtime.current.snapshot.hash;
+      const r = await this.throughHost(host, snapshot);
+      return r.ok ? this.applied(snapshot, r.generation, before) : r;
+    }
+    const p = await this.prepare(snapshot, undefined, this.options.configWorker !== false);
+    return 'issues' in p ? p : this.commit(p);
+  }
+
+  /**
+   * A change on a node with workers: the workers first, all or none (src/workers/pool.ts); then
+   * this process's runtime, which binds no proxy listener but runs the admin API, the health
+   * checks and discovery.
+   */
+  private async throughHost(
+    host: ProxyHost,
+    snapshot: Snapshot,
+  ): Promise<{ ok: true; generation: number } | { ok: false; issues: readonly ConfigIssue[] }> {
+    const id = this.runtime.current.id + 1;
+    const r = await host.apply(snapshot, id);
+    if (!r.ok) {
+      this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
+      return r;
+    }
+    const gen =
+      this.options.configWorker === false
+        ? this.runtime.apply(snapshot, id)
+        : await this.runtime.applyPaced(snapshot, this.scheduler, id);
+    return { ok: true, generation: gen.id };
+  }
+
+  /**
+   * The first half of a change: listeners added by the snapshot bound (and removed ones stopped),
+   * the generation built (as `id` when given) but not in service. `commit` or `abort` it. The
+   * snapshot is put in service as given (a worker's comes from its primary, discovery done).
+   */
+  async prepare(
+    given: Snapshot,
+    id?: number,
+    paced = true,
+  ): Promise<PreparedChange | { ok: false; issues: readonly ConfigIssue[] }> {
+    const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
     const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
     const kept: ProxyListener[] = [];
+    const added: ProxyListener[] = [];
     const reconfigure: [ProxyListener, ListenerSpec][] = [];
     for (const l of this.listeners) {
       const next = wanted.get(listenerKey(l.spec));
@@ -427,8 +518,11 @@ export class FulcrumNode {
           throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
         });
         kept.push(l);
+        added.push(l);
       }
     } catch (err) {
+      for (const l of added) void l.stopAccepting();
+      this.listeners = kept.filter((l) => !added.includes(l));
       this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
       const message = `cannot bind a new listener: ${(err as Error).message}`;
       this.logs.app.error(message);
@@ -438,21 +532,40 @@ export class FulcrumNode {
       };
     }
     this.listeners = kept;
-    for (const [l, spec] of reconfigure) l.reconfigure?.(spec);
-    const gen =
-      this.options.configWorker === false
-        ? this.runtime.apply(snapshot)
-        : await this.runtime.applyPaced(snapshot, this.scheduler);
+    const built = paced
+      ? await this.runtime.prepare(snapshot, this.scheduler, id)
+      : this.runtime.prepareNow(snapshot, id);
+    // The tracer for the new setting is made here, where waiting is allowed (its first use imports
+    // OpenTelemetry); a change abandoned after this keeps the new tracer until the next change.
     await this.applyTracing(snapshot.node.tracing);
+    return { snapshot, before, listeners: kept, added, reconfigure, built };
+  }
+
+  /** Put a prepared change in service. */
+  commit(p: PreparedChange): ReloadResult {
+    for (const [l, spec] of p.reconfigure) l.reconfigure?.(spec);
+    const gen = this.runtime.install(p.built);
+    return this.applied(p.snapshot, gen.id, p.before);
+  }
+
+  /** Drop a prepared change: its new listeners close, the generation in service stays. */
+  abort(p: PreparedChange): void {
+    for (const l of p.added) void l.stopAccepting();
+    this.listeners = this.listeners.filter((l) => !p.added.includes(l));
+    this.runtime.abandon(p.built);
+    this.logs.app.warn({ hash: p.snapshot.hash }, 'configuration change abandoned');
+  }
+
+  private applied(snapshot: Snapshot, generation: number, before: string): ReloadResult {
     for (const p of [...snapshot.problems, ...snapshot.warnings])
       this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
     this.logs.app.info(
-      { generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash },
+      { generation, hash: snapshot.hash, changed: before !== snapshot.hash },
       'configuration applied',
     );
-    return { ok: true, generation: gen.id, hash: snapshot.hash, changed: before !== snapshot.hash };
+    return { ok: true, generation, hash: snapshot.hash, changed: before !== snapshot.hash };
   }
 
   /**
@@ -482,7 +595,10 @@ export class FulcrumNode {
   private async doStop(): Promise<void> {
     this.runtime.draining = true;
     this.runtime.health.stop();
+    if (this.control.store instanceof ClusterStore) this.control.store.close();
+    this.redisCounters?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
+    await this.proxyHost?.stop(drainMs);
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));
     const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), drainMs).unref());
     const idle = setInterval(() => {

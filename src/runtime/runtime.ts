@@ -18,11 +18,18 @@ import { Metrics } from '../observability/metrics.ts';
 import { TargetFailureLog } from '../observability/target-log.ts';
 import { TargetStats } from '../observability/target-stats.ts';
 import type { Tracing } from '../observability/trace-hooks.ts';
+import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { type BuildKeys, Generation, type LiveState, newBuildKeys } from './generation.ts';
+
+/** A generation built and not yet in service (Runtime.prepare). */
+export interface Prepared {
+  readonly gen: Generation;
+  readonly keys: BuildKeys;
+}
 
 /** One configuration put in service, for the dashboard's history. */
 export interface GenerationRecord {
@@ -81,7 +88,19 @@ export class Runtime implements ProxyCore {
   /** The latest generations put in service, oldest first. */
   readonly history: GenerationRecord[] = [];
 
-  constructor(snapshot: Snapshot, deps: { clock: Clock; rng: Rng; logs: Logs; ioClock?: Clock }) {
+  constructor(
+    snapshot: Snapshot,
+    deps: {
+      clock: Clock;
+      rng: Rng;
+      logs: Logs;
+      ioClock?: Clock;
+      /** The first generation's number (a worker takes its primary's). */
+      firstId?: number;
+      /** Rate-limit counts shared beyond this process. */
+      counters?: SharedCounters;
+    },
+  ) {
     this.clock = deps.clock;
     this.ioClock = deps.ioClock ?? systemClock;
     this.connectionTimers = new DeadlineWheel(this.ioClock, CONNECTION_TICK_MS);
@@ -105,6 +124,7 @@ export class Runtime implements ProxyCore {
       metrics: this.metrics,
       guards: new Map(),
       pluginState: new Map(),
+      counters: deps.counters ?? null,
       rng: deps.rng,
       clock: deps.clock,
     };
@@ -116,7 +136,7 @@ export class Runtime implements ProxyCore {
       registry: this.metrics.registry,
     });
     this.targetLog = new TargetFailureLog(deps.logs.app, deps.clock);
-    this.gen = finish(Generation.build(this.nextId++, snapshot, this.live));
+    this.gen = finish(Generation.build(this.takeId(deps.firstId), snapshot, this.live));
     this.observe(this.gen, true);
     this.health.sync(this.gen.upstreams.values());
   }
@@ -139,25 +159,70 @@ export class Runtime implements ProxyCore {
   }
 
   /** Build a generation from the snapshot at once and put it in service; the old one drains. */
-  apply(snapshot: Snapshot): Generation {
-    return this.swap(finish(Generation.build(this.nextId++, snapshot, this.live, newBuildKeys(), this.gen)));
+  apply(snapshot: Snapshot, id?: number): Generation {
+    return this.swap(
+      finish(Generation.build(this.takeId(id), snapshot, this.live, newBuildKeys(), this.gen)),
+    );
   }
 
   /**
    * Build a generation a few milliseconds at a time, traffic flowing on the generation in service
    * in between (docs/architecture.md), then put it in service.
    */
-  async applyPaced(snapshot: Snapshot, scheduler: Scheduler): Promise<Generation> {
+  async applyPaced(snapshot: Snapshot, scheduler: Scheduler, id?: number): Promise<Generation> {
+    return this.install(await this.prepare(snapshot, scheduler, id));
+  }
+
+  /**
+   * Build a generation a few milliseconds at a time without putting it in service: the first half
+   * of a change that several processes apply together (src/workers/). `id` is the generation
+   * number to give it (the node's workers all use the primary's), else the next one. The result
+   * goes to `install` or `abandon`; until then what it holds stays registered.
+   */
+  async prepare(snapshot: Snapshot, scheduler: Scheduler, id?: number): Promise<Prepared> {
     const keys = newBuildKeys();
     this.building.add(keys);
     try {
       const budget = { clock: this.clock, maxMs: PACE_BUDGET_MS, maxSteps: PACE_MAX_STEPS };
-      return this.swap(
-        await pace(Generation.build(this.nextId++, snapshot, this.live, keys, this.gen), scheduler, budget),
+      const gen = await pace(
+        Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen),
+        scheduler,
+        budget,
       );
-    } finally {
+      return { gen, keys };
+    } catch (err) {
       this.building.delete(keys);
+      throw err;
     }
+  }
+
+  /** Build a generation at once, not in service (Runtime.prepare without pacing). */
+  prepareNow(snapshot: Snapshot, id?: number): Prepared {
+    const keys = newBuildKeys();
+    return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen)), keys };
+  }
+
+  /** Put a prepared generation in service. */
+  install(p: Prepared): Generation {
+    this.building.delete(p.keys);
+    return this.swap(p.gen);
+  }
+
+  /**
+   * Drop a prepared generation. Its build gave kept live objects (a target's weight, a guard's
+   * limits) the new settings; building the snapshot in service again gives them back theirs (a
+   * whole build: one reusing the generation in service by spec identity would reset nothing).
+   */
+  abandon(p: Prepared): void {
+    this.building.delete(p.keys);
+    finish(Generation.build(this.gen.id, this.gen.snapshot, this.live));
+    this.release();
+  }
+
+  private takeId(id: number | undefined): number {
+    if (id === undefined) return this.nextId++;
+    this.nextId = Math.max(this.nextId, id + 1);
+    return id;
   }
 
   private swap(next: Generation): Generation {

@@ -7,6 +7,9 @@
  *   configuration in memory until the next reload.
  * - ManagedStore (managed-store.ts): a local JSON state file the admin API writes on every accepted
  *   change (atomic: temp file, fsync, rename, fsync of the directory).
+ * - ClusterStore (cluster-store.ts): the entities in Redis, shared by the nodes of a cluster, each
+ *   write a compare-and-set that every node then applies; the local file keeps each node's own
+ *   settings, a local cache file the last version received.
  */
 import type { ParsedSource } from '../config/load.ts';
 import type { State } from './document.ts';
@@ -18,7 +21,7 @@ export type Loaded =
   | { readonly kind: 'empty' };
 
 export interface ConfigStore {
-  readonly kind: 'file' | 'managed';
+  readonly kind: 'file' | 'managed' | 'cluster';
   /** The file path, for messages and status. */
   readonly location: string;
   /** True when entity writes may be persisted here. */
@@ -32,4 +35,10 @@ export interface ConfigStore {
   documentText?(): string;
   /** Persist a state durably before it is put in service; throws when it cannot. */
   save(version: number, state: State): void;
+  /**
+   * A shared store: publish a new version built on `before` before it is put in service here
+   * (throws ClusterWriteError: 409 when another writer came first, 503 when the store is away).
+   * Stores without it persist through `save` in the config pipeline.
+   */
+  publish?(before: number, version: number, state: State): Promise<void>;
 }

@@ -254,6 +254,43 @@ describe('Kong 3.9 plugin config fields load', () => {
     });
     assert.deepEqual(snap.warnings, []);
   });
+
+  /** The warnings of a rate-limiting plugin with `config`. */
+  const rateLimitWarnings = (config: Raw) =>
+    load({
+      services: [
+        {
+          name: 's',
+          host: 'example.com',
+          plugins: [{ name: 'rate-limiting', config: { minute: 5, ...config } }],
+        },
+      ],
+    }).warnings;
+
+  it("rate-limiting's policy redis and its Redis fields are supported: no warning", () => {
+    assert.deepEqual(
+      rateLimitWarnings({
+        policy: 'redis',
+        redis_host: 'redis.internal',
+        redis_port: 6380,
+        redis_password: 'secret',
+        redis_database: 2,
+        redis_timeout: 500,
+      }),
+      [],
+    );
+    assert.deepEqual(
+      rateLimitWarnings({ policy: 'redis', redis: { host: 'redis.internal', port: 6380, ssl: true } }),
+      [],
+    );
+  });
+
+  it("rate-limiting's policy cluster (Kong's database) is reported: each node counts alone", () => {
+    const warned = rateLimitWarnings({ policy: 'cluster' });
+    assert.equal(warned.length, 1, JSON.stringify(warned));
+    assert.equal(warned[0]!.path, 'services[0].plugins[0].config.policy');
+    assert.match(warned[0]!.message, /^Kong's "policy" is accepted but not supported: the cluster policy/);
+  });
 });
 
 describe('a misspelled field is still refused, with a did-you-mean', () => {

@@ -1,0 +1,59 @@
+/**
+ * Opening a node in cluster mode (`cluster:` in its file, or `fulcrum start --cluster URL`): the
+ * local file gives the node's own settings (listeners, admin, logging, ...) and, for the first
+ * node of a new cluster, the entities that seed it; the entities in force come from Redis, else
+ * from the cache file of the last version this node applied (src/store/cluster-store.ts).
+ */
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigControl } from '../admin/control.ts';
+import type { ClusterSpec } from '../config/types.ts';
+import type { Clock } from '../core/clock.ts';
+import { createLogs, type LogFormat } from '../observability/access-log.ts';
+import { ClusterStore } from '../store/cluster-store.ts';
+import { FileStore } from '../store/file-store.ts';
+
+/** The cache file's name beside the configuration file, when `cluster.cache_file` is unset. */
+export const CLUSTER_CACHE_FILE = 'fulcrum.cluster-cache.json';
+
+/** The `cluster` settings when only `--cluster URL` names the Redis (the schema's defaults). */
+function defaults(redis: string): ClusterSpec {
+  return { redis, prefix: 'fulcrum', nodeId: '', cacheFile: '', timeoutMs: 1000 };
+}
+
+/**
+ * The cluster store for a node started from `configFile`, or null when neither the file nor
+ * `url` asks for a cluster. The file is validated here as at any start (a bad file refuses it).
+ */
+export async function openClusterStore(o: {
+  readonly configFile: string;
+  readonly url?: string;
+  readonly clock: Clock;
+  readonly logLevel?: string;
+  readonly logFormat?: LogFormat;
+}): Promise<ClusterStore | null> {
+  const file = new FileStore(o.configFile);
+  const local = ConfigControl.open(file, o.clock);
+  const inFile = local.snapshot.node.cluster;
+  if (inFile === null && o.url === undefined) return null;
+  const base = inFile ?? defaults(o.url!);
+  const spec: ClusterSpec = {
+    ...base,
+    redis: o.url ?? base.redis,
+    nodeId: base.nodeId || `${hostname()}-${process.pid}`,
+    cacheFile: base.cacheFile || join(dirname(resolve(o.configFile)), CLUSTER_CACHE_FILE),
+  };
+  // The node's logger does not exist yet: this one says what happened while connecting.
+  const log = createLogs(
+    o.logLevel ?? local.snapshot.node.logging.level,
+    'off',
+    o.clock,
+    o.logFormat ?? local.snapshot.node.logging.format,
+  ).app.child({ node_id: spec.nodeId });
+  return ClusterStore.open(spec, {
+    cacheFile: spec.cacheFile,
+    node: local.state.node,
+    seed: local.state,
+    log,
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * Health checking shared between processes: the workers of one node (src/workers/) and the nodes
+ * of a cluster (src/cluster/). A HealthShare decides who probes a target and carries what one
+ * process learnt to the others, so that each target is probed once per interval, not once per
+ * process, and every process reaches the same verdict:
+ *
+ * - an active probe's outcome is published and every process counts it as if it had probed
+ *   (UpstreamHealth.receive): same outcomes in the same order, same thresholds, same verdicts;
+ * - a passive ejection (a process's own traffic failing) is published and the others eject the
+ *   target too, each with its own ejection timer;
+ * - a state set through the admin API, or the verdicts a process starting late must catch up on,
+ *   travel as `state`.
+ *
+ * Events name targets by upstream name and `host:port` (what survives generations and crosses
+ * processes). A process never re-publishes an event it received.
+ */
+import type { Outcome } from './probe-kit.ts';
+
+export type HealthEvent =
+  | { readonly kind: 'active'; readonly upstream: string; readonly target: string; readonly outcome: Outcome }
+  | { readonly kind: 'eject'; readonly upstream: string; readonly target: string; readonly reason: string }
+  | {
+      readonly kind: 'state';
+      readonly upstream: string;
+      readonly target: string;
+      readonly health: 'healthy' | 'unhealthy';
+      readonly draining: boolean;
+    };
+
+export interface HealthShare {
+  /**
+   * Whether this process probes the target in this round of the loop whose interval is given; when
+   * false another one does, and its outcome arrives through HealthRegistry.receive.
+   */
+  probes(upstream: string, target: string, intervalMs: number): boolean | Promise<boolean>;
+  /** An outcome probed here, an ejection decided here, or a state set here, for the others. */
+  publish(e: HealthEvent): void;
+}

@@ -1,0 +1,175 @@
+/**
+ * A worker process of a node (`workers: N`): started by the primary (src/workers/pool.ts) through
+ * Node's cluster module, it serves every proxy listener with a runtime of its own, built from the
+ * snapshots the primary hands it, and nothing else: no admin listener, no file watching, no active
+ * health probes (the primary probes and passes the outcomes on), rate limits counted by the
+ * primary. It stops when told, or when its primary is gone.
+ */
+import { RedisCounters } from '../cluster/rate-limit-redis.ts';
+import type { ConfigIssue } from '../config/load.ts';
+import type { Snapshot } from '../config/types.ts';
+import { BulkJoin, deepFreeze } from '../core/bulk.ts';
+import { systemClock } from '../core/clock.ts';
+import type { HealthShare } from '../health/share.ts';
+import { bindOptions } from '../listeners/bind-options.ts';
+import { createLogs } from '../observability/access-log.ts';
+import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
+import { FulcrumNode, type PreparedChange } from '../runtime/node.ts';
+import { type CounterAsk, WorkerCounters } from './counters.ts';
+import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+// The primary decides what signals mean for the node; a terminal's Ctrl-C reaches the whole
+// process group, and the primary drains the workers itself.
+process.on('SIGINT', () => {});
+process.on('SIGHUP', () => {});
+process.on('SIGUSR1', () => {});
+
+const counters = new WorkerCounters((m: CounterAsk) => send(m));
+/** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
+let redis: RedisCounters | null = null;
+const shared: SharedCounters = {
+  policy: (req) => (req.conf.policy === 'redis' ? (redis?.policy(req) ?? null) : counters.policy(req)),
+};
+const health: HealthShare = {
+  probes: () => false,
+  publish: (e) => send({ t: 'health', e }),
+};
+
+let node: FulcrumNode | null = null;
+/** The snapshot arriving in slices, and what to do with it once whole. */
+let incoming: { join: BulkJoin; then: (s: Snapshot) => void } | null = null;
+let prepared: { generation: number; change: PreparedChange } | null = null;
+let stopping = false;
+
+async function start(
+  settings: WorkerSettings,
+  generation: number,
+  snapshot: Snapshot,
+  verdicts: ToWorker & { t: 'start' },
+) {
+  if (settings.mode === 'reuseport') {
+    bindOptions.reusePort = true;
+    bindOptions.exclusive = true;
+  }
+  redis = new RedisCounters({
+    clock: systemClock,
+    log: createLogs(settings.logLevel ?? 'info', 'off', systemClock, settings.logFormat ?? 'json').app.child({
+      worker: settings.index,
+    }),
+    clusterUrl: settings.clusterRedis ?? null,
+    share: () => 1,
+  });
+  try {
+    node = await FulcrumNode.start({
+      snapshot,
+      admin: false,
+      discovery: false,
+      generation,
+      healthShare: health,
+      counters: shared,
+      logBindings: { worker: settings.index },
+      startedMessage: 'worker started',
+      ...(settings.logLevel === undefined ? {} : { logLevel: settings.logLevel }),
+      ...(settings.logFormat === undefined ? {} : { logFormat: settings.logFormat }),
+      ...(settings.accessLog === undefined ? {} : { accessLog: settings.accessLog }),
+      ...(settings.configWorker === undefined ? {} : { configWorker: settings.configWorker }),
+    });
+  } catch (err) {
+    send({ t: 'failed', message: (err as Error).message });
+    process.exit(1);
+  }
+  redis.register(node.runtime.metrics.registry);
+  for (const e of verdicts.health) node.runtime.health.receive(e);
+  send({ t: 'ready', generation: node.runtime.current.id, addresses: node.proxyAddresses() });
+}
+
+async function prepare(generation: number, snapshot: Snapshot): Promise<void> {
+  if (node === null) return;
+  if (prepared !== null) node.abort(prepared.change);
+  prepared = null;
+  let p: Awaited<ReturnType<FulcrumNode['prepare']>>;
+  try {
+    p = await node.prepare(snapshot, generation);
+  } catch (err) {
+    const issue: ConfigIssue = {
+      file: snapshot.source,
+      line: 0,
+      column: 0,
+      path: '',
+      message: (err as Error).message,
+    };
+    send({ t: 'refused', generation, issues: [issue] });
+    return;
+  }
+  if ('issues' in p) return send({ t: 'refused', generation, issues: p.issues });
+  prepared = { generation, change: p };
+  send({ t: 'prepared', generation });
+}
+
+function snapshotThen(
+  head: Extract<ToWorker, { t: 'start' | 'prepare' }>['head'],
+  then: (s: Snapshot) => void,
+) {
+  incoming = { join: new BulkJoin(head, (item) => deepFreeze(item)), then };
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await node?.stop();
+  counters.close();
+  redis?.close();
+  process.exit(0);
+}
+
+process.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'start':
+      return snapshotThen(m.head, (s) => void start(m.settings, m.generation, s, m));
+    case 'prepare':
+      return snapshotThen(m.head, (s) => void prepare(m.generation, s));
+    case 'part':
+      incoming?.join.add(m.part);
+      return;
+    case 'end': {
+      const done = incoming;
+      incoming = null;
+      if (done !== null) done.then(deepFreeze(done.join.value as Snapshot));
+      return;
+    }
+    case 'commit':
+      if (node !== null && prepared?.generation === m.generation) {
+        node.commit(prepared.change);
+        prepared = null;
+      }
+      return send({ t: 'committed', generation: m.generation });
+    case 'abort':
+      if (node !== null && prepared?.generation === m.generation) node.abort(prepared.change);
+      prepared = null;
+      return;
+    case 'health':
+      node?.runtime.health.receive(m.e);
+      return;
+    case 'rl':
+      return counters.answer(m);
+    case 'ask':
+      if (node === null) return send({ t: 'answer', id: m.id, value: null });
+      if (m.what === 'status') return send({ t: 'answer', id: m.id, value: node.status() });
+      void node.runtime.metrics.render().then((text) => send({ t: 'answer', id: m.id, value: text }));
+      return;
+    case 'reopen':
+      node?.logs.reopen();
+      return;
+    case 'stop':
+      void stop();
+      return;
+  }
+});
+
+// The primary is gone (killed): nobody will tell this worker what to do any more.
+process.on('disconnect', () => void stop());
+send({ t: 'hello' });
