@@ -20,6 +20,8 @@
 #                          and summarize the profile with cpuprofile-summary.mjs
 #   SKIP_BUILD [0]         1: do not run npm run build
 #   KEEP_TMP [0]           1: keep the temporary directory (configs, logs, raw wrk output)
+#   BODY_BYTES [0]         0: the upstreams answer "ok" (per-request overhead); N: a static N-byte
+#                          body (streaming throughput: MB/s = req/s x N), e.g. 1048576
 set -euo pipefail
 
 PROFILE=${PROFILE:-0}
@@ -153,6 +155,13 @@ temp_paths() {
   local d=$1
   echo "client_body_temp_path $d/body; proxy_temp_path $d/proxy; fastcgi_temp_path $d/fcgi; uwsgi_temp_path $d/uwsgi; scgi_temp_path $d/scgi;"
 }
+BODY_BYTES=${BODY_BYTES:-0}
+if [[ "$BODY_BYTES" -gt 0 ]]; then
+  head -c "$BODY_BYTES" /dev/urandom >"$TMP/up/body.bin"
+  UP_LOCATION="location / { root $TMP/up; default_type application/octet-stream; try_files /body.bin =404; }"
+else
+  UP_LOCATION='location / { return 200 "ok"; }'
+fi
 cat >"$TMP/up/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -165,8 +174,8 @@ http {
   default_type text/plain;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
-  server { listen 127.0.0.1:$U1 backlog=4096; location / { return 200 "ok"; } }
-  server { listen 127.0.0.1:$U2 backlog=4096; location / { return 200 "ok"; } }
+  server { listen 127.0.0.1:$U1 backlog=4096; $UP_LOCATION }
+  server { listen 127.0.0.1:$U2 backlog=4096; $UP_LOCATION }
   # The OTLP/HTTP collector of the fulcrum-trace variants: accepts every export, keeps nothing.
   server { listen 127.0.0.1:$OTLP backlog=4096; location / { default_type application/json; return 200 "{}"; } }
 }
@@ -409,7 +418,7 @@ INFO="$TMP/info.md"
   echo "- CPU: $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores; kernel $(uname -r)"
   echo "- node $(node --version), undici $(node -p "require('undici/package.json').version"), fulcrum $(node bin/fulcrum.js --version) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -n "$(git status --porcelain -- src 2>/dev/null)" ]] && echo ', src modified')$BUILD_NOTE)"
   echo "- $(nginx -v 2>&1); $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'); $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}')"
-  echo "- proxy pinned to core $PROXY_CORE; wrk (-t1) and upstreams (one nginx worker, two ports, return 200 \"ok\") on core $LOAD_CORE"
+  echo "- proxy pinned to core $PROXY_CORE; wrk (-t1) and upstreams (one nginx worker, two ports, $([[ "$BODY_BYTES" -gt 0 ]] && echo "a static $BODY_BYTES-byte body" || echo 'return 200 \"ok\"')) on core $LOAD_CORE"
   echo "- rounds $ROUNDS, ${DURATION}s measured + ${WARMUP}s warm-up per run, each proxy restarted for every run, order rotated per round"
 } >"$INFO"
 cp "$SAMPLES" "bench/results/macro-$STAMP.tsv"
