@@ -82,14 +82,14 @@ for (const c of conns)
       `| ${p} | ${c} | ${f(s.rps)}${ratio(s.rps, b.rps)} | ${f(s.rpsMin)}-${f(s.rpsMax)} | ${f(s.p50, 2)}${ratio(s.p50, b.p50)} | ${f(s.p99, 2)}${ratio(s.p99, b.p99)} | ${f(s.rssMiB, 1)}${ratio(s.rssMiB, b.rssMiB)} | ${f(s.cpuPerSec, 2)} | ${f(s.perCpu)}${ratio(s.perCpu, b.perCpu)} | ${s.errors} | ${f(s.other, 2)} (max ${f(s.otherMax, 2)}) | ${s.n}/${s.nAll}${s.clean ? '' : ' disturbed'} |`,
     );
   }
-// the target from the issue: Fulcrum at least 0.44x nginx
+// the target from the issue: Fulcrum at least 0.6x nginx
 const verdict = [];
 for (const c of conns) {
   const fu = stats.get(`fulcrum/${c}`);
   const ng = stats.get(`nginx/${c}`);
   const bu = stats.get(`bare-undici/${c}`);
   if (!fu || !ng) continue;
-  let line = `- c=${c}: Fulcrum/nginx req/s ${(fu.rps / ng.rps).toFixed(2)}x, per proxy CPU-second ${(fu.perCpu / ng.perCpu).toFixed(2)}x (target >= 0.44x: ${fu.perCpu / ng.perCpu >= 0.44 ? 'met' : 'NOT met'})`;
+  let line = `- c=${c}: Fulcrum/nginx req/s ${(fu.rps / ng.rps).toFixed(2)}x, per proxy CPU-second ${(fu.perCpu / ng.perCpu).toFixed(2)}x (target >= 0.6x: ${fu.perCpu / ng.perCpu >= 0.6 ? 'met' : 'NOT met'})`;
   if (bu) line += `; Fulcrum/bare-undici per CPU-second ${(fu.perCpu / bu.perCpu).toFixed(2)}x`;
   verdict.push(line);
 }

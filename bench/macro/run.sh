@@ -158,6 +158,8 @@ temp_paths() {
 BODY_BYTES=${BODY_BYTES:-0}
 if [[ "$BODY_BYTES" -gt 0 ]]; then
   head -c "$BODY_BYTES" /dev/urandom >"$TMP/up/body.bin"
+  # nginx's workers drop root: they must reach the file through mktemp's private directory.
+  chmod 755 "$TMP" "$TMP/up" && chmod 644 "$TMP/up/body.bin"
   UP_LOCATION="location / { root $TMP/up; default_type application/octet-stream; try_files /body.bin =404; }"
 else
   UP_LOCATION='location / { return 200 "ok"; }'
