@@ -7,9 +7,13 @@
  * each request is a ClientExchange (exchange.ts).
  *
  * Targets come from the upstream's `targets`, or from a source (`targets: { subscribe }`) delivering
- * full lists, the seam for discovery providers: each list is validated as the file's targets are, and
- * a refused one leaves the last good list in use. A target that leaves has its Pool closed once its
- * requests are done; a target that joins ramps under slow start.
+ * full lists: each list is validated as the file's targets are, and a refused one leaves the last
+ * good list in use. Targets marked `resolve` and an upstream's `file_sd` are discovered by the
+ * proxy's own pipeline (src/discovery/discovery.ts, given the one-upstream snapshot the options
+ * validate into, with the `dns` option as the node's DNS settings), so DNS TTLs, stale-if-error,
+ * SRV and file_sd behave exactly as in the proxy. Whatever the list's origin: a target that leaves
+ * has its Pool closed once its requests are done; a target that joins ramps under slow start; one
+ * that stays keeps its state.
  */
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -17,9 +21,10 @@ import { Dispatcher, errors, Pool } from 'undici';
 import { isHashing } from '../balancers/configure.ts';
 import type { TargetConfig, UpstreamConfig } from '../config/file-types.ts';
 import { ConfigError } from '../config/load.ts';
-import type { ServiceSpec, UpstreamSpec } from '../config/types.ts';
-import { type Clock, systemClock } from '../core/clock.ts';
+import type { ServiceSpec, Snapshot, UpstreamSpec } from '../config/types.ts';
+import { type Clock, holdProcess, systemClock } from '../core/clock.ts';
 import { type Rng, systemRng } from '../core/random.ts';
+import { Discovery } from '../discovery/discovery.ts';
 import type { Outcome } from '../health/probe.ts';
 import { UpstreamHealth } from '../health/upstream-health.ts';
 import { Counter } from '../observability/registry.ts';
@@ -31,7 +36,7 @@ import type { TargetState } from '../upstreams/target.ts';
 import { ClientExchange, type ExchangeHost, type UpstreamView } from './exchange.ts';
 import { asLegacyHandler } from './legacy-handler.ts';
 import { ClientCounts, reportTo } from './metrics.ts';
-import { type ClientServiceConfig, clientSpecs } from './options.ts';
+import { type ClientDnsConfig, type ClientServiceConfig, clientSpecs } from './options.ts';
 import { requestFacts } from './request-facts.ts';
 
 /** A source of targets: `subscribe` delivers the full list now or soon, and again at every change. */
@@ -47,6 +52,8 @@ export interface UpstreamDispatcherOptions {
   readonly service?: ClientServiceConfig;
   /** Targets from a source (discovery) instead of `upstream.targets`. */
   readonly targets?: TargetSource;
+  /** The node's DNS settings for targets marked `resolve` (`dns_resolver`, `dns_order`, `dns_*_ttl`). */
+  readonly dns?: ClientDnsConfig;
   /** The application's zone, for zone-aware balancing over targets with a `zone`. */
   readonly zone?: string;
   /** How to reach the targets (default `http`). */
@@ -67,6 +74,12 @@ export interface UpstreamDispatcherOptions {
   readonly clock?: Clock;
   readonly rng?: Rng;
 }
+
+/**
+ * How long requests wait for discovery's first answers before the dispatcher starts with what it has
+ * (the node waits as long before it binds: src/runtime/node-options.ts).
+ */
+export const CLIENT_DISCOVERY_WAIT_MS = 5000;
 
 /** The view before a target source's first list: every pick finds nothing. */
 const NO_TARGETS: UpstreamView = Object.freeze({
@@ -98,6 +111,17 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
   private readonly unreport: (() => void) | null;
   private stop: (() => void) | null = null;
   private closed = false;
+  /** Runs the providers the upstream asks for (`resolve` targets, `file_sd`); null until one does. */
+  private discovery: Discovery | null = null;
+  /** Requests that came before discovery's first answers; null once the first view is built. */
+  private waiting: [Dispatcher.DispatchOptions, Dispatcher.DispatchHandler][] | null = null;
+  private readonly first: Promise<void>;
+  private firstBuilt: () => void = () => {};
+  /**
+   * While requests or `ready()` wait for discovery: keeps the process alive (the DNS socket and
+   * timers are unref'd, as the node's are), released at the first view or at close.
+   */
+  private release: (() => void) | null = null;
 
   /** Throws a ConfigError listing every problem of the options. */
   constructor(options: UpstreamDispatcherOptions) {
@@ -113,10 +137,11 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
           message: 'give targets in the upstream or a source, not both',
         },
       ]);
-    const { upstream, service } = clientSpecs(
+    const { upstream, service, snapshot } = clientSpecs(
       options.upstream,
       options.service ?? {},
       options.targets === undefined ? undefined : [],
+      options.dns,
     );
     if (upstream.sticky !== null && options.stickyKey === undefined)
       throw new ConfigError([
@@ -159,12 +184,70 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
             checks: new Counter('fulcrum_client_health_checks_total', 'Active health check probes.'),
           })
         : null;
-    // With a source, nothing is built before its first list: that list is the fleet at start, which
-    // does not ramp under slow start (as a node's first configuration does not).
-    this.view = options.targets === undefined ? this.build() : NO_TARGETS;
+    this.first = new Promise((resolve) => {
+      this.firstBuilt = resolve;
+    });
+    // With a source, nothing is built before its first list; with discovery, before its first answers
+    // (requests wait for them): that list is the fleet at start, which does not ramp under slow start
+    // (as a node's first configuration does not).
+    this.spec = this.discover(snapshot);
+    const discovering = this.discovery !== null && options.targets === undefined;
+    this.view = options.targets === undefined && !discovering ? this.build() : NO_TARGETS;
+    if (this.view !== NO_TARGETS) this.firstBuilt();
     this.health?.start(this.targets());
     this.unreport = options.registry === undefined ? null : reportTo(options.registry, this);
     if (options.targets !== undefined) this.subscribe(options.targets);
+    if (discovering) {
+      this.waiting = [];
+      void this.discovery!.ready(CLIENT_DISCOVERY_WAIT_MS).then(() => this.startDiscovered());
+    }
+  }
+
+  /**
+   * Settles once the dispatcher has its first targets: at once with `upstream.targets`, at a source's
+   * first list, or when discovery has answered (or after CLIENT_DISCOVERY_WAIT_MS without answers).
+   */
+  ready(): Promise<void> {
+    if (this.waiting !== null) this.release ??= holdProcess();
+    return this.first;
+  }
+
+  /** The upstream of `snapshot` with its discovered targets (it as it is when it discovers nothing). */
+  private discover(snapshot: Snapshot): UpstreamSpec {
+    const u = snapshot.upstreams[0]!;
+    if (this.discovery === null) {
+      if (!u.fileSd && !u.targets.some((t) => t.resolve === true)) return u;
+      this.discovery = new Discovery({
+        clock: this.clock,
+        ioClock: this.clock,
+        rng: this.rng,
+        log: this.log,
+        onChange: () => this.discovered(),
+      });
+    }
+    return this.discovery.setBase(snapshot).upstreams[0]!;
+  }
+
+  /** Discovery's first answers are in (or the wait is over): build, and send the requests that waited. */
+  private startDiscovered(): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    this.release?.();
+    this.release = null;
+    if (this.closed) return;
+    this.apply(this.discovery!.merged().upstreams[0]!);
+    this.firstBuilt();
+    for (const [opts, handler] of waiting ?? []) this.dispatch(opts, handler);
+  }
+
+  /** Discovery found other targets: put them in service (not before the first view). */
+  private discovered(): void {
+    if (this.closed || this.waiting !== null || this.discovery === null) return;
+    if (this.view === NO_TARGETS && this.options.targets !== undefined) return;
+    const spec = this.discovery.merged().upstreams[0]!;
+    if (spec === this.spec) return;
+    this.counts.targetUpdates.applied++;
+    this.apply(spec);
   }
 
   /** The target states in use now. */
@@ -237,9 +320,14 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
   /** A full target list from the source: validated as the file's; refused lists change nothing. */
   private setTargets(list: readonly TargetConfig[]): void {
     if (this.closed) return;
-    let spec: UpstreamSpec;
+    let snapshot: Snapshot;
     try {
-      spec = clientSpecs(this.options.upstream, this.options.service ?? {}, list).upstream;
+      snapshot = clientSpecs(
+        this.options.upstream,
+        this.options.service ?? {},
+        list,
+        this.options.dns,
+      ).snapshot;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       this.counts.targetUpdates.refused++;
@@ -250,6 +338,12 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
       return;
     }
     this.counts.targetUpdates.applied++;
+    this.apply(this.discover(snapshot));
+    this.firstBuilt();
+  }
+
+  /** Put `spec`'s targets in service: states kept for the targets that stay, departed ones drained. */
+  private apply(spec: UpstreamSpec): void {
     this.spec = spec;
     this.view = this.build();
     const keep = new Set([...this.view.pools.keys()].map((t) => t.key));
@@ -268,6 +362,11 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
     if (this.closed) {
       h.onError?.(new errors.ClientClosedError());
       return false;
+    }
+    if (this.waiting !== null) {
+      this.waiting.push([opts, handler]);
+      this.release ??= holdProcess();
+      return true;
     }
     const hashKey = this.hashing ? this.hashKeyOf(opts) : null;
     const stickyKey = this.view.sticky === null ? '' : (this.options.stickyKey?.(opts) ?? '');
@@ -312,6 +411,13 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
     if (!this.closed) {
       this.closed = true;
       this.stop?.();
+      this.discovery?.close();
+      for (const [, handler] of this.waiting ?? [])
+        asLegacyHandler(handler).onError?.(new errors.ClientClosedError());
+      this.waiting = null;
+      this.release?.();
+      this.release = null;
+      this.firstBuilt();
       this.health?.stop(false);
       this.live.slowStart.stop();
       this.unreport?.();

@@ -38,7 +38,15 @@ const SOURCE = `loadBalancingConfig.${POLICY_NAME}`;
 type Endpoint = experimental.Endpoint;
 
 /** Fields of the upstream shape that the channel, not the policy, looks after. */
-const CHANNEL_OWNED = ['targets', 'healthchecks', 'circuit_breaker', 'retry_budget', 'sticky', 'host_header'];
+const CHANNEL_OWNED = [
+  'targets',
+  'file_sd',
+  'healthchecks',
+  'circuit_breaker',
+  'retry_budget',
+  'sticky',
+  'host_header',
+];
 
 class FulcrumLbConfig implements experimental.TypedLoadBalancingConfig {
   readonly raw: UpstreamConfig;

@@ -6,9 +6,10 @@ export type { TargetConfig, UpstreamConfig } from '../config/file-types.ts';
 export { ConfigError, type ConfigIssue } from '../config/load.ts';
 export { FulcrumError } from '../core/errors.ts';
 export {
+  CLIENT_DISCOVERY_WAIT_MS,
   type TargetSource,
   UpstreamDispatcher,
   type UpstreamDispatcherOptions,
   upstreamDispatcher,
 } from './dispatcher.ts';
-export type { ClientServiceConfig } from './options.ts';
+export type { ClientDnsConfig, ClientServiceConfig } from './options.ts';

@@ -38,6 +38,16 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Keep the process alive until the returned function is called: for a caller awaiting work that
+ * only unref'd timers and sockets carry (the client library waiting for discovery's first DNS
+ * answer), which Node would otherwise leave unsettled and exit.
+ */
+export function holdProcess(): () => void {
+  const t = setInterval(() => {}, 60_000);
+  return () => clearInterval(t);
+}
+
 interface ManualTimer {
   readonly at: number;
   readonly seq: number;

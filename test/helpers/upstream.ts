@@ -31,11 +31,15 @@ export const nameHandler =
     res.end(name);
   };
 
-/** Start an upstream. With `stream: true` the handler is called before the body is read (body is empty). */
+/**
+ * Start an upstream. With `stream: true` the handler is called before the body is read (body is empty).
+ * `address` and `port` bind elsewhere than 127.0.0.1 and port 0 (DNS tests: several loopback addresses
+ * on one port).
+ */
 export async function startUpstream(
   name: string,
   handler?: Handler,
-  opts: { stream?: boolean } = {},
+  opts: { stream?: boolean; address?: string; port?: number } = {},
 ): Promise<TestUpstream> {
   const seen: Seen[] = [];
   const h = handler ?? nameHandler(name);
@@ -66,12 +70,13 @@ export async function startUpstream(
     });
   });
   server.keepAliveTimeout = 30000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = opts.address ?? '127.0.0.1';
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, address, () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
     name,
     port,
-    target: `127.0.0.1:${port}`,
+    target: `${address}:${port}`,
     seen,
     server,
     close: () =>

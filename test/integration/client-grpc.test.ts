@@ -120,6 +120,10 @@ describe('the fulcrum gRPC load-balancing policy', () => {
     >[0];
     assert.throws(() => fulcrumServiceConfig(owned), /healthchecks: the channel looks after this/);
     assert.throws(
+      () => fulcrumServiceConfig({ file_sd: { directory: '/srv/targets' } }),
+      /file_sd: the channel looks after this/,
+    );
+    assert.throws(
       () => fulcrumServiceConfig({ algorithm: 'maglev', maglev_table_size: 100 }),
       /maglev_table_size: .*prime/,
     );

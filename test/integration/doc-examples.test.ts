@@ -13,38 +13,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../helpers/child.ts';
+import { examples, matches } from '../helpers/doc-examples.ts';
 
 const run = promisify(execFile);
 const DOCS = ['docs/client.md', 'docs/embedding.md'];
-
-interface Example {
-  readonly name: string;
-  readonly code: string;
-  readonly prints: string | null;
-}
-
-function examples(md: string): Example[] {
-  const out: Example[] = [];
-  const re =
-    /<!-- runnable: ([\w-]+) -->\n```js\n([\s\S]*?)```\n(?:\nIt prints:\n\n```text\n([\s\S]*?)```)?/g;
-  for (const m of md.matchAll(re)) out.push({ name: m[1]!, code: m[2]!, prints: m[3] ?? null });
-  return out;
-}
-
-function matches(expected: string, actual: string): boolean {
-  const want = expected.trimEnd().split('\n');
-  const got = actual.trimEnd().split('\n');
-  if (want.length !== got.length) return false;
-  return want.every((w, i) => {
-    const re = new RegExp(
-      `^${w
-        .split('…')
-        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('.*')}$`,
-    );
-    return re.test(got[i]!);
-  });
-}
 
 describe('runnable examples in the docs', () => {
   const dir = join(REPO_ROOT, 'dist', 'doc-examples');

@@ -1,0 +1,38 @@
+/**
+ * Runnable examples in the docs: a block marked `<!-- runnable: NAME -->` (or another marker, for
+ * examples that need a real server a test starts, such as `runnable with dnsmasq`) followed by a
+ * `js` block, and the `text` block after "It prints:" that is its expected output (`…` matches
+ * anything on a line).
+ */
+
+export interface Example {
+  readonly name: string;
+  readonly code: string;
+  readonly prints: string | null;
+}
+
+export function examples(md: string, marker = 'runnable'): Example[] {
+  const out: Example[] = [];
+  const re = new RegExp(
+    `<!-- ${marker}: ([\\w-]+) -->\\n\`\`\`js\\n([\\s\\S]*?)\`\`\`\\n(?:\\nIt prints:\\n\\n\`\`\`text\\n([\\s\\S]*?)\`\`\`)?`,
+    'g',
+  );
+  for (const m of md.matchAll(re)) out.push({ name: m[1]!, code: m[2]!, prints: m[3] ?? null });
+  return out;
+}
+
+/** Whether `actual` is what `expected` shows, line by line (`…` matches anything). */
+export function matches(expected: string, actual: string): boolean {
+  const want = expected.trimEnd().split('\n');
+  const got = actual.trimEnd().split('\n');
+  if (want.length !== got.length) return false;
+  return want.every((w, i) => {
+    const re = new RegExp(
+      `^${w
+        .split('…')
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+    return re.test(got[i]!);
+  });
+}
