@@ -1,10 +1,13 @@
 /**
  * Streaming and backpressure, end to end through a Fulcrum child process whose memory is read from
  * /proc/PID/status: a 1 GiB upload and a 1 GiB download arrive byte-exact while the proxy's
- * anonymous memory (RssAnon: heaps and buffers) stays under 120 MB, and a client that stops reading
+ * anonymous memory (RssAnon: heaps and buffers) stays under 160 MB, and a client that stops reading
  * throttles the upstream instead of making the proxy buffer the response. The bound is on RssAnon,
- * not VmRSS: RSS also counts the node binary's mapped pages, which one CI machine showed 50 MB
- * above this one's for the same process (fault-around), while buffering grows only RssAnon.
+ * not VmRSS: RSS also counts the node binary's mapped pages (40-50 MB, more on Node 24), which vary
+ * with the kernel, while buffering grows only RssAnon. Why 160: the download's buffers, already
+ * written, wait for a collection; V8 lets them reach about 36 MB over the start on Node 20 and
+ * about 77 MB on Node 24 (peaks of 65 and 117-120 MB measured), and a proxy that held the body
+ * would pass 1 GiB.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -20,7 +23,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 const GIB = 1024 * 1024 * 1024;
 const MB = 1024 * 1024;
 const CHUNK = 64 * 1024;
-const ANON_LIMIT = 120 * MB;
+const ANON_LIMIT = 160 * MB;
 const SLOW_TOTAL = 200 * MB;
 const SLOW_PAUSE_MS = 3000;
 /** Bytes the upstream may get out while the client reads nothing: kernel socket buffers on both
@@ -203,7 +206,7 @@ services:
     if (e) assert.equal(e.code, 0, 'fulcrum exits 0 after SIGTERM');
   });
 
-  it('carries a 1 GiB upload byte-exact with peak anonymous memory under 120 MB', {
+  it('carries a 1 GiB upload byte-exact with peak anonymous memory under 160 MB', {
     timeout: 60000,
   }, async () => {
     const sent = new Meter();
@@ -229,7 +232,7 @@ services:
     );
   });
 
-  it('carries a 1 GiB download byte-exact with peak anonymous memory under 120 MB', {
+  it('carries a 1 GiB download byte-exact with peak anonymous memory under 160 MB', {
     timeout: 60000,
   }, async () => {
     const got = new Meter();
