@@ -10,6 +10,7 @@
  * 200 ms to 1 s. ioredis is loaded on first use: a node that never talks to Redis never loads it.
  */
 import type { Redis, RedisOptions } from 'ioredis';
+import { systemClock } from '../core/clock.ts';
 
 export type { Redis };
 
@@ -85,13 +86,13 @@ export function whenReady(client: Redis, ms: number): Promise<boolean> {
   if (ready(client)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
-      clearTimeout(timer);
+      systemClock.clearTimer(timer);
       client.off('ready', onReady);
       resolve(ok);
     };
     const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), ms);
-    timer.unref();
+    // A connection's wait is real time (I/O), as the runtime's ioClock.
+    const timer = systemClock.setTimer(ms, done, false);
     client.on('ready', onReady);
   });
 }
