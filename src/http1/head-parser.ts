@@ -11,6 +11,7 @@
  * head trickling in byte by byte is still validated once per byte (plus one native LF search per
  * call over the unfinished line).
  */
+import { Buffer } from 'node:buffer';
 import { RawFields } from './fields.ts';
 import { AUTHORITY, FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
 
@@ -41,6 +42,8 @@ const HTAB = 0x09;
 const COLON = 0x3a;
 const SLASH = 0x2f;
 const QUESTION = 0x3f;
+/** fieldLine read a field: go on to the next line. */
+const LINE = 2;
 
 /**
  * The methods accepted: those Node's parser (llhttp) knows, as node:http accepted before (any other
@@ -127,38 +130,43 @@ export class HeadParser {
   execute(buf: Buffer, base: number, end: number): ParseResult {
     const lim = this.limits;
     for (;;) {
+      if (this.started) {
+        // Field lines (and the empty line) are scanned in one pass each, their end found on the
+        // way. A line left unfinished by the last call is scanned again only once its LF is here.
+        if (this.scan > this.pos) {
+          const from = base + this.scan;
+          const lf = from < end ? buf.indexOf(LF, from) : -1;
+          if (lf < 0 || lf >= end) return this.incomplete(base, end);
+        }
+        const r = this.fieldLine(buf, base + this.pos, end, base);
+        if (r === LINE) continue;
+        return r as ParseResult;
+      }
       const from = base + this.scan;
       const lf = from < end ? buf.indexOf(LF, from) : -1;
-      if (lf < 0 || lf >= end) {
-        this.scan = end - base;
-        if (end - base > lim.maxHeadBytes) return this.tooLarge();
-        return PARSE.MORE;
-      }
+      if (lf < 0 || lf >= end) return this.incomplete(base, end);
       const lineStart = base + this.pos;
       if (lf - base + 1 > lim.maxHeadBytes) return this.tooLarge();
       // A bare LF ends no line: only CRLF does.
       if (lf === lineStart || buf[lf - 1] !== CR) return PARSE.BAD;
       const lineEnd = lf - 1;
       this.pos = this.scan = lf + 1 - base;
-      if (!this.started) {
-        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line
-        // (some clients send a CRLF after a body); they count against the head's size.
-        if (lineEnd === lineStart && this.kind === 'request') continue;
-        const r =
-          this.kind === 'request'
-            ? this.requestLine(buf, lineStart, lineEnd)
-            : this.statusLine(buf, lineStart, lineEnd);
-        if (r !== PARSE.DONE) return r;
-        this.started = true;
-        continue;
-      }
-      if (lineEnd === lineStart) {
-        this.headLength = this.pos;
-        return PARSE.DONE;
-      }
-      const r = this.fieldLine(buf, lineStart, lineEnd, base);
+      // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line
+      // (some clients send a CRLF after a body); they count against the head's size.
+      if (lineEnd === lineStart && this.kind === 'request') continue;
+      const r =
+        this.kind === 'request'
+          ? this.requestLine(buf, lineStart, lineEnd)
+          : this.statusLine(buf, lineStart, lineEnd);
       if (r !== PARSE.DONE) return r;
+      this.started = true;
     }
+  }
+
+  /** The line at `pos` goes on past `end`: more bytes needed, unless the head is already too big. */
+  private incomplete(base: number, end: number): ParseResult {
+    this.scan = end - base;
+    return end - base > this.limits.maxHeadBytes ? this.tooLarge() : PARSE.MORE;
   }
 
   /** The fields of a complete head, offsets absolute in `buf`. */
@@ -223,21 +231,40 @@ export class HeadParser {
     return PARSE.DONE;
   }
 
-  /** `field-name ":" OWS field-value OWS`; obs-fold and whitespace before the colon are refused. */
-  private fieldLine(buf: Buffer, s: number, e: number, base: number): ParseResult {
-    const n = this.n;
-    if (n >= this.limits.maxFields) return PARSE.TOO_LARGE;
+  /**
+   * `field-name ":" OWS field-value OWS CRLF` at `s`, or the empty line that ends the head (DONE);
+   * LINE when a field was read. obs-fold, whitespace before the colon, a bare CR or LF and control
+   * bytes in a value are refused. One pass over the line's bytes: its end is where the value's
+   * bytes stop (a native LF search per line costs more than the whole scan of a short line).
+   */
+  private fieldLine(buf: Buffer, s: number, end: number, base: number): number {
+    const lim = this.limits;
+    if (s < end && buf[s] === CR) {
+      if (s + 1 >= end) return this.incomplete(base, end);
+      if (buf[s + 1] !== LF) return this.badLine(buf, s, end, base);
+      if (s + 2 - base > lim.maxHeadBytes) return this.tooLarge();
+      this.pos = this.scan = this.headLength = s + 2 - base;
+      return PARSE.DONE;
+    }
     let i = s;
-    while (i < e && TCHAR[buf[i]!] === 1) i++;
+    while (i < end && TCHAR[buf[i]!] === 1) i++;
+    if (i >= end) return this.incomplete(base, end);
     // An empty name, a name ending in anything but the colon (obs-fold starts with SP/HTAB, which
     // is no tchar: refused here too), or no colon at all.
-    if (i === s || i >= e || buf[i] !== COLON) return PARSE.BAD;
+    if (i === s || buf[i] !== COLON) return this.badLine(buf, i, end, base);
     const nameEnd = i;
     i++;
-    while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     const vs = i;
-    for (; i < e; i++) if (FIELD_VALUE[buf[i]!] !== 1) return PARSE.BAD;
-    let ve = e;
+    while (i < end && FIELD_VALUE[buf[i]!] === 1) i++;
+    if (i + 1 >= end)
+      return i < end && buf[i] !== CR ? this.badLine(buf, i, end, base) : this.incomplete(base, end);
+    // Whatever stopped the value must be the line's CRLF: a control byte, a bare LF or a CR alone is refused.
+    if (buf[i] !== CR || buf[i + 1] !== LF) return this.badLine(buf, i, end, base);
+    if (i + 2 - base > lim.maxHeadBytes) return this.tooLarge();
+    const n = this.n;
+    if (n >= lim.maxFields) return PARSE.TOO_LARGE;
+    let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     if (n === this.ids.length) this.grow();
     const k = 4 * n;
@@ -248,7 +275,20 @@ export class HeadParser {
     at[k + 3] = ve - base;
     this.ids[n] = headerId(buf, s, nameEnd);
     this.n = n + 1;
-    return PARSE.DONE;
+    this.pos = this.scan = i + 2 - base;
+    return LINE;
+  }
+
+  /**
+   * A line found wrong at `i` is refused as a whole line, once its LF is here, with the reason a
+   * line-at-a-time reader would give (too large, too many fields, or bad): the answer must not
+   * depend on how the bytes were cut into reads.
+   */
+  private badLine(buf: Buffer, i: number, end: number, base: number): ParseResult {
+    const lf = buf.indexOf(LF, i);
+    if (lf < 0 || lf >= end) return this.incomplete(base, end);
+    if (lf - base + 1 > this.limits.maxHeadBytes) return this.tooLarge();
+    return this.n >= this.limits.maxFields ? PARSE.TOO_LARGE : PARSE.BAD;
   }
 
   /** More fields than the scratch holds (up to the limit). */
