@@ -7,6 +7,7 @@
  * in HTTP/1.0, a missing, repeated or malformed Host, a WebSocket handshake with a body.
  * Responses from targets with such framing are refused as bad responses (502).
  */
+import { Buffer } from 'node:buffer';
 import { isValidHostHeader } from '../core/net.ts';
 import type { RawFields } from './fields.ts';
 import { eqLower, H, listTokens, parseContentLength } from './syntax.ts';
@@ -54,6 +55,8 @@ export interface ResponseMessage extends ConnectionFacts {
 }
 
 const CHUNKED_BYTES = Buffer.from('chunked', 'latin1');
+const KEEP_ALIVE_BYTES = Buffer.from('keep-alive', 'latin1');
+const CLOSE_BYTES = Buffer.from('close', 'latin1');
 
 /**
  * A Transfer-Encoding value (OWS trimmed) that is exactly `chunked`, in any case (letters only, for
@@ -88,7 +91,18 @@ function connectionFacts(f: RawFields, minor: number): ConnectionFacts {
   let named: string[] | null = null;
   for (let i = f.indexOfId(H.CONNECTION); i >= 0; i = f.indexOfId(H.CONNECTION, i + 1)) {
     const at = f.at;
-    for (const t of listTokens(f.buf, at[4 * i + 2]!, at[4 * i + 3]!)) {
+    const vs = at[4 * i + 2]!;
+    const ve = at[4 * i + 3]!;
+    // The common values alone, told from their bytes without a list of strings.
+    if (ve - vs === KEEP_ALIVE_BYTES.length && eqLower(f.buf, vs, KEEP_ALIVE_BYTES)) {
+      keepAlive = true;
+      continue;
+    }
+    if (ve - vs === CLOSE_BYTES.length && eqLower(f.buf, vs, CLOSE_BYTES)) {
+      close = true;
+      continue;
+    }
+    for (const t of listTokens(f.buf, vs, ve)) {
       if (t === 'close') close = true;
       else if (t === 'keep-alive') keepAlive = true;
       else {

@@ -14,6 +14,7 @@
  * connection being closed after an answer lingers briefly, reading and dropping what the client
  * still sends, so that it reads the answer rather than a reset (nginx's lingering close).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { NodeSpec } from '../config/types.ts';
@@ -78,6 +79,8 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
 }
 
+/** Shared by every request that has no bytes after its head (a Buffer costs an object each). */
+const NO_BYTES = Buffer.alloc(0);
 const VIA_LINE = Buffer.from('via: 1.1 fulcrum\r\n', 'latin1');
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
@@ -324,7 +327,7 @@ export class H1Connection implements WheelEntry {
       if (last) this.state = 'stopped';
     }
     if (ws) {
-      req.upgradeHead = i < buf.length ? Buffer.from(buf.subarray(i)) : Buffer.alloc(0);
+      req.upgradeHead = i < buf.length ? Buffer.from(buf.subarray(i)) : NO_BYTES;
       i = buf.length;
     } else if (body !== null && i < buf.length) {
       const end = this.readBody(buf, i);
@@ -685,7 +688,7 @@ export class H1Request implements Downstream {
   /** The client asked to keep the connection (its version and Connection field). */
   readonly keepAliveRequested: boolean;
   /** The bytes the client sent after a WebSocket request's head. */
-  upgradeHead: Buffer = Buffer.alloc(0);
+  upgradeHead: Buffer = NO_BYTES;
   closeAfter: boolean;
   headersSent = false;
   finished = false;
