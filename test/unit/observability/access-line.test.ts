@@ -37,4 +37,24 @@ describe('access log line', () => {
     const none = JSON.parse(accessLine('2026-01-01T00:00:00.000Z', base));
     assert.deepEqual([none.host, none.user_agent, none.consumer, none.reason], [null, null, null, null]);
   });
+
+  it('writes every string as JSON.stringify would, whatever it holds', () => {
+    const tricky = [
+      '',
+      '/plain/path?q=1',
+      'quote " inside',
+      'back\\slash',
+      'tab\tand\u0000nul and \u007f del',
+      'caf\u00e9 \u4e2d\u6587',
+      'pair \ud83d\ude00',
+      'lone \ud83d high',
+      'lone \ude00 low',
+      '\u2028 line separator',
+    ];
+    for (const s of tricky) {
+      const line = accessLine('2026-01-01T00:00:00.000Z', { ...base, path: s, user_agent: s });
+      assert.ok(line.includes(`"path":${JSON.stringify(s)},`), s);
+      assert.equal(JSON.parse(line).user_agent, s);
+    }
+  });
 });
