@@ -4,6 +4,7 @@
  * `config.key_names=apikey` for nested objects, `service.id=...` for references), whose values are
  * turned into numbers and booleans where the entity's schema says so.
  */
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { parseBoundedJson } from '../config/json-scan.ts';
 import { MAX_CONFIG_NESTING_DEPTH } from '../config/limits.ts';

@@ -3,6 +3,7 @@
  * `POST /config` (replace it atomically, validated first as a file would be), `GET /schemas/{entity}`
  * (the JSON Schema of one entity kind, from config/schema.ts), and `GET /upstreams/{u}/health`.
  */
+import type { Buffer } from 'node:buffer';
 import { stringify } from 'yaml';
 import { MAX_CONFIG_DOCUMENT_BYTES } from '../config/limits.ts';
 import { fileSchema } from '../config/schema.ts';

@@ -13,6 +13,7 @@
  * browser out. The admin API's cross-origin refusals (request-guard.ts) run before this, and the
  * cookie is SameSite=Strict and HttpOnly.
  */
+import { Buffer } from 'node:buffer';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -5,6 +5,7 @@
  * operations to a parent. Every write goes through ConfigControl.change: validated as a whole
  * document, swapped in as a new generation, persisted in managed mode, audited.
  */
+import { Buffer } from 'node:buffer';
 import { pluginConfigSchema } from '../plugins/registry.ts';
 import { type Entity, KINDS, type Kind, type State } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';

@@ -6,6 +6,7 @@
  * `GET /status/ready` answers without the token: a load balancer's or orchestrator's readiness
  * probe often cannot send one, and it tells nothing but ready or not.
  */
+import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

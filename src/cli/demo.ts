@@ -2,6 +2,7 @@
  * The two demo upstream servers `fulcrum start --demo` (and so `npm start`) runs beside the proxy,
  * so that the bundled default configuration answers at once and shows balancing at work.
  */
+import { Buffer } from 'node:buffer';
 import { createServer, type Server } from 'node:http';
 
 export const DEMO_TARGETS = [

@@ -1,9 +1,11 @@
 /**
  * The `fulcrum` command: start, validate, --version, --help.
  */
+
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatIssue } from '../config/load.ts';

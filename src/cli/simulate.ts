@@ -2,8 +2,10 @@
  * `fulcrum simulate [SCENARIO]`: run a scenario (docs/simulate.md) through the balancing algorithms
  * on virtual time, print the comparison tables and write the chart.
  */
+
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatIssue, type ParsedSource, parseSource } from '../config/load.ts';
 import { chartSvg } from '../sim/chart-svg.ts';

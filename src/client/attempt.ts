@@ -10,6 +10,7 @@
  * An attempt owns the bookkeeping that must happen exactly once per try: the target's in-flight
  * count (start() / done()) and the upstream guard's counters.
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamGuard } from '../upstreams/guard.ts';

@@ -11,6 +11,7 @@
  * Bodies: a string or bytes body is sent again on a retry; a stream or iterable body is never retried
  * (undici consumes or destroys it on the first try).
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Picker } from '../balancers/types.ts';

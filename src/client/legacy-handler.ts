@@ -5,6 +5,7 @@
  * undici's Pool does; a handler of the second kind is adapted here, as undici's own dispatchers
  * adapt it internally (its adapter is not public API).
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { type Dispatcher, util } from 'undici';
 

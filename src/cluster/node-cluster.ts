@@ -4,8 +4,10 @@
  * node of a new cluster, the entities that seed it; the entities in force come from Redis, else
  * from the cache file of the last version this node applied (src/store/cluster-store.ts).
  */
+
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import process from 'node:process';
 import { ConfigControl } from '../admin/control.ts';
 import type { ClusterSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';

@@ -4,6 +4,7 @@
  * parsed, so that a hostile or runaway document is refused with a message instead of taking the
  * event loop or the heap (docs/hardening.md). One place, so that every source refuses alike.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /**

@@ -8,6 +8,7 @@
  * composer, which recurses, sees it), and alias expansion when it is turned into plain values. Any
  * error the parser throws becomes a refusal with a position, never an exception.
  */
+import { Buffer } from 'node:buffer';
 import {
   Composer,
   type Document,

@@ -4,7 +4,9 @@
  * same file then means the same thing whoever starts it and from where. A document that is not a
  * file (`<admin>`, `<default>`, `<POST /config>`) resolves against the working directory.
  */
+
 import { dirname, isAbsolute, resolve } from 'node:path';
+import process from 'node:process';
 
 /** `path` as an absolute path, relative to the directory of `sourceFile`. */
 export function relativeToFile(sourceFile: string, path: string): string {

@@ -12,6 +12,7 @@
  * logged: the admin API keeps the references (GET /config shows them, not the values), and a
  * validation message that would quote a resolved value quotes `<secret>` instead.
  */
+import process from 'node:process';
 import { ConfigError, type ConfigIssue, type ParsedSource, type PathPart } from './load.ts';
 import { nodeSchemas } from './node-schema.ts';
 

@@ -7,6 +7,7 @@
  * Timers take a static function and one argument (`setTimer(ms, onDeadline, exchange)`) rather
  * than a closure, so that the hot path arms them without allocating a function per request.
  */
+import { performance } from 'node:perf_hooks';
 
 /** A pending timer; pass it to `clearTimer`. */
 export type TimerHandle = { readonly __timer: true } | object;

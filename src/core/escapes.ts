@@ -4,6 +4,7 @@
  * starts an escape — `\r`, `\n`, `\t`, `\0`, `\\`, and `\xHH` for any byte. Anything else after a
  * backslash is an error, so a typo is refused instead of sent.
  */
+import { Buffer } from 'node:buffer';
 
 const SIMPLE: Readonly<Record<string, number>> = { r: 0x0d, n: 0x0a, t: 0x09, '0': 0x00, '\\': 0x5c };
 

@@ -8,6 +8,7 @@
  * the rcode (NXDOMAIN is an answer, SERVFAIL a failure: stale-if-error needs the difference), and
  * timeouts on the injected clock.
  */
+import { Buffer } from 'node:buffer';
 import { createSocket, type Socket } from 'node:dgram';
 import { getServers } from 'node:dns';
 import { connect, isIP } from 'node:net';

@@ -14,6 +14,7 @@
  * the http_statuses lists); a non-zero `grpc-status`, or any other serving status, is a `mismatch`
  * (an HTTP failure); a connection or stream that fails before an answer is `tcp`.
  */
+import { Buffer } from 'node:buffer';
 import { connect, constants } from 'node:http2';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
 import { PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget } from './probe-kit.ts';

@@ -2,6 +2,7 @@
  * What every prober shares: the outcome type the health counters classify, the control a prober
  * ends its probe through, the read limit, and the decoded send/expect payloads.
  */
+import { Buffer } from 'node:buffer';
 import { decodeEscapes } from '../core/escapes.ts';
 
 /**

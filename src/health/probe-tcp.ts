@@ -7,6 +7,7 @@
  * 64 KiB without them, is a `mismatch`; a refused, reset or closed connection before a verdict is a
  * TCP failure.
  */
+import { Buffer } from 'node:buffer';
 import { connect as netConnect } from 'node:net';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
 import { PROBE_READ_LIMIT_BYTES, type ProbeControl, type ProbeTarget, payloadBytes } from './probe-kit.ts';

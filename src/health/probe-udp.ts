@@ -7,6 +7,7 @@
  * server that stopped answering — is a timeout. No peer has UDP checks (Kong, Envoy and HAProxy
  * probe UDP services over TCP or HTTP, if at all); the model is HAProxy's tcp-check send/expect.
  */
+import type { Buffer } from 'node:buffer';
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';

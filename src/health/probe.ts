@@ -6,6 +6,7 @@
  * would hide a target that stopped accepting) and can be aborted, so a stopping node leaves no
  * socket behind.
  */
+import { Buffer } from 'node:buffer';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';

@@ -13,6 +13,7 @@
  * forbids them there) is refused: llhttp refuses the first two and acts on `Connection: close`, so
  * a reader that ignored them would see a different next message.
  */
+import { Buffer } from 'node:buffer';
 import type { RawFields } from './fields.ts';
 import { HeadParser, PARSE } from './head-parser.ts';
 import { FIELD_VALUE, H, HEX, TCHAR } from './syntax.ts';

@@ -4,6 +4,7 @@
  * names the proxy acts on (syntax.ts). Nothing is turned into a string until someone asks for a
  * field by name; forwarding copies the bytes of the fields it keeps (head-builder.ts).
  */
+import { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HeadWriter } from './head-writer.ts';
 import { H, type HeaderId, headerIdOfName } from './syntax.ts';

@@ -4,6 +4,7 @@
  * body bytes when they are at hand). One scratch buffer per process is reused; `finish` copies the
  * head out of it, so a head costs one small allocation whatever its number of fields.
  */
+import { Buffer } from 'node:buffer';
 
 const SCRATCH_BYTES = 64 * 1024;
 let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);

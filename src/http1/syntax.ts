@@ -3,6 +3,7 @@
  * RFC 9112): byte classes, and the header names the proxy must recognise, matched on the bytes
  * without making a string of every name.
  */
+import { Buffer } from 'node:buffer';
 
 /** tchar (RFC 9110 §5.6.2): the bytes of methods and field names. */
 export const TCHAR = new Uint8Array(256);

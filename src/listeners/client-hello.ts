@@ -9,6 +9,7 @@
  * the handshake header, and a walk over the extensions. Everything is bounds-checked; any
  * malformation is an error (the connection is refused), not a guess.
  */
+import { Buffer } from 'node:buffer';
 
 /** The largest ClientHello read (post-quantum key shares make ~2 KB hellos common; 16 KiB is generous). */
 export const MAX_CLIENT_HELLO_BYTES = 16384;

@@ -5,6 +5,7 @@
  * and trailers. A response cut short resets the stream with INTERNAL_ERROR, as HTTP/1.1 closes
  * its connection (RST_STREAM with NO_ERROR would read as a complete response).
  */
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';

@@ -1,4 +1,6 @@
 /** The Date field of responses (RFC 9110 §6.6.1, IMF-fixdate), formatted once per second. */
+import { Buffer } from 'node:buffer';
+
 let lastSecond = -1;
 let last = '';
 

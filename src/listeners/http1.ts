@@ -6,6 +6,7 @@
  * connections another listener accepted (an h2c or https listener whose client chose HTTP/1.1).
  */
 
+import type { Buffer } from 'node:buffer';
 import {
   type AddressInfo,
   createServer as createNetServer,

@@ -17,6 +17,7 @@
  * SETTINGS/PING floods), which close only the offending connection.
  */
 
+import { Buffer } from 'node:buffer';
 import {
   createServer as createH2Server,
   type Http2Server,

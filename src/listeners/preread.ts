@@ -5,6 +5,7 @@
  * allowance an HTTP client gets for its request head). Once done the socket is paused again and
  * everything read past the PROXY header is handed on, to be sent to the target first.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello } from './client-hello.ts';
 import { type ProxyHeader, parseProxyHeader, V2_MAX_BYTES } from './proxy-protocol.ts';

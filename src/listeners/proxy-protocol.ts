@@ -9,6 +9,7 @@
  * the data path), and a parser that sees untrusted bytes should be small enough to read whole.
  * Every length is checked against the bytes present; anything not in the specification is an error.
  */
+import { Buffer } from 'node:buffer';
 import { isIP } from 'node:net';
 
 /** v2 signature: \r\n\r\n\0\r\nQUIT\n. */

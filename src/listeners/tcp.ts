@@ -10,6 +10,7 @@
  * connection, so a reload that changes `max_connections` or `proxy_protocol` applies at once.
  */
 
+import { Buffer } from 'node:buffer';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { L4Protocol } from '../config/l4.ts';
 import type { ListenerSpec } from '../config/types.ts';

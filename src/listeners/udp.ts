@@ -13,6 +13,7 @@
  * the real clients. Expiry is a sweep, not a timer per session.
  */
 
+import type { Buffer } from 'node:buffer';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { type AddressInfo, isIP } from 'node:net';
 import type { ListenerSpec } from '../config/types.ts';

@@ -4,6 +4,7 @@
  * from prom-client's default collectors, under their conventional names (`process_*`, `nodejs_*`)
  * so that stock dashboards for Node.js services find them.
  */
+import process from 'node:process';
 import { collectDefaultMetrics, Registry as PromRegistry } from 'prom-client';
 import { VERSION } from '../core/version.ts';
 import { Collected, Counter, Histogram, type Labels, Registry } from './registry.ts';

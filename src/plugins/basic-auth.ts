@@ -5,6 +5,7 @@
  * microseconds, where a slow KDF (scrypt, bcrypt) would block the event loop for tens of
  * milliseconds per request; and it is the form found in Kong databases being migrated.
  */
+import { Buffer } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import { native } from '../config/kong-fields.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';

@@ -4,6 +4,7 @@
  * `multipart/form-data` (fields without a filename), the three kinds Kong's kong.request.get_body
  * reads. Anything else, or a body that does not parse, has no fields.
  */
+import { Buffer } from 'node:buffer';
 import { mediaType } from './request-body.ts';
 
 export type ParsedBody =

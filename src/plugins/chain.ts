@@ -10,6 +10,7 @@
  *
  * A route whose chain would be empty gets `null`: the exchange pays one null check per phase.
  */
+import type { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';

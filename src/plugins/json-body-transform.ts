@@ -4,6 +4,7 @@
  * untouched; a body that is not a JSON object passes untouched too. The exchange writes the
  * target's chunks in and pipes this stream to the client (the `encoder` slot compression uses).
  */
+import { Buffer } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { applyJsonRules, type BodyRules } from './body-rules.ts';
 

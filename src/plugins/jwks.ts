@@ -12,6 +12,7 @@
  *
  * Time comes from the injected clock (monotonic), so tests drive expiry by hand.
  */
+import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';

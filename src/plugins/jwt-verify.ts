@@ -3,6 +3,7 @@
  * EdDSA), on node:crypto alone. The algorithm is the credential's, never the token's: a token whose
  * header names another algorithm is refused before any key is used (no `none`, no HS/RS confusion).
  */
+import { Buffer } from 'node:buffer';
 import { constants, createHmac, createPublicKey, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
 
 export const JWT_ALGORITHMS = [

@@ -5,6 +5,7 @@
  * signature (jwt-verify.ts); then `exp` / `nbf` are checked when listed in `claims_to_verify`,
  * with `leeway` seconds of clock skew allowed (a Fulcrum addition; Kong has none).
  */
+import { Buffer } from 'node:buffer';
 import { native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import { readCookie } from '../proxy/hash-key.ts';

@@ -4,6 +4,7 @@
  * request. The body is read (buffered up to `body_limit`) only with `key_in_body`, and only when
  * no key name was found in a header or the query first.
  */
+import { Buffer } from 'node:buffer';
 import { native } from '../config/kong-fields.ts';
 import { alreadyAuthenticated, failOrAnonymous, setConsumer } from './auth-common.ts';
 import { fieldValues, type ParsedBody, parseBody } from './body-fields.ts';

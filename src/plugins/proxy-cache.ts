@@ -6,6 +6,7 @@
  * Vary always is. The body is copied as it is relayed (never held back from the client) and kept
  * only when it fits `max_entry_bytes` and arrived whole.
  */
+import { Buffer } from 'node:buffer';
 import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import { cacheKeyDigest, ResponseCache } from './response-cache.ts';

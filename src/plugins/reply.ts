@@ -4,6 +4,7 @@
  * `Server` when server tokens are on, the request id echoed; then the headers plugins added and
  * the header_filter phase of the plugins that ran, as on a proxied response.
  */
+import { Buffer } from 'node:buffer';
 import type { Downstream } from '../proxy/downstream.ts';
 import { addReplyFields, type ReplyOptions, sendBody } from '../proxy/reply.ts';
 import type { PluginRun } from './chain.ts';

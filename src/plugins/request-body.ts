@@ -6,6 +6,7 @@
  * buffered whole: what was read stays queued as a prefix, the client is no longer read, and the
  * exchange forwards the prefix then the rest as a stream, untouched (a plugin sees "no body").
  */
+import { Buffer } from 'node:buffer';
 import type { BodyChannel } from '../proxy/body-channel.ts';
 
 export type BodyState = 'reading' | 'complete' | 'over' | 'failed';

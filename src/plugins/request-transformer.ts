@@ -5,6 +5,7 @@
  * larger body, or another type, is forwarded untouched. `replace.uri` and `http_method` are not
  * supported yet.
  */
+import { Buffer } from 'node:buffer';
 import { ignored, native } from '../config/kong-fields.ts';
 import { applyFormRules, applyJsonRules } from './body-rules.ts';
 import { mediaType } from './request-body.ts';

@@ -5,6 +5,7 @@
  * also found by the digest of its key, the `X-Cache-Key` clients see (the admin API's
  * `/proxy-cache` endpoints look up and purge by it).
  */
+import type { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 
 /** The `X-Cache-Key` of a cache key: 32 hex digits of its SHA-256. */

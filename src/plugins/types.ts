@@ -8,6 +8,7 @@
  * without proxying it (Envoy's StopIteration + sendLocalReply; Kong's kong.response.exit). A
  * rewrite or access hook may also return a Wait (the body, a fetch): it is called again after.
  */
+import type { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -12,6 +12,7 @@
  * - `raw`: the chunks are the client's chunked coding as it came (validated), for an HTTP/1.1
  *   target that takes it unchanged; otherwise they are the data alone.
  */
+import { Buffer } from 'node:buffer';
 import type { ErrorCode } from '../core/errors.ts';
 import { noteRelayed } from '../core/memory.ts';
 import type { Fields } from '../http1/fields.ts';

@@ -4,6 +4,7 @@
  * The request arrives parsed; the response goes out as a head, body chunks with backpressure, and
  * an end, or is cut short.
  */
+import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Fields } from '../http1/fields.ts';

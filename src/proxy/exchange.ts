@@ -13,6 +13,7 @@
  * It speaks to the client through a Downstream (HTTP/1.1 connection or HTTP/2 stream, the same
  * state machine for both) and to targets through pools (h1-pool.ts, h2-pool.ts).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';

@@ -7,6 +7,7 @@
  * HTTP-to-gRPC table maps 404; no target, connect failure, reset → UNAVAILABLE; a timeout →
  * DEADLINE_EXCEEDED).
  */
+import { Buffer } from 'node:buffer';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERRORS } from '../core/errors.ts';
 import { BODY_NONE, type Downstream } from './downstream.ts';

@@ -3,6 +3,7 @@
  * `Server` when server tokens are on. Whether the connection closes after is the Downstream's
  * `closeAfter` (set by the caller when the request's framing cannot be trusted, or on drain).
  */
+import { Buffer } from 'node:buffer';
 import { ERRORS, type ErrorCode, errorBody } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import type { Downstream } from './downstream.ts';

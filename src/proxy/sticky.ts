@@ -13,6 +13,7 @@
  *
  * Upstreams without `sticky` have no StickyRuntime: the forwarder pays one null check per pick.
  */
+import { Buffer } from 'node:buffer';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { allowed } from '../balancers/common.ts';
 import type { PickContext, Picker } from '../balancers/types.ts';

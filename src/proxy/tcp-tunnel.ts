@@ -11,6 +11,7 @@
  * The target's in-flight count (least-connections) is the number of open connections to it:
  * `start()` on connect attempt, `done(ok)` once when that attempt or the connection ends.
  */
+import type { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import type { PickContext } from '../balancers/types.ts';
 import type { L4Protocol } from '../config/l4.ts';

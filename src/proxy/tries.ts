@@ -7,6 +7,7 @@
  * Every timer goes through the Clock (a ManualClock fires them on `advance()`), so that deadlines,
  * hedges and backoff are unit-tested on virtual time (test/unit/proxy/tries.test.ts).
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { PickContext } from '../balancers/types.ts';
 import type { TimerHandle } from '../core/clock.ts';

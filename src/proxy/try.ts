@@ -7,6 +7,7 @@
  * itself, so that a retry or a hedge can run while an older try is still draining or cancelled.
  */
 
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { TimerHandle } from '../core/clock.ts';
 import type { Outcome } from '../health/probe.ts';

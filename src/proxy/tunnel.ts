@@ -9,6 +9,7 @@
  * extended CONNECT) the client gets 200 with the negotiated subprotocol and extensions, and the
  * stream is the tunnel.
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { UpstreamHead } from '../upstreams/upstream-call.ts';
 import type { Downstream } from './downstream.ts';

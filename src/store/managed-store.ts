@@ -8,8 +8,10 @@
  * A state file that exists but cannot be read or parsed refuses the start: silently starting empty
  * would throw the configuration away.
  */
+import { Buffer } from 'node:buffer';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import process from 'node:process';
 import { scanJson } from '../config/json-scan.ts';
 import {
   MAX_CONFIG_DOCUMENT_BYTES,

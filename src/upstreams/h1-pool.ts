@@ -22,7 +22,9 @@
  * connections, and those opened for a WebSocket upgrade (handed over as streams on a 101), read
  * as streams.
  */
+import { Buffer } from 'node:buffer';
 import { connect as netConnect, type Socket } from 'node:net';
+import process from 'node:process';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';

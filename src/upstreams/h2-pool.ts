@@ -13,6 +13,7 @@
  * SETTINGS_MAX_CONCURRENT_STREAMS wait in nghttp2's queue). A session that fails, is refused, gets
  * GOAWAY or idles past the keep-alive timeout is dropped and the next request opens another.
  */
+import { Buffer } from 'node:buffer';
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,

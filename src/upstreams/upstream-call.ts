@@ -3,6 +3,7 @@
  * HTTP/1.1 (h1-pool.ts) and HTTP/2 (h2-pool.ts) alike: the request as the pool needs it, the
  * events of the response, and the handle the try keeps to resume, abort or ask for the raw coding.
  */
+import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { Fields } from '../http1/fields.ts';
 import type { Framing } from '../http1/message.ts';

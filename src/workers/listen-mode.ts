@@ -15,6 +15,8 @@
  * (Node 20, the version this project supports first, has no reusePort). docs/cluster.md has the
  * measured spreads.
  */
+import process from 'node:process';
+
 export type ListenMode = 'reuseport' | 'cluster';
 
 /** Whether this Node and platform can bind a reuseport group that the kernel balances. */

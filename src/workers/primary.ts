@@ -3,7 +3,9 @@
  * the node bind no proxy listener itself and hand them to a WorkerPool; its health checks then
  * publish every outcome to the workers (src/health/share.ts).
  */
+
 import { availableParallelism } from 'node:os';
+import process from 'node:process';
 import type { Snapshot } from '../config/types.ts';
 import type { HostedNode, ProxyHost } from '../runtime/node-options.ts';
 import { ClusterStore } from '../store/cluster-store.ts';

@@ -5,6 +5,7 @@
  * health probes (the primary probes and passes the outcomes on), rate limits counted by the
  * primary. It stops when told, or when its primary is gone.
  */
+import process from 'node:process';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
