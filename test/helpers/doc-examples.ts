@@ -36,3 +36,18 @@ export function matches(expected: string, actual: string): boolean {
     return re.test(got[i]!);
   });
 }
+
+/** The body of the fenced `lang` block right after `<!-- marker -->` in `md` (throws when absent). */
+export function markedBlock(md: string, marker: string, lang: string): string {
+  const m = new RegExp(`<!-- ${marker} -->\\n\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(md);
+  if (m === null) throw new Error(`no \`${lang}\` block after <!-- ${marker} -->`);
+  return m[1]!;
+}
+
+/** The arguments of each `tool ...` line of a sh block, split as the shell would (single quotes only). */
+export function commandLines(sh: string, tool: string): string[][] {
+  return sh
+    .split('\n')
+    .filter((l) => l.startsWith(`${tool} `))
+    .map((l) => [...l.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!).slice(1));
+}
