@@ -18,7 +18,12 @@ import { connectRedis, type Redis, whenReady } from '../cluster/redis.ts';
 import type { RedisRegistrySpec } from '../config/registry.ts';
 import type { TimerHandle } from '../core/clock.ts';
 import { SerialReader } from './reader.ts';
-import { type RegisteredTarget, RegistrationSet } from './registry.ts';
+import {
+  type RegisteredTarget,
+  RegistrationSet,
+  redisRegistryBase,
+  redisRegistryChannel,
+} from './registry.ts';
 import type { RegistryDeps } from './registry-etcd.ts';
 
 /** Keys asked per SCAN step. */
@@ -59,7 +64,7 @@ export class RedisRegistry {
     this.spec = spec;
     this.redis = redis;
     this.deps = deps;
-    this.base = `${redis.prefix}:registry:`;
+    this.base = redisRegistryBase(redis.prefix);
     this.set = new RegistrationSet(deps.onChange, (key, why) =>
       deps.log.error({ key }, `registry (redis): ${key} refused: ${why}`),
     );
@@ -72,7 +77,7 @@ export class RedisRegistry {
 
   /** The channel a registering party PUBLISHes to after a change. */
   get channel(): string {
-    return `${this.redis.prefix}:registry`;
+    return redisRegistryChannel(this.redis.prefix);
   }
 
   targets(upstream: string): readonly RegisteredTarget[] {

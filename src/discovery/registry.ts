@@ -15,6 +15,16 @@ export const REGISTRY_MAX_VALUE_BYTES = 16 * 1024;
 /** Most registrations one backend keeps (the rest are refused and logged). */
 export const REGISTRY_MAX_ENTRIES = 100_000;
 
+/** etcd: the key of `target` (`address:port`) in `upstream` under `prefix` (which ends with `/`). */
+export const etcdRegistryKey = (prefix: string, upstream: string, target: string): string =>
+  `${prefix}upstreams/${upstream}/targets/${target}`;
+/** Redis: every registration's key starts with this, under the cluster's `prefix`. */
+export const redisRegistryBase = (prefix: string): string => `${prefix}:registry:`;
+export const redisRegistryKey = (prefix: string, upstream: string, target: string): string =>
+  `${redisRegistryBase(prefix)}${upstream}:${target}`;
+/** Redis: the channel a registering party PUBLISHes the upstream's name on after a change. */
+export const redisRegistryChannel = (prefix: string): string => `${prefix}:registry`;
+
 export interface RegisteredTarget extends ListedTarget {
   readonly upstream: string;
   /** The key it is registered under. */
