@@ -161,6 +161,8 @@ export interface FulcrumConfig {
   dns_stale_ttl?: number;
   /** Seconds before a name is asked again after the servers failed (timeout, SERVFAIL, REFUSED). */
   dns_error_ttl?: number;
+  /** The hosts file whose names are answered before any DNS server is asked (Kong's `dns_hostsfile`), relative to the configuration file; read again when it changes. A name it lists is resolved from it alone (its IPv4 lines for A, IPv6 for AAAA, no SRV). `""`: none. */
+  dns_hostsfile?: string;
   /** Seconds before a name that has no record of any type in `dns_order` (NXDOMAIN or no data) is asked again. */
   dns_not_found_ttl?: number;
   /** Where applications register themselves as targets with a TTL and heartbeats (docs/discovery.md#registry): etcd v3 (leases, prefix watch) and/or the cluster store's Redis (keys with expiry). An upstream takes what is registered under its name with `registry: true`. */

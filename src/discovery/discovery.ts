@@ -23,6 +23,7 @@ import type { Rng } from '../core/random.ts';
 import { DnsWatch } from './dns.ts';
 import { DnsClient, type Query } from './dns-client.ts';
 import { FileSdWatch, type ListedTarget } from './file-sd.ts';
+import { withHostsFile } from './hosts-file.ts';
 import { EtcdRegistry } from './registry-etcd.ts';
 import { RedisRegistry, type RegistryRedis } from './registry-redis.ts';
 
@@ -70,6 +71,8 @@ export class Discovery {
   private base: Snapshot | null = null;
   private client: DnsClient | null = null;
   private clientKey = '';
+  /** The client's query behind the hosts file of `dns_hostsfile`. */
+  private query: Query | null = null;
   private readonly dns: DnsWatch;
   private readonly files = new Map<string, FileSdWatch>();
   private etcd: EtcdRegistry | null = null;
@@ -84,7 +87,7 @@ export class Discovery {
     this.dns = new DnsWatch(emptyDns, {
       clock: deps.clock,
       log: deps.log,
-      query: (name, type) => (deps.query ?? this.client!.query)(name, type),
+      query: (name, type) => (deps.query ?? this.query!)(name, type),
       onChange: () => this.changed(),
     });
   }
@@ -94,10 +97,12 @@ export class Discovery {
     this.base = base;
     this.cached = null;
     const dns = base.node.dns;
-    const key = JSON.stringify(dns.resolvers);
+    const key = JSON.stringify([dns.resolvers, dns.hostsFile]);
     if (this.deps.query === undefined && (this.client === null || key !== this.clientKey)) {
       this.client?.close();
-      this.client = new DnsClient({ servers: dns.resolvers, clock: this.deps.ioClock, rng: this.deps.rng });
+      const client = new DnsClient({ servers: dns.resolvers, clock: this.deps.ioClock, rng: this.deps.rng });
+      this.client = client;
+      this.query = dns.hostsFile === '' ? client.query : withHostsFile(dns.hostsFile, client.query);
       this.clientKey = key;
     }
     const names = new Set<string>();
@@ -337,4 +342,5 @@ const emptyDns: DnsSpec = {
   staleTtlMs: 0,
   errorTtlMs: 1000,
   notFoundTtlMs: 1000,
+  hostsFile: '',
 };
