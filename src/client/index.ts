@@ -13,3 +13,4 @@ export {
   upstreamDispatcher,
 } from './dispatcher.ts';
 export type { ClientDnsConfig, ClientServiceConfig } from './options.ts';
+export { DEFAULT_REGISTER_TTL_S, type RegisterOptions, type Registration, register } from './register.ts';

@@ -22,6 +22,8 @@ export const DEFAULT_DNS_ORDER: readonly DnsOrderItem[] = ['LAST', 'SRV', 'A', '
 export const DEFAULT_DNS_STALE_TTL_S = 3600;
 export const DEFAULT_DNS_ERROR_TTL_S = 1;
 export const DEFAULT_DNS_NOT_FOUND_TTL_S = 30;
+/** Kong's `dns_hostsfile` default. */
+export const DEFAULT_DNS_HOSTSFILE = '/etc/hosts';
 /** Prometheus' default `refresh_interval` for file_sd. */
 export const DEFAULT_FILE_SD_REFRESH_S = 300;
 
@@ -39,6 +41,8 @@ export interface DnsSpec {
   readonly staleTtlMs: number;
   readonly errorTtlMs: number;
   readonly notFoundTtlMs: number;
+  /** The hosts file read before DNS (absolute), or '' for none. */
+  readonly hostsFile: string;
 }
 
 export interface FileSdSpec {
@@ -54,6 +58,7 @@ export const DEFAULT_DNS: DnsSpec = Object.freeze({
   staleTtlMs: DEFAULT_DNS_STALE_TTL_S * 1000,
   errorTtlMs: DEFAULT_DNS_ERROR_TTL_S * 1000,
   notFoundTtlMs: DEFAULT_DNS_NOT_FOUND_TTL_S * 1000,
+  hostsFile: DEFAULT_DNS_HOSTSFILE,
 });
 
 const seconds = (description: string, dflt?: number): S => ({
@@ -92,6 +97,12 @@ export const dnsNodeSchemas: Record<string, S> = {
     'Seconds before a name is asked again after the servers failed (timeout, SERVFAIL, REFUSED).',
     DEFAULT_DNS_ERROR_TTL_S,
   ),
+  dns_hostsfile: {
+    type: 'string',
+    description:
+      'The hosts file whose names are answered before any DNS server is asked (Kong\'s `dns_hostsfile`), relative to the configuration file; read again when it changes. A name it lists is resolved from it alone (its IPv4 lines for A, IPv6 for AAAA, no SRV). `""`: none.',
+    default: DEFAULT_DNS_HOSTSFILE,
+  },
   dns_not_found_ttl: seconds(
     'Seconds before a name that has no record of any type in `dns_order` (NXDOMAIN or no data) is asked again.',
     DEFAULT_DNS_NOT_FOUND_TTL_S,
@@ -145,6 +156,8 @@ export function normalizeDns(src: ParsedSource, doc: Raw, issues: ConfigIssue[])
     staleTtlMs: ms(doc.dns_stale_ttl, DEFAULT_DNS_STALE_TTL_S),
     errorTtlMs: ms(doc.dns_error_ttl, DEFAULT_DNS_ERROR_TTL_S),
     notFoundTtlMs: ms(doc.dns_not_found_ttl, DEFAULT_DNS_NOT_FOUND_TTL_S),
+    hostsFile:
+      doc.dns_hostsfile === '' ? '' : relativeToFile(src.file, doc.dns_hostsfile ?? DEFAULT_DNS_HOSTSFILE),
   };
 }
 

@@ -161,8 +161,27 @@ export interface FulcrumConfig {
   dns_stale_ttl?: number;
   /** Seconds before a name is asked again after the servers failed (timeout, SERVFAIL, REFUSED). */
   dns_error_ttl?: number;
+  /** The hosts file whose names are answered before any DNS server is asked (Kong's `dns_hostsfile`), relative to the configuration file; read again when it changes. A name it lists is resolved from it alone (its IPv4 lines for A, IPv6 for AAAA, no SRV). `""`: none. */
+  dns_hostsfile?: string;
   /** Seconds before a name that has no record of any type in `dns_order` (NXDOMAIN or no data) is asked again. */
   dns_not_found_ttl?: number;
+  /** Where applications register themselves as targets with a TTL and heartbeats (docs/discovery.md#registry): etcd v3 (leases, prefix watch) and/or the cluster store's Redis (keys with expiry). An upstream takes what is registered under its name with `registry: true`. */
+  registry?: {
+    /** An etcd v3 cluster: registrations are keys `<prefix>upstreams/<upstream>/targets/<address>:<port>` holding JSON `{weight, priority, zone, tags}`, attached to a lease that the registering party keeps alive. */
+    etcd?: {
+      /** The etcd members, each `address:port` (port 2379 when omitted), plain HTTP/2. */
+      endpoints: string[];
+      /** The key prefix every registration is under. */
+      prefix?: string;
+      /** Seconds a connection to etcd may take before it is counted as failed (and retried). */
+      dial_timeout?: number;
+    };
+    /** The cluster store's Redis (`cluster`, docs/cluster.md): registrations are keys `<cluster prefix>:registry:<upstream>:<address>:<port>` holding JSON `{weight, priority, zone, tags}` with an expiry that the registering party refreshes; a `PUBLISH <cluster prefix>:registry <upstream>` makes a change land at once. */
+    redis?: {
+      /** Seconds between full reads of the registrations, besides the notifications (for a registration whose PUBLISH was lost). */
+      refresh_interval?: number;
+    };
+  };
   /** Services, each with its routes. */
   services?: ServiceConfig[];
   /** Routes given at top level; each names its `service`. */
@@ -808,6 +827,8 @@ export interface UpstreamConfig {
     /** Seconds between full re-reads of the directory, besides watching it. */
     refresh_interval?: number;
   };
+  /** Take targets registered under this upstream's name in the node's `registry` (etcd or Redis; docs/discovery.md#registry): they appear when registered and leave when their lease or expiry runs out. */
+  registry?: boolean;
   /** Free-form labels, for your own bookkeeping and to filter objects in the admin API. */
   tags?: string[];
   /** Kong's creation time (seconds since the epoch; with milliseconds on targets), as dumps write it; accepted and not used (the admin API keeps its own). */

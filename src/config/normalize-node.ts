@@ -9,6 +9,7 @@ import { uuidFrom } from './entity-ids.ts';
 import { normalizeL4Listener } from './l4.ts';
 import type { ConfigIssue, ParsedSource } from './load.ts';
 import { relativeToFile } from './paths.ts';
+import { normalizeRegistry } from './registry.ts';
 import { normalizeListenerTls, type TlsMaterial } from './tls.ts';
 import { normalizeTracing } from './tracing.ts';
 import type { Http2Settings, ListenerSpec, NodeSpec, Problem } from './types.ts';
@@ -111,6 +112,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
     },
     zone: doc.zone ?? '',
     dns: normalizeDns(src, doc, issues),
+    registry: normalizeRegistry(src, doc, issues),
     workers: doc.workers === 'auto' ? 0 : (doc.workers ?? 1),
     workerListen: doc.worker_listen ?? 'auto',
     cluster:

@@ -108,6 +108,7 @@ export function normalizeUpstreams(
       sticky: normalizeSticky(src, u.raw, u.at, issues),
       targets: normalizeTargets(src, name, u.targets, issues),
       ...(u.raw.file_sd === undefined ? {} : { fileSd: normalizeFileSd(src, u.raw.file_sd, u.at) }),
+      ...(u.raw.registry === true ? { registry: true } : {}),
       implicit: false,
       tags: u.raw.tags ?? [],
     });

@@ -20,6 +20,7 @@ import { KONG_PLUGIN, KONG_ROUTE, KONG_SERVICE, KONG_TARGET, KONG_UPSTREAM } fro
 import { kongSchema } from './kong-fields.ts';
 import { l4RouteProperties, l4ServiceProperties } from './l4.ts';
 import { nodeSchemas } from './node-schema.ts';
+import { registryNodeSchemas, registryUpstreamField } from './registry.ts';
 import { circuitBreakerSchema, retryBudgetSchema, retryPolicySchema } from './resilience.ts';
 import { bool, int, MS_MAX, type S, str, strList } from './schema-kit.ts';
 import { stickySchema } from './sticky.ts';
@@ -376,6 +377,7 @@ export const upstreamSchema: S = kongSchema(
       sticky: stickySchema,
       targets: { type: 'array', description: "This upstream's targets.", items: targetSchema },
       file_sd: fileSdSchema,
+      registry: registryUpstreamField,
       tags,
     },
   },
@@ -414,6 +416,7 @@ export const fileSchema: S = {
     },
     ...nodeSchemas,
     ...dnsNodeSchemas,
+    ...registryNodeSchemas,
     services: { type: 'array', description: 'Services, each with its routes.', items: serviceSchema },
     routes: {
       type: 'array',

@@ -7,6 +7,7 @@ import type { RampSettings } from '../upstreams/slow-start.ts';
 import type { DnsSpec, FileSdSpec } from './discovery.ts';
 import type { HealthchecksSpec } from './healthchecks.ts';
 import type { L4RouteFields } from './l4.ts';
+import type { RegistrySpec } from './registry.ts';
 import type { CircuitBreakerSpec, RetryPolicySpec } from './resilience.ts';
 import type { StickySpec } from './sticky.ts';
 import type { ListenerTlsSpec, UpstreamTlsSpec } from './tls.ts';
@@ -97,6 +98,8 @@ export interface NodeSpec {
   readonly zone: string;
   /** DNS discovery settings (Kong's `dns_*` names; docs/discovery.md). */
   readonly dns: DnsSpec;
+  /** Where applications register themselves as targets (`registry`; docs/discovery.md#registry). */
+  readonly registry: RegistrySpec;
   /** Worker processes (`workers`): a count, or 0 for `auto` (one per core). */
   readonly workers: number;
   /** How workers share ports (`worker_listen`). */
@@ -168,6 +171,8 @@ export interface UpstreamSpec {
   readonly sticky: StickySpec | null;
   /** Targets also come from this file_sd directory (src/discovery/file-sd.ts); absent or null: none. */
   readonly fileSd?: FileSdSpec | null;
+  /** Targets also come from the node's registry, registered under this upstream's name (src/discovery/registry.ts). */
+  readonly registry?: boolean;
 }
 
 export interface ServiceSpec {

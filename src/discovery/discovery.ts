@@ -2,7 +2,7 @@
  * Service discovery, one source of the configuration pipeline (docs/architecture.md): given the
  * snapshot the file or the admin API produced (the base), it runs the providers that snapshot asks
  * for (src/discovery/dns.ts for targets and services marked `resolve`, file-sd.ts for an upstream's
- * `file_sd`) and hands out the base with those upstreams' targets filled in: a full snapshot, as
+ * `file_sd`, registry-etcd.ts and registry-redis.ts for an upstream's `registry`) and hands out the base with those upstreams' targets filled in: a full snapshot, as
  * every source gives, which the node puts in service like any other.
  *
  * Nothing that did not change is rebuilt: an upstream whose discovered targets are the same keeps
@@ -22,12 +22,18 @@ import { formatHostPort } from '../core/net.ts';
 import type { Rng } from '../core/random.ts';
 import { DnsWatch } from './dns.ts';
 import { DnsClient, type Query } from './dns-client.ts';
-import { FileSdWatch } from './file-sd.ts';
+import { FileSdWatch, type ListedTarget } from './file-sd.ts';
+import { withHostsFile } from './hosts-file.ts';
+import { EtcdRegistry } from './registry-etcd.ts';
+import { RedisRegistry, type RegistryRedis } from './registry-redis.ts';
 
 /** Where a target of an upstream comes from, for the admin API. */
 export interface TargetOrigin {
-  readonly source: 'config' | 'dns' | 'file_sd';
-  /** The name resolved (`name` or `name -> srv target`), or the file; '' for a configured target. */
+  readonly source: 'config' | 'dns' | 'file_sd' | 'registry';
+  /**
+   * The name resolved (`name` or `name -> srv target`), the file, or the registration's key
+   * (`etcd <key>`, `redis <key>`); '' for a configured target.
+   */
   readonly origin: string;
   /** Wall-clock ms of the last answer or read that gave it; null for a configured target. */
   readonly lastSeenMs: number | null;
@@ -44,6 +50,8 @@ export interface DiscoveryDeps {
   readonly onChange: () => void;
   /** Ask this instead of the servers of `dns_resolver` (unit tests). */
   readonly query?: Query;
+  /** The cluster store's Redis, for `registry.redis`; null or absent on a node without one. */
+  readonly clusterRedis?: RegistryRedis | null;
 }
 
 interface Memo {
@@ -54,15 +62,21 @@ interface Memo {
 }
 
 const wantsDiscovery = (u: UpstreamSpec): boolean =>
-  (u.fileSd !== undefined && u.fileSd !== null) || u.targets.some((t) => t.resolve === true);
+  (u.fileSd !== undefined && u.fileSd !== null) ||
+  u.registry === true ||
+  u.targets.some((t) => t.resolve === true);
 
 export class Discovery {
   private readonly deps: DiscoveryDeps;
   private base: Snapshot | null = null;
   private client: DnsClient | null = null;
   private clientKey = '';
+  /** The client's query behind the hosts file of `dns_hostsfile`. */
+  private query: Query | null = null;
   private readonly dns: DnsWatch;
   private readonly files = new Map<string, FileSdWatch>();
+  private etcd: EtcdRegistry | null = null;
+  private redis: RedisRegistry | null = null;
   private readonly memo = new Map<string, Memo>();
   private cached: Snapshot | null = null;
   /** The last merge and its base: a merge that comes out the same hands back the same object. */
@@ -73,7 +87,7 @@ export class Discovery {
     this.dns = new DnsWatch(emptyDns, {
       clock: deps.clock,
       log: deps.log,
-      query: (name, type) => (deps.query ?? this.client!.query)(name, type),
+      query: (name, type) => (deps.query ?? this.query!)(name, type),
       onChange: () => this.changed(),
     });
   }
@@ -83,10 +97,12 @@ export class Discovery {
     this.base = base;
     this.cached = null;
     const dns = base.node.dns;
-    const key = JSON.stringify(dns.resolvers);
+    const key = JSON.stringify([dns.resolvers, dns.hostsFile]);
     if (this.deps.query === undefined && (this.client === null || key !== this.clientKey)) {
       this.client?.close();
-      this.client = new DnsClient({ servers: dns.resolvers, clock: this.deps.ioClock, rng: this.deps.rng });
+      const client = new DnsClient({ servers: dns.resolvers, clock: this.deps.ioClock, rng: this.deps.rng });
+      this.client = client;
+      this.query = dns.hostsFile === '' ? client.query : withHostsFile(dns.hostsFile, client.query);
       this.clientKey = key;
     }
     const names = new Set<string>();
@@ -113,14 +129,45 @@ export class Discovery {
             onChange: () => this.changed(),
           }),
         );
+    this.wantRegistry(base);
     return this.merged();
+  }
+
+  /** Start, keep or stop the registry backends the node's `registry` names, when an upstream wants them. */
+  private wantRegistry(base: Snapshot): void {
+    const spec = base.node.registry;
+    const wanted = base.upstreams.some((u) => u.registry === true);
+    const etcd = wanted ? spec.etcd : null;
+    if (this.etcd !== null && JSON.stringify(this.etcd.spec) !== JSON.stringify(etcd)) {
+      this.etcd.close();
+      this.etcd = null;
+    }
+    const deps = { clock: this.deps.clock, log: this.deps.log, onChange: () => this.changed() };
+    if (etcd !== null && this.etcd === null) this.etcd = new EtcdRegistry(etcd, deps);
+    const cluster = this.deps.clusterRedis ?? null;
+    const redis = wanted && cluster !== null ? spec.redis : null;
+    if (wanted && spec.redis !== null && cluster === null && this.redis === null)
+      this.deps.log.error(
+        'registry.redis needs the cluster store (`cluster` or --cluster): no Redis to read',
+      );
+    if (this.redis !== null && JSON.stringify(this.redis.spec) !== JSON.stringify(redis)) {
+      this.redis.close();
+      this.redis = null;
+    }
+    if (redis !== null && cluster !== null && this.redis === null)
+      this.redis = new RedisRegistry(redis, cluster, deps);
   }
 
   /** Settles when every provider has answered once, or after `timeoutMs`. */
   ready(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = this.deps.ioClock.setTimer(timeoutMs, resolve, undefined);
-      void Promise.all([this.dns.ready(), ...[...this.files.values()].map((f) => f.ready())]).then(() => {
+      const registries = [this.etcd?.ready(), this.redis?.ready()];
+      void Promise.all([
+        this.dns.ready(),
+        ...[...this.files.values()].map((f) => f.ready()),
+        ...registries,
+      ]).then(() => {
         this.deps.ioClock.clearTimer(timer);
         resolve();
       });
@@ -168,6 +215,8 @@ export class Discovery {
   active(): boolean {
     return (
       this.files.size > 0 ||
+      this.etcd !== null ||
+      this.redis !== null ||
       (this.base?.upstreams.some((u) => u.targets.some((t) => t.resolve === true)) ?? false)
     );
   }
@@ -193,6 +242,9 @@ export class Discovery {
         targets: w.targets().length,
         refused: w.errors(),
       })),
+      ...(this.etcd === null && this.redis === null
+        ? {}
+        : { registry: { etcd: this.etcd?.status() ?? null, redis: this.redis?.status() ?? null } }),
     };
   }
 
@@ -200,6 +252,9 @@ export class Discovery {
     this.dns.close();
     for (const w of this.files.values()) w.close();
     this.files.clear();
+    this.etcd?.close();
+    this.redis?.close();
+    this.etcd = this.redis = null;
     this.client?.close();
     this.client = null;
   }
@@ -249,7 +304,8 @@ export class Discovery {
         );
       }
     }
-    for (const f of this.files.get(u.name)?.targets() ?? [])
+    /** A target a file or a registration lists, with the defaults of a configured target. */
+    const listed = (f: ListedTarget, o: TargetOrigin) =>
       add(
         made(f.target, f.host, f.port, {
           weight: f.weight ?? 100,
@@ -257,8 +313,17 @@ export class Discovery {
           zone: f.zone ?? '',
           tags: f.tags,
         }),
-        { source: 'file_sd', origin: f.file, lastSeenMs: f.lastSeenMs },
+        o,
       );
+    for (const f of this.files.get(u.name)?.targets() ?? [])
+      listed(f, { source: 'file_sd', origin: f.file, lastSeenMs: f.lastSeenMs });
+    if (u.registry === true) {
+      for (const [backend, r] of [
+        ...(this.etcd?.targets(u.name) ?? []).map((r) => ['etcd', r] as const),
+        ...(this.redis?.targets(u.name) ?? []).map((r) => ['redis', r] as const),
+      ])
+        listed(r, { source: 'registry', origin: `${backend} ${r.key}`, lastSeenMs: r.lastSeenMs });
+    }
     const key = JSON.stringify(targets.map((t) => [t.target, t.weight, t.priority, t.zone, t.tags]));
     const prev = this.memo.get(u.name);
     const m: Memo =
@@ -277,4 +342,5 @@ const emptyDns: DnsSpec = {
   staleTtlMs: 0,
   errorTtlMs: 1000,
   notFoundTtlMs: 1000,
+  hostsFile: '',
 };

@@ -16,6 +16,7 @@ import { MAX_CONFIG_ALIAS_COUNT } from '../config/limits.ts';
 import { DEFAULT_TARGET_PORT } from '../config/normalize.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { formatHostPort, parseHostPort } from '../core/net.ts';
+import { SerialReader } from './reader.ts';
 
 /** Events are gathered this long before the directory is re-read (one save is often several writes). */
 export const FILE_SD_DEBOUNCE_MS = 100;
@@ -26,7 +27,8 @@ export const FILE_SD_MAX_TARGETS = 10_000;
 
 const FILE_RE = /\.(json|ya?ml)$/;
 
-export interface FileSdTarget {
+/** A target a source lists (a file_sd file, a registration): null fields take the target defaults. */
+export interface ListedTarget {
   readonly target: string;
   readonly host: string;
   readonly port: number;
@@ -34,9 +36,13 @@ export interface FileSdTarget {
   readonly priority: number | null;
   readonly zone: string | null;
   readonly tags: readonly string[];
-  /** The file it came from, and when that file was last read with it (wall-clock ms). */
-  readonly file: string;
+  /** When the source last read or wrote it (wall-clock ms). */
   readonly lastSeenMs: number;
+}
+
+export interface FileSdTarget extends ListedTarget {
+  /** The file it came from. */
+  readonly file: string;
 }
 
 /** The targets of one file's text, or why the file is refused. */
@@ -129,11 +135,12 @@ export class FileSdWatch {
   private watcher: FSWatcher | null = null;
   private debounce: TimerHandle | null = null;
   private refreshTimer: TimerHandle | null = null;
-  private reading: Promise<void> | null = null;
-  private again = false;
   private closed = false;
   private current: readonly FileSdTarget[] = [];
-  private readonly first: Promise<void>;
+  private readonly reader = new SerialReader(
+    () => this.readAll(),
+    () => this.closed,
+  );
 
   constructor(spec: FileSdSpec, deps: FileSdDeps) {
     this.spec = spec;
@@ -150,7 +157,7 @@ export class FileSdWatch {
         `file_sd: cannot watch ${spec.directory} (${(err as Error).message}); re-read every refresh_interval`,
       );
     }
-    this.first = this.read();
+    void this.reader.read();
   }
 
   /** Every file's targets, in file name order; the first of a duplicate `host:port` wins. */
@@ -167,7 +174,7 @@ export class FileSdWatch {
 
   /** Settles after the first read. */
   ready(): Promise<void> {
-    return this.first;
+    return this.reader.ready();
   }
 
   close(): void {
@@ -186,22 +193,7 @@ export class FileSdWatch {
   fire(refresh: boolean): void {
     if (refresh) this.refreshTimer = null;
     else this.debounce = null;
-    void this.read();
-  }
-
-  private read(): Promise<void> {
-    if (this.reading !== null) {
-      this.again = true;
-      return this.reading;
-    }
-    this.reading = this.readAll().finally(() => {
-      this.reading = null;
-      if (this.again && !this.closed) {
-        this.again = false;
-        void this.read();
-      }
-    });
-    return this.reading;
+    void this.reader.read();
   }
 
   private async readAll(): Promise<void> {

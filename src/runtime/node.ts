@@ -131,6 +131,10 @@ export class FulcrumNode {
       rng: this.runtime.rng,
       log: this.logs.app,
       onChange: () => this.discoveryChanged(),
+      clusterRedis:
+        store instanceof ClusterStore
+          ? { url: store.spec.redis, prefix: store.spec.prefix, timeoutMs: store.spec.timeoutMs }
+          : null,
     });
     this.startedAtMs = clock.nowMs();
     this.scheduler = options.scheduler ?? immediateScheduler;

@@ -16,6 +16,7 @@
  */
 
 import { CREDENTIAL_COLLECTIONS } from '../config/consumer-schema.ts';
+import { dnsNodeSchemas } from '../config/discovery.ts';
 import {
   consumerId,
   idOf,
@@ -28,6 +29,7 @@ import {
 import { kongPrepass } from '../config/kong-compat.ts';
 import { formatPath, type PathPart } from '../config/load.ts';
 import { nodeSchemas } from '../config/node-schema.ts';
+import { registryNodeSchemas } from '../config/registry.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: entity bodies are checked by the schema on export
 export type Entity = Record<string, any> & { id: string; created_at: number; updated_at: number };
@@ -69,6 +71,9 @@ export const NODE_KEYS: readonly string[] = [
   '_workspace',
   '_comment',
   ...Object.keys(nodeSchemas),
+  // Discovery's node settings (a managed or cluster node kept none of them before).
+  ...Object.keys(dnsNodeSchemas),
+  ...Object.keys(registryNodeSchemas),
   'vaults',
 ];
 

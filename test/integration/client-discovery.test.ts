@@ -7,23 +7,19 @@
  * example of docs/client.md runs here against the same dnsmasq.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { request } from 'undici';
 import { type UpstreamDispatcher, upstreamDispatcher } from '../../src/client/index.ts';
 import { ManualClock } from '../../src/core/clock.ts';
-import { REPO_ROOT } from '../helpers/child.ts';
 import { type Dnsmasq, hasDnsmasq, startDnsmasq } from '../helpers/dnsmasq.ts';
-import { examples, matches } from '../helpers/doc-examples.ts';
+import { matches, runDocExample } from '../helpers/doc-examples.ts';
 import { answers, until } from '../helpers/follow.ts';
 import { type Handler, nameHandler, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
-const run = promisify(execFile);
 const open: { d: UpstreamDispatcher[]; ups: TestUpstream[] } = { d: [], ups: [] };
 
 afterEach(async () => {
@@ -189,8 +185,6 @@ describe('client discovery: DNS against dnsmasq', {
   });
 
   it("docs/client.md's DNS example runs against dnsmasq and prints what the doc says", async () => {
-    const [ex] = examples(readFileSync(join(REPO_ROOT, 'docs/client.md'), 'utf8'), 'runnable with dnsmasq');
-    assert.ok(ex !== undefined && ex.prints !== null, 'the doc has the example and its output');
     const [a, b] = [await upstream('a'), await upstream('b')];
     await dns.setConfig(
       srvRecords('users', [
@@ -198,16 +192,10 @@ describe('client discovery: DNS against dnsmasq', {
         ['b', b!.port, 0, 30],
       ]),
     );
-    const dir = join(REPO_ROOT, 'dist', 'doc-examples');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${ex.name}.mjs`);
-    writeFileSync(file, ex.code);
-    const { stdout } = await run(process.execPath, [file], {
-      cwd: REPO_ROOT,
-      timeout: 30_000,
-      env: { ...process.env, DNS_SERVER: dns.address },
+    const { stdout, prints } = await runDocExample('docs/client.md', 'runnable with dnsmasq', {
+      DNS_SERVER: dns.address,
     });
-    assert.ok(matches(ex.prints, stdout), `printed:\n${stdout}\nexpected:\n${ex.prints}`);
+    assert.ok(matches(prints, stdout), `printed:\n${stdout}\nexpected:\n${prints}`);
   });
 });
 

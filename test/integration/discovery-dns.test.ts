@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
 import { admin } from '../helpers/admin.ts';
 import { type Dnsmasq, hasDnsmasq, startDnsmasq } from '../helpers/dnsmasq.ts';
-import { answers, until } from '../helpers/follow.ts';
+import { answers, keepAliveLoad, until } from '../helpers/follow.ts';
 import { startFulcrum, type TestNode, testHeader } from '../helpers/fulcrum.ts';
 
 interface Named {
@@ -94,18 +93,8 @@ upstreams:
   });
 
   it('follows a record removed and another added, under keep-alive load with no failed request', async () => {
-    const agent = new Agent({ connections: 8, pipelining: 1 });
-    let stop = false;
-    let failed = 0;
-    let done = 0;
-    const loads = Array.from({ length: 4 }, async () => {
-      while (!stop) {
-        const r = await request(fulcrum.url, { dispatcher: agent }).catch(() => null);
-        if (r === null || r.statusCode !== 200) failed++;
-        await r?.body.dump();
-        done++;
-      }
-    });
+    const load = keepAliveLoad(fulcrum.url);
+    const agent = load.agent;
     const t0 = Date.now();
     dns.setHosts('127.0.0.2 api.test\n127.0.0.4 api.test\n');
     await until(async () => {
@@ -115,9 +104,7 @@ upstreams:
     const followedMs = Date.now() - t0;
     // The departed target drained: nothing new goes to it.
     const after = await answers(fulcrum.url, 20, agent);
-    stop = true;
-    await Promise.all(loads);
-    await agent.close();
+    const { done, failed } = await load.stop();
     assert.deepEqual([...after.keys()].sort(), ['127.0.0.2', '127.0.0.4']);
     assert.equal(failed, 0, `${failed} of ${done} requests failed`);
     console.log(
