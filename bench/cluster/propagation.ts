@@ -3,8 +3,8 @@
  * (docs/cluster.md): three nodes (child processes, as an operator starts them) share one real
  * redis-server; ROUNDS times, a route is added on node A (`POST /services/s/routes`), and nodes B
  * and C are asked for its path in a tight loop until they serve it. Timed from the moment the
- * write is sent: the write's own time on A (validate, publish to Redis, apply) is included, and
- * the resolution is one request on loopback (about a millisecond).
+ * write is sent (the write's own time on A: validate, publish to Redis, apply, is included), and
+ * from A's answer; the resolution is one request on loopback (about a millisecond).
  *
  *   npm run build --silent && node dist/bench/cluster/propagation.js [ROUNDS]
  */
@@ -40,6 +40,8 @@ const served = async (url: string): Promise<number> => {
 
 const write: number[] = [];
 const seen: number[] = [];
+/** From A's answer to the write until B and C serve it (negative: they served it first). */
+const lag: number[] = [];
 for (let i = 0; i < rounds; i++) {
   const path = `/p${i}`;
   const begun = performance.now();
@@ -54,6 +56,7 @@ for (let i = 0; i < rounds; i++) {
   ]);
   write.push(wrote - begun);
   seen.push(Math.max(b, c) - begun);
+  lag.push(Math.max(b, c) - wrote);
 }
 
 const pct = (xs: number[], p: number) => {
@@ -66,6 +69,7 @@ process.stdout.write(
     rounds,
     write_on_a_ms: { p50: pct(write, 50), p90: pct(write, 90), max: pct(write, 100) },
     served_by_b_and_c_ms: { p50: pct(seen, 50), p90: pct(seen, 90), max: pct(seen, 100) },
+    after_a_answered_ms: { p50: pct(lag, 50), p90: pct(lag, 90), max: pct(lag, 100) },
   })}\n`,
 );
 agent.destroy();

@@ -9,6 +9,8 @@
 #   rl-redis     the same with `policy: redis` (redis_host: a redis-server on LOAD_CORE): one Lua
 #                script per request. rl-redis against rl-local is the per-request cost of counting
 #                in Redis (req/s and latency).
+# Each run also reports the proxy's CPU time per request (utime+stime of the node and its workers
+# over the measured run / requests): the figure least disturbed by other work on the machine.
 # Rounds are interleaved; the report gives the median per variant. Usage: bash bench/cluster/run.sh
 #
 # Environment (defaults in brackets):
@@ -101,8 +103,8 @@ $plugin
 EOF
 }
 
-run_variant() { # $1 variant; prints "req/s p50_ms p99_ms"
-  local v=$1 workers=1 pin="taskset -c $PROXY_CORE" wrkpin="taskset -c $LOAD_CORE" pid out
+run_variant() { # $1 variant; prints "req/s p50_ms p99_ms cpu_us_per_request"
+  local v=$1 workers=1 pin="taskset -c $PROXY_CORE" wrkpin="taskset -c $LOAD_CORE" pid out t0 t1
   config "$v" >"$TMP/$v.yaml"
   case "$v" in
     w1) pin="" wrkpin="" ;;
@@ -113,18 +115,21 @@ run_variant() { # $1 variant; prints "req/s p50_ms p99_ms"
   STARTED+=("$pid")
   wait_ready "http://127.0.0.1:$PPORT/"
   $wrkpin wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$PPORT/" >/dev/null
+  t0=$(cpu_ticks "$pid")
   out=$($wrkpin wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$PPORT/")
+  t1=$(cpu_ticks "$pid")
   stop_pid "$pid"
   local keep=() p
   for p in "${STARTED[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
   STARTED=("${keep[@]}")
   if grep -q 'Non-2xx' <<<"$out"; then log "$v: non-2xx answers"; grep 'Non-2xx' <<<"$out" >&2; fi
-  awk '
+  awk -v ticks=$((t1 - t0)) -v hz="$TICK" '
+    / requests in / { n = $1 }
     /Requests\/sec/ { rps = $2 }
     function ms(x) { if (x ~ /us$/) return x / 1000; if (x ~ /ms$/) return x + 0; if (x ~ /s$/) return x * 1000; return x }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
-    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }' <<<"$out"
+    END { printf "%.0f %.3f %.3f %.1f\n", rps, p50, p99, (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
 declare -A RESULTS
@@ -132,7 +137,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for v in $VARIANTS; do
     wait_quiet
     res=$(run_variant "$v")
-    log "round $r $v: req/s p50_ms p99_ms = $res"
+    log "round $r $v: req/s p50_ms p99_ms cpu_us/req = $res"
     RESULTS[$v]+="$res"$'\n'
   done
 done
@@ -140,11 +145,12 @@ done
 median() { sort -n | awk '{a[NR] = $1} END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
 echo "node $(node --version), $(nproc) cores, $ROUNDS rounds of ${DURATION}s, wrk -t1 -c$CONNS; medians"
-printf '%-10s %10s %10s %10s\n' variant req/s p50_ms p99_ms
+printf '%-10s %10s %10s %10s %12s\n' variant req/s p50_ms p99_ms cpu_us/req
 for v in $VARIANTS; do
   rows=${RESULTS[$v]}
-  printf '%-10s %10s %10s %10s\n' "$v" \
+  printf '%-10s %10s %10s %10s %12s\n' "$v" \
     "$(awk 'NF {print $1}' <<<"$rows" | median)" \
     "$(awk 'NF {print $2}' <<<"$rows" | median)" \
-    "$(awk 'NF {print $3}' <<<"$rows" | median)"
+    "$(awk 'NF {print $3}' <<<"$rows" | median)" \
+    "$(awk 'NF {print $4}' <<<"$rows" | median)"
 done

@@ -39,3 +39,17 @@ wait_ready() { # $1 url; up to 20 s
   echo "not ready: $1" >&2
   return 1
 }
+
+tree_pids() { # a pid and its children (a primary and its workers; nginx's master and worker)
+  echo "$1"
+  pgrep -P "$1" || true
+}
+
+cpu_ticks() { # utime+stime of the tree, in clock ticks
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}

@@ -86,6 +86,23 @@ export function preferred(nodes: readonly string[], key: string): string {
   return best;
 }
 
+/** An event as this code publishes it (another version's or a stray message is dropped). */
+function wellFormed(e: unknown): e is HealthEvent {
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as Record<string, unknown>;
+  if (typeof x.upstream !== 'string' || typeof x.target !== 'string') return false;
+  switch (x.kind) {
+    case 'active':
+      return typeof x.outcome === 'number' || typeof x.outcome === 'string';
+    case 'eject':
+      return typeof x.reason === 'string';
+    case 'state':
+      return (x.health === 'healthy' || x.health === 'unhealthy') && typeof x.draining === 'boolean';
+    default:
+      return false;
+  }
+}
+
 export interface ClusterHealthDeps {
   readonly client: Redis;
   readonly membership: Membership;
@@ -223,7 +240,7 @@ export class ClusterHealth implements HealthShare {
     } catch {
       return;
     }
-    if (m.n === this.deps.membership.nodeId || typeof m.e !== 'object' || m.e === null) return;
+    if (m.n === this.deps.membership.nodeId || !wellFormed(m.e)) return;
     this.received++;
     this.apply(m.e);
     this.local?.publish(m.e);

@@ -110,3 +110,20 @@ export async function openClusterSharing(store: ClusterStore, clock: Clock): Pro
     },
   };
 }
+
+/** `/status` in cluster mode: Kong's `database.reachable`, and `cluster`. */
+export function clusterStatus(
+  store: ClusterStore,
+  version: number,
+  sharing: ClusterSharing | null,
+): Record<string, unknown> {
+  const shared = sharing?.status();
+  return {
+    database: { reachable: store.available() },
+    cluster: {
+      ...store.status(),
+      version,
+      ...(shared === undefined ? {} : { nodes: shared.nodes, health: shared.health }),
+    },
+  };
+}

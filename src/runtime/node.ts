@@ -7,7 +7,12 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
-import { type ClusterSharing, openClusterSharing, openClusterStore } from '../cluster/node-cluster.ts';
+import {
+  type ClusterSharing,
+  clusterStatus,
+  openClusterSharing,
+  openClusterStore,
+} from '../cluster/node-cluster.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
@@ -365,23 +370,12 @@ export class FulcrumNode {
       requests_in_flight: this.runtime.inflight(),
       draining: this.runtime.draining,
       upstreams: this.runtime.health.status(gen.upstreams.values()),
-      ...(this.control.store instanceof ClusterStore ? this.clusterStatus(this.control.store) : {}),
+      ...(this.control.store instanceof ClusterStore
+        ? clusterStatus(this.control.store, this.control.version, this.cluster)
+        : {}),
       ...(this.discovers && snap === this.discovery.merged() && snap.hash.includes('+')
         ? { discovery: this.discovery.status() }
         : {}),
-    };
-  }
-
-  /** `/status` in cluster mode: Kong's `database.reachable`, and `cluster`. */
-  private clusterStatus(store: ClusterStore): Record<string, unknown> {
-    const shared = this.cluster?.status();
-    return {
-      database: { reachable: store.available() },
-      cluster: {
-        ...store.status(),
-        version: this.control.version,
-        ...(shared === undefined ? {} : { nodes: shared.nodes, health: shared.health }),
-      },
     };
   }
 
