@@ -51,7 +51,8 @@ function kongStatus(status: unknown): unknown {
   const config = (s.config ?? {}) as Record<string, unknown>;
   return {
     ...s,
-    database: { reachable: true },
+    // A cluster node says whether its Redis answers (src/runtime/node.ts); others have no database.
+    database: s.database ?? { reachable: true },
     server: { connections_active: s.connections ?? 0 },
     configuration_hash: config.hash ?? null,
   };

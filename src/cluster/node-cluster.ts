@@ -2,7 +2,8 @@
  * Opening a node in cluster mode (`cluster:` in its file, or `fulcrum start --cluster URL`): the
  * local file gives the node's own settings (listeners, admin, logging, ...) and, for the first
  * node of a new cluster, the entities that seed it; the entities in force come from Redis, else
- * from the cache file of the last version this node applied (src/store/cluster-store.ts).
+ * from the cache file of the last version this node applied (src/store/cluster-store.ts). Then
+ * the node joins the cluster's membership and shares health probing (openClusterSharing).
  */
 
 import { hostname } from 'node:os';
@@ -14,6 +15,9 @@ import type { Clock } from '../core/clock.ts';
 import { createLogs, type LogFormat } from '../observability/access-log.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
 import { FileStore } from '../store/file-store.ts';
+import { ClusterHealth } from './health-share.ts';
+import { Membership } from './membership.ts';
+import { connectRedis, ready, whenReady } from './redis.ts';
 
 /** The cache file's name beside the configuration file, when `cluster.cache_file` is unset. */
 export const CLUSTER_CACHE_FILE = 'fulcrum.cluster-cache.json';
@@ -58,4 +62,70 @@ export async function openClusterStore(o: {
     seed: local.state,
     log,
   });
+}
+
+/** What a node of a cluster shares besides its configuration: membership and health probing. */
+export interface ClusterSharing {
+  readonly membership: Membership;
+  readonly health: ClusterHealth;
+  /** `database` and the cluster fields of `/status`. */
+  status(): { reachable: boolean; nodes: readonly string[]; health: Record<string, unknown> };
+  /** Leave the cluster: give up the leases, delete the heartbeat, close the connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Join the cluster of `store`: heartbeat (membership.ts) and share health probing
+ * (health-share.ts), on a connection of their own. Waits for the first heartbeat when Redis
+ * answers, so that the first probing round already knows the other nodes.
+ */
+export async function openClusterSharing(store: ClusterStore, clock: Clock): Promise<ClusterSharing> {
+  const spec = store.spec;
+  const client = await connectRedis(
+    { url: spec.redis },
+    { timeoutMs: spec.timeoutMs, name: 'fulcrum-cluster' },
+  );
+  const log = () => store.logger();
+  const membership = new Membership({ client, prefix: spec.prefix, nodeId: spec.nodeId, clock, log });
+  const health = new ClusterHealth({
+    client,
+    membership,
+    redisUrl: spec.redis,
+    prefix: spec.prefix,
+    timeoutMs: spec.timeoutMs,
+    clock,
+    log,
+  });
+  if (store.available() && (await whenReady(client, spec.timeoutMs))) {
+    membership.start();
+    await membership.firstBeat(spec.timeoutMs);
+  } else membership.start();
+  await health.start();
+  return {
+    membership,
+    health,
+    status: () => ({ reachable: ready(client), nodes: membership.live(), health: health.status() }),
+    async close() {
+      await health.close();
+      await membership.leave();
+      client.disconnect();
+    },
+  };
+}
+
+/** `/status` in cluster mode: Kong's `database.reachable`, and `cluster`. */
+export function clusterStatus(
+  store: ClusterStore,
+  version: number,
+  sharing: ClusterSharing | null,
+): Record<string, unknown> {
+  const shared = sharing?.status();
+  return {
+    database: { reachable: store.available() },
+    cluster: {
+      ...store.status(),
+      version,
+      ...(shared === undefined ? {} : { nodes: shared.nodes, health: shared.health }),
+    },
+  };
 }

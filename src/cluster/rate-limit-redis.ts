@@ -6,8 +6,9 @@
  * overshoot: kong#5311). Time is Redis's own (TIME), so the nodes' clocks need not agree.
  *
  * When Redis is slow (no answer within `redis.timeout`) or away, the node decides locally with
- * its share of the limit (the limit divided by the processes sharing it: live nodes × workers),
- * logs the switch and sets `fulcrum_rate_limit_fallback`; a PING every FALLBACK_PROBE_MS brings it
+ * its share of the limit (the limit divided by the live nodes it last saw, src/cluster/membership.ts;
+ * in a node with workers, counted by the primary for all of them, src/workers/counters.ts), logs
+ * the switch and sets `fulcrum_rate_limit_fallback`; a PING every FALLBACK_PROBE_MS brings it
  * back to Redis once Redis answers in time.
  */
 import type { Logger } from 'pino';
@@ -94,8 +95,15 @@ export interface RedisCountersDeps {
   readonly log: Logger;
   /** The cluster's Redis URL, for `policy: redis` without a host; null when the node has none. */
   readonly clusterUrl: string | null;
-  /** How many processes share a limit when Redis fails (live nodes × workers); read at each decision. */
+  /** The cluster's key prefix (`cluster.prefix`); `fulcrum` without a cluster. */
+  readonly prefix?: string | undefined;
+  /** How many nodes share a limit when Redis fails (the live nodes last seen); read at each decision. */
   share(): number;
+  /**
+   * Where the local fallback counts (a worker: its primary, exact across the node's workers); absent:
+   * in this process.
+   */
+  localPolicy?(key: string, longestMs: number): RateLimitPolicy;
 }
 
 /** One connection per Redis the policies name, for the life of the node; and the fallback state. */
@@ -104,7 +112,7 @@ export class RedisCounters {
   private readonly clients = new Map<string, Promise<Client>>();
   private readonly fallbacks = new Map<
     string,
-    { policy: LocalPolicy; limits: readonly Limit[]; scaled: Limit[] }
+    { policy: RateLimitPolicy; limits: readonly Limit[]; scaled: Limit[] }
   >();
   /** Per connection: counting locally since (monoMs), or absent. */
   private readonly local = new Map<string, number>();
@@ -163,7 +171,7 @@ export class RedisCounters {
     }
     const name = target.url ?? `${target.host}:${target.port}/${target.database}`;
     const client = this.client(name, target, r);
-    const key = `fulcrum:rl:${req.key}`;
+    const key = `${this.deps.prefix ?? 'fulcrum'}:rl:${req.key}`;
     return {
       take: (who, nowMs, limits) =>
         this.take(name, client, r, `${key}:{${who}}`, req.key, who, nowMs, limits),
@@ -226,10 +234,12 @@ export class RedisCounters {
     });
   }
 
-  private fallback(instance: string, limits: readonly Limit[]): LocalPolicy {
+  private fallback(instance: string, limits: readonly Limit[]): RateLimitPolicy {
     let f = this.fallbacks.get(instance);
     if (f === undefined) {
-      f = { policy: new LocalPolicy(Math.max(...limits.map((l) => l.windowMs))), limits, scaled: [] };
+      const longestMs = Math.max(...limits.map((l) => l.windowMs));
+      const policy = this.deps.localPolicy?.(`${instance}:fallback`, longestMs) ?? new LocalPolicy(longestMs);
+      f = { policy, limits, scaled: [] };
       this.fallbacks.set(instance, f);
     }
     return f.policy;

@@ -33,7 +33,8 @@ export class HealthRegistry {
   /** Every upstream's targets in the generation last synced (events from elsewhere name them). */
   private readonly all = new Map<string, readonly TargetState[]>();
 
-  constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry }) {
+  constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry; share?: HealthShare }) {
+    this.share = deps.share ?? null;
     this.clock = deps.clock;
     this.rng = deps.rng;
     this.log = deps.log;
@@ -108,6 +109,11 @@ export class HealthRegistry {
     for (const h of this.upstreams.values()) h.stop(false);
     this.upstreams.clear();
     this.sync(upstreams);
+  }
+
+  /** The share in force (null: this process alone). */
+  get sharing(): HealthShare | null {
+    return this.share;
   }
 
   /** An event another process published (src/health/share.ts). */

@@ -35,4 +35,11 @@ export interface HealthShare {
   probes(upstream: string, target: string, intervalMs: number): boolean | Promise<boolean>;
   /** An outcome probed here, an ejection decided here, or a state set here, for the others. */
   publish(e: HealthEvent): void;
+  /**
+   * An event a worker process of this node published, which this share carries further (to the
+   * other nodes of a cluster); absent when there is nowhere further.
+   */
+  forward?(e: HealthEvent): void;
+  /** Carry events to this node's worker processes too (a cluster's share, in a primary). */
+  chain?(local: HealthShare): void;
 }

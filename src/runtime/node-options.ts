@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { ConfigControl } from '../admin/control.ts';
+import type { ClusterSharing } from '../cluster/node-cluster.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
@@ -22,6 +23,8 @@ export interface HostedNode {
   readonly runtime: Runtime;
   readonly logs: Logs;
   readonly control: ConfigControl;
+  /** Membership and shared health probing in cluster mode (src/cluster/node-cluster.ts), else null. */
+  readonly cluster: ClusterSharing | null;
 }
 
 export interface NodeOptions {

@@ -7,7 +7,12 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
-import { openClusterStore } from '../cluster/node-cluster.ts';
+import {
+  type ClusterSharing,
+  clusterStatus,
+  openClusterSharing,
+  openClusterStore,
+} from '../cluster/node-cluster.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
@@ -69,6 +74,8 @@ export class FulcrumNode {
   private readonly nodeId = randomUUID();
   private stopping: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
+  /** Membership and shared health probing in cluster mode, else null. */
+  readonly cluster: ClusterSharing | null;
   /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
   private readonly redisCounters: RedisCounters | null;
   /** Every listener bound (start-up done). */
@@ -91,8 +98,10 @@ export class FulcrumNode {
     snapshot: Snapshot,
     options: NodeOptions,
     config: { store: ConfigStore; state: State; version: number },
+    cluster: ClusterSharing | null,
   ) {
     this.options = options;
+    this.cluster = cluster;
     const clock = options.clock ?? systemClock;
     const logs = createLogs(
       options.logLevel ?? snapshot.node.logging.level,
@@ -108,7 +117,9 @@ export class FulcrumNode {
             clock,
             log: this.logs.app,
             clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
-            share: () => 1,
+            prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
+            // While Redis is away, each node takes its share of a limit.
+            share: () => cluster?.membership.count() ?? 1,
           })
         : null;
     const redis = this.redisCounters;
@@ -117,13 +128,17 @@ export class FulcrumNode {
       rng: options.rng ?? systemRng,
       logs: this.logs,
       ...(options.generation === undefined ? {} : { firstId: options.generation }),
+      ...(options.healthShare !== undefined
+        ? { healthShare: options.healthShare }
+        : cluster !== null
+          ? { healthShare: cluster.health }
+          : {}),
       counters: options.counters ?? {
         policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
       },
     });
     this.redisCounters?.register(this.runtime.metrics.registry);
-    if (options.healthShare !== undefined)
-      this.runtime.health.setShare(options.healthShare, this.runtime.current.upstreams.values());
+    if (cluster !== null) cluster.health.apply = (e) => this.runtime.health.receive(e);
     this.discovers = options.discovery !== false;
     this.discovery = new Discovery({
       clock,
@@ -177,7 +192,9 @@ export class FulcrumNode {
       config = { store, ...ConfigControl.open(store, clock) };
     }
     const snapshot = withZone(config.snapshot, options.zone);
-    const node = new FulcrumNode(snapshot, options, config);
+    const cluster =
+      config.store instanceof ClusterStore ? await openClusterSharing(config.store, clock) : null;
+    const node = new FulcrumNode(snapshot, options, config, cluster);
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
     try {
       await node.applyTracing(snapshot.node.tracing);
@@ -358,7 +375,7 @@ export class FulcrumNode {
       draining: this.runtime.draining,
       upstreams: this.runtime.health.status(gen.upstreams.values()),
       ...(this.control.store instanceof ClusterStore
-        ? { cluster: { ...this.control.store.status(), version: this.control.version } }
+        ? clusterStatus(this.control.store, this.control.version, this.cluster)
         : {}),
       ...(this.discovers && snap === this.discovery.merged() && snap.hash.includes('+')
         ? { discovery: this.discovery.status() }
@@ -599,6 +616,7 @@ export class FulcrumNode {
   private async doStop(): Promise<void> {
     this.runtime.draining = true;
     this.runtime.health.stop();
+    await this.cluster?.close();
     if (this.control.store instanceof ClusterStore) this.control.store.close();
     this.redisCounters?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;

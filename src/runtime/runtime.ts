@@ -12,6 +12,7 @@ import { finish, PACE_BUDGET_MS, PACE_MAX_STEPS, pace, type Scheduler } from '..
 import type { Rng } from '../core/random.ts';
 import type { Outcome } from '../health/probe.ts';
 import { HealthRegistry } from '../health/registry.ts';
+import type { HealthShare } from '../health/share.ts';
 import type { AccessEntry, Logs } from '../observability/access-log.ts';
 import { servedCertificates } from '../observability/certificates.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -99,6 +100,8 @@ export class Runtime implements ProxyCore {
       firstId?: number;
       /** Rate-limit counts shared beyond this process. */
       counters?: SharedCounters;
+      /** Health probing shared with other processes (set before the first probes). */
+      healthShare?: HealthShare;
     },
   ) {
     this.clock = deps.clock;
@@ -134,6 +137,7 @@ export class Runtime implements ProxyCore {
       rng: deps.rng,
       log: deps.logs.app,
       registry: this.metrics.registry,
+      ...(deps.healthShare === undefined ? {} : { share: deps.healthShare }),
     });
     this.targetLog = new TargetFailureLog(deps.logs.app, deps.clock);
     this.gen = finish(Generation.build(this.takeId(deps.firstId), snapshot, this.live));

@@ -165,6 +165,11 @@ export class ClusterStore implements ConfigStore {
     this.log = log;
   }
 
+  /** The logger in use (the node's, once set). */
+  logger(): Logger {
+    return this.log;
+  }
+
   get version(): number {
     return this.held.version;
   }

@@ -86,10 +86,15 @@ export class WorkerCounters {
   }
 
   policy(req: PolicyRequest): RateLimitPolicy {
+    return this.keyed(req.key, req.longestMs);
+  }
+
+  /** A policy counting under `key` (also the fallback of `policy: redis` while Redis is away). */
+  keyed(key: string, longestMs: number): RateLimitPolicy {
     const counters = this;
     return {
       take(who: string, _nowMs: number, limits: readonly Limit[]): Promise<Decision> {
-        return counters.ask(req.key, req.longestMs, who, limits);
+        return counters.ask(key, longestMs, who, limits);
       },
     };
   }

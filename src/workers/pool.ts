@@ -62,6 +62,8 @@ export interface PoolDeps {
   verdicts(): HealthEvent[];
   /** A worker published a health event (a passive ejection): the node applies it. */
   healthFromWorker(e: HealthEvent): void;
+  /** The cluster's live nodes now (1 for a node alone). */
+  nodes?(): number;
 }
 
 export class WorkerPool implements ProxyHost {
@@ -150,6 +152,11 @@ export class WorkerPool implements ProxyHost {
     });
   }
 
+  /** Tell every worker how many nodes the cluster has now (their share of `policy: redis` limits). */
+  broadcastNodes(count: number): void {
+    for (const s of this.slots) if (s.state === 'serving') this.send(s, { t: 'nodes', count });
+  }
+
   /** Pass a health event to every worker but the one it came from. */
   broadcastHealth(e: HealthEvent, except: Slot | null = null): void {
     for (const s of this.slots) if (s !== except && s.state === 'serving') this.send(s, { t: 'health', e });
@@ -231,7 +238,12 @@ export class WorkerPool implements ProxyHost {
       s,
       {
         t: 'start',
-        settings: { ...this.deps.settings, index: s.index, mode: this.deps.mode },
+        settings: {
+          ...this.deps.settings,
+          index: s.index,
+          mode: this.deps.mode,
+          nodes: this.deps.nodes?.() ?? 1,
+        },
         generation: cur.generation,
         health: this.deps.verdicts(),
       },

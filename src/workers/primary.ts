@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import process from 'node:process';
 import type { Snapshot } from '../config/types.ts';
+import type { HealthEvent } from '../health/share.ts';
 import type { HostedNode, ProxyHost } from '../runtime/node-options.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
 import { listenMode } from './listen-mode.ts';
@@ -37,14 +38,23 @@ export function workersFor(
       mode,
       log: node.logs.app,
       clock: runtime.clock,
-      settings: store instanceof ClusterStore ? { ...settings, clusterRedis: store.spec.redis } : settings,
+      settings:
+        store instanceof ClusterStore
+          ? { ...settings, clusterRedis: store.spec.redis, clusterPrefix: store.spec.prefix }
+          : settings,
+      nodes: () => node.cluster?.membership.count() ?? 1,
       verdicts: () => runtime.health.verdicts(runtime.current.upstreams.values()),
-      healthFromWorker: (e) => runtime.health.receive(e),
+      healthFromWorker: (e) => {
+        runtime.health.receive(e);
+        runtime.health.sharing?.forward?.(e);
+      },
     });
-    runtime.health.setShare(
-      { probes: () => true, publish: (e) => pool.broadcastHealth(e) },
-      runtime.current.upstreams.values(),
-    );
+    if (node.cluster !== null) node.cluster.membership.onChange = (n) => pool.broadcastNodes(n);
+    const toWorkers = { probes: () => true, publish: (e: HealthEvent) => pool.broadcastHealth(e) };
+    // In a cluster the node's share decides who probes and carries events to the workers too.
+    const cluster = runtime.health.sharing;
+    if (cluster?.chain !== undefined) cluster.chain(toWorkers);
+    else runtime.health.setShare(toWorkers, runtime.current.upstreams.values());
     node.logs.app.info(
       { workers: count, listen: mode, node: process.versions.node },
       mode === 'reuseport'

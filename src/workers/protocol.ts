@@ -26,6 +26,11 @@ export interface WorkerSettings {
   readonly configWorker?: boolean;
   /** Rate-limit `policy: redis` without a host counts in this Redis (the node's `cluster`). */
   readonly clusterRedis?: string;
+  /** The cluster's key prefix (`cluster.prefix`). */
+  readonly clusterPrefix?: string;
+  /** The cluster's live nodes at start: while Redis is away, a `policy: redis` limit / nodes is
+   * counted by the primary for all its workers. */
+  readonly nodes?: number;
 }
 
 export type ToWorker =
@@ -42,6 +47,8 @@ export type ToWorker =
   | { readonly t: 'commit'; readonly generation: number }
   | { readonly t: 'abort'; readonly generation: number }
   | { readonly t: 'health'; readonly e: HealthEvent }
+  /** The number of live nodes of the cluster changed. */
+  | { readonly t: 'nodes'; readonly count: number }
   | { readonly t: 'ask'; readonly id: number; readonly what: 'status' | 'metrics' }
   | { readonly t: 'reopen' }
   | { readonly t: 'stop' }

@@ -32,6 +32,8 @@ process.on('SIGUSR1', () => {});
 const counters = new WorkerCounters((m: CounterAsk) => send(m));
 /** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
 let redis: RedisCounters | null = null;
+/** The cluster's live nodes (the primary says when it changes). */
+let nodes = 1;
 const shared: SharedCounters = {
   policy: (req) => (req.conf.policy === 'redis' ? (redis?.policy(req) ?? null) : counters.policy(req)),
 };
@@ -56,13 +58,18 @@ async function start(
     bindOptions.reusePort = true;
     bindOptions.exclusive = true;
   }
+  nodes = settings.nodes ?? 1;
   redis = new RedisCounters({
     clock: systemClock,
     log: createLogs(settings.logLevel ?? 'info', 'off', systemClock, settings.logFormat ?? 'json').app.child({
       worker: settings.index,
     }),
     clusterUrl: settings.clusterRedis ?? null,
-    share: () => 1,
+    prefix: settings.clusterPrefix,
+    // While Redis is away each live node takes its share of a limit, counted by the primary
+    // (exact across the node's workers).
+    share: () => nodes,
+    localPolicy: (key, longestMs) => counters.keyed(key, longestMs),
   });
   try {
     node = await FulcrumNode.start({
@@ -154,6 +161,9 @@ process.on('message', (m: ToWorker) => {
       return;
     case 'health':
       node?.runtime.health.receive(m.e);
+      return;
+    case 'nodes':
+      nodes = m.count;
       return;
     case 'rl':
       return counters.answer(m);
