@@ -10,6 +10,7 @@
  * A node that stops leaves (its key and its entry are deleted); a node killed is dropped by the
  * others once LIVE_MS has passed without its heartbeat.
  */
+import process from 'node:process';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { type Redis, ready } from './redis.ts';
