@@ -266,6 +266,15 @@ export class PluginRun implements PluginRequest {
   replacedBody: Buffer | null = null;
   /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
   filtersBody = false;
+  /**
+   * Whether the target's response head must go through headerFilter(): a plugin that ran has a
+   * header_filter hook, or the request is traced (its span records the phase). Otherwise the
+   * exchange writes the target's fields as they came, with `responseHeaders` added.
+   */
+  get filtersHead(): boolean {
+    return this.headHooks || this.trace !== null;
+  }
+  private headHooks = false;
   private readonly chain: Chain;
   private readonly down: Downstream;
   /** Instances resolved in the access phase, in order: the later phases run these. */
@@ -460,6 +469,7 @@ export class PluginRun implements PluginRequest {
       else {
         this.ran.push(inst);
         if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
+        if (inst.def.headerFilter !== undefined) this.headHooks = true;
       }
       if (inst.def.access === undefined) continue;
       this.running = inst;

@@ -461,7 +461,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.core.draining) down.closeAfter = true;
     const run = this.plugins;
     let mode = this.bodyMode(head, run === null || !run.filtersBody);
-    if (run !== null) {
+    if (run !== null && !run.filtersHead) {
+      // No header_filter hook: the target's fields go as they came, the hooks' additions after.
+      const add = run.responseHeaders;
+      if (add !== null) for (let i = 0; i < add.length; i++) extra.push(add[i]!);
+    } else if (run !== null) {
       // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
       const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
       const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
