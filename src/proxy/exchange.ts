@@ -388,7 +388,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
       edits === null && certs === null && trace === null
         ? null
         : (f: Fields, i: number) => {
-            if (edits?.has(f.name(i)) || trace?.replaces(f, i)) return true;
+            if (run?.edited(f, i) || trace?.replaces(f, i)) return true;
             return certs !== null && f.name(i).startsWith('x-client-cert-');
           };
     const facts = this.facts!;
@@ -421,7 +421,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
       if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
     }
     if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
-    if (edits !== null) for (const [name, value] of edits) if (value !== null) sink.add(name, value, false);
+    if (edits !== null)
+      for (let i = 0; i < edits.length; i += 2) {
+        const value = edits[i + 1]!;
+        if (value !== null) sink.add(edits[i]!, value, false);
+      }
     if (trace !== null) trace.writeFields(sink);
   }
 
