@@ -19,6 +19,7 @@ import type { Clock } from '../core/clock.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { finish, type Steps } from '../core/pace.ts';
 import type { Rng } from '../core/random.ts';
+import type { Fields } from '../http1/fields.ts';
 import type { Counter } from '../observability/registry.ts';
 import type { RequestTrace } from '../observability/trace-hooks.ts';
 import type { Downstream } from '../proxy/downstream.ts';
@@ -261,12 +262,25 @@ export class PluginRun implements PluginRequest {
   private running: Instance | null = null;
   /** Headers the hooks added to the client's response, flat [name, value, ...]. */
   responseHeaders: string[] | null = null;
-  /** Request fields the hooks set (a value) or removed (null), by lower-case name; null when none. */
-  edits: Map<string, string | null> | null = null;
+  /**
+   * Request fields the hooks set (a value) or removed (null): flat [name, value, ...], each
+   * lower-case name once; null when none. A list, not a Map: a request has a handful (the six
+   * X-Consumer-* of an authentication plugin), and a scan of them costs less than hashing.
+   */
+  edits: (string | null)[] | null = null;
   /** The body a hook put in place of the client's, or null. */
   replacedBody: Buffer | null = null;
   /** Whether a plugin that ran has a body_filter hook (else the exchange's calls cost one check). */
   filtersBody = false;
+  /**
+   * Whether the target's response head must go through headerFilter(): a plugin that ran has a
+   * header_filter hook, or the request is traced (its span records the phase). Otherwise the
+   * exchange writes the target's fields as they came, with `responseHeaders` added.
+   */
+  get filtersHead(): boolean {
+    return this.headHooks || this.trace !== null;
+  }
+  private headHooks = false;
   private readonly chain: Chain;
   private readonly down: Downstream;
   /** Instances resolved in the access phase, in order: the later phases run these. */
@@ -317,8 +331,11 @@ export class PluginRun implements PluginRequest {
   get headers(): IncomingHttpHeaders {
     if (this.obj !== null) return this.obj;
     const o = { ...this.down.fields.toObject() } as Record<string, string | string[] | undefined>;
-    if (this.edits !== null)
-      for (const [k, v] of this.edits) {
+    const e = this.edits;
+    if (e !== null)
+      for (let i = 0; i < e.length; i += 2) {
+        const k = e[i]!;
+        const v = e[i + 1]!;
         if (v === null) delete o[k];
         else o[k] = v;
       }
@@ -327,8 +344,23 @@ export class PluginRun implements PluginRequest {
   }
 
   header(name: string): string | undefined {
-    if (this.edits?.has(name)) return this.edits.get(name) ?? undefined;
+    const k = this.editAt(name);
+    if (k >= 0) return this.edits![k + 1] ?? undefined;
     return this.down.fields.get(name);
+  }
+
+  /** The index of `name` in `edits`, or -1. */
+  private editAt(name: string): number {
+    const e = this.edits;
+    if (e !== null) for (let i = 0; i < e.length; i += 2) if (e[i] === name) return i;
+    return -1;
+  }
+
+  /** Whether the client's field `i` is one a hook set or removed (it does not go on as it came). */
+  edited(f: Fields, i: number): boolean {
+    const e = this.edits;
+    if (e !== null) for (let k = 0; k < e.length; k += 2) if (f.nameIs(i, e[k]!)) return true;
+    return false;
   }
 
   realIp(): string {
@@ -360,8 +392,10 @@ export class PluginRun implements PluginRequest {
   }
 
   setRequestHeader(name: string, value: string | null): void {
-    if (this.edits === null) this.edits = new Map();
-    this.edits.set(name, value);
+    const k = this.editAt(name);
+    if (k >= 0) this.edits![k + 1] = value;
+    else if (this.edits === null) this.edits = [name, value];
+    else this.edits.push(name, value);
     if (this.obj !== null) {
       const o = this.obj as Record<string, string | string[] | undefined>;
       if (value === null) delete o[name];
@@ -461,6 +495,7 @@ export class PluginRun implements PluginRequest {
       else {
         this.ran.push(inst);
         if (inst.def.bodyFilter !== undefined) this.filtersBody = true;
+        if (inst.def.headerFilter !== undefined) this.headHooks = true;
       }
       if (inst.def.access === undefined) continue;
       this.running = inst;

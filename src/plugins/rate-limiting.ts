@@ -120,13 +120,28 @@ function redisSettings(raw: Record<string, unknown>): RedisSettings {
 
 const capitalized = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
 
+/**
+ * The counter keys of configured objects (consumers, credentials, services), made once per object:
+ * the same string every request, whose hash the counters' Map keeps, not a new one to hash.
+ */
+const KEYS = new WeakMap<object, string>();
+
+function keyOf(prefix: string, o: { readonly id: string }): string {
+  let k = KEYS.get(o);
+  if (k === undefined) {
+    k = `${prefix}${o.id}`;
+    KEYS.set(o, k);
+  }
+  return k;
+}
+
 function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): string {
   switch (c.limit_by) {
     case 'consumer':
-      if (r.consumer !== null) return `c:${r.consumer.id}`;
+      if (r.consumer !== null) return keyOf('c:', r.consumer);
       break;
     case 'credential':
-      if (r.credential !== null) return `k:${r.credential.id}`;
+      if (r.credential !== null) return keyOf('k:', r.credential);
       break;
     case 'header': {
       const v = r.header(header);
@@ -137,7 +152,7 @@ function identifier(r: PluginRequest, c: RateLimitingConfig, header: string): st
       if (r.path === c.path) return `p:${r.path}`;
       break;
     case 'service':
-      return `s:${r.service.id}`;
+      return keyOf('s:', r.service);
   }
   return `i:${r.realIp()}`;
 }

@@ -389,7 +389,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
       edits === null && certs === null && trace === null
         ? null
         : (f: Fields, i: number) => {
-            if (edits?.has(f.name(i)) || trace?.replaces(f, i)) return true;
+            if (run?.edited(f, i) || trace?.replaces(f, i)) return true;
             return certs !== null && f.name(i).startsWith('x-client-cert-');
           };
     const facts = this.facts!;
@@ -422,7 +422,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
       if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
     }
     if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
-    if (edits !== null) for (const [name, value] of edits) if (value !== null) sink.add(name, value, false);
+    if (edits !== null)
+      for (let i = 0; i < edits.length; i += 2) {
+        const value = edits[i + 1]!;
+        if (value !== null) sink.add(edits[i]!, value, false);
+      }
     if (trace !== null) trace.writeFields(sink);
   }
 
@@ -462,7 +466,11 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.core.draining) down.closeAfter = true;
     const run = this.plugins;
     let mode = this.bodyMode(head, run === null || !run.filtersBody);
-    if (run !== null) {
+    if (run !== null && !run.filtersHead) {
+      // No header_filter hook: the target's fields go as they came, the hooks' additions after.
+      const add = run.responseHeaders;
+      if (add !== null) for (let i = 0; i < add.length; i++) extra.push(add[i]!);
+    } else if (run !== null) {
       // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
       const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
       const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
