@@ -15,6 +15,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import process from 'node:process';
 import { allowed } from '../balancers/common.ts';
 import type { PickContext, Picker } from '../balancers/types.ts';
 import type { StickySpec } from '../config/sticky.ts';
@@ -32,9 +33,22 @@ export interface StickyRequest extends PickContext {
 const MAC_BYTES = 16;
 let processSecret: Buffer | null = null;
 
-/** The key used when `secret` is unset: random, made once per process (and kept across reloads). */
-function defaultSecret(): Buffer {
-  processSecret ??= randomBytes(32);
+/** Where a worker finds its primary's default key (hex), so that all workers of a node share it. */
+export const STICKY_KEY_ENV = 'FULCRUM_STICKY_KEY';
+
+/**
+ * The key used when `secret` is unset: random, made once per node (and kept across reloads). A
+ * worker takes its primary's (STICKY_KEY_ENV): a cookie one worker signed is good on the others.
+ * Several nodes share cookies only through a configured `secret` (docs/cluster.md).
+ */
+export function defaultSecret(): Buffer {
+  if (processSecret === null) {
+    const inherited = process.env[STICKY_KEY_ENV];
+    processSecret =
+      inherited !== undefined && /^[0-9a-f]{64}$/.test(inherited)
+        ? Buffer.from(inherited, 'hex')
+        : randomBytes(32);
+  }
   return processSecret;
 }
 

@@ -18,6 +18,7 @@ import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { splitBulk } from '../core/bulk.ts';
 import type { Clock } from '../core/clock.ts';
 import type { HealthEvent } from '../health/share.ts';
+import { defaultSecret, STICKY_KEY_ENV } from '../proxy/sticky.ts';
 import type { ProxyHost, ReloadResult } from '../runtime/node.ts';
 import { type CounterAsk, PrimaryCounters } from './counters.ts';
 import type { ListenMode } from './listen-mode.ts';
@@ -220,7 +221,11 @@ export class WorkerPool implements ProxyHost {
 
   /** Start the slot's worker with the configuration in force; null once serving, else why not. */
   private fork(s: Slot): Promise<string | null> {
-    const w = cluster.fork({ [WORKER_ENV]: String(s.index) });
+    // The primary's default sticky key goes to every worker: a cookie is good on all of them.
+    const w = cluster.fork({
+      [WORKER_ENV]: String(s.index),
+      [STICKY_KEY_ENV]: defaultSecret().toString('hex'),
+    });
     s.worker = w;
     s.state = 'starting';
     s.startedAtMs = this.deps.clock.nowMs();

@@ -2,13 +2,13 @@
  * Helpers for tests of nodes with worker processes: requests on fresh or kept connections, and
  * the per-worker figures of the primary's `/status` and `/metrics`.
  */
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 /** GET `url` on a connection of its own (so that connections spread across workers). */
 export function getFresh(
   url: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return getWith(url, undefined, { connection: 'close', ...headers });
 }
 
@@ -17,7 +17,7 @@ export function getWith(
   url: string,
   agent: Agent | undefined,
   headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { agent: agent ?? false, headers }, (res) => {
       let body = '';
@@ -25,7 +25,7 @@ export function getWith(
       res.on('data', (c: string) => {
         body += c;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.setTimeout(5000, () => req.destroy(new Error('timeout')));

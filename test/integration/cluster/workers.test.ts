@@ -11,12 +11,24 @@ import { Agent, getFresh, getWith, requestsByWorker, workersOf } from '../../hel
 
 describe('a node with two workers', { timeout: 60_000 }, () => {
   let up: TestUpstream;
+  const shop: TestUpstream[] = [];
   let node: ChildFulcrum;
 
   before(async () => {
     up = await startUpstream('a');
+    for (const n of ['s1', 's2', 's3', 's4']) shop.push(await startUpstream(n));
+    // `shop` signs its sticky cookies with the default key (no `secret`): the workers must share it.
     const file = writeConfig(`workers: 2
+upstreams:
+  - name: shop
+    algorithm: round-robin
+    sticky: { mode: cookie, cookie: { name: SRV } }
+    targets:
+${shop.map((u) => `      - target: ${u.target}`).join('\n')}
 services:
+  - name: sticky
+    host: shop
+    routes: [{ name: sticky, paths: ["/sticky"] }]
   - name: s
     url: http://${up.target}/
     routes:
@@ -34,6 +46,7 @@ services:
   after(async () => {
     await node?.stop();
     await up?.close();
+    await Promise.all(shop.map((u) => u.close()));
   });
 
   it('serves the port from both workers', async () => {
@@ -49,6 +62,18 @@ services:
         [2, 'serving', 1],
       ],
     );
+  });
+
+  it('keeps a sticky cookie one worker signed on the other, without a configured secret', async () => {
+    const before = await requestsByWorker(node.adminPort);
+    const first = await getFresh(`${node.url}/sticky`);
+    const pin = /^SRV=[^;]+/.exec(String(first.headers['set-cookie']?.[0] ?? ''))?.[0];
+    assert.ok(pin !== undefined, 'the first visit got a cookie');
+    for (let i = 0; i < 12; i++)
+      assert.equal((await getFresh(`${node.url}/sticky`, { cookie: pin })).body, first.body);
+    const afterCount = await requestsByWorker(node.adminPort);
+    for (const w of [1, 2])
+      assert.ok((afterCount.get(w) ?? 0) - (before.get(w) ?? 0) > 0, `worker ${w} served some of them`);
   });
 
   it('admits exactly the limit across both workers', async () => {
