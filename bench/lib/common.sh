@@ -1,6 +1,6 @@
 # Shell helpers for the benchmark scripts (sourced): logging, stopping what a script started,
 # waiting for a quiet machine and for a server to answer. A script sets QUIET_MAX, QUIET_PCT and
-# TICK (getconf CLK_TCK) before calling wait_quiet. bench/macro/*.sh still carry their own copies.
+# TICK (getconf CLK_TCK) before calling wait_quiet. Sourced by bench/macro/*.sh and bench/cluster/run.sh.
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -52,4 +52,17 @@ cpu_ticks() { # utime+stime of the tree, in clock ticks
     t=$((t + ${v:-0}))
   done
   echo "$t"
+}
+
+hwm_kb() { # sum of peak RSS over the tree, in KiB
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
+self_child_ticks() { # cutime+cstime of this shell: CPU of the children it has reaped (wrk, h2load)
+  sed 's/^.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'
 }

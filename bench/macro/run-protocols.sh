@@ -48,19 +48,10 @@ TMP=$(mktemp -d /tmp/fulcrum-bench-proto.XXXXXX)
 STARTED=()
 BUILD_NOTE=""
 TICK=$(getconf CLK_TCK)
+# shellcheck source=../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local pid
@@ -106,42 +97,6 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 
 # ---- process helpers (as in run.sh) ----
-tree_pids() {
-  echo "$1"
-  pgrep -P "$1" || true
-}
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-hwm_kb() {
-  local t=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status" 2>/dev/null) || v=0
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-sys_busy_ticks() {
-  awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
-}
-self_child_ticks() { # cutime+cstime of this shell: CPU of the children it has reaped (h2load, wrk)
-  sed 's/^.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'
-}
-wait_quiet() {
-  local i a b
-  for i in $(seq 1 "$QUIET_MAX"); do
-    a=$(sys_busy_ticks)
-    sleep 1
-    b=$(sys_busy_ticks)
-    if [[ $((b - a)) -le $((TICK * QUIET_PCT / 100)) ]]; then return 0; fi
-  done
-  log "machine still busy after ${QUIET_MAX}s ($((100 * (b - a) / TICK))% of a core); measuring anyway"
-}
 wait_ready() { # $1 mode; up to 10 s
   local i flag=()
   [[ "$1" == h2 ]] && flag=(--http2-prior-knowledge)
