@@ -610,6 +610,8 @@ export interface UpstreamConfig {
   load_decay?: number;
   /** The Host header sent to this upstream's targets, unless the route has `preserve_host`. Unset: the upstream's name. */
   host_header?: string;
+  /** Kong's field: a target found through an SRV record (`resolve: true`) is sent the record's target name as its Host header and TLS SNI (with `:port` off the scheme's default), unless the route has `preserve_host` or the upstream a `host_header`. */
+  use_srv_name?: boolean;
   /** Hashing algorithms: what the key is made of. `none` picks at random (weights and bounded load still apply); `cookie` sets the cookie when the request has none. */
   hash_on?: 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg' | 'uri_capture';
   /** The key source used when `hash_on` yields nothing (not allowed with `hash_on: cookie`). */
@@ -839,8 +841,6 @@ export interface UpstreamConfig {
   _comment?: string;
   /** Kong field, accepted and not supported: set the service's client_certificate: Fulcrum presents client certificates per service */
   client_certificate?: Record<string, unknown> | string;
-  /** Kong field, accepted and not supported: a target found by an SRV record gets the service's or upstream's Host, not the record's name */
-  use_srv_name?: boolean;
 }
 
 /** One address of an upstream. */

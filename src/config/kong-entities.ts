@@ -98,14 +98,7 @@ export const KONG_UPSTREAM: KongTable = {
     { id: ID },
     { type: ['object', 'string'] },
   ),
-  use_srv_name: ignored(
-    "a target found by an SRV record gets the service's or upstream's Host, not the record's name",
-    false,
-    true,
-    {
-      type: 'boolean',
-    },
-  ),
+  use_srv_name: native(true),
 };
 
 export const KONG_TARGET: KongTable = {

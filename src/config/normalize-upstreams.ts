@@ -103,6 +103,7 @@ export function normalizeUpstreams(
       name,
       ...normalizeBalancing(src, u.raw, u.at, issues),
       hostHeader: u.raw.host_header,
+      ...(u.raw.use_srv_name === true ? { useSrvName: true } : {}),
       healthchecks: normalizeHealthchecks(src, u.raw.healthchecks, u.at, issues),
       circuitBreaker: normalizeCircuitBreaker(src, u.raw.circuit_breaker, u.raw.retry_budget, u.at, issues),
       sticky: normalizeSticky(src, u.raw, u.at, issues),

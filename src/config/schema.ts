@@ -302,6 +302,12 @@ export const upstreamSchema: S = kongSchema(
         "The Host header sent to this upstream's targets, unless the route has `preserve_host`. Unset: the upstream's name.",
         { pattern: '^[^\\u0000-\\u0020\\u007f]+$' },
       ),
+      use_srv_name: {
+        type: 'boolean',
+        default: false,
+        description:
+          "Kong's field: a target found through an SRV record (`resolve: true`) is sent the record's target name as its Host header and TLS SNI (with `:port` off the scheme's default), unless the route has `preserve_host` or the upstream a `host_header`.",
+      },
       hash_on: {
         type: 'string',
         enum: HASH_SOURCES,

@@ -136,6 +136,8 @@ export interface TargetSpec {
    * one target resolved by the operating system per connection.
    */
   readonly resolve?: boolean;
+  /** A target found through an SRV record: the record's target name (src/discovery/dns.ts). */
+  readonly srvName?: string;
 }
 
 /** Where a hashing algorithm takes its key from; `name` is the header (lower case), cookie or query argument. */
@@ -159,6 +161,8 @@ export interface UpstreamSpec {
   /** `overprovisioning_factor`, read when targets have several priority levels. */
   readonly overprovisioningFactor: number;
   readonly hostHeader: string | undefined;
+  /** Kong's `use_srv_name`: targets found through SRV records get the record's name as Host and SNI. */
+  readonly useSrvName?: boolean;
   readonly targets: readonly TargetSpec[];
   /** True when made from a service whose host is a plain hostname (one target, no upstream object). */
   readonly implicit: boolean;

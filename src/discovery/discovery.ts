@@ -295,6 +295,7 @@ export class Discovery {
             priority: Math.min(255, t.priority + a.rank),
             zone: t.zone,
             tags: t.tags,
+            ...(a.srvTarget === '' ? {} : { srvName: a.srvTarget }),
           }),
           {
             source: 'dns',

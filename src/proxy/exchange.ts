@@ -88,6 +88,8 @@ export class Exchange implements TriesHost, DownstreamEvents {
   private hashCookie: string | null = null;
   private grpc = false;
   private facts: ForwardFacts | null = null;
+  /** The Host sent on is the client's (the route's `preserve_host`). */
+  private hostPreserved = false;
   /** The request each try sends, built once (HTTP/1.1 head, or HTTP/2 field list). */
   private h1Head: Buffer | null = null;
   private h2Fields: string[] | null = null;
@@ -267,8 +269,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.body !== null) this.body.onFailure = (code) => this.onBodyFailed(code);
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
     const tls = (down.socket as TLSSocket).encrypted === true;
+    this.hostPreserved = spec.preserveHost && hostHeader !== '';
     this.facts = {
-      host: spec.preserveHost && hostHeader !== '' ? hostHeader : service.host,
+      host: this.hostPreserved ? hostHeader : service.host,
       clientIp: this.clientIp,
       trusted,
       proto: tls ? 'https' : 'http',
@@ -298,19 +301,28 @@ export class Exchange implements TriesHost, DownstreamEvents {
     tries.begin();
   }
 
-  /** What a try to `t` sends (TriesHost): built once per request, the body decided per try. */
+  /**
+   * What a try to `t` sends (TriesHost): built once per request, the body decided per try; per
+   * try for a target with a Host of its own (an SRV record's name under `use_srv_name`).
+   */
   upstreamRequest(t: TargetState, body: BodyChannel | Buffer | null): UpstreamRequest {
     const service = this.service!;
     const s = service.spec;
     const upgrade = this.isUpgrade();
     if (this.trace !== null) this.h1Head = this.h2Fields = null; // each try sends its own traceparent
+    const own = this.targetFacts(t);
     if (s.http2) {
-      this.h2Fields ??= this.requestFields();
+      let fields: string[];
+      if (own !== null) fields = this.requestFields(own);
+      else {
+        this.h2Fields ??= this.requestFields(this.facts!);
+        fields = this.h2Fields;
+      }
       return {
         method: this.method,
         head: null,
         path: this.path,
-        fields: this.h2Fields,
+        fields,
         body,
         encodeChunks: false,
         upgrade,
@@ -320,27 +332,48 @@ export class Exchange implements TriesHost, DownstreamEvents {
         writeTimeoutMs: s.writeTimeoutMs,
       };
     }
-    this.h1Head ??= this.requestHead(body);
+    const facts = own ?? this.facts!;
+    let head: Buffer;
+    if (own !== null) head = this.requestHead(body, own);
+    else {
+      this.h1Head ??= this.requestHead(body, facts);
+      head = this.h1Head;
+    }
     return {
       method: this.method,
-      head: this.h1Head,
+      head,
       path: this.path,
       fields: null,
       body,
       encodeChunks: this.bodyLength() === -2,
       upgrade,
       headOnly: this.method === 'HEAD',
-      servername: upstreamServername(s, this.facts!.host, t.host),
+      servername: upstreamServername(s, facts.host, t.host),
       readTimeoutMs: s.readTimeoutMs,
       writeTimeoutMs: s.writeTimeoutMs,
     };
   }
 
+  /**
+   * The forwarding facts of a try to `t` when its Host differs from the request's: a target found
+   * through an SRV record under `use_srv_name` gets the record's name (with `:port` off the
+   * scheme's default, as Kong), unless the Host is the client's (`preserve_host`) or the
+   * upstream's `host_header`. Null: the request's facts.
+   */
+  private targetFacts(t: TargetState): ForwardFacts | null {
+    if (t.srvHost === '') return null;
+    const service = this.service!;
+    const s = service.spec;
+    if (this.hostPreserved || service.upstream.spec.hostHeader) return null;
+    const host = t.port === (s.protocol === 'https' ? 443 : 80) ? t.srvHost : `${t.srvHost}:${t.port}`;
+    return { ...this.facts!, host };
+  }
+
   /** The HTTP/1.1 head every try sends (a replayed body has the same framing as the stream). */
-  private requestHead(first: BodyChannel | Buffer | null): Buffer {
+  private requestHead(first: BodyChannel | Buffer | null, facts: ForwardFacts): Buffer {
     const w = headWriter.reset();
     w.text(this.method).text(' ').text(this.path).text(' HTTP/1.1\r\n');
-    this.writeFields(new HeadSink(w));
+    this.writeFields(new HeadSink(w), facts);
     if (this.isUpgrade()) w.text('connection: upgrade\r\nupgrade: websocket\r\n');
     const n = this.bodyLength();
     if (n >= 0) w.text(`content-length: ${n}\r\n`);
@@ -371,15 +404,15 @@ export class Exchange implements TriesHost, DownstreamEvents {
   private framedLength = -4;
 
   /** The field list every try to an HTTP/2 target sends. */
-  private requestFields(): string[] {
+  private requestFields(facts: ForwardFacts): string[] {
     const sink = new FlatSink();
-    this.writeFields(sink);
+    this.writeFields(sink, facts);
     const n = this.bodyLength();
     if (n >= 0) sink.add('content-length', String(n), true);
     return sink.out;
   }
 
-  private writeFields(sink: HeadSink | FlatSink): void {
+  private writeFields(sink: HeadSink | FlatSink, facts: ForwardFacts): void {
     const down = this.down;
     const run = this.plugins;
     const edits = run?.edits ?? null;
@@ -392,7 +425,6 @@ export class Exchange implements TriesHost, DownstreamEvents {
             if (run?.edited(f, i) || trace?.replaces(f, i)) return true;
             return certs !== null && f.name(i).startsWith('x-client-cert-');
           };
-    const facts = this.facts!;
     const cache = down.forwardCache;
     if (cache === null || !(sink instanceof HeadSink) || !forwardingCacheable(down.fields, facts)) {
       forwardRequestFields(sink, down.fields, facts, down.h2 ? null : this.connectionNamed(), drop);

@@ -50,6 +50,7 @@ function targetStates(u: UpstreamSpec, live: BalancingState, existed: boolean): 
     } else st.weight = t.weight;
     st.priority = t.priority;
     st.zone = t.zone;
+    st.srvHost = u.useSrvName === true && t.srvName !== undefined ? t.srvName : '';
     st.slowStart = ramp;
     if (added && existed) live.slowStart.begin(st, false);
     else if (st.rampStartMs >= 0) st.updateRamp(now);

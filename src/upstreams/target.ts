@@ -33,6 +33,11 @@ export class TargetState implements Rampable {
   readonly target: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * The Host header and SNI this target's requests carry when its upstream has `use_srv_name` and
+   * it came from an SRV record: the record's target name; '' otherwise (the service's Host).
+   */
+  srvHost = '';
   /** Configured weight, read through `weight` (0 takes no traffic). */
   private configuredWeight = 0;
   /**

@@ -22,8 +22,8 @@ interface Named {
 
 /** An HTTP server on `address` answering its address (port 0: any). */
 async function serve(address: string, port = 0): Promise<Named> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-host': req.headers.host ?? '' });
     res.end(address);
   });
   server.keepAliveTimeout = 30_000;
@@ -171,6 +171,38 @@ upstreams:
       assert.equal(seen.get('127.0.0.6'), 30);
     } finally {
       for (const s of [d, e, f]) await close(s);
+    }
+  });
+
+  it("use_srv_name: a target found through SRV gets the record's name as its Host", async () => {
+    const g = await serve('127.0.0.8');
+    const config = (srvName: boolean) => `services:
+  - name: s
+    host: named
+    routes: [{ paths: [/] }]
+upstreams:
+  - name: named
+    use_srv_name: ${srvName}
+    targets:
+      - { target: "_http._tcp.named.test", resolve: true }
+`;
+    const hostSeen = async () => (await fetch(`${fulcrum.url}/`)).headers.get('x-host');
+    try {
+      await dns.setConfig(
+        [
+          `srv-host=_http._tcp.named.test,g.named.test,${g.port},0,10`,
+          'host-record=g.named.test,127.0.0.8',
+        ].join('\n'),
+      );
+      fulcrum.write(config(true));
+      assert.equal((await fulcrum.node.reload()).ok, true);
+      // The record's name, with its port (not the scheme's default), as Kong sends it.
+      await until(async () => (await hostSeen()) === `g.named.test:${g.port}`);
+      fulcrum.write(config(false));
+      assert.equal((await fulcrum.node.reload()).ok, true);
+      await until(async () => (await hostSeen()) === 'named');
+    } finally {
+      await close(g);
     }
   });
 
