@@ -94,15 +94,6 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 
 # ---- process helpers ----
-wait_ready() { # $1 url; up to 10 s
-  local i
-  for i in $(seq 1 100); do
-    curl -sf -o /dev/null -m 1 "$1" && return 0
-    sleep 0.1
-  done
-  echo "not ready: $1" >&2
-  return 1
-}
 
 # ---- upstreams: one nginx worker, two ports, pinned to the load core ----
 mkdir -p "$TMP/up" "$TMP/px"

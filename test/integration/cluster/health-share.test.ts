@@ -92,12 +92,10 @@ services:
   async function grow(to: number): Promise<void> {
     while (nodes.length < to) nodes.push(await spawnFulcrum(file, { startTimeoutMs: 20_000 }));
     // Every node sees them all.
-    for (let i = 0; i < 200; i++) {
+    await until(async () => {
       const seen = await Promise.all(nodes.map(async (n) => (await status(n)).cluster.nodes.length));
-      if (seen.every((c) => c === nodes.length)) return;
-      await pause(50);
-    }
-    throw new Error(`the nodes never saw each other (${nodes.length})`);
+      return seen.every((c) => c === nodes.length);
+    });
   }
 
   /** Probes per interval at each target over a window of WINDOW intervals (after one to settle). */

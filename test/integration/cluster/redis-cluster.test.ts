@@ -9,24 +9,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { admin } from '../../helpers/admin.ts';
 import { type ChildFulcrum, spawnFulcrum, writeConfig } from '../../helpers/child.ts';
+import { until } from '../../helpers/follow.ts';
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { getFresh } from '../../helpers/workers.ts';
 
 const LIMIT = 30;
 
-/** GET until `ok` says the answer is the one awaited (a change propagating); the answers seen. */
-async function until(url: string, ok: (r: { status: number; body: string }) => boolean) {
-  for (let i = 0; i < 400; i++) {
-    const r = await getFresh(url);
-    if (ok(r)) return i;
-    await pause();
-  }
-  throw new Error(`${url} never answered as awaited`);
+/** GET until `ok` says the answer is the one awaited (a change propagating). */
+function served(url: string, ok: (r: { status: number; body: string }) => boolean): Promise<void> {
+  return until(async () => ok(await getFresh(url)));
 }
-
-/** A pause between polls for something that is to happen. */
-const pause = () => new Promise((res) => setTimeout(res, 25));
 
 async function clusterStatus(n: ChildFulcrum): Promise<{ version: number; connected: boolean }> {
   const r = await admin(`http://127.0.0.1:${n.adminPort}`, 'GET', '/status');
@@ -90,7 +83,7 @@ services:
     assert.equal(s.status, 201, s.text);
     const r = await admin(base, 'POST', '/services/sb/routes', { name: 'rb', paths: ['/b'] });
     assert.equal(r.status, 201, r.text);
-    for (const n of nodes.slice(1)) await until(`${n.url}/b`, (x) => x.status === 200 && x.body === 'b');
+    for (const n of nodes.slice(1)) await served(`${n.url}/b`, (x) => x.status === 200 && x.body === 'b');
     for (const n of nodes) assert.equal((await clusterStatus(n)).version, 3);
   });
 
@@ -136,13 +129,13 @@ services:
     // Redis is back (empty, as after a restart without persistence): the next write on any node
     // publishes, and the others follow it.
     await redis.restart();
-    for (let i = 0; !(await clusterStatus(nodes[1]!)).connected && i < 400; i++) await pause();
+    await until(async () => (await clusterStatus(nodes[1]!)).connected);
     const base = `http://127.0.0.1:${nodes[1]!.adminPort}`;
     const s = await admin(base, 'POST', '/services', { name: 'sc', url: `http://${a.target}/` });
     assert.equal(s.status, 201, s.text);
     const r = await admin(base, 'POST', '/services/sc/routes', { name: 'rc', paths: ['/c'] });
     assert.equal(r.status, 201, r.text);
-    for (const n of nodes) await until(`${n.url}/c`, (x) => x.status === 200 && x.body === 'a');
+    for (const n of nodes) await served(`${n.url}/c`, (x) => x.status === 200 && x.body === 'a');
     const versions = await Promise.all(nodes.map(async (n) => (await clusterStatus(n)).version));
     assert.deepEqual(versions, [versions[0], versions[0], versions[0]]);
   });
