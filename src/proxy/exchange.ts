@@ -3,7 +3,7 @@
  * line (ARCHITECTURE.md, the life of a request). Read top to bottom:
  *
  *   start()          route, plugins' access phase (which may wait: afterAccess resumes)
- *   afterAccess()    the service switch, the hash key, the body, the request the targets get
+ *   afterAccess()    the service switch, the hash key, the body, what the targets get (outgoing.ts)
  *   tries            its Tries (tries.ts): picks, retries, timeouts, hedging, breakers
  *   relayHead/Data/End  the winning try's response, through the plugins, to the client
  *   fail / cut       the proxy's own answer, or a response cut short
@@ -13,7 +13,7 @@
  * It speaks to the client through a Downstream (HTTP/1.1 connection or HTTP/2 stream, the same
  * state machine for both) and to targets through pools (h1-pool.ts, h2-pool.ts).
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -21,7 +21,6 @@ import { ERRORS, type ErrorCode } from '../core/errors.ts';
 import { inCidrList } from '../core/net.ts';
 import { nextRequestId } from '../core/request-id.ts';
 import type { Fields } from '../http1/fields.ts';
-import { headWriter } from '../http1/head-writer.ts';
 import { H } from '../http1/syntax.ts';
 import type { RequestTrace } from '../observability/trace-hooks.ts';
 import { PluginRun } from '../plugins/chain.ts';
@@ -32,9 +31,8 @@ import type { RouteMatch } from '../routing/router.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { UpstreamHead, UpstreamRequest } from '../upstreams/upstream-call.ts';
-import { upstreamServername } from '../upstreams/upstream-tls.ts';
 import { BodyChannel } from './body-channel.ts';
-import { type ClientCertIdentity, clientCertFields, clientCertOf } from './client-cert.ts';
+import { type ClientCertIdentity, clientCertOf } from './client-cert.ts';
 import type { ProxyCore } from './core.ts';
 import {
   BODY_CHUNKED_RAW,
@@ -46,18 +44,8 @@ import {
 } from './downstream.ts';
 import { grpcTimeoutMs, isGrpcRequest, sendGrpcError } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
-import {
-  addForwarding,
-  copyClientFields,
-  earlyHintLinks,
-  FlatSink,
-  type ForwardFacts,
-  forwardingCacheable,
-  forwardRequestFields,
-  HeadSink,
-  mergedVia,
-  responseFieldList,
-} from './headers.ts';
+import { earlyHintLinks, type ForwardFacts, mergedVia, responseFieldList } from './headers.ts';
+import { Outgoing } from './outgoing.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
 import { Tries, type TriesHost } from './tries.ts';
 import type { Try } from './try.ts';
@@ -87,12 +75,8 @@ export class Exchange implements TriesHost, DownstreamEvents {
   /** A Set-Cookie value for `hash_on: cookie` when the request had no such cookie. */
   private hashCookie: string | null = null;
   private grpc = false;
-  private facts: ForwardFacts | null = null;
-  /** The Host sent on is the client's (the route's `preserve_host`). */
-  private hostPreserved = false;
-  /** The request each try sends, built once (HTTP/1.1 head, or HTTP/2 field list). */
-  private h1Head: Buffer | null = null;
-  private h2Fields: string[] | null = null;
+  /** What each try sends, once the request is routed and through the access phase. */
+  private outgoing: Outgoing | null = null;
   /** A plugin's body encoder (compression) the response is written through, or null. */
   private encoder: Duplex | null = null;
   private encoderWaiting = false;
@@ -269,9 +253,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.body !== null) this.body.onFailure = (code) => this.onBodyFailed(code);
     const trusted = this.gen.trusted !== null && inCidrList(this.gen.trusted, this.clientIp);
     const tls = (down.socket as TLSSocket).encrypted === true;
-    this.hostPreserved = spec.preserveHost && hostHeader !== '';
-    this.facts = {
-      host: this.hostPreserved ? hostHeader : service.host,
+    const hostPreserved = spec.preserveHost && hostHeader !== '';
+    const facts: ForwardFacts = {
+      host: hostPreserved ? hostHeader : service.host,
       clientIp: this.clientIp,
       trusted,
       proto: tls ? 'https' : 'http',
@@ -282,6 +266,18 @@ export class Exchange implements TriesHost, DownstreamEvents {
       via: node.headers.via,
       forwarded: node.headers.forwarded,
     };
+    this.outgoing = new Outgoing({
+      down,
+      service,
+      facts,
+      hostPreserved,
+      plugins: run,
+      trace: this.trace,
+      method: this.method,
+      path: this.path,
+      body: this.body,
+      settings: node.headers,
+    });
     if (down.expectContinue && this.body === null) down.sendContinue();
     const s = service.spec;
     const tries = new Tries(this, service, this.body);
@@ -301,174 +297,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
     tries.begin();
   }
 
-  /**
-   * What a try to `t` sends (TriesHost): built once per request, the body decided per try; per
-   * try for a target with a Host of its own (an SRV record's name under `use_srv_name`).
-   */
+  /** What a try to `t` sends (TriesHost): see outgoing.ts. */
   upstreamRequest(t: TargetState, body: BodyChannel | Buffer | null): UpstreamRequest {
-    const service = this.service!;
-    const s = service.spec;
-    const upgrade = this.isUpgrade();
-    if (this.trace !== null) this.h1Head = this.h2Fields = null; // each try sends its own traceparent
-    const own = this.targetFacts(t);
-    if (s.http2) {
-      let fields: string[];
-      if (own !== null) fields = this.requestFields(own);
-      else {
-        this.h2Fields ??= this.requestFields(this.facts!);
-        fields = this.h2Fields;
-      }
-      return {
-        method: this.method,
-        head: null,
-        path: this.path,
-        fields,
-        body,
-        encodeChunks: false,
-        upgrade,
-        headOnly: this.method === 'HEAD',
-        servername: '',
-        readTimeoutMs: s.readTimeoutMs,
-        writeTimeoutMs: s.writeTimeoutMs,
-      };
-    }
-    const facts = own ?? this.facts!;
-    let head: Buffer;
-    if (own !== null) head = this.requestHead(body, own);
-    else {
-      this.h1Head ??= this.requestHead(body, facts);
-      head = this.h1Head;
-    }
-    return {
-      method: this.method,
-      head,
-      path: this.path,
-      fields: null,
-      body,
-      encodeChunks: this.bodyLength() === -2,
-      upgrade,
-      headOnly: this.method === 'HEAD',
-      servername: upstreamServername(s, facts.host, t.host),
-      readTimeoutMs: s.readTimeoutMs,
-      writeTimeoutMs: s.writeTimeoutMs,
-    };
-  }
-
-  /**
-   * The forwarding facts of a try to `t` when its Host differs from the request's: a target found
-   * through an SRV record under `use_srv_name` gets the record's name (with `:port` off the
-   * scheme's default, as Kong), unless the Host is the client's (`preserve_host`) or the
-   * upstream's `host_header`. Null: the request's facts.
-   */
-  private targetFacts(t: TargetState): ForwardFacts | null {
-    if (t.srvHost === '') return null;
-    const service = this.service!;
-    const s = service.spec;
-    if (this.hostPreserved || service.upstream.spec.hostHeader) return null;
-    const host = t.port === (s.protocol === 'https' ? 443 : 80) ? t.srvHost : `${t.srvHost}:${t.port}`;
-    return { ...this.facts!, host };
-  }
-
-  /** The HTTP/1.1 head every try sends (a replayed body has the same framing as the stream). */
-  private requestHead(first: BodyChannel | Buffer | null, facts: ForwardFacts): Buffer {
-    const w = headWriter.reset();
-    w.text(this.method).text(' ').text(this.path).text(' HTTP/1.1\r\n');
-    this.writeFields(new HeadSink(w), facts);
-    if (this.isUpgrade()) w.text('connection: upgrade\r\nupgrade: websocket\r\n');
-    const n = this.bodyLength();
-    if (n >= 0) w.text(`content-length: ${n}\r\n`);
-    else if (n < -1) w.text('transfer-encoding: chunked\r\n');
-    else if (Buffer.isBuffer(first)) w.text(`content-length: ${first.length}\r\n`);
-    return w.text('\r\n').finish();
-  }
-
-  /**
-   * How the body is framed to the target (the same for every try): its length; -1 none; -2 chunked
-   * by the pool (a body of unknown length, from HTTP/2); -3 chunked as the client coded it. A body
-   * that arrived whole before the first try (small bodies, or one a plugin buffered) is sent with a
-   * Content-Length whatever its framing from the client.
-   */
-  private bodyLength(): number {
-    if (this.framedLength !== -4) return this.framedLength;
-    const ch = this.body;
-    let n = -2;
-    if (ch === null) n = -1;
-    else if (ch.raw) n = -3;
-    else if (ch.length >= 0) n = ch.length;
-    else if (ch.complete && !ch.started) n = ch.bytes;
-    this.framedLength = n;
-    return n;
-  }
-
-  /** bodyLength(), once decided (-4: not yet). */
-  private framedLength = -4;
-
-  /** The field list every try to an HTTP/2 target sends. */
-  private requestFields(facts: ForwardFacts): string[] {
-    const sink = new FlatSink();
-    this.writeFields(sink, facts);
-    const n = this.bodyLength();
-    if (n >= 0) sink.add('content-length', String(n), true);
-    return sink.out;
-  }
-
-  private writeFields(sink: HeadSink | FlatSink, facts: ForwardFacts): void {
-    const down = this.down;
-    const run = this.plugins;
-    const edits = run?.edits ?? null;
-    const certs = clientCertFields(down.socket);
-    const trace = this.trace;
-    const drop =
-      edits === null && certs === null && trace === null
-        ? null
-        : (f: Fields, i: number) => {
-            if (run?.edited(f, i) || trace?.replaces(f, i)) return true;
-            return certs !== null && f.name(i).startsWith('x-client-cert-');
-          };
-    const cache = down.forwardCache;
-    if (cache === null || !(sink instanceof HeadSink) || !forwardingCacheable(down.fields, facts)) {
-      forwardRequestFields(sink, down.fields, facts, down.h2 ? null : this.connectionNamed(), drop);
-    } else {
-      // The same fields as forwardRequestFields, the forwarding ones from the connection's cache.
-      // Host: the client's (validated by the codec) or the configuration's (validated at load).
-      sink.add('host', facts.host, true);
-      const te = copyClientFields(sink, down.fields, facts.requestIdHeader, this.connectionNamed(), drop);
-      if (te) sink.add('te', 'trailers', true);
-      const w = sink.w;
-      const settings = this.gen.snapshot.node.headers;
-      if (
-        cache.block !== null &&
-        cache.host === facts.host &&
-        cache.clientHost === facts.clientHost &&
-        cache.settings === settings
-      )
-        w.text(cache.block);
-      else {
-        const from = w.length;
-        addForwarding(sink, down.fields, facts);
-        cache.block = w.textOut(from, w.length);
-        cache.host = facts.host;
-        cache.clientHost = facts.clientHost;
-        cache.settings = settings;
-      }
-      if (facts.requestIdHeader !== '') sink.add(facts.requestIdHeader, facts.requestId, true);
-    }
-    if (certs !== null) for (let i = 0; i < certs.length; i += 2) sink.add(certs[i]!, certs[i + 1]!, false);
-    if (edits !== null)
-      for (let i = 0; i < edits.length; i += 2) {
-        const value = edits[i + 1]!;
-        if (value !== null) sink.add(edits[i]!, value, false);
-      }
-    if (trace !== null) trace.writeFields(sink);
-  }
-
-  private connectionNamed(): readonly string[] | null {
-    return this.down.connectionNamed;
-  }
-
-  /** A WebSocket handshake (HTTP/1.1 Upgrade, or RFC 8441 extended CONNECT already mapped to it). */
-  private isUpgrade(): boolean {
-    return this.down.upgrade === 'websocket';
+    return this.outgoing!.request(t, body);
   }
 
   /** The client's body failed (aborted, too large, framing broken): stop, and answer if we still can. */
