@@ -152,8 +152,8 @@ export class Generation {
 
   /**
    * Make the changes to live objects this generation was built with (kept targets' settings, guard
-   * and affinity-table limits, plugin state, new target states, stacks, guards and tables joining
-   * the runtime's maps). The Runtime calls it when it puts the generation in
+   * and affinity-table limits, plugin state, new target states, stacks, guards, tables and pools
+   * joining the runtime's maps). The Runtime calls it when it puts the generation in
    * service, in the same synchronous step as the swap; a generation never committed changed nothing.
    */
   commit(): void {
@@ -208,6 +208,8 @@ export class Generation {
       yield;
     }
     const services = new Map<string, ServiceRuntime>();
+    /** Pools this build made (registered at the swap), shared by its services like registered ones. */
+    const madePools = new Map<string, TargetPool>();
     for (const s of snapshot.services) {
       const upstream = upstreams.get(s.upstream)!;
       const maxConnections = upstream.spec.circuitBreaker.maxConnections;
@@ -221,13 +223,23 @@ export class Generation {
       // tcp and udp services connect per connection (src/proxy/tcp-tunnel.ts), without a pool.
       const pooled = s.protocol !== 'tcp' && s.protocol !== 'udp' && s.protocol !== 'tls_passthrough';
       for (const t of pooled ? upstream.targets : []) {
-        keys.poolKeys.add(poolKey(t, s, maxConnections));
-        pools.set(t, live.pools.get(t, s, maxConnections));
+        const key = poolKey(t, s, maxConnections);
+        keys.poolKeys.add(key);
+        let pool = live.pools.find(key) ?? madePools.get(key);
+        if (pool === undefined) {
+          pool = live.pools.make(t, s, maxConnections);
+          madePools.set(key, pool);
+        }
+        pools.set(t, pool);
         if (pools.size % TARGETS_PER_STEP === 0) yield;
       }
       services.set(s.name, { spec: s, upstream, pools, host: upstreamHost(s, upstream.spec) });
       yield;
     }
+    if (madePools.size > 0)
+      plan.later(() => {
+        for (const [key, pool] of madePools) live.pools.add(key, pool);
+      });
     const cidr = buildCidrList(snapshot.node.trustedIps);
     const trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
     let plugins: PluginSet | null = null;

@@ -219,9 +219,9 @@ export class Runtime implements ProxyCore {
   }
 
   /**
-   * Drop a prepared generation. Its build changed nothing the generation in service uses (its
-   * changes wait in the generation, never committed), so dropping it is all: what it alone held
-   * (pools made for it) is released.
+   * Drop a prepared generation. Its build changed nothing the generation in service uses and
+   * registered nothing new (its changes wait in the generation, never committed; the pools it made
+   * never connected), so dropping it is all: the keys it kept from release are let go.
    */
   abandon(p: Prepared): void {
     this.building.delete(p.keys);

@@ -32,6 +32,8 @@ interface Knobs {
   /** A third target, c, and its weight. */
   readonly c?: boolean;
   readonly wc?: number;
+  /** A second service on the upstream, with its own connect timeout (pools of its own). */
+  readonly s2?: boolean;
   /** The rate-limiting plugin's per-minute limit, or 0 for no plugin. */
   readonly minute?: number;
   readonly slowStart?: number;
@@ -52,7 +54,7 @@ ${k.c === true ? `      - { target: "10.0.0.3:80", weight: ${k.wc ?? 100} }\n` :
   - name: s
     host: u
     routes: [{ name: r, paths: ["/"] }]
-${minute > 0 ? `plugins:\n  - name: rate-limiting\n    config: { minute: ${minute} }\n` : ''}`;
+${k.s2 === true ? '  - name: s2\n    host: u\n    connect_timeout: 1234\n    routes: [{ name: r2, paths: ["/2"] }]\n' : ''}${minute > 0 ? `plugins:\n  - name: rate-limiting\n    config: { minute: ${minute} }\n` : ''}`;
 }
 
 const snap = (k: Knobs = {}): Snapshot => loadSnapshotText(text(k), 'f.yaml');
@@ -214,6 +216,20 @@ upstreams:
 });
 
 describe('copy-on-swap: abandon', () => {
+  it('registers the pools a build made only at install; an abandoned build registered none', () => {
+    const rt = runtime();
+    assert.equal(rt.live.pools.size, 2, 'one per target of s');
+    rt.abandon(rt.prepareNow(snap({ s2: true })));
+    assert.equal(rt.live.pools.size, 2);
+    const p = rt.prepareNow(snap({ s2: true }));
+    assert.equal(rt.live.pools.size, 2, 'not before install');
+    const pool = p.gen.services.get('s2')!.pools.get(target(p.gen, 0))!;
+    rt.install(p);
+    assert.equal(rt.live.pools.size, 4);
+    assert.equal(rt.current.services.get('s2')!.pools.get(target(rt.current, 0)), pool);
+    rt.close();
+  });
+
   it('drops a prepared generation: everything in service as before, nothing rebuilt', async () => {
     const rt = runtime({ wa: 2, wb: 1, table: 4, minute: 5 });
     const before = rt.current;
