@@ -4,7 +4,8 @@
  *
  * Why smooth WRR rather than EDF (Envoy): it interleaves weights evenly (5:1:1 gives
  * a a b a c a a, never a a a a a b c), is exact over every cycle of total-weight picks, and its
- * state is one number per target that survives rebuilds by key. Its pick is O(n); EDF's O(log n)
+ * state is one number per target, kept on the target (TargetState.rotation) so that it survives
+ * every rebuild of the picker, a configuration swap included. Its pick is O(n); EDF's O(log n)
  * matters past a few hundred targets, where the `least-request` and hashing algorithms are the
  * usual choice anyway.
  */
@@ -14,11 +15,9 @@ import type { Balancer, BalancerFactory, PickContext, Picker } from './types.ts'
 
 class RoundRobinPicker implements Picker {
   private readonly targets: readonly TargetState[];
-  private readonly current: Float64Array;
 
-  constructor(targets: readonly TargetState[], current: Float64Array) {
+  constructor(targets: readonly TargetState[]) {
     this.targets = targets;
-    this.current = current;
   }
 
   pick(_ctx: PickContext, exclude: readonly TargetState[] | null): TargetState | null {
@@ -30,36 +29,33 @@ class RoundRobinPicker implements Picker {
 
   private select(exclude: readonly TargetState[] | null): number {
     const ts = this.targets;
-    const cw = this.current;
     let total = 0;
     let best = -1;
+    let bestCurrent = 0;
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
       if (!t.healthy || t.effectiveWeight === 0 || exclude?.includes(t)) continue;
-      cw[i]! += t.effectiveWeight;
+      const c = t.rotation + t.effectiveWeight;
+      t.rotation = c;
       total += t.effectiveWeight;
-      if (best < 0 || cw[i]! > cw[best]!) best = i;
+      if (best < 0 || c > bestCurrent) {
+        best = i;
+        bestCurrent = c;
+      }
     }
-    if (best >= 0) cw[best]! -= total;
+    if (best >= 0) ts[best]!.rotation -= total;
     return best;
   }
 }
 
+/**
+ * Stateless: the rotation (each target's current weight) lives on the targets, so a new picker over
+ * surviving targets, or one made for a new generation while the old one still serves, goes on from
+ * wherever the picks left it.
+ */
 class RoundRobinBalancer implements Balancer {
-  private state = new Map<string, number>();
-  private last: { targets: readonly TargetState[]; current: Float64Array } | null = null;
-
   update(targets: readonly TargetState[]): Picker {
-    const last = this.last;
-    if (last)
-      for (let i = 0; i < last.targets.length; i++) this.state.set(last.targets[i]!.key, last.current[i]!);
-    const current = new Float64Array(targets.length);
-    targets.forEach((t, i) => {
-      current[i] = this.state.get(t.key) ?? 0;
-    });
-    this.state = new Map();
-    this.last = { targets, current };
-    return new RoundRobinPicker(targets, current);
+    return new RoundRobinPicker(targets);
   }
 }
 

@@ -4,11 +4,14 @@
  * targets have several (priority.ts). The one builder the proxy runtime, `fulcrum simulate` and the
  * client library share, so that none of them can leave a layer out.
  *
- * The stack is kept per upstream across configuration changes and target changes. Its identity is
- * the algorithm, the options it reads, and which layers apply with their settings; while that holds,
- * `update` hands the same balancers the new targets (rotation and tables carry over, per level and
- * zone); when it changes, the stack is built anew. Slow start needs nothing here (balancers read
- * TargetState.effectiveWeight); sticky sessions sit before the picker (src/proxy/sticky.ts).
+ * A stack's identity is the algorithm, the options it reads, and which layers apply with their
+ * settings; while that holds, `update` hands the same balancers the new targets (tables carry over,
+ * per level and zone); when it changes, the stack is built anew. The proxy runtime makes a new stack
+ * for each configuration of an upstream, so that a build never touches the stack in service
+ * (src/runtime/upstream-balancing.ts), and keeps it across slow-start updates; the simulator
+ * keeps one across target changes. What must outlive a stack (round-robin's rotation, statistics)
+ * lives on the targets. Slow start needs nothing here (balancers read TargetState.effectiveWeight);
+ * sticky sessions sit before the picker (src/proxy/sticky.ts).
  */
 import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';

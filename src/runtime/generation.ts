@@ -2,7 +2,8 @@
  * A generation: everything the data plane needs to serve one configuration snapshot (router,
  * services, upstreams with their pickers and pools, bound metric children), built once and then
  * only read. Live state that must survive a swap (target statistics, balancer rotation, pools) is
- * owned by the Runtime and reused by key.
+ * owned by the Runtime and reused by key; what a build wants changed on it waits in the generation's
+ * SwapPlan (swap-plan.ts) until the Runtime puts the generation in service (`commit`).
  */
 
 import type { BlockList } from 'node:net';
@@ -22,7 +23,8 @@ import { Router } from '../routing/router.ts';
 import { UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey, type TargetPool } from '../upstreams/pools.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { type BalancingState, buildUpstreamBalancing, type UpstreamBalancing } from './upstream-balancing.ts';
+import { SwapPlan } from './swap-plan.ts';
+import { type BalancingState, planUpstreamBalancing, type UpstreamBalancing } from './upstream-balancing.ts';
 
 export interface UpstreamRuntime {
   readonly spec: UpstreamSpec;
@@ -108,6 +110,7 @@ interface Parts {
   readonly trusted: BlockList | null;
   readonly keys: BuildKeys;
   readonly plugins: PluginSet | null;
+  readonly plan: SwapPlan;
 }
 
 export class Generation {
@@ -128,6 +131,8 @@ export class Generation {
   /** Requests started on this generation and not yet finished. */
   inflight = 0;
   readonly createdAtMs: number;
+  /** What the build wants changed on live objects, made by `commit` (at the swap). */
+  private readonly plan: SwapPlan;
 
   private constructor(p: Parts) {
     this.id = p.id;
@@ -142,14 +147,33 @@ export class Generation {
     this.poolKeys = p.keys.poolKeys;
     this.targetKeys = p.keys.targetKeys;
     this.plugins = p.plugins;
+    this.plan = p.plan;
+  }
+
+  /**
+   * Make the changes to live objects this generation was built with (kept targets' settings, guard
+   * and affinity-table limits, plugin state, new target states, stacks, guards, tables and pools
+   * joining the runtime's maps). The Runtime calls it when it puts the generation in
+   * service, in the same synchronous step as the swap; a generation never committed changed nothing.
+   */
+  commit(): void {
+    this.plan.apply();
+  }
+
+  /** Changes still waiting for `commit` (tests). */
+  get pendingChanges(): number {
+    return this.plan.size;
   }
 
   /**
    * Build a generation from a snapshot, yielding after each unit of work (an upstream or a chunk of
    * its targets, a service, a route) so that a driver can let traffic run in between
-   * (src/core/pace.ts). The work is linear in the snapshot. Live state is reused by key; what
-   * changes on a kept object (a target's weight, a guard's limits) is configuration that is about
-   * to be in force, so an older generation seeing it early is harmless.
+   * (src/core/pace.ts). The work is linear in the snapshot. Live state is reused by key, and no
+   * object the generation in service uses is changed: what changes on a kept object (a target's
+   * weight, a guard's limits) and which new objects join the runtime's maps (target states, the
+   * rebuilt upstream's own balancer stack) is queued for `commit` (copy-on-swap). A snapshot with the same
+   * content as the generation in service (its hash, and the same zone) builds nothing: the new
+   * generation shares all of that generation's runtime objects.
    *
    * With `prev` (the generation in service), what holds the same spec objects is kept rather than
    * rebuilt: an upstream (its targets, picker, guard), a service on a kept upstream (its pools), the
@@ -165,6 +189,9 @@ export class Generation {
     keys = newBuildKeys(),
     prev: Generation | null = null,
   ): Steps<Generation> {
+    if (prev !== null && sameContent(prev.snapshot, snapshot))
+      return prev.again(id, snapshot, keys, live.clock.nowMs());
+    const plan = new SwapPlan();
     const upstreams = new Map<string, UpstreamRuntime>();
     const sameZone = prev !== null && prev.snapshot.node.zone === snapshot.node.zone;
     for (const u of snapshot.upstreams) {
@@ -175,12 +202,14 @@ export class Generation {
         upstreams.set(u.name, kept);
         continue;
       }
-      const b = buildUpstreamBalancing(u, snapshot.node.zone, live);
+      const b = planUpstreamBalancing(u, snapshot.node.zone, live, plan);
       for (const t of b.targets) keys.targetKeys.add(t.key);
-      upstreams.set(u.name, upstreamRuntime(u, b, live));
+      upstreams.set(u.name, upstreamRuntime(u, b, live, plan));
       yield;
     }
     const services = new Map<string, ServiceRuntime>();
+    /** Pools this build made (registered at the swap), shared by its services like registered ones. */
+    const madePools = new Map<string, TargetPool>();
     for (const s of snapshot.services) {
       const upstream = upstreams.get(s.upstream)!;
       const maxConnections = upstream.spec.circuitBreaker.maxConnections;
@@ -194,13 +223,23 @@ export class Generation {
       // tcp and udp services connect per connection (src/proxy/tcp-tunnel.ts), without a pool.
       const pooled = s.protocol !== 'tcp' && s.protocol !== 'udp' && s.protocol !== 'tls_passthrough';
       for (const t of pooled ? upstream.targets : []) {
-        keys.poolKeys.add(poolKey(t, s, maxConnections));
-        pools.set(t, live.pools.get(t, s, maxConnections));
+        const key = poolKey(t, s, maxConnections);
+        keys.poolKeys.add(key);
+        let pool = live.pools.find(key) ?? madePools.get(key);
+        if (pool === undefined) {
+          pool = live.pools.make(t, s, maxConnections);
+          madePools.set(key, pool);
+        }
+        pools.set(t, pool);
         if (pools.size % TARGETS_PER_STEP === 0) yield;
       }
       services.set(s.name, { spec: s, upstream, pools, host: upstreamHost(s, upstream.spec) });
       yield;
     }
+    if (madePools.size > 0)
+      plan.later(() => {
+        for (const [key, pool] of madePools) live.pools.add(key, pool);
+      });
     const cidr = buildCidrList(snapshot.node.trustedIps);
     const trusted = 'list' in cidr && snapshot.node.trustedIps.length > 0 ? cidr.list : null;
     let plugins: PluginSet | null = null;
@@ -212,16 +251,25 @@ export class Generation {
       before.consumers === snapshot.consumers &&
       before.node.trustedIps === snapshot.node.trustedIps;
     if (keepPlugins) plugins = prev!.plugins;
-    else if (snapshot.plugins.some((p) => p.enabled))
-      plugins = yield* PluginSet.build(snapshot, {
-        clock: live.clock,
-        rng: live.rng,
-        trusted,
-        state: live.pluginState,
-        counters: live.counters,
-        outcomes: live.metrics.pluginOutcomes,
+    else {
+      // The instances' state as the new plugins want it (kept by key, made, dropped), on a copy:
+      // the runtime's map takes it at the swap.
+      const state = new Map(live.pluginState);
+      if (snapshot.plugins.some((p) => p.enabled))
+        plugins = yield* PluginSet.build(snapshot, {
+          clock: live.clock,
+          rng: live.rng,
+          trusted,
+          state,
+          counters: live.counters,
+          outcomes: live.metrics.pluginOutcomes,
+        });
+      else state.clear();
+      plan.later(() => {
+        live.pluginState.clear();
+        for (const [k, v] of state) live.pluginState.set(k, v);
       });
-    else live.pluginState.clear();
+    }
     yield;
     const disabledPaths = new Map(snapshot.problems.map((p) => [p.path, p.message]));
     const keptRoutes =
@@ -271,17 +319,51 @@ export class Generation {
       services,
       trusted,
       keys,
+      plan,
+    });
+  }
+
+  /** This generation's runtime objects under a new number and snapshot of the same content. */
+  private again(id: number, snapshot: Snapshot, keys: BuildKeys, nowMs: number): Generation {
+    for (const k of this.poolKeys) keys.poolKeys.add(k);
+    for (const k of this.targetKeys) keys.targetKeys.add(k);
+    for (const k of this.upstreams.keys()) keys.upstreams.add(k);
+    return new Generation({
+      id,
+      snapshot,
+      createdAtMs: nowMs,
+      routes: this.routes,
+      router: this.router,
+      l4Router: this.l4Router,
+      upstreams: this.upstreams,
+      services: this.services,
+      trusted: this.trusted,
+      keys,
+      plugins: this.plugins,
+      plan: new SwapPlan(),
     });
   }
 }
 
-/** An upstream's runtime: its balancing (upstream-balancing.ts), guard and response-side settings. */
-function upstreamRuntime(u: UpstreamSpec, b: UpstreamBalancing, live: LiveState): UpstreamRuntime {
-  let guard = live.guards.get(u.name);
-  if (!guard) {
-    guard = new UpstreamGuard(u.name, u.circuitBreaker);
-    live.guards.set(u.name, guard);
-  } else guard.limits = u.circuitBreaker;
+/** Whether two snapshots hold the same configuration (the hash is of the normalized content). */
+function sameContent(a: Snapshot, b: Snapshot): boolean {
+  return a === b || (a.hash === b.hash && a.node.zone === b.node.zone);
+}
+
+/**
+ * An upstream's runtime: its balancing (upstream-balancing.ts), guard and response-side settings.
+ * A kept guard takes its new limits at the swap, a new one is registered then.
+ */
+function upstreamRuntime(
+  u: UpstreamSpec,
+  b: UpstreamBalancing,
+  live: LiveState,
+  plan: SwapPlan,
+): UpstreamRuntime {
+  const current = live.guards.get(u.name);
+  const guard = current ?? new UpstreamGuard(u.name, u.circuitBreaker);
+  if (current === undefined) plan.later(() => live.guards.set(u.name, guard));
+  else if (current.limits !== u.circuitBreaker) plan.later(() => (current.limits = u.circuitBreaker));
   return {
     spec: u,
     guard,

@@ -141,6 +141,7 @@ export class Runtime implements ProxyCore {
     });
     this.targetLog = new TargetFailureLog(deps.logs.app, deps.clock);
     this.gen = finish(Generation.build(this.takeId(deps.firstId), snapshot, this.live));
+    this.gen.commit();
     this.observe(this.gen, true);
     this.health.sync(this.gen.upstreams.values());
   }
@@ -203,23 +204,27 @@ export class Runtime implements ProxyCore {
   /** Build a generation at once, not in service (Runtime.prepare without pacing). */
   prepareNow(snapshot: Snapshot, id?: number): Prepared {
     const keys = newBuildKeys();
+    // Registered like a paced build's: the caller may wait before `install` (node.prepare does).
+    this.building.add(keys);
     return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen)), keys };
   }
 
-  /** Put a prepared generation in service. */
+  /**
+   * Put a prepared generation in service: the changes its build queued for live objects are made
+   * and the reference swapped, in one synchronous step.
+   */
   install(p: Prepared): Generation {
     this.building.delete(p.keys);
     return this.swap(p.gen);
   }
 
   /**
-   * Drop a prepared generation. Its build gave kept live objects (a target's weight, a guard's
-   * limits) the new settings; building the snapshot in service again gives them back theirs (a
-   * whole build: one reusing the generation in service by spec identity would reset nothing).
+   * Drop a prepared generation. Its build changed nothing the generation in service uses and
+   * registered nothing new (its changes wait in the generation, never committed; the pools it made
+   * never connected), so dropping it is all: the keys it kept from release are let go.
    */
   abandon(p: Prepared): void {
     this.building.delete(p.keys);
-    finish(Generation.build(this.gen.id, this.gen.snapshot, this.live));
     this.release();
   }
 
@@ -231,6 +236,7 @@ export class Runtime implements ProxyCore {
 
   private swap(next: Generation): Generation {
     const old = this.gen;
+    next.commit();
     this.gen = next;
     this.observe(next, old.snapshot.hash !== next.snapshot.hash);
     this.targetLog.sweep();

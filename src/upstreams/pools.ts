@@ -33,10 +33,18 @@ export class PoolRegistry {
     this.settings = settings;
   }
 
-  get(t: TargetState, s: ServiceSpec, maxConnections: number): TargetPool {
-    const key = poolKey(t, s, maxConnections);
-    let p = this.pools.get(key);
-    if (p !== undefined) return p;
+  /** The pool registered under `key` (poolKey), if any. */
+  find(key: string): TargetPool | undefined {
+    return this.pools.get(key);
+  }
+
+  /**
+   * A new pool for target `t` of service `s`, not registered: a generation build makes the pools
+   * it lacks and registers them with `add` when it goes into service (a pool connects on its first
+   * request, so one made for a build that is dropped holds nothing).
+   */
+  make(t: TargetState, s: ServiceSpec, maxConnections: number): TargetPool {
+    let p: TargetPool;
     if (s.http2) {
       // HTTP/2: one session per target carries every stream (h2-pool.ts).
       const secure = s.protocol === 'https' || s.protocol === 'grpcs';
@@ -61,8 +69,12 @@ export class PoolRegistry {
         clock: this.settings.clock,
       });
     }
-    this.pools.set(key, p);
     return p;
+  }
+
+  /** Register a pool made with `make`; the generation going into service uses it from now on. */
+  add(key: string, pool: TargetPool): void {
+    this.pools.set(key, pool);
   }
 
   /** Close (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */

@@ -66,6 +66,11 @@ export class TargetState implements Rampable {
   draining = false;
   /** Times the health checks marked this target unhealthy (status, and the ejection time). */
   ejections = 0;
+  /**
+   * Smooth weighted round robin's current weight (src/balancers/round-robin.ts): kept here, like
+   * the statistics, so that the rotation goes on across every rebuild of the picker and every swap.
+   */
+  rotation = 0;
   /** Requests currently in flight to this target. */
   inflight = 0;
   /** Requests started, and those that ended in a failure (connect error, reset, timeout). */
