@@ -6,7 +6,8 @@
 # Environment (defaults in brackets):
 #   ROUNDS [3]             interleaved rounds; the report shows the median per cell
 #   DURATION [8]           seconds of each measured wrk run
-#   WARMUP [2]             seconds of unmeasured wrk load before each measured run
+#   WARMUP [10]            seconds of unmeasured wrk load before each measured run (V8 compiles
+#                          Fulcrum's hot path over its first ~120,000 requests: docs/benchmarks.md)
 #   CONNS ["64 256"]       wrk connection counts
 #   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean, fulcrum-plugins,
 #                          fulcrum-trace1, fulcrum-trace100 (see below)
@@ -30,7 +31,7 @@ if [[ "$PROFILE" == 1 ]]; then
 fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
-WARMUP=${WARMUP:-2}
+WARMUP=${WARMUP:-10}
 CONNS=${CONNS:-"64 256"}
 PROXIES=${PROXIES:-"fulcrum nginx haproxy bare-undici"}
 PROXY_CORE=${PROXY_CORE:-1}
