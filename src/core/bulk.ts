@@ -45,14 +45,18 @@ export function splitBulk(value: unknown, per = BULK_ITEMS_PER_PART): { head: Bu
   return { head: { value: walk(value, [], 0), holes }, parts };
 }
 
-/** Rebuild a value from its head, part by part; `each` sees every item that arrives in a part. */
+/**
+ * Rebuild a value from its head, part by part. `each` sees every item that arrives in a part, with
+ * the path of its list, and returns what goes into the list in its place (the item itself, or an
+ * equal object the receiver already holds: src/workers/snapshot-reuse.ts).
+ */
 export class BulkJoin {
   readonly value: unknown;
   private readonly lists: unknown[][];
   private readonly holes: readonly (readonly string[])[];
-  private readonly each: ((item: unknown, path: readonly string[]) => void) | null;
+  private readonly each: ((item: unknown, path: readonly string[]) => unknown) | null;
 
-  constructor(head: BulkHead, each: ((item: unknown, path: readonly string[]) => void) | null = null) {
+  constructor(head: BulkHead, each: ((item: unknown, path: readonly string[]) => unknown) | null = null) {
     this.value = head.value;
     this.holes = head.holes;
     this.each = each;
@@ -66,10 +70,8 @@ export class BulkJoin {
   add(part: BulkPart): void {
     const list = this.lists[part.hole]!;
     const path = this.holes[part.hole]!;
-    for (const item of part.items) {
-      this.each?.(item, path);
-      list.push(item);
-    }
+    const each = this.each;
+    for (const item of part.items) list.push(each === null ? item : each(item, path));
   }
 }
 

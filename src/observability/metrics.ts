@@ -127,6 +127,16 @@ export class Metrics {
   readonly reloads = this.registry.add(
     new Counter('fulcrum_config_reloads_total', 'Configuration reloads by result.'),
   );
+  /**
+   * fulcrum_config_objects_total{kind,outcome}: the runtime objects (upstream, service, route, the
+   * plugin set, the router) of each generation put in service, `built` anew or `kept` from the one before.
+   */
+  readonly configObjects = this.registry.add(
+    new Counter(
+      'fulcrum_config_objects_total',
+      'Runtime objects of the generations put in service, by kind (upstream, service, route, plugins, router) and outcome: built anew or kept from the generation before.',
+    ),
+  );
 
   constructor(live: LiveSources) {
     this.registry.add(

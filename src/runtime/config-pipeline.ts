@@ -154,9 +154,7 @@ export class WorkerPipeline implements ConfigPipeline {
     if (p === undefined) return;
     switch (m.t) {
       case 'head':
-        p.join = new BulkJoin(m.head, (item, path) => {
-          if (path[0] === 'snapshot') deepFreeze(item);
-        });
+        p.join = new BulkJoin(m.head, (item, path) => (path[0] === 'snapshot' ? deepFreeze(item) : item));
         this.more(w, m.id);
         break;
       case 'part':

@@ -95,6 +95,30 @@ export function newBuildKeys(): BuildKeys {
   return { poolKeys: new Set(), targetKeys: new Set(), upstreams: new Set() };
 }
 
+/** The runtime objects a build makes or keeps (fulcrum_config_objects_total's `kind`). */
+export const OBJECT_KINDS = ['upstream', 'service', 'route', 'plugins', 'router'] as const;
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+
+/** Per kind, how many objects a build made anew and how many it kept from the generation in service. */
+export type ObjectCounts = Readonly<Record<ObjectKind, { readonly built: number; readonly kept: number }>>;
+
+function newCounts(): Record<ObjectKind, { built: number; kept: number }> {
+  return {
+    upstream: { built: 0, kept: 0 },
+    service: { built: 0, kept: 0 },
+    route: { built: 0, kept: 0 },
+    plugins: { built: 0, kept: 0 },
+    router: { built: 0, kept: 0 },
+  };
+}
+
+/** Per kind, `built/total` (the `rebuilt` field of the log line of a change: `upstream: "1/40"`). */
+export function rebuiltSummary(c: ObjectCounts): Record<ObjectKind, string> {
+  const out = {} as Record<ObjectKind, string>;
+  for (const k of OBJECT_KINDS) out[k] = `${c[k].built}/${c[k].built + c[k].kept}`;
+  return out;
+}
+
 /** Targets per yield inside one upstream (an upstream may hold thousands). */
 const TARGETS_PER_STEP = 256;
 
@@ -111,6 +135,7 @@ interface Parts {
   readonly keys: BuildKeys;
   readonly plugins: PluginSet | null;
   readonly plan: SwapPlan;
+  readonly objects: ObjectCounts;
 }
 
 export class Generation {
@@ -128,6 +153,11 @@ export class Generation {
   readonly targetKeys: ReadonlySet<string>;
   /** The plugin instances the routes' chains were compiled from (a later build may keep them). */
   readonly plugins: PluginSet | null;
+  /**
+   * What this generation's build made anew and what it kept from the generation in service
+   * (counted in fulcrum_config_objects_total and logged when it goes into service).
+   */
+  readonly objects: ObjectCounts;
   /** Requests started on this generation and not yet finished. */
   inflight = 0;
   readonly createdAtMs: number;
@@ -148,6 +178,7 @@ export class Generation {
     this.targetKeys = p.keys.targetKeys;
     this.plugins = p.plugins;
     this.plan = p.plan;
+    this.objects = p.objects;
   }
 
   /**
@@ -192,6 +223,7 @@ export class Generation {
     if (prev !== null && sameContent(prev.snapshot, snapshot))
       return prev.again(id, snapshot, keys, live.clock.nowMs());
     const plan = new SwapPlan();
+    const objects = newCounts();
     const upstreams = new Map<string, UpstreamRuntime>();
     const sameZone = prev !== null && prev.snapshot.node.zone === snapshot.node.zone;
     for (const u of snapshot.upstreams) {
@@ -200,11 +232,13 @@ export class Generation {
       if (kept !== undefined && kept.spec === u) {
         for (const t of kept.targets) keys.targetKeys.add(t.key);
         upstreams.set(u.name, kept);
+        objects.upstream.kept++;
         continue;
       }
       const b = planUpstreamBalancing(u, snapshot.node.zone, live, plan);
       for (const t of b.targets) keys.targetKeys.add(t.key);
       upstreams.set(u.name, upstreamRuntime(u, b, live, plan));
+      objects.upstream.built++;
       yield;
     }
     const services = new Map<string, ServiceRuntime>();
@@ -217,6 +251,7 @@ export class Generation {
       if (kept !== undefined && kept.spec === s && kept.upstream === upstream) {
         for (const t of kept.pools.keys()) keys.poolKeys.add(poolKey(t, s, maxConnections));
         services.set(s.name, kept);
+        objects.service.kept++;
         continue;
       }
       const pools = new Map<TargetState, TargetPool>();
@@ -234,6 +269,7 @@ export class Generation {
         if (pools.size % TARGETS_PER_STEP === 0) yield;
       }
       services.set(s.name, { spec: s, upstream, pools, host: upstreamHost(s, upstream.spec) });
+      objects.service.built++;
       yield;
     }
     if (madePools.size > 0)
@@ -250,8 +286,11 @@ export class Generation {
       before.plugins === snapshot.plugins &&
       before.consumers === snapshot.consumers &&
       before.node.trustedIps === snapshot.node.trustedIps;
-    if (keepPlugins) plugins = prev!.plugins;
-    else {
+    if (keepPlugins) {
+      plugins = prev!.plugins;
+      objects.plugins.kept++;
+    } else {
+      objects.plugins.built++;
       // The instances' state as the new plugins want it (kept by key, made, dropped), on a copy:
       // the runtime's map takes it at the swap.
       const state = new Map(live.pluginState);
@@ -282,8 +321,11 @@ export class Generation {
     for (const r of snapshot.routes) {
       const kept = keptRoutes?.get(r);
       const service = services.get(r.service) ?? null;
-      if (kept !== undefined && kept.service === service) routes.push(kept);
-      else {
+      if (kept !== undefined && kept.service === service) {
+        routes.push(kept);
+        objects.route.kept++;
+      } else {
+        objects.route.built++;
         const made = routeRuntime(r, services, disabledPaths, plugins, live);
         if (kept !== undefined) moved.set(kept, made);
         routes.push(made);
@@ -301,6 +343,8 @@ export class Generation {
       : moved.size === 0
         ? prev!.router
         : prev!.router.remap(moved);
+    if (sameRules) objects.router.kept++;
+    else objects.router.built++;
     yield;
     const l4Router = !sameRules
       ? new L4Router(routes.map((r) => ({ route: r, spec: r.spec })))
@@ -320,6 +364,7 @@ export class Generation {
       trusted,
       keys,
       plan,
+      objects,
     });
   }
 
@@ -341,6 +386,13 @@ export class Generation {
       keys,
       plugins: this.plugins,
       plan: new SwapPlan(),
+      objects: {
+        upstream: { built: 0, kept: this.upstreams.size },
+        service: { built: 0, kept: this.services.size },
+        route: { built: 0, kept: this.routes.length },
+        plugins: { built: 0, kept: 1 },
+        router: { built: 0, kept: 1 },
+      },
     });
   }
 }

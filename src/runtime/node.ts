@@ -35,6 +35,7 @@ import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
 import { discoveredTargetRows } from './discovery-view.ts';
 import { FileWatch } from './file-watch.ts';
+import { rebuiltSummary } from './generation.ts';
 import { checkServiceHosts } from './host-check.ts';
 import {
   BindError,
@@ -582,8 +583,15 @@ export class FulcrumNode {
       this.logs.app.warn({ path: p.path }, p.message);
     if (before !== snapshot.hash)
       this.hostCheck = checkServiceHosts(snapshot, this.logs.app, this.runtime.clock);
+    const gen = this.runtime.current;
     this.logs.app.info(
-      { generation, hash: snapshot.hash, changed: before !== snapshot.hash },
+      {
+        generation,
+        hash: snapshot.hash,
+        changed: before !== snapshot.hash,
+        // What the build made anew, per kind, of how many (`upstream: "1/40"`).
+        ...(gen.id === generation ? { rebuilt: rebuiltSummary(gen.objects) } : {}),
+      },
       'configuration applied',
     );
     return { ok: true, generation, hash: snapshot.hash, changed: before !== snapshot.hash };

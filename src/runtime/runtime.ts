@@ -24,7 +24,7 @@ import type { ProxyCore } from '../proxy/core.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
-import { type BuildKeys, Generation, type LiveState, newBuildKeys } from './generation.ts';
+import { type BuildKeys, Generation, type LiveState, newBuildKeys, OBJECT_KINDS } from './generation.ts';
 
 /** A generation built and not yet in service (Runtime.prepare). */
 export interface Prepared {
@@ -146,10 +146,15 @@ export class Runtime implements ProxyCore {
     this.health.sync(this.gen.upstreams.values());
   }
 
-  /** Give new targets their rolling statistics and remember the generation. */
+  /** Give new targets their rolling statistics, count what the build made, remember the generation. */
   private observe(gen: Generation, changed: boolean): void {
     for (const t of this.live.targets.values())
       if (t.observer === null) t.observer = new TargetStats(this.clock);
+    for (const kind of OBJECT_KINDS) {
+      const n = gen.objects[kind];
+      this.metrics.configObjects.labels({ kind, outcome: 'built' }).inc(n.built);
+      this.metrics.configObjects.labels({ kind, outcome: 'kept' }).inc(n.kept);
+    }
     const s = gen.snapshot;
     this.history.push({ id: gen.id, hash: s.hash, source: s.source, atMs: gen.createdAtMs, changed });
     if (this.history.length > GENERATION_HISTORY) this.history.shift();

@@ -18,6 +18,7 @@ import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import { FulcrumNode, type PreparedChange } from '../runtime/node.ts';
 import { type CounterAsk, WorkerCounters } from './counters.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+import { SnapshotReuse } from './snapshot-reuse.ts';
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -44,7 +45,7 @@ const health: HealthShare = {
 
 let node: FulcrumNode | null = null;
 /** The snapshot arriving in slices, and what to do with it once whole. */
-let incoming: { join: BulkJoin; then: (s: Snapshot) => void } | null = null;
+let incoming: { join: BulkJoin; reuse: SnapshotReuse; then: (s: Snapshot) => void } | null = null;
 let prepared: { generation: number; change: PreparedChange } | null = null;
 let stopping = false;
 
@@ -122,7 +123,13 @@ function snapshotThen(
   head: Extract<ToWorker, { t: 'start' | 'prepare' }>['head'],
   then: (s: Snapshot) => void,
 ) {
-  incoming = { join: new BulkJoin(head, (item) => deepFreeze(item)), then };
+  // Equal objects of the snapshot in service take the place of the new ones, so that the build
+  // keeps what did not change (snapshot-reuse.ts); an identical snapshot (same hash) builds
+  // nothing anyway and is not compared.
+  const current = node?.runtime.current.snapshot ?? null;
+  const same = current !== null && (head.value as { hash?: unknown }).hash === current.hash;
+  const reuse = new SnapshotReuse(same ? null : current);
+  incoming = { join: new BulkJoin(head, (item, path) => deepFreeze(reuse.item(item, path))), reuse, then };
 }
 
 async function stop(): Promise<void> {
@@ -146,7 +153,7 @@ process.on('message', (m: ToWorker) => {
     case 'end': {
       const done = incoming;
       incoming = null;
-      if (done !== null) done.then(deepFreeze(done.join.value as Snapshot));
+      if (done !== null) done.then(deepFreeze(done.reuse.finish(done.join.value as Snapshot)));
       return;
     }
     case 'commit':

@@ -129,7 +129,10 @@ describe('bulk transfer of large values', () => {
     assert.deepEqual(head.holes, [['snapshot', 'services']]);
     assert.equal(parts.length, 3);
     const seen: string[] = [];
-    const join = new BulkJoin(structuredClone(head), (_item, path) => seen.push(path.join('.')));
+    const join = new BulkJoin(structuredClone(head), (item, path) => {
+      seen.push(path.join('.'));
+      return item;
+    });
     for (const p of parts) join.add(structuredClone(p));
     assert.deepEqual(join.value, value);
     assert.equal(seen.length, 300);
