@@ -791,6 +791,8 @@ export interface UpstreamConfig {
       table_size?: number;
       /** Seconds an address is remembered after its last request (HAProxy `expire`). */
       idle_timeout?: number;
+      /** `local`: each node (each worker process) keeps its own table. `cluster`: every new assignment is written to the cluster's Redis and published, and every node applies it to its own table, so a client keeps its target whichever node it reaches (HAProxy peers); a pick never waits for Redis. Needs the node's `cluster` setting; without it, or while Redis is away, the table is the node's own. See docs/cluster.md#source-ip-affinity-across-nodes. */
+      store?: 'local' | 'cluster';
     };
   };
   /** This upstream's targets. */

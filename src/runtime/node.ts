@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
+import { AffinityShare } from '../cluster/affinity-share.ts';
 import {
   type ClusterSharing,
   clusterStatus,
@@ -78,6 +79,8 @@ export class FulcrumNode {
   readonly cluster: ClusterSharing | null;
   /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
   private readonly redisCounters: RedisCounters | null;
+  /** Source-ip tables shared with the cluster (`source_ip.store: cluster`), or null. */
+  private readonly affinityShare: AffinityShare | null;
   /** Every listener bound (start-up done). */
   private bound = false;
   /** The `tracing` setting in effect, as JSON ('' when off). */
@@ -122,6 +125,17 @@ export class FulcrumNode {
             share: () => cluster?.membership.count() ?? 1,
           })
         : null;
+    this.affinityShare =
+      options.affinityShare ??
+      (store instanceof ClusterStore
+        ? new AffinityShare({
+            url: store.spec.redis,
+            prefix: store.spec.prefix,
+            timeoutMs: store.spec.timeoutMs,
+            clock,
+            log: this.logs.app,
+          })
+        : null);
     const redis = this.redisCounters;
     this.runtime = new Runtime(snapshot, {
       clock,
@@ -136,8 +150,10 @@ export class FulcrumNode {
       counters: options.counters ?? {
         policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
       },
+      ...(this.affinityShare === null ? {} : { affinityShare: this.affinityShare }),
     });
     this.redisCounters?.register(this.runtime.metrics.registry);
+    this.affinityShare?.register(this.runtime.metrics.registry);
     if (cluster !== null) cluster.health.apply = (e) => this.runtime.health.receive(e);
     this.discovers = options.discovery !== false;
     this.discovery = new Discovery({
@@ -196,6 +212,8 @@ export class FulcrumNode {
       config.store instanceof ClusterStore ? await openClusterSharing(config.store, clock) : null;
     const node = new FulcrumNode(snapshot, options, config, cluster);
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
+    // A primary serves no traffic: its workers share their tables themselves.
+    if (node.proxyHost !== null) node.affinityShare?.close();
     try {
       await node.applyTracing(snapshot.node.tracing);
       if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
@@ -619,6 +637,7 @@ export class FulcrumNode {
     await this.cluster?.close();
     if (this.control.store instanceof ClusterStore) this.control.store.close();
     this.redisCounters?.close();
+    this.affinityShare?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));

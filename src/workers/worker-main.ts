@@ -6,6 +6,7 @@
  * primary. It stops when told, or when its primary is gone.
  */
 import process from 'node:process';
+import { AffinityShare } from '../cluster/affinity-share.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
@@ -59,11 +60,29 @@ async function start(
     bindOptions.exclusive = true;
   }
   nodes = settings.nodes ?? 1;
+  const log = createLogs(
+    settings.logLevel ?? 'info',
+    'off',
+    systemClock,
+    settings.logFormat ?? 'json',
+  ).app.child({
+    worker: settings.index,
+  });
+  const clusterUrl = settings.clusterRedis ?? null;
+  // Each worker's source-ip tables are its own: shared through Redis with every other process.
+  const affinityShare =
+    clusterUrl === null
+      ? undefined
+      : new AffinityShare({
+          url: clusterUrl,
+          prefix: settings.clusterPrefix ?? 'fulcrum',
+          timeoutMs: settings.clusterTimeoutMs ?? 1000,
+          clock: systemClock,
+          log,
+        });
   redis = new RedisCounters({
     clock: systemClock,
-    log: createLogs(settings.logLevel ?? 'info', 'off', systemClock, settings.logFormat ?? 'json').app.child({
-      worker: settings.index,
-    }),
+    log,
     clusterUrl: settings.clusterRedis ?? null,
     prefix: settings.clusterPrefix,
     // While Redis is away each live node takes its share of a limit, counted by the primary
@@ -79,6 +98,7 @@ async function start(
       generation,
       healthShare: health,
       counters: shared,
+      ...(affinityShare === undefined ? {} : { affinityShare }),
       logBindings: { worker: settings.index },
       startedMessage: 'worker started',
       ...(settings.logLevel === undefined ? {} : { logLevel: settings.logLevel }),
