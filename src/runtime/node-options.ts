@@ -76,7 +76,10 @@ export interface NodeOptions {
   readonly generation?: number;
   /** Health checks shared with other processes (src/health/share.ts). */
   readonly healthShare?: HealthShare;
-  /** Rate-limit counts shared with other processes (workers' primary, Redis). */
+  /**
+   * Rate-limit counts shared with other processes (workers' primary, Redis), and proxy-cache's
+   * Redis store (`cache`).
+   */
   readonly counters?: SharedCounters;
   /**
    * Source-ip tables shared across the cluster (`source_ip.store: cluster`; a worker's own);

@@ -14,6 +14,7 @@ import {
   openClusterSharing,
   openClusterStore,
 } from '../cluster/node-cluster.ts';
+import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
@@ -79,6 +80,8 @@ export class FulcrumNode {
   readonly cluster: ClusterSharing | null;
   /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
   private readonly redisCounters: RedisCounters | null;
+  /** proxy-cache `strategy: redis` stores (null in a worker, which makes its own). */
+  private readonly redisCaches: RedisCaches | null;
   /** Source-ip tables shared with the cluster (`source_ip.store: cluster`), or null. */
   private readonly affinityShare: AffinityShare | null;
   /** Every listener bound (start-up done). */
@@ -114,17 +117,22 @@ export class FulcrumNode {
     );
     this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
     const store = config.store;
+    // What the node's Redis users share: the cluster's Redis and prefix (none outside a cluster).
+    const redisDeps = {
+      clock,
+      log: this.logs.app,
+      clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
+      prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
+    };
     this.redisCounters =
       options.counters === undefined
         ? new RedisCounters({
-            clock,
-            log: this.logs.app,
-            clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
-            prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
+            ...redisDeps,
             // While Redis is away, each node takes its share of a limit.
             share: () => cluster?.membership.count() ?? 1,
           })
         : null;
+    this.redisCaches = options.counters === undefined ? new RedisCaches(redisDeps) : null;
     this.affinityShare =
       options.affinityShare ??
       (store instanceof ClusterStore
@@ -137,6 +145,7 @@ export class FulcrumNode {
           })
         : null);
     const redis = this.redisCounters;
+    const caches = this.redisCaches;
     this.runtime = new Runtime(snapshot, {
       clock,
       rng: options.rng ?? systemRng,
@@ -149,10 +158,12 @@ export class FulcrumNode {
           : {}),
       counters: options.counters ?? {
         policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
+        cache: (req) => caches!.cache(req),
       },
       ...(this.affinityShare === null ? {} : { affinityShare: this.affinityShare }),
     });
     this.redisCounters?.register(this.runtime.metrics.registry);
+    this.redisCaches?.register(this.runtime.metrics.registry);
     this.affinityShare?.register(this.runtime.metrics.registry);
     if (cluster !== null) cluster.health.apply = (e) => this.runtime.health.receive(e);
     this.discovers = options.discovery !== false;
@@ -212,8 +223,11 @@ export class FulcrumNode {
       config.store instanceof ClusterStore ? await openClusterSharing(config.store, clock) : null;
     const node = new FulcrumNode(snapshot, options, config, cluster);
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
-    // A primary serves no traffic: its workers share their tables themselves.
-    if (node.proxyHost !== null) node.affinityShare?.close();
+    // A primary serves no traffic: its workers share tables and cache entries themselves.
+    if (node.proxyHost !== null) {
+      node.affinityShare?.close();
+      node.redisCaches?.close();
+    }
     try {
       await node.applyTracing(snapshot.node.tracing);
       if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
@@ -637,6 +651,7 @@ export class FulcrumNode {
     await this.cluster?.close();
     if (this.control.store instanceof ClusterStore) this.control.store.close();
     this.redisCounters?.close();
+    this.redisCaches?.close();
     this.affinityShare?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);

@@ -7,6 +7,7 @@
  */
 import process from 'node:process';
 import { AffinityShare } from '../cluster/affinity-share.ts';
+import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
@@ -33,10 +34,13 @@ process.on('SIGUSR1', () => {});
 const counters = new WorkerCounters((m: CounterAsk) => send(m));
 /** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
 let redis: RedisCounters | null = null;
+/** proxy-cache `strategy: redis`: each worker talks to Redis itself too. */
+let caches: RedisCaches | null = null;
 /** The cluster's live nodes (the primary says when it changes). */
 let nodes = 1;
 const shared: SharedCounters = {
   policy: (req) => (req.conf.policy === 'redis' ? (redis?.policy(req) ?? null) : counters.policy(req)),
+  cache: (req) => caches?.cache(req) ?? null,
 };
 const health: HealthShare = {
   probes: () => false,
@@ -69,6 +73,7 @@ async function start(
     worker: settings.index,
   });
   const clusterUrl = settings.clusterRedis ?? null;
+  caches = new RedisCaches({ clock: systemClock, log, clusterUrl, prefix: settings.clusterPrefix });
   // Each worker's source-ip tables are its own: shared through Redis with every other process.
   const affinityShare =
     clusterUrl === null
@@ -111,6 +116,7 @@ async function start(
     process.exit(1);
   }
   redis.register(node.runtime.metrics.registry);
+  caches.register(node.runtime.metrics.registry);
   for (const e of verdicts.health) node.runtime.health.receive(e);
   send({ t: 'ready', generation: node.runtime.current.id, addresses: node.proxyAddresses() });
 }
@@ -151,6 +157,7 @@ async function stop(): Promise<void> {
   await node?.stop();
   counters.close();
   redis?.close();
+  caches?.close();
   process.exit(0);
 }
 
