@@ -791,6 +791,8 @@ export interface UpstreamConfig {
       table_size?: number;
       /** Seconds an address is remembered after its last request (HAProxy `expire`). */
       idle_timeout?: number;
+      /** `local`: each node (each worker process) keeps its own table. `cluster`: every new assignment is written to the cluster's Redis and published, and every node applies it to its own table, so a client keeps its target whichever node it reaches (HAProxy peers); a pick never waits for Redis. Needs the node's `cluster` setting; without it, or while Redis is away, the table is the node's own. See docs/cluster.md#source-ip-affinity-across-nodes. */
+      store?: 'local' | 'cluster';
     };
   };
   /** This upstream's targets. */
@@ -1457,8 +1459,41 @@ export type PluginConfig =
           /** `X-Cache-Key`: a digest of the key, as Kong sends it; the admin API's `/proxy-cache/{key}` looks up and purges by it. */
           'X-Cache-Key'?: boolean;
         };
-        /** Where entries live: `memory`. */
-        strategy?: 'memory';
+        /** Where entries live: `memory` (this process's) or `redis` (shared by every node and worker; Kong Enterprise's proxy-cache-advanced; docs/cluster.md#proxy-cache-in-redis). */
+        strategy?: 'memory' | 'redis';
+        /** `strategy: redis`: where Redis is (Kong Enterprise's proxy-cache-advanced `redis` block). */
+        redis?: {
+          /** The Redis host. Unset: the Redis of the node's `cluster` setting (and its `prefix`). */
+          host?: string | null;
+          /** The Redis port. */
+          port?: number;
+          /** The Redis ACL user name. */
+          username?: string | null;
+          /** The Redis password. */
+          password?: string | null;
+          /** The Redis database number. */
+          database?: number;
+          /** Milliseconds a lookup may wait for Redis; slower or failed, the request goes to the target (`Bypass`) and Redis is not asked again until it answers a PING. */
+          timeout?: number;
+          /** Connect to Redis over TLS. */
+          ssl?: boolean;
+          /** Verify Redis's TLS certificate. */
+          ssl_verify?: boolean;
+          /** The SNI and name to verify for Redis over TLS. */
+          server_name?: string | null;
+          /** Kong Enterprise field, accepted and not used (one multiplexed connection). */
+          keepalive_pool_size?: number;
+          /** Kong Enterprise field, accepted and not used. */
+          keepalive_backlog?: number;
+          /** Kong Enterprise field: milliseconds to connect; Fulcrum waits `timeout` for the whole lookup. */
+          connect_timeout?: number;
+          /** Kong Enterprise field, accepted; Fulcrum waits `timeout` for the whole lookup. */
+          send_timeout?: number;
+          /** Kong Enterprise field: when set, it is the lookup timeout (over `timeout`). */
+          read_timeout?: number;
+        };
+        /** Kong Enterprise's field: a lookup that fails goes to the target with `X-Cache-Status: Bypass`. Fulcrum always does so (a cache never fails a request); accepted for compatibility. */
+        bypass_on_err?: boolean;
         /** Fulcrum addition: the largest body stored. */
         max_entry_bytes?: number;
         /** Fulcrum addition: total body bytes kept; least recently used entries go first. */

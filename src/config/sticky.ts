@@ -30,6 +30,11 @@ export interface StickySpec {
   /** source-ip: most client addresses remembered, and how long an unused one is kept (ms). */
   readonly tableSize: number;
   readonly idleTimeoutMs: number;
+  /**
+   * source-ip: `local` (this process's table) or `cluster` (every node's table fed by the others'
+   * assignments through the cluster's Redis: src/cluster/affinity-share.ts).
+   */
+  readonly tableStore: 'local' | 'cluster';
 }
 
 export const DEFAULT_STICKY_COOKIE = 'fulcrum_sticky';
@@ -110,6 +115,13 @@ export const stickySchema: S = obj(
         default: DEFAULT_IDLE_TIMEOUT_S,
         description: 'Seconds an address is remembered after its last request (HAProxy `expire`).',
       },
+      store: {
+        type: 'string',
+        enum: ['local', 'cluster'],
+        default: 'local',
+        description:
+          "`local`: each node (each worker process) keeps its own table. `cluster`: every new assignment is written to the cluster's Redis and published, and every node applies it to its own table, so a client keeps its target whichever node it reaches (HAProxy peers); a pick never waits for Redis. Needs the node's `cluster` setting; without it, or while Redis is away, the table is the node's own. See docs/cluster.md#source-ip-affinity-across-nodes.",
+      },
     }),
   },
 );
@@ -156,5 +168,6 @@ export function normalizeSticky(
     secret: raw.secret ?? '',
     tableSize: s.table_size ?? DEFAULT_TABLE_SIZE,
     idleTimeoutMs: Math.round((s.idle_timeout ?? DEFAULT_IDLE_TIMEOUT_S) * 1000),
+    tableStore: s.store ?? 'local',
   };
 }

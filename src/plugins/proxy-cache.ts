@@ -5,13 +5,21 @@
  * shared-cache rules, a subset: no-store, no-cache, private, max-age, s-maxage); the response's
  * Vary always is. The body is copied as it is relayed (never held back from the client) and kept
  * only when it fits `max_entry_bytes` and arrived whole.
+ *
+ * `strategy: redis` (Kong Enterprise's proxy-cache-advanced field names: `redis.host`, `port`,
+ * `database`, `password`, ...; unset host: the node's cluster Redis) keeps the entries in Redis,
+ * shared by every node and worker (src/cluster/proxy-cache-redis.ts): the access hook then waits
+ * for the lookup (a Wait), bounded by `redis.timeout`; a failed lookup goes to the target as
+ * `Bypass` (Kong's `bypass_on_err`), never an error.
  */
 import { Buffer } from 'node:buffer';
 import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
+import type { CachedResponse, RedisSettings, SharedCache } from './rate-limit-policy.ts';
+import { REDIS_FIELDS, redisSettings } from './redis-settings.ts';
 import { cacheKeyDigest, ResponseCache } from './response-cache.ts';
-import { bool, int, strList } from './schema-kit.ts';
-import type { LocalReply, PluginDef, PluginRequest, ResponseHead } from './types.ts';
+import { bool, int, obj, strList } from './schema-kit.ts';
+import type { AccessResult, LocalReply, PluginDef, PluginRequest, ResponseHead } from './types.ts';
 
 export interface ProxyCacheConfig {
   readonly response_code: readonly number[];
@@ -25,11 +33,16 @@ export interface ProxyCacheConfig {
   readonly response_headers: { readonly age: boolean; readonly status: boolean; readonly key: boolean };
   readonly max_entry_bytes: number;
   readonly max_total_bytes: number;
+  readonly strategy: 'memory' | 'redis';
+  /** `strategy: redis`: where Redis is; host null: the node's cluster Redis. */
+  readonly redis: RedisSettings;
 }
 
 interface Built {
   readonly conf: ProxyCacheConfig;
   readonly cache: ResponseCache;
+  /** `strategy: redis` on a node that has a Redis for it, else null (entries in `cache`). */
+  readonly shared: SharedCache | null;
   readonly clock: Clock;
   readonly codes: ReadonlySet<number>;
   readonly methods: ReadonlySet<string>;
@@ -51,6 +64,32 @@ interface Pending {
 }
 
 const NAME = 'proxy-cache';
+/** The shared lookup's answer, kept between the access hook's two calls. */
+const LOOKUP = 'proxy-cache:lookup';
+
+/**
+ * Kong Enterprise's Redis fields (proxy-cache-advanced) that Fulcrum accepts and does not use:
+ * its connection to Redis is one multiplexed ioredis connection, not a pool.
+ */
+const KONG_EE_REDIS_IGNORED = {
+  keepalive_pool_size: int(
+    'Kong Enterprise field, accepted and not used (one multiplexed connection).',
+    1,
+    2147483646,
+  ),
+  keepalive_backlog: int('Kong Enterprise field, accepted and not used.', 0, 2147483646),
+  connect_timeout: int(
+    'Kong Enterprise field: milliseconds to connect; Fulcrum waits `timeout` for the whole lookup.',
+    0,
+    2147483646,
+  ),
+  send_timeout: int(
+    'Kong Enterprise field, accepted; Fulcrum waits `timeout` for the whole lookup.',
+    0,
+    2147483646,
+  ),
+  read_timeout: int('Kong Enterprise field: when set, it is the lookup timeout (over `timeout`).', 1, 60000),
+};
 /** Not stored: framing, hop-by-hop, per-response and per-client fields. */
 /**
  * Kong's spelling of its headers: field names are case-insensitive, but Kong's documentation has
@@ -150,6 +189,59 @@ function storable(b: Built, head: ResponseHead): { ttlMs: number; vary: string[]
   return { ttlMs, vary };
 }
 
+/** The `redis` block, with Kong Enterprise's `read_timeout` over `timeout` when given. */
+function cacheRedis(raw: Record<string, unknown>): RedisSettings {
+  const nested = (raw.redis as Record<string, unknown> | null | undefined) ?? {};
+  const base = redisSettings({ redis: nested });
+  const read = nested.read_timeout as number | null | undefined;
+  return read === undefined || read === null ? base : { ...base, timeout: read };
+}
+
+/** The reply of a hit: the stored head and body, with Age and X-Cache-Status. */
+function hitReply(c: ProxyCacheConfig, hit: CachedResponse, now: number): LocalReply {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < hit.headers.length; i += 2)
+    headers[hit.headers[i]!.toLowerCase()] = hit.headers[i + 1]!;
+  if (c.response_headers.age) headers.age = String(Math.max(0, Math.floor((now - hit.storedMs) / 1000)));
+  if (c.response_headers.status) headers[STATUS_HEADER] = 'Hit';
+  return { status: hit.status, reason: 'hit', headers, body: hit.body };
+}
+
+/**
+ * The access hook with a shared store: ask it (a Wait), then, called again, answer the hit or go
+ * on to the target. A lookup that failed goes to the target as Bypass, and nothing is stored.
+ */
+function sharedAccess(
+  r: PluginRequest,
+  b: Built,
+  shared: SharedCache,
+  primary: string,
+  status: Pending['status'],
+): AccessResult {
+  const c = b.conf;
+  const key = primary;
+  if (status === 'Miss') {
+    const kept = r.data(LOOKUP) as { found: Awaited<ReturnType<SharedCache['lookup']>> } | undefined;
+    if (kept === undefined) {
+      const asked = shared.lookup(primary, (names) => fullKey(r, primary, names));
+      if (asked !== 'error') return { wait: asked.then((found) => r.setData(LOOKUP, { found })) };
+    }
+    const found = kept === undefined ? 'error' : kept.found;
+    if (found === 'error') {
+      if (c.response_headers.status) r.addResponseHeader(STATUS_HEADER, 'Bypass');
+      return null;
+    }
+    if (found !== null) {
+      if (c.response_headers.key) r.addResponseHeader(KEY_HEADER, cacheKeyDigest(found.key));
+      return hitReply(c, found.entry, b.clock.nowMs());
+    }
+  }
+  if (c.response_headers.key) r.addResponseHeader(KEY_HEADER, cacheKeyDigest(key));
+  const pending: Pending = { primary, key, status, capture: null };
+  r.setData(NAME, pending);
+  return null;
+}
+
 export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
   name: 'proxy-cache',
   priority: 100,
@@ -200,10 +292,32 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       },
       strategy: {
         type: 'string',
-        enum: ['memory'],
+        enum: ['memory', 'redis'],
         default: 'memory',
-        description: 'Where entries live: `memory`.',
+        description:
+          "Where entries live: `memory` (this process's) or `redis` (shared by every node and worker; Kong Enterprise's proxy-cache-advanced; docs/cluster.md#proxy-cache-in-redis).",
       },
+      redis: obj(
+        "`strategy: redis`: where Redis is (Kong Enterprise's proxy-cache-advanced `redis` block).",
+        {
+          ...REDIS_FIELDS,
+          host: {
+            ...REDIS_FIELDS.host,
+            description:
+              "The Redis host. Unset: the Redis of the node's `cluster` setting (and its `prefix`).",
+          },
+          timeout: {
+            ...REDIS_FIELDS.timeout,
+            description:
+              'Milliseconds a lookup may wait for Redis; slower or failed, the request goes to the target (`Bypass`) and Redis is not asked again until it answers a PING.',
+          },
+          ...KONG_EE_REDIS_IGNORED,
+        },
+      ),
+      bypass_on_err: bool(
+        "Kong Enterprise's field: a lookup that fails goes to the target with `X-Cache-Status: Bypass`. Fulcrum always does so (a cache never fails a request); accepted for compatibility.",
+        false,
+      ),
       max_entry_bytes: int('Fulcrum addition: the largest body stored.', 1, 1073741824, { default: 1048576 }),
       max_total_bytes: int(
         'Fulcrum addition: total body bytes kept; least recently used entries go first.',
@@ -258,13 +372,18 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       },
       max_entry_bytes: (raw.max_entry_bytes as number | undefined) ?? 1048576,
       max_total_bytes: (raw.max_total_bytes as number | undefined) ?? 67108864,
+      strategy: (raw.strategy as 'memory' | 'redis' | undefined) ?? 'memory',
+      redis: cacheRedis(raw),
     };
   },
   build(conf, env, id) {
     const cache = env.state(`${id}|${conf.max_total_bytes}`, () => new ResponseCache(conf.max_total_bytes));
+    const shared =
+      conf.strategy === 'redis' ? (env.counters?.cache?.({ key: id, redis: conf.redis }) ?? null) : null;
     return {
       conf,
       cache,
+      shared,
       clock: env.clock,
       codes: new Set(conf.response_code),
       methods: new Set(conf.request_method),
@@ -287,20 +406,13 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
       if (d.has('no-cache') || d.get('max-age') === '0') status = 'Refresh';
     }
     const primary = primaryKey(r, c);
+    if (b.shared !== null) return sharedAccess(r, b, b.shared, primary, status);
     const key = fullKey(r, primary, b.cache.varyNames(primary));
     const now = b.clock.nowMs();
     if (c.response_headers.key) r.addResponseHeader(KEY_HEADER, cacheKeyDigest(key));
     if (status === 'Miss') {
       const hit = b.cache.get(key, now);
-      if (hit !== null) {
-        const headers: Record<string, string> = {};
-        for (let i = 0; i < hit.headers.length; i += 2)
-          headers[hit.headers[i]!.toLowerCase()] = hit.headers[i + 1]!;
-        if (c.response_headers.age) headers.age = String(Math.floor((now - hit.storedMs) / 1000));
-        if (c.response_headers.status) headers[STATUS_HEADER] = 'Hit';
-        const reply: LocalReply = { status: hit.status, reason: 'hit', headers, body: hit.body };
-        return reply;
-      }
+      if (hit !== null) return hitReply(c, hit, now);
     }
     const pending: Pending = { primary, key, status, capture: null };
     r.setData(NAME, pending);
@@ -332,13 +444,15 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
     }
     p.capture = null;
     const key = fullKey(r, p.primary, cap.vary);
-    b.cache.set(p.primary, cap.vary, key, {
+    const entry: CachedResponse = {
       status: cap.status,
       headers: cap.headers,
       body: Buffer.concat(cap.chunks, cap.bytes),
       storedMs: b.clock.nowMs(),
       ttlMs: cap.ttlMs,
-    });
+    };
+    if (b.shared !== null) b.shared.store(p.primary, cap.vary, key, entry);
+    else b.cache.set(p.primary, cap.vary, key, entry);
   },
 };
 

@@ -17,6 +17,8 @@
  * evenly) then holds, and the count tracks the limit to within that.
  */
 
+import type { Buffer } from 'node:buffer';
+
 export interface Limit {
   /** `second`, `minute`, `hour`, `day` (Kong's header suffixes, capitalized). */
   readonly period: string;
@@ -62,6 +64,41 @@ export interface RedisSettings {
   readonly server_name: string | null;
 }
 
+/** What a proxy-cache instance with `strategy: redis` asks of the node (BuildEnv.counters.cache). */
+export interface SharedCacheRequest {
+  /** The instance's id: its entries are kept under it. */
+  readonly key: string;
+  /** Where Redis is; host null: the node's cluster Redis. */
+  readonly redis: RedisSettings;
+}
+
+/** A cached response (proxy-cache): what is replayed on a hit. */
+export interface CachedResponse {
+  readonly status: number;
+  /** Flat [name, value, ...], without framing, hop-by-hop and per-response fields. */
+  readonly headers: readonly string[];
+  readonly body: Buffer;
+  /** When it was stored, on the storing node's clock (for `Age`). */
+  readonly storedMs: number;
+  readonly ttlMs: number;
+}
+
+/**
+ * A cache shared beyond this process. A lookup answers the fresh entry of `primary`, or of its
+ * variant (the response varied: `keyFor` makes the key from the Vary names stored with it), null
+ * for none, or `error` when the store failed or is known to be away (the request then goes to the
+ * target): a promise when it asks the store, `error` at once when it is known away. It never
+ * rejects and settles within the store's timeout.
+ */
+export interface SharedCache {
+  lookup(
+    primary: string,
+    keyFor: (vary: readonly string[]) => string,
+  ): Promise<{ key: string; entry: CachedResponse } | null | 'error'> | 'error';
+  /** Keep `entry` under `key` for its ttl (in the background; a failure is counted and logged). */
+  store(primary: string, vary: readonly string[], key: string, entry: CachedResponse): void;
+}
+
 /** What a rate-limiting instance asks of the node's shared counters (BuildEnv.counters). */
 export interface PolicyRequest {
   /** The instance's state key (its id and periods): counts are kept per key. */
@@ -80,6 +117,12 @@ export interface PolicyRequest {
  */
 export interface SharedCounters {
   policy(req: PolicyRequest): RateLimitPolicy | null;
+  /**
+   * What else plugins share beyond this process: proxy-cache's `strategy: redis` store
+   * (src/cluster/proxy-cache-redis.ts), or null (absent) when there is none: the plugin then keeps
+   * entries in memory.
+   */
+  cache?(req: SharedCacheRequest): SharedCache | null;
 }
 
 interface Counter {

@@ -5,21 +5,14 @@
  * also found by the digest of its key, the `X-Cache-Key` clients see (the admin API's
  * `/proxy-cache` endpoints look up and purge by it).
  */
-import type { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import type { CachedResponse } from './rate-limit-policy.ts';
+
+export type { CachedResponse };
 
 /** The `X-Cache-Key` of a cache key: 32 hex digits of its SHA-256. */
 export function cacheKeyDigest(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
-}
-
-export interface CachedResponse {
-  readonly status: number;
-  /** Flat [name, value, ...], without framing, hop-by-hop and per-response fields. */
-  readonly headers: readonly string[];
-  readonly body: Buffer;
-  readonly storedMs: number;
-  readonly ttlMs: number;
 }
 
 export class ResponseCache {

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { ConfigControl } from '../admin/control.ts';
+import type { AffinityShare } from '../cluster/affinity-share.ts';
 import type { ClusterSharing } from '../cluster/node-cluster.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
@@ -75,8 +76,16 @@ export interface NodeOptions {
   readonly generation?: number;
   /** Health checks shared with other processes (src/health/share.ts). */
   readonly healthShare?: HealthShare;
-  /** Rate-limit counts shared with other processes (workers' primary, Redis). */
+  /**
+   * Rate-limit counts shared with other processes (workers' primary, Redis), and proxy-cache's
+   * Redis store (`cache`).
+   */
   readonly counters?: SharedCounters;
+  /**
+   * Source-ip tables shared across the cluster (`source_ip.store: cluster`; a worker's own);
+   * default: made in cluster mode. The node registers its metrics and closes it.
+   */
+  readonly affinityShare?: AffinityShare;
   /**
    * Run discovery (src/discovery/) on the snapshots this node is given (default true). False in a
    * worker: its primary discovers and hands it snapshots with the targets filled in.

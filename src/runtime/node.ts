@@ -7,12 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
+import { AffinityShare } from '../cluster/affinity-share.ts';
 import {
   type ClusterSharing,
   clusterStatus,
   openClusterSharing,
   openClusterStore,
 } from '../cluster/node-cluster.ts';
+import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
@@ -79,6 +81,10 @@ export class FulcrumNode {
   readonly cluster: ClusterSharing | null;
   /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
   private readonly redisCounters: RedisCounters | null;
+  /** proxy-cache `strategy: redis` stores (null in a worker, which makes its own). */
+  private readonly redisCaches: RedisCaches | null;
+  /** Source-ip tables shared with the cluster (`source_ip.store: cluster`), or null. */
+  private readonly affinityShare: AffinityShare | null;
   /** Every listener bound (start-up done). */
   private bound = false;
   /** The `tracing` setting in effect, as JSON ('' when off). */
@@ -112,18 +118,35 @@ export class FulcrumNode {
     );
     this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
     const store = config.store;
+    // What the node's Redis users share: the cluster's Redis and prefix (none outside a cluster).
+    const redisDeps = {
+      clock,
+      log: this.logs.app,
+      clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
+      prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
+    };
     this.redisCounters =
       options.counters === undefined
         ? new RedisCounters({
-            clock,
-            log: this.logs.app,
-            clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
-            prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
+            ...redisDeps,
             // While Redis is away, each node takes its share of a limit.
             share: () => cluster?.membership.count() ?? 1,
           })
         : null;
+    this.redisCaches = options.counters === undefined ? new RedisCaches(redisDeps) : null;
+    this.affinityShare =
+      options.affinityShare ??
+      (store instanceof ClusterStore
+        ? new AffinityShare({
+            url: store.spec.redis,
+            prefix: store.spec.prefix,
+            timeoutMs: store.spec.timeoutMs,
+            clock,
+            log: this.logs.app,
+          })
+        : null);
     const redis = this.redisCounters;
+    const caches = this.redisCaches;
     this.runtime = new Runtime(snapshot, {
       clock,
       rng: options.rng ?? systemRng,
@@ -136,9 +159,13 @@ export class FulcrumNode {
           : {}),
       counters: options.counters ?? {
         policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
+        cache: (req) => caches!.cache(req),
       },
+      ...(this.affinityShare === null ? {} : { affinityShare: this.affinityShare }),
     });
     this.redisCounters?.register(this.runtime.metrics.registry);
+    this.redisCaches?.register(this.runtime.metrics.registry);
+    this.affinityShare?.register(this.runtime.metrics.registry);
     if (cluster !== null) cluster.health.apply = (e) => this.runtime.health.receive(e);
     this.discovers = options.discovery !== false;
     this.discovery = new Discovery({
@@ -197,6 +224,11 @@ export class FulcrumNode {
       config.store instanceof ClusterStore ? await openClusterSharing(config.store, clock) : null;
     const node = new FulcrumNode(snapshot, options, config, cluster);
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
+    // A primary serves no traffic: its workers share tables and cache entries themselves.
+    if (node.proxyHost !== null) {
+      node.affinityShare?.close();
+      node.redisCaches?.close();
+    }
     try {
       await node.applyTracing(snapshot.node.tracing);
       if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
@@ -627,6 +659,8 @@ export class FulcrumNode {
     await this.cluster?.close();
     if (this.control.store instanceof ClusterStore) this.control.store.close();
     this.redisCounters?.close();
+    this.redisCaches?.close();
+    this.affinityShare?.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);
     const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));

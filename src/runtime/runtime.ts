@@ -21,6 +21,7 @@ import { TargetStats } from '../observability/target-stats.ts';
 import type { Tracing } from '../observability/trace-hooks.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import type { ProxyCore } from '../proxy/core.ts';
+import type { AffinitySharing } from '../upstreams/affinity-table.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
@@ -102,6 +103,8 @@ export class Runtime implements ProxyCore {
       counters?: SharedCounters;
       /** Health probing shared with other processes (set before the first probes). */
       healthShare?: HealthShare;
+      /** Source-ip tables shared with the cluster's nodes (`source_ip.store: cluster`). */
+      affinityShare?: AffinitySharing;
     },
   ) {
     this.clock = deps.clock;
@@ -124,6 +127,7 @@ export class Runtime implements ProxyCore {
       }),
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       affinity: new Map(),
+      affinityShare: deps.affinityShare ?? null,
       metrics: this.metrics,
       guards: new Map(),
       pluginState: new Map(),
@@ -286,7 +290,11 @@ export class Runtime implements ProxyCore {
     for (const k of this.live.targets.keys()) if (!targets.has(k)) this.live.targets.delete(k);
     for (const k of this.live.balancers.keys()) if (!upstreams.has(k)) this.live.balancers.delete(k);
     for (const k of this.live.guards.keys()) if (!upstreams.has(k)) this.live.guards.delete(k);
-    for (const k of this.live.affinity.keys()) if (!upstreams.has(k)) this.live.affinity.delete(k);
+    for (const k of this.live.affinity.keys())
+      if (!upstreams.has(k)) {
+        this.live.affinity.delete(k);
+        this.live.affinityShare?.detach(k);
+      }
   }
 
   /**

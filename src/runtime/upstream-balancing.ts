@@ -14,7 +14,7 @@ import type { TargetSpec, UpstreamSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import { StickyRuntime } from '../proxy/sticky.ts';
-import { AffinityTable } from '../upstreams/affinity-table.ts';
+import { type AffinitySharing, AffinityTable } from '../upstreams/affinity-table.ts';
 import type { SlowStart } from '../upstreams/slow-start.ts';
 import { TargetState } from '../upstreams/target.ts';
 import { SwapPlan } from './swap-plan.ts';
@@ -27,6 +27,8 @@ export interface BalancingState {
   readonly balancers: Map<string, BalancerStack>;
   /** Per upstream with `sticky: { mode: source-ip }`: its address (or key) table. */
   readonly affinity: Map<string, AffinityTable>;
+  /** Shares the tables of `source_ip.store: cluster` with the cluster's nodes; absent: none shared. */
+  readonly affinityShare?: AffinitySharing | null;
   readonly slowStart: SlowStart;
   readonly rng: Rng;
   readonly clock: Clock;
@@ -162,6 +164,9 @@ function stickyFor(
     table = made;
     plan.later(() => live.affinity.set(u.name, made));
   }
+  if (table !== null && s?.tableStore === 'cluster')
+    live.affinityShare?.attach(u.name, table, s.tableSize, s.idleTimeoutMs);
+  else live.affinityShare?.detach(u.name);
   return s === null ? null : new StickyRuntime(u.name, s, targets, live.clock, table);
 }
 

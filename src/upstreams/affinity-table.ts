@@ -11,11 +11,35 @@
  * A Map kept in least-recently-used order (a hit moves its entry to the end): the oldest entries
  * are then also the most idle, so expiry is a walk from the front, bounded per insert, and the
  * size cap evicts the front. O(1) per lookup and insert; memory is bounded by `size` entries.
+ *
+ * Shared tables (`source_ip.store: cluster`): a `share` is told of each assignment this process
+ * makes, and of each entry still in use whose last word to the other nodes is older than half the
+ * idle time (so that their copies do not go idle while this node serves the client); what the
+ * other nodes assigned arrives through `apply`, which tells nobody. The share does its I/O later:
+ * a lookup or an insert stays synchronous (src/cluster/affinity-share.ts).
  */
 
 interface Entry {
   id: string;
   lastMs: number;
+  /** When the other nodes last heard of this entry (assigned, refreshed or applied from them). */
+  sharedMs: number;
+}
+
+/** What shares tables across nodes (src/cluster/affinity-share.ts), as the runtime sees it. */
+export interface AffinitySharing {
+  /** Share upstream `name`'s table from now on (again: its limits changed). */
+  attach(name: string, table: AffinityTable, tableSize: number, idleMs: number): void;
+  /** Stop sharing it. */
+  detach(name: string): void;
+}
+
+/** Where a shared table tells of its assignments and of the entries it keeps using. */
+export interface AffinityShareChannel {
+  /** This process picked `id` for `key` (a new entry, or a new target for it). */
+  assigned(key: string, id: string): void;
+  /** `key` → `id` is still in use here: the others keep it too. */
+  used(key: string, id: string): void;
 }
 
 /** Expired entries dropped per insert at most (the rest go on later inserts or lookups). */
@@ -25,6 +49,8 @@ export class AffinityTable {
   private readonly map = new Map<string, Entry>();
   private cap: number;
   private idleMs: number;
+  /** Told of assignments and of entries in use (a shared table), or null. */
+  share: AffinityShareChannel | null = null;
 
   constructor(cap: number, idleMs: number) {
     this.cap = cap;
@@ -49,16 +75,36 @@ export class AffinityTable {
     if (nowMs - e.lastMs > this.idleMs) return null;
     e.lastMs = nowMs;
     this.map.set(key, e);
+    if (this.share !== null && nowMs - e.sharedMs > this.idleMs / 2) {
+      e.sharedMs = nowMs;
+      this.share.used(key, e.id);
+    }
     return e.id;
   }
 
   /** Remember `id` for `key` as used now, forgetting idle entries and, when full, the least recent. */
   set(key: string, id: string, nowMs: number): void {
+    this.put(key, id, nowMs);
+    this.share?.assigned(key, id);
+  }
+
+  /**
+   * What another node assigned (or still uses), last used at `lastMs`: kept unless this table has
+   * a more recent word on `key`. Tells nobody.
+   */
+  apply(key: string, id: string, lastMs: number): void {
+    const e = this.map.get(key);
+    if (e !== undefined && e.lastMs > lastMs) return;
+    this.put(key, id, lastMs);
+  }
+
+  private put(key: string, id: string, nowMs: number): void {
     const e = this.map.get(key);
     if (e !== undefined) {
       this.map.delete(key);
       e.id = id;
       e.lastMs = nowMs;
+      e.sharedMs = nowMs;
       this.map.set(key, e);
       return;
     }
@@ -68,6 +114,6 @@ export class AffinityTable {
       this.map.delete(k);
       swept++;
     }
-    this.map.set(key, { id, lastMs: nowMs });
+    this.map.set(key, { id, lastMs: nowMs, sharedMs: nowMs });
   }
 }

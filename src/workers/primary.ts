@@ -40,7 +40,12 @@ export function workersFor(
       clock: runtime.clock,
       settings:
         store instanceof ClusterStore
-          ? { ...settings, clusterRedis: store.spec.redis, clusterPrefix: store.spec.prefix }
+          ? {
+              ...settings,
+              clusterRedis: store.spec.redis,
+              clusterPrefix: store.spec.prefix,
+              clusterTimeoutMs: store.spec.timeoutMs,
+            }
           : settings,
       nodes: () => node.cluster?.membership.count() ?? 1,
       verdicts: () => runtime.health.verdicts(runtime.current.upstreams.values()),

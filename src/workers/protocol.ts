@@ -28,6 +28,8 @@ export interface WorkerSettings {
   readonly clusterRedis?: string;
   /** The cluster's key prefix (`cluster.prefix`). */
   readonly clusterPrefix?: string;
+  /** `cluster.timeout`: how long a cluster Redis command may take. */
+  readonly clusterTimeoutMs?: number;
   /** The cluster's live nodes at start: while Redis is away, a `policy: redis` limit / nodes is
    * counted by the primary for all its workers. */
   readonly nodes?: number;

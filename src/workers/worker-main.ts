@@ -6,6 +6,8 @@
  * primary. It stops when told, or when its primary is gone.
  */
 import process from 'node:process';
+import { AffinityShare } from '../cluster/affinity-share.ts';
+import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
 import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import type { ConfigIssue } from '../config/load.ts';
 import type { Snapshot } from '../config/types.ts';
@@ -33,10 +35,13 @@ process.on('SIGUSR1', () => {});
 const counters = new WorkerCounters((m: CounterAsk) => send(m));
 /** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
 let redis: RedisCounters | null = null;
+/** proxy-cache `strategy: redis`: each worker talks to Redis itself too. */
+let caches: RedisCaches | null = null;
 /** The cluster's live nodes (the primary says when it changes). */
 let nodes = 1;
 const shared: SharedCounters = {
   policy: (req) => (req.conf.policy === 'redis' ? (redis?.policy(req) ?? null) : counters.policy(req)),
+  cache: (req) => caches?.cache(req) ?? null,
 };
 const health: HealthShare = {
   probes: () => false,
@@ -60,11 +65,30 @@ async function start(
     bindOptions.exclusive = true;
   }
   nodes = settings.nodes ?? 1;
+  const log = createLogs(
+    settings.logLevel ?? 'info',
+    'off',
+    systemClock,
+    settings.logFormat ?? 'json',
+  ).app.child({
+    worker: settings.index,
+  });
+  const clusterUrl = settings.clusterRedis ?? null;
+  caches = new RedisCaches({ clock: systemClock, log, clusterUrl, prefix: settings.clusterPrefix });
+  // Each worker's source-ip tables are its own: shared through Redis with every other process.
+  const affinityShare =
+    clusterUrl === null
+      ? undefined
+      : new AffinityShare({
+          url: clusterUrl,
+          prefix: settings.clusterPrefix ?? 'fulcrum',
+          timeoutMs: settings.clusterTimeoutMs ?? 1000,
+          clock: systemClock,
+          log,
+        });
   redis = new RedisCounters({
     clock: systemClock,
-    log: createLogs(settings.logLevel ?? 'info', 'off', systemClock, settings.logFormat ?? 'json').app.child({
-      worker: settings.index,
-    }),
+    log,
     clusterUrl: settings.clusterRedis ?? null,
     prefix: settings.clusterPrefix,
     // While Redis is away each live node takes its share of a limit, counted by the primary
@@ -80,6 +104,7 @@ async function start(
       generation,
       healthShare: health,
       counters: shared,
+      ...(affinityShare === undefined ? {} : { affinityShare }),
       logBindings: { worker: settings.index },
       startedMessage: 'worker started',
       ...(settings.logLevel === undefined ? {} : { logLevel: settings.logLevel }),
@@ -92,6 +117,7 @@ async function start(
     process.exit(1);
   }
   redis.register(node.runtime.metrics.registry);
+  caches.register(node.runtime.metrics.registry);
   for (const e of verdicts.health) node.runtime.health.receive(e);
   send({ t: 'ready', generation: node.runtime.current.id, addresses: node.proxyAddresses() });
 }
@@ -138,6 +164,7 @@ async function stop(): Promise<void> {
   await node?.stop();
   counters.close();
   redis?.close();
+  caches?.close();
   process.exit(0);
 }
 

@@ -12,6 +12,9 @@ export interface TestRedis {
   readonly url: string;
   /** SIGKILL: the outage. */
   kill(): Promise<void>;
+  /** SIGSTOP: a Redis that keeps its connections and answers nothing (slow); `resume` is SIGCONT. */
+  pause(): void;
+  resume(): void;
   /** Start again on the same port (empty). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -82,6 +85,8 @@ export async function startRedis(): Promise<TestRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill: () => end('SIGKILL'),
+    pause: () => proc?.kill('SIGSTOP'),
+    resume: () => proc?.kill('SIGCONT'),
     async restart() {
       proc ??= await launch(port);
     },

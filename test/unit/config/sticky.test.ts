@@ -41,6 +41,7 @@ describe('config: sticky', () => {
       secret: '',
       tableSize: 100000,
       idleTimeoutMs: 1800000,
+      tableStore: 'local',
     });
   });
 
@@ -63,6 +64,9 @@ describe('config: sticky', () => {
     assert.equal(s.mode, 'source-ip');
     assert.equal(s.tableSize, 5000);
     assert.equal(s.idleTimeoutMs, 60_000);
+    assert.equal(s.tableStore, 'local');
+    const shared = load('    sticky: { mode: source-ip, source_ip: { store: cluster } }\n').sticky!;
+    assert.equal(shared.tableStore, 'cluster');
   });
 
   it('refuses bad values and fields the mode does not read', () => {

@@ -17,6 +17,7 @@ function spec(over: Partial<StickySpec> = {}, cookie: Partial<StickySpec['cookie
     secret: 'a secret of sixteen+ bytes',
     tableSize: 100,
     idleTimeoutMs: 60_000,
+    tableStore: 'local',
     ...over,
     cookie: {
       name: 'srv',

@@ -41,4 +41,38 @@ describe('affinity table (source-ip sticky)', () => {
     for (let i = 0; i < 3; i++) t.set(`n${i}`, 'v', 1000);
     assert.equal(t.size, 4, 'all idle entries gone after a few inserts');
   });
+
+  it('tells its share of assignments and, at most once per half idle time, of entries in use', () => {
+    const t = new AffinityTable(10, 1000);
+    const told: string[] = [];
+    t.share = {
+      assigned: (k, id) => told.push(`assigned ${k} ${id}`),
+      used: (k, id) => told.push(`used ${k} ${id}`),
+    };
+    t.set('a', 'x', 0);
+    assert.equal(t.get('a', 400), 'x');
+    assert.equal(t.get('a', 500), 'x');
+    assert.deepEqual(told, ['assigned a x'], 'within half the idle time: nothing to tell');
+    assert.equal(t.get('a', 501), 'x');
+    assert.equal(t.get('a', 900), 'x');
+    assert.deepEqual(told, ['assigned a x', 'used a x']);
+    t.set('a', 'y', 1000);
+    assert.deepEqual(told.at(-1), 'assigned a y');
+  });
+
+  it("applies the others' entries without telling, unless it has a more recent word", () => {
+    const t = new AffinityTable(10, 1000);
+    const told: string[] = [];
+    t.share = { assigned: (k) => told.push(k), used: (k) => told.push(k) };
+    t.apply('a', 'x', 100);
+    assert.equal(t.get('a', 200), 'x');
+    t.set('b', 'mine', 300);
+    t.apply('b', 'older', 250);
+    assert.equal(t.get('b', 301), 'mine', 'an older word from elsewhere does not undo a newer one here');
+    t.apply('b', 'theirs', 400);
+    assert.equal(t.get('b', 401), 'theirs', 'a later one wins (last writer)');
+    assert.deepEqual(told, ['b'], 'only the local assignment was told');
+    t.apply('c', 'z', -2000);
+    assert.equal(t.get('c', 0), null, 'an entry idle when applied is not used');
+  });
 });
