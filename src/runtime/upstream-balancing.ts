@@ -164,9 +164,14 @@ function stickyFor(
     table = made;
     plan.later(() => live.affinity.set(u.name, made));
   }
-  if (table !== null && s?.tableStore === 'cluster')
-    live.affinityShare?.attach(u.name, table, s.tableSize, s.idleTimeoutMs);
-  else live.affinityShare?.detach(u.name);
+  // Sharing (src/cluster/affinity-share.ts) starts or stops with the swap, as the table changes do.
+  const share = live.affinityShare;
+  if (share != null) {
+    const shared = table;
+    if (shared !== null && s?.tableStore === 'cluster')
+      plan.later(() => share.attach(u.name, shared, s.tableSize, s.idleTimeoutMs));
+    else plan.later(() => share.detach(u.name));
+  }
   return s === null ? null : new StickyRuntime(u.name, s, targets, live.clock, table);
 }
 

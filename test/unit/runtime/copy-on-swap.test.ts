@@ -18,6 +18,7 @@ import { createLogs } from '../../../src/observability/access-log.ts';
 import type { StickyRequest } from '../../../src/proxy/sticky.ts';
 import type { Generation } from '../../../src/runtime/generation.ts';
 import { Runtime } from '../../../src/runtime/runtime.ts';
+import type { AffinitySharing } from '../../../src/upstreams/affinity-table.ts';
 
 interface Knobs {
   /** Weights of targets a and b. */
@@ -27,8 +28,9 @@ interface Knobs {
   readonly pb?: number;
   readonly za?: string;
   readonly maxRequests?: number;
-  /** Source-ip table size, or 0 for no sticky sessions. */
+  /** Source-ip table size, or 0 for no sticky sessions, and where the table is kept. */
   readonly table?: number;
+  readonly store?: 'local' | 'cluster';
   /** A third target, c, and its weight. */
   readonly c?: boolean;
   readonly wc?: number;
@@ -47,7 +49,7 @@ upstreams:
   - name: u
     slow_start: ${k.slowStart ?? 0}
     circuit_breaker: { max_requests: ${k.maxRequests ?? 10} }
-${table > 0 ? `    sticky: { mode: source-ip, source_ip: { table_size: ${table}, idle_timeout: 600 } }\n` : ''}    targets:
+${table > 0 ? `    sticky: { mode: source-ip, source_ip: { table_size: ${table}, idle_timeout: 600, store: ${k.store ?? 'local'} } }\n` : ''}    targets:
       - { target: "10.0.0.1:80", weight: ${k.wa ?? 100}, zone: ${k.za ?? 'east'} }
       - { target: "10.0.0.2:80", weight: ${k.wb ?? 100}, priority: ${k.pb ?? 0} }
 ${k.c === true ? `      - { target: "10.0.0.3:80", weight: ${k.wc ?? 100} }\n` : ''}services:
@@ -175,6 +177,27 @@ describe('copy-on-swap: a prepared generation changes nothing in service', () =>
     );
     rt.install(off);
     assert.equal(rt.live.affinity.has('u'), false);
+    rt.close();
+  });
+
+  it('starts and stops sharing a source-ip table with the cluster only at install', () => {
+    const calls: string[] = [];
+    const share: AffinitySharing = {
+      attach: (name, _table, size) => void calls.push(`attach ${name} ${size}`),
+      detach: (name) => void calls.push(`detach ${name}`),
+    };
+    const clock = new ManualClock(1_000_000);
+    const logs = createLogs('silent', 'off', clock);
+    const rt = new Runtime(snap({ table: 4 }), { clock, rng: seededRng(1), logs, affinityShare: share });
+    calls.length = 0;
+    const p = rt.prepareNow(snap({ table: 4, store: 'cluster' }));
+    assert.deepEqual(calls, [], 'nothing is shared while the change is only prepared');
+    rt.install(p);
+    assert.deepEqual(calls, ['attach u 4']);
+    rt.abandon(rt.prepareNow(snap({ table: 4 })));
+    assert.deepEqual(calls, ['attach u 4'], 'an abandoned change back to local stops nothing');
+    rt.install(rt.prepareNow(snap({ table: 4 })));
+    assert.deepEqual(calls, ['attach u 4', 'detach u']);
     rt.close();
   });
 
