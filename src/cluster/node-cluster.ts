@@ -73,7 +73,7 @@ export interface ClusterSharing {
   readonly stickyKey: SharedStickyKey;
   /** `database` and the cluster fields of `/status`. */
   status(): { reachable: boolean; nodes: readonly string[]; health: Record<string, unknown> };
-  /** Leave the cluster: give up the leases, delete the heartbeat, close the connections. */
+  /** Leave the cluster: stop claiming probe rounds, delete the heartbeat, close the connections. */
   close(): Promise<void>;
 }
 

@@ -100,7 +100,12 @@ export class UpstreamHealth {
             this.activeResult(t, o);
           },
           successStatus: (s) => activeClass[s] === SUCCESS,
-          ...(share === undefined ? {} : { probes: (t, ms) => share.probes(name, t.target, ms) }),
+          ...(share === undefined
+            ? {}
+            : { probes: (t, ms, round) => share.probes(name, t.target, ms, round) }),
+          ...(share?.nextRound === undefined
+            ? {}
+            : { nextRound: (ms: number, after: number) => share.nextRound!(name, ms, after) }),
         })
       : null;
   }
