@@ -11,7 +11,9 @@
  *   once its heartbeat has expired (membership.ts) the standby is first and claims on time.
  * - **What is learnt** (probe outcomes, passive ejections, states set through the admin API) is
  *   published on the channel `<prefix>:health`; every other node applies it as if it were its own
- *   (UpstreamHealth.receive), and passes it on to its worker processes.
+ *   (UpstreamHealth.receive), and passes it on to its worker processes. The verdict each event led
+ *   to is recorded with it (verdicts.ts), and a node reads the verdicts in force once subscribed (at
+ *   start, before it serves, and after each reconnection).
  * - **Redis away** (not connected, or a claim not answered within the cluster timeout): this node
  *   probes every target itself, as a node alone, and logs the switch; back to claims when Redis
  *   answers.
@@ -22,10 +24,34 @@ import type { HealthEvent, HealthShare } from '../health/share.ts';
 import type { Membership } from './membership.ts';
 import { CLAIM, claimTtlMs, nextRound, phaseMs, ranking, STANDBYS, takeoverSlackMs } from './probe-rounds.ts';
 import { connectRedis, type Redis, ready } from './redis.ts';
+import {
+  PUBLISH_AND_RECORD,
+  READ,
+  type Verdict,
+  verdictEntry,
+  verdictEvents,
+  verdictField,
+} from './verdicts.ts';
 
 type Client = Redis & {
   fulcrumClaim(key: string, round: number, id: string, ttlMs: number): Promise<number>;
+  fulcrumRecord(
+    hash: string,
+    channel: string,
+    message: string,
+    field: string,
+    entry: string,
+  ): Promise<number>;
+  fulcrumVerdicts(hash: string): Promise<string[]>;
 };
+
+/** What a node gives its share: how to apply another node's event, and its own verdicts. */
+export interface ClusterHealthHooks {
+  /** Apply an event another node published (the node's HealthRegistry.receive). */
+  apply(e: HealthEvent): void;
+  /** The verdict this node holds for a target (HealthRegistry.verdict), or null if unknown. */
+  verdict(upstream: string, target: string): Verdict | null;
+}
 
 /** An event as this code publishes it (another version's or a stray message is dropped). */
 function wellFormed(e: unknown): e is HealthEvent {
@@ -68,8 +94,15 @@ export class ClusterHealth implements HealthShare {
   /** Probing every target alone since Redis went away. */
   private alone = false;
   private closed = false;
-  /** Applies an event another node published (the node's HealthRegistry.receive), once set. */
-  apply: (e: HealthEvent) => void = () => {};
+  /** Set by attach (the node exists once its share does). */
+  private hooks: ClusterHealthHooks | null = null;
+  private readonly verdicts: string;
+  /** Events received while the verdicts are read (applied after them), or null when not reading. */
+  private heldBack: HealthEvent[] | null = null;
+  /** Subscribed, but the verdicts not read yet (waiting for attach). */
+  private toRead = false;
+  private readonly firstRead: Promise<void>;
+  private firstReadDone: () => void = () => {};
   /** Probes this node made, by round claimed or alone (tests and status). */
   probed = 0;
   received = 0;
@@ -78,7 +111,68 @@ export class ClusterHealth implements HealthShare {
     this.deps = deps;
     this.client = deps.client as Client;
     this.client.defineCommand('fulcrumClaim', { numberOfKeys: 1, lua: CLAIM });
+    this.client.defineCommand('fulcrumRecord', { numberOfKeys: 1, lua: PUBLISH_AND_RECORD });
+    this.client.defineCommand('fulcrumVerdicts', { numberOfKeys: 1, lua: READ });
     this.channel = `${deps.prefix}:health`;
+    this.verdicts = `${deps.prefix}:health:verdicts`;
+    this.firstRead = new Promise((r) => {
+      this.firstReadDone = r;
+    });
+  }
+
+  /**
+   * Start applying what the other nodes publish, and the verdicts in force (read once subscribed,
+   * and again after each reconnection).
+   */
+  attach(hooks: ClusterHealthHooks): void {
+    this.hooks = hooks;
+    if (this.toRead) void this.readVerdicts();
+  }
+
+  /**
+   * Resolves once the verdicts in force were read and applied (or could not be: Redis away), or
+   * after the cluster timeout: a node waits for it before it serves.
+   */
+  verdictsRead(): Promise<void> {
+    if (!ready(this.client)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = this.deps.clock.setTimer(this.deps.timeoutMs, resolve, undefined);
+      void this.firstRead.then(() => {
+        this.deps.clock.clearTimer(t);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Read the verdicts hash and apply it, then the events that arrived meanwhile (an event published
+   * after the read must not be undone by it). Subscribed first, so nothing falls between.
+   */
+  private async readVerdicts(): Promise<void> {
+    const hooks = this.hooks;
+    if (hooks === null || this.closed) {
+      this.toRead = true;
+      return;
+    }
+    this.toRead = false;
+    if (this.heldBack === null) this.heldBack = [];
+    let applied = 0;
+    try {
+      const flat = await this.within(this.client.fulcrumVerdicts(this.verdicts));
+      for (const e of verdictEvents(flat, this.deps.membership.clusterNowMs())) {
+        hooks.apply(e);
+        this.local?.publish(e);
+        applied++;
+      }
+      if (applied > 0)
+        this.deps.log().info({ verdicts: applied }, "health: applied the cluster's verdicts in force");
+    } catch (err) {
+      this.deps.log().warn({ err: (err as Error).message }, "health: could not read the cluster's verdicts");
+    }
+    const during = this.heldBack;
+    this.heldBack = null;
+    for (const e of during) this.receive(e);
+    this.firstReadDone();
   }
 
   /** Subscribe to what the other nodes publish. */
@@ -89,7 +183,11 @@ export class ClusterHealth implements HealthShare {
     );
     if (this.closed) return sub.disconnect();
     this.subscriber = sub;
-    const subscribe = () => void sub.subscribe(this.channel).catch(() => {});
+    const subscribe = () =>
+      void sub.subscribe(this.channel).then(
+        () => this.readVerdicts(),
+        () => {},
+      );
     sub.on('ready', subscribe);
     if (ready(sub)) subscribe();
     sub.on('message', (channel: string, text: string) => {
@@ -176,11 +274,19 @@ export class ClusterHealth implements HealthShare {
     this.forward(e);
   }
 
-  /** An event from this node's worker (a passive ejection): to the other nodes only. */
+  /**
+   * An event made on this node (or by one of its workers): to the other nodes, with the verdict it
+   * led to recorded for nodes that join later, in one script (verdicts.ts).
+   */
   forward(e: HealthEvent): void {
     if (this.closed || !ready(this.client)) return;
-    const text = JSON.stringify({ n: this.deps.membership.nodeId, e });
-    this.client.publish(this.channel, text).catch(() => {});
+    const me = this.deps.membership.nodeId;
+    const text = JSON.stringify({ n: me, e });
+    const v = this.hooks?.verdict(e.upstream, e.target) ?? null;
+    const entry = verdictEntry(e, v, me, this.deps.membership.clusterNowMs());
+    this.client
+      .fulcrumRecord(this.verdicts, this.channel, text, verdictField(e.upstream, e.target), entry)
+      .catch(() => {});
   }
 
   private message(text: string): void {
@@ -192,8 +298,14 @@ export class ClusterHealth implements HealthShare {
     }
     if (m.n === this.deps.membership.nodeId || !wellFormed(m.e)) return;
     this.received++;
-    this.apply(m.e);
-    this.local?.publish(m.e);
+    if (this.heldBack === null && this.hooks !== null) return this.receive(m.e);
+    this.heldBack ??= [];
+    this.heldBack.push(m.e);
+  }
+
+  private receive(e: HealthEvent): void {
+    this.hooks?.apply(e);
+    this.local?.publish(e);
   }
 
   /** What `/status` shows under `cluster.health`. */
