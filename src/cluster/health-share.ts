@@ -33,6 +33,9 @@ import {
   verdictField,
 } from './verdicts.ts';
 
+/** How long a starting node waits for the verdicts in force at most (or the cluster timeout). */
+const VERDICTS_WAIT_MS = 2_000;
+
 type Client = Redis & {
   fulcrumClaim(key: string, round: number, id: string, ttlMs: number): Promise<number>;
   fulcrumRecord(
@@ -101,6 +104,12 @@ export class ClusterHealth implements HealthShare {
   private heldBack: HealthEvent[] | null = null;
   /** Subscribed, but the verdicts not read yet (waiting for attach). */
   private toRead = false;
+  /**
+   * Whether the verdicts in force were read (or could not be): until then this node claims no
+   * round, lest it probe a target the cluster holds out, find it answering, and bring it back
+   * everywhere before its own verdict says so.
+   */
+  private verdictsKnown = false;
   private readonly firstRead: Promise<void>;
   private firstReadDone: () => void = () => {};
   /** Probes this node made, by round claimed or alone (tests and status). */
@@ -136,7 +145,18 @@ export class ClusterHealth implements HealthShare {
   verdictsRead(): Promise<void> {
     if (!ready(this.client)) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = this.deps.clock.setTimer(this.deps.timeoutMs, resolve, undefined);
+      const t = this.deps.clock.setTimer(
+        Math.max(this.deps.timeoutMs, VERDICTS_WAIT_MS),
+        () => {
+          if (!this.verdictsKnown)
+            this.deps
+              .log()
+              .warn("health: the cluster's verdicts were not read in time: probing without them");
+          this.verdictsKnown = true;
+          resolve();
+        },
+        undefined,
+      );
       void this.firstRead.then(() => {
         this.deps.clock.clearTimer(t);
         resolve();
@@ -172,6 +192,7 @@ export class ClusterHealth implements HealthShare {
     const during = this.heldBack;
     this.heldBack = null;
     for (const e of during) this.receive(e);
+    this.verdictsKnown = true;
     this.firstReadDone();
   }
 
@@ -186,7 +207,7 @@ export class ClusterHealth implements HealthShare {
     const subscribe = () =>
       void sub.subscribe(this.channel).then(
         () => this.readVerdicts(),
-        () => {},
+        () => this.readVerdicts(),
       );
     sub.on('ready', subscribe);
     if (ready(sub)) subscribe();
@@ -211,6 +232,7 @@ export class ClusterHealth implements HealthShare {
     const key = `${this.deps.prefix}:hc:${upstream}:${target}:${intervalMs}`;
     const me = this.deps.membership.nodeId;
     if (!ready(this.client)) return this.probeAlone('not connected');
+    if (!this.verdictsKnown) return this.sharing(false);
     const rank = ranking(this.deps.membership.live(), key).indexOf(me);
     if (rank > STANDBYS) {
       this.held.delete(key);

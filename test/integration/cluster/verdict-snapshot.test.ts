@@ -105,7 +105,7 @@ services:
     assert.deepEqual(
       bodies.filter((x) => x !== 'good' && x !== 'fine'),
       [],
-      `bodies: ${bodies.join(' ')}`,
+      `bodies: ${bodies.join(' ')}; B: ${JSON.stringify(b.logs.filter((l) => /health|verdict|started/.test(String(l.msg))).map((l) => [l.time, l.msg, l.verdicts]))}`,
     );
     const s = (await admin(`http://127.0.0.1:${b.adminPort}`, 'GET', '/status')).body as Status;
     const state = (u: string, t: TestUpstream) =>
