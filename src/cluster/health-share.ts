@@ -2,88 +2,58 @@
  * Health probing shared by the nodes of a cluster (the HealthShare of src/health/share.ts, between
  * nodes): each target is probed once per interval by one node of the cluster, not by every node.
  *
- * - **Who probes**: each target (upstream, target, interval) has a preferred node, chosen by
- *   rendezvous hashing over the live nodes (membership.ts), so the targets spread evenly and only
- *   the targets of a node that comes or goes move. Probing needs a **lease** in Redis,
- *   `<prefix>:hc:<upstream>:<target>:<interval>`, holding the prober's id for one interval plus a
- *   grace: its holder renews it at each round; another node takes it only when it is free. So two
- *   nodes never probe a target in one interval, whatever their views of the membership.
- * - **Handing over**: a holder that is no longer the preferred node (a node joined) hands the lease
- *   over (`><node>`): only that node may take it, at its next round, or anyone once it expires.
- * - **A node that dies**: its leases expire one interval (plus grace) after its last probe, and the
- *   first live node whose round comes next takes each one; they settle on their new preferred
- *   nodes once the dead node's heartbeat has expired (LIVE_MS).
+ * - **When and who** (probe-rounds.ts): every node runs an upstream's probing rounds at the same
+ *   instants of the cluster's time; in each round a target is probed by the node that claims the
+ *   round first in Redis (`<prefix>:hc:<upstream>:<target>:<interval>` holds the last round claimed
+ *   and by whom; a claim of that round or an earlier one is refused). The live nodes are ranked per
+ *   target by rendezvous hashing: the first claims at the round's start, the standbys a slack later.
+ * - **A node that dies**: its targets' next round is claimed by their standby, one slack late;
+ *   once its heartbeat has expired (membership.ts) the standby is first and claims on time.
  * - **What is learnt** (probe outcomes, passive ejections, states set through the admin API) is
  *   published on the channel `<prefix>:health`; every other node applies it as if it were its own
- *   (UpstreamHealth.receive), and passes it on to its worker processes.
- * - **Redis away** (not connected, or a lease not answered within the cluster timeout): this node
- *   probes every target itself, as a node alone, and logs the switch; back to leases when Redis
+ *   (UpstreamHealth.receive), and passes it on to its worker processes. The verdict each event led
+ *   to is recorded with it (verdicts.ts), and a node reads the verdicts in force once subscribed (at
+ *   start, before it serves, and after each reconnection).
+ * - **Redis away** (not connected, or a claim not answered within the cluster timeout): this node
+ *   probes every target itself, as a node alone, and logs the switch; back to claims when Redis
  *   answers.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { HealthEvent, HealthShare } from '../health/share.ts';
 import type { Membership } from './membership.ts';
+import { CLAIM, claimTtlMs, nextRound, phaseMs, ranking, STANDBYS, takeoverSlackMs } from './probe-rounds.ts';
 import { connectRedis, type Redis, ready } from './redis.ts';
+import {
+  PUBLISH_AND_RECORD,
+  READ,
+  type Verdict,
+  verdictEntry,
+  verdictEvents,
+  verdictField,
+} from './verdicts.ts';
 
-/** KEYS: lease. ARGV: node id, ttl ms. 1 when this node holds the lease now. */
-const ACQUIRE = `
-local h = redis.call('GET', KEYS[1])
-if h == false or h == ARGV[1] or h == '>' .. ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-`;
-
-/** KEYS: lease. ARGV: node id, the node it goes to, ttl ms. */
-const HAND_OVER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], '>' .. ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-`;
-
-/** KEYS: lease. ARGV: node id. */
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
+/** How long a starting node waits for the verdicts in force at most (or the cluster timeout). */
+const VERDICTS_WAIT_MS = 2_000;
 
 type Client = Redis & {
-  fulcrumLease(key: string, id: string, ttlMs: number): Promise<number>;
-  fulcrumHandOver(key: string, id: string, to: string, ttlMs: number): Promise<number>;
-  fulcrumRelease(key: string, id: string): Promise<number>;
+  fulcrumClaim(key: string, round: number, id: string, ttlMs: number): Promise<number>;
+  fulcrumRecord(
+    hash: string,
+    channel: string,
+    message: string,
+    field: string,
+    entry: string,
+  ): Promise<number>;
+  fulcrumVerdicts(hash: string): Promise<string[]>;
 };
 
-/** The grace a lease lasts past its interval: the holder's next round may be late by this much. */
-export function leaseTtlMs(intervalMs: number): number {
-  return intervalMs + Math.max(100, Math.round(intervalMs / 4));
-}
-
-/** FNV-1a of a string, mixed (the rendezvous weight of a node for a key). */
-function weight(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
-}
-
-/** The node of `nodes` a key prefers (highest random weight). */
-export function preferred(nodes: readonly string[], key: string): string {
-  let best = nodes[0]!;
-  let w = -1;
-  for (const n of nodes) {
-    const x = weight(`${n}\n${key}`);
-    if (x > w || (x === w && n < best)) {
-      w = x;
-      best = n;
-    }
-  }
-  return best;
+/** What a node gives its share: how to apply another node's event, and its own verdicts. */
+export interface ClusterHealthHooks {
+  /** Apply an event another node published (the node's HealthRegistry.receive). */
+  apply(e: HealthEvent): void;
+  /** The verdict this node holds for a target (HealthRegistry.verdict), or null if unknown. */
+  verdict(upstream: string, target: string): Verdict | null;
 }
 
 /** An event as this code publishes it (another version's or a stray message is dropped). */
@@ -122,24 +92,108 @@ export class ClusterHealth implements HealthShare {
   private readonly channel: string;
   /** The node's worker processes (their share), when it has some: events go to them too. */
   private local: HealthShare | null = null;
-  /** Leases this node believes it holds. */
-  private readonly held = new Set<string>();
+  /** The targets (claim keys) this node probed in its last round of them, with that round. */
+  private readonly held = new Map<string, number>();
   /** Probing every target alone since Redis went away. */
   private alone = false;
   private closed = false;
-  /** Applies an event another node published (the node's HealthRegistry.receive), once set. */
-  apply: (e: HealthEvent) => void = () => {};
-  /** Probes this node made, by lease held or alone (tests and status). */
+  /** Set by attach (the node exists once its share does). */
+  private hooks: ClusterHealthHooks | null = null;
+  private readonly verdicts: string;
+  /** Events received while the verdicts are read (applied after them), or null when not reading. */
+  private heldBack: HealthEvent[] | null = null;
+  /** Subscribed, but the verdicts not read yet (waiting for attach). */
+  private toRead = false;
+  /**
+   * Whether the verdicts in force were read (or could not be): until then this node claims no
+   * round, lest it probe a target the cluster holds out, find it answering, and bring it back
+   * everywhere before its own verdict says so.
+   */
+  private verdictsKnown = false;
+  private readonly firstRead: Promise<void>;
+  private firstReadDone: () => void = () => {};
+  /** Probes this node made, by round claimed or alone (tests and status). */
   probed = 0;
   received = 0;
 
   constructor(deps: ClusterHealthDeps) {
     this.deps = deps;
     this.client = deps.client as Client;
-    this.client.defineCommand('fulcrumLease', { numberOfKeys: 1, lua: ACQUIRE });
-    this.client.defineCommand('fulcrumHandOver', { numberOfKeys: 1, lua: HAND_OVER });
-    this.client.defineCommand('fulcrumRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.client.defineCommand('fulcrumClaim', { numberOfKeys: 1, lua: CLAIM });
+    this.client.defineCommand('fulcrumRecord', { numberOfKeys: 1, lua: PUBLISH_AND_RECORD });
+    this.client.defineCommand('fulcrumVerdicts', { numberOfKeys: 1, lua: READ });
     this.channel = `${deps.prefix}:health`;
+    this.verdicts = `${deps.prefix}:health:verdicts`;
+    this.firstRead = new Promise((r) => {
+      this.firstReadDone = r;
+    });
+  }
+
+  /**
+   * Start applying what the other nodes publish, and the verdicts in force (read once subscribed,
+   * and again after each reconnection).
+   */
+  attach(hooks: ClusterHealthHooks): void {
+    this.hooks = hooks;
+    if (this.toRead) void this.readVerdicts();
+  }
+
+  /**
+   * Resolves once the verdicts in force were read and applied (or could not be: Redis away), or
+   * after the cluster timeout: a node waits for it before it serves.
+   */
+  verdictsRead(): Promise<void> {
+    if (!ready(this.client)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = this.deps.clock.setTimer(
+        Math.max(this.deps.timeoutMs, VERDICTS_WAIT_MS),
+        () => {
+          if (!this.verdictsKnown)
+            this.deps
+              .log()
+              .warn("health: the cluster's verdicts were not read in time: probing without them");
+          this.verdictsKnown = true;
+          resolve();
+        },
+        undefined,
+      );
+      void this.firstRead.then(() => {
+        this.deps.clock.clearTimer(t);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Read the verdicts hash and apply it, then the events that arrived meanwhile (an event published
+   * after the read must not be undone by it). Subscribed first, so nothing falls between.
+   */
+  private async readVerdicts(): Promise<void> {
+    const hooks = this.hooks;
+    if (hooks === null || this.closed) {
+      this.toRead = true;
+      return;
+    }
+    this.toRead = false;
+    if (this.heldBack === null) this.heldBack = [];
+    let applied = 0;
+    try {
+      const flat = await this.within(this.client.fulcrumVerdicts(this.verdicts));
+      for (const e of verdictEvents(flat, this.deps.membership.clusterNowMs())) {
+        hooks.apply(e);
+        this.local?.publish(e);
+        applied++;
+      }
+      if (applied > 0)
+        this.deps.log().info({ verdicts: applied }, "health: applied the cluster's verdicts in force");
+    } catch (err) {
+      this.deps.log().warn({ err: (err as Error).message }, "health: could not read the cluster's verdicts");
+    }
+    const during = this.heldBack;
+    this.heldBack = null;
+    for (const e of during) this.receive(e);
+    this.verdictsKnown = true;
+    this.firstReadDone();
   }
 
   /** Subscribe to what the other nodes publish. */
@@ -150,7 +204,11 @@ export class ClusterHealth implements HealthShare {
     );
     if (this.closed) return sub.disconnect();
     this.subscriber = sub;
-    const subscribe = () => void sub.subscribe(this.channel).catch(() => {});
+    const subscribe = () =>
+      void sub.subscribe(this.channel).then(
+        () => this.readVerdicts(),
+        () => this.readVerdicts(),
+      );
     sub.on('ready', subscribe);
     if (ready(sub)) subscribe();
     sub.on('message', (channel: string, text: string) => {
@@ -163,21 +221,29 @@ export class ClusterHealth implements HealthShare {
     this.local = local;
   }
 
-  async probes(upstream: string, target: string, intervalMs: number): Promise<boolean> {
+  /** The next round of an upstream's loop (the same instants on every node: probe-rounds.ts). */
+  nextRound(upstream: string, intervalMs: number, after: number): { round: number; waitMs: number } {
+    const now = this.deps.membership.clusterNowMs();
+    return nextRound(now, intervalMs, phaseMs(upstream, intervalMs), after);
+  }
+
+  async probes(upstream: string, target: string, intervalMs: number, round?: number): Promise<boolean> {
     if (this.closed) return false;
     const key = `${this.deps.prefix}:hc:${upstream}:${target}:${intervalMs}`;
     const me = this.deps.membership.nodeId;
     if (!ready(this.client)) return this.probeAlone('not connected');
-    const ttl = leaseTtlMs(intervalMs);
+    if (!this.verdictsKnown) return this.sharing(false);
+    const rank = ranking(this.deps.membership.live(), key).indexOf(me);
+    if (rank > STANDBYS) {
+      this.held.delete(key);
+      return this.sharing(false);
+    }
+    const r = round ?? this.nextRound(upstream, intervalMs, -1).round - 1;
+    if (rank > 0) await this.pause(rank * takeoverSlackMs(intervalMs));
+    if (this.closed) return false;
     try {
-      const want = preferred(this.deps.membership.live(), key);
-      if (want !== me && this.held.has(key)) {
-        this.held.delete(key);
-        await this.within(this.client.fulcrumHandOver(key, me, want, ttl));
-        return this.sharing(false);
-      }
-      const got = (await this.within(this.client.fulcrumLease(key, me, ttl))) === 1;
-      if (got) this.held.add(key);
+      const got = (await this.within(this.client.fulcrumClaim(key, r, me, claimTtlMs(intervalMs)))) === 1;
+      if (got) this.held.set(key, r);
       else this.held.delete(key);
       return this.sharing(got);
     } catch (err) {
@@ -185,7 +251,11 @@ export class ClusterHealth implements HealthShare {
     }
   }
 
-  /** A lease answered: probing is shared (again). */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => this.deps.clock.setTimer(ms, resolve, undefined));
+  }
+
+  /** A claim answered: probing is shared (again). */
   private sharing(mine: boolean): boolean {
     if (this.alone) {
       this.alone = false;
@@ -207,7 +277,7 @@ export class ClusterHealth implements HealthShare {
 
   private within<T>(p: Promise<T>): Promise<T> {
     return new Promise((resolve, reject) => {
-      const t = this.deps.clock.setTimer(this.deps.timeoutMs, reject, new Error('lease: no answer in time'));
+      const t = this.deps.clock.setTimer(this.deps.timeoutMs, reject, new Error('claim: no answer in time'));
       p.then(
         (v) => {
           this.deps.clock.clearTimer(t);
@@ -226,11 +296,19 @@ export class ClusterHealth implements HealthShare {
     this.forward(e);
   }
 
-  /** An event from this node's worker (a passive ejection): to the other nodes only. */
+  /**
+   * An event made on this node (or by one of its workers): to the other nodes, with the verdict it
+   * led to recorded for nodes that join later, in one script (verdicts.ts).
+   */
   forward(e: HealthEvent): void {
     if (this.closed || !ready(this.client)) return;
-    const text = JSON.stringify({ n: this.deps.membership.nodeId, e });
-    this.client.publish(this.channel, text).catch(() => {});
+    const me = this.deps.membership.nodeId;
+    const text = JSON.stringify({ n: me, e });
+    const v = this.hooks?.verdict(e.upstream, e.target) ?? null;
+    const entry = verdictEntry(e, v, me, this.deps.membership.clusterNowMs());
+    this.client
+      .fulcrumRecord(this.verdicts, this.channel, text, verdictField(e.upstream, e.target), entry)
+      .catch(() => {});
   }
 
   private message(text: string): void {
@@ -242,8 +320,14 @@ export class ClusterHealth implements HealthShare {
     }
     if (m.n === this.deps.membership.nodeId || !wellFormed(m.e)) return;
     this.received++;
-    this.apply(m.e);
-    this.local?.publish(m.e);
+    if (this.heldBack === null && this.hooks !== null) return this.receive(m.e);
+    this.heldBack ??= [];
+    this.heldBack.push(m.e);
+  }
+
+  private receive(e: HealthEvent): void {
+    this.hooks?.apply(e);
+    this.local?.publish(e);
   }
 
   /** What `/status` shows under `cluster.health`. */
@@ -256,12 +340,9 @@ export class ClusterHealth implements HealthShare {
     };
   }
 
-  /** Give up the leases held (the others take them at their next round) and stop listening. */
+  /** Stop claiming (the standbys take the next rounds) and stop listening. */
   async close(): Promise<void> {
     this.closed = true;
-    const me = this.deps.membership.nodeId;
-    if (ready(this.client))
-      await Promise.all([...this.held].map((k) => this.client.fulcrumRelease(k, me).catch(() => 0)));
     this.held.clear();
     this.subscriber?.disconnect();
   }

@@ -9,6 +9,10 @@
  *
  * A node that stops leaves (its key and its entry are deleted); a node killed is dropped by the
  * others once LIVE_MS has passed without its heartbeat.
+ *
+ * The heartbeat also reads Redis's clock, from which the node keeps its estimate of the cluster's
+ * time (clusterNowMs): the nodes' probing rounds start at the same instants of that time
+ * (probe-rounds.ts), whatever their own clocks say.
  */
 import process from 'node:process';
 import type { Logger } from 'pino';
@@ -19,17 +23,24 @@ import { type Redis, ready } from './redis.ts';
 export const HEARTBEAT_MS = 500;
 /** A node not heard from for this long is not live (its key expires then too). */
 export const LIVE_MS = 2 * HEARTBEAT_MS;
+/** Heartbeats after which the clock offset is measured afresh, however slow that heartbeat. */
+const OFFSET_REFRESH_BEATS = 120;
 /** Entries of nodes gone for this long are removed from the sorted set. */
 const FORGET_MS = 60_000;
 
-/** KEYS: node key, nodes set. ARGV: node id, live ms, forget ms, info. Returns the live ids. */
+/**
+ * KEYS: node key, nodes set. ARGV: node id, live ms, forget ms, info. Returns Redis's time (ms),
+ * then the live ids.
+ */
 const HEARTBEAT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
-return redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[2]), '+inf')
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[2]), '+inf')
+table.insert(live, 1, tostring(now))
+return live
 `;
 
 type Client = Redis & {
@@ -55,6 +66,10 @@ export class Membership {
   private nodes: readonly string[];
   private first: Promise<void>;
   private firstDone: () => void = () => {};
+  /** Redis's clock minus this node's (ms), as the quickest heartbeat measured it. */
+  private offsetMs = 0;
+  /** The round trip of the heartbeat `offsetMs` comes from (the estimate is within half of it). */
+  private offsetRttMs = Number.POSITIVE_INFINITY;
   /** Heartbeats answered (tests wait on it). */
   beats = 0;
   /** Called with the number of live nodes when it changes (a primary tells its workers). */
@@ -88,6 +103,11 @@ export class Membership {
     });
   }
 
+  /** The cluster's time (Redis's clock, estimated), in ms since the epoch. */
+  clusterNowMs(): number {
+    return this.clock.nowMs() + this.offsetMs;
+  }
+
   /** The live nodes last read, sorted by id. */
   live(): readonly string[] {
     return this.nodes;
@@ -102,7 +122,8 @@ export class Membership {
     if (this.closed) return;
     if (ready(this.client)) {
       try {
-        const ids = await this.client.fulcrumHeartbeat(
+        const sent = this.clock.nowMs();
+        const [time, ...ids] = await this.client.fulcrumHeartbeat(
           `${this.prefix}:node:${this.nodeId}`,
           `${this.prefix}:nodes`,
           this.nodeId,
@@ -110,6 +131,7 @@ export class Membership {
           FORGET_MS,
           JSON.stringify({ pid: process.pid, at: this.clock.nowMs() }),
         );
+        this.measure(sent, Number(time), this.clock.nowMs());
         const next = [...ids].sort();
         if (!next.includes(this.nodeId)) next.push(this.nodeId);
         const changed = next.join('\n') !== this.nodes.join('\n');
@@ -123,6 +145,19 @@ export class Membership {
       }
     }
     if (!this.closed) this.timer = this.clock.setTimer(HEARTBEAT_MS, () => void this.beat(), null);
+  }
+
+  /**
+   * Keep the offset to Redis's clock from the quickest round trip (the tightest bound), unless the
+   * one kept is a minute old in heartbeats: clocks drift, so a fresh, slower sample replaces it.
+   */
+  private measure(sent: number, redisMs: number, received: number): void {
+    if (!Number.isFinite(redisMs)) return;
+    const rtt = received - sent;
+    if (rtt <= this.offsetRttMs || this.beats % OFFSET_REFRESH_BEATS === 0) {
+      this.offsetRttMs = rtt;
+      this.offsetMs = redisMs - (sent + received) / 2;
+    }
   }
 
   /** Stop heartbeating and leave: the others drop this node at their next heartbeat. */

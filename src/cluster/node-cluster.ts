@@ -18,6 +18,7 @@ import { FileStore } from '../store/file-store.ts';
 import { ClusterHealth } from './health-share.ts';
 import { Membership } from './membership.ts';
 import { connectRedis, ready, whenReady } from './redis.ts';
+import { SharedStickyKey } from './sticky-key.ts';
 
 /** The cache file's name beside the configuration file, when `cluster.cache_file` is unset. */
 export const CLUSTER_CACHE_FILE = 'fulcrum.cluster-cache.json';
@@ -68,16 +69,19 @@ export async function openClusterStore(o: {
 export interface ClusterSharing {
   readonly membership: Membership;
   readonly health: ClusterHealth;
+  /** The default key of sticky cookies, one for the cluster (sticky-key.ts). */
+  readonly stickyKey: SharedStickyKey;
   /** `database` and the cluster fields of `/status`. */
   status(): { reachable: boolean; nodes: readonly string[]; health: Record<string, unknown> };
-  /** Leave the cluster: give up the leases, delete the heartbeat, close the connections. */
+  /** Leave the cluster: stop claiming probe rounds, delete the heartbeat, close the connections. */
   close(): Promise<void>;
 }
 
 /**
- * Join the cluster of `store`: heartbeat (membership.ts) and share health probing
- * (health-share.ts), on a connection of their own. Waits for the first heartbeat when Redis
- * answers, so that the first probing round already knows the other nodes.
+ * Join the cluster of `store`: heartbeat (membership.ts), share health probing (health-share.ts)
+ * and the default sticky key (sticky-key.ts), on a connection of their own. Waits for the first
+ * heartbeat when Redis answers, so that the first probing round already knows the other nodes, and
+ * for the sticky key, so that the first cookie is signed with the cluster's.
  */
 export async function openClusterSharing(store: ClusterStore, clock: Clock): Promise<ClusterSharing> {
   const spec = store.spec;
@@ -96,14 +100,17 @@ export async function openClusterSharing(store: ClusterStore, clock: Clock): Pro
     clock,
     log,
   });
+  const stickyKey = new SharedStickyKey({ client, prefix: spec.prefix, log });
   if (store.available() && (await whenReady(client, spec.timeoutMs))) {
     membership.start();
     await membership.firstBeat(spec.timeoutMs);
   } else membership.start();
+  await stickyKey.sync();
   await health.start();
   return {
     membership,
     health,
+    stickyKey,
     status: () => ({ reachable: ready(client), nodes: membership.live(), health: health.status() }),
     async close() {
       await health.close();

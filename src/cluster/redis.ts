@@ -1,5 +1,5 @@
 /**
- * Connections to Redis for the cluster (the config store, membership, health leases, rate limits),
+ * Connections to Redis for the cluster (the config store, membership, health probe claims, rate limits),
  * through ioredis: the maintained Node client, with reconnection, pipelining and script caching
  * (EVALSHA with a fallback to EVAL) built in.
  *

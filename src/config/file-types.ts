@@ -652,7 +652,7 @@ export interface UpstreamConfig {
       method?: 'GET' | 'HEAD';
       /** Fulcrum extension (HAProxy `http-check expect string`/`rstring`): the response body must contain this text, or match this regular expression when it starts with `~`; only the first 64 KiB are read. A success status whose body does not match is an HTTP failure. Not with `method: HEAD`. */
       http_body?: string;
-      /** Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out. */
+      /** Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out. Not used by the nodes of a cluster, which probe on one schedule (docs/cluster.md). */
       jitter?: number;
       /** Fulcrum extension (HAProxy `tcp-check send`): bytes a `tcp` probe sends once connected; UTF-8 text with the escapes \r \n \t \0 \\ and \xHH. */
       tcp_send?: string;

@@ -174,7 +174,7 @@ export const healthchecksSchema: S = obj(
           'Fulcrum extension (HAProxy `http-check expect string`/`rstring`): the response body must contain this text, or match this regular expression when it starts with `~`; only the first 64 KiB are read. A success status whose body does not match is an HTTP failure. Not with `method: HEAD`.',
       },
       jitter: num(
-        "Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out.",
+        "Fulcrum extension (Envoy `interval_jitter`): seconds; each wait between probes gets a random extra in [0, jitter), so that many nodes' probes spread out. Not used by the nodes of a cluster, which probe on one schedule (docs/cluster.md).",
         0,
         65535,
         0,

@@ -25,7 +25,7 @@ export interface StickyCookieSpec {
 export interface StickySpec {
   readonly mode: 'cookie' | 'source-ip';
   readonly cookie: StickyCookieSpec;
-  /** The HMAC key of the cookie, or '' for a random key made once per process. */
+  /** The HMAC key of the cookie, or '' for the node's default key (one per cluster: docs/cluster.md). */
   readonly secret: string;
   /** source-ip: most client addresses remembered, and how long an unused one is kept (ms). */
   readonly tableSize: number;

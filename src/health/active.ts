@@ -23,7 +23,13 @@ export interface ActiveHost {
    * Whether this process probes the target this round (src/health/share.ts); absent: always. When
    * false, another process probes it and its outcome arrives through the share.
    */
-  probes?(t: TargetState, intervalMs: number): boolean | Promise<boolean>;
+  probes?(t: TargetState, intervalMs: number, round: number): boolean | Promise<boolean>;
+  /**
+   * When the next round starts, after round `after` (-1 before the first): the rounds of a
+   * cluster's nodes start at the same instants (src/cluster/probe-rounds.ts). Absent: each round
+   * waits the interval (and jitter) after the last one began, and the first starts at once.
+   */
+  nextRound?(intervalMs: number, after: number): { round: number; waitMs: number };
 }
 
 /**
@@ -61,8 +67,13 @@ export class ActiveChecker {
   }
 
   start(): void {
-    if (this.spec.healthy.intervalMs > 0) this.loop('healthy', this.spec.healthy.intervalMs);
-    if (this.spec.unhealthy.intervalMs > 0) this.loop('unhealthy', this.spec.unhealthy.intervalMs);
+    for (const which of ['healthy', 'unhealthy'] as const) {
+      const intervalMs = this.spec[which].intervalMs;
+      if (intervalMs <= 0) continue;
+      const first = this.host.nextRound?.(intervalMs, -1);
+      if (first === undefined) this.loop(which, intervalMs, -1);
+      else this.wait(first.waitMs, which, intervalMs, first.round);
+    }
   }
 
   stop(): void {
@@ -78,31 +89,64 @@ export class ActiveChecker {
     return this.timers.size + this.running.size;
   }
 
-  private loop(which: 'healthy' | 'unhealthy', intervalMs: number): void {
+  private loop(which: 'healthy' | 'unhealthy', intervalMs: number, round: number): void {
     const begun = this.clock.monoMs();
-    void this.round(which, intervalMs).then(() => {
+    void this.round(which, intervalMs, round).then(() => {
       if (this.stopped) return;
       this.rounds[which]++;
+      const next = this.host.nextRound?.(intervalMs, round);
+      if (next !== undefined) return this.wait(next.waitMs, which, intervalMs, next.round);
       const wait = nextWaitMs(intervalMs, this.clock.monoMs() - begun, this.spec.jitterMs, this.rng);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        if (!this.stopped) this.loop(which, intervalMs);
-      }, wait);
-      timer.unref();
-      this.timers.add(timer);
+      this.wait(wait, which, intervalMs, -1);
     });
   }
 
-  /** Probe every target in the loop's state, `concurrency` at a time. */
-  private async round(which: 'healthy' | 'unhealthy', intervalMs: number): Promise<void> {
-    const queue = this.host.targets().filter((t) => t.health === which);
-    let next = 0;
+  private wait(ms: number, which: 'healthy' | 'unhealthy', intervalMs: number, round: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) this.loop(which, intervalMs, round);
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  /**
+   * Probe every target in the loop's state that this process probes this round, `concurrency` at a
+   * time. Whether it does (the gate) is asked for all of them at once, and each is probed as soon as
+   * its answer comes: a cluster's gate may wait before claiming a target (a standby's slack), and
+   * that wait must not hold back the targets decided already.
+   */
+  private async round(which: 'healthy' | 'unhealthy', intervalMs: number, round: number): Promise<void> {
+    const targets = this.host.targets().filter((t) => t.health === which);
     const gate = this.host.probes;
+    const queue: TargetState[] = [];
+    let undecided = 0;
+    const waiting: (() => void)[] = [];
+    const decided = (t: TargetState, ok: boolean) => {
+      undecided--;
+      if (ok) queue.push(t);
+      for (const w of waiting.splice(0)) w();
+    };
+    for (const t of targets) {
+      const ok = gate === undefined ? true : gate.call(this.host, t, intervalMs, round);
+      if (typeof ok === 'boolean') {
+        if (ok) queue.push(t);
+        continue;
+      }
+      undecided++;
+      ok.then(
+        (yes) => decided(t, yes),
+        () => decided(t, false),
+      );
+    }
     const worker = async (): Promise<void> => {
-      while (next < queue.length && !this.stopped) {
-        const t = queue[next++]!;
-        if (gate !== undefined && !(await gate.call(this.host, t, intervalMs))) continue;
-        if (this.stopped) return;
+      while (!this.stopped) {
+        const t = queue.shift();
+        if (t === undefined) {
+          if (undecided === 0) return;
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          continue;
+        }
         const p = startProbe(this.spec, this.hostHeader, t, this.host.successStatus);
         this.running.add(p);
         const o = await p.result;
@@ -110,7 +154,7 @@ export class ActiveChecker {
         if (!this.stopped) this.host.result(t, o);
       }
     };
-    const n = Math.min(this.spec.concurrency, queue.length);
+    const n = Math.min(this.spec.concurrency, targets.length);
     const workers: Promise<void>[] = [];
     for (let i = 0; i < n; i++) workers.push(worker());
     await Promise.all(workers);

@@ -129,6 +129,17 @@ export class HealthRegistry {
     if (t.healthy !== want) t.setHealthy(want);
   }
 
+  /** A target's verdict now (what a cluster records for nodes that join), or null if unknown. */
+  verdict(
+    upstream: string,
+    target: string,
+  ): { health: 'healthy' | 'unhealthy'; draining: boolean; ejectedForMs: number | null } | null {
+    const t = this.all.get(upstream)?.find((x) => x.target === target);
+    if (t === undefined) return null;
+    const left = this.upstreams.get(upstream)?.ejectionLeftMs(t) ?? null;
+    return { health: t.health, draining: t.draining, ejectedForMs: left };
+  }
+
   /** Every target's verdict now, for a process that starts late (sent to it as `state` events). */
   verdicts(upstreams: Iterable<HealthUpstream>): HealthEvent[] {
     const out: HealthEvent[] = [];

@@ -30,9 +30,17 @@ export type HealthEvent =
 export interface HealthShare {
   /**
    * Whether this process probes the target in this round of the loop whose interval is given; when
-   * false another one does, and its outcome arrives through HealthRegistry.receive.
+   * false another one does, and its outcome arrives through HealthRegistry.receive. `round` is the
+   * number nextRound gave, when the share has one.
    */
-  probes(upstream: string, target: string, intervalMs: number): boolean | Promise<boolean>;
+  probes(upstream: string, target: string, intervalMs: number, round?: number): boolean | Promise<boolean>;
+  /**
+   * When the next round of an upstream's loop starts, after round `after` (-1 at first): a share
+   * whose processes probe on one schedule (a cluster's) has them all start their rounds at the same
+   * instants. Absent: each loop waits its interval (and jitter) after its last round, the first
+   * round at once.
+   */
+  nextRound?(upstream: string, intervalMs: number, after: number): { round: number; waitMs: number };
   /** An outcome probed here, an ejection decided here, or a state set here, for the others. */
   publish(e: HealthEvent): void;
   /**

@@ -63,6 +63,8 @@ export class UpstreamHealth {
   private readonly deps: HealthDeps;
   private readonly counters = new Map<TargetState, Counters>();
   private readonly ejectTimers = new Map<TargetState, NodeJS.Timeout>();
+  /** When each running ejection timer fires (clock.monoMs()). */
+  private readonly ejectEnds = new Map<TargetState, number>();
   /** When each target last came back (clock.monoMs()), to forget old ejections. */
   private readonly returnedAt = new Map<TargetState, number>();
   private readonly activeClass: Uint8Array;
@@ -96,11 +98,17 @@ export class UpstreamHealth {
       ? new ActiveChecker(a, u.hostHeader, deps, {
           targets: () => this.targets,
           result: (t, o) => {
-            share?.publish({ kind: 'active', upstream: name, target: t.target, outcome: o });
+            // Counted first: a cluster's share records the verdict the outcome led to (with it).
             this.activeResult(t, o);
+            share?.publish({ kind: 'active', upstream: name, target: t.target, outcome: o });
           },
           successStatus: (s) => activeClass[s] === SUCCESS,
-          ...(share === undefined ? {} : { probes: (t, ms) => share.probes(name, t.target, ms) }),
+          ...(share === undefined
+            ? {}
+            : { probes: (t, ms, round) => share.probes(name, t.target, ms, round) }),
+          ...(share?.nextRound === undefined
+            ? {}
+            : { nextRound: (ms: number, after: number) => share.nextRound!(name, ms, after) }),
         })
       : null;
   }
@@ -120,6 +128,7 @@ export class UpstreamHealth {
       if (!keep.has(t)) {
         clearTimeout(timer);
         this.ejectTimers.delete(t);
+        this.ejectEnds.delete(t);
       }
     this.apply();
   }
@@ -129,12 +138,19 @@ export class UpstreamHealth {
     this.active?.stop();
     for (const timer of this.ejectTimers.values()) clearTimeout(timer);
     this.ejectTimers.clear();
+    this.ejectEnds.clear();
     if (!reset) return;
     for (const t of this.targets) {
       t.health = 'healthy';
       t.setHealthy(true, false);
     }
     this.panic = false;
+  }
+
+  /** How long a passive ejection of `t` still lasts (its timer), or null when none runs. */
+  ejectionLeftMs(t: TargetState): number | null {
+    const end = this.ejectEnds.get(t);
+    return end === undefined ? null : Math.max(0, end - this.deps.clock.monoMs());
   }
 
   /** Timers and probes outstanding (0 after stop). */
@@ -315,8 +331,10 @@ export class UpstreamHealth {
     let ejectMs = -1;
     if (!this.activeRecovers) {
       ejectMs = Math.min(p.baseEjectionMs * t.ejections, p.maxEjectionMs);
+      this.ejectEnds.set(t, now + ejectMs);
       const timer = setTimeout(() => {
         this.ejectTimers.delete(t);
+        this.ejectEnds.delete(t);
         if (t.health === 'unhealthy') this.markHealthy(t, `ejection time (${ejectMs} ms) elapsed`);
       }, ejectMs);
       timer.unref();
@@ -342,6 +360,7 @@ export class UpstreamHealth {
     if (timer !== undefined) {
       clearTimeout(timer);
       this.ejectTimers.delete(t);
+      this.ejectEnds.delete(t);
     }
     this.apply();
     this.deps.log.info(

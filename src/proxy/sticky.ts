@@ -32,6 +32,8 @@ export interface StickyRequest extends PickContext {
 
 const MAC_BYTES = 16;
 let processSecret: Buffer | null = null;
+/** The default key in force before the last adoption: cookies it signed are still honoured here. */
+let previousSecret: Buffer | null = null;
 
 /** Where a worker finds its primary's default key (hex), so that all workers of a node share it. */
 export const STICKY_KEY_ENV = 'FULCRUM_STICKY_KEY';
@@ -39,7 +41,7 @@ export const STICKY_KEY_ENV = 'FULCRUM_STICKY_KEY';
 /**
  * The key used when `secret` is unset: random, made once per node (and kept across reloads). A
  * worker takes its primary's (STICKY_KEY_ENV): a cookie one worker signed is good on the others.
- * Several nodes share cookies only through a configured `secret` (docs/cluster.md).
+ * The nodes of a cluster adopt one key kept in Redis (src/cluster/sticky-key.ts, adoptDefaultSecret).
  */
 export function defaultSecret(): Buffer {
   if (processSecret === null) {
@@ -52,6 +54,19 @@ export function defaultSecret(): Buffer {
   return processSecret;
 }
 
+/**
+ * Sign with `key` from now on when `secret` is unset (the cluster's shared key, or the primary's
+ * handed to a worker). The key replaced is still accepted when checking a cookie (which is then
+ * renewed with the new key), so cookies signed before the switch keep their pin here.
+ */
+export function adoptDefaultSecret(key: Buffer): boolean {
+  const current = defaultSecret();
+  if (current.equals(key)) return false;
+  previousSecret = current;
+  processSecret = Buffer.from(key);
+  return true;
+}
+
 /** The stable, opaque id of a target in cookies: 12 base64url characters of sha256(key). */
 export function stickyId(t: { readonly key: string }): string {
   return createHash('sha256').update(t.key).digest().subarray(0, 9).toString('base64url');
@@ -62,7 +77,8 @@ export class StickyRuntime {
   private readonly upstream: string;
   private readonly byId = new Map<string, TargetState>();
   private readonly idOf = new Map<TargetState, string>();
-  private readonly secret: Buffer;
+  /** The configured secret, or null: the node's default key at the time (defaultSecret()). */
+  private readonly secret: Buffer | null;
   private readonly clock: Clock;
   private readonly table: AffinityTable | null;
   /** The Set-Cookie attributes after the value, fixed per generation. */
@@ -79,7 +95,7 @@ export class StickyRuntime {
     this.spec = spec;
     this.clock = clock;
     this.table = table;
-    this.secret = spec.secret === '' ? defaultSecret() : Buffer.from(spec.secret, 'utf8');
+    this.secret = spec.secret === '' ? null : Buffer.from(spec.secret, 'utf8');
     for (const t of targets) {
       const id = stickyId(t);
       this.byId.set(id, t);
@@ -160,19 +176,29 @@ export class StickyRuntime {
     if (!/^\d+$/.test(expText)) return null;
     const exp = Number(expText);
     const given = Buffer.from(value.slice(b + 1), 'utf8');
-    const want = Buffer.from(this.mac(id, exp), 'utf8');
-    if (given.length !== want.length || !timingSafeEqual(given, want)) return null;
+    let old = false;
+    if (!this.signed(given, id, exp, this.secret ?? defaultSecret())) {
+      // Signed with this node's default key before it adopted the cluster's: good, and renewed.
+      if (this.secret !== null || previousSecret === null || !this.signed(given, id, exp, previousSecret))
+        return null;
+      old = true;
+    }
     const ttl = this.spec.cookie.ttlMs;
     if (exp !== 0 && exp * 1000 <= nowMs) return null;
     const target = this.byId.get(id);
     if (target === undefined) return null;
     // A cookie minted without expiry, on a node with a ttl now, is renewed to get one (and back).
-    const renew = ttl > 0 ? exp === 0 || exp * 1000 - nowMs < ttl / 2 : exp !== 0;
+    const renew = old || (ttl > 0 ? exp === 0 || exp * 1000 - nowMs < ttl / 2 : exp !== 0);
     return { target, renew };
   }
 
-  private mac(id: string, exp: number): string {
-    return createHmac('sha256', this.secret)
+  private signed(given: Buffer, id: string, exp: number, key: Buffer): boolean {
+    const want = Buffer.from(this.mac(id, exp, key), 'utf8');
+    return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  private mac(id: string, exp: number, key: Buffer = this.secret ?? defaultSecret()): string {
+    return createHmac('sha256', key)
       .update(`${this.upstream}|${id}|${exp}`)
       .digest()
       .subarray(0, MAC_BYTES)

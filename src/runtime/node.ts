@@ -166,7 +166,11 @@ export class FulcrumNode {
     this.redisCounters?.register(this.runtime.metrics.registry);
     this.redisCaches?.register(this.runtime.metrics.registry);
     this.affinityShare?.register(this.runtime.metrics.registry);
-    if (cluster !== null) cluster.health.apply = (e) => this.runtime.health.receive(e);
+    if (cluster !== null)
+      cluster.health.attach({
+        apply: (e) => this.runtime.health.receive(e),
+        verdict: (upstream, target) => this.runtime.health.verdict(upstream, target),
+      });
     this.discovers = options.discovery !== false;
     this.discovery = new Discovery({
       clock,
@@ -223,6 +227,8 @@ export class FulcrumNode {
     const cluster =
       config.store instanceof ClusterStore ? await openClusterSharing(config.store, clock) : null;
     const node = new FulcrumNode(snapshot, options, config, cluster);
+    // The verdicts in force in the cluster, before the first request (and before workers fork).
+    await cluster?.health.verdictsRead();
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
     // A primary serves no traffic: its workers share tables and cache entries themselves.
     if (node.proxyHost !== null) {

@@ -158,6 +158,11 @@ export class WorkerPool implements ProxyHost {
     for (const s of this.slots) if (s.state === 'serving') this.send(s, { t: 'nodes', count });
   }
 
+  /** Every worker signs sticky cookies with the node's new default key (hex) from now on. */
+  broadcastStickyKey(key: string): void {
+    for (const s of this.slots) if (s.state === 'serving') this.send(s, { t: 'sticky-key', key });
+  }
+
   /** Pass a health event to every worker but the one it came from. */
   broadcastHealth(e: HealthEvent, except: Slot | null = null): void {
     for (const s of this.slots) if (s !== except && s.state === 'serving') this.send(s, { t: 'health', e });

@@ -54,7 +54,10 @@ export function workersFor(
         runtime.health.sharing?.forward?.(e);
       },
     });
-    if (node.cluster !== null) node.cluster.membership.onChange = (n) => pool.broadcastNodes(n);
+    if (node.cluster !== null) {
+      node.cluster.membership.onChange = (n) => pool.broadcastNodes(n);
+      node.cluster.stickyKey.onChange = (key) => pool.broadcastStickyKey(key);
+    }
     const toWorkers = { probes: () => true, publish: (e: HealthEvent) => pool.broadcastHealth(e) };
     // In a cluster the node's share decides who probes and carries events to the workers too.
     const cluster = runtime.health.sharing;

@@ -51,6 +51,8 @@ export type ToWorker =
   | { readonly t: 'health'; readonly e: HealthEvent }
   /** The number of live nodes of the cluster changed. */
   | { readonly t: 'nodes'; readonly count: number }
+  /** The node adopted the cluster's default sticky key (hex): sign with it too. */
+  | { readonly t: 'sticky-key'; readonly key: string }
   | { readonly t: 'ask'; readonly id: number; readonly what: 'status' | 'metrics' }
   | { readonly t: 'reopen' }
   | { readonly t: 'stop' }

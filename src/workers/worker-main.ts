@@ -5,6 +5,7 @@
  * health probes (the primary probes and passes the outcomes on), rate limits counted by the
  * primary. It stops when told, or when its primary is gone.
  */
+import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { AffinityShare } from '../cluster/affinity-share.ts';
 import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
@@ -17,6 +18,7 @@ import type { HealthShare } from '../health/share.ts';
 import { bindOptions } from '../listeners/bind-options.ts';
 import { createLogs } from '../observability/access-log.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
+import { adoptDefaultSecret } from '../proxy/sticky.ts';
 import { FulcrumNode, type PreparedChange } from '../runtime/node.ts';
 import { type CounterAsk, WorkerCounters } from './counters.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
@@ -198,6 +200,9 @@ process.on('message', (m: ToWorker) => {
       return;
     case 'nodes':
       nodes = m.count;
+      return;
+    case 'sticky-key':
+      adoptDefaultSecret(Buffer.from(m.key, 'hex'));
       return;
     case 'rl':
       return counters.answer(m);

@@ -1,10 +1,17 @@
 /**
- * The preferred prober of a target (src/cluster/health-share.ts): rendezvous hashing spreads the
- * targets evenly over the live nodes, and a node leaving moves only its own targets.
+ * The probers of a target (src/cluster/probe-rounds.ts): rendezvous hashing spreads the targets
+ * evenly over the live nodes, a node leaving moves only its own targets, its standby takes over,
+ * and rounds start on one grid.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { leaseTtlMs, preferred } from '../../../src/cluster/health-share.ts';
+import {
+  nextRound,
+  phaseMs,
+  preferred,
+  ranking,
+  takeoverSlackMs,
+} from '../../../src/cluster/probe-rounds.ts';
 
 const keys = Array.from(
   { length: 2000 },
@@ -30,8 +37,26 @@ describe('rendezvous assignment of probes', () => {
     }
   });
 
-  it('lets a lease outlast its interval by a quarter (at least 100 ms)', () => {
-    assert.equal(leaseTtlMs(400), 500);
-    assert.equal(leaseTtlMs(10_000), 12_500);
+  it('ranks the standbys of a key: the preferred node first, then the one that takes over', () => {
+    for (const k of keys.slice(0, 200)) {
+      const order = ranking(nodes, k);
+      assert.equal(order[0], preferred(nodes, k));
+      assert.deepEqual([...order].sort(), [...nodes].sort());
+      // Without the first, the second is preferred: the standby is the node that takes over.
+      assert.equal(preferred(order.slice(1), k), order[1]);
+    }
+  });
+
+  it('starts rounds on one grid of the cluster time, after the last one, one slack apart per rank', () => {
+    // Interval 400, phase 30: rounds start at k * 400 + 30.
+    assert.deepEqual(nextRound(1_000, 400, 30, -1), { round: 3, waitMs: 230 });
+    assert.deepEqual(nextRound(1_230, 400, 30, -1), { round: 4, waitMs: 400 }, 'at a start: the next');
+    assert.deepEqual(nextRound(1_229, 400, 30, 3), { round: 4, waitMs: 401 }, 'never the round just run');
+    const p = phaseMs('u', 400);
+    assert.ok(p >= 0 && p < 400);
+    assert.equal(phaseMs('u', 400), p, 'every node computes the same phase');
+    assert.equal(takeoverSlackMs(400), 20);
+    assert.equal(takeoverSlackMs(2_000), 100);
+    assert.equal(takeoverSlackMs(60_000), 250);
   });
 });

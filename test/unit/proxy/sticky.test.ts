@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { describe, it } from 'node:test';
 import { BUILTIN_BALANCERS } from '../../../src/balancers/index.ts';
 import { roundRobin } from '../../../src/balancers/round-robin.ts';
 import type { StickySpec } from '../../../src/config/sticky.ts';
 import { ManualClock } from '../../../src/core/clock.ts';
-import { type StickyRequest, StickyRuntime, stickyId } from '../../../src/proxy/sticky.ts';
+import {
+  adoptDefaultSecret,
+  defaultSecret,
+  type StickyRequest,
+  StickyRuntime,
+  stickyId,
+} from '../../../src/proxy/sticky.ts';
 import { AffinityTable } from '../../../src/upstreams/affinity-table.ts';
 import type { TargetState } from '../../../src/upstreams/target.ts';
 import { fleet, make, mk } from '../balancers/support.ts';
@@ -192,6 +199,27 @@ describe('sticky sessions: cookie insert', () => {
     const v = x.cookieFor(ts[0]!, START_MS).split(';')[0]!.slice(4);
     assert.equal(y.verify(v, START_MS)?.target, ts[0], 'the same key across generations');
     assert.equal(new StickyRuntime('u', spec(), ts, clock, null).verify(v, START_MS), null);
+  });
+
+  it("adopts a cluster's key: signs with it, still honours (and renews) cookies of the key it replaced", () => {
+    const ts = [mk('a')];
+    const clock = new ManualClock(START_MS);
+    const x = new StickyRuntime('u', spec({ secret: '' }), ts, clock, null);
+    const before = x.cookieFor(ts[0]!, START_MS).split(';')[0]!.slice(4);
+    assert.equal(x.verify(before, START_MS)?.renew, false);
+    const shared = Buffer.alloc(32, 7);
+    assert.equal(adoptDefaultSecret(shared), true);
+    assert.equal(adoptDefaultSecret(shared), false, 'the same key again changes nothing');
+    assert.ok(defaultSecret().equals(shared));
+    // The runtime built before the switch signs with the adopted key too.
+    const after = x.cookieFor(ts[0]!, START_MS).split(';')[0]!.slice(4);
+    assert.notEqual(after, before);
+    assert.deepEqual(x.verify(after, START_MS), { target: ts[0], renew: false });
+    assert.deepEqual(x.verify(before, START_MS), { target: ts[0], renew: true }, 'the old key, re-signed');
+    // Only the key replaced last is kept: two switches later, the first key's cookies are ignored.
+    adoptDefaultSecret(Buffer.alloc(32, 8));
+    assert.equal(x.verify(before, START_MS), null);
+    assert.equal(x.verify(after, START_MS)?.renew, true);
   });
 });
 
