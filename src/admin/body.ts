@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { parseBoundedJson } from '../config/json-scan.ts';
 import { MAX_CONFIG_NESTING_DEPTH } from '../config/limits.ts';
-import { Refusal } from './control.ts';
+import { Refusal } from '../runtime/config-control.ts';
 
 /** The largest admin request body: big enough for a whole configuration of a few thousand objects. */
 export const MAX_ADMIN_BODY_BYTES = 8 * 1024 * 1024;

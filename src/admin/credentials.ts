@@ -13,9 +13,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CREDENTIAL_COLLECTIONS } from '../config/consumer-schema.ts';
 import { hashBasicPassword } from '../plugins/password.ts';
+import { type ConfigControl, Refusal } from '../runtime/config-control.ts';
 import { type Entity, type State, withHashedPasswords } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';
-import { type ConfigControl, Refusal } from './control.ts';
 import { find, isUuid, notFound } from './entities.ts';
 import { fileModeRefusal, refusalReply } from './resources.ts';
 import type { Ctx, Reply, Router } from './router.ts';

@@ -18,8 +18,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { Refusal } from '../runtime/config-control.ts';
 import { readBody } from './body.ts';
-import { Refusal } from './control.ts';
 
 export const DASHBOARD_TICK_MS = 1000;
 export const DASHBOARD_COOKIE = 'fulcrum_dashboard';

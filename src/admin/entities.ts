@@ -16,8 +16,8 @@ import {
   upstreamSchema,
 } from '../config/schema.ts';
 import { caCertificateSchema, certificateSchema, sniSchema } from '../config/tls-schema.ts';
+import { Refusal } from '../runtime/config-control.ts';
 import { copyState, type Entity, expandServiceUrl, type Kind, type State } from '../store/document.ts';
-import { Refusal } from './control.ts';
 import { kongView } from './kong-view.ts';
 
 type Raw = Record<string, unknown>;

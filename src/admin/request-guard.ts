@@ -21,7 +21,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { isLoopback } from '../core/net.ts';
-import { Refusal } from './control.ts';
+import { Refusal } from '../runtime/config-control.ts';
 
 /** A body format an endpoint accepts (each documented in docs/admin.md). */
 export type MediaKind = 'json' | 'form' | 'yaml' | 'multipart';

@@ -7,9 +7,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { pluginConfigSchema } from '../plugins/registry.ts';
+import { type ConfigControl, Refusal } from '../runtime/config-control.ts';
 import { type Entity, KINDS, type Kind, type State } from '../store/document.ts';
 import { parseBody, readBody } from './body.ts';
-import { type ConfigControl, Refusal } from './control.ts';
 import {
   DEFS,
   deleteEntity,

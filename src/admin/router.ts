@@ -6,7 +6,7 @@
  * the path exists under another method.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Caller } from './control.ts';
+import type { Caller } from '../runtime/config-control.ts';
 import type { MediaKind } from './request-guard.ts';
 
 export interface Ctx {

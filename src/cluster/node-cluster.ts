@@ -9,10 +9,10 @@
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
-import { ConfigControl } from '../admin/control.ts';
 import type { ClusterSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { createLogs, type LogFormat } from '../observability/access-log.ts';
+import { ConfigControl } from '../runtime/config-control.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
 import { FileStore } from '../store/file-store.ts';
 import { ClusterHealth } from './health-share.ts';

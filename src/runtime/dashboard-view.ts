@@ -4,11 +4,12 @@
  * figures (`stats`, sent every second). Plain JSON, read-only, with no secret in it: names, hosts,
  * paths and figures only, never plugin configurations, credentials or keys.
  */
-import type { AuditEntry } from '../admin/control.ts';
+
 import { VERSION } from '../core/version.ts';
 import { servedCertificates } from '../observability/certificates.ts';
 import { TargetStats } from '../observability/target-stats.ts';
 import type { TargetState } from '../upstreams/target.ts';
+import type { AuditEntry } from './config-control.ts';
 import type { UpstreamRuntime } from './generation.ts';
 import type { Runtime } from './runtime.ts';
 

@@ -4,7 +4,6 @@
  * that the worker modules and the command line import these without the node's machinery.
  */
 import type { AddressInfo } from 'node:net';
-import type { ConfigControl } from '../admin/control.ts';
 import type { AffinityShare } from '../cluster/affinity-share.ts';
 import type { ClusterSharing } from '../cluster/node-cluster.ts';
 import type { ConfigIssue } from '../config/load.ts';
@@ -17,6 +16,7 @@ import type { ProxyListener } from '../listeners/index.ts';
 import type { LogFormat, Logs } from '../observability/access-log.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import type { ConfigStore } from '../store/store.ts';
+import type { ConfigControl } from './config-control.ts';
 import type { Prepared, Runtime } from './runtime.ts';
 
 /** What a ProxyHost is made from: the node that will drive it. */

@@ -5,17 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { ConfigControl } from '../admin/control.ts';
 import { AdminServer } from '../admin/server.ts';
-import { AffinityShare } from '../cluster/affinity-share.ts';
 import {
   type ClusterSharing,
   clusterStatus,
   openClusterSharing,
   openClusterStore,
 } from '../cluster/node-cluster.ts';
-import { RedisCaches } from '../cluster/proxy-cache-redis.ts';
-import { RedisCounters } from '../cluster/rate-limit-redis.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
@@ -33,9 +29,11 @@ import { emptyState, type State } from '../store/document.ts';
 import { FileStore } from '../store/file-store.ts';
 import { ManagedStore } from '../store/managed-store.ts';
 import type { ConfigStore } from '../store/store.ts';
+import { ConfigControl } from './config-control.ts';
 import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
 import { discoveredTargetRows } from './discovery-view.ts';
+import { drainListeners } from './drain.ts';
 import { FileWatch } from './file-watch.ts';
 import { rebuiltSummary } from './generation.ts';
 import { checkServiceHosts } from './host-check.ts';
@@ -49,6 +47,8 @@ import {
   type ReloadResult,
   withZone,
 } from './node-options.ts';
+import { NodeRedis } from './node-redis.ts';
+import { processStatus } from './node-status.ts';
 import { Runtime } from './runtime.ts';
 import { setTargetState, upstreamHealth } from './upstream-health-view.ts';
 
@@ -79,12 +79,8 @@ export class FulcrumNode {
   private readonly scheduler: Scheduler;
   /** Membership and shared health probing in cluster mode, else null. */
   readonly cluster: ClusterSharing | null;
-  /** `policy: redis` counters (null in a worker, whose primary hands it counters). */
-  private readonly redisCounters: RedisCounters | null;
-  /** proxy-cache `strategy: redis` stores (null in a worker, which makes its own). */
-  private readonly redisCaches: RedisCaches | null;
-  /** Source-ip tables shared with the cluster (`source_ip.store: cluster`), or null. */
-  private readonly affinityShare: AffinityShare | null;
+  /** Rate-limit counters, proxy-cache stores and source-ip tables kept in Redis (node-redis.ts). */
+  private readonly redis: NodeRedis;
   /** Every listener bound (start-up done). */
   private bound = false;
   /** The `tracing` setting in effect, as JSON ('' when off). */
@@ -118,35 +114,7 @@ export class FulcrumNode {
     );
     this.logs = options.logBindings ? { ...logs, app: logs.app.child(options.logBindings) } : logs;
     const store = config.store;
-    // What the node's Redis users share: the cluster's Redis and prefix (none outside a cluster).
-    const redisDeps = {
-      clock,
-      log: this.logs.app,
-      clusterUrl: store instanceof ClusterStore ? store.spec.redis : null,
-      prefix: store instanceof ClusterStore ? store.spec.prefix : undefined,
-    };
-    this.redisCounters =
-      options.counters === undefined
-        ? new RedisCounters({
-            ...redisDeps,
-            // While Redis is away, each node takes its share of a limit.
-            share: () => cluster?.membership.count() ?? 1,
-          })
-        : null;
-    this.redisCaches = options.counters === undefined ? new RedisCaches(redisDeps) : null;
-    this.affinityShare =
-      options.affinityShare ??
-      (store instanceof ClusterStore
-        ? new AffinityShare({
-            url: store.spec.redis,
-            prefix: store.spec.prefix,
-            timeoutMs: store.spec.timeoutMs,
-            clock,
-            log: this.logs.app,
-          })
-        : null);
-    const redis = this.redisCounters;
-    const caches = this.redisCaches;
+    this.redis = new NodeRedis(options, store, cluster, { clock, log: this.logs.app });
     this.runtime = new Runtime(snapshot, {
       clock,
       rng: options.rng ?? systemRng,
@@ -157,15 +125,10 @@ export class FulcrumNode {
         : cluster !== null
           ? { healthShare: cluster.health }
           : {}),
-      counters: options.counters ?? {
-        policy: (req) => (req.conf.policy === 'redis' ? redis!.policy(req) : null),
-        cache: (req) => caches!.cache(req),
-      },
-      ...(this.affinityShare === null ? {} : { affinityShare: this.affinityShare }),
+      counters: this.redis.shared,
+      ...(this.redis.affinity === null ? {} : { affinityShare: this.redis.affinity }),
     });
-    this.redisCounters?.register(this.runtime.metrics.registry);
-    this.redisCaches?.register(this.runtime.metrics.registry);
-    this.affinityShare?.register(this.runtime.metrics.registry);
+    this.redis.register(this.runtime.metrics.registry);
     if (cluster !== null)
       cluster.health.attach({
         apply: (e) => this.runtime.health.receive(e),
@@ -230,11 +193,7 @@ export class FulcrumNode {
     // The verdicts in force in the cluster, before the first request (and before workers fork).
     await cluster?.health.verdictsRead();
     node.proxyHost = options.proxyHost?.(snapshot, node) ?? null;
-    // A primary serves no traffic: its workers share tables and cache entries themselves.
-    if (node.proxyHost !== null) {
-      node.affinityShare?.close();
-      node.redisCaches?.close();
-    }
+    if (node.proxyHost !== null) node.redis.notServing();
     try {
       await node.applyTracing(snapshot.node.tracing);
       if (node.discovers && node.discovery.setBase(snapshot) !== snapshot) {
@@ -388,38 +347,17 @@ export class FulcrumNode {
 
   /** What `/status` shows of this process (a worker's own line in its primary's `/status`). */
   status(): unknown {
-    const gen = this.runtime.current;
-    const snap = gen.snapshot;
-    return {
-      version: VERSION,
-      uptime_s: Math.round((this.runtime.clock.nowMs() - this.startedAtMs) / 1000),
-      config: {
-        source: snap.source,
-        hash: snap.hash,
-        generation: gen.id,
-        loaded_at: new Date(gen.createdAtMs).toISOString(),
-      },
-      counts: {
-        services: snap.services.length,
-        routes: snap.routes.length,
-        upstreams: snap.upstreams.filter((u) => !u.implicit).length,
-        targets: snap.upstreams.reduce((n, u) => n + u.targets.length, 0),
-        consumers: snap.consumers.length,
-      },
-      routes_disabled: gen.routes
-        .filter((r) => r.disabled !== null)
-        .map((r) => ({ route: r.label, path: r.spec.path, reason: r.disabled })),
-      connections: this.runtime.connections,
-      requests_in_flight: this.runtime.inflight(),
-      draining: this.runtime.draining,
-      upstreams: this.runtime.health.status(gen.upstreams.values()),
-      ...(this.control.store instanceof ClusterStore
-        ? clusterStatus(this.control.store, this.control.version, this.cluster)
-        : {}),
-      ...(this.discovers && snap === this.discovery.merged() && snap.hash.includes('+')
-        ? { discovery: this.discovery.status() }
-        : {}),
-    };
+    const snap = this.runtime.current.snapshot;
+    const discovery = this.discovers && snap === this.discovery.merged() && snap.hash.includes('+');
+    return processStatus({
+      runtime: this.runtime,
+      startedAtMs: this.startedAtMs,
+      cluster:
+        this.control.store instanceof ClusterStore
+          ? clusterStatus(this.control.store, this.control.version, this.cluster)
+          : null,
+      discovery: discovery ? this.discovery.status() : null,
+    });
   }
 
   /**
@@ -664,23 +602,13 @@ export class FulcrumNode {
     this.runtime.health.stop();
     await this.cluster?.close();
     if (this.control.store instanceof ClusterStore) this.control.store.close();
-    this.redisCounters?.close();
-    this.redisCaches?.close();
-    this.affinityShare?.close();
+    this.redis.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);
-    const closed = Promise.all(this.listeners.map((l) => l.stopAccepting()));
-    const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), drainMs).unref());
-    const idle = setInterval(() => {
-      for (const l of this.listeners) l.closeIdle();
-    }, 50);
-    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
-    clearInterval(idle);
+    const outcome = await drainListeners(this.listeners, drainMs, this.runtime.ioClock);
     if (outcome === 'timeout') {
-      this.logs.app.warn(
-        { inflight: this.runtime.inflight() },
-        'drain timeout: closing remaining connections',
-      );
+      const inflight = this.runtime.inflight();
+      this.logs.app.warn({ inflight }, 'drain timeout: closing remaining connections');
       for (const l of this.listeners) l.destroyAll();
     }
     this.watcher?.close();

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseForm, parseStrictJson } from '../../../src/admin/body.ts';
-import { Refusal, snapshotOf } from '../../../src/admin/control.ts';
 import { writeEntity } from '../../../src/admin/entities.ts';
 import { parseSource } from '../../../src/config/load.ts';
 import { pluginSchema, routeSchema, serviceSchema } from '../../../src/config/schema.ts';
 import { snapshotFromSource } from '../../../src/config/validate.ts';
+import { Refusal, snapshotOf } from '../../../src/runtime/config-control.ts';
 import { emptyState, exportDocument, importDocument } from '../../../src/store/document.ts';
 import { REPO_ROOT } from '../../helpers/child.ts';
 
