@@ -9,7 +9,7 @@
 #   MODES ["h2 tcp"]       which benchmarks
 #   ROUNDS [3]             interleaved rounds; the report shows the median per cell
 #   DURATION [6]           seconds of each measured run
-#   WARMUP [2]             seconds of unmeasured load before each measured run
+#   WARMUP [10]            seconds of unmeasured load before each measured run (JIT warm-up: docs/benchmarks.md)
 #   H2_LOADS ["4x16 16x16"] h2load clients x streams per client (-c x -m): 64 and 256 streams in flight
 #   TCP_CONNS ["64 256"]   wrk connection counts in tcp mode
 #   H2_PROXIES ["fulcrum nginx haproxy bare-h2"]
@@ -26,7 +26,7 @@ set -euo pipefail
 MODES=${MODES:-"h2 tcp"}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-6}
-WARMUP=${WARMUP:-2}
+WARMUP=${WARMUP:-10}
 H2_LOADS=${H2_LOADS:-"4x16 16x16"}
 TCP_CONNS=${TCP_CONNS:-"64 256"}
 H2_PROXIES=${H2_PROXIES:-"fulcrum nginx haproxy bare-h2"}
