@@ -49,7 +49,8 @@ local idle = tonumber(ARGV[3])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - idle, 'LIMIT', 0, ${SWEEP_PER_WRITE})
 local over = redis.call('ZCARD', KEYS[2]) - #gone - tonumber(ARGV[4])
 if over > 0 then
-  local lru = redis.call('ZRANGE', KEYS[2], 0, math.min(over, ${SWEEP_PER_WRITE}) - 1)
+  -- The idle ones just found are the lowest scored: the least recently used come after them.
+  local lru = redis.call('ZRANGE', KEYS[2], #gone, #gone + math.min(over, ${SWEEP_PER_WRITE}) - 1)
   for i = 1, #lru do gone[#gone + 1] = lru[i] end
 end
 for i = 1, #gone do

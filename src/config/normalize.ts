@@ -144,6 +144,17 @@ export function normalize(src: ParsedSource, warnings: Problem[] = []): Snapshot
 
   if (issues.length > 0) throw new ConfigError(issues);
   const body = { node, services, routes, upstreams: [...upstreams.values()], consumers, plugins, problems };
-  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(JSON.stringify(body, hashable)).digest('hex').slice(0, 12);
   return freeze({ source: src.file, hash, ...body, warnings });
+}
+
+/**
+ * What the hash sees of a spec value: Sets and Maps as their entries (JSON.stringify writes them
+ * as `{}`, so two snapshots differing only in, say, `retry_policy.statuses` would hash alike, and
+ * the runtime takes an equal hash for an identical snapshot that builds nothing).
+ */
+function hashable(_key: string, v: unknown): unknown {
+  if (v instanceof Set) return { set: [...v].sort() };
+  if (v instanceof Map) return { map: [...v.entries()].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)) };
+  return v;
 }

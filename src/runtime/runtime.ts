@@ -215,7 +215,12 @@ export class Runtime implements ProxyCore {
     const keys = newBuildKeys();
     // Registered like a paced build's: the caller may wait before `install` (node.prepare does).
     this.building.add(keys);
-    return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen)), keys };
+    try {
+      return { gen: finish(Generation.build(this.takeId(id), snapshot, this.live, keys, this.gen)), keys };
+    } catch (err) {
+      this.building.delete(keys);
+      throw err;
+    }
   }
 
   /**

@@ -264,6 +264,9 @@ export class WorkerPool implements ProxyHost {
         s.state = 'serving';
         s.generation = m.generation;
         s.addresses = m.addresses;
+        // The node may have adopted the cluster's sticky key since this worker forked with the old
+        // one in its environment (broadcasts reach serving workers only); the same key is a no-op.
+        this.send(s, { t: 'sticky-key', key: defaultSecret().toString('hex') });
         this.deps.log.info(
           { worker: s.index, pid: w.process.pid, generation: m.generation },
           'worker serving',

@@ -93,6 +93,22 @@ describe('config: a Kong DB-less file loads as is', () => {
     });
   }
 
+  it('gives snapshots that differ only in a set-valued field (retry statuses) different hashes', () => {
+    // An equal hash is taken for an identical snapshot, which builds nothing (copy-on-swap).
+    const text = (statuses: string) => `_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9/
+    retry_policy: { retry_on: [http-status], statuses: ${statuses} }
+    routes: [{ name: r, paths: [/] }]
+`;
+    const a = loadSnapshotText(text('[502]'), 'a.yaml');
+    const b = loadSnapshotText(text('[503, 504]'), 'b.yaml');
+    const c = loadSnapshotText(text('[504, 503]'), 'c.yaml');
+    assert.notEqual(a.hash, b.hash);
+    assert.equal(b.hash, c.hash, 'the same set in another order');
+  });
+
   it('gives the YAML and the JSON form the same hash', () => {
     const a = loadSnapshotFile(join(FIXTURES, 'kong-3.0.yaml'));
     const b = loadSnapshotFile(join(FIXTURES, 'kong-3.0.json'));
