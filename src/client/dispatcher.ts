@@ -179,6 +179,7 @@ export class UpstreamDispatcher extends Dispatcher implements ExchangeHost {
       hc.activeOn || hc.passiveOn
         ? new UpstreamHealth(upstream, {
             clock: this.clock,
+            ioClock: this.clock,
             rng: this.rng,
             log: this.log,
             checks: new Counter('fulcrum_client_health_checks_total', 'Active health check probes.'),

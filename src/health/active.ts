@@ -7,7 +7,7 @@
  * node exits at once.
  */
 import type { ActiveCheckSpec } from '../config/healthchecks.ts';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { type Outcome, type RunningProbe, startProbe } from './probe.ts';
@@ -47,7 +47,9 @@ export class ActiveChecker {
   private readonly clock: Clock;
   private readonly rng: Rng;
   private readonly host: ActiveHost;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** The clock of the waits between rounds (real time: probes are I/O). */
+  private readonly ioClock: Clock;
+  private readonly timers = new Set<TimerHandle>();
   private readonly running = new Set<RunningProbe>();
   private stopped = false;
   /** Completed rounds, by loop (for tests and status). */
@@ -56,12 +58,13 @@ export class ActiveChecker {
   constructor(
     spec: ActiveCheckSpec,
     hostHeader: string | undefined,
-    deps: { clock: Clock; rng: Rng },
+    deps: { clock: Clock; ioClock: Clock; rng: Rng },
     host: ActiveHost,
   ) {
     this.spec = spec;
     this.hostHeader = hostHeader;
     this.clock = deps.clock;
+    this.ioClock = deps.ioClock;
     this.rng = deps.rng;
     this.host = host;
   }
@@ -78,7 +81,7 @@ export class ActiveChecker {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.ioClock.clearTimer(t);
     this.timers.clear();
     for (const p of this.running) p.abort();
     this.running.clear();
@@ -102,12 +105,16 @@ export class ActiveChecker {
   }
 
   private wait(ms: number, which: 'healthy' | 'unhealthy', intervalMs: number, round: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) this.loop(which, intervalMs, round);
-    }, ms);
-    timer.unref();
+    const w: Waiting = { checker: this, timer: null, which, intervalMs, round };
+    const timer = this.ioClock.setTimer(ms, onWaited, w);
+    w.timer = timer;
     this.timers.add(timer);
+  }
+
+  /** @internal (a wait's timer fired) */
+  waited(w: Waiting): void {
+    if (w.timer !== null) this.timers.delete(w.timer);
+    if (!this.stopped) this.loop(w.which, w.intervalMs, w.round);
   }
 
   /**
@@ -159,4 +166,17 @@ export class ActiveChecker {
     for (let i = 0; i < n; i++) workers.push(worker());
     await Promise.all(workers);
   }
+}
+
+/** A wait between rounds of one loop (ActiveChecker.wait). */
+interface Waiting {
+  readonly checker: ActiveChecker;
+  timer: TimerHandle | null;
+  readonly which: 'healthy' | 'unhealthy';
+  readonly intervalMs: number;
+  readonly round: number;
+}
+
+function onWaited(w: Waiting): void {
+  w.checker.waited(w);
 }

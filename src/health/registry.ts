@@ -23,6 +23,7 @@ export interface HealthUpstream {
 export class HealthRegistry {
   private readonly upstreams = new Map<string, UpstreamHealth>();
   private readonly clock: Clock;
+  private readonly ioClock: Clock;
   private readonly rng: Rng;
   private readonly log: Logger;
   private readonly checks: Counter;
@@ -33,9 +34,17 @@ export class HealthRegistry {
   /** Every upstream's targets in the generation last synced (events from elsewhere name them). */
   private readonly all = new Map<string, readonly TargetState[]>();
 
-  constructor(deps: { clock: Clock; rng: Rng; log: Logger; registry: Registry; share?: HealthShare }) {
+  constructor(deps: {
+    clock: Clock;
+    ioClock: Clock;
+    rng: Rng;
+    log: Logger;
+    registry: Registry;
+    share?: HealthShare;
+  }) {
     this.share = deps.share ?? null;
     this.clock = deps.clock;
+    this.ioClock = deps.ioClock;
     this.rng = deps.rng;
     this.log = deps.log;
     this.checks = deps.registry.add(
@@ -83,6 +92,7 @@ export class HealthRegistry {
       if (h === undefined) {
         h = new UpstreamHealth(spec, {
           clock: this.clock,
+          ioClock: this.ioClock,
           rng: this.rng,
           log: this.log,
           checks: this.checks,

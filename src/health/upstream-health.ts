@@ -28,6 +28,8 @@ interface Counters {
 
 export interface HealthDeps {
   readonly clock: Clock;
+  /** The clock of probe timers: probes are I/O and run in real time (the runtime's ioClock). */
+  readonly ioClock: Clock;
   readonly rng: Rng;
   readonly log: Logger;
   /** fulcrum_health_checks_total{upstream,target,result}. */

@@ -138,6 +138,7 @@ export class Runtime implements ProxyCore {
     this.rng = deps.rng;
     this.health = new HealthRegistry({
       clock: deps.clock,
+      ioClock: this.ioClock,
       rng: deps.rng,
       log: deps.logs.app,
       registry: this.metrics.registry,

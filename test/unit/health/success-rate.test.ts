@@ -86,6 +86,7 @@ function rig(passive: string, n = 5) {
   const overflow = new Counter('o', 'o');
   const h = new UpstreamHealth(spec, {
     clock,
+    ioClock: clock,
     rng: seededRng(1),
     log: pino({ level: 'silent' }),
     checks: new Counter('c', 'c'),
