@@ -9,6 +9,9 @@
 #   rl-redis     the same with `policy: redis` (redis_host: a redis-server on LOAD_CORE): one Lua
 #                script per request. rl-redis against rl-local is the per-request cost of counting
 #                in Redis (req/s and latency).
+#   w2-up, w2-cb `--workers 2` proxying to an upstream entity, without and with a circuit breaker
+#                (`max_requests`, never reached): with a limit on tries, each try is admitted by the
+#                primary (src/workers/breakers.ts), one IPC round trip. w2-cb against w2-up is its cost.
 # Each run also reports the proxy's CPU time per request (utime+stime of the node and its workers
 # over the measured run / requests): the figure least disturbed by other work on the machine.
 # Rounds are interleaved; the report gives the median per variant. Usage: bash bench/cluster/run.sh
@@ -85,8 +88,16 @@ STARTED+=("$!")
 wait_ready "http://127.0.0.1:$UP/"
 
 config() { # $1 variant: the node's file
-  local plugin=""
+  local plugin="" target="url: http://127.0.0.1:$UP/" upstreams=""
   case "$1" in
+    w2-up)
+      target="host: bench"
+      upstreams="upstreams: [{ name: bench, targets: [{ target: 127.0.0.1:$UP }] }]"
+      ;;
+    w2-cb)
+      target="host: bench"
+      upstreams="upstreams: [{ name: bench, circuit_breaker: { max_requests: 1000000 }, targets: [{ target: 127.0.0.1:$UP }] }]"
+      ;;
     rl-local) plugin="plugins: [{ name: rate-limiting, config: { second: 1000000000, policy: local, limit_by: ip } }]" ;;
     rl-redis) plugin="plugins: [{ name: rate-limiting, config: { second: 1000000000, policy: redis, limit_by: ip, redis_host: 127.0.0.1, redis_port: $RPORT } }]" ;;
   esac
@@ -95,9 +106,10 @@ _format_version: "3.0"
 listeners: [{ name: proxy, address: 127.0.0.1, port: $PPORT }]
 admin: { address: 127.0.0.1, port: $APORT }
 logging: { level: warn, access_log: "off" }
+$upstreams
 services:
   - name: bench
-    url: http://127.0.0.1:$UP/
+    $target
     routes: [{ name: all, paths: ["/"] }]
 $plugin
 EOF
@@ -108,7 +120,7 @@ run_variant() { # $1 variant; prints "req/s p50_ms p99_ms cpu_us_per_request"
   config "$v" >"$TMP/$v.yaml"
   case "$v" in
     w1) pin="" wrkpin="" ;;
-    w2) workers=2 pin="" wrkpin="" ;;
+    w2 | w2-up | w2-cb) workers=2 pin="" wrkpin="" ;;
   esac
   $pin node bin/fulcrum.js start -c "$TMP/$v.yaml" --workers "$workers" >"$TMP/$v.log" 2>&1 &
   pid=$!

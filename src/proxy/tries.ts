@@ -16,6 +16,7 @@ import type { Outcome } from '../health/probe.ts';
 import type { Fields } from '../http1/fields.ts';
 import type { RequestTrace } from '../observability/trace-hooks.ts';
 import type { ServiceRuntime } from '../runtime/generation.ts';
+import type { Breaker, UpstreamGuard } from '../upstreams/guard.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { UpstreamError, type UpstreamHead, type UpstreamRequest } from '../upstreams/upstream-call.ts';
 import type { BodyChannel } from './body-channel.ts';
@@ -111,7 +112,6 @@ export class Tries implements TryEvents {
 
   /** Send a try to a target picked by the upstream's balancer (leaving out those already tried). */
   private dispatch(reservation: RetryReservation | null): void {
-    const host = this.host;
     const service = this.service;
     const upstream = service.upstream;
     const guard = upstream.guard;
@@ -120,24 +120,61 @@ export class Tries implements TryEvents {
       this.counted = true;
       guard.requestStarted(clock.monoMs());
     }
+    // In a worker, the node's counts are the primary's (src/workers/breakers.ts): a try that a
+    // limit (or, for a retry, the budget) may refuse waits for its answer.
+    if (guard.link !== null && asksNode(guard, reservation)) return admit(this, guard, reservation);
     const breaker = guard.admit();
     if (breaker !== null) {
       reservation?.release();
       this.core.metrics.overflows.labels({ upstream: upstream.spec.name, breaker }).inc();
       return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
     }
+    this.send(reservation, 0);
+  }
+
+  /** The node admitted a try (a worker's primary), or refused it with `refused`. */
+  admitted(reservation: RetryReservation | null, grant: number, refused: Breaker | null): void {
+    const guard = this.service.upstream.guard;
+    const host = this.host;
+    if (refused !== null) {
+      reservation?.release();
+      guard.refused(refused);
+      this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker: refused }).inc();
+      if (host.ended || host.responding || this.winner !== null) return;
+      return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
+    }
+    // The request no longer needs it (answered, timed out, client gone) while the primary decided.
+    if (host.ended || host.responding || this.winner !== null || this.deadlinePassed) {
+      guard.link!.release(grant);
+      reservation?.release();
+      return;
+    }
+    if (reservation !== null)
+      this.core.metrics.retries.labels({ upstream: guard.upstream, reason: reservation.kind }).inc();
+    this.send(reservation, grant);
+  }
+
+  /** Send an admitted try (`grant`: the node's admission to hand back when it ends, or 0). */
+  private send(reservation: RetryReservation | null, grant: number): void {
+    const host = this.host;
+    const service = this.service;
+    const upstream = service.upstream;
+    const guard = upstream.guard;
+    const clock = this.core.clock;
     const t =
       upstream.sticky === null
         ? upstream.picker.pick(host, this.tried)
         : upstream.sticky.pick(upstream.picker, host, host.cookieHeader, this.tried);
     if (t === null) {
       reservation?.release();
+      guard.link?.release(grant);
       return this.failOrWait('FULCRUM_ERR_NO_HEALTHY_TARGET');
     }
     // A target that timed out on this request is not asked again (with one target, the client
     // would wait read_timeout once per retry): the timeout is the answer.
     if (this.timedOut?.includes(t)) {
       reservation?.release();
+      guard.link?.release(grant);
       return this.failOrWait('FULCRUM_ERR_UPSTREAM_TIMEOUT');
     }
     let body: BodyChannel | Buffer | null = this.body;
@@ -146,7 +183,7 @@ export class Tries implements TryEvents {
       if (this.streamSpent) body = body.replay();
       else usesStream = this.streamSpent = true;
     }
-    const a = new Try(this, t, guard, reservation, usesStream, clock.monoMs());
+    const a = new Try(this, t, guard, reservation, usesStream, clock.monoMs(), grant);
     // The pin cookie belongs to this try's target (a hedge or retry picks, and pins, anew).
     a.stickyCookie = host.stickyCookie;
     if (this.current?.live) this.hedged = a;
@@ -301,13 +338,15 @@ export class Tries implements TryEvents {
   /** Take a place in the retry budget (and count the retry), or count the overflow and refuse. */
   private reserveRetry(kind: RetryKind | 'hedge'): RetryReservation | null {
     const guard = this.service.upstream.guard;
+    // In a worker the node's budget and max_retries are the primary's: asked when the retry is sent.
+    if (guard.link !== null) return new RetryReservation(guard, kind);
     const breaker = guard.admitRetry(kind, this.core.clock.monoMs());
     if (breaker !== null) {
       this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker }).inc();
       return null;
     }
     this.core.metrics.retries.labels({ upstream: guard.upstream, reason: kind }).inc();
-    return new RetryReservation(guard);
+    return new RetryReservation(guard, kind);
   }
 
   /** Whether a failure of this kind may be retried now (policy, tries left, method, body). */
@@ -444,7 +483,7 @@ export class Tries implements TryEvents {
     this.cancelTries(null, null);
     if (this.counted) {
       this.counted = false;
-      this.service.upstream.guard.requests--;
+      this.service.upstream.guard.requestEnded();
     }
   }
 }
@@ -465,6 +504,21 @@ const FAILURE_CODES: Record<string, string> = {
 function loggable(err: Error): unknown {
   if (!(err instanceof UpstreamError) || err.code !== '') return err;
   return { code: FAILURE_CODES[err.failure] ?? '', message: err.message };
+}
+
+/**
+ * Whether a try must be admitted by the node's primary: a first try when a limit on tries is set;
+ * a retry always (the budget is the node's), but after a connect failure only when `max_retries`
+ * or a limit on tries is set (such a retry is charged to no budget).
+ */
+function asksNode(guard: UpstreamGuard, r: RetryReservation | null): boolean {
+  if (r === null || r.kind === 'connect-failure') return guard.limitsTries;
+  return true;
+}
+
+/** Ask the node's primary for a try; `Tries.admitted` takes the answer. */
+function admit(tries: Tries, guard: UpstreamGuard, r: RetryReservation | null): void {
+  guard.link!.admit(guard, r === null ? null : r.kind, (grant, refused) => tries.admitted(r, grant, refused));
 }
 
 // Timer callbacks: static functions, one argument (no closure per request).

@@ -2,7 +2,8 @@
  * One try of a request against one target (ARCHITECTURE.md: a request's tries are parts it owns).
  * A try owns what must happen exactly once for it, whatever way it ends: the target's in-flight
  * count (`start()` / `done()`), the upstream guard's counters (tries in flight, waiting for a
- * connection, and its retry reservation), and the one passive-health report of its outcome.
+ * connection, and its retry reservation; in a worker, the primary's grant for the node's counts),
+ * and the one passive-health report of its outcome.
  * Everything else is its owner's (tries.ts): the try forwards the pool's events there, tagged with
  * itself, so that a retry or a hedge can run while an older try is still draining or cancelled.
  */
@@ -16,13 +17,17 @@ import type { TrySpan } from '../observability/trace-hooks.ts';
 import type { UpstreamGuard } from '../upstreams/guard.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { UpstreamCall, UpstreamHandler, UpstreamHead } from '../upstreams/upstream-call.ts';
+import type { RetryKind } from './errors.ts';
 
 /** A place in the upstream's retries-in-flight count; `release` may be called any number of times. */
 export class RetryReservation {
   private guard: UpstreamGuard | null;
+  /** What the retry is for (a worker's primary charges it to the node's budget by kind). */
+  readonly kind: RetryKind | 'hedge';
 
-  constructor(guard: UpstreamGuard) {
+  constructor(guard: UpstreamGuard, kind: RetryKind | 'hedge') {
     this.guard = guard;
+    this.kind = kind;
     guard.retries++;
   }
 
@@ -55,6 +60,8 @@ export class Try implements UpstreamHandler {
   /** Whether this try was handed the client's body as it streams (not a replayed copy). */
   readonly usesStream: boolean;
   readonly dispatchMs: number;
+  /** The node's admission of this try (a worker's primary counts it), handed back once; 0: none. */
+  private grant: number;
   call: UpstreamCall | null = null;
   connected = false;
   /** Given up by its owner (lost a hedge, timed out, client gone): later events only clean up. */
@@ -83,6 +90,7 @@ export class Try implements UpstreamHandler {
     reservation: RetryReservation | null,
     usesStream: boolean,
     nowMs: number,
+    grant: number,
   ) {
     this.owner = owner;
     this.target = target;
@@ -90,6 +98,7 @@ export class Try implements UpstreamHandler {
     this.reservation = reservation;
     this.usesStream = usesStream;
     this.dispatchMs = nowMs;
+    this.grant = grant;
     target.start();
     guard.active++;
     guard.pending++;
@@ -112,6 +121,10 @@ export class Try implements UpstreamHandler {
     g.active--;
     if (!this.connected) g.pending--;
     this.reservation?.release();
+    if (this.grant !== 0) {
+      g.link!.release(this.grant);
+      this.grant = 0;
+    }
     this.target.done(outcome !== 'tcp' && outcome !== 'timeout');
     if (outcome !== null) health.reportOutcome(this.target, outcome);
     if (this.span !== null) this.span.end(this, outcome);
@@ -129,7 +142,10 @@ export class Try implements UpstreamHandler {
   onConnected(): void {
     if (this.connected) return;
     this.connected = true;
-    if (this.open) this.guard.pending--;
+    if (this.open) {
+      this.guard.pending--;
+      if (this.grant !== 0) this.guard.link!.connected(this.grant);
+    }
     this.owner.tryConnected(this);
   }
 

@@ -20,7 +20,7 @@ import { upstreamHost } from '../proxy/headers.ts';
 import type { StickyRuntime } from '../proxy/sticky.ts';
 import { L4Router } from '../routing/l4-router.ts';
 import { Router } from '../routing/router.ts';
-import { UpstreamGuard } from '../upstreams/guard.ts';
+import { type GuardLink, UpstreamGuard } from '../upstreams/guard.ts';
 import { type PoolRegistry, poolKey, type TargetPool } from '../upstreams/pools.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import { SwapPlan } from './swap-plan.ts';
@@ -78,6 +78,8 @@ export interface LiveState extends BalancingState {
   readonly pluginState: Map<string, unknown>;
   /** Rate-limit counts shared beyond this process (workers, Redis), or null: counted here. */
   counters: SharedCounters | null;
+  /** Circuit-breaker counts kept for the node by another process (a worker's primary), or null. */
+  readonly breakers: GuardLink | null;
   readonly metrics: Metrics;
 }
 
@@ -413,7 +415,7 @@ function upstreamRuntime(
   plan: SwapPlan,
 ): UpstreamRuntime {
   const current = live.guards.get(u.name);
-  const guard = current ?? new UpstreamGuard(u.name, u.circuitBreaker);
+  const guard = current ?? new UpstreamGuard(u.name, u.circuitBreaker, live.breakers);
   if (current === undefined) plan.later(() => live.guards.set(u.name, guard));
   else if (current.limits !== u.circuitBreaker) plan.later(() => (current.limits = u.circuitBreaker));
   return {

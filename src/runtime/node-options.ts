@@ -16,6 +16,7 @@ import type { ProxyListener } from '../listeners/index.ts';
 import type { LogFormat, Logs } from '../observability/access-log.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import type { ConfigStore } from '../store/store.ts';
+import type { NodeBreakers } from '../upstreams/connection-slots.ts';
 import type { ConfigControl } from './config-control.ts';
 import type { Prepared, Runtime } from './runtime.ts';
 
@@ -81,6 +82,8 @@ export interface NodeOptions {
    * Redis store (`cache`).
    */
   readonly counters?: SharedCounters;
+  /** Circuit-breaker counts kept by the node's primary (a worker's: src/workers/worker-breakers.ts). */
+  readonly breakers?: NodeBreakers;
   /**
    * Source-ip tables shared across the cluster (`source_ip.store: cluster`; a worker's own);
    * default: made in cluster mode. The node registers its metrics and closes it.

@@ -126,6 +126,7 @@ export class FulcrumNode {
           ? { healthShare: cluster.health }
           : {}),
       counters: this.redis.shared,
+      ...(options.breakers === undefined ? {} : { breakers: options.breakers }),
       ...(this.redis.affinity === null ? {} : { affinityShare: this.redis.affinity }),
     });
     this.redis.register(this.runtime.metrics.registry);

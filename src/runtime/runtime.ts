@@ -22,6 +22,7 @@ import type { Tracing } from '../observability/trace-hooks.ts';
 import type { SharedCounters } from '../plugins/rate-limit-policy.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import type { AffinitySharing } from '../upstreams/affinity-table.ts';
+import type { NodeBreakers } from '../upstreams/connection-slots.ts';
 import { PoolRegistry } from '../upstreams/pools.ts';
 import { SlowStart } from '../upstreams/slow-start.ts';
 import type { TargetState } from '../upstreams/target.ts';
@@ -101,6 +102,8 @@ export class Runtime implements ProxyCore {
       firstId?: number;
       /** Rate-limit counts shared beyond this process. */
       counters?: SharedCounters;
+      /** Circuit-breaker counts kept for the node elsewhere (a worker's primary). */
+      breakers?: NodeBreakers;
       /** Health probing shared with other processes (set before the first probes). */
       healthShare?: HealthShare;
       /** Source-ip tables shared with the cluster's nodes (`source_ip.store: cluster`). */
@@ -124,6 +127,7 @@ export class Runtime implements ProxyCore {
       pools: new PoolRegistry({
         keepAliveMs: snapshot.node.timeouts.upstreamKeepaliveMs,
         clock: this.ioClock,
+        slots: deps.breakers === undefined ? undefined : (key, max) => deps.breakers!.slots(key, max),
       }),
       slowStart: new SlowStart(deps.clock, (names) => this.rebuildPickers(names)),
       affinity: new Map(),
@@ -132,6 +136,7 @@ export class Runtime implements ProxyCore {
       guards: new Map(),
       pluginState: new Map(),
       counters: deps.counters ?? null,
+      breakers: deps.breakers ?? null,
       rng: deps.rng,
       clock: deps.clock,
     };

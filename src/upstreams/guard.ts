@@ -41,10 +41,11 @@ export class RetryBudget {
     return true;
   }
 
-  deposit(l: CircuitBreakerSpec, nowMs: number): void {
+  /** Count `n` requests (a worker's primary is told of several at once). */
+  deposit(l: CircuitBreakerSpec, nowMs: number, n = 1): void {
     this.advance(l, nowMs);
-    this.requests[this.slice % BUDGET_SLICES]! += 1;
-    this.requestSum += 1;
+    this.requests[this.slice % BUDGET_SLICES]! += n;
+    this.requestSum += n;
   }
 
   /** Forget the slices that fell out of the window. */
@@ -61,6 +62,30 @@ export class RetryBudget {
     }
     this.slice = now;
   }
+}
+
+/**
+ * Where the counts are kept when they are a node's, not this process's (a worker: its primary
+ * decides, src/workers/breakers.ts). Null on a guard that counts alone (one process, the client
+ * library), which costs the try path one null check.
+ */
+export interface GuardLink {
+  /** A client request began (the retry budget's deposit) or ended, on `g`'s upstream. */
+  started(g: UpstreamGuard): void;
+  ended(g: UpstreamGuard): void;
+  /**
+   * Ask for a try (first when `kind` is null, else a retry or hedge of that kind): `done` gets a
+   * grant to hand back with `release` (0: nothing to hand back), or the breaker that refused it.
+   */
+  admit(
+    g: UpstreamGuard,
+    kind: RetryKind | 'hedge' | null,
+    done: (grant: number, refused: Breaker | null) => void,
+  ): void;
+  /** The granted try has its connection (it no longer counts as pending). */
+  connected(grant: number): void;
+  /** The granted try ended; any further call with the same grant is ignored. */
+  release(grant: number): void;
 }
 
 export class UpstreamGuard {
@@ -82,15 +107,40 @@ export class UpstreamGuard {
     retry_budget: 0,
   };
 
-  constructor(upstream: string, limits: CircuitBreakerSpec) {
+  /** The node's counts when they are kept elsewhere (a worker's), else null. */
+  readonly link: GuardLink | null;
+  /** Requests begun and ended that the link has not passed on yet (its to keep). */
+  begunUntold = 0;
+  endedUntold = 0;
+
+  constructor(upstream: string, limits: CircuitBreakerSpec, link: GuardLink | null = null) {
     this.upstream = upstream;
     this.limits = limits;
+    this.link = link;
   }
 
   /** A client request begins to be served through this upstream. */
   requestStarted(nowMs: number): void {
     this.requests++;
-    this.budget.deposit(this.limits, nowMs);
+    if (this.link === null) this.budget.deposit(this.limits, nowMs);
+    else this.link.started(this);
+  }
+
+  /** `n` requests of other processes, for the budget (a worker's primary counts the node's). */
+  deposit(n: number, nowMs: number): void {
+    this.budget.deposit(this.limits, nowMs, n);
+  }
+
+  /** The request is over. */
+  requestEnded(): void {
+    this.requests--;
+    if (this.link !== null) this.link.ended(this);
+  }
+
+  /** Whether a try must be admitted by the node (a limit on tries is set). */
+  get limitsTries(): boolean {
+    const l = this.limits;
+    return l.maxRequests > 0 || l.maxPendingRequests > 0 || l.maxRetries > 0;
   }
 
   /** The breaker a new try would trip, or null when it may go. */
@@ -118,6 +168,11 @@ export class UpstreamGuard {
     }
     if (!this.budget.withdraw(l, nowMs)) return this.trip('retry_budget');
     return null;
+  }
+
+  /** Count a refusal the node's counts decided (a worker's primary). */
+  refused(b: Breaker): void {
+    this.overflows[b]++;
   }
 
   private trip(b: Breaker): Breaker {

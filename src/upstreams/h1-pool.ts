@@ -14,11 +14,13 @@
  * reused last in, first out, so that surplus ones age out.
  *
  * Limits: `maxConnections` (the circuit breaker's max_connections per target) bounds connections;
- * requests beyond it wait in a queue, first in, first out.
+ * requests beyond it wait in a queue, first in, first out. With worker processes the bound is the
+ * node's: the pool is handed `slots` (connection-slots.ts) and asks for one before each connection.
  *
  * Each connection (h1-target-connection.ts) reads and writes its own requests; the pool hands
  * them out and takes them back.
  */
+import type { ConnectionSlots, SlotUser } from './connection-slots.ts';
 import { type CallState, type H1PoolOptions, TargetConnection } from './h1-target-connection.ts';
 import {
   type TargetPool,
@@ -30,16 +32,23 @@ import {
 
 export { type H1PoolOptions, UPSTREAM_MAX_HEADER_BYTES } from './h1-target-connection.ts';
 
-export class H1Pool implements TargetPool {
+export class H1Pool implements TargetPool, SlotUser {
   readonly o: H1PoolOptions;
+  /** The node's connection slots (worker processes with `max_connections`), else null. */
+  private readonly slots: ConnectionSlots | null;
+  /** Slots asked for and not granted yet. */
+  private asked = 0;
+  /** Idle connections owed to another process waiting for a slot (closed as they free). */
+  private owed = 0;
   /** Idle connections by TLS server name ('' for cleartext or no SNI), most recent last. */
   private readonly idle = new Map<string, TargetConnection[]>();
   private readonly all = new Set<TargetConnection>();
   private readonly queue: Call[] = [];
   private closed = false;
 
-  constructor(o: H1PoolOptions) {
+  constructor(o: H1PoolOptions, slots: ConnectionSlots | null = null) {
     this.o = o;
+    this.slots = slots;
   }
 
   get size(): number {
@@ -55,7 +64,8 @@ export class H1Pool implements TargetPool {
     // An upgrade gets a connection of its own that reads as a stream (it may be handed over).
     const conn = req.upgrade ? null : this.takeIdle(req.servername);
     if (conn !== null) conn.assign(call);
-    else if (this.o.maxConnections === 0 || this.all.size < this.o.maxConnections) this.open(call);
+    else if (this.o.maxConnections === 0 || this.all.size + this.asked < this.o.maxConnections)
+      this.open(call);
     else this.queue.push(call);
     return call;
   }
@@ -71,7 +81,29 @@ export class H1Pool implements TargetPool {
     return null;
   }
 
-  private open(call: Call): void {
+  /** Open a connection for `call`, once the node grants a slot when it counts them (`front`: `call` was first in line). */
+  private open(call: Call, front = false): void {
+    if (this.slots === null) return this.connect(call);
+    if (front) this.queue.unshift(call);
+    else this.queue.push(call);
+    this.asked++;
+    this.slots.ask(this);
+  }
+
+  granted(): void {
+    this.asked--;
+    const next = this.closed ? null : this.nextQueued();
+    if (next === null) this.slots!.give();
+    else this.connect(next);
+    this.slotsDone();
+  }
+
+  yieldOne(): void {
+    for (const list of this.idle.values()) if (list.length > 0) return list.shift()!.destroy();
+    if (this.owed < this.all.size) this.owed++;
+  }
+
+  private connect(call: Call): void {
     const c = new TargetConnection(this, call.req.servername, call.req.upgrade || this.o.tls !== null);
     this.all.add(c);
     c.connect(call);
@@ -85,8 +117,13 @@ export class H1Pool implements TargetPool {
     if (next !== null) {
       // A request for another server name, or an upgrade: it opens its own connection.
       c.destroy();
-      this.open(next);
+      this.open(next, true);
       return;
+    }
+    if (this.owed > 0) {
+      // Another worker waits for this target's slot: this connection makes room rather than idle.
+      this.owed--;
+      return c.destroy();
     }
     let list = this.idle.get(c.servername);
     if (list === undefined) {
@@ -105,9 +142,13 @@ export class H1Pool implements TargetPool {
       const i = list.indexOf(c);
       if (i >= 0) list.splice(i, 1);
     }
+    if (this.slots !== null) {
+      this.slots.give();
+      this.slotsDone();
+    }
     if (this.closed) return;
     const next = this.nextQueued();
-    if (next !== null) this.open(next);
+    if (next !== null) this.open(next, true);
   }
 
   /** A queued request gave up before it got a connection. */
@@ -125,6 +166,7 @@ export class H1Pool implements TargetPool {
     for (const call of this.queue.splice(0)) call.fail(new UpstreamError('closed', 'the pool is closed'));
     for (const list of this.idle.values()) for (const c of list.splice(0)) c.destroy();
     // Busy connections finish their request, then are destroyed by release().
+    this.slotsDone();
     return Promise.resolve();
   }
 
@@ -132,7 +174,13 @@ export class H1Pool implements TargetPool {
     this.closed = true;
     for (const call of this.queue.splice(0)) call.fail(new UpstreamError('closed', 'the pool is closed'));
     for (const c of [...this.all]) c.destroy();
+    this.slotsDone();
     return Promise.resolve();
+  }
+
+  /** A closed pool holding no slot and waiting for none is forgotten by the slot keeper. */
+  private slotsDone(): void {
+    if (this.slots !== null && this.closed && this.asked === 0 && this.all.size === 0) this.slots.done();
   }
 }
 

@@ -6,6 +6,7 @@
 import { upstreamTlsKey } from '../config/tls.ts';
 import type { ServiceSpec } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import type { ConnectionSlots } from './connection-slots.ts';
 import { H1Pool } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { TargetState } from './target.ts';
@@ -18,6 +19,11 @@ export type { TargetPool } from './upstream-call.ts';
 export interface PoolSettings {
   readonly keepAliveMs: number;
   readonly clock: Clock;
+  /**
+   * The node's count of connections under `key` (a poolKey) when another process keeps it (a
+   * worker's primary); absent: each pool counts its own.
+   */
+  readonly slots?: ((key: string, maxConnections: number) => ConnectionSlots) | undefined;
 }
 
 /** `maxConnections`: the circuit breaker's connections per target, 0 for no limit. */
@@ -59,15 +65,21 @@ export class PoolRegistry {
         clock: this.settings.clock,
       });
     } else {
-      p = new H1Pool({
-        host: t.host,
-        port: t.port,
-        tls: upstreamTlsOptions(s),
-        connectTimeoutMs: s.connectTimeoutMs,
-        maxConnections,
-        keepAliveMs: this.settings.keepAliveMs,
-        clock: this.settings.clock,
-      });
+      const slots = this.settings.slots;
+      p = new H1Pool(
+        {
+          host: t.host,
+          port: t.port,
+          tls: upstreamTlsOptions(s),
+          connectTimeoutMs: s.connectTimeoutMs,
+          maxConnections,
+          keepAliveMs: this.settings.keepAliveMs,
+          clock: this.settings.clock,
+        },
+        maxConnections > 0 && slots !== undefined
+          ? slots(poolKey(t, s, maxConnections), maxConnections)
+          : null,
+      );
     }
     return p;
   }

@@ -2,7 +2,8 @@
  * The primary of a node with worker processes (`workers: N`): it forks the workers, hands them
  * the configuration, and applies each change to all of them or to none; it runs what must run
  * once per node (the admin API, health probing, file watching: the FulcrumNode it belongs to) and
- * passes the results on; it takes every rate-limit decision of `policy: local` (counters.ts); it
+ * passes the results on; it takes every rate-limit decision of `policy: local` (counters.ts) and
+ * keeps the node's circuit-breaker counts (breakers.ts); it
  * replaces a worker that dies and drains them all on stop. docs/cluster.md describes the whole.
  *
  * Everything that touches the set of workers (starting one, a change) runs in one queue, so a
@@ -14,12 +15,14 @@ import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ConfigIssue } from '../config/load.ts';
+import type { CircuitBreakerSpec } from '../config/resilience.ts';
 import type { ListenerSpec, Snapshot } from '../config/types.ts';
 import { splitBulk } from '../core/bulk.ts';
 import type { Clock } from '../core/clock.ts';
 import type { HealthEvent } from '../health/share.ts';
 import { defaultSecret, STICKY_KEY_ENV } from '../proxy/sticky.ts';
 import type { ProxyHost, ReloadResult } from '../runtime/node.ts';
+import { PrimaryBreakers } from './breakers.ts';
 import { type CounterAsk, PrimaryCounters } from './counters.ts';
 import type { ListenMode } from './listen-mode.ts';
 import { mergeMetrics } from './metrics-merge.ts';
@@ -65,6 +68,8 @@ export interface PoolDeps {
   healthFromWorker(e: HealthEvent): void;
   /** The cluster's live nodes now (1 for a node alone). */
   nodes?(): number;
+  /** An upstream's circuit breaker in the node's configuration in service (undefined: none such). */
+  limits?(upstream: string): CircuitBreakerSpec | undefined;
 }
 
 export class WorkerPool implements ProxyHost {
@@ -77,10 +82,19 @@ export class WorkerPool implements ProxyHost {
   /** Ports picked for listeners that ask for port 0, by listener (stable across reloads). */
   private readonly ports = new Map<string, number>();
   readonly counters: PrimaryCounters;
+  readonly breakers: PrimaryBreakers;
 
   constructor(deps: PoolDeps) {
     this.deps = deps;
     this.counters = new PrimaryCounters(() => deps.clock.nowMs());
+    this.breakers = new PrimaryBreakers({
+      nowMs: () => deps.clock.monoMs(),
+      limits: (upstream) => deps.limits?.(upstream),
+      send: (worker, m) => {
+        const s = this.slots[worker - 1];
+        if (s !== undefined) this.send(s, m);
+      },
+    });
     for (let i = 0; i < deps.count; i++)
       this.slots.push({
         index: i + 1,
@@ -288,6 +302,8 @@ export class WorkerPool implements ProxyHost {
         if (a !== null) this.send(s, a);
         return;
       }
+      case 'cb':
+        return this.breakers.handle(s.index, m);
       case 'health':
         this.deps.healthFromWorker(m.e);
         this.broadcastHealth(m.e, s);
@@ -312,6 +328,8 @@ export class WorkerPool implements ProxyHost {
     const wasServing = s.state === 'serving';
     s.worker = null;
     s.state = 'gone';
+    // What the dead worker held of the node's circuit breakers comes back.
+    this.breakers.gone(s.index);
     for (const done of [...s.waiting.values()]) done(null);
     s.waiting.clear();
     if (this.stopping) return;

@@ -48,6 +48,7 @@ export function workersFor(
             }
           : settings,
       nodes: () => node.cluster?.membership.count() ?? 1,
+      limits: (upstream) => runtime.current.upstreams.get(upstream)?.spec.circuitBreaker,
       verdicts: () => runtime.health.verdicts(runtime.current.upstreams.values()),
       healthFromWorker: (e) => {
         runtime.health.receive(e);

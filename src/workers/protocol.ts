@@ -13,6 +13,7 @@ import type { ConfigIssue } from '../config/load.ts';
 import type { BulkHead, BulkPart } from '../core/bulk.ts';
 import type { HealthEvent } from '../health/share.ts';
 import type { LogFormat } from '../observability/access-log.ts';
+import type { BreakerAnswer, BreakerAsk } from './breakers.ts';
 import type { CounterAnswer, CounterAsk } from './counters.ts';
 import type { ListenMode } from './listen-mode.ts';
 
@@ -56,7 +57,8 @@ export type ToWorker =
   | { readonly t: 'ask'; readonly id: number; readonly what: 'status' | 'metrics' }
   | { readonly t: 'reopen' }
   | { readonly t: 'stop' }
-  | CounterAnswer;
+  | CounterAnswer
+  | BreakerAnswer;
 
 export type FromWorker =
   /** The worker listens for messages (sent first: a message sent before an ES module worker has
@@ -69,7 +71,8 @@ export type FromWorker =
   | { readonly t: 'committed'; readonly generation: number }
   | { readonly t: 'health'; readonly e: HealthEvent }
   | { readonly t: 'answer'; readonly id: number; readonly value: unknown }
-  | CounterAsk;
+  | CounterAsk
+  | BreakerAsk;
 
 /** The environment variable that tells a process it is worker N of a node (set by the primary). */
 export const WORKER_ENV = 'FULCRUM_WORKER';

@@ -2,8 +2,8 @@
  * A worker process of a node (`workers: N`): started by the primary (src/workers/pool.ts) through
  * Node's cluster module, it serves every proxy listener with a runtime of its own, built from the
  * snapshots the primary hands it, and nothing else: no admin listener, no file watching, no active
- * health probes (the primary probes and passes the outcomes on), rate limits counted by the
- * primary. It stops when told, or when its primary is gone.
+ * health probes (the primary probes and passes the outcomes on), rate limits and circuit
+ * breakers counted by the primary. It stops when told, or when its primary is gone.
  */
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
@@ -23,6 +23,7 @@ import { FulcrumNode, type PreparedChange } from '../runtime/node.ts';
 import { type CounterAsk, WorkerCounters } from './counters.ts';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 import { SnapshotReuse } from './snapshot-reuse.ts';
+import { WorkerBreakers } from './worker-breakers.ts';
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -35,6 +36,8 @@ process.on('SIGHUP', () => {});
 process.on('SIGUSR1', () => {});
 
 const counters = new WorkerCounters((m: CounterAsk) => send(m));
+/** Circuit breakers and the retry budget, counted by the primary for the whole node. */
+const breakers = new WorkerBreakers(send, systemClock);
 /** `policy: redis`: each worker talks to Redis itself (made at start, with the settings). */
 let redis: RedisCounters | null = null;
 /** proxy-cache `strategy: redis`: each worker talks to Redis itself too. */
@@ -106,6 +109,7 @@ async function start(
       generation,
       healthShare: health,
       counters: shared,
+      breakers,
       ...(affinityShare === undefined ? {} : { affinityShare }),
       logBindings: { worker: settings.index },
       startedMessage: 'worker started',
@@ -165,6 +169,7 @@ async function stop(): Promise<void> {
   stopping = true;
   await node?.stop();
   counters.close();
+  breakers.close();
   redis?.close();
   caches?.close();
   process.exit(0);
@@ -206,6 +211,8 @@ process.on('message', (m: ToWorker) => {
       return;
     case 'rl':
       return counters.answer(m);
+    case 'cb':
+      return breakers.answer(m);
     case 'ask':
       if (node === null) return send({ t: 'answer', id: m.id, value: null });
       if (m.what === 'status') return send({ t: 'answer', id: m.id, value: node.status() });
@@ -221,5 +228,9 @@ process.on('message', (m: ToWorker) => {
 });
 
 // The primary is gone (killed): nobody will tell this worker what to do any more.
-process.on('disconnect', () => void stop());
+process.on('disconnect', () => {
+  // Nobody answers for the breakers any more: what is being drained goes on without them.
+  breakers.close();
+  void stop();
+});
 send({ t: 'hello' });

@@ -8,8 +8,9 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 export function getFresh(
   url: string,
   headers: Record<string, string> = {},
+  idleTimeoutMs = 5000,
 ): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
-  return getWith(url, undefined, { connection: 'close', ...headers });
+  return getWith(url, undefined, { connection: 'close', ...headers }, idleTimeoutMs);
 }
 
 /** GET `url` through an agent (kept connections). */
@@ -17,6 +18,7 @@ export function getWith(
   url: string,
   agent: Agent | undefined,
   headers: Record<string, string> = {},
+  idleTimeoutMs = 5000,
 ): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { agent: agent ?? false, headers }, (res) => {
@@ -28,7 +30,7 @@ export function getWith(
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(idleTimeoutMs, () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
@@ -41,6 +43,7 @@ export interface WorkerStatus {
   generation: number;
   restarts: number;
   connections?: number;
+  requests_in_flight?: number;
 }
 
 export async function workersOf(adminPort: number): Promise<WorkerStatus[]> {
@@ -60,3 +63,19 @@ export async function requestsByWorker(adminPort: number): Promise<Map<number, n
 }
 
 export { Agent };
+
+/** The sum across workers of a metric's series whose labels include every `labels` pair. */
+export async function metricTotal(
+  adminPort: number,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const r = await getFresh(`http://127.0.0.1:${adminPort}/metrics`);
+  let total = 0;
+  for (const line of r.body.split('\n')) {
+    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m?.[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => m[2]!.includes(`${k}="${v}"`))) total += Number(m[3]);
+  }
+  return total;
+}
