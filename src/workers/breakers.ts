@@ -59,12 +59,22 @@ interface Grant {
   readonly retry: boolean;
 }
 
+/** A pool's slots, in the worker's record and in its key's. */
+interface PoolHeld {
+  readonly worker: number;
+  readonly id: number;
+  readonly key: string;
+  n: number;
+}
+
 /** A key's connections across the node. */
 interface SlotCount {
   max: number;
   held: number;
   /** Asks waiting for a slot: [worker, pool id], first asked first. */
   readonly waiting: [number, number][];
+  /** The pools holding slots now. */
+  readonly holders: Set<PoolHeld>;
 }
 
 /** What one worker holds. */
@@ -72,8 +82,8 @@ interface Held {
   readonly grants: Map<number, Grant>;
   /** Requests begun and not ended, per upstream. */
   readonly requests: Map<string, number>;
-  /** Slots held per pool id, with the pool's key. */
-  readonly pools: Map<number, { readonly key: string; n: number }>;
+  /** Slots held per pool id. */
+  readonly pools: Map<number, PoolHeld>;
 }
 
 export interface PrimaryBreakersDeps {
@@ -209,31 +219,27 @@ export class PrimaryBreakers {
   private ask(worker: number, h: Held, pool: number, key: string, max: number, out: Out): void {
     let s = this.slots.get(key);
     if (s === undefined) {
-      s = { max, held: 0, waiting: [] };
+      s = { max, held: 0, waiting: [], holders: new Set() };
       this.slots.set(key, s);
     }
     s.max = max;
     if (s.held < s.max && s.waiting.length === 0) return this.grant(worker, h, pool, key, s, out);
     s.waiting.push([worker, pool]);
     // Someone else's idle connection may be what keeps this ask waiting.
-    let most: [number, number] | null = null;
-    let n = 0;
-    for (const [w, other] of this.held) {
-      if (w === worker) continue;
-      for (const [id, p] of other.pools)
-        if (p.key === key && p.n > n) {
-          n = p.n;
-          most = [w, id];
-        }
-    }
-    if (most !== null) answers(out, most[0]).y.push(most[1]);
+    let most: PoolHeld | null = null;
+    for (const p of s.holders) if (p.worker !== worker && p.n > (most?.n ?? 0)) most = p;
+    if (most !== null) answers(out, most.worker).y.push(most.id);
   }
 
   private grant(worker: number, h: Held, pool: number, key: string, s: SlotCount, out: Out): void {
     s.held++;
-    const p = h.pools.get(pool);
-    if (p === undefined) h.pools.set(pool, { key, n: 1 });
-    else p.n++;
+    let p = h.pools.get(pool);
+    if (p === undefined) {
+      p = { worker, id: pool, key, n: 0 };
+      h.pools.set(pool, p);
+    }
+    p.n++;
+    s.holders.add(p);
     answers(out, worker).s.push(pool);
   }
 
@@ -244,6 +250,7 @@ export class PrimaryBreakers {
     const k = Math.min(n, p.n);
     p.n -= k;
     if (s === undefined) return;
+    if (p.n === 0) s.holders.delete(p);
     s.held -= k;
     while (s.held < s.max && s.waiting.length > 0) {
       const [w, id] = s.waiting.shift()!;

@@ -89,6 +89,11 @@ services:
     host: tries
     retries: 0
     routes: [{ name: tries, paths: ["/tries"] }]
+  - name: tries-deadline
+    host: tries
+    retries: 0
+    request_timeout: 300
+    routes: [{ name: tries-deadline, paths: ["/deadline"] }]
 `);
     node = await spawnFulcrum(file, { startTimeoutMs: 20_000 });
   });
@@ -151,6 +156,33 @@ services:
     await until(() => hold.held.size === 3, 'three more held');
     hold.releaseAll();
     for (const r of await Promise.all(again)) assert.equal(r.status, 200);
+  });
+
+  it('gives back the places of tries that timed out and of clients that left', async () => {
+    const ends = [
+      getFresh(`${node.url}/deadline`, {}, 60_000).then((r) => r.status),
+      getFresh(`${node.url}/deadline`, {}, 60_000).then((r) => r.status),
+      // This client gives up after 300 ms without an answer: the proxy drops its try.
+      getFresh(`${node.url}/tries`, {}, 300).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    ];
+    await until(() => hold.held.size === 3, 'three held');
+    assert.deepEqual((await Promise.all(ends)).sort(), [0, 504, 504]);
+    await until(() => hold.held.size === 0, 'the target sees the three tries given up');
+    const answered: number[] = [];
+    const more = Array.from({ length: 6 }, () =>
+      getFresh(`${node.url}/tries`, {}, 60_000).then((r) => {
+        answered.push(r.status);
+        return r.status;
+      }),
+    );
+    await until(() => hold.held.size + answered.length === 6, 'every request held or answered');
+    assert.equal(hold.held.size, 3, 'the three places came back');
+    assert.deepEqual(answered, [503, 503, 503]);
+    hold.releaseAll();
+    assert.deepEqual((await Promise.all(more)).sort(), [200, 200, 200, 503, 503, 503]);
   });
 
   it('gives back what a killed worker held', async () => {
