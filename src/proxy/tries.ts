@@ -141,6 +141,9 @@ export class Tries implements TryEvents {
       guard.refused(refused);
       this.core.metrics.overflows.labels({ upstream: guard.upstream, breaker: refused }).inc();
       if (host.ended || host.responding || this.winner !== null) return;
+      // A retry refused: the client gets the failure it follows, as in one process.
+      const failure = reservation?.failure ?? null;
+      if (failure !== null && !this.current?.live) return host.fail(failure, this.body !== null);
       return this.failOrWait('FULCRUM_ERR_UPSTREAM_OVERFLOW');
     }
     // The request no longer needs it (answered, timed out, client gone) while the primary decided.
@@ -320,7 +323,10 @@ export class Tries implements TryEvents {
     }
     if (kind !== null && this.retryable(kind)) {
       const r = this.reserveRetry(kind);
-      if (r !== null) return this.launchRetry(r);
+      if (r !== null) {
+        r.failure = code;
+        return this.launchRetry(r);
+      }
     }
     this.host.fail(code, this.body !== null);
   }

@@ -11,6 +11,7 @@
 import type { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { TimerHandle } from '../core/clock.ts';
+import type { ErrorCode } from '../core/errors.ts';
 import type { Outcome } from '../health/probe.ts';
 import type { Fields } from '../http1/fields.ts';
 import type { TrySpan } from '../observability/trace-hooks.ts';
@@ -24,6 +25,11 @@ export class RetryReservation {
   private guard: UpstreamGuard | null;
   /** What the retry is for (a worker's primary charges it to the node's budget by kind). */
   readonly kind: RetryKind | 'hedge';
+  /**
+   * The failed try's error, which the client gets when a worker's primary refuses the retry (as
+   * it would have at once in one process); null when there is none to give (a hedge, a status).
+   */
+  failure: ErrorCode | null = null;
 
   constructor(guard: UpstreamGuard, kind: RetryKind | 'hedge') {
     this.guard = guard;

@@ -2,7 +2,8 @@
  * `workers: 2`: circuit breakers are the node's, not each worker's (src/workers/breakers.ts).
  * `max_connections` per target holds at the target however the connections spread over the
  * workers; `max_requests` admits exactly that many tries in flight across both, the rest get 503
- * FULCRUM_ERR_UPSTREAM_OVERFLOW; a worker killed while it holds tries gives them back.
+ * FULCRUM_ERR_UPSTREAM_OVERFLOW; one retry budget serves both; tries that end by a timeout or a
+ * client leaving, and a worker killed while it holds tries, give their places back.
  */
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
@@ -50,6 +51,8 @@ describe('circuit breakers across two workers', { timeout: 90_000 }, () => {
   let open = 0;
   let mostOpen = 0;
   let hold: Holding;
+  /** A target that resets every request (each one a `reset` failure, retried). */
+  let flaky: TestUpstream;
   let node: ChildFulcrum;
 
   before(async () => {
@@ -72,6 +75,7 @@ describe('circuit breakers across two workers', { timeout: 90_000 }, () => {
       socket.on('close', down);
     });
     hold = await holdingUpstream('hold');
+    flaky = await startUpstream('flaky', (req) => req.socket.destroy());
     const file = writeConfig(`workers: 2
 upstreams:
   - name: conns
@@ -80,7 +84,15 @@ upstreams:
   - name: tries
     circuit_breaker: { max_requests: 3 }
     targets: [{ target: ${hold.up.target} }]
+  - name: flaky
+    # A reserve of 10 retries (1/s over 10 s), nothing per request: 10 retries for the node.
+    retry_budget: { percent: 0, min_retries_per_sec: 1, ttl: 10000 }
+    targets: [{ target: ${flaky.target} }]
 services:
+  - name: flaky
+    host: flaky
+    retries: 1
+    routes: [{ name: flaky, paths: ["/flaky"] }]
   - name: conns
     host: conns
     retries: 0
@@ -103,6 +115,7 @@ services:
     await node?.stop();
     await slow?.close();
     await hold?.up.close();
+    await flaky?.close();
   });
 
   it('never opens more than max_connections to a target across the workers', async () => {
@@ -156,6 +169,21 @@ services:
     await until(() => hold.held.size === 3, 'three more held');
     hold.releaseAll();
     for (const r of await Promise.all(again)) assert.equal(r.status, 200);
+  });
+
+  it('keeps one retry budget for the node', async () => {
+    const before = await requestsByWorker(node.adminPort);
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, () => getFresh(`${node.url}/flaky`).then((r) => r.status)),
+    );
+    assert.deepEqual(new Set(statuses), new Set([502]));
+    // 20 first tries and the budget's 10 retries, whichever worker made them.
+    assert.equal(flaky.seen.length, 30);
+    const refused = { upstream: 'flaky', breaker: 'retry_budget' };
+    assert.equal(await metricTotal(node.adminPort, 'fulcrum_upstream_overflows_total', refused), 10);
+    const afterCount = await requestsByWorker(node.adminPort);
+    for (const w of [1, 2])
+      assert.ok((afterCount.get(w) ?? 0) - (before.get(w) ?? 0) > 0, `worker ${w} took part`);
   });
 
   it('gives back the places of tries that timed out and of clients that left', async () => {
