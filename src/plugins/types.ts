@@ -141,6 +141,12 @@ export interface BuildEnv {
    */
   state<T>(key: string, make: () => T): T;
   /**
+   * Change state kept from the generation in service (what `state` returned, or anything else that
+   * outlives generations) when this generation goes into service, not while it is built: the build
+   * may yet be abandoned (copy-on-swap, src/runtime/swap-plan.ts). Steps run in the order given.
+   */
+  atSwap(step: () => void): void;
+  /**
    * Rate-limit counts shared beyond this process (workers, Redis); absent or answering null: count
    * here. The policies it makes live as long as the node (they hold connections).
    */

@@ -300,6 +300,7 @@ export class Generation {
           rng: live.rng,
           trusted,
           state,
+          atSwap: (step) => plan.later(step),
           counters: live.counters,
           outcomes: live.metrics.pluginOutcomes,
         });
