@@ -137,7 +137,8 @@ export interface BuildEnv {
   readonly trusted: BlockList | null;
   /**
    * State that outlives generations (rate-limiting counters), by a key that starts with the
-   * instance id; made on first use. State not asked for when a generation is built is dropped.
+   * instance id; made on first use. State not asked for when a generation is built is dropped when
+   * that generation goes into service, and its `dispose()`, if it has one, is called then.
    */
   state<T>(key: string, make: () => T): T;
   /**
