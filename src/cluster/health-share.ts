@@ -311,6 +311,18 @@ export class ClusterHealth implements HealthShare {
       .catch(() => {});
   }
 
+  /**
+   * Targets that left this node's configuration: their recorded verdicts go, lest a node that
+   * joins later hold one added again down by an old verdict. Every node deletes as it applies the
+   * change, so an entry written meanwhile by a node whose configuration lags still had the target
+   * is deleted when that node applies it too (docs/cluster.md).
+   */
+  forget(gone: readonly { readonly upstream: string; readonly target: string }[]): void {
+    if (this.closed || !ready(this.client)) return;
+    const fields = gone.map((g) => verdictField(g.upstream, g.target));
+    this.client.hdel(this.verdicts, ...fields).catch(() => {});
+  }
+
   private message(text: string): void {
     let m: { n?: unknown; e?: HealthEvent };
     try {
