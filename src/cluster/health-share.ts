@@ -17,10 +17,16 @@
  * - **Redis away** (not connected, or a claim not answered within the cluster timeout): this node
  *   probes every target itself, as a node alone, and logs the switch; back to claims when Redis
  *   answers.
+ * - **Not subscribed** (commands pass but the subscription to `<prefix>:health` is down or never
+ *   came up) for longer than the cluster timeout (at least 2 s): this node cannot hear the others'
+ *   outcomes, and before its first subscription it has not read the verdicts either, so it would
+ *   claim no round at all; it probes every target itself instead, as when Redis is away, until
+ *   subscribed again.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { HealthEvent, HealthShare } from '../health/share.ts';
+import { Collected, type Registry } from '../observability/registry.ts';
 import type { Membership } from './membership.ts';
 import { CLAIM, claimTtlMs, nextRound, phaseMs, ranking, STANDBYS, takeoverSlackMs } from './probe-rounds.ts';
 import { connectRedis, type Redis, ready } from './redis.ts';
@@ -94,8 +100,12 @@ export class ClusterHealth implements HealthShare {
   private local: HealthShare | null = null;
   /** The targets (claim keys) this node probed in its last round of them, with that round. */
   private readonly held = new Map<string, number>();
-  /** Probing every target alone since Redis went away. */
-  private alone = false;
+  /** Why this node probes every target alone (Redis away, or not subscribed), or null: shared. */
+  private alone: 'away' | 'unsubscribed' | null = null;
+  /** Subscribed to the channel now. */
+  private subscribed = false;
+  /** Since when (monotonic ms) not subscribed: from the start, and from each loss. */
+  private unsubscribedSinceMs: number;
   private closed = false;
   /** Set by attach (the node exists once its share does). */
   private hooks: ClusterHealthHooks | null = null;
@@ -127,6 +137,19 @@ export class ClusterHealth implements HealthShare {
     this.firstRead = new Promise((r) => {
       this.firstReadDone = r;
     });
+    this.unsubscribedSinceMs = deps.clock.monoMs();
+  }
+
+  /** `fulcrum_cluster_health_probing_alone`: 1 while this node probes every target itself. */
+  register(registry: Registry): void {
+    registry.add(
+      new Collected(
+        'fulcrum_cluster_health_probing_alone',
+        '1 while this node probes every target itself (Redis away, or not subscribed to the health channel), 0 while probing is shared.',
+        'gauge',
+        () => [[{}, this.alone === null ? 0 : 1]],
+      ),
+    );
   }
 
   /**
@@ -206,9 +229,17 @@ export class ClusterHealth implements HealthShare {
     this.subscriber = sub;
     const subscribe = () =>
       void sub.subscribe(this.channel).then(
-        () => this.readVerdicts(),
+        () => {
+          this.subscribed = true;
+          return this.readVerdicts();
+        },
         () => this.readVerdicts(),
       );
+    sub.on('close', () => {
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      this.unsubscribedSinceMs = this.deps.clock.monoMs();
+    });
     sub.on('ready', subscribe);
     if (ready(sub)) subscribe();
     sub.on('message', (channel: string, text: string) => {
@@ -231,7 +262,9 @@ export class ClusterHealth implements HealthShare {
     if (this.closed) return false;
     const key = `${this.deps.prefix}:hc:${upstream}:${target}:${intervalMs}`;
     const me = this.deps.membership.nodeId;
-    if (!ready(this.client)) return this.probeAlone('not connected');
+    if (!ready(this.client)) return this.probeAlone('away', 'not connected');
+    if (!this.subscribed && this.deps.clock.monoMs() - this.unsubscribedSinceMs >= this.subscribeWaitMs())
+      return this.probeAlone('unsubscribed', `no subscription to ${this.channel}`);
     if (!this.verdictsKnown) return this.sharing(false);
     const rank = ranking(this.deps.membership.live(), key).indexOf(me);
     if (rank > STANDBYS) {
@@ -247,8 +280,16 @@ export class ClusterHealth implements HealthShare {
       else this.held.delete(key);
       return this.sharing(got);
     } catch (err) {
-      return this.probeAlone((err as Error).message);
+      return this.probeAlone('away', (err as Error).message);
     }
+  }
+
+  /**
+   * How long this node may be without its subscription before it probes alone: what a starting
+   * node waits for the verdicts (a reconnection normally subscribes well within it).
+   */
+  private subscribeWaitMs(): number {
+    return Math.max(this.deps.timeoutMs, VERDICTS_WAIT_MS);
   }
 
   private pause(ms: number): Promise<void> {
@@ -257,19 +298,32 @@ export class ClusterHealth implements HealthShare {
 
   /** A claim answered: probing is shared (again). */
   private sharing(mine: boolean): boolean {
-    if (this.alone) {
-      this.alone = false;
-      this.deps.log().info('health: Redis answers again: probes shared among the live nodes');
+    if (this.alone !== null) {
+      this.deps
+        .log()
+        .info(
+          this.alone === 'away'
+            ? 'health: Redis answers again: probes shared among the live nodes'
+            : "health: subscribed to the cluster's health events again: probes shared among the live nodes",
+        );
+      this.alone = null;
     }
     if (mine) this.probed++;
     return mine;
   }
 
-  private probeAlone(why: string): boolean {
-    if (!this.alone) {
-      this.alone = true;
+  private probeAlone(reason: 'away' | 'unsubscribed', why: string): boolean {
+    if (this.alone !== reason) {
+      this.alone = reason;
       this.held.clear();
-      this.deps.log().warn({ why }, 'health: Redis is away: this node probes every target itself');
+      this.deps
+        .log()
+        .warn(
+          { why },
+          reason === 'away'
+            ? 'health: Redis is away: this node probes every target itself'
+            : "health: not subscribed to the cluster's health events (other nodes' outcomes are not heard): this node probes every target itself",
+        );
     }
     this.probed++;
     return true;
@@ -311,6 +365,18 @@ export class ClusterHealth implements HealthShare {
       .catch(() => {});
   }
 
+  /**
+   * Targets that left this node's configuration: their recorded verdicts go, lest a node that
+   * joins later hold one added again down by an old verdict. Every node deletes as it applies the
+   * change, so an entry written meanwhile by a node whose configuration lags still had the target
+   * is deleted when that node applies it too (docs/cluster.md).
+   */
+  forget(gone: readonly { readonly upstream: string; readonly target: string }[]): void {
+    if (this.closed || !ready(this.client)) return;
+    const fields = gone.map((g) => verdictField(g.upstream, g.target));
+    this.client.hdel(this.verdicts, ...fields).catch(() => {});
+  }
+
   private message(text: string): void {
     let m: { n?: unknown; e?: HealthEvent };
     try {
@@ -334,7 +400,7 @@ export class ClusterHealth implements HealthShare {
   status(): Record<string, unknown> {
     return {
       leases: this.held.size,
-      probing_alone: this.alone,
+      probing_alone: this.alone !== null,
       probes: this.probed,
       events_received: this.received,
     };

@@ -61,11 +61,16 @@ function decode(raw: Buffer): { head: Head; body: Buffer } | null {
   }
 }
 
-/** One Redis the caches name: its connection, made when a plugin instance first names it, and whether it is away. */
+/**
+ * One Redis as the caches name it (address and every connection setting): its connection, made when
+ * a plugin instance using it goes into service, and whether it is away.
+ */
 class Store {
   private client: Promise<Redis> | null = null;
   away = false;
   pending = 0;
+  /** Plugin instances in service with it (SharedCache.open, not yet disposed). */
+  users = 0;
   private probing: ReturnType<Clock['setTimer']> | null = null;
   readonly name: string;
   private readonly settings: RedisSettings;
@@ -141,8 +146,19 @@ class Store {
 
   close(): void {
     if (this.probing !== null) this.owner.clock.clearTimer(this.probing);
+    this.probing = null;
     void this.client?.then((c) => c.disconnect());
+    this.client = null;
   }
+}
+
+/** What tells two stores apart: the address and every setting of the connection. */
+function identity(r: RedisSettings, url: string | null): string {
+  return JSON.stringify(
+    url !== null
+      ? [url, r.timeout]
+      : [r.host, r.port, r.database, r.username, r.password, r.ssl, r.ssl_verify, r.server_name, r.timeout],
+  );
 }
 
 export interface RedisCachesDeps {
@@ -154,7 +170,10 @@ export interface RedisCachesDeps {
   readonly prefix?: string | undefined;
 }
 
-/** The node's Redis caches: one connection per Redis named, for the life of the node. */
+/**
+ * The node's Redis caches: one connection per Redis named (and per way of naming it: another
+ * password or timeout is another store), open while a plugin instance in service uses it.
+ */
 export class RedisCaches {
   readonly clock: Clock;
   readonly log: Logger;
@@ -183,7 +202,10 @@ export class RedisCaches {
         '1 while a Redis of proxy-cache strategy redis is slow or away (requests go to the targets).',
         'gauge',
         function* () {
-          for (const s of stores.values()) if (s.away) yield [{ redis: s.name }, 1];
+          // Two stores may name one Redis (another password, another timeout): one sample each.
+          const away = new Set<string>();
+          for (const s of stores.values()) if (s.away) away.add(s.name);
+          for (const name of away) yield [{ redis: name }, 1];
         },
       ),
     );
@@ -205,25 +227,48 @@ export class RedisCaches {
       );
       return null;
     }
+    const id = identity(r, url);
     const name = url ?? `${r.host}:${r.port}/${r.database}`;
-    let store = this.stores.get(name);
-    if (store === undefined) {
-      store = new Store(this, name, r, url);
-      this.stores.set(name, store);
-      store.open();
-    }
-    const s = store;
+    // The store is taken (made, counted, connected) only when the instance goes into service
+    // (`open`, at the swap): a build abandoned on the way leaves no connection behind.
+    let s: Store | null = null;
+    let state: 'built' | 'open' | 'disposed' = 'built';
     const keyPrefix = `${this.deps.prefix ?? 'fulcrum'}:pc:${req.key}:`;
     const redisKey = (key: string) => keyPrefix + cacheKeyDigest(key);
     return {
       lookup: (primary, keyFor) => {
+        if (s === null || state !== 'open') return 'error';
         if (s.away) {
           this.count('lookup', 'away');
           return 'error';
         }
         return this.bounded(s, this.lookup(s, primary, keyFor, redisKey));
       },
-      store: (primary, vary, key, entry) => this.store(s, primary, vary, key, entry, redisKey),
+      store: (primary, vary, key, entry) => {
+        if (s === null || state !== 'open') return this.count('store', 'skipped');
+        this.store(s, primary, vary, key, entry, redisKey);
+      },
+      open: () => {
+        if (state !== 'built' || this.closed) return;
+        state = 'open';
+        let store = this.stores.get(id);
+        if (store === undefined) {
+          store = new Store(this, name, r, url);
+          this.stores.set(id, store);
+        }
+        store.users++;
+        store.open();
+        s = store;
+      },
+      dispose: () => {
+        const was = state;
+        state = 'disposed';
+        if (was !== 'open' || s === null) return;
+        if (--s.users > 0 || this.stores.get(id) !== s) return;
+        // Requests of the generation just retired may still look up: they bypass (see `lookup`).
+        this.stores.delete(id);
+        s.close();
+      },
     };
   }
 

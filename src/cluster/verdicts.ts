@@ -10,7 +10,8 @@
  * gets the event, and one that reads the hash after it ran finds the verdict; a node reads the hash
  * once subscribed (health-share.ts), so nothing falls between. A target back to its default state
  * leaves the hash, so it holds only the targets that are out or draining; an ejection's entry is
- * ignored once its end has passed.
+ * ignored once its end has passed. A target that leaves the configuration leaves the hash too: each
+ * node deletes its entry as it applies that configuration (ClusterHealth.forget).
  */
 import type { HealthEvent } from '../health/share.ts';
 

@@ -76,6 +76,7 @@ export class HealthRegistry {
   sync(upstreams: Iterable<HealthUpstream>): void {
     if (this.stopped) return;
     const seen = new Set<string>();
+    const before = new Map(this.all);
     this.all.clear();
     for (const { spec, targets } of upstreams) {
       seen.add(spec.name);
@@ -108,6 +109,16 @@ export class HealthRegistry {
         h.stop(false);
         this.upstreams.delete(name);
       }
+    if (this.share?.forget !== undefined) {
+      const gone: { upstream: string; target: string }[] = [];
+      for (const [upstream, was] of before) {
+        const now = this.all.get(upstream);
+        const kept = now === undefined ? null : new Set(now.map((t) => t.target));
+        for (const t of was)
+          if (kept === null || !kept.has(t.target)) gone.push({ upstream, target: t.target });
+      }
+      if (gone.length > 0) this.share.forget(gone);
+    }
   }
 
   /**

@@ -50,4 +50,9 @@ export interface HealthShare {
   forward?(e: HealthEvent): void;
   /** Carry events to this node's worker processes too (a cluster's share, in a primary). */
   chain?(local: HealthShare): void;
+  /**
+   * These targets left this process's configuration: what the share keeps about them (a cluster's
+   * recorded verdicts) goes. Absent when it keeps nothing.
+   */
+  forget?(gone: readonly { readonly upstream: string; readonly target: string }[]): void;
 }

@@ -118,6 +118,11 @@ export interface PluginSetDeps {
   readonly rng: Rng;
   readonly trusted: BlockList | null;
   readonly state: Map<string, unknown>;
+  /**
+   * Queue a change to live state for the swap (BuildEnv.atSwap: a generation's SwapPlan); absent,
+   * the set goes into service as it is built (unit tests), and the change is made at once.
+   */
+  readonly atSwap?: (step: () => void) => void;
   /** Rate-limit counts shared beyond this process (BuildEnv.counters). */
   readonly counters?: SharedCounters | null;
   /** fulcrum_plugin_outcomes_total (outcomes.ts); absent in unit tests. */
@@ -162,6 +167,7 @@ export class PluginSet {
       consumers: this.consumers,
       trusted: deps.trusted,
       counters: deps.counters ?? null,
+      atSwap: deps.atSwap ?? ((step) => step()),
       state<T>(key: string, make: () => T): T {
         used.add(key);
         let s = deps.state.get(key) as T | undefined;

@@ -2,7 +2,7 @@
  * Keys for the jwt plugin from a JSON Web Key Set URL (RFC 7517), cached. Kong's open-source jwt
  * has no JWKS; the behaviour follows Envoy's jwt_authn remote_jwks and common OIDC gateways:
  *
- * - fetched on first use (and warmed when a generation is built), then fresh for `ttl`;
+ * - fetched on first use (and warmed when a generation goes into service), then fresh for `ttl`;
  * - a token whose `kid` is unknown triggers a refetch (key rotation), at most once per
  *   `minRefresh`, so unknown kids cannot make the proxy hammer the issuer;
  * - past `ttl` the cached keys are still used while a refresh runs in the background
@@ -51,7 +51,7 @@ export class JwksCache {
     this.settings = settings;
   }
 
-  /** Fetch now unless keys are held or a fetch ran recently (a generation was built). */
+  /** Fetch now unless keys are held or a fetch ran recently (a generation went into service). */
   warm(): void {
     if (this.keys === null && this.inflight === null && this.mayFetch(this.clock.monoMs())) this.refresh();
   }

@@ -252,8 +252,12 @@ export const jwt: PluginDef<JwtConfig, Built> = {
           `${instanceId}:jwks:${alg}:${s.jwksUri}`,
           () => new JwksCache(s.jwksUri, alg, env.clock, settings),
         );
-        jwks.settings = settings;
-        jwks.warm();
+        // A kept cache serves the generation in service until the swap: its new settings, and the
+        // warm-up's fetch, wait for it (an abandoned build leaves the cache as it was).
+        env.atSwap(() => {
+          jwks.settings = settings;
+          jwks.warm();
+        });
         keys.set(s.key, { hit, key: null, jwks });
         continue;
       }

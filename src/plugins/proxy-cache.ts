@@ -378,8 +378,17 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
   },
   build(conf, env, id) {
     const cache = env.state(`${id}|${conf.max_total_bytes}`, () => new ResponseCache(conf.max_total_bytes));
+    // Kept while the instance names the same Redis the same way (every connection setting is in
+    // the key): a reload changing the password or the timeout gets a store of its own, and the
+    // one it replaces is disposed of at the swap.
     const shared =
-      conf.strategy === 'redis' ? (env.counters?.cache?.({ key: id, redis: conf.redis }) ?? null) : null;
+      conf.strategy === 'redis'
+        ? env.state(
+            `${id}|redis|${JSON.stringify(conf.redis)}`,
+            () => env.counters?.cache?.({ key: id, redis: conf.redis }) ?? null,
+          )
+        : null;
+    if (shared?.open !== undefined) env.atSwap(() => shared.open!());
     return {
       conf,
       cache,

@@ -97,6 +97,13 @@ export interface SharedCache {
   ): Promise<{ key: string; entry: CachedResponse } | null | 'error'> | 'error';
   /** Keep `entry` under `key` for its ttl (in the background; a failure is counted and logged). */
   store(primary: string, vary: readonly string[], key: string, entry: CachedResponse): void;
+  /** The instance goes into service with it (at the swap): connect now. Once; absent: nothing to do. */
+  open?(): void;
+  /**
+   * No instance uses it any more (plugin state dropped at a swap): lookups bypass it from now on,
+   * and the connection closes with its last user.
+   */
+  dispose?(): void;
 }
 
 /** What a rate-limiting instance asks of the node's shared counters (BuildEnv.counters). */

@@ -137,9 +137,16 @@ export interface BuildEnv {
   readonly trusted: BlockList | null;
   /**
    * State that outlives generations (rate-limiting counters), by a key that starts with the
-   * instance id; made on first use. State not asked for when a generation is built is dropped.
+   * instance id; made on first use. State not asked for when a generation is built is dropped when
+   * that generation goes into service, and its `dispose()`, if it has one, is called then.
    */
   state<T>(key: string, make: () => T): T;
+  /**
+   * Change state kept from the generation in service (what `state` returned, or anything else that
+   * outlives generations) when this generation goes into service, not while it is built: the build
+   * may yet be abandoned (copy-on-swap, src/runtime/swap-plan.ts). Steps run in the order given.
+   */
+  atSwap(step: () => void): void;
   /**
    * Rate-limit counts shared beyond this process (workers, Redis); absent or answering null: count
    * here. The policies it makes live as long as the node (they hold connections).

@@ -302,13 +302,18 @@ export class Generation {
           rng: live.rng,
           trusted,
           state,
+          atSwap: (step) => plan.later(step),
           counters: live.counters,
           outcomes: live.metrics.pluginOutcomes,
         });
       else state.clear();
       plan.later(() => {
+        // State no instance asked for goes; what holds something outside (a Redis store's
+        // connection) is told so, at the swap: the generation in service used it until now.
+        const dropped = [...live.pluginState].filter(([k, v]) => state.get(k) !== v);
         live.pluginState.clear();
         for (const [k, v] of state) live.pluginState.set(k, v);
+        for (const [, v] of dropped) (v as { dispose?: () => void } | null)?.dispose?.();
       });
     }
     yield;

@@ -130,6 +130,7 @@ export class FulcrumNode {
       ...(this.redis.affinity === null ? {} : { affinityShare: this.redis.affinity }),
     });
     this.redis.register(this.runtime.metrics.registry);
+    cluster?.health.register(this.runtime.metrics.registry);
     if (cluster !== null)
       cluster.health.attach({
         apply: (e) => this.runtime.health.receive(e),

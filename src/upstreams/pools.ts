@@ -84,9 +84,16 @@ export class PoolRegistry {
     return p;
   }
 
-  /** Register a pool made with `make`; the generation going into service uses it from now on. */
+  /**
+   * Register a pool made with `make`; the generation going into service uses it from now on. Two
+   * builds prepared side by side each make their own pool for a key not yet registered; the one
+   * installed second replaces the first, whose generation is then retired: that pool is closed
+   * gracefully (its requests in flight finish), or its connections would outlive every generation.
+   */
   add(key: string, pool: TargetPool): void {
+    const replaced = this.pools.get(key);
     this.pools.set(key, pool);
+    if (replaced !== undefined && replaced !== pool) replaced.close().catch(() => {});
   }
 
   /** Close (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */

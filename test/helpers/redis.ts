@@ -2,7 +2,7 @@
  * A real redis-server for a test (Debian's `redis-server` package; .ci/run installs it): on
  * 127.0.0.1 and a port free when it starts, without persistence, stopped (or killed, to play an
  * outage) by the test. `restart()` brings it back on the same port, empty, as a Redis that lost
- * its memory does.
+ * its memory does. With `password`, it requires it (`--requirepass`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
@@ -32,7 +32,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number): Promise<ChildProcess> {
+function launch(port: number, password: string | null): Promise<ChildProcess> {
   const proc = spawn(
     'redis-server',
     [
@@ -46,6 +46,7 @@ function launch(port: number): Promise<ChildProcess> {
       'no',
       '--protected-mode',
       'no',
+      ...(password === null ? [] : ['--requirepass', password]),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -71,9 +72,10 @@ function exited(p: ChildProcess): Promise<void> {
     : new Promise((r) => p.once('exit', () => r()));
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(opts: { password?: string } = {}): Promise<TestRedis> {
   const port = await freePort();
-  let proc: ChildProcess | null = await launch(port);
+  const password = opts.password ?? null;
+  let proc: ChildProcess | null = await launch(port, password);
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     const p = proc;
     proc = null;
@@ -88,7 +90,7 @@ export async function startRedis(): Promise<TestRedis> {
     pause: () => proc?.kill('SIGSTOP'),
     resume: () => proc?.kill('SIGCONT'),
     async restart() {
-      proc ??= await launch(port);
+      proc ??= await launch(port, password);
     },
     stop: () => end('SIGTERM'),
   };

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { admin } from '../../helpers/admin.ts';
 import { type ChildFulcrum, spawnFulcrum, writeConfig } from '../../helpers/child.ts';
+import { probedClusterBody } from '../../helpers/cluster-config.ts';
 import { until } from '../../helpers/follow.ts';
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
@@ -61,23 +62,13 @@ describe('health probing shared by the nodes of a cluster', { timeout: 120_000 }
         }),
       );
     }
-    file = writeConfig(`cluster:
-  redis: ${redis.url}
-  timeout: 300
-upstreams:
-  - name: u
-    healthchecks:
-      active:
-        http_path: /health
-        healthy: { interval: ${INTERVAL_MS / 1000}, successes: 1 }
-        unhealthy: { interval: ${INTERVAL_MS / 1000}, http_failures: 2 }
-    targets:
-${targets.map((t) => `      - target: ${t.target}`).join('\n')}
-services:
-  - name: s
-    host: u
-    routes: [{ name: r, paths: ["/"] }]
-`);
+    file = writeConfig(
+      probedClusterBody(
+        redis.url,
+        targets.map((t) => t.target),
+        INTERVAL_MS / 1000,
+      ),
+    );
   });
 
   after(async () => {

@@ -4,6 +4,9 @@
  * its admin API (unhealthy, draining); node B, with two workers, starts afterwards and sends none of
  * its requests to them, from its first one. Real nodes (child processes), one real Redis.
  *
+ * A target removed from the configuration leaves the recorded verdicts (every node deletes its
+ * entry as it applies the change), so one added again later is not held down by an old verdict.
+ *
  * Nothing probes the downed targets once B is up: the probed one is on an ejection timer (no
  * unhealthy loop: `unhealthy.interval: 0`) and now answers its health check, so B would take it as
  * healthy (and keep it so with its own probes) had it not read the verdict; the others have no
@@ -132,5 +135,34 @@ services:
     assert.deepEqual([of(down)?.source, of(down)?.health], ['admin', 'unhealthy']);
     assert.deepEqual([of(drained)?.source, of(drained)?.draining], ['admin', true]);
     assert.ok(typeof of(down)?.node === 'string' && of(down)?.node.length > 0);
+  });
+
+  it('drops the verdict of a target removed from the configuration; re-added, it starts healthy', async () => {
+    const adminA = `http://127.0.0.1:${a.adminPort}`;
+    const adminB = `http://127.0.0.1:${b.adminPort}`;
+    const peek = new Redis(redis.port, '127.0.0.1');
+    const field = JSON.stringify(['m', down.target]);
+    const targetsOf = async (base: string) =>
+      ((await admin(base, 'GET', '/status')).body as Status).upstreams
+        .find((u) => u.name === 'm')!
+        .targets.map((t) => t.target);
+    try {
+      assert.ok((await peek.hget('fulcrum:health:verdicts', field)) !== null, 'the verdict is recorded');
+      const del = await admin(adminA, 'DELETE', `/upstreams/m/targets/${down.target}`);
+      assert.equal(del.status, 204, del.text);
+      await until(async () => !(await targetsOf(adminB)).includes(down.target));
+      await until(async () => (await peek.hget('fulcrum:health:verdicts', field)) === null);
+      // Back in the configuration: nothing recorded holds it down, so a node that joins (or
+      // reads the verdicts again) finds it in its default state; B serves it.
+      const add = await admin(adminA, 'POST', '/upstreams/m/targets', { target: down.target });
+      assert.equal(add.status, 201, add.text);
+      await until(async () => (await targetsOf(adminB)).includes(down.target));
+      assert.equal(await peek.hget('fulcrum:health:verdicts', field), null);
+      const s = (await admin(adminB, 'GET', '/status')).body as Status;
+      const t = s.upstreams.find((u) => u.name === 'm')!.targets.find((x) => x.target === down.target)!;
+      assert.equal(t.health, 'healthy');
+    } finally {
+      peek.disconnect();
+    }
   });
 });

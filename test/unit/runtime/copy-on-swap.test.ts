@@ -8,6 +8,8 @@
  * On virtual time (ManualClock), with the runtime's own prepare / install / abandon.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import type { Snapshot } from '../../../src/config/types.ts';
 import { loadSnapshotText } from '../../../src/config/validate.ts';
@@ -15,6 +17,7 @@ import { ManualClock } from '../../../src/core/clock.ts';
 import type { Scheduler } from '../../../src/core/pace.ts';
 import { seededRng } from '../../../src/core/random.ts';
 import { createLogs } from '../../../src/observability/access-log.ts';
+import { JwksCache } from '../../../src/plugins/jwks.ts';
 import type { StickyRequest } from '../../../src/proxy/sticky.ts';
 import type { Generation } from '../../../src/runtime/generation.ts';
 import { Runtime } from '../../../src/runtime/runtime.ts';
@@ -315,5 +318,76 @@ describe('an identical snapshot', () => {
     const other = rt.apply(snap({ table: 4, minute: 6 }));
     assert.notEqual(other.plugins, before.plugins);
     rt.close();
+  });
+});
+
+describe('copy-on-swap: plugin state', () => {
+  /** A jwt plugin whose consumer's keys come from `uri`, with this cache ttl (seconds). */
+  const jwtSnap = (uri: string, ttl: number) =>
+    loadSnapshotText(
+      `_format_version: "3.0"
+services:
+  - name: s
+    url: http://10.0.0.1:80
+    routes: [{ name: r, paths: ["/"] }]
+plugins:
+  - name: jwt
+    config: { jwks_cache_ttl: ${ttl}, jwks_refresh_interval: 1 }
+consumers:
+  - username: alice
+    jwt_secrets:
+      - { key: issuer-a, algorithm: RS256, jwks_uri: "${uri}" }
+`,
+      'f.yaml',
+    );
+
+  it('gives a kept JWKS cache its new settings and warms it at install; an abandoned build touches neither', async () => {
+    // A JWKS URL that answers 503: the cache holds no keys, so every warm-up fetches (paced).
+    let fetched = 0;
+    const server = createServer((_req, res) => {
+      fetched++;
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+    const clock = new ManualClock(1_000_000);
+    const rt = new Runtime(jwtSnap(uri, 60), {
+      clock,
+      rng: seededRng(1),
+      logs: createLogs('silent', 'off', clock),
+    });
+    try {
+      const caches = [...rt.live.pluginState.values()].filter((v) => v instanceof JwksCache);
+      assert.equal(caches.length, 1);
+      const jwks = caches[0]!;
+      const settled = async () => {
+        const w = jwks.lookup('k');
+        if (w !== null && 'wait' in w) await w.wait;
+      };
+      await settled();
+      assert.equal(jwks.fetches, 1, 'warmed when the first generation went into service');
+      clock.advance(5_000); // past jwks_refresh_interval: a warm-up would fetch again
+
+      rt.abandon(rt.prepareNow(jwtSnap(uri, 120)));
+      assert.equal(jwks.settings.ttlMs, 60_000, 'an abandoned build leaves the live settings');
+      assert.equal(jwks.fetches, 1, 'and starts no fetch');
+
+      const p = rt.prepareNow(jwtSnap(uri, 120));
+      assert.equal(jwks.settings.ttlMs, 60_000, 'not before install');
+      assert.equal(jwks.fetches, 1);
+      rt.install(p);
+      assert.equal(
+        [...rt.live.pluginState.values()].find((v) => v instanceof JwksCache),
+        jwks,
+        'kept',
+      );
+      assert.equal(jwks.settings.ttlMs, 120_000);
+      assert.equal(jwks.fetches, 2, 'warmed at install');
+      await settled();
+      assert.equal(fetched, 2);
+    } finally {
+      rt.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
