@@ -38,6 +38,7 @@ export interface HeadLimits {
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
+const DEL = 0x7f;
 const HTAB = 0x09;
 const COLON = 0x3a;
 const SLASH = 0x2f;
@@ -246,8 +247,10 @@ export class HeadParser {
       this.pos = this.scan = this.headLength = s + 2 - base;
       return PARSE.DONE;
     }
+    // The table in a local: read through the module binding, it is reloaded for every byte.
+    const tchar = TCHAR;
     let i = s;
-    while (i < end && TCHAR[buf[i]!] === 1) i++;
+    while (i < end && tchar[buf[i]!] === 1) i++;
     if (i >= end) return this.incomplete(base, end);
     // An empty name, a name ending in anything but the colon (obs-fold starts with SP/HTAB, which
     // is no tchar: refused here too), or no colon at all.
@@ -256,7 +259,13 @@ export class HeadParser {
     i++;
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     const vs = i;
-    while (i < end && FIELD_VALUE[buf[i]!] === 1) i++;
+    // field-vchar, SP, HTAB and obs-text: compared, not looked up (a tenth fewer instructions a
+    // head, measured), and FIELD_VALUE's definition in syntax.ts says the same.
+    while (i < end) {
+      const c = buf[i]!;
+      if (c < SP ? c !== HTAB : c === DEL) break;
+      i++;
+    }
     if (i + 1 >= end)
       return i < end && buf[i] !== CR ? this.badLine(buf, i, end, base) : this.incomplete(base, end);
     // Whatever stopped the value must be the line's CRLF: a control byte, a bare LF or a CR alone is refused.
