@@ -27,6 +27,10 @@ const CONNECTION_SPECIFIC = new Set([
   'upgrade',
 ]);
 
+/** respond() options, shared (node:http2 copies them). */
+const END_STREAM = Object.freeze({ endStream: true });
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
+
 export class H2Stream implements Downstream {
   readonly h2 = true;
   readonly stream: ServerHttp2Stream;
@@ -102,11 +106,6 @@ export class H2Stream implements Downstream {
       this.readBody(this.body);
     } else this.body = null;
     stream.on('close', () => this.onClose());
-    stream.on('drain', () => {
-      if (!this.waitingDrain || this.done) return;
-      this.waitingDrain = false;
-      this.events?.clientDrained();
-    });
   }
 
   /** Whether the request is plain CONNECT (no tunnel is opened: 400). */
@@ -183,7 +182,7 @@ export class H2Stream implements Downstream {
           )
         )
           continue;
-        add(h, copy.name(i), copy.value(i));
+        addLower(h, copy.name(i), copy.value(i));
       }
     addAll(h, head.extra);
     if (head.via === true) add(h, 'via', '1.1 fulcrum');
@@ -192,7 +191,10 @@ export class H2Stream implements Downstream {
     this.headersSent = true;
     const end = head.endStream === true;
     try {
-      this.stream.respond(h, end ? { endStream: true } : { waitForTrailers: true });
+      // Every body waits for trailers, even one that has none: a stream's end is then ours to send,
+      // and abort() resets a stream cut short (node:http2's close() ends the writable side first,
+      // which would otherwise send END_STREAM before the RST_STREAM and read as a whole response).
+      this.stream.respond(h, end ? END_STREAM : WAIT_FOR_TRAILERS);
     } catch (err) {
       // A field nghttp2 refuses (the exchange answers 502), or a stream gone under us.
       if (this.gone()) {
@@ -212,8 +214,16 @@ export class H2Stream implements Downstream {
   write(chunk: Buffer): boolean {
     if (this.done || this.gone()) return true;
     if (this.stream.write(chunk)) return true;
+    // Listened for only when needed: most responses never fill the stream's buffer.
+    if (!this.waitingDrain) this.stream.once('drain', () => this.drained());
     this.waitingDrain = true;
     return false;
+  }
+
+  private drained(): void {
+    if (!this.waitingDrain || this.done) return;
+    this.waitingDrain = false;
+    this.events?.clientDrained();
   }
 
   end(trailers: Fields | null): void {
@@ -255,7 +265,11 @@ export class H2Stream implements Downstream {
 }
 
 function add(h: OutgoingHttpHeaders, name: string, value: string): void {
-  const n = name.toLowerCase();
+  addLower(h, name.toLowerCase(), value);
+}
+
+/** add() for a name already in lower case. */
+function addLower(h: OutgoingHttpHeaders, n: string, value: string): void {
   if (CONNECTION_SPECIFIC.has(n)) return;
   const prev = h[n];
   if (prev === undefined) h[n] = value;
