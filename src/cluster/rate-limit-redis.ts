@@ -142,6 +142,12 @@ class Connection {
   }
 }
 
+/** An instance's local fallback (made when first needed), kept while a policy of it is in service. */
+interface Instance {
+  users: number;
+  fallback: { policy: RateLimitPolicy; limits: readonly Limit[]; scaled: Limit[] } | null;
+}
+
 /**
  * The node's `policy: redis` counting: one connection per Redis named (and per way of naming it:
  * another password or timeout is another connection), open while a plugin instance in service uses
@@ -150,10 +156,8 @@ class Connection {
 export class RedisCounters {
   private readonly deps: RedisCountersDeps;
   private readonly connections = new PluginRedis<Connection>((n) => new Connection(n));
-  private readonly fallbacks = new Map<
-    string,
-    { policy: RateLimitPolicy; limits: readonly Limit[]; scaled: Limit[] }
-  >();
+  /** Per instance in service (by its state key): its policies in service, and its local fallback. */
+  private readonly instances = new Map<string, Instance>();
   private readonly switches: Counter;
   /** Decisions taken locally because Redis was slow or away (for tests and status). */
   localDecisions = 0;
@@ -202,8 +206,21 @@ export class RedisCounters {
     const key = `${this.deps.prefix ?? 'fulcrum'}:rl:${req.key}`;
     return {
       take: (who, nowMs, limits) => this.take(lease.held, `${key}:{${who}}`, req.key, who, nowMs, limits),
-      open: () => lease.open(),
-      dispose: () => lease.dispose(),
+      open: () => {
+        lease.open();
+        if (lease.held === null) return;
+        const i = this.instances.get(req.key) ?? { users: 0, fallback: null };
+        i.users++;
+        this.instances.set(req.key, i);
+      },
+      dispose: () => {
+        const was = lease.held !== null;
+        lease.dispose();
+        const i = this.instances.get(req.key);
+        // The instance's local counts go with its last policy in service (a reload onto another
+        // connection opens the new policy before it disposes of the old one: they are kept).
+        if (was && i !== undefined && --i.users === 0) this.instances.delete(req.key);
+      },
     };
   }
 
@@ -229,7 +246,8 @@ export class RedisCounters {
       } else this.toLocal(c, client, 'not connected');
     }
     this.localDecisions++;
-    return this.fallback(instance, limits).take(who, nowMs, this.scaled(instance, limits));
+    const f = this.fallback(instance, limits);
+    return f.policy.take(who, nowMs, this.scaled(f, limits));
   }
   /** The reply, or `timeout`, or the error's message. */
   private within<T>(p: Promise<T>, ms: number): Promise<T | string> {
@@ -248,20 +266,22 @@ export class RedisCounters {
     });
   }
 
-  private fallback(instance: string, limits: readonly Limit[]): RateLimitPolicy {
-    let f = this.fallbacks.get(instance);
-    if (f === undefined) {
-      const longestMs = Math.max(...limits.map((l) => l.windowMs));
-      const policy = this.deps.localPolicy?.(`${instance}:fallback`, longestMs) ?? new LocalPolicy(longestMs);
-      f = { policy, limits, scaled: [] };
-      this.fallbacks.set(instance, f);
-    }
-    return f.policy;
+  /**
+   * The instance's local fallback; one of its own for a decision outside its time in service (a
+   * request of a generation retired since), which is not kept.
+   */
+  private fallback(instance: string, limits: readonly Limit[]): NonNullable<Instance['fallback']> {
+    const i = this.instances.get(instance);
+    if (i !== undefined && i.fallback !== null) return i.fallback;
+    const longestMs = Math.max(...limits.map((l) => l.windowMs));
+    const policy = this.deps.localPolicy?.(`${instance}:fallback`, longestMs) ?? new LocalPolicy(longestMs);
+    const f = { policy, limits, scaled: [] };
+    if (i !== undefined) i.fallback = f;
+    return f;
   }
 
   /** Each process's share of the limits while Redis is away (at least 1 request per window). */
-  private scaled(instance: string, limits: readonly Limit[]): Limit[] {
-    const f = this.fallbacks.get(instance)!;
+  private scaled(f: NonNullable<Instance['fallback']>, limits: readonly Limit[]): Limit[] {
     const share = Math.max(1, this.deps.share());
     if (
       f.limits !== limits ||

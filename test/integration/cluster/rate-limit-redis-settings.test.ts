@@ -4,7 +4,7 @@
  * counts locally, as while Redis is away: the switch logged and counted, the fallback gauge 1, no
  * counter in Redis), then, reloaded, the right one (the windows' counters appear in Redis); a
  * reload changing only the timeout opens a new connection and closes the old one, and removing the
- * plugin closes the last (CLIENT LIST, by the connection's name).
+ * plugin closes the last (CLIENT LIST, by the connection's name) and drops its local counts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -90,5 +90,11 @@ describe('rate-limiting in Redis: a reload changing the redis settings takes eff
     });
     await x.reload(null);
     await until(async () => (await x.clients()).length === 0);
+
+    // Added back, with the wrong password again: its local counts went with it, it starts afresh.
+    await x.reload({ password: 'wrong-password', timeout: 300 });
+    const r = await getFresh(`${x.f.url}/one`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-ratelimit-remaining-minute'], '999');
   });
 });
