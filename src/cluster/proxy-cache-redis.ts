@@ -20,13 +20,9 @@ import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { Collected, Counter, type Registry } from '../observability/registry.ts';
-import type {
-  CachedResponse,
-  RedisSettings,
-  SharedCache,
-  SharedCacheRequest,
-} from '../plugins/rate-limit-policy.ts';
+import type { CachedResponse, SharedCache, SharedCacheRequest } from '../plugins/rate-limit-policy.ts';
 import { cacheKeyDigest } from '../plugins/response-cache.ts';
+import { type NamedRedis, namedRedis, PluginRedis, probeUntilBack, redisTarget } from './plugin-redis.ts';
 import { connectRedis, type Redis, ready, whenReady } from './redis.ts';
 
 /** While a Redis is away, how often it is asked whether it is back. */
@@ -63,102 +59,61 @@ function decode(raw: Buffer): { head: Head; body: Buffer } | null {
 
 /**
  * One Redis as the caches name it (address and every connection setting): its connection, made when
- * a plugin instance using it goes into service, and whether it is away.
+ * a plugin instance using it goes into service (plugin-redis.ts), and whether it is away.
  */
 class Store {
-  private client: Promise<Redis> | null = null;
+  private readonly client: Promise<Redis>;
   away = false;
   pending = 0;
-  /** Plugin instances in service with it (SharedCache.open, not yet disposed). */
-  users = 0;
-  private probing: ReturnType<Clock['setTimer']> | null = null;
+  private probing: { stop(): void } | null = null;
+  /** No instance in service uses it any more: a lookup failing now failed because of that. */
+  private closed = false;
   readonly name: string;
-  private readonly settings: RedisSettings;
-  private readonly url: string | null;
+  readonly timeoutMs: number;
   private readonly owner: RedisCaches;
 
-  constructor(owner: RedisCaches, name: string, settings: RedisSettings, url: string | null) {
+  constructor(owner: RedisCaches, n: NamedRedis) {
     this.owner = owner;
-    this.name = name;
-    this.settings = settings;
-    this.url = url;
-  }
-
-  get timeoutMs(): number {
-    return this.settings.timeout;
-  }
-
-  /** Connect now (at build), so that the first lookups find the connection ready. */
-  open(): void {
-    const r = this.settings;
-    this.client ??= connectRedis(
-      this.url !== null
-        ? { url: this.url }
-        : {
-            host: r.host!,
-            port: r.port,
-            username: r.username,
-            password: r.password,
-            database: r.database,
-            tls: r.ssl ? { verify: r.ssl_verify, serverName: r.server_name } : null,
-          },
-      { timeoutMs: r.timeout, name: 'fulcrum-proxy-cache' },
-    );
+    this.name = n.name;
+    this.timeoutMs = n.settings.timeout;
+    this.client = connectRedis(redisTarget(n), { timeoutMs: this.timeoutMs, name: 'fulcrum-proxy-cache' });
   }
 
   /** The connection, ready, or null when it is not within the timeout. */
   async connection(): Promise<Redis | null> {
-    this.open();
-    const c = await this.client!;
-    return ready(c) || (await whenReady(c, this.settings.timeout)) ? c : null;
+    const c = await this.client;
+    return ready(c) || (await whenReady(c, this.timeoutMs)) ? c : null;
   }
 
   /** A command failed or was late: Redis is away until a PING answers in time. */
   fail(why: string): void {
-    if (this.away) return;
+    if (this.away || this.closed) return;
     this.away = true;
     this.owner.log.warn(
       { redis: this.name, why },
       'proxy-cache: Redis is slow or away: requests go to the targets (Bypass) until it answers',
     );
-    this.probe();
-  }
-
-  private probe(): void {
-    this.probing = this.owner.clock.setTimer(
+    this.probing = probeUntilBack(
+      this.owner.clock,
       AWAY_PROBE_MS,
+      async () => {
+        const c = await this.connection();
+        return c !== null && (await c.ping()) === 'PONG';
+      },
       () => {
         this.probing = null;
-        void this.connection()
-          .then((c) => (c === null ? null : c.ping()))
-          .then(
-            (pong) => {
-              if (pong !== 'PONG') return this.probe();
-              this.away = false;
-              this.owner.log.info({ redis: this.name }, 'proxy-cache: Redis answers again');
-            },
-            () => this.probe(),
-          );
+        this.away = false;
+        this.owner.log.info({ redis: this.name }, 'proxy-cache: Redis answers again');
       },
-      null,
     );
   }
 
   close(): void {
-    if (this.probing !== null) this.owner.clock.clearTimer(this.probing);
+    this.closed = true;
+    this.probing?.stop();
     this.probing = null;
-    void this.client?.then((c) => c.disconnect());
-    this.client = null;
+    void this.client.then((c) => c.disconnect());
   }
-}
-
-/** What tells two stores apart: the address and every setting of the connection. */
-function identity(r: RedisSettings, url: string | null): string {
-  return JSON.stringify(
-    url !== null
-      ? [url, r.timeout]
-      : [r.host, r.port, r.database, r.username, r.password, r.ssl, r.ssl_verify, r.server_name, r.timeout],
-  );
 }
 
 export interface RedisCachesDeps {
@@ -178,7 +133,7 @@ export class RedisCaches {
   readonly clock: Clock;
   readonly log: Logger;
   private readonly deps: RedisCachesDeps;
-  private readonly stores = new Map<string, Store>();
+  private readonly stores = new PluginRedis<Store>((n) => new Store(this, n));
   private readonly events: Counter;
   /** Closed (the node stops, or it is a primary whose workers serve): no more connections. */
   private closed = false;
@@ -202,10 +157,7 @@ export class RedisCaches {
         '1 while a Redis of proxy-cache strategy redis is slow or away (requests go to the targets).',
         'gauge',
         function* () {
-          // Two stores may name one Redis (another password, another timeout): one sample each.
-          const away = new Set<string>();
-          for (const s of stores.values()) if (s.away) away.add(s.name);
-          for (const name of away) yield [{ redis: name }, 1];
+          for (const name of stores.names((s) => s.away)) yield [{ redis: name }, 1];
         },
       ),
     );
@@ -218,26 +170,24 @@ export class RedisCaches {
   /** The shared cache of one instance, or null when it names no Redis (no host, no cluster). */
   cache(req: SharedCacheRequest): SharedCache | null {
     if (this.closed) return null;
-    const r = req.redis;
-    const url = r.host === null ? this.deps.clusterUrl : null;
-    if (r.host === null && url === null) {
+    const n = namedRedis(req.redis, this.deps.clusterUrl);
+    if (n === null) {
       this.log.warn(
         { instance: req.key },
         'proxy-cache: strategy redis without redis.host on a node without `cluster`: caching in memory',
       );
       return null;
     }
-    const id = identity(r, url);
-    const name = url ?? `${r.host}:${r.port}/${r.database}`;
     // The store is taken (made, counted, connected) only when the instance goes into service
-    // (`open`, at the swap): a build abandoned on the way leaves no connection behind.
-    let s: Store | null = null;
-    let state: 'built' | 'open' | 'disposed' = 'built';
+    // (`open`, at the swap): a build abandoned on the way leaves no connection behind. Requests of
+    // a generation retired since (the lease disposed of) bypass it.
+    const lease = this.stores.lease(n);
     const keyPrefix = `${this.deps.prefix ?? 'fulcrum'}:pc:${req.key}:`;
     const redisKey = (key: string) => keyPrefix + cacheKeyDigest(key);
     return {
       lookup: (primary, keyFor) => {
-        if (s === null || state !== 'open') return 'error';
+        const s = lease.held;
+        if (s === null) return 'error';
         if (s.away) {
           this.count('lookup', 'away');
           return 'error';
@@ -245,30 +195,12 @@ export class RedisCaches {
         return this.bounded(s, this.lookup(s, primary, keyFor, redisKey));
       },
       store: (primary, vary, key, entry) => {
-        if (s === null || state !== 'open') return this.count('store', 'skipped');
+        const s = lease.held;
+        if (s === null) return this.count('store', 'skipped');
         this.store(s, primary, vary, key, entry, redisKey);
       },
-      open: () => {
-        if (state !== 'built' || this.closed) return;
-        state = 'open';
-        let store = this.stores.get(id);
-        if (store === undefined) {
-          store = new Store(this, name, r, url);
-          this.stores.set(id, store);
-        }
-        store.users++;
-        store.open();
-        s = store;
-      },
-      dispose: () => {
-        const was = state;
-        state = 'disposed';
-        if (was !== 'open' || s === null) return;
-        if (--s.users > 0 || this.stores.get(id) !== s) return;
-        // Requests of the generation just retired may still look up: they bypass (see `lookup`).
-        this.stores.delete(id);
-        s.close();
-      },
+      open: () => lease.open(),
+      dispose: () => lease.dispose(),
     };
   }
 
@@ -373,7 +305,6 @@ export class RedisCaches {
 
   close(): void {
     this.closed = true;
-    for (const s of this.stores.values()) s.close();
-    this.stores.clear();
+    this.stores.close();
   }
 }

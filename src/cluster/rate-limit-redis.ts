@@ -20,11 +20,11 @@ import {
   LocalPolicy,
   type PolicyRequest,
   type RateLimitPolicy,
-  type RedisSettings,
   type Usage,
   waitMs,
 } from '../plugins/rate-limit-policy.ts';
-import { connectRedis, type Redis, type RedisTarget, ready } from './redis.ts';
+import { type NamedRedis, namedRedis, PluginRedis, probeUntilBack, redisTarget } from './plugin-redis.ts';
+import { connectRedis, type Redis, ready } from './redis.ts';
 
 /** While counting locally, how often Redis is asked whether it is back. */
 export const FALLBACK_PROBE_MS = 500;
@@ -106,18 +106,59 @@ export interface RedisCountersDeps {
   localPolicy?(key: string, longestMs: number): RateLimitPolicy;
 }
 
-/** One connection per Redis the policies name, for the life of the node; and the fallback state. */
+/**
+ * One Redis as the policies name it (address and every connection setting): its connection, made
+ * when a plugin instance using it goes into service (plugin-redis.ts), and whether the node counts
+ * locally for it.
+ */
+class Connection {
+  readonly name: string;
+  readonly timeoutMs: number;
+  readonly client: Promise<Client>;
+  /** Counting locally since (monoMs), or null: counting in Redis. */
+  localSince: number | null = null;
+  /** While local: the PING that brings it back. */
+  probing: { stop(): void } | null = null;
+  /** No instance in service uses it any more: decisions still asking it are taken locally, quietly. */
+  closed = false;
+
+  constructor(n: NamedRedis) {
+    this.name = n.name;
+    this.timeoutMs = n.settings.timeout;
+    this.client = connectRedis(redisTarget(n), {
+      timeoutMs: this.timeoutMs,
+      name: 'fulcrum-rate-limit',
+    }).then((client) => {
+      client.defineCommand('fulcrumRateLimit', { numberOfKeys: 1, lua: SCRIPT });
+      return client as Client;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.probing?.stop();
+    this.probing = null;
+    void this.client.then((c) => c.disconnect());
+  }
+}
+
+/** An instance's local fallback (made when first needed), kept while a policy of it is in service. */
+interface Instance {
+  users: number;
+  fallback: { policy: RateLimitPolicy; limits: readonly Limit[]; scaled: Limit[] } | null;
+}
+
+/**
+ * The node's `policy: redis` counting: one connection per Redis named (and per way of naming it:
+ * another password or timeout is another connection), open while a plugin instance in service uses
+ * it; and the local fallback, per instance.
+ */
 export class RedisCounters {
   private readonly deps: RedisCountersDeps;
-  private readonly clients = new Map<string, Promise<Client>>();
-  private readonly fallbacks = new Map<
-    string,
-    { policy: RateLimitPolicy; limits: readonly Limit[]; scaled: Limit[] }
-  >();
-  /** Per connection: counting locally since (monoMs), or absent. */
-  private readonly local = new Map<string, number>();
+  private readonly connections = new PluginRedis<Connection>((n) => new Connection(n));
+  /** Per instance in service (by its state key): its policies in service, and its local fallback. */
+  private readonly instances = new Map<string, Instance>();
   private readonly switches: Counter;
-  private probing: ReturnType<Clock['setTimer']> | null = null;
   /** Decisions taken locally because Redis was slow or away (for tests and status). */
   localDecisions = 0;
   redisDecisions = 0;
@@ -133,92 +174,83 @@ export class RedisCounters {
   /** Put the policy's metrics on the node's registry (made after the counters: its runtime needs them). */
   register(registry: Registry): void {
     registry.add(this.switches);
-    const local = this.local;
+    const connections = this.connections;
     registry.add(
       new Collected(
         'fulcrum_rate_limit_fallback',
         '1 while the redis rate-limit policy counts locally (Redis slow or away), per Redis.',
         'gauge',
         function* () {
-          for (const k of local.keys()) yield [{ redis: k }, 1];
+          for (const name of connections.names((c) => c.localSince !== null)) yield [{ redis: name }, 1];
         },
       ),
     );
   }
 
-  /** A policy for one instance, or null when it names no Redis (no host and no cluster). */
+  /**
+   * A policy for one instance, or null when it names no Redis (no host and no cluster). Its
+   * connection is taken when the instance goes into service (`open`, at the swap) and given back
+   * when it is dropped (`dispose`); decisions asked outside that time (requests of a generation
+   * retired since) are taken by the local fallback.
+   */
   policy(req: PolicyRequest): RateLimitPolicy | null {
-    const r = req.conf.redis;
-    const target: RedisTarget | null =
-      r.host !== null
-        ? {
-            host: r.host,
-            port: r.port,
-            username: r.username,
-            password: r.password,
-            database: r.database,
-            tls: r.ssl ? { verify: r.ssl_verify, serverName: r.server_name } : null,
-          }
-        : this.deps.clusterUrl !== null
-          ? { url: this.deps.clusterUrl }
-          : null;
-    if (target === null) {
+    const n = namedRedis(req.conf.redis, this.deps.clusterUrl);
+    if (n === null) {
       this.deps.log.warn(
         { instance: req.key },
         'rate-limiting: policy redis without redis.host on a node without `cluster`: counting locally',
       );
       return null;
     }
-    const name = target.url ?? `${target.host}:${target.port}/${target.database}`;
-    const client = this.client(name, target, r);
+    const lease = this.connections.lease(n);
     const key = `${this.deps.prefix ?? 'fulcrum'}:rl:${req.key}`;
     return {
-      take: (who, nowMs, limits) =>
-        this.take(name, client, r, `${key}:{${who}}`, req.key, who, nowMs, limits),
+      take: (who, nowMs, limits) => this.take(lease.held, `${key}:{${who}}`, req.key, who, nowMs, limits),
+      open: () => {
+        lease.open();
+        if (lease.held === null) return;
+        const i = this.instances.get(req.key) ?? { users: 0, fallback: null };
+        i.users++;
+        this.instances.set(req.key, i);
+      },
+      dispose: () => {
+        const was = lease.held !== null;
+        lease.dispose();
+        const i = this.instances.get(req.key);
+        // The instance's local counts go with its last policy in service (a reload onto another
+        // connection opens the new policy before it disposes of the old one: they are kept).
+        if (was && i !== undefined && --i.users === 0) this.instances.delete(req.key);
+      },
     };
   }
 
-  private client(name: string, target: RedisTarget, r: RedisSettings): Promise<Client> {
-    let c = this.clients.get(name);
-    if (c === undefined) {
-      c = connectRedis(target, { timeoutMs: r.timeout, name: 'fulcrum-rate-limit' }).then((client) => {
-        client.defineCommand('fulcrumRateLimit', { numberOfKeys: 1, lua: SCRIPT });
-        return client as Client;
-      });
-      this.clients.set(name, c);
-    }
-    return c;
-  }
-
   private async take(
-    name: string,
-    client: Promise<Client>,
-    r: RedisSettings,
+    c: Connection | null,
     redisKey: string,
     instance: string,
     who: string,
     nowMs: number,
     limits: readonly Limit[],
   ): Promise<Decision> {
-    if (!this.local.has(name)) {
-      const c = await client;
-      if (ready(c)) {
+    if (c !== null && c.localSince === null) {
+      const client = await c.client;
+      if (ready(client)) {
         const args: number[] = [];
         for (const l of limits) args.push(l.windowMs, l.limit);
-        const reply = await this.within(c.fulcrumRateLimit(redisKey, ...args), r.timeout);
+        const reply = await this.within(client.fulcrumRateLimit(redisKey, ...args), c.timeoutMs);
         if (Array.isArray(reply)) {
           this.redisDecisions++;
           return decide(reply, limits);
         }
-        this.toLocal(name, c, reply === 'timeout' ? `no answer within ${r.timeout} ms` : reply);
-      } else this.toLocal(name, c, 'not connected');
+        this.toLocal(c, client, reply === 'timeout' ? `no answer within ${c.timeoutMs} ms` : reply);
+      } else this.toLocal(c, client, 'not connected');
     }
     this.localDecisions++;
-    return this.fallback(instance, limits).take(who, nowMs, this.scaled(instance, limits));
+    const f = this.fallback(instance, limits);
+    return f.policy.take(who, nowMs, this.scaled(f, limits));
   }
-
   /** The reply, or `timeout`, or the error's message. */
-  private within(p: Promise<number[]>, ms: number): Promise<number[] | string> {
+  private within<T>(p: Promise<T>, ms: number): Promise<T | string> {
     return new Promise((resolve) => {
       const timer = this.deps.clock.setTimer(ms, resolve, 'timeout');
       p.then(
@@ -234,20 +266,22 @@ export class RedisCounters {
     });
   }
 
-  private fallback(instance: string, limits: readonly Limit[]): RateLimitPolicy {
-    let f = this.fallbacks.get(instance);
-    if (f === undefined) {
-      const longestMs = Math.max(...limits.map((l) => l.windowMs));
-      const policy = this.deps.localPolicy?.(`${instance}:fallback`, longestMs) ?? new LocalPolicy(longestMs);
-      f = { policy, limits, scaled: [] };
-      this.fallbacks.set(instance, f);
-    }
-    return f.policy;
+  /**
+   * The instance's local fallback; one of its own for a decision outside its time in service (a
+   * request of a generation retired since), which is not kept.
+   */
+  private fallback(instance: string, limits: readonly Limit[]): NonNullable<Instance['fallback']> {
+    const i = this.instances.get(instance);
+    if (i !== undefined && i.fallback !== null) return i.fallback;
+    const longestMs = Math.max(...limits.map((l) => l.windowMs));
+    const policy = this.deps.localPolicy?.(`${instance}:fallback`, longestMs) ?? new LocalPolicy(longestMs);
+    const f = { policy, limits, scaled: [] };
+    if (i !== undefined) i.fallback = f;
+    return f;
   }
 
   /** Each process's share of the limits while Redis is away (at least 1 request per window). */
-  private scaled(instance: string, limits: readonly Limit[]): Limit[] {
-    const f = this.fallbacks.get(instance)!;
+  private scaled(f: NonNullable<Instance['fallback']>, limits: readonly Limit[]): Limit[] {
     const share = Math.max(1, this.deps.share());
     if (
       f.limits !== limits ||
@@ -260,42 +294,35 @@ export class RedisCounters {
     return f.scaled;
   }
 
-  private toLocal(name: string, client: Redis, why: string): void {
-    if (this.local.has(name)) return;
-    this.local.set(name, this.deps.clock.monoMs());
+  private toLocal(c: Connection, client: Redis, why: string): void {
+    // A connection closed while a decision waited on it (its last instance was dropped) failed
+    // because it was closed, not because Redis is away: nothing to switch or probe.
+    if (c.localSince !== null || c.closed) return;
+    c.localSince = this.deps.clock.monoMs();
     this.switches.labels({ to: 'local' }).inc();
     this.deps.log.warn(
-      { redis: name, why, share: this.deps.share() },
+      { redis: c.name, why, share: this.deps.share() },
       'rate limits: Redis is slow or away: counting locally, each node its share of the limit',
     );
-    this.probe(name, client);
-  }
-
-  /** While local, ask Redis whether it is back; then count there again. */
-  private probe(name: string, client: Redis): void {
-    this.probing = this.deps.clock.setTimer(
+    // While local, ask Redis whether it is back; then count there again.
+    c.probing = probeUntilBack(
+      this.deps.clock,
       FALLBACK_PROBE_MS,
+      async () => ready(client) && (await this.within(client.ping(), FALLBACK_PROBE_MS)) === 'PONG',
       () => {
-        this.probing = null;
-        if (!ready(client)) return this.probe(name, client);
-        void this.within(client.ping() as unknown as Promise<number[]>, FALLBACK_PROBE_MS).then((r) => {
-          if (r !== 'PONG' && (r as unknown) !== 'PONG') return this.probe(name, client);
-          const since = this.local.get(name) ?? this.deps.clock.monoMs();
-          this.local.delete(name);
-          this.switches.labels({ to: 'redis' }).inc();
-          this.deps.log.info(
-            { redis: name, local_ms: Math.round(this.deps.clock.monoMs() - since) },
-            'rate limits: Redis answers again: counting in Redis',
-          );
-        });
+        const since = c.localSince ?? this.deps.clock.monoMs();
+        c.localSince = null;
+        c.probing = null;
+        this.switches.labels({ to: 'redis' }).inc();
+        this.deps.log.info(
+          { redis: c.name, local_ms: Math.round(this.deps.clock.monoMs() - since) },
+          'rate limits: Redis answers again: counting in Redis',
+        );
       },
-      null,
     );
   }
 
   close(): void {
-    if (this.probing !== null) this.deps.clock.clearTimer(this.probing);
-    for (const c of this.clients.values()) void c.then((x) => x.disconnect());
-    this.clients.clear();
+    this.connections.close();
   }
 }

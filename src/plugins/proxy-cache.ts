@@ -16,7 +16,7 @@ import { Buffer } from 'node:buffer';
 import { ignored, native } from '../config/kong-fields.ts';
 import type { Clock } from '../core/clock.ts';
 import type { CachedResponse, RedisSettings, SharedCache } from './rate-limit-policy.ts';
-import { REDIS_FIELDS, redisSettings } from './redis-settings.ts';
+import { REDIS_FIELDS, redisSettings, redisStore } from './redis-settings.ts';
 import { cacheKeyDigest, ResponseCache } from './response-cache.ts';
 import { bool, int, obj, strList } from './schema-kit.ts';
 import type { AccessResult, LocalReply, PluginDef, PluginRequest, ResponseHead } from './types.ts';
@@ -378,17 +378,10 @@ export const proxyCache: PluginDef<ProxyCacheConfig, Built> = {
   },
   build(conf, env, id) {
     const cache = env.state(`${id}|${conf.max_total_bytes}`, () => new ResponseCache(conf.max_total_bytes));
-    // Kept while the instance names the same Redis the same way (every connection setting is in
-    // the key): a reload changing the password or the timeout gets a store of its own, and the
-    // one it replaces is disposed of at the swap.
     const shared =
       conf.strategy === 'redis'
-        ? env.state(
-            `${id}|redis|${JSON.stringify(conf.redis)}`,
-            () => env.counters?.cache?.({ key: id, redis: conf.redis }) ?? null,
-          )
+        ? redisStore(env, id, conf.redis, () => env.counters?.cache?.({ key: id, redis: conf.redis }) ?? null)
         : null;
-    if (shared?.open !== undefined) env.atSwap(() => shared.open!());
     return {
       conf,
       cache,

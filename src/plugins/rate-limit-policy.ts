@@ -42,7 +42,21 @@ export interface Decision {
   readonly retryAfterMs: number;
 }
 
-export interface RateLimitPolicy {
+/**
+ * A store beyond this process that an instance keeps while in service (a Redis connection, shared
+ * with the other instances naming that Redis the same way: src/cluster/plugin-redis.ts).
+ */
+export interface InService {
+  /** The instance goes into service with it (at the swap): connect now. Once; absent: nothing to do. */
+  open?(): void;
+  /**
+   * No instance uses it any more (plugin state dropped at a swap): requests still running bypass it
+   * from now on, and the connection closes with its last user.
+   */
+  dispose?(): void;
+}
+
+export interface RateLimitPolicy extends InService {
   /**
    * Count one request for `key` when every limit admits it. A shared policy answers with a promise
    * that never rejects (when its store fails it decides locally).
@@ -90,20 +104,13 @@ export interface CachedResponse {
  * target): a promise when it asks the store, `error` at once when it is known away. It never
  * rejects and settles within the store's timeout.
  */
-export interface SharedCache {
+export interface SharedCache extends InService {
   lookup(
     primary: string,
     keyFor: (vary: readonly string[]) => string,
   ): Promise<{ key: string; entry: CachedResponse } | null | 'error'> | 'error';
   /** Keep `entry` under `key` for its ttl (in the background; a failure is counted and logged). */
   store(primary: string, vary: readonly string[], key: string, entry: CachedResponse): void;
-  /** The instance goes into service with it (at the swap): connect now. Once; absent: nothing to do. */
-  open?(): void;
-  /**
-   * No instance uses it any more (plugin state dropped at a swap): lookups bypass it from now on,
-   * and the connection closes with its last user.
-   */
-  dispose?(): void;
 }
 
 /** What a rate-limiting instance asks of the node's shared counters (BuildEnv.counters). */

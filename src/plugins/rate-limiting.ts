@@ -25,7 +25,7 @@ import {
   type RateLimitPolicy,
   type RedisSettings,
 } from './rate-limit-policy.ts';
-import { REDIS_FIELDS, redisSettings } from './redis-settings.ts';
+import { REDIS_FIELDS, redisSettings, redisStore } from './redis-settings.ts';
 import { bool, int, obj, optStr } from './schema-kit.ts';
 import type { ConfigProblem, LocalReply, PluginDef, PluginRequest } from './types.ts';
 
@@ -248,7 +248,9 @@ export const rateLimiting: PluginDef<RateLimitingConfig, Built> = {
     const longest = Math.max(...conf.limits.map((l) => l.windowMs));
     // Counters survive a reload when the limits keep their periods; new periods start afresh.
     const key = `${id}|${conf.limits.map((l) => l.period).join(',')}`;
-    const shared = env.counters?.policy({ key, longestMs: longest, conf }) ?? null;
+    const ask = () => env.counters?.policy({ key, longestMs: longest, conf }) ?? null;
+    // A Redis connection is kept while the instance names that Redis the same way (redisStore).
+    const shared = conf.policy === 'redis' ? redisStore(env, key, conf.redis, ask) : ask();
     const policy = shared ?? env.state(key, () => new LocalPolicy(longest));
     return {
       conf,

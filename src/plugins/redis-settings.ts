@@ -3,8 +3,9 @@
  * `strategy: redis`): Kong's nested `redis` block (Kong 3.8's form) and, for rate-limiting, its flat
  * `redis_<name>` fields. Host unset: the Redis of the node's `cluster` setting.
  */
-import type { RedisSettings } from './rate-limit-policy.ts';
+import type { InService, RedisSettings } from './rate-limit-policy.ts';
 import { bool, int, optStr } from './schema-kit.ts';
+import type { BuildEnv } from './types.ts';
 
 export const REDIS_FIELDS = {
   host: optStr("The Redis host (`policy: redis`). Unset: the Redis of the node's `cluster` setting."),
@@ -45,4 +46,21 @@ export function redisSettings(raw: Record<string, unknown>): RedisSettings {
     if (v !== undefined && v !== null) out[k] = v;
   }
   return out as unknown as RedisSettings;
+}
+
+/**
+ * The instance's store in Redis (`make`), kept as plugin state while the instance names the same
+ * Redis the same way (every setting is in the key), and opened when the instance goes into service:
+ * a reload changing the password or the timeout gets a store of its own, and the one it replaces is
+ * disposed of at the swap (BuildEnv.state), which closes its connection with its last user.
+ */
+export function redisStore<T extends InService>(
+  env: BuildEnv,
+  id: string,
+  redis: RedisSettings,
+  make: () => T | null,
+): T | null {
+  const store = env.state(`${id}|redis|${JSON.stringify(redis)}`, make);
+  if (store?.open !== undefined) env.atSwap(() => store.open!());
+  return store;
 }

@@ -1,8 +1,9 @@
 /**
  * What a node keeps in Redis besides its configuration and health (those are node-cluster.ts's):
  * the `policy: redis` rate-limit counters, the proxy-cache `strategy: redis` stores and the
- * source-ip tables shared with the cluster (`source_ip.store: cluster`). Each opens its Redis
- * connection on first use; outside a cluster the first two still serve plugins that name a Redis of
+ * source-ip tables shared with the cluster (`source_ip.store: cluster`). The first two open a
+ * connection per way a plugin instance names a Redis, while an instance in service uses it
+ * (src/cluster/plugin-redis.ts); outside a cluster they still serve plugins that name a Redis of
  * their own, and the third is absent. A worker is handed its counters by its primary (NodeOptions
  * `counters`), and a primary serving no traffic shares no tables or cache entries itself.
  */

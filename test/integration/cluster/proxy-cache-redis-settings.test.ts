@@ -7,91 +7,55 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { until } from '../../helpers/follow.ts';
-import { startFulcrum, type TestNode } from '../../helpers/fulcrum.ts';
-import { startRedis, type TestRedis } from '../../helpers/redis.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import {
+  REDIS_PASSWORD,
+  type RedisSettingsFixture,
+  redisSettingsFixture,
+} from '../../helpers/redis-settings.ts';
 import { getFresh } from '../../helpers/workers.ts';
-
-const PASSWORD = 'right-password';
 
 describe('proxy-cache in Redis: a reload changing the redis settings takes effect', {
   timeout: 60_000,
 }, () => {
-  let redis: TestRedis;
-  let peek: Redis;
-  let up: TestUpstream;
-  let f: TestNode;
+  let x: RedisSettingsFixture;
 
-  /** The node's configuration: the plugin with this password and timeout, or none. */
-  const body = (redisBlock: { password: string; timeout: number } | null) => `
-services:
-  - name: api
-    url: http://${up.target}
-    routes:
-      - name: r
-        paths: [/]
-${
-  redisBlock === null
-    ? ''
-    : `        plugins:
-          - name: proxy-cache
+  before(async () => {
+    x = await redisSettingsFixture(
+      (port, b) => `          - name: proxy-cache
             config:
               strategy: redis
               cache_ttl: 60
-              redis: { host: 127.0.0.1, port: ${redis.port}, password: ${redisBlock.password}, timeout: ${redisBlock.timeout} }
-`
-}`;
-
-  /** The ids of the node's proxy-cache connections Redis holds (authenticated ones). */
-  async function cacheClients(): Promise<string[]> {
-    const list = (await peek.call('CLIENT', 'LIST')) as string;
-    return list
-      .split('\n')
-      .filter((l) => / name=fulcrum-proxy-cache /.test(l))
-      .map((l) => /^id=(\d+)/.exec(l)![1]!);
-  }
-
-  async function reload(text: string): Promise<void> {
-    f.write(text);
-    const r = await f.node.reload();
-    assert.equal(r.ok, true, JSON.stringify(r));
-  }
-
-  before(async () => {
-    redis = await startRedis({ password: PASSWORD });
-    peek = new Redis({ port: redis.port, host: '127.0.0.1', password: PASSWORD });
-    up = await startUpstream('a');
-    f = await startFulcrum(body({ password: 'wrong-password', timeout: 300 }));
+              redis: { host: 127.0.0.1, port: ${port}, password: ${b.password}, timeout: ${b.timeout} }
+`,
+      'fulcrum-proxy-cache',
+      { password: 'wrong-password', timeout: 300 },
+    );
   });
 
   after(async () => {
-    await f?.stop();
-    peek?.disconnect();
-    await redis?.stop();
-    await up?.close();
+    await x?.stop();
   });
 
   it('bypasses with the wrong password, hits once reloaded with the right one', async () => {
     for (let i = 0; i < 3; i++)
-      assert.equal((await getFresh(`${f.url}/one`)).headers['x-cache-status'], 'Bypass');
-    assert.deepEqual(await cacheClients(), []);
+      assert.equal((await getFresh(`${x.f.url}/one`)).headers['x-cache-status'], 'Bypass');
+    assert.deepEqual(await x.clients(), []);
 
-    await reload(body({ password: PASSWORD, timeout: 300 }));
-    await until(async () => (await getFresh(`${f.url}/one`)).headers['x-cache-status'] === 'Hit');
-    assert.equal((await cacheClients()).length, 1);
+    await x.reload({ password: REDIS_PASSWORD, timeout: 300 });
+    await until(async () => (await getFresh(`${x.f.url}/one`)).headers['x-cache-status'] === 'Hit');
+    assert.equal((await x.clients()).length, 1);
   });
 
   it('opens a new connection for a new timeout and closes the one no instance uses', async () => {
-    const [old] = await cacheClients();
-    await reload(body({ password: PASSWORD, timeout: 400 }));
-    assert.equal((await getFresh(`${f.url}/one`)).headers['x-cache-status'], 'Hit');
+    const [old] = await x.clients();
+    await x.reload({ password: REDIS_PASSWORD, timeout: 400 });
+    assert.equal((await getFresh(`${x.f.url}/one`)).headers['x-cache-status'], 'Hit');
     await until(async () => {
-      const now = await cacheClients();
+      const now = await x.clients();
       return now.length === 1 && now[0] !== old;
     });
-    await reload(body(null));
-    await until(async () => (await cacheClients()).length === 0);
+    await x.reload(null);
+    await until(async () => (await x.clients()).length === 0);
   });
 });
