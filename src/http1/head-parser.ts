@@ -13,6 +13,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { RawFields } from './fields.ts';
+import { latin1 } from './intern.ts';
 import { AUTHORITY, FIELD_VALUE, headerId, TARGET, TCHAR } from './syntax.ts';
 
 /** What `execute` returns besides a head: more bytes needed, or why the head is refused. */
@@ -225,7 +226,7 @@ export class HeadParser {
     if (i < e) {
       if (buf[i] !== SP) return PARSE.BAD;
       for (let k = i + 1; k < e; k++) if (FIELD_VALUE[buf[k]!] !== 1) return PARSE.BAD;
-      this.reason = buf.toString('latin1', i + 1, e);
+      this.reason = latin1(buf, i + 1, e);
     } else i = e;
     this.minor = minor;
     this.status = status;

@@ -10,6 +10,7 @@
 import { Buffer } from 'node:buffer';
 import { isValidHostHeader } from '../core/net.ts';
 import type { RawFields } from './fields.ts';
+import { latin1 } from './intern.ts';
 import { eqLower, H, listTokens, parseContentLength } from './syntax.ts';
 
 /** How a body is delimited. */
@@ -172,7 +173,8 @@ export function requestMessage(
     framing = CHUNKED;
   } else if (length > 0) framing = { kind: 'length', length };
   if (hosts === 0 && minor === 1) return 'bad';
-  const hostValue = host >= 0 ? f.value(host) : '';
+  // A connection's requests repeat their Host: its string is made once (intern.ts).
+  const hostValue = host >= 0 ? latin1(f.buf, at[4 * host + 2]!, at[4 * host + 3]!) : '';
   if (host >= 0 && !isValidHostHeader(hostValue)) return 'bad';
   // CONNECT asks for a tunnel, which this proxy does not open (nginx answers 405).
   if (method === 'CONNECT') return 'bad';
