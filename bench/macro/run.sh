@@ -9,7 +9,8 @@
 #   WARMUP [10]            seconds of unmeasured wrk load before each measured run (V8 compiles
 #                          Fulcrum's hot path over its first ~120,000 requests: docs/benchmarks.md)
 #   CONNS ["64 256"]       wrk connection counts
-#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-nolog, fulcrum-lean, fulcrum-plugins,
+#   PROXIES ["fulcrum nginx haproxy bare-undici"]; also fulcrum-semiN (V8 flag, see start_proxy),
+#                          fulcrum-nolog, fulcrum-lean, fulcrum-plugins,
 #                          fulcrum-trace1, fulcrum-trace100 (see below)
 #   PROXY_CORE [1]         the core every proxy is pinned to
 #   LOAD_CORE [0]          the core of wrk and the upstreams
@@ -262,6 +263,13 @@ start_proxy() { # $1 name; sets PROXY_PID
       # shellcheck disable=SC2086
       taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/$name.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+      ;;
+    fulcrum-semi*)
+      # fulcrum-semiN: the shipped configuration with V8's young generation capped at N MiB per
+      # semi-space (--max-semi-space-size; Node's default lets it grow to 16): memory against CPU.
+      # shellcheck disable=SC2086
+      taskset -c "$PROXY_CORE" node --max-semi-space-size="${name#fulcrum-semi}" $NODE_PROF bin/fulcrum.js \
+        start -c "$TMP/fulcrum.yaml" >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
       ;;
     nginx)
       taskset -c "$PROXY_CORE" nginx -p "$TMP/px/" -c "$TMP/px/nginx.conf" -e "$TMP/px/nginx-error.log" \
