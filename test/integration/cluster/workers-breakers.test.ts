@@ -9,17 +9,9 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { type ChildFulcrum, spawnFulcrum, writeConfig } from '../../helpers/child.ts';
+import { waitFor } from '../../helpers/faulty-upstream.ts';
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
 import { getFresh, metricTotal, requestsByWorker, workersOf } from '../../helpers/workers.ts';
-
-/** Wait (polling) until `cond` holds. */
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** An upstream that holds every response until told, and knows how many are held. */
 interface Holding {
@@ -153,7 +145,7 @@ services:
       }),
     );
     // Every request is either held at the target or answered.
-    await until(() => hold.held.size + answers.length === 10, 'every request held or answered');
+    await waitFor(() => hold.held.size + answers.length === 10, 'every request held or answered', 15_000);
     assert.equal(hold.held.size, 3, 'exactly max_requests reached the target');
     assert.equal(answers.length, 7);
     for (const a of answers) {
@@ -171,7 +163,7 @@ services:
       assert.ok((afterCount.get(w) ?? 0) - (before.get(w) ?? 0) > 0, `worker ${w} took part`);
     // Every try handed its place back: three more fit.
     const again = Array.from({ length: 3 }, () => getFresh(`${node.url}/tries`, {}, 60_000));
-    await until(() => hold.held.size === 3, 'three more held');
+    await waitFor(() => hold.held.size === 3, 'three more held', 15_000);
     hold.releaseAll();
     for (const r of await Promise.all(again)) assert.equal(r.status, 200);
   });
@@ -201,9 +193,9 @@ services:
         () => 0,
       ),
     ];
-    await until(() => hold.held.size === 3, 'three held');
+    await waitFor(() => hold.held.size === 3, 'three held', 15_000);
     assert.deepEqual((await Promise.all(ends)).sort(), [0, 504, 504]);
-    await until(() => hold.held.size === 0, 'the target sees the three tries given up');
+    await waitFor(() => hold.held.size === 0, 'the target sees the three tries given up', 15_000);
     const answered: number[] = [];
     const more = Array.from({ length: 6 }, () =>
       getFresh(`${node.url}/tries`, {}, 60_000).then((r) => {
@@ -211,7 +203,7 @@ services:
         return r.status;
       }),
     );
-    await until(() => hold.held.size + answered.length === 6, 'every request held or answered');
+    await waitFor(() => hold.held.size + answered.length === 6, 'every request held or answered', 15_000);
     assert.equal(hold.held.size, 3, 'the three places came back');
     assert.deepEqual(answered, [503, 503, 503]);
     hold.releaseAll();
@@ -226,7 +218,7 @@ services:
         () => answers.push(0),
       ),
     );
-    await until(() => hold.held.size === 3, 'three held');
+    await waitFor(() => hold.held.size === 3, 'three held', 15_000);
     const workers = await workersOf(node.adminPort);
     const busy = workers.find((w) => (w.requests_in_flight ?? 0) > 0);
     assert.ok(busy?.pid, 'a worker holds tries');
@@ -237,7 +229,7 @@ services:
     );
     process.kill(busy.pid, 'SIGKILL');
     // Its connections to the target close with it.
-    await until(() => hold.held.size === 3 - killed, 'the dead worker tries gone');
+    await waitFor(() => hold.held.size === 3 - killed, 'the dead worker tries gone', 15_000);
     await replaced;
     // The node holds what the survivor holds: exactly the places the dead worker had are free.
     const answered: number[] = [];
@@ -247,7 +239,11 @@ services:
         return r.status;
       }),
     );
-    await until(() => hold.held.size + answered.length === 3 - killed + 8, 'every request held or answered');
+    await waitFor(
+      () => hold.held.size + answered.length === 3 - killed + 8,
+      'every request held or answered',
+      15_000,
+    );
     assert.equal(hold.held.size, 3, `the dead worker's ${killed} places came back, and no more`);
     hold.releaseAll();
     const statuses = await Promise.all(more);
