@@ -166,7 +166,9 @@ export class Exchange implements TriesHost, DownstreamEvents {
     const service = route.service;
     this.service = service;
     const stripped = route.spec.stripPath ? m.matchedLength : 0;
-    this.path = joinPath(service.spec.path, path, stripped, route.spec.pathHandling) + query;
+    const joined = joinPath(service.spec.path, path, stripped, route.spec.pathHandling);
+    // The received target when the join left the path as it came: one flat string, not a rope.
+    this.path = joined === path && rt.target !== null ? rt.target : joined + query;
     const body = this.body;
     if (body !== null) {
       body.limit = node.limits.maxBodyBytes;

@@ -55,6 +55,9 @@ export function joinPath(
   const base = servicePath === '' ? '/' : servicePath;
   if (strippedLength <= 0) {
     // Nothing stripped: the whole request path follows the service path.
+    // The request path itself when the base is the root: the same string, not a new one (a
+    // concatenation of 13 characters or more is a rope that costs a flatten when it is written).
+    if (base === '/') return path;
     if (handling === 'v1') return base + path.slice(1);
     if (base.endsWith('/')) return base + path.slice(1);
     return path === '/' ? base : base + path;
@@ -94,6 +97,11 @@ export interface RequestTarget {
   readonly query: string;
   /** For an absolute-form target, its authority (which replaces Host); else null. */
   readonly authority: string | null;
+  /**
+   * `path` + `query` as one flat string when the path needed no normalization (the received
+   * origin-form target, or an absolute-form target's path and query); else null.
+   */
+  readonly target: string | null;
 }
 
 /**
@@ -115,7 +123,8 @@ export function parseRequestTarget(url: string): RequestTarget | null {
     }
   }
   const q = target.indexOf('?');
-  const path = normalizePath(q < 0 ? target : target.slice(0, q));
+  const raw = q < 0 ? target : target.slice(0, q);
+  const path = normalizePath(raw);
   if (path === null) return null;
-  return { path, query: q < 0 ? '' : target.slice(q), authority };
+  return { path, query: q < 0 ? '' : target.slice(q), authority, target: path === raw ? target : null };
 }

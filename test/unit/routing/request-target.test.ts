@@ -8,8 +8,16 @@ describe('parseRequestTarget', () => {
       path: '/a/c',
       query: '?x=1&y=%2F',
       authority: null,
+      target: null,
     });
-    assert.deepEqual(parseRequestTarget('/'), { path: '/', query: '', authority: null });
+    assert.deepEqual(parseRequestTarget('/'), { path: '/', query: '', authority: null, target: '/' });
+  });
+
+  it('gives the target as received when its path needed no normalization', () => {
+    const t = '/api/v1/users/42?expand=orders';
+    assert.equal(parseRequestTarget(t)?.target, t);
+    assert.equal(parseRequestTarget('/api//v1?x')?.target, null);
+    assert.equal(parseRequestTarget('/%7Euser')?.target, null);
   });
 
   it('takes the authority of an absolute-form target', () => {
@@ -17,8 +25,9 @@ describe('parseRequestTarget', () => {
       path: '/p',
       query: '?q',
       authority: 'example.com:8080',
+      target: '/p?q',
     });
-    assert.deepEqual(parseRequestTarget('HTTPS://h/'), { path: '/', query: '', authority: 'h' });
+    assert.deepEqual(parseRequestTarget('HTTPS://h/'), { path: '/', query: '', authority: 'h', target: '/' });
   });
 
   it('refuses other forms and paths that climb above the root', () => {
