@@ -71,6 +71,9 @@ export function reasonPhrase(status: number): string {
 /** Shared by every request that has no bytes after its head (a Buffer costs an object each). */
 export const NO_BYTES = Buffer.alloc(0);
 const VIA_LINE = Buffer.from('via: 1.1 fulcrum\r\n', 'latin1');
+const CLOSE_LINE = Buffer.from('connection: close\r\n', 'latin1');
+const KEEP_ALIVE_LINE = Buffer.from('connection: keep-alive\r\n', 'latin1');
+const CHUNKED_LINE = Buffer.from('transfer-encoding: chunked\r\n', 'latin1');
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /** `HTTP/1.1 <status> <reason>\r\n` of the statuses above, made once. */
@@ -82,6 +85,10 @@ for (const [code, reason] of Object.entries(REASONS))
 const QUEUED_HIGH_WATER_BYTES = 64 * 1024;
 /** Pieces of a response up to this size leave as one copied buffer rather than a writev. */
 const JOIN_MAX_BYTES = 8 * 1024;
+/** What frame() chose: no framing field, Content-Length, or chunked Transfer-Encoding. */
+const FRAMED_BY_NOTHING = 0;
+const FRAMED_BY_LENGTH = 1;
+const FRAMED_BY_CHUNKS = 2;
 
 /**
  * One request on an HTTP/1.1 connection, as the Exchange's Downstream. Its response goes to the
@@ -234,7 +241,7 @@ export class H1Request implements Downstream {
     const mode = head.body;
     const w = headWriter.reset();
     const line = head.reason === '' || head.reason === REASONS[status] ? STATUS_LINES[status] : undefined;
-    if (line !== undefined) w.bytes(line, 0, line.length);
+    if (line !== undefined) w.raw(line);
     else
       w.text('HTTP/1.1 ')
         .text(String(status))
@@ -269,49 +276,49 @@ export class H1Request implements Downstream {
       if (id === 3) date = true;
       w.field(name, extra[i + 1]!);
     }
-    if (head.via === true) w.bytes(VIA_LINE, 0, VIA_LINE.length);
+    if (head.via === true) w.raw(VIA_LINE);
     if (!date) {
-      const d = httpDateLine(this.conn.nowMs());
-      w.bytes(d, 0, d.length);
+      w.raw(httpDateLine(this.conn.nowMs()));
     }
     const framing = this.frame(mode, status);
     // A 101's own Connection and Upgrade were in `extra`.
     if (status !== 101) {
-      if (this.closeAfter || this.framing === 'close') w.text('connection: close\r\n');
-      else if (this.minor === 0) w.text('connection: keep-alive\r\n');
+      if (this.closeAfter || this.framing === 'close') w.raw(CLOSE_LINE);
+      else if (this.minor === 0) w.raw(KEEP_ALIVE_LINE);
     }
-    if (framing !== '') w.text(framing);
+    if (framing === FRAMED_BY_LENGTH) w.contentLength(this.remaining);
+    else if (framing === FRAMED_BY_CHUNKS) w.raw(CHUNKED_LINE);
     this.headersSent = true;
     this.emit(w.text('\r\n').finish());
   }
 
-  /** Choose the body's framing; returns its field line ('' for none). */
-  private frame(mode: BodyMode, status: number): string {
+  /** Choose the body's framing; returns which field line says it (FRAMED_*). */
+  private frame(mode: BodyMode, status: number): number {
     const bodiless = this.method === 'HEAD' || status < 200 || status === 204 || status === 304;
     switch (mode.kind) {
       case 'none':
         this.framing = 'none';
-        return '';
+        return FRAMED_BY_NOTHING;
       case 'length':
         this.framing = bodiless ? 'none' : 'length';
         this.remaining = mode.length;
-        return `content-length: ${mode.length}\r\n`;
+        return FRAMED_BY_LENGTH;
       case 'chunked-raw':
         this.framing = bodiless ? 'none' : 'raw';
-        return 'transfer-encoding: chunked\r\n';
+        return FRAMED_BY_CHUNKS;
       default:
         if (bodiless) {
           this.framing = 'none';
-          return '';
+          return FRAMED_BY_NOTHING;
         }
         if (this.minor === 1) {
           this.framing = 'chunked';
-          return 'transfer-encoding: chunked\r\n';
+          return FRAMED_BY_CHUNKS;
         }
         // HTTP/1.0 knows no chunked coding: the body ends with the connection.
         this.framing = 'close';
         this.closeAfter = true;
-        return '';
+        return FRAMED_BY_NOTHING;
     }
   }
 

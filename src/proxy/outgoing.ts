@@ -28,6 +28,10 @@ import {
   HeadSink,
 } from './headers.ts';
 
+/** The end of a request line, and the framing line of a body coded in chunks. */
+const HTTP11_EOL = Buffer.from(' HTTP/1.1\r\n', 'latin1');
+const CHUNKED_LINE = Buffer.from('transfer-encoding: chunked\r\n', 'latin1');
+
 /** What the exchange decided that the tries' requests depend on. */
 export interface OutgoingParts {
   readonly down: Downstream;
@@ -127,13 +131,13 @@ export class Outgoing {
   /** The HTTP/1.1 head every try sends (a replayed body has the same framing as the stream). */
   private requestHead(first: BodyChannel | Buffer | null, facts: ForwardFacts): Buffer {
     const w = headWriter.reset();
-    w.text(this.p.method).text(' ').text(this.p.path).text(' HTTP/1.1\r\n');
+    w.text(this.p.method).text(' ').text(this.p.path).raw(HTTP11_EOL);
     this.writeFields(new HeadSink(w), facts);
     if (this.isUpgrade()) w.text('connection: upgrade\r\nupgrade: websocket\r\n');
     const n = this.bodyLength();
-    if (n >= 0) w.text(`content-length: ${n}\r\n`);
-    else if (n < -1) w.text('transfer-encoding: chunked\r\n');
-    else if (Buffer.isBuffer(first)) w.text(`content-length: ${first.length}\r\n`);
+    if (n >= 0) w.contentLength(n);
+    else if (n < -1) w.raw(CHUNKED_LINE);
+    else if (Buffer.isBuffer(first)) w.contentLength(first.length);
     return w.text('\r\n').finish();
   }
 
