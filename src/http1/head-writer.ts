@@ -44,6 +44,7 @@ const CHECKED_VALUES_MAX = 1024;
 /** Shorter values are cheaper to check again than to look up. */
 const CHECKED_VALUE_MIN_CHARS = 16;
 const CONTENT_LENGTH = Buffer.from('content-length: ', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
 const TOKEN: boolean[] = [];
 for (let c = 0; c < 128; c++) TOKEN[c] = /[A-Za-z0-9!#$%&'*+\-.^_`|~]/.test(String.fromCharCode(c));
 
@@ -134,12 +135,7 @@ export class HeadWriter {
    * instructions a char, so each is read once, and a long one is kept with its bytes.
    */
   field(name: string, value: string): this {
-    let pre = CHECKED_NAMES.get(name);
-    if (pre === undefined) {
-      if (!isToken(name)) throw new HeadValueError(`invalid header ${JSON.stringify(name)}`);
-      pre = Buffer.from(`${name}: `, 'latin1');
-      if (CHECKED_NAMES.size < CHECKED_NAMES_MAX) CHECKED_NAMES.set(name, pre);
-    }
+    const pre = namePrefix(name);
     const n = value.length;
     this.room(pre.length + n + 2);
     const b = scratch;
@@ -177,7 +173,7 @@ export class HeadWriter {
 
   /** `name: value\r\n` for values the proxy made itself (numbers, addresses, its own tokens). */
   trustedField(name: string, value: string): this {
-    return this.text(name).text(': ').text(value).text('\r\n');
+    return this.raw(namePrefix(name)).text(value).raw(CRLF);
   }
 
   /** The head so far, copied out of the scratch buffer. */
@@ -199,6 +195,17 @@ export class HeadWriter {
   textOut(from: number, to: number): string {
     return scratch.toString('latin1', from, to);
   }
+}
+
+/** `name: ` as bytes, the name checked the first time it is seen. */
+function namePrefix(name: string): Uint8Array {
+  let pre = CHECKED_NAMES.get(name);
+  if (pre === undefined) {
+    if (!isToken(name)) throw new HeadValueError(`invalid header ${JSON.stringify(name)}`);
+    pre = Buffer.from(`${name}: `, 'latin1');
+    if (CHECKED_NAMES.size < CHECKED_NAMES_MAX) CHECKED_NAMES.set(name, pre);
+  }
+  return pre;
 }
 
 /** The one writer of this process (heads are built synchronously, one at a time). */
