@@ -15,13 +15,14 @@ import { Buffer } from 'node:buffer';
 import { connect as netConnect, type Socket } from 'node:net';
 import process from 'node:process';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
 import type { Fields } from '../http1/fields.ts';
 import { HeadParser, PARSE } from '../http1/head-parser.ts';
 import { headWriter } from '../http1/head-writer.ts';
 import { type ResponseMessage, responseMessage } from '../http1/message.ts';
 import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
+import { CONNECT, type DeadlineOwner, Deadlines, IDLE, NONE, READ } from './deadlines.ts';
 import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from './upstream-call.ts';
 
 /** Largest response head accepted from a target (nginx's buffers grow to 32 KiB and more). */
@@ -78,10 +79,7 @@ const RESPONSE_LIMITS = {
   maxTargetBytes: 0,
 };
 
-/** Timers a connection keeps, checked by one clock timer armed at the earliest. */
-const NONE = 0;
-
-export class TargetConnection implements BodyConsumer {
+export class TargetConnection implements BodyConsumer, DeadlineOwner {
   readonly pool: ConnectionPool;
   readonly servername: string;
   /** Reads as a stream ('data' events), else into the shared buffer (see the file's comment). */
@@ -107,13 +105,8 @@ export class TargetConnection implements BodyConsumer {
   /** The body channel being written, while it is. */
   private writing: BodyChannel | null = null;
   private waitingDrain = false;
-  /** Absolute deadlines (clock ms), NONE when not running. */
-  private readDeadline = NONE;
-  private writeDeadline = NONE;
-  private idleDeadline = NONE;
-  private connectDeadline = NONE;
-  private timer: TimerHandle | null = null;
-  private timerAt = NONE;
+  /** Connect, read, write and idle deadlines, one timer for all. */
+  private readonly deadlines: Deadlines;
   /** The target's Keep-Alive timeout hint, ms (0: none). */
   private keepAliveHintMs = 0;
   private dead = false;
@@ -122,6 +115,7 @@ export class TargetConnection implements BodyConsumer {
     this.pool = pool;
     this.servername = servername;
     this.streamed = streamed;
+    this.deadlines = new Deadlines(pool.o.clock, this);
     this.onData = this.onData.bind(this);
     this.onSharedRead = this.onSharedRead.bind(this);
     this.onDrain = this.onDrain.bind(this);
@@ -169,19 +163,19 @@ export class TargetConnection implements BodyConsumer {
     socket.on('close', this.onClose);
     socket.once(o.tls === null ? 'connect' : 'secureConnect', () => {
       this.connected = true;
-      this.connectDeadline = NONE;
+      this.deadlines.connect = NONE;
       if (this.call !== null) this.start();
       else this.pool.release(this);
     });
-    this.connectDeadline = o.clock.monoMs() + o.connectTimeoutMs;
-    this.schedule();
+    this.deadlines.connect = this.deadlines.in(o.connectTimeoutMs);
+    this.deadlines.arm();
   }
 
   /** An idle connection takes a request. */
   assign(call: CallState): void {
     this.call = call;
     call.conn = this;
-    this.idleDeadline = NONE;
+    this.deadlines.idle = NONE;
     this.start();
   }
 
@@ -189,14 +183,15 @@ export class TargetConnection implements BodyConsumer {
   reusable(): boolean {
     const s = this.socket;
     if (this.dead || s === null || s.destroyed || !s.writable) return false;
-    return this.idleDeadline === NONE || this.pool.o.clock.monoMs() < this.idleDeadline;
+    const idle = this.deadlines.idle;
+    return idle === NONE || this.deadlines.ahead(idle);
   }
 
   idleSince(): void {
     const o = this.pool.o;
     const keep = this.keepAliveHintMs > 0 ? Math.min(o.keepAliveMs, this.keepAliveHintMs) : o.keepAliveMs;
-    this.idleDeadline = o.clock.monoMs() + keep;
-    this.schedule();
+    this.deadlines.idle = this.deadlines.in(keep);
+    this.deadlines.arm();
   }
 
   /** Write the request: its head, then its body. */
@@ -212,9 +207,8 @@ export class TargetConnection implements BodyConsumer {
     this.parser.reset();
     call.handler.onConnected();
     if (call.done) return;
-    const o = this.pool.o;
-    this.readDeadline = o.clock.monoMs() + req.readTimeoutMs;
-    this.schedule();
+    this.deadlines.read = this.deadlines.in(req.readTimeoutMs);
+    this.deadlines.arm();
     const body = req.body;
     if (body === null) {
       socket.write(req.head!);
@@ -259,8 +253,8 @@ export class TargetConnection implements BodyConsumer {
     this.waitingDrain = true;
     const ms = this.call!.req.writeTimeoutMs;
     if (ms > 0) {
-      this.writeDeadline = this.pool.o.clock.monoMs() + ms;
-      this.schedule();
+      this.deadlines.write = this.deadlines.in(ms);
+      this.deadlines.arm();
     }
     return false;
   }
@@ -294,7 +288,7 @@ export class TargetConnection implements BodyConsumer {
   private onDrain(): void {
     if (!this.waitingDrain) return;
     this.waitingDrain = false;
-    this.writeDeadline = NONE;
+    this.deadlines.write = NONE;
     this.writing?.resume();
   }
 
@@ -304,9 +298,8 @@ export class TargetConnection implements BodyConsumer {
     if (!this.paused || this.dead) return;
     this.paused = false;
     const call = this.call;
-    if (call !== null && this.res !== null)
-      this.readDeadline = this.pool.o.clock.monoMs() + call.req.readTimeoutMs;
-    this.schedule();
+    if (call !== null && this.res !== null) this.deadlines.read = this.deadlines.in(call.req.readTimeoutMs);
+    this.deadlines.arm();
     this.socket?.resume();
   }
 
@@ -348,7 +341,6 @@ export class TargetConnection implements BodyConsumer {
       return;
     }
     if (!this.responded) this.responded = true;
-    const o = this.pool.o;
     let i = 0;
     let buf = chunk;
     if (this.res === null) {
@@ -389,7 +381,7 @@ export class TargetConnection implements BodyConsumer {
           return this.upgrade(m, buf.subarray(i));
         }
         this.res = m;
-        this.readDeadline = o.clock.monoMs() + call.req.readTimeoutMs;
+        this.deadlines.read = this.deadlines.in(call.req.readTimeoutMs);
         this.keepAliveHint(m);
         if (!m.keepAlive) this.dead = true;
         const f = m.framing;
@@ -401,7 +393,7 @@ export class TargetConnection implements BodyConsumer {
         break;
       }
     } else {
-      this.readDeadline = o.clock.monoMs() + call.req.readTimeoutMs;
+      this.deadlines.read = this.deadlines.in(call.req.readTimeoutMs);
     }
     if (i < buf.length) this.body(buf, i);
   }
@@ -451,14 +443,14 @@ export class TargetConnection implements BodyConsumer {
     this.paused = true;
     this.socket?.pause();
     // The slow side is the client: the read timeout does not run meanwhile.
-    this.readDeadline = NONE;
+    this.deadlines.read = NONE;
   }
 
   /** The response is complete. `extra`: bytes followed it (never reuse such a connection). */
   private complete(trailers: Fields | null, extra: boolean): void {
     const call = this.call!;
     if (extra) this.dead = true;
-    this.readDeadline = NONE;
+    this.deadlines.read = NONE;
     this.res = null;
     call.done = true;
     call.handler.onEnd(trailers);
@@ -514,7 +506,7 @@ export class TargetConnection implements BodyConsumer {
     s.off('end', this.onEnd);
     s.off('error', this.onError);
     s.off('close', this.onClose);
-    this.clearTimer();
+    this.deadlines.stop();
     this.dead = true;
     this.socket = null;
   }
@@ -569,7 +561,7 @@ export class TargetConnection implements BodyConsumer {
 
   destroy(): void {
     this.dead = true;
-    this.clearTimer();
+    this.deadlines.stop();
     const s = this.socket;
     if (s !== null && !s.destroyed) s.destroy();
     this.pool.forget(this);
@@ -581,39 +573,13 @@ export class TargetConnection implements BodyConsumer {
     }
   }
 
-  // ---- one timer for every deadline ----
+  // ---- deadlines ----
 
-  private schedule(): void {
-    const at = earliest(this.connectDeadline, this.readDeadline, this.writeDeadline, this.idleDeadline);
-    if (at === NONE) return;
-    // A timer already set to fire no later than needed does the job (it re-checks when it fires).
-    if (this.timer !== null && this.timerAt <= at) return;
-    this.clearTimer();
-    const clock = this.pool.o.clock;
-    this.timerAt = at;
-    this.timer = clock.setTimer(Math.max(0, at - clock.monoMs()), onConnectionTimer, this);
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== null) {
-      this.pool.o.clock.clearTimer(this.timer);
-      this.timer = null;
-      this.timerAt = NONE;
-    }
-  }
-
-  /** The timer fired: act on every deadline that passed, then arm for the next. */
-  tick(): void {
-    this.timer = null;
-    this.timerAt = NONE;
+  /** A deadline passed (deadlines.ts): connect, read and write end the try; idle, the connection. */
+  deadlinePassed(which: number): void {
     if (this.dead && this.socket === null) return;
-    const now = this.pool.o.clock.monoMs();
-    if (this.connectDeadline !== NONE && now >= this.connectDeadline) {
-      this.connectDeadline = NONE;
-      return this.fail(new UpstreamError('connect-timeout', 'connect timeout'));
-    }
-    if (this.readDeadline !== NONE && now >= this.readDeadline) {
-      this.readDeadline = NONE;
+    if (which === CONNECT) return this.fail(new UpstreamError('connect-timeout', 'connect timeout'));
+    if (which === READ)
       return this.fail(
         new UpstreamError(
           'timeout',
@@ -622,30 +588,9 @@ export class TargetConnection implements BodyConsumer {
           this.responded,
         ),
       );
-    }
-    if (this.writeDeadline !== NONE && now >= this.writeDeadline) {
-      this.writeDeadline = NONE;
-      return this.fail(
-        new UpstreamError('write-timeout', 'the target stopped reading the request body', '', this.responded),
-      );
-    }
-    if (this.idleDeadline !== NONE && now >= this.idleDeadline) {
-      this.idleDeadline = NONE;
-      return this.destroy();
-    }
-    this.schedule();
+    if (which === IDLE) return this.destroy();
+    this.fail(
+      new UpstreamError('write-timeout', 'the target stopped reading the request body', '', this.responded),
+    );
   }
-}
-
-/** The earliest of four deadlines, NONE being none. */
-function earliest(a: number, b: number, c: number, d: number): number {
-  let at = a;
-  if (b !== NONE && (at === NONE || b < at)) at = b;
-  if (c !== NONE && (at === NONE || c < at)) at = c;
-  if (d !== NONE && (at === NONE || d < at)) at = d;
-  return at;
-}
-
-function onConnectionTimer(c: TargetConnection): void {
-  c.tick();
 }
