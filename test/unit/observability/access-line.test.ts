@@ -1,7 +1,7 @@
 /** The access log's line (src/observability/access-log.ts): every field, escaped, in a fixed order. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AccessEntry, accessLine } from '../../../src/observability/access-log.ts';
+import { type AccessEntry, accessLine, millis } from '../../../src/observability/access-log.ts';
 
 const base: AccessEntry = {
   request_id: 'r1',
@@ -56,5 +56,25 @@ describe('access log line', () => {
       assert.ok(line.includes(`"path":${JSON.stringify(s)},`), s);
       assert.equal(JSON.parse(line).user_agent, s);
     }
+  });
+
+  it('writes durations as JSON.stringify writes them, to the microsecond', () => {
+    const samples = [
+      0, 0.001, 0.01, 0.1, 0.5, 1, 1.005, 2.25, 9.999, 10, 12.345, 999.999, 1000, 86_400_000.001,
+    ];
+    let seed = 7;
+    for (let i = 0; i < 5000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      samples.push((seed % 50_000_000) / 1000, seed / 7);
+    }
+    for (const x of samples) {
+      const logged = Math.round(x * 1000) / 1000;
+      assert.equal(millis(logged), JSON.stringify(logged), String(x));
+    }
+    assert.equal(millis(null), 'null');
+    const line = JSON.parse(
+      accessLine('2026-01-01T00:00:00.000Z', { ...base, upstream_ms: 1.25, total_ms: 3 }),
+    );
+    assert.deepEqual([line.upstream_ms, line.total_ms], [1.25, 3]);
   });
 });
