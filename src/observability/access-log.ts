@@ -42,6 +42,8 @@ export interface AccessEntry {
 export interface Logs {
   readonly app: Logger;
   access(entry: AccessEntry): void;
+  /** Whether access() writes anywhere (`access_log` is not `off`): callers skip making entries. */
+  readonly accessOn: boolean;
   /** SIGUSR1 (logrotate): reopen the access-log file at its path; nothing for stdout/stderr. */
   reopen(): void;
   flush(): void;
@@ -150,6 +152,7 @@ export function createLogs(
   return {
     app,
     access: (entry) => dest?.write(accessLine(isoTime(), entry)),
+    accessOn: dest !== null,
     reopen() {
       if (dest === null || !dest.reopenable) return;
       dest.close();

@@ -16,6 +16,8 @@ export interface ProxyCore {
   /** True once shutdown has begun: responses close their connections. */
   readonly draining: boolean;
   accessLog(entry: AccessEntry): void;
+  /** Whether accessLog() writes anywhere: an exchange makes no entry for nothing. */
+  readonly accessLogging: boolean;
   /** A try's outcome for passive health checks: its status, or `tcp`/`timeout` for a transport failure. */
   reportOutcome(target: TargetState, outcome: Outcome): void;
   /** Why targets fail, logged once per target per interval (src/observability/target-log.ts). */

@@ -591,6 +591,16 @@ export class Exchange implements TriesHost, DownstreamEvents {
     }
     if (this.errorCode !== null) this.core.metrics.errors.labels({ code: this.errorCode }).inc();
     if (this.plugins !== null) this.plugins.log(status);
+    // The entry costs a few thousand instructions (the User-Agent made a string, the durations):
+    // made only for the access log or the request's trace.
+    if (this.core.accessLogging || this.trace !== null) this.logEntry(status, now, bytesIn);
+    this.core.onExchangeEnd(this.gen);
+  }
+
+  /** The access log's entry (and the trace's last attributes). */
+  private logEntry(status: number, now: number, bytesIn: number): void {
+    const route = this.route;
+    const tries = this.tries;
     const upstreamMs = tries === null ? -1 : tries.upstreamMs;
     const entry = {
       request_id: this.requestId,
@@ -614,7 +624,6 @@ export class Exchange implements TriesHost, DownstreamEvents {
     };
     this.core.accessLog(entry);
     if (this.trace !== null) this.trace.end(entry);
-    this.core.onExchangeEnd(this.gen);
   }
 }
 

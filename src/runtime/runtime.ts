@@ -178,6 +178,10 @@ export class Runtime implements ProxyCore {
     this.access(entry);
   }
 
+  get accessLogging(): boolean {
+    return this.logs.accessOn;
+  }
+
   /** Build a generation from the snapshot at once and put it in service; the old one drains. */
   apply(snapshot: Snapshot, id?: number): Generation {
     return this.swap(
