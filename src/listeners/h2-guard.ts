@@ -25,7 +25,7 @@ import type { Http2Settings } from '../config/types.ts';
 export const PREMATURE_LIFETIME_MS = 1000;
 
 /** A fixed-window counter: `hit` returns true once more than `max` hits fell in one window. */
-class WindowCounter {
+export class WindowCounter {
   private count = 0;
   private startMs = 0;
   private readonly max: number;
