@@ -18,7 +18,7 @@ import type { Http2Settings, ListenerSpec, NodeSpec, Problem } from './types.ts'
 type Raw = Record<string, any>;
 
 /** The HTTP/2 server codec when a listener names none. */
-export const DEFAULT_HTTP2_CODEC: 'fulcrum' | 'node' = 'node';
+export const DEFAULT_HTTP2_CODEC: 'fulcrum' | 'node' = 'fulcrum';
 
 /** An h2c listener's `http2` block, defaults filled in (docs/http2.md). */
 function normalizeHttp2(h: Raw | undefined): Http2Settings {
