@@ -618,7 +618,9 @@ export class H2Connection implements FrameSink {
     this.dead = true;
     this.dropStreams();
     this.socket.pause();
-    this.socket.destroySoon();
+    // Closed once what was written has left (a peer that never reads is left to the idle timer).
+    const socket = this.socket;
+    socket.end(() => socket.destroy());
   }
 
   destroy(): void {

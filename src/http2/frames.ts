@@ -1,7 +1,7 @@
 /**
  * HTTP/2 frames (RFC 9113 §4, §6) for the server codec of src/http2/: the reader cuts frames out of
  * socket chunks without copying (an offset into the chunk; only a frame split across chunks is
- * joined), the writer gathers every frame produced in one turn of the event loop into as few
+ * copied, once, into a buffer of its size), the writer gathers every frame produced in one turn of the event loop into as few
  * buffers as it can (small frames are packed into one; large DATA payloads are referenced, not
  * copied) for a single socket write, as the HTTP/1.1 codec's flush does.
  *
@@ -65,32 +65,70 @@ export interface FrameSink {
 export class FrameReader {
   /** SETTINGS_MAX_FRAME_SIZE as we advertised it. */
   maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
-  /** The start of a frame that the last chunk did not finish. */
-  private rest: Buffer | null = null;
+  /**
+   * A frame that the chunks so far did not finish, assembled in a buffer of its whole size once
+   * its header is known (so a frame trickled in tiny chunks costs one copy, not one per chunk).
+   */
+  private part: Buffer | null = null;
+  private partBytes = 0;
 
   /** Feed a chunk from the socket; every whole frame in it goes to `sink`, in order. */
   push(chunk: Buffer, sink: FrameSink): void {
-    let buf = chunk;
-    if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk]);
-      this.rest = null;
-    }
     let off = 0;
-    const n = buf.length;
+    if (this.part !== null) {
+      off = this.fill(chunk, sink);
+      if (off < 0) return;
+    }
+    const n = chunk.length;
     while (n - off >= FRAME_HEADER_BYTES) {
-      const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-      const type = buf[off + 3]!;
-      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const len = (chunk[off]! << 16) | (chunk[off + 1]! << 8) | chunk[off + 2]!;
       if (len > this.maxFrameBytes) {
-        sink.onOversizedFrame(type, id);
+        sink.onOversizedFrame(chunk[off + 3]!, chunk.readUInt32BE(off + 5) & 0x7fffffff);
         return;
       }
       const end = off + FRAME_HEADER_BYTES + len;
       if (end > n) break;
-      if (!sink.onFrame(type, buf[off + 4]!, id, buf, off + FRAME_HEADER_BYTES, end)) return;
+      const id = chunk.readUInt32BE(off + 5) & 0x7fffffff;
+      if (!sink.onFrame(chunk[off + 3]!, chunk[off + 4]!, id, chunk, off + FRAME_HEADER_BYTES, end)) return;
       off = end;
     }
-    if (off < n) this.rest = off === 0 ? buf : buf.subarray(off);
+    if (off < n) {
+      this.part = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      this.partBytes = 0;
+      this.fill(chunk.subarray(off), sink);
+    }
+  }
+
+  /** Add to the frame being assembled; returns where the chunk's unused bytes start, or -1 (stop). */
+  private fill(chunk: Buffer, sink: FrameSink): number {
+    let part = this.part!;
+    let off = 0;
+    if (this.partBytes < FRAME_HEADER_BYTES) {
+      const take = Math.min(FRAME_HEADER_BYTES - this.partBytes, chunk.length);
+      chunk.copy(part, this.partBytes, 0, take);
+      this.partBytes += take;
+      off = take;
+      if (this.partBytes < FRAME_HEADER_BYTES) return chunk.length;
+      const len = (part[0]! << 16) | (part[1]! << 8) | part[2]!;
+      if (len > this.maxFrameBytes) {
+        this.part = null;
+        sink.onOversizedFrame(part[3]!, part.readUInt32BE(5) & 0x7fffffff);
+        return -1;
+      }
+      const whole = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+      part.copy(whole, 0, 0, FRAME_HEADER_BYTES);
+      part = whole;
+      this.part = whole;
+    }
+    const take = Math.min(part.length - this.partBytes, chunk.length - off);
+    chunk.copy(part, this.partBytes, off, off + take);
+    this.partBytes += take;
+    off += take;
+    if (this.partBytes < part.length) return chunk.length;
+    this.part = null;
+    const id = part.readUInt32BE(5) & 0x7fffffff;
+    if (!sink.onFrame(part[3]!, part[4]!, id, part, FRAME_HEADER_BYTES, part.length)) return -1;
+    return off;
   }
 }
 

@@ -108,6 +108,16 @@ describe('HTTP/2 frame reader', () => {
     assert.deepEqual(oversized, [0]);
   });
 
+  it('reports an oversized frame whose header arrived split over chunks', () => {
+    const oversized: number[] = [];
+    const r = new FrameReader();
+    const head = frame(0, 0, 1, Buffer.alloc(16385)).subarray(0, 9);
+    r.push(head.subarray(0, 4), sink([], oversized));
+    assert.deepEqual(oversized, []);
+    r.push(head.subarray(4), sink([], oversized));
+    assert.deepEqual(oversized, [0]);
+  });
+
   it('stops when the sink says so', () => {
     let n = 0;
     new FrameReader().push(WIRE, {
