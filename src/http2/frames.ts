@@ -134,11 +134,16 @@ export class FrameReader {
 
 /** Payloads at least this long are referenced rather than copied into the packed buffer. */
 const REFERENCE_BYTES = 1024;
-const SCRATCH_BYTES = 16384;
+/**
+ * The packing buffer's size: under half of Node's 8 KiB buffer pool, so that it is a slice of the
+ * shared pool (an idle connection holds no buffer of its own; a turn's frames past it take more).
+ */
+const SCRATCH_BYTES = 4000;
+const EMPTY = Buffer.alloc(0);
 
 /** Frames produced in one turn, gathered for one write. */
 export class FrameWriter {
-  private scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private scratch: Buffer = EMPTY;
   private start = 0;
   private pos = 0;
   private chunks: Buffer[] = [];
@@ -225,9 +230,10 @@ export class FrameWriter {
     const out = this.chunks;
     this.chunks = [];
     this.bytes = 0;
-    // The scratch space left over serves the next turn (what was taken is never written again).
+    // The scratch space left over serves the next turn (what was taken is never written again);
+    // when little is left, a fresh one is taken when next needed.
     if (this.scratch.length - this.pos < 256) {
-      this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+      this.scratch = EMPTY;
       this.pos = 0;
     }
     this.start = this.pos;

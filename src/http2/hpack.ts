@@ -43,7 +43,8 @@ export class HpackDecoder {
   private limit: number;
   /** A size update must open the next block (our setting went below the table's size). */
   private mustUpdate = false;
-  private scratch = Buffer.allocUnsafe(1024);
+  /** Huffman output; taken when first needed. */
+  private scratch: Buffer = Buffer.alloc(0);
   private pos = 0;
 
   /** After decode(): the header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
@@ -160,7 +161,7 @@ export class HpackDecoder {
     this.pos += n;
     if (!huffman) return buf.toString('latin1', s, s + n);
     // A Huffman code is at least 5 bits per byte of output.
-    if (this.scratch.length < n * 2) this.scratch = Buffer.allocUnsafe(n * 2);
+    if (this.scratch.length < n * 2) this.scratch = Buffer.allocUnsafe(Math.max(256, n * 2));
     return huffmanDecode(buf, s, s + n, this.scratch);
   }
 
@@ -222,7 +223,8 @@ const MAX_INDEXED_VALUE = 512;
 
 /** Encodes response header blocks; one per connection (its dynamic table mirrors the peer's). */
 export class HpackEncoder {
-  private buf = Buffer.allocUnsafe(4096);
+  /** A small slice of Node's buffer pool to start with, grown for a large block. */
+  private buf = Buffer.allocUnsafe(1024);
   private p = 0;
   /** The table's ring of entries (as name, value), with sizes; insertion numbers count up. */
   private names: string[] = [];
