@@ -22,18 +22,12 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { PREMATURE_LIFETIME_MS, PrematureResets, WindowCounter } from '../listeners/h2-guard.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
-  E_COMPRESSION,
   E_ENHANCE_YOUR_CALM,
   E_FLOW_CONTROL,
   E_FRAME_SIZE,
   E_NO_ERROR,
   E_PROTOCOL,
-  E_STREAM_CLOSED,
   F_ACK,
-  F_END_HEADERS,
-  F_END_STREAM,
-  F_PADDED,
-  F_PRIORITY,
   FrameReader,
   type FrameSink,
   FrameWriter,
@@ -56,8 +50,9 @@ import {
   T_SETTINGS,
   T_WINDOW_UPDATE,
 } from './frames.ts';
-import { DECODE_FAILED, HpackDecoder, HpackEncoder } from './hpack.ts';
-import { readRequest, readTrailers } from './messages.ts';
+import { HeaderBlocks } from './header-blocks.ts';
+import { HpackDecoder, HpackEncoder } from './hpack.ts';
+import type { RequestHead } from './messages.ts';
 import { clientIpOf, H2ServerStream } from './stream.ts';
 import { CLOSED, CLOSED_BY_CLIENT, CLOSED_BY_US, StreamFrames } from './stream-frames.ts';
 
@@ -89,8 +84,6 @@ const MAX_OUTPUT_BYTES = 1024 * 1024;
 const CLOSED_MEMORY = 256;
 /** A connection window given back once this much was received. */
 const CONN_REFUND_BYTES = 32768;
-/** CONTINUATION frames one header block may take. */
-const MAX_CONTINUATIONS = 128;
 
 export class H2Connection implements FrameSink {
   readonly socket: Socket;
@@ -103,7 +96,7 @@ export class H2Connection implements FrameSink {
   congested = false;
   readonly streams = new Map<number, H2ServerStream>();
   private readonly opts: H2ConnectionOptions;
-  private readonly s: Http2Settings;
+  readonly s: Http2Settings;
   private readonly clock: Clock;
   private readonly reader = new FrameReader();
   readonly out = new FrameWriter();
@@ -112,25 +105,19 @@ export class H2Connection implements FrameSink {
   readonly frames: StreamFrames;
   private prefaceLeft = PREFACE.length;
   private sawSettings = false;
-  private settingsAcked = false;
+  settingsAcked = false;
   /** The connection window both ways. */
   sendWindow = 65535;
   private recvWindow = 65535;
   private connUnacked = 0;
   peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
-  private lastStreamId = 0;
+  lastStreamId = 0;
   /** Recently closed streams, and how (frames in flight on a stream we reset are ignored). */
   private readonly closedIds = new Map<number, number>();
-  /** A header block in CONTINUATION frames: its stream, first flags, fragments, size. */
-  private contId = 0;
-  private contFlags = 0;
-  private contParts: Buffer[] = [];
-  private contBytes = 0;
-  private contFrames = 0;
-  private contBadPriority = false;
+  private readonly blocks: HeaderBlocks;
   /** GOAWAY sent (graceful): streams above goawayId are ignored; the socket ends when none remain. */
-  private closing = false;
-  private goawayId = 0;
+  closing = false;
+  goawayId = 0;
   /** The connection is over: nothing more is read or written. */
   dead = false;
   private flushQueued = false;
@@ -154,6 +141,7 @@ export class H2Connection implements FrameSink {
     this.initialWindow = this.s.initialWindowBytes;
     this.decoder = new HpackDecoder(this.s.headerTableBytes);
     this.frames = new StreamFrames(this);
+    this.blocks = new HeaderBlocks(this);
     this.resets = this.s.maxResets > 0 ? new PrematureResets(this.s.maxResets, this.s.resetWindowMs) : null;
     this.control =
       this.s.maxControlFrames > 0 ? new WindowCounter(this.s.maxControlFrames, this.s.controlWindowMs) : null;
@@ -224,7 +212,7 @@ export class H2Connection implements FrameSink {
       }
       this.sawSettings = true;
     }
-    if (this.contId !== 0 && type !== T_CONTINUATION) {
+    if (this.blocks.pending !== 0 && type !== T_CONTINUATION) {
       // A header block must be contiguous (§6.2, §6.10).
       this.fail(E_PROTOCOL);
       return false;
@@ -234,7 +222,7 @@ export class H2Connection implements FrameSink {
         this.frames.onDataFrame(flags, id, buf, start, end);
         break;
       case T_HEADERS:
-        this.onHeadersFrame(flags, id, buf, start, end);
+        this.blocks.onHeaders(flags, id, buf, start, end);
         break;
       case T_PRIORITY:
         this.onPriority(id, buf, start, end);
@@ -263,7 +251,7 @@ export class H2Connection implements FrameSink {
         this.frames.onWindowUpdate(id, buf, start, end);
         break;
       case T_CONTINUATION:
-        this.onContinuation(flags, id, buf, start, end);
+        this.blocks.onContinuation(flags, id, buf, start, end);
         break;
       default:
       // Unknown frame types are ignored (§4.1, §5.5).
@@ -327,92 +315,17 @@ export class H2Connection implements FrameSink {
 
   // ---- header blocks ----
 
-  private onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (id === 0) return this.fail(E_PROTOCOL);
-    if ((flags & F_PADDED) !== 0) {
-      if (start >= end) return this.fail(E_FRAME_SIZE);
-      const pad = buf[start]!;
-      start++;
-      if (pad > end - start) return this.fail(E_PROTOCOL);
-      end -= pad;
-    }
-    let badPriority = false;
-    if ((flags & F_PRIORITY) !== 0) {
-      if (end - start < 5) return this.fail(E_FRAME_SIZE);
-      badPriority = (buf.readUInt32BE(start) & 0x7fffffff) === id;
-      start += 5;
-    }
-    if (start === end && (flags & F_END_HEADERS) === 0 && this.empty.hit(this.clock.monoMs()))
-      return this.abuse('empty-frames');
-    if ((flags & F_END_HEADERS) !== 0) return this.headerBlock(id, flags, buf, start, end, badPriority);
-    this.contId = id;
-    this.contFlags = flags;
-    this.contParts = [Buffer.from(buf.subarray(start, end))];
-    this.contBytes = end - start;
-    this.contFrames = 0;
-    this.contBadPriority = badPriority;
+  get maxHeaderPairs(): number {
+    return this.opts.maxHeaderPairs;
   }
 
-  private onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.contId === 0 || id !== this.contId) return this.fail(E_PROTOCOL);
-    const n = end - start;
-    this.contFrames++;
-    this.contBytes += n;
-    // CVE-2024-27316: a header block is bounded in bytes and frames, whatever it decodes to.
-    if (this.contFrames > MAX_CONTINUATIONS || this.contBytes > this.s.maxHeaderListBytes * 2 + 16384)
-      return this.abuse('continuation-flood');
-    if (n === 0 && (flags & F_END_HEADERS) === 0 && this.empty.hit(this.clock.monoMs()))
-      return this.abuse('empty-frames');
-    if (n > 0) this.contParts.push(Buffer.from(buf.subarray(start, end)));
-    if ((flags & F_END_HEADERS) === 0) return;
-    const block = Buffer.concat(this.contParts);
-    this.contId = 0;
-    this.contParts = [];
-    this.headerBlock(id, this.contFlags, block, 0, block.length, this.contBadPriority);
+  /** A stream error on `id`, open or not. */
+  resetId(id: number, code: number): void {
+    this.frames.resetId(id, code);
   }
 
-  /** A whole header block for stream `id`: a request, trailers, or something to refuse. */
-  private headerBlock(
-    id: number,
-    flags: number,
-    buf: Buffer,
-    start: number,
-    end: number,
-    badPriority: boolean,
-  ): void {
-    const list: string[] = [];
-    const n = this.decoder.decode(buf, start, end, list, this.s.maxHeaderListBytes);
-    // The table may be out of step with the client's: nothing more can be read (§4.3).
-    if (n === DECODE_FAILED) return this.fail(E_COMPRESSION);
-    const endStream = (flags & F_END_STREAM) !== 0;
-    const st = this.streams.get(id);
-    if (st !== undefined) {
-      // HEADERS on an open stream: trailers, which must end it (§8.1).
-      if (st.remoteClosed) return this.streamError(st, E_STREAM_CLOSED);
-      if (!endStream || this.decoder.malformed || badPriority) return this.streamError(st, E_PROTOCOL);
-      const trailers = readTrailers(list);
-      if (trailers === null) return this.streamError(st, E_PROTOCOL);
-      st.onEnd(trailers);
-      return;
-    }
-    if (id % 2 === 0) return this.fail(E_PROTOCOL);
-    if (id <= this.lastStreamId) {
-      const was = this.closedIds.get(id);
-      if (was === CLOSED_BY_US) return; // in flight when the client learnt of our reset
-      return this.fail(was === undefined ? E_PROTOCOL : E_STREAM_CLOSED);
-    }
-    if (this.closing && id > this.goawayId) return; // after our GOAWAY: ignored (§6.8)
-    this.lastStreamId = id;
-    if (badPriority) return this.frames.resetId(id, E_PROTOCOL);
-    if (this.streams.size >= this.s.maxConcurrentStreams) {
-      // Past the limit the client acknowledged it is a connection error, before it a refusal (as nghttp2).
-      if (this.settingsAcked) return this.fail(E_PROTOCOL);
-      return this.frames.resetId(id, 0x7 /* REFUSED_STREAM */);
-    }
-    if (this.decoder.malformed) return this.frames.resetId(id, E_PROTOCOL);
-    const head = readRequest(list);
-    if (head === null) return this.frames.resetId(id, E_PROTOCOL);
-    const listBytes = n > this.opts.maxHeaderPairs ? Number.MAX_SAFE_INTEGER : this.decoder.listBytes;
+  /** A request stream is ready: to the listener, which gives it an Exchange. */
+  openStream(id: number, head: RequestHead, endStream: boolean, listBytes: number): void {
     const stream = new H2ServerStream(this, id, head, endStream, listBytes, this.clock.monoMs());
     this.streams.set(id, stream);
     this.opts.onStream(stream);
@@ -606,7 +519,7 @@ export class H2Connection implements FrameSink {
     this.end();
   }
 
-  private abuse(reason: AbuseReason): void {
+  abuse(reason: AbuseReason): void {
     if (this.dead) return;
     this.opts.onAbuse(reason);
     this.fail(E_ENHANCE_YOUR_CALM);
