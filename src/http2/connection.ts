@@ -177,6 +177,11 @@ export class H2Connection implements FrameSink {
       this.out.u16(id);
       this.out.u32(v);
     }
+    // The connection window starts at 65535 whatever the setting (§6.9.2): raise it to one stream's.
+    if (s.initialWindowBytes > 65535) {
+      this.frames.writeWindowUpdate(0, s.initialWindowBytes - 65535);
+      this.recvWindow = s.initialWindowBytes;
+    }
   }
 
   // ---- reading ----

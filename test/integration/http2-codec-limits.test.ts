@@ -1,5 +1,6 @@
 /**
- * Limits of Fulcrum's own HTTP/2 codec that need time to pass (docs/http2.md, "Codecs"): an idle
+ * Limits of Fulcrum's own HTTP/2 codec (docs/http2.md, "Codecs"): the connection window opened to
+ * `initial_window_size`; and what needs time to pass: an idle
  * connection gets GOAWAY after `timeouts.keepalive_ms` and closes, and a client that opens its
  * flow-control windows wide and then never reads is dropped (reason `stuck-output`) instead of
  * having responses pile up in memory.
@@ -19,7 +20,7 @@ listeners:
     address: 127.0.0.1
     port: 0
     protocol: h2c
-    http2: { codec: fulcrum }
+    http2: { codec: fulcrum, initial_window_size: 1048576 }
 admin:
   address: 127.0.0.1
   port: 0
@@ -44,6 +45,18 @@ describe('own HTTP/2 codec: idle and stuck connections', () => {
   after(async () => {
     await f.stop();
     await up.close();
+  });
+
+  it('opens the connection window as wide as a stream window (it starts at 65535 whatever the setting)', async () => {
+    const c = await handshake(f.port);
+    try {
+      assert.equal(c.serverSettings()!.get(0x4), 1048576);
+      const wu = c.frames.find((x) => x.type === FRAME.WINDOW_UPDATE && x.streamId === 0);
+      assert.ok(wu !== undefined, 'a connection WINDOW_UPDATE');
+      assert.equal(wu.payload.readUInt32BE(0), 1048576 - 65535);
+    } finally {
+      c.destroy();
+    }
   });
 
   it('an idle connection gets GOAWAY(NO_ERROR) with its last stream after keepalive_ms, then closes', async () => {
