@@ -6,6 +6,7 @@
  */
 import type { OutHead } from '../proxy/downstream.ts';
 import { keepResponseField } from '../proxy/headers.ts';
+import { validName } from './hpack-static.ts';
 
 /** Fields HTTP/2 forbids (RFC 9113 §8.2.2). */
 export const CONNECTION_SPECIFIC = new Set([
@@ -100,6 +101,15 @@ export function readTrailers(list: readonly string[]): string[] | null {
   return list as string[];
 }
 
+/** No NUL, CR or LF (a sender's side of RFC 9113 §8.2.1; edge whitespace is left to the receiver). */
+function sendableValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0 || c === 10 || c === 13) return false;
+  }
+  return true;
+}
+
 function parseLength(v: string): number {
   if (v.length === 0 || v.length > 15) return -1;
   let n = 0;
@@ -142,7 +152,12 @@ export function responseFields(head: OutHead): string[] {
   for (let i = 0; i < extra.length; i += 2) {
     const n = extra[i]!.toLowerCase();
     if (CONNECTION_SPECIFIC.has(n) || (n === 'content-length' && mode.kind !== 'none')) continue;
-    out.push(n, extra[i + 1]!);
+    const v = extra[i + 1]!;
+    // Fields added or edited by plugins were not read by a parser: a name that is no token, or a
+    // value with CR, LF or NUL, must not be sent (RFC 9113 §8.2.1); the exchange answers 502.
+    if (n.charCodeAt(0) === 58 || !validName(n) || !sendableValue(v))
+      throw new Error(`a response field HTTP/2 cannot carry: ${JSON.stringify(n)}`);
+    out.push(n, v);
   }
   if (head.via === true) out.push('via', '1.1 fulcrum');
   if (mode.kind === 'length') out.push('content-length', String(mode.length));

@@ -248,10 +248,12 @@ export class H2ServerStream implements Downstream, TunnelEnds {
 
   writeHead(head: OutHead): void {
     if (this.headersSent || this.done) return;
+    // First, as it may throw (a field HTTP/2 cannot carry: the exchange answers 502 instead).
+    const fields = responseFields(head);
     this.headersSent = true;
     // A head with no body (or a gRPC trailers-only answer) ends the stream in the same frame.
     const end = head.endStream === true || head.body.kind === 'none';
-    this.conn.sendHeaders(this, head.status, responseFields(head), end);
+    this.conn.sendHeaders(this, head.status, fields, end);
     if (end) {
       this.done = true;
       this.localClosed = true;

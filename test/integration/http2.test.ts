@@ -184,6 +184,31 @@ for (const codec of ['fulcrum', 'node'] as const)
       }
     });
 
+    it('answers 502 when a plugin makes a response field HTTP/2 cannot carry (a value with CR/LF)', async () => {
+      const g = await startFulcrum(
+        `services:
+  - name: s
+    url: http://${a.target}
+    routes:
+      - paths: ["/"]
+    plugins:
+      - name: response-transformer
+        config:
+          add: { headers: ["x-bad:one\\r\\nx-injected: two"] }
+`,
+        { header: h2cHeader(codec) },
+      );
+      const c = connect(g.url);
+      try {
+        const r = await get(c, '/bad-field');
+        assert.equal(r.status, 502);
+        assert.equal(r.headers['x-injected'], undefined);
+      } finally {
+        c.close();
+        await g.stop();
+      }
+    });
+
     it('serves an HTTP/1.1 client on the same port (the preface decides the codec)', async () => {
       const r = await request(`${f.url}/h1`);
       assert.equal(r.statusCode, 200);
