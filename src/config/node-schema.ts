@@ -14,6 +14,13 @@ export const http2ListenerSchema: S = {
     'HTTP/2 settings and per-connection abuse limits of an `h2c` listener, or of an `https` listener, where giving this block (even empty) offers HTTP/2 by ALPN beside HTTP/1.1 (docs/http2.md). A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM) and is closed; other connections are untouched. 0 turns a limit off.',
   additionalProperties: false,
   properties: {
+    codec: {
+      type: 'string',
+      enum: ['fulcrum', 'node'],
+      default: 'fulcrum',
+      description:
+        'The HTTP/2 server implementation: `fulcrum`, Fulcrum\'s own codec on raw sockets (src/http2/; about three times less CPU per request), or `node`, node:http2 (nghttp2), kept selectable. Both enforce the settings and limits below (docs/http2.md, "Codecs").',
+    },
     max_concurrent_streams: int(
       'SETTINGS_MAX_CONCURRENT_STREAMS: streams one connection may have open at once (nginx 128, Envoy 2147483647).',
       1,

@@ -17,10 +17,14 @@ import type { Http2Settings, ListenerSpec, NodeSpec, Problem } from './types.ts'
 // biome-ignore lint/suspicious/noExplicitAny: raw input has been checked against the schema already
 type Raw = Record<string, any>;
 
+/** The HTTP/2 server codec when a listener names none. */
+export const DEFAULT_HTTP2_CODEC: 'fulcrum' | 'node' = 'fulcrum';
+
 /** An h2c listener's `http2` block, defaults filled in (docs/http2.md). */
 function normalizeHttp2(h: Raw | undefined): Http2Settings {
   const o = h ?? {};
   return {
+    codec: o.codec ?? DEFAULT_HTTP2_CODEC,
     maxConcurrentStreams: o.max_concurrent_streams ?? 128,
     maxHeaderListBytes: o.max_header_list_size ?? 65536,
     headerTableBytes: o.header_table_size ?? 4096,

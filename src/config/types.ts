@@ -32,6 +32,8 @@ export interface ListenerSpec {
 
 /** A listener's HTTP/2 SETTINGS and per-connection abuse limits (0 disables a limit). */
 export interface Http2Settings {
+  /** Which HTTP/2 server implementation serves the listener (docs/http2.md, "Codecs"). */
+  readonly codec: 'fulcrum' | 'node';
   readonly maxConcurrentStreams: number;
   readonly maxHeaderListBytes: number;
   readonly headerTableBytes: number;

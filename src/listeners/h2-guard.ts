@@ -14,7 +14,11 @@
  *   `max_control_frames` of them in `control_window` close the connection. (nghttp2 also stops a
  *   peer that does not read its acknowledgements: at 1000 queued it ends the session.)
  *
- * The close is deferred to the next turn of the event loop: stream 'close' and 'ping' events run
+ * The counters (PrematureResets, WindowCounter) are shared with Fulcrum's own codec
+ * (src/http2/connection.ts), which counts the same events on its frames; guardSession() wires them
+ * to a node:http2 session (the `node` codec).
+ *
+ * With node:http2 the close is deferred to the next turn of the event loop: stream 'close' and 'ping' events run
  * inside nghttp2's callbacks, and destroying the session there frees memory nghttp2 is still
  * using (Node aborts: `Http2Session::CheckAllocatedSize`, nodejs/node#38964).
  */
@@ -25,7 +29,7 @@ import type { Http2Settings } from '../config/types.ts';
 export const PREMATURE_LIFETIME_MS = 1000;
 
 /** A fixed-window counter: `hit` returns true once more than `max` hits fell in one window. */
-class WindowCounter {
+export class WindowCounter {
   private count = 0;
   private startMs = 0;
   private readonly max: number;

@@ -13,19 +13,10 @@ import type { Duplex } from 'node:stream';
 import { unmapIPv4 } from '../core/net.ts';
 import { type Fields, StringFields } from '../http1/fields.ts';
 import { H } from '../http1/syntax.ts';
+import { CONNECTION_SPECIFIC, responseFields } from '../http2/messages.ts';
 import { BodyChannel } from '../proxy/body-channel.ts';
 import type { Downstream, DownstreamEvents, OutHead } from '../proxy/downstream.ts';
-import { keepResponseField } from '../proxy/headers.ts';
 import type { ProxiedSocket } from './h1-connection.ts';
-
-/** Response fields HTTP/2 forbids (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /** respond() options, shared (node:http2 copies them). */
 const END_STREAM = Object.freeze({ endStream: true });
@@ -166,28 +157,8 @@ export class H2Stream implements Downstream {
   writeHead(head: OutHead): void {
     if (this.headersSent || this.done || this.gone()) return;
     const h: OutgoingHttpHeaders = { ':status': head.status };
-    const mode = head.body;
-    const bodiless = mode.kind === 'none';
-    const copy = head.copy;
-    if (copy !== null)
-      for (let i = 0; i < copy.count; i++) {
-        if (
-          !keepResponseField(
-            copy,
-            i,
-            head.named,
-            head.keepTrailer,
-            bodiless || mode.kind === 'length',
-            head.dropVia,
-          )
-        )
-          continue;
-        addLower(h, copy.name(i), copy.value(i));
-      }
-    addAll(h, head.extra);
-    if (head.via === true) add(h, 'via', '1.1 fulcrum');
-    if (mode.kind === 'length') h['content-length'] = mode.length;
-    else if (mode.kind !== 'none') delete h['content-length'];
+    const flat = responseFields(head);
+    for (let i = 0; i < flat.length; i += 2) addLower(h, flat[i]!, flat[i + 1]!);
     this.headersSent = true;
     const end = head.endStream === true;
     try {

@@ -31,9 +31,13 @@ import {
   type Socket,
 } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { DEFAULT_HTTP2_CODEC } from '../config/normalize-node.ts';
 import type { Http2Settings, ListenerSpec, NodeSpec } from '../config/types.ts';
 import type { TimerHandle } from '../core/clock.ts';
 import { isValidHostHeader } from '../core/net.ts';
+import { type AbuseReason, H2Connection } from '../http2/connection.ts';
+import { E_INTERNAL } from '../http2/frames.ts';
+import type { H2ServerStream } from '../http2/stream.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { bindOptions } from './bind-options.ts';
@@ -48,6 +52,7 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SNIFF_BYTES = 4;
 
 export const DEFAULT_HTTP2: Http2Settings = {
+  codec: DEFAULT_HTTP2_CODEC,
   maxConcurrentStreams: 128,
   maxHeaderListBytes: 65536,
   headerTableBytes: 4096,
@@ -78,7 +83,12 @@ export class Http2Listener {
   readonly spec: ListenerSpec;
   private readonly runtime: Runtime;
   private readonly front: NetServer;
-  private readonly h2: Http2Server;
+  /** node:http2's server, when the listener's codec is `node`. */
+  private readonly h2: Http2Server | null;
+  /** Connections of Fulcrum's own codec (src/http2/), when the codec is `fulcrum`. */
+  private readonly conns = new Set<H2Connection>();
+  private readonly settings: Http2Settings;
+  private readonly node: NodeSpec;
   /** The HTTP/1.1 codec for clients that did not choose HTTP/2 (never bound itself). */
   private readonly http1: Http1Listener;
   private readonly sessions = new Set<ServerHttp2Session>();
@@ -102,12 +112,32 @@ export class Http2Listener {
     this.spec = spec;
     this.runtime = runtime;
     const s = spec.http2 ?? DEFAULT_HTTP2;
+    this.settings = s;
+    this.node = node;
     this.sniffTimeoutMs = node.timeouts.clientHeaderMs;
     this.maxHeaderListBytes = s.maxHeaderListBytes;
     // The HTTP/1.1 codec gets sockets already decrypted: it must not add TLS of its own.
     this.http1 = new Http1Listener({ ...spec, tls: null }, node, runtime);
     this.termination = tls instanceof TlsTermination ? tls : null;
-    this.h2 = createH2Server({
+    this.h2 = s.codec === 'fulcrum' ? null : this.nodeServer(s, node);
+    if (tls === null) {
+      this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
+    } else {
+      const options = tls instanceof TlsTermination ? tls.serverOptions() : tls;
+      const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true });
+      if (tls instanceof TlsTermination) tls.attach(server, runtime.logs.app, spec.name);
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2') this.acceptH2(socket, null);
+        else this.http1.accept(socket, null);
+      });
+      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+      this.front = server;
+    }
+  }
+
+  /** node:http2's server (codec `node`): it is handed sockets, it never binds. */
+  private nodeServer(s: Http2Settings, node: NodeSpec): Http2Server {
+    const h2 = createH2Server({
       settings: {
         maxConcurrentStreams: s.maxConcurrentStreams,
         maxHeaderListSize: s.maxHeaderListBytes,
@@ -125,23 +155,64 @@ export class Http2Listener {
       // Settings entries accepted in one SETTINGS frame (Node's default, stated).
       maxSettings: 32,
     });
-    this.h2.on('session', (session: ServerHttp2Session) => this.onSession(session, s, node));
+    h2.on('session', (session: ServerHttp2Session) => this.onSession(session, s, node));
     // The stream API (no 'request' listener: Node then builds no compatibility objects).
-    this.h2.on('stream', (stream: ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) =>
+    h2.on('stream', (stream: ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) =>
       this.onStream(stream, raw),
     );
-    if (tls === null) {
-      this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
-    } else {
-      const options = tls instanceof TlsTermination ? tls.serverOptions() : tls;
-      const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true });
-      if (tls instanceof TlsTermination) tls.attach(server, runtime.logs.app, spec.name);
-      server.on('secureConnection', (socket: TLSSocket) => {
-        if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
-        else this.http1.accept(socket, null);
-      });
-      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
-      this.front = server;
+    return h2;
+  }
+
+  /** A connection that speaks HTTP/2 (`head`: what the sniff already read of it). */
+  private acceptH2(socket: Socket, head: Buffer | null): void {
+    if (this.h2 !== null) {
+      if (head !== null) {
+        socket.pause();
+        socket.unshift(head);
+      }
+      this.h2.emit('connection', socket);
+      return;
+    }
+    const conn = new H2Connection(
+      socket,
+      {
+        settings: this.settings,
+        maxHeaderPairs: this.node.limits.maxHeaders + 8,
+        keepaliveMs: this.node.timeouts.keepaliveMs,
+        clock: this.runtime.ioClock,
+        onStream: (st) => this.onOwnStream(st),
+        onAbuse: (reason) => this.reportAbuse(reason),
+        onClose: (c) => {
+          if (this.conns.delete(c)) this.runtime.connections--;
+        },
+      },
+      head,
+    );
+    if (conn.dead && socket.destroyed) return;
+    this.conns.add(conn);
+    this.runtime.connections++;
+  }
+
+  private reportAbuse(reason: AbuseReason): void {
+    this.runtime.metrics.http2Abuse.labels({ listener: this.spec.name, reason }).inc();
+    this.runtime.logs.app.warn({ listener: this.spec.name, reason }, 'http2 connection closed: abuse');
+  }
+
+  /** One stream of the own codec: to an Exchange, like a node:http2 stream (serveStream). */
+  private onOwnStream(st: H2ServerStream): void {
+    try {
+      const ex = new Exchange(this.runtime, this.runtime.current, st);
+      if (st.plainConnect) return ex.refuse('FULCRUM_ERR_BAD_REQUEST');
+      if (st.host !== '' && !isValidHostHeader(st.host)) return ex.refuse('FULCRUM_ERR_BAD_REQUEST');
+      if (st.listBytes > this.maxHeaderListBytes) return ex.refuse('FULCRUM_ERR_HEADERS_TOO_LARGE');
+      ex.start();
+    } catch (err) {
+      // A bug must cost this stream, never the process.
+      this.runtime.logs.app.error(
+        { err, listener: this.spec.name },
+        'internal error on an HTTP/2 stream: reset',
+      );
+      st.conn.resetStream(st, E_INTERNAL);
     }
   }
 
@@ -164,11 +235,8 @@ export class Http2Listener {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       if (seen.length < SNIFF_BYTES && looksLikePreface(seen)) return;
       done();
-      if (looksLikePreface(seen)) {
-        socket.pause();
-        socket.unshift(seen);
-        this.h2.emit('connection', socket);
-      } else this.http1.accept(socket, seen);
+      if (looksLikePreface(seen)) this.acceptH2(socket, seen);
+      else this.http1.accept(socket, seen);
     };
     socket.on('data', onData);
     socket.on('error', onError);
@@ -187,10 +255,7 @@ export class Http2Listener {
       session,
       s,
       () => this.runtime.clock.monoMs(),
-      (reason) => {
-        this.runtime.metrics.http2Abuse.labels({ listener: this.spec.name, reason }).inc();
-        this.runtime.logs.app.warn({ listener: this.spec.name, reason }, 'http2 connection closed: abuse');
-      },
+      (reason) => this.reportAbuse(reason),
     );
     // An idle connection (no frames either way) is closed gracefully after the keep-alive timeout.
     session.setTimeout(node.timeouts.keepaliveMs, () => session.close());
@@ -251,22 +316,25 @@ export class Http2Listener {
     const closed = new Promise<void>((resolve) => this.front.close(() => resolve()));
     for (const s of this.sniffing) s.destroy();
     for (const s of this.sessions) s.close();
+    for (const c of this.conns) c.close();
     await Promise.all([closed, this.http1.stopAccepting()]);
   }
 
   closeIdle(): void {
     for (const s of this.sessions) s.close();
+    for (const c of this.conns) c.close();
     this.http1.closeIdle();
   }
 
   destroyAll(): void {
     for (const s of this.sessions) s.destroy();
+    for (const c of [...this.conns]) c.destroy();
     for (const s of this.sniffing) s.destroy();
     this.http1.destroyAll();
   }
 
   get openConnections(): number {
-    return this.sessions.size + this.sniffing.size + this.http1.openConnections;
+    return this.sessions.size + this.conns.size + this.sniffing.size + this.http1.openConnections;
   }
 }
 

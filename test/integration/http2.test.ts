@@ -18,16 +18,21 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const run = promisify(execFile);
 
-const H2C_HEADER = `_format_version: "3.0"
+const H2C_HEADER = h2cHeader(null);
+
+/** An h2c listener on the given HTTP/2 codec (null: the default). */
+function h2cHeader(codec: 'fulcrum' | 'node' | null): string {
+  return `_format_version: "3.0"
 listeners:
   - name: proxy
     address: 127.0.0.1
     port: 0
     protocol: h2c
-admin:
+${codec === null ? '' : `    http2: { codec: ${codec} }\n`}admin:
   address: 127.0.0.1
   port: 0
 `;
+}
 
 function body(a: TestUpstream, b: TestUpstream): string {
   return `upstreams:
@@ -72,157 +77,184 @@ function tally(names: string[]): Record<string, number> {
   return out;
 }
 
-describe('h2c listener', () => {
-  let a: TestUpstream;
-  let b: TestUpstream;
-  let f: TestNode;
-  before(async () => {
-    a = await startUpstream('a');
-    b = await startUpstream('b');
-    f = await startFulcrum(body(a, b), { header: H2C_HEADER });
-  });
-  after(async () => {
-    await f.stop();
-    await a.close();
-    await b.close();
-  });
-
-  it('balances every stream of one connection on its own: two multiplexing clients each spread evenly', async () => {
-    const c1 = connect(f.url);
-    const c2 = connect(f.url);
-    try {
-      // 20 concurrent streams per connection, both connections at once.
-      const both = await Promise.all(
-        [c1, c2].map((c) => Promise.all(Array.from({ length: 20 }, (_, i) => get(c, `/x${i}`)))),
-      );
-      for (const results of both) {
-        for (const r of results) assert.equal(r.status, 200);
-        const t = tally(results.map((r) => r.body));
-        // Round-robin over 40 streams alternates a/b; whatever the interleaving between the two
-        // connections, each one sees both targets (an L4 balancer would pin each to one).
-        assert.ok((t.a ?? 0) >= 5 && (t.b ?? 0) >= 5, `one connection spread ${JSON.stringify(t)}`);
-      }
-      const all = tally(both.flat().map((r) => r.body));
-      assert.deepEqual(all, { a: 20, b: 20 });
-    } finally {
-      c1.close();
-      c2.close();
-    }
-  });
-
-  it('forwards the request to an HTTP/1.1 target with a Host from :authority and no pseudo-headers', async () => {
-    const c = connect(f.url);
-    try {
-      const r = await get(c, '/path?q=1', { ':method': 'POST', 'content-type': 'text/plain' });
-      assert.equal(r.status, 200);
-      const seen = [...a.seen, ...b.seen].find((x) => x.url === '/path?q=1')!;
-      assert.equal(seen.url, '/path?q=1');
-      assert.equal(seen.method, 'POST');
-      assert.ok(!seen.rawHeaders.some((n) => n.startsWith(':')), seen.rawHeaders.join(','));
-      assert.equal(seen.headers['x-forwarded-host'], `127.0.0.1:${f.port}`);
-    } finally {
-      c.close();
-    }
-  });
-
-  it('refuses an invalid host, never forwarding it (400, or a stream error from nghttp2)', async () => {
-    const c = connect(f.url);
-    try {
-      const before = a.seen.length + b.seen.length;
-      for (const host of ['a b', 'a/b', 'x:8o']) {
-        const s = c.request({ ':path': '/badhost', ':authority': host });
-        const outcome = await new Promise<string>((resolve) => {
-          s.on('response', (h) => resolve(String(h[':status'])));
-          s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-          s.resume();
-          s.end();
-        });
-        assert.ok(['400', 'ERR_HTTP2_STREAM_ERROR'].includes(outcome), `${host}: ${outcome}`);
-      }
-      assert.equal(a.seen.length + b.seen.length, before);
-    } finally {
-      c.close();
-    }
-  });
-
-  it('streams a request body without Content-Length to the target', async () => {
-    const c = connect(f.url);
-    try {
-      const echo = await new Promise<number>((resolve, reject) => {
-        const s = c.request({ ':path': '/body', ':method': 'PUT' });
-        s.on('response', (h) => resolve(Number(h[':status'])));
-        s.on('error', reject);
-        s.resume();
-        s.write('hello ');
-        s.end('world');
-      });
-      assert.equal(echo, 200);
-      const last = [...a.seen, ...b.seen].find((x) => x.url === '/body')!;
-      assert.equal(last.body.toString(), 'hello world');
-    } finally {
-      c.close();
-    }
-  });
-
-  it('answers its own errors on the stream (no Connection field): no route → 404 JSON', async () => {
-    const g = await startFulcrum('services: []\n', { header: H2C_HEADER });
-    const c = connect(g.url);
-    try {
-      const r = await get(c, '/nothing');
-      assert.equal(r.status, 404);
-      assert.equal(JSON.parse(r.body).code, 'FULCRUM_ERR_NO_ROUTE');
-    } finally {
-      c.close();
-      await g.stop();
-    }
-  });
-
-  it('serves an HTTP/1.1 client on the same port (the preface decides the codec)', async () => {
-    const r = await request(`${f.url}/h1`);
-    assert.equal(r.statusCode, 200);
-    assert.match(await r.body.text(), /^[ab]$/);
-  });
-
-  it('works with curl --http2-prior-knowledge and plain curl', async () => {
-    const h2 = await run('curl', [
-      '-s',
-      '--http2-prior-knowledge',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_version} %{http_code}',
-      `${f.url}/c`,
-    ]);
-    assert.equal(h2.stdout, '2 200');
-    const h1 = await run('curl', [
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_version} %{http_code}',
-      `${f.url}/c`,
-    ]);
-    assert.equal(h1.stdout, '1.1 200');
-  });
-
-  it('h2load: 200 streams over 2 connections x 10 concurrent, all answered, split evenly', async (t) => {
-    try {
-      await run('which', ['h2load']);
-    } catch {
-      t.skip('h2load (nghttp2-client) is not installed');
-      return;
-    }
-    const na = a.seen.length;
-    const nb = b.seen.length;
-    const out = await run('h2load', ['-n', '200', '-c', '2', '-m', '10', `${f.url}/load`], {
-      timeout: 30000,
+// Both HTTP/2 codecs (docs/http2.md, "Codecs") serve the same behaviour.
+for (const codec of ['fulcrum', 'node'] as const)
+  describe(`h2c listener (codec ${codec})`, () => {
+    let a: TestUpstream;
+    let b: TestUpstream;
+    let f: TestNode;
+    before(async () => {
+      a = await startUpstream('a');
+      b = await startUpstream('b');
+      f = await startFulcrum(body(a, b), { header: h2cHeader(codec) });
     });
-    assert.match(out.stdout, /200 succeeded, 0 failed, 0 errored/);
-    assert.match(out.stdout, /status codes: 200 2xx/);
-    assert.equal(a.seen.length - na, 100);
-    assert.equal(b.seen.length - nb, 100);
+    after(async () => {
+      await f.stop();
+      await a.close();
+      await b.close();
+    });
+
+    it('balances every stream of one connection on its own: two multiplexing clients each spread evenly', async () => {
+      const c1 = connect(f.url);
+      const c2 = connect(f.url);
+      try {
+        // 20 concurrent streams per connection, both connections at once.
+        const both = await Promise.all(
+          [c1, c2].map((c) => Promise.all(Array.from({ length: 20 }, (_, i) => get(c, `/x${i}`)))),
+        );
+        for (const results of both) {
+          for (const r of results) assert.equal(r.status, 200);
+          const t = tally(results.map((r) => r.body));
+          // Round-robin over 40 streams alternates a/b; whatever the interleaving between the two
+          // connections, each one sees both targets (an L4 balancer would pin each to one).
+          assert.ok((t.a ?? 0) >= 5 && (t.b ?? 0) >= 5, `one connection spread ${JSON.stringify(t)}`);
+        }
+        const all = tally(both.flat().map((r) => r.body));
+        assert.deepEqual(all, { a: 20, b: 20 });
+      } finally {
+        c1.close();
+        c2.close();
+      }
+    });
+
+    it('forwards the request to an HTTP/1.1 target with a Host from :authority and no pseudo-headers', async () => {
+      const c = connect(f.url);
+      try {
+        const r = await get(c, '/path?q=1', { ':method': 'POST', 'content-type': 'text/plain' });
+        assert.equal(r.status, 200);
+        const seen = [...a.seen, ...b.seen].find((x) => x.url === '/path?q=1')!;
+        assert.equal(seen.url, '/path?q=1');
+        assert.equal(seen.method, 'POST');
+        assert.ok(!seen.rawHeaders.some((n) => n.startsWith(':')), seen.rawHeaders.join(','));
+        assert.equal(seen.headers['x-forwarded-host'], `127.0.0.1:${f.port}`);
+      } finally {
+        c.close();
+      }
+    });
+
+    it('refuses an invalid host, never forwarding it (400, or a stream error from nghttp2)', async () => {
+      const c = connect(f.url);
+      try {
+        const before = a.seen.length + b.seen.length;
+        for (const host of ['a b', 'a/b', 'x:8o']) {
+          const s = c.request({ ':path': '/badhost', ':authority': host });
+          const outcome = await new Promise<string>((resolve) => {
+            s.on('response', (h) => resolve(String(h[':status'])));
+            s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+            s.resume();
+            s.end();
+          });
+          assert.ok(['400', 'ERR_HTTP2_STREAM_ERROR'].includes(outcome), `${host}: ${outcome}`);
+        }
+        assert.equal(a.seen.length + b.seen.length, before);
+      } finally {
+        c.close();
+      }
+    });
+
+    it('streams a request body without Content-Length to the target', async () => {
+      const c = connect(f.url);
+      try {
+        const echo = await new Promise<number>((resolve, reject) => {
+          const s = c.request({ ':path': '/body', ':method': 'PUT' });
+          s.on('response', (h) => resolve(Number(h[':status'])));
+          s.on('error', reject);
+          s.resume();
+          s.write('hello ');
+          s.end('world');
+        });
+        assert.equal(echo, 200);
+        const last = [...a.seen, ...b.seen].find((x) => x.url === '/body')!;
+        assert.equal(last.body.toString(), 'hello world');
+      } finally {
+        c.close();
+      }
+    });
+
+    it('answers its own errors on the stream (no Connection field): no route → 404 JSON', async () => {
+      const g = await startFulcrum('services: []\n', { header: h2cHeader(codec) });
+      const c = connect(g.url);
+      try {
+        const r = await get(c, '/nothing');
+        assert.equal(r.status, 404);
+        assert.equal(JSON.parse(r.body).code, 'FULCRUM_ERR_NO_ROUTE');
+      } finally {
+        c.close();
+        await g.stop();
+      }
+    });
+
+    it('answers 502 when a plugin makes a response field HTTP/2 cannot carry (a value with CR/LF)', async () => {
+      const g = await startFulcrum(
+        `services:
+  - name: s
+    url: http://${a.target}
+    routes:
+      - paths: ["/"]
+    plugins:
+      - name: response-transformer
+        config:
+          add: { headers: ["x-bad:one\\r\\nx-injected: two"] }
+`,
+        { header: h2cHeader(codec) },
+      );
+      const c = connect(g.url);
+      try {
+        const r = await get(c, '/bad-field');
+        assert.equal(r.status, 502);
+        assert.equal(r.headers['x-injected'], undefined);
+      } finally {
+        c.close();
+        await g.stop();
+      }
+    });
+
+    it('serves an HTTP/1.1 client on the same port (the preface decides the codec)', async () => {
+      const r = await request(`${f.url}/h1`);
+      assert.equal(r.statusCode, 200);
+      assert.match(await r.body.text(), /^[ab]$/);
+    });
+
+    it('works with curl --http2-prior-knowledge and plain curl', async () => {
+      const h2 = await run('curl', [
+        '-s',
+        '--http2-prior-knowledge',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version} %{http_code}',
+        `${f.url}/c`,
+      ]);
+      assert.equal(h2.stdout, '2 200');
+      const h1 = await run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version} %{http_code}',
+        `${f.url}/c`,
+      ]);
+      assert.equal(h1.stdout, '1.1 200');
+    });
+
+    it('h2load: 200 streams over 2 connections x 10 concurrent, all answered, split evenly', async (t) => {
+      try {
+        await run('which', ['h2load']);
+      } catch {
+        t.skip('h2load (nghttp2-client) is not installed');
+        return;
+      }
+      const na = a.seen.length;
+      const nb = b.seen.length;
+      const out = await run('h2load', ['-n', '200', '-c', '2', '-m', '10', `${f.url}/load`], {
+        timeout: 30000,
+      });
+      assert.match(out.stdout, /200 succeeded, 0 failed, 0 errored/);
+      assert.match(out.stdout, /status codes: 200 2xx/);
+      assert.equal(a.seen.length - na, 100);
+      assert.equal(b.seen.length - nb, 100);
+    });
   });
-});
 
 describe('HTTP/2 over TLS (the secure variant)', () => {
   let a: TestUpstream;
