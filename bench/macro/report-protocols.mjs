@@ -23,7 +23,7 @@ const median = (xs) => {
   if (n === 0) return Number.NaN;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
-const order = ['nginx', 'haproxy', 'fulcrum', 'bare-h2', 'bare-net'];
+const order = ['nginx', 'haproxy', 'fulcrum', 'fulcrum-nodeh2', 'bare-h2', 'bare-net'];
 const rank = (p) => order.indexOf(p) + 1 || 99;
 // "4x16" (h2load clients x streams) or "64" (wrk connections): in-flight requests, for sorting
 const inFlight = (load) => load.split('x').reduce((a, b) => a * Number(b), 1);

@@ -12,7 +12,7 @@
 #   WARMUP [10]            seconds of unmeasured load before each measured run (JIT warm-up: docs/benchmarks.md)
 #   H2_LOADS ["4x16 16x16"] h2load clients x streams per client (-c x -m): 64 and 256 streams in flight
 #   TCP_CONNS ["64 256"]   wrk connection counts in tcp mode
-#   H2_PROXIES ["fulcrum nginx haproxy bare-h2"]
+#   H2_PROXIES ["fulcrum nginx haproxy bare-h2"]  (also: fulcrum-nodeh2, Fulcrum on node:http2)
 #   TCP_PROXIES ["fulcrum nginx haproxy bare-net"]
 #   PROXY_CORE [1]         the core every proxy is pinned to
 #   LOAD_CORE [0]          the core of h2load/wrk and the upstreams
@@ -168,6 +168,9 @@ upstreams:
       - target: 127.0.0.1:$U1
       - target: 127.0.0.1:$U2
 EOF
+# fulcrum-nodeh2: the same with node:http2 as the HTTP/2 codec (http2.codec: node), to compare the
+# two codecs in one run (not in the default list).
+sed 's|    protocol: h2c|    protocol: h2c\n    http2: { codec: node }|' "$TMP/fulcrum-h2.yaml" >"$TMP/fulcrum-nodeh2-h2.yaml"
 # TCP: a tcp listener, a catch-all tcp route, a tcp service over the same round-robin upstream.
 cat >"$TMP/fulcrum-tcp.yaml" <<EOF
 _format_version: "3.0"
@@ -277,8 +280,8 @@ haproxy_cfg tcp >"$TMP/px/haproxy-tcp.cfg"
 start_proxy() { # $1 mode $2 name; sets PROXY_PID
   local mode=$1 name=$2
   case "$name" in
-    fulcrum)
-      taskset -c "$PROXY_CORE" node bin/fulcrum.js start -c "$TMP/fulcrum-$mode.yaml" \
+    fulcrum | fulcrum-nodeh2)
+      taskset -c "$PROXY_CORE" node bin/fulcrum.js start -c "$TMP/$name-$mode.yaml" \
         >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
       ;;
     nginx)
