@@ -326,7 +326,13 @@ export function generate(seed: number, iter: number): Sequence {
           1,
           0x5,
           sid,
-          Buffer.concat([block(r, headFields(iter, sid, 'hpack', 'GET', tag)), Buffer.from(bytes)]),
+          Buffer.concat([
+            block(
+              r,
+              headFields(iter, sid, 'hpack', 'GET', why === 'dynamic-table-abuse' ? () => 'any' : tag),
+            ),
+            Buffer.from(bytes),
+          ]),
         ),
       );
       steps.push(`hpack:${why}`);

@@ -131,7 +131,9 @@ function startUpstream(
     // Not findings: a method llhttp does not know (any token is a method, RFC 9110 §9.1), and a
     // body cut short (the proxy aborts the target's request when the client's turns out malformed).
     const raw = (err as { rawPacket?: Buffer }).rawPacket?.toString('latin1') ?? '';
-    const tokenMethod = err.code === 'HPE_INVALID_METHOD' && /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+ \//.test(raw);
+    const tokenMethod =
+      err.code === 'HPE_INVALID_METHOD' &&
+      /(?:^|\r\n)[A-Za-z0-9!#$%&'*+\-.^_`|~]+ \/\S* HTTP\/1\.1\r\n/.test(raw);
     if (
       typeof err.code === 'string' &&
       err.code.startsWith('HPE_') &&
@@ -337,7 +339,14 @@ async function main(): Promise<void> {
       }
     }
   };
-  await Promise.all(Array.from({ length: o.parallel }, worker));
+  try {
+    await Promise.all(Array.from({ length: o.parallel }, worker));
+  } catch (err) {
+    // A bug of the fuzzer itself: leave no orphaned Fulcrum behind.
+    f.signal('SIGKILL');
+    up.close();
+    throw err;
+  }
   if (!crashed) {
     // Let the upstream see what was still on its way, then a last liveness check.
     await sleep(500);
