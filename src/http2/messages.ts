@@ -4,6 +4,8 @@
  * stream error (PROTOCOL_ERROR) and is never forwarded. The response side is shared by both codecs
  * (src/http2/stream.ts and src/listeners/h2-stream.ts).
  */
+
+import { TARGET, TCHAR } from '../http1/syntax.ts';
 import type { OutHead } from '../proxy/downstream.ts';
 import { keepResponseField } from '../proxy/headers.ts';
 import { validName } from './hpack-static.ts';
@@ -89,7 +91,19 @@ export function readRequest(list: readonly string[]): RequestHead | null {
       if ((seen & 6) !== 0 || (seen & 8) === 0) return null;
     } else if ((seen & 14) !== 14 || path === '') return null;
   } else if ((seen & 16) !== 0 || (seen & 6) !== 6 || path === '') return null;
+  // A method that is no token, or a :path outside VCHAR or not an absolute path ('*' for OPTIONS),
+  // could not be written as an HTTP/1.1 request line (found by fuzz-http2).
+  if (method === '' || !allIn(method, TCHAR) || !allIn(path, TARGET)) return null;
+  if (path !== '' && path.charCodeAt(0) !== 47 /* / */ && !(path === '*' && method === 'OPTIONS'))
+    return null;
   return { method, scheme, path, authority, protocol, fields, contentLength };
+}
+
+/** Whether every char of `s` is in the byte class `set`. */
+function allIn(s: string, set: Uint8Array): boolean {
+  for (let i = 0; i < s.length; i++)
+    if (set[s.charCodeAt(i) & 0xff] !== 1 || s.charCodeAt(i) > 0xff) return false;
+  return true;
 }
 
 /** A trailer section: no pseudo-headers, no connection-specific fields; null when malformed. */

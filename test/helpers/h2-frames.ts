@@ -43,7 +43,7 @@ export function frame(
 }
 
 /** An HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
-function hpackInt(value: number, prefixBits: number, firstByte: number): number[] {
+export function hpackInt(value: number, prefixBits: number, firstByte: number): number[] {
   const max = (1 << prefixBits) - 1;
   if (value < max) return [firstByte | value];
   const out = [firstByte | max];
