@@ -576,6 +576,10 @@ export class H2Connection implements FrameSink {
         if (this.socket.writableLength > 0 && !this.dead) this.opts.onAbuse('stuck-output');
         return this.destroy();
       }
+      // Idle again after our GOAWAY: a stream holds the close open and nothing moves (a response
+      // waiting for a window the client, gone or silent, will never open). Without this the
+      // connection and its descriptor were kept for ever (found by fuzz-http2).
+      if (this.closing) return this.destroy();
       this.close();
       this.timer = this.clock.setTimer(limit, onIdleTimer, this);
       return;

@@ -257,8 +257,16 @@ export class Http2Listener {
       () => this.runtime.clock.monoMs(),
       (reason) => this.reportAbuse(reason),
     );
-    // An idle connection (no frames either way) is closed gracefully after the keep-alive timeout.
-    session.setTimeout(node.timeouts.keepaliveMs, () => session.close());
+    // An idle connection (no frames either way) is closed gracefully after the keep-alive timeout,
+    // and destroyed when it is idle for as long again: a stream that holds the graceful close open
+    // while nothing moves (a response waiting for a window a gone client will never open) would
+    // keep the connection and its descriptor for ever (found by fuzz-http2).
+    const idle = () => {
+      if (session.closed) return session.destroy();
+      session.close();
+      session.setTimeout(node.timeouts.keepaliveMs, idle);
+    };
+    session.setTimeout(node.timeouts.keepaliveMs, idle);
   }
 
   /** One stream: its request goes to an Exchange, like an HTTP/1.1 request; each is balanced on its own. */

@@ -3,7 +3,9 @@
  * `initial_window_size`; and what needs time to pass: an idle
  * connection gets GOAWAY after `timeouts.keepalive_ms` and closes, and a client that opens its
  * flow-control windows wide and then never reads is dropped (reason `stuck-output`) instead of
- * having responses pile up in memory.
+ * having responses pile up in memory; and a connection whose client left (FIN) while a response
+ * waited for a flow-control window that can never open is closed, on both codecs, instead of
+ * being kept for ever (found by fuzz-http2: descriptors of gone clients piled up).
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -11,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
 import { handshake } from '../helpers/h2-conformance.ts';
-import { ERROR, FLAG, FRAME, frame, requestBlock, settings } from '../helpers/h2-frames.ts';
+import { ERROR, FLAG, FRAME, frame, RawH2, requestBlock, settings } from '../helpers/h2-frames.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const HEADER = `_format_version: "3.0"
@@ -107,3 +109,40 @@ describe('own HTTP/2 codec: idle and stuck connections', () => {
     }
   });
 });
+
+for (const codec of ['fulcrum', 'node'] as const) {
+  describe(`HTTP/2 codec ${codec}: a client gone behind a closed window`, () => {
+    let up: TestUpstream;
+    let f: TestNode;
+    before(async () => {
+      up = await startUpstream('up', (_req, res) => res.end('ok'));
+      f = await startFulcrum(
+        `services:\n  - name: s\n    url: http://${up.target}\n    routes:\n      - paths: ["/"]\n`,
+        { header: HEADER.replace('codec: fulcrum', `codec: ${codec}`) },
+      );
+    });
+    after(async () => {
+      await f.stop();
+      await up.close();
+    });
+
+    it('is closed within two keep-alive periods, not kept for ever', async () => {
+      const c = await RawH2.open(f.port);
+      try {
+        // A zero stream window: the response's DATA can never be sent.
+        c.write(settings([[0x4, 0]]));
+        c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('/')));
+        await c.until(
+          () => c.frames.some((x) => x.type === FRAME.HEADERS && x.streamId === 1),
+          5000,
+          'the head',
+        );
+        // The client leaves (FIN): it will never open the window.
+        c.socket.end();
+        await c.until(() => c.closed, 5000, 'the server to close the connection');
+      } finally {
+        c.destroy();
+      }
+    });
+  });
+}
