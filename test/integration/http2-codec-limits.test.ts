@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { until } from '../helpers/follow.ts';
 import { startFulcrum, type TestNode } from '../helpers/fulcrum.ts';
 import { handshake } from '../helpers/h2-conformance.ts';
 import { ERROR, FLAG, FRAME, frame, RawH2, requestBlock, settings } from '../helpers/h2-frames.ts';
@@ -96,13 +97,11 @@ describe('own HTTP/2 codec: idle and stuck connections', () => {
     // Never read: 8 MiB of responses cannot all leave.
     s.pause();
     try {
-      const deadline = Date.now() + 10000;
       let metrics = '';
-      while (Date.now() < deadline) {
+      await until(async () => {
         metrics = await (await request(`${f.adminUrl}/metrics`)).body.text();
-        if (/reason="stuck-output"\} 1/.test(metrics)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+        return /reason="stuck-output"\} 1/.test(metrics);
+      }, 10000);
       assert.match(metrics, /fulcrum_http2_abuse_closes_total\{listener="proxy",reason="stuck-output"\} 1/);
     } finally {
       s.destroy();
