@@ -20,7 +20,7 @@ import type { NodeSpec } from '../config/types.ts';
 import type { WheelEntry } from '../core/deadline-wheel.ts';
 import { ERRORS, type ErrorCode, errorBody } from '../core/errors.ts';
 import { unmapIPv4 } from '../core/net.ts';
-import { ChunkedDecoder } from '../http1/chunked.ts';
+import { TurnEndWriter } from '../core/turn-end.ts';
 import type { Fields } from '../http1/fields.ts';
 import { HeadParser, PARSE } from '../http1/head-parser.ts';
 import { type RequestMessage, requestMessage } from '../http1/message.ts';
@@ -28,6 +28,7 @@ import { BodyChannel } from '../proxy/body-channel.ts';
 import type { ForwardCache } from '../proxy/downstream.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { BODY_BAD, BODY_DONE, BODY_FULL, H1BodyReader } from './h1-body-reader.ts';
 import { type H1Owner, H1Request, NO_BYTES, reasonPhrase } from './h1-request.ts';
 
 /** How long a connection idle between requests keeps what speeds up its next one (cool()). */
@@ -75,12 +76,12 @@ export class H1Connection implements WheelEntry, H1Owner {
   private resumer: (() => void) | null = null;
   /** Bytes read and not yet consumed: a head in pieces, or requests pipelined ahead. */
   private pending: Buffer | null = null;
+  /** Finished responses' bytes waiting for the end of the turn (holdWrite). */
+  private readonly held: TurnEndWriter;
   /** Requests whose responses are not finished, in order: the first one writes, the others wait. */
   private queue: H1Request[] = [];
   /** The request whose body is being read, and how. */
-  private reading: H1Request | null = null;
-  private bodyRemaining = 0;
-  private decoder: ChunkedDecoder | null = null;
+  private reading: H1BodyReader | null = null;
   private paused = false;
   /**
    * head: reading a request head; body: reading `reading`'s body; stopped: no more requests on this
@@ -107,6 +108,7 @@ export class H1Connection implements WheelEntry, H1Owner {
 
   constructor(socket: Socket, host: H1Host, initial: Buffer | null) {
     this.socket = socket;
+    this.held = new TurnEndWriter(socket);
     this.host = host;
     this.runtime = host.runtime;
     const proxied = (socket as ProxiedSocket).fulcrumClientIp;
@@ -253,14 +255,9 @@ export class H1Connection implements WheelEntry, H1Owner {
     let body: BodyChannel | null = null;
     const f = m.framing;
     const ws = m.upgrade === 'websocket' && m.method === 'GET';
-    if (f.kind === 'length' && !ws) {
-      body = new BodyChannel(f.length, false, 0, 0);
-      this.bodyRemaining = f.length;
-    } else if (f.kind === 'chunked' && !ws) {
-      // Passed on as it came to an HTTP/1.1 target (validated here as it streams).
-      body = new BodyChannel(-1, true, 0, 0);
-      this.decoder = new ChunkedDecoder(node.limits.maxHeaderBytes);
-    }
+    // A chunked body is passed on as it came to an HTTP/1.1 target (validated as it streams).
+    if (f.kind === 'length' && !ws) body = new BodyChannel(f.length, false, 0, 0);
+    else if (f.kind === 'chunked' && !ws) body = new BodyChannel(-1, true, 0, 0);
     const req = new H1Request(this, m, body, ws);
     this.served++;
     this.queue.push(req);
@@ -270,7 +267,8 @@ export class H1Connection implements WheelEntry, H1Owner {
     const ex = new Exchange(this.runtime, this.runtime.current, req);
     if (body !== null) {
       body.onResume = this.resumer ??= () => this.resumeBody();
-      this.reading = req;
+      const length = f.kind === 'length' ? f.length : -1;
+      this.reading = new H1BodyReader(req, body, length, node.limits.maxHeaderBytes);
       this.state = 'body';
     } else {
       this.requestDeadline = NONE;
@@ -290,41 +288,17 @@ export class H1Connection implements WheelEntry, H1Owner {
 
   /** Body bytes `buf[i..]` of the request being read; returns where its body ended in `buf`. */
   private readBody(buf: Buffer, i: number): number {
-    const req = this.reading!;
-    const body = req.body!;
-    if (this.decoder === null) {
-      const n = Math.min(this.bodyRemaining, buf.length - i);
-      this.bodyRemaining -= n;
-      const more = body.push(i === 0 && n === buf.length ? buf : buf.subarray(i, i + n));
-      if (this.bodyRemaining === 0) {
-        this.bodyDone(null);
-        return i + n;
-      }
-      if (!more) this.pause();
-      return buf.length;
-    }
-    const d = this.decoder;
-    const before = d.bytes;
-    const end = d.push(buf, i, buf.length, noSink);
-    if (end < 0) {
-      this.decoder = null;
-      this.bodyFailed('FULCRUM_ERR_BAD_REQUEST');
-      return buf.length;
-    }
-    // The coded bytes go on as they came; the data bytes are what the limit counts.
-    const more = end > i ? body.push(buf.subarray(i, end), d.bytes - before) : true;
-    if (d.done) {
-      const trailers = d.trailers;
-      this.decoder = null;
-      this.bodyDone(trailers);
-      return end;
-    }
-    if (!more) this.pause();
-    return buf.length;
+    const r = this.reading!;
+    const end = r.read(buf, i);
+    const outcome = r.outcome;
+    if (outcome === BODY_DONE) this.bodyDone(r.trailers);
+    else if (outcome === BODY_BAD) this.bodyFailed('FULCRUM_ERR_BAD_REQUEST');
+    else if (outcome === BODY_FULL) this.pause();
+    return end;
   }
 
   private bodyDone(trailers: Fields | null): void {
-    const req = this.reading!;
+    const req = this.reading!.req;
     this.reading = null;
     this.requestDeadline = NONE;
     this.state = req.keepAliveRequested ? 'head' : 'stopped';
@@ -332,7 +306,7 @@ export class H1Connection implements WheelEntry, H1Owner {
   }
 
   private bodyFailed(code: ErrorCode): void {
-    const req = this.reading;
+    const req = this.reading?.req ?? null;
     this.reading = null;
     this.requestDeadline = NONE;
     // The framing can no longer be trusted: answer (if the exchange still can) and close.
@@ -386,7 +360,7 @@ export class H1Connection implements WheelEntry, H1Owner {
       if (done.body !== null && !done.body.complete) {
         // Answered before its body was read (an error, an early answer): the rest of it cannot be
         // told from a next request.
-        if (this.reading === done) this.reading = null;
+        if (this.reading?.req === done) this.reading = null;
         done.body.fail('FULCRUM_ERR_CLIENT_ABORTED');
         return this.closeGracefully();
       }
@@ -427,6 +401,7 @@ export class H1Connection implements WheelEntry, H1Owner {
   private writeRefusal(code: ErrorCode): void {
     const e = ERRORS[code];
     const body = errorBody(code, undefined);
+    this.writeHeld();
     this.socket.write(
       `HTTP/1.1 ${e.status} ${reasonPhrase(e.status)}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
@@ -442,6 +417,7 @@ export class H1Connection implements WheelEntry, H1Owner {
     this.lingerDeadline = this.now() + LINGER_MS;
     this.schedule();
     this.resume();
+    this.writeHeld();
     this.socket.end();
     // Requests after the one that closed the connection will never be answered.
     for (const r of this.queue.splice(0)) r.gone();
@@ -449,7 +425,18 @@ export class H1Connection implements WheelEntry, H1Owner {
 
   /** Drop the connection now. */
   destroy(): void {
+    this.held.drop();
     this.socket.destroy();
+  }
+
+  /** A finished response's bytes: written at the end of this event-loop turn (turn-end.ts). */
+  holdWrite(b: Buffer): void {
+    this.held.hold(b);
+  }
+
+  /** Write what holdWrite() kept, now: other bytes must follow them. */
+  writeHeld(): void {
+    this.held.flush();
   }
 
   /** During a drain: close the connection if it is between requests. */
@@ -464,6 +451,7 @@ export class H1Connection implements WheelEntry, H1Owner {
   /** Give the socket up (a WebSocket tunnel): no more reading, timers or bookkeeping here. Returns bytes read ahead. */
   detach(): Buffer | null {
     const s = this.socket;
+    this.writeHeld();
     s.off('data', onSocketData);
     s.off('drain', onSocketDrain);
     s.off('end', onSocketEnd);
@@ -500,11 +488,12 @@ export class H1Connection implements WheelEntry, H1Owner {
   /** @internal (socket event) */
   onClose(): void {
     this.state = 'closed';
+    this.held.drop();
     this.clearTimer();
     this.releaseParser();
     const reading = this.reading;
     this.reading = null;
-    reading?.body?.fail('FULCRUM_ERR_CLIENT_ABORTED');
+    reading?.body.fail('FULCRUM_ERR_CLIENT_ABORTED');
     for (const r of this.queue.splice(0)) r.gone();
     this.host.closed(this);
   }
@@ -606,5 +595,4 @@ function earlier(a: number, b: number): number {
   return a === NONE || (b !== NONE && b < a) ? b : a;
 }
 
-function noSink(): void {}
 function noop(): void {}

@@ -16,6 +16,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import process from 'node:process';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import type { Clock } from '../core/clock.ts';
+import { TurnEndWriter } from '../core/turn-end.ts';
 import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
 import type { Fields } from '../http1/fields.ts';
 import { HeadParser, PARSE } from '../http1/head-parser.ts';
@@ -105,6 +106,8 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
   /** The body channel being written, while it is. */
   private writing: BodyChannel | null = null;
   private waitingDrain = false;
+  /** A request head waiting for the end of the turn (start()). */
+  private held: TurnEndWriter | null = null;
   /** Connect, read, write and idle deadlines, one timer for all. */
   private readonly deadlines: Deadlines;
   /** The target's Keep-Alive timeout hint, ms (0: none). */
@@ -151,6 +154,7 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
             ...(this.servername !== '' ? { servername: this.servername } : {}),
           });
     this.socket = socket;
+    this.held = new TurnEndWriter(socket);
     socket.setNoDelay(true);
     // Never what keeps the process alive: a request in flight has its client's connection (or the
     // embedding caller) for that, and an idle one must not hold a stopping node. Unref'd once
@@ -211,7 +215,8 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
     this.deadlines.arm();
     const body = req.body;
     if (body === null) {
-      socket.write(req.head!);
+      // Written at the end of the turn (turn-end.ts); nothing follows it before the response.
+      this.held!.hold(req.head!);
       this.written = true;
     } else if (Buffer.isBuffer(body)) {
       socket.cork();
@@ -561,6 +566,7 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
 
   destroy(): void {
     this.dead = true;
+    this.held?.drop();
     this.deadlines.stop();
     const s = this.socket;
     if (s !== null && !s.destroyed) s.destroy();

@@ -60,6 +60,9 @@ function headOf(text: string): string {
   return text.slice(0, i);
 }
 
+/** A response too long to wait for the end of the event-loop turn (h1-request.ts, turn-end.ts). */
+const BIG_BYTES = 100_000;
+
 describe('HTTP/1.1 framing through the proxy', () => {
   let up: TestUpstream;
   let bad: Awaited<ReturnType<typeof startRawUpstream>>;
@@ -95,6 +98,12 @@ describe('HTTP/1.1 framing through the proxy', () => {
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('hinted');
+      } else if (url === '/ka/slow') {
+        // Answered after the requests pipelined behind it (a slow target).
+        setTimeout(() => res.end('ok slow'), 300);
+      } else if (url === '/ka/big') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BIG_BYTES });
+        res.end('b'.repeat(BIG_BYTES));
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`ok ${url}`);
@@ -331,6 +340,23 @@ services:
     assert.equal(r.closed, true);
     const bodies = [...r.text.matchAll(/ok \/ka\?n=(\d)/g)].map((m) => m[1]);
     assert.deepEqual(bodies, ['1', '2', '3', '4']);
+  });
+
+  it('pipelined: short responses held to the end of the turn leave before a long one behind them', async () => {
+    // The long answer arrives first and waits its turn; when the slow short one ends, the short
+    // one is held for the end of the turn and the long one is written at once: it must go after.
+    const r = await rawRequest(
+      f.port,
+      'GET /ka/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /ka/big HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /ka?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      { idleMs: 3000 },
+    );
+    assert.deepEqual(r.statuses, [200, 200, 200]);
+    assert.equal(r.closed, true);
+    const slow = r.text.indexOf('ok slow');
+    const big = r.text.indexOf('b'.repeat(BIG_BYTES));
+    const last = r.text.indexOf('ok /ka?n=3');
+    assert.ok(slow > 0 && big > slow && last > big + BIG_BYTES - 1, `out of order: ${slow} ${big} ${last}`);
   });
 
   it('a Connection: close request gets connection: close and the connection is closed', async () => {
