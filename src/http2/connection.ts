@@ -10,7 +10,7 @@
  * Defences (docs/http2.md#defences): rapid reset and SETTINGS/PING floods counted as by
  * h2-guard.ts; empty-frame and CONTINUATION floods; a bounded header block; a peer that does not
  * read (reading stops while the output is over its bound, and the connection is dropped when it
- * stays stuck); the idle keep-alive timeout (GOAWAY).
+ * stays stuck); the idle keep-alive timeout (GOAWAY) and the SETTINGS ACK deadline (deadlines.ts).
  *
  * Hand-written: it replaces node:http2's session and stream objects, which dominated the profile
  * of the HTTP/2 path (docs/benchmarks.md); no well-kept pure-JS HTTP/2 server implementation
@@ -19,8 +19,9 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Http2Settings } from '../config/types.ts';
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { PREMATURE_LIFETIME_MS, PrematureResets, WindowCounter } from '../listeners/h2-guard.ts';
+import { ConnectionDeadlines } from './deadlines.ts';
 import { ReceiveWindows } from './flow-control.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -127,8 +128,8 @@ export class H2Connection implements FrameSink {
   private readonly resets: PrematureResets | null;
   private readonly control: WindowCounter | null;
   private readonly empty: WindowCounter;
-  private lastActivityMs: number;
-  private timer: TimerHandle | null = null;
+  lastActivityMs: number;
+  private readonly deadlines: ConnectionDeadlines;
   private readPaused = false;
 
   constructor(socket: Socket, opts: H2ConnectionOptions, head: Buffer | null) {
@@ -162,8 +163,7 @@ export class H2Connection implements FrameSink {
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => this.onDrain());
     this.sendSettings();
-    // 0: no idle timeout (as node:http2's setTimeout(0)).
-    if (opts.keepaliveMs > 0) this.timer = this.clock.setTimer(opts.keepaliveMs, onIdleTimer, this);
+    this.deadlines = new ConnectionDeadlines(this, this.clock, opts.keepaliveMs);
     if (head !== null && head.length > 0) this.onData(head);
     else this.flush();
     socket.resume();
@@ -276,6 +276,7 @@ export class H2Connection implements FrameSink {
       if (!this.settingsAcked) {
         this.settingsAcked = true;
         this.decoder.settingAcked(this.s.headerTableBytes);
+        this.deadlines.settingsAcked();
       }
       return;
     }
@@ -561,39 +562,18 @@ export class H2Connection implements FrameSink {
 
   private onSocketClose(): void {
     this.dead = true;
-    if (this.timer !== null) this.clock.clearTimer(this.timer);
-    this.timer = null;
+    this.deadlines.stop();
     this.dropStreams();
     this.opts.onClose(this);
   }
 
-  /** The keep-alive timer: idle → GOAWAY; stuck output or a close that never finished → destroy. */
-  onIdle(): void {
-    this.timer = null;
-    if (this.socket.destroyed) return;
-    const idle = this.clock.monoMs() - this.lastActivityMs;
-    const limit = this.opts.keepaliveMs;
-    if (idle >= limit) {
-      if (this.dead || this.socket.writableLength > 0) {
-        if (this.socket.writableLength > 0 && !this.dead) this.opts.onAbuse('stuck-output');
-        return this.destroy();
-      }
-      // Idle again after our GOAWAY: a stream holds the close open and nothing moves (a response
-      // waiting for a window the client, gone or silent, will never open). Without this the
-      // connection and its descriptor were kept for ever (found by fuzz-http2).
-      if (this.closing) return this.destroy();
-      this.close();
-      this.timer = this.clock.setTimer(limit, onIdleTimer, this);
-      return;
-    }
-    this.timer = this.clock.setTimer(limit - idle, onIdleTimer, this);
+  /** The output stayed stuck for a keep-alive period: reported as abuse, dropped. */
+  stuckOutput(): void {
+    this.opts.onAbuse('stuck-output');
+    this.destroy();
   }
 }
 
 function flushLater(c: H2Connection): void {
   if (!c.dead) c.flush();
-}
-
-function onIdleTimer(c: H2Connection): void {
-  c.onIdle();
 }

@@ -1,10 +1,11 @@
 /**
- * Receive flow control of Fulcrum's own HTTP/2 codec (src/http2/flow-control.ts; docs/http2.md
- * "Flow control"), on a real socket with a client written frame by frame: an H2Connection is
- * served on 127.0.0.1:0 and its streams' bodies go to a reader that stands for the target. While
- * that reader takes nothing (a target that does not read), what the client may send, and so what
- * Fulcrum holds, is the connection window, however many streams upload; once the reader takes
- * the data both windows open again and every body arrives whole.
+ * Receive flow control and the SETTINGS deadline of Fulcrum's own HTTP/2 codec
+ * (src/http2/flow-control.ts, deadlines.ts; docs/http2.md "Flow control and deadlines"), on a
+ * real socket with a client written frame by frame: an H2Connection is served on 127.0.0.1:0 and
+ * its streams' bodies go to a reader that stands for the target. While that reader takes nothing
+ * (a target that does not read), what the client may send, and so what Fulcrum holds, is the
+ * connection window, however many streams upload; once the reader takes the data both windows
+ * open again and every body arrives whole. The SETTINGS ACK deadline runs on a ManualClock.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
@@ -12,15 +13,17 @@ import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.ts';
 import type { Fields } from '../../src/http1/fields.ts';
 import { H2Connection } from '../../src/http2/connection.ts';
+import { SETTINGS_ACK_TIMEOUT_MS } from '../../src/http2/deadlines.ts';
 import type { H2ServerStream } from '../../src/http2/stream.ts';
 import { DEFAULT_HTTP2 } from '../../src/listeners/http2.ts';
 import { handshake } from '../helpers/h2-conformance.ts';
-import { FLAG, FRAME, frame, hpack, ping, type RawH2 } from '../helpers/h2-frames.ts';
+import { FLAG, FRAME, frame, hpack, ping, RawH2 } from '../helpers/h2-frames.ts';
 
 const STREAMS = 24;
 const STREAM_WINDOW = 65535;
 /** Each body is larger than a stream window: it needs window given back to arrive. */
 const BODY_BYTES = 3 * STREAM_WINDOW + 1000;
+const SETTINGS_TIMEOUT = 0x4;
 
 /** The stand-in for the target: takes each stream's body while `reading`, else refuses it. */
 class Reader {
@@ -187,6 +190,55 @@ describe('own HTTP/2 codec: request bodies to a target that does not read', () =
       await c.until(() => reader.ended.size === STREAMS, 5000, 'every body to end');
       for (const n of reader.ended.values()) assert.equal(n, BODY_BYTES);
       assert.equal(conn!.flow.held, 0);
+      assert.equal(c.goaway(), null);
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe('own HTTP/2 codec: the SETTINGS acknowledgement deadline', () => {
+  const clock = new ManualClock();
+  const conns: H2Connection[] = [];
+  let srv: Server;
+  let port = 0;
+  before(async () => {
+    srv = await serve(clock, (c) => conns.push(c), new Reader());
+    port = (srv.address() as { port: number }).port;
+  });
+  after(() => {
+    for (const c of conns) c.destroy();
+    srv.close();
+  });
+
+  it('a client that never acknowledges our SETTINGS gets GOAWAY(SETTINGS_TIMEOUT) and is closed', async () => {
+    const c = await RawH2.open(port);
+    try {
+      await c.until(() => c.serverSettings() !== null, 3000, 'the server SETTINGS');
+      const conn = conns.at(-1)!;
+      clock.advance(SETTINGS_ACK_TIMEOUT_MS - 1);
+      assert.equal(conn.dead, false, 'not before the deadline');
+      clock.advance(1);
+      assert.equal(conn.dead, true);
+      await c.until(() => c.closed, 3000, 'the close');
+      assert.deepEqual(c.goaway(), { lastStreamId: 0, code: SETTINGS_TIMEOUT });
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('a client that acknowledged them is kept past the deadline', async () => {
+    const c = await handshake(port);
+    try {
+      const conn = conns.at(-1)!;
+      // Answered after the server read the ACK that went before it.
+      c.write(ping(7));
+      await c.until(() => pingAcked(c, 7), 3000, 'PING ACK 7');
+      assert.equal(conn.settingsAcked, true);
+      clock.advance(SETTINGS_ACK_TIMEOUT_MS * 3);
+      assert.equal(conn.dead, false);
+      c.write(ping(8));
+      await c.until(() => pingAcked(c, 8), 3000, 'PING ACK 8');
       assert.equal(c.goaway(), null);
     } finally {
       c.destroy();
