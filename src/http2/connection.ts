@@ -2,14 +2,15 @@
  * One HTTP/2 server connection of Fulcrum's own codec (docs/http2.md, "Codecs"): the connection
  * state machine of RFC 9113 on a raw net/tls socket. Client preface and SETTINGS exchange, PING,
  * GOAWAY (graceful: the last stream id, then close once the streams end), RST_STREAM,
- * WINDOW_UPDATE and flow control both ways, CONTINUATION, PRIORITY (read and ignored), stream
+ * WINDOW_UPDATE and flow control both ways (receiving: flow-control.ts, windows given back as the
+ * streams' readers take the data), CONTINUATION, PRIORITY (read and ignored), stream
  * states (§5.1) and id rules, max concurrent streams, frame size limits, connection and stream
  * errors with their codes. Streams are H2ServerStream objects, each an Exchange's Downstream.
  *
  * Defences (docs/http2.md#defences): rapid reset and SETTINGS/PING floods counted as by
  * h2-guard.ts; empty-frame and CONTINUATION floods; a bounded header block; a peer that does not
  * read (reading stops while the output is over its bound, and the connection is dropped when it
- * stays stuck); the idle keep-alive timeout (GOAWAY).
+ * stays stuck); the idle keep-alive timeout (GOAWAY) and the SETTINGS ACK deadline (deadlines.ts).
  *
  * Hand-written: it replaces node:http2's session and stream objects, which dominated the profile
  * of the HTTP/2 path (docs/benchmarks.md); no well-kept pure-JS HTTP/2 server implementation
@@ -18,8 +19,10 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Http2Settings } from '../config/types.ts';
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { PREMATURE_LIFETIME_MS, PrematureResets, WindowCounter } from '../listeners/h2-guard.ts';
+import { ConnectionDeadlines } from './deadlines.ts';
+import { ReceiveWindows } from './flow-control.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   E_ENHANCE_YOUR_CALM,
@@ -82,8 +85,6 @@ export interface H2ConnectionOptions {
 const MAX_OUTPUT_BYTES = 1024 * 1024;
 /** Closed stream ids remembered, to tell a closed stream from one never opened. */
 const CLOSED_MEMORY = 256;
-/** A connection window given back once this much was received. */
-const CONN_REFUND_BYTES = 32768;
 
 export class H2Connection implements FrameSink {
   readonly socket: Socket;
@@ -106,10 +107,10 @@ export class H2Connection implements FrameSink {
   private prefaceLeft = PREFACE.length;
   private sawSettings = false;
   settingsAcked = false;
-  /** The connection window both ways. */
+  /** The connection window we send in. */
   sendWindow = 65535;
-  private recvWindow = 65535;
-  private connUnacked = 0;
+  /** Receive flow control: windows given back as the streams' readers take the data. */
+  readonly flow: ReceiveWindows;
   peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
   lastStreamId = 0;
   /** Recently closed streams, and how (frames in flight on a stream we reset are ignored). */
@@ -127,8 +128,8 @@ export class H2Connection implements FrameSink {
   private readonly resets: PrematureResets | null;
   private readonly control: WindowCounter | null;
   private readonly empty: WindowCounter;
-  private lastActivityMs: number;
-  private timer: TimerHandle | null = null;
+  lastActivityMs: number;
+  private readonly deadlines: ConnectionDeadlines;
   private readPaused = false;
 
   constructor(socket: Socket, opts: H2ConnectionOptions, head: Buffer | null) {
@@ -141,6 +142,13 @@ export class H2Connection implements FrameSink {
     this.initialWindow = this.s.initialWindowBytes;
     this.decoder = new HpackDecoder(this.s.headerTableBytes);
     this.frames = new StreamFrames(this);
+    this.flow = new ReceiveWindows(
+      {
+        writeWindowUpdate: (id, n) => this.frames.writeWindowUpdate(id, n),
+        flushSoon: () => this.flushSoon(),
+      },
+      this.initialWindow,
+    );
     this.blocks = new HeaderBlocks(this);
     this.resets = this.s.maxResets > 0 ? new PrematureResets(this.s.maxResets, this.s.resetWindowMs) : null;
     this.control =
@@ -155,8 +163,7 @@ export class H2Connection implements FrameSink {
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => this.onDrain());
     this.sendSettings();
-    // 0: no idle timeout (as node:http2's setTimeout(0)).
-    if (opts.keepaliveMs > 0) this.timer = this.clock.setTimer(opts.keepaliveMs, onIdleTimer, this);
+    this.deadlines = new ConnectionDeadlines(this, this.clock, opts.keepaliveMs);
     if (head !== null && head.length > 0) this.onData(head);
     else this.flush();
     socket.resume();
@@ -177,11 +184,8 @@ export class H2Connection implements FrameSink {
       this.out.u16(id);
       this.out.u32(v);
     }
-    // The connection window starts at 65535 whatever the setting (§6.9.2): raise it to one stream's.
-    if (s.initialWindowBytes > 65535) {
-      this.frames.writeWindowUpdate(0, s.initialWindowBytes - 65535);
-      this.recvWindow = s.initialWindowBytes;
-    }
+    // The connection window starts at 65535 whatever the setting (§6.9.2): raised to ours.
+    this.flow.open();
   }
 
   // ---- reading ----
@@ -272,6 +276,7 @@ export class H2Connection implements FrameSink {
       if (!this.settingsAcked) {
         this.settingsAcked = true;
         this.decoder.settingAcked(this.s.headerTableBytes);
+        this.deadlines.settingsAcked();
       }
       return;
     }
@@ -368,45 +373,40 @@ export class H2Connection implements FrameSink {
     this.closedIds.set(st.id, CLOSED_BY_US);
   }
 
-  /** Reset a stream ourselves (RST_STREAM with `code`). */
-  resetStream(st: H2ServerStream, code: number): void {
+  /** Reset a stream ourselves (RST_STREAM with `code`); `clientsFault`: counted as a reset by the client. */
+  resetStream(st: H2ServerStream, code: number, clientsFault = false): void {
     if (st.closed) return;
     this.frames.writeRst(st.id, code);
     this.flushSoon();
-    this.closeStream(st, false, false);
+    this.closeStream(st, false, clientsFault);
     this.closedIds.set(st.id, CLOSED_BY_US);
   }
 
-  /** A stream error (§5.4.2). */
+  /**
+   * A stream error (§5.4.2): the client's fault, so counted as a reset by the client. A client that
+   * cuts its uploads short (END_STREAM before the declared content-length, then RST_STREAM) gets
+   * the reset from us: with the connection window at 16 stream windows (flow-control.ts) its data
+   * and END_STREAM leave before its RST_STREAM, where a 64 KiB window used to hold them back.
+   */
   streamError(st: H2ServerStream, code: number): void {
-    this.resetStream(st, code);
+    this.resetStream(st, code, true);
   }
 
-  /** `n` bytes of a stream's data were taken by its reader: the stream's window is given back. */
+  /** `n` bytes of a stream's data were taken by its reader: its window and the connection's are given back. */
   consumed(st: H2ServerStream, n: number): void {
-    if (st.closed || st.remoteClosed) return;
-    st.unacked += n;
-    if (st.unacked < this.initialWindow >> 1) return;
-    this.frames.writeWindowUpdate(st.id, st.unacked);
-    st.recvWindow += st.unacked;
-    st.unacked = 0;
-    this.flushSoon();
+    this.flow.consumed(st, n);
   }
 
-  /** DATA arrived: counted against the connection window, given back in batches (streams hold the backpressure). */
+  /** `n` received bytes were dropped, no stream's reader took them: the connection window is given back. */
+  released(n: number): void {
+    this.flow.released(n);
+  }
+
+  /** DATA arrived: counted against the connection window, given back as the streams' readers take it. */
   receivedOnConnection(n: number): boolean {
-    if (n > this.recvWindow) {
-      this.fail(E_FLOW_CONTROL);
-      return false;
-    }
-    this.recvWindow -= n;
-    this.connUnacked += n;
-    if (this.connUnacked >= CONN_REFUND_BYTES) {
-      this.frames.writeWindowUpdate(0, this.connUnacked);
-      this.recvWindow += this.connUnacked;
-      this.connUnacked = 0;
-    }
-    return true;
+    if (this.flow.received(n)) return true;
+    this.fail(E_FLOW_CONTROL);
+    return false;
   }
 
   /** Whether `id` names a stream that was never opened (§5.1 "idle"). */
@@ -437,8 +437,8 @@ export class H2Connection implements FrameSink {
   }
 
   /**
-   * A stream is over. `complete`: it ended normally (not reset); `byClient`: the client reset it,
-   * which counts as premature (rapid reset) when unanswered and young.
+   * A stream is over. `complete`: it ended normally (not reset); `byClient`: the client reset it
+   * (or made us, a stream error), which counts as premature (rapid reset) when unanswered and young.
    */
   closeStream(st: H2ServerStream, complete: boolean, byClient: boolean): void {
     if (st.closed) return;
@@ -447,6 +447,9 @@ export class H2Connection implements FrameSink {
     this.closedIds.set(st.id, byClient ? CLOSED_BY_CLIENT : CLOSED);
     if (this.closedIds.size > CLOSED_MEMORY) this.closedIds.delete(this.closedIds.keys().next().value!);
     st.onClosed(complete);
+    // What the stream held unread is dropped with it: its share of the connection window comes back.
+    this.flow.released(st.held);
+    st.held = 0;
     if (this.resets !== null && !this.dead) {
       const now = this.clock.monoMs();
       const premature = byClient && !st.headersSent && now - st.openedMs < PREMATURE_LIFETIME_MS;
@@ -457,7 +460,7 @@ export class H2Connection implements FrameSink {
 
   // ---- writing ----
 
-  private flushSoon(): void {
+  flushSoon(): void {
     if (this.flushQueued || this.dead) return;
     this.flushQueued = true;
     setImmediate(flushLater, this);
@@ -559,39 +562,18 @@ export class H2Connection implements FrameSink {
 
   private onSocketClose(): void {
     this.dead = true;
-    if (this.timer !== null) this.clock.clearTimer(this.timer);
-    this.timer = null;
+    this.deadlines.stop();
     this.dropStreams();
     this.opts.onClose(this);
   }
 
-  /** The keep-alive timer: idle → GOAWAY; stuck output or a close that never finished → destroy. */
-  onIdle(): void {
-    this.timer = null;
-    if (this.socket.destroyed) return;
-    const idle = this.clock.monoMs() - this.lastActivityMs;
-    const limit = this.opts.keepaliveMs;
-    if (idle >= limit) {
-      if (this.dead || this.socket.writableLength > 0) {
-        if (this.socket.writableLength > 0 && !this.dead) this.opts.onAbuse('stuck-output');
-        return this.destroy();
-      }
-      // Idle again after our GOAWAY: a stream holds the close open and nothing moves (a response
-      // waiting for a window the client, gone or silent, will never open). Without this the
-      // connection and its descriptor were kept for ever (found by fuzz-http2).
-      if (this.closing) return this.destroy();
-      this.close();
-      this.timer = this.clock.setTimer(limit, onIdleTimer, this);
-      return;
-    }
-    this.timer = this.clock.setTimer(limit - idle, onIdleTimer, this);
+  /** The output stayed stuck for a keep-alive period: reported as abuse, dropped. */
+  stuckOutput(): void {
+    this.opts.onAbuse('stuck-output');
+    this.destroy();
   }
 }
 
 function flushLater(c: H2Connection): void {
   if (!c.dead) c.flush();
-}
-
-function onIdleTimer(c: H2Connection): void {
-  c.onIdle();
 }

@@ -74,6 +74,8 @@ export class StreamFrames {
     // Counted against the connection window whatever becomes of it (§6.9).
     if (!c.receivedOnConnection(len)) return;
     const st = c.streams.get(id);
+    // Until a stream takes it, the frame's share of the connection window is given back at once.
+    if (st === undefined || st.remoteClosed || len > st.recvWindow) c.released(len);
     if (st === undefined) {
       if (c.isIdle(id)) return c.fail(E_PROTOCOL);
       const how = c.closedHow(id);

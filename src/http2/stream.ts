@@ -1,8 +1,8 @@
 /**
  * One HTTP/2 stream of Fulcrum's own server codec (src/http2/connection.ts), as the Exchange's
  * Downstream: the request from the stream's validated header list, its body into a BodyChannel
- * (flow control: the window is given back as the channel takes the data, withheld while it asks
- * the codec to wait), the response as HEADERS, DATA within the flow-control windows, and trailers.
+ * (flow control, flow-control.ts: the stream's and the connection's windows are given back as the
+ * channel takes the data, withheld while it asks the codec to wait), the response as HEADERS, DATA within the flow-control windows, and trailers.
  * A response cut short is reset with INTERNAL_ERROR, never ended with END_STREAM. An RFC 8441
  * WebSocket stream is handed over as a Duplex (tunnel.ts).
  *
@@ -33,6 +33,7 @@ export interface StreamOwner {
   schedule(st: H2ServerStream): void;
   sendHeaders(st: H2ServerStream, status: number, fields: readonly string[], endStream: boolean): void;
   consumed(st: H2ServerStream, n: number): void;
+  released(n: number): void;
   remoteEnded(st: H2ServerStream): void;
   localEnded(st: H2ServerStream): void;
   resetStream(st: H2ServerStream, code: number): void;
@@ -82,7 +83,7 @@ export class H2ServerStream implements Downstream, TunnelEnds {
   recvWindow: number;
   /** Bytes taken by the consumer, not yet given back in a WINDOW_UPDATE. */
   unacked = 0;
-  /** Bytes received while the consumer asked to wait: given back when it resumes. */
+  /** Bytes received while the consumer asked to wait: given back when it resumes (or the stream closes). */
   held = 0;
   /** Response data waiting for windows. */
   queue: Buffer[] = [];
@@ -156,6 +157,7 @@ export class H2ServerStream implements Downstream, TunnelEnds {
     const n = chunk.length;
     this.received += n;
     if (this.contentLength >= 0 && this.received > this.contentLength) {
+      this.conn.released(n);
       this.conn.streamError(this, E_PROTOCOL);
       return;
     }

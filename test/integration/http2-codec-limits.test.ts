@@ -1,6 +1,6 @@
 /**
  * Limits of Fulcrum's own HTTP/2 codec (docs/http2.md, "Codecs"): the connection window opened to
- * `initial_window_size`; and what needs time to pass: an idle
+ * 16 times `initial_window_size` (src/http2/flow-control.ts); and what needs time to pass: an idle
  * connection gets GOAWAY after `timeouts.keepalive_ms` and closes, and a client that opens its
  * flow-control windows wide and then never reads is dropped (reason `stuck-output`) instead of
  * having responses pile up in memory; and a connection whose client left (FIN) while a response
@@ -50,13 +50,13 @@ describe('own HTTP/2 codec: idle and stuck connections', () => {
     await up.close();
   });
 
-  it('opens the connection window as wide as a stream window (it starts at 65535 whatever the setting)', async () => {
+  it('opens the connection window to 16 stream windows (it starts at 65535 whatever the setting)', async () => {
     const c = await handshake(f.port);
     try {
       assert.equal(c.serverSettings()!.get(0x4), 1048576);
       const wu = c.frames.find((x) => x.type === FRAME.WINDOW_UPDATE && x.streamId === 0);
       assert.ok(wu !== undefined, 'a connection WINDOW_UPDATE');
-      assert.equal(wu.payload.readUInt32BE(0), 1048576 - 65535);
+      assert.equal(wu.payload.readUInt32BE(0), 16 * 1048576 - 65535);
     } finally {
       c.destroy();
     }
