@@ -145,6 +145,9 @@ export class HeaderBlocks {
     if (this.c.decoder.malformed) return this.c.resetId(id, E_PROTOCOL);
     const head = readRequest(list);
     if (head === null) return this.c.resetId(id, E_PROTOCOL);
+    // A Content-Length the DATA cannot match (none follows): malformed (§8.1.1), and caught here
+    // before the head goes to a target rather than when the body falls short.
+    if (endStream && head.contentLength > 0) return this.c.resetId(id, E_PROTOCOL);
     const listBytes = n > this.c.maxHeaderPairs ? Number.MAX_SAFE_INTEGER : this.c.decoder.listBytes;
     this.c.openStream(id, head, endStream, listBytes);
   }

@@ -62,7 +62,11 @@ export function validName(s: string): boolean {
   return true;
 }
 
-/** Whether a field value is well-formed (RFC 9113 §8.2.1): no NUL, CR or LF, no leading or trailing whitespace. */
+/**
+ * Whether a field value is well-formed: no leading or trailing whitespace and no NUL, CR or LF
+ * (RFC 9113 §8.2.1), nor any other control character but HTAB, nor DEL: HTTP/1.1 cannot carry
+ * them to a target (RFC 9110 §5.5), and nghttp2 (the `node` codec) refuses the same set.
+ */
 export function validValue(s: string): boolean {
   const n = s.length;
   if (n === 0) return true;
@@ -71,7 +75,7 @@ export function validValue(s: string): boolean {
   if (a === 32 || a === 9 || z === 32 || z === 9) return false;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0 || c === 10 || c === 13) return false;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
   }
   return true;
 }

@@ -50,6 +50,21 @@ describe('HTTP/2 hostile requests found by fuzz-http2 (own codec)', () => {
     ],
     ['a :method that is not a token is malformed', refused(withPseudo(':method', 'GE T'))],
     ['an empty :method is malformed', refused(withPseudo(':method', ''))],
+    // Seed 11, sequence 313514: an index "beyond" the table hit an entry `content-length: 5` an
+    // earlier stream had added, on HEADERS that end the stream. A Content-Length other than the
+    // DATA that follows (none) is malformed (RFC 9113 §8.1.1); the head had gone to the target
+    // before the missing body was noticed.
+    [
+      'a Content-Length on HEADERS that end the stream is malformed',
+      refused([...GET_FIELDS, ['content-length', '5']]),
+    ],
+    // Seed 11, 901 s run: a value with a control character reached the HTTP/1.1 writer, which
+    // refused it (an error logged, a 502). HTTP/1.1 cannot carry it (RFC 9110 §5.5): malformed here.
+    [
+      'a field value with a control character (0x01) is malformed',
+      refused([...GET_FIELDS, ['x-a', 'a\x01b']]),
+    ],
+    ['a field value with DEL is malformed', refused([...GET_FIELDS, ['x-a', 'a\x7fb']])],
   ];
   const bench = conformanceCases(cases);
 });
