@@ -14,13 +14,12 @@ import {
 } from '../cluster/node-cluster.ts';
 import { ConfigError, type ConfigIssue } from '../config/load.ts';
 import type { TracingSpec } from '../config/tracing.ts';
-import type { ListenerSpec, Snapshot } from '../config/types.ts';
+import type { Snapshot } from '../config/types.ts';
 import { systemClock } from '../core/clock.ts';
 import { immediateScheduler, type Scheduler } from '../core/pace.ts';
 import { systemRng } from '../core/random.ts';
 import { VERSION } from '../core/version.ts';
 import { Discovery } from '../discovery/discovery.ts';
-import { createListener, type ProxyListener } from '../listeners/index.ts';
 import { createLogs, type Logs } from '../observability/access-log.ts';
 import { proxyCachesIn } from '../plugins/proxy-cache.ts';
 import { ClusterStore } from '../store/cluster-store.ts';
@@ -33,14 +32,13 @@ import { ConfigControl } from './config-control.ts';
 import { WorkerPipeline } from './config-pipeline.ts';
 import { type DashboardNode, dashboardConfig, dashboardStats } from './dashboard-view.ts';
 import { discoveredTargetRows } from './discovery-view.ts';
-import { drainListeners } from './drain.ts';
 import { FileWatch } from './file-watch.ts';
 import { rebuiltSummary } from './generation.ts';
 import { checkServiceHosts } from './host-check.ts';
+import { type ListenerChange, ListenerSet } from './listener-set.ts';
 import {
   BindError,
   DISCOVERY_START_WAIT_MS,
-  listenerKey,
   type NodeOptions,
   type PreparedChange,
   type ProxyHost,
@@ -67,7 +65,7 @@ export class FulcrumNode {
   /** The configuration control plane the admin API drives (entities, version, store, audit). */
   readonly control: ConfigControl;
   private readonly options: NodeOptions;
-  private listeners: ProxyListener[] = [];
+  private readonly listeners: ListenerSet;
   private admin: AdminServer | null = null;
   /** Where the proxy listeners run when not here (a primary's workers), else null. */
   proxyHost: ProxyHost | null = null;
@@ -129,6 +127,7 @@ export class FulcrumNode {
       ...(options.breakers === undefined ? {} : { breakers: options.breakers }),
       ...(this.redis.affinity === null ? {} : { affinityShare: this.redis.affinity }),
     });
+    this.listeners = new ListenerSet(this.runtime);
     this.redis.register(this.runtime.metrics.registry);
     cluster?.health.register(this.runtime.metrics.registry);
     if (cluster !== null)
@@ -243,16 +242,7 @@ export class FulcrumNode {
   private async bind(): Promise<void> {
     const snapshot = this.runtime.current.snapshot;
     if (this.proxyHost !== null) await this.proxyHost.start(snapshot, this.runtime.current.id);
-    else
-      for (const spec of snapshot.node.listeners) {
-        const l = createListener(spec, snapshot.node, this.runtime);
-        try {
-          await l.listen();
-        } catch (err) {
-          throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
-        }
-        this.listeners.push(l);
-      }
+    else await this.listeners.bindAll(snapshot.node);
     if (snapshot.node.admin.enabled && this.options.admin !== false) {
       this.admin = new AdminServer(snapshot.node.admin, {
         status: () => this.fullStatus(),
@@ -298,7 +288,7 @@ export class FulcrumNode {
       readiness: () => this.readiness(),
       audits: () => this.control.audits,
       listeners: () =>
-        this.listeners.map((l) => {
+        this.listeners.all.map((l) => {
           const a = l.address();
           // HTTP listeners count their connections (HTTP/2: sessions); L4 listeners report to the metrics.
           const http = l.openConnections;
@@ -315,7 +305,7 @@ export class FulcrumNode {
 
   proxyAddresses(): AddressInfo[] {
     if (this.proxyHost !== null) return this.proxyHost.addresses();
-    return this.listeners.map((l) => l.address()).filter((a): a is AddressInfo => a !== null);
+    return this.listeners.addresses();
   }
 
   /** `/metrics`: this process's, then its workers' (each line labelled with its worker). */
@@ -499,30 +489,10 @@ export class FulcrumNode {
   ): Promise<PreparedChange | { ok: false; issues: readonly ConfigIssue[] }> {
     const snapshot = withZone(given, this.options.zone);
     const before = this.runtime.current.snapshot.hash;
-    const wanted = new Map(snapshot.node.listeners.map((l) => [listenerKey(l), l]));
-    const kept: ProxyListener[] = [];
-    const added: ProxyListener[] = [];
-    const reconfigure: [ProxyListener, ListenerSpec][] = [];
-    for (const l of this.listeners) {
-      const next = wanted.get(listenerKey(l.spec));
-      if (next !== undefined) {
-        reconfigure.push([l, next]);
-        kept.push(l);
-        wanted.delete(listenerKey(l.spec));
-      } else void l.stopAccepting();
-    }
+    let change: ListenerChange;
     try {
-      for (const spec of wanted.values()) {
-        const l = createListener(spec, snapshot.node, this.runtime);
-        await l.listen().catch((err: unknown) => {
-          throw new BindError(spec.name, spec.protocol, spec.address, spec.port, err);
-        });
-        kept.push(l);
-        added.push(l);
-      }
+      change = await this.listeners.change(snapshot.node);
     } catch (err) {
-      for (const l of added) void l.stopAccepting();
-      this.listeners = kept.filter((l) => !added.includes(l));
       this.runtime.metrics.reloads.labels({ result: 'rejected' }).inc();
       const message = `cannot bind a new listener: ${(err as Error).message}`;
       this.logs.app.error(message);
@@ -531,27 +501,25 @@ export class FulcrumNode {
         issues: [{ file: snapshot.source, line: 0, column: 0, path: 'listeners', message }],
       };
     }
-    this.listeners = kept;
     const built = paced
       ? await this.runtime.prepare(snapshot, this.scheduler, id)
       : this.runtime.prepareNow(snapshot, id);
     // The tracer for the new setting is made here, where waiting is allowed (its first use imports
     // OpenTelemetry); a change abandoned after this keeps the new tracer until the next change.
     await this.applyTracing(snapshot.node.tracing);
-    return { snapshot, before, listeners: kept, added, reconfigure, built };
+    return { snapshot, before, ...change, built };
   }
 
   /** Put a prepared change in service. */
   commit(p: PreparedChange): ReloadResult {
-    for (const [l, spec] of p.reconfigure) l.reconfigure?.(spec);
+    this.listeners.commit(p);
     const gen = this.runtime.install(p.built);
     return this.applied(p.snapshot, gen.id, p.before);
   }
 
   /** Drop a prepared change: its new listeners close, the generation in service stays. */
   abort(p: PreparedChange): void {
-    for (const l of p.added) void l.stopAccepting();
-    this.listeners = this.listeners.filter((l) => !p.added.includes(l));
+    this.listeners.abort(p);
     this.runtime.abandon(p.built);
     this.logs.app.warn({ hash: p.snapshot.hash }, 'configuration change abandoned');
   }
@@ -607,12 +575,12 @@ export class FulcrumNode {
     this.redis.close();
     const drainMs = this.runtime.current.snapshot.node.timeouts.drainMs;
     await this.proxyHost?.stop(drainMs);
-    const outcome = await drainListeners(this.listeners, drainMs, this.runtime.ioClock);
-    if (outcome === 'timeout') {
-      const inflight = this.runtime.inflight();
-      this.logs.app.warn({ inflight }, 'drain timeout: closing remaining connections');
-      for (const l of this.listeners) l.destroyAll();
-    }
+    const outcome = await this.listeners.drain(drainMs, this.runtime.ioClock, () =>
+      this.logs.app.warn(
+        { inflight: this.runtime.inflight() },
+        'drain timeout: closing remaining connections',
+      ),
+    );
     this.watcher?.close();
     this.discovery.close();
     await this.admin?.close();
