@@ -1014,7 +1014,7 @@ export interface ListenerConfig {
     max_header_list_size?: number;
     /** SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table, in bytes, each side keeps for the other (4096 is the RFC default). */
     header_table_size?: number;
-    /** SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control). */
+    /** SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control). The own codec opens the connection window to 16 times this (at most 2^31-1), given back only as bodies are read (docs/http2.md). */
     initial_window_size?: number;
     /** Rapid reset (CVE-2023-44487): premature resets (cancelled by the client unanswered, within 1 s of opening) allowed per `reset_window`; past it the connection is closed if they are at least half of its ended streams (docs/http2.md). */
     max_resets?: number;

@@ -40,7 +40,7 @@ export const http2ListenerSchema: S = {
       4096,
     ),
     initial_window_size: int(
-      'SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control).',
+      'SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on a stream before the proxy reads them (flow control). The own codec opens the connection window to 16 times this (at most 2^31-1), given back only as bodies are read (docs/http2.md).',
       65535,
       2147483647,
       65535,
