@@ -20,6 +20,7 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Http2Settings } from '../config/types.ts';
 import type { Clock } from '../core/clock.ts';
+import { atTurnEnd, type TurnEndWork } from '../core/turn-end.ts';
 import { PREMATURE_LIFETIME_MS, PrematureResets, WindowCounter } from '../listeners/h2-guard.ts';
 import { ConnectionDeadlines } from './deadlines.ts';
 import { ReceiveWindows } from './flow-control.ts';
@@ -86,7 +87,7 @@ const MAX_OUTPUT_BYTES = 1024 * 1024;
 /** Closed stream ids remembered, to tell a closed stream from one never opened. */
 const CLOSED_MEMORY = 256;
 
-export class H2Connection implements FrameSink {
+export class H2Connection implements FrameSink, TurnEndWork {
   readonly socket: Socket;
   readonly localPort: number;
   readonly clientIp: string;
@@ -463,7 +464,12 @@ export class H2Connection implements FrameSink {
   flushSoon(): void {
     if (this.flushQueued || this.dead) return;
     this.flushQueued = true;
-    setImmediate(flushLater, this);
+    atTurnEnd(this);
+  }
+
+  /** The turn ended (turn-end.ts): what it produced goes out. */
+  turnEnded(): void {
+    if (!this.dead) this.flush();
   }
 
   /** Write everything this turn produced in one go. */
@@ -572,8 +578,4 @@ export class H2Connection implements FrameSink {
     this.opts.onAbuse('stuck-output');
     this.destroy();
   }
-}
-
-function flushLater(c: H2Connection): void {
-  if (!c.dead) c.flush();
 }

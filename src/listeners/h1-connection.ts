@@ -76,8 +76,8 @@ export class H1Connection implements WheelEntry, H1Owner {
   private resumer: (() => void) | null = null;
   /** Bytes read and not yet consumed: a head in pieces, or requests pipelined ahead. */
   private pending: Buffer | null = null;
-  /** Finished responses' bytes waiting for the end of the turn (holdWrite). */
-  private readonly held: TurnEndWriter;
+  /** Finished responses' bytes waiting for the end of the turn (H1Request.flush). */
+  readonly held: TurnEndWriter;
   /** Requests whose responses are not finished, in order: the first one writes, the others wait. */
   private queue: H1Request[] = [];
   /** The request whose body is being read, and how. */
@@ -401,7 +401,7 @@ export class H1Connection implements WheelEntry, H1Owner {
   private writeRefusal(code: ErrorCode): void {
     const e = ERRORS[code];
     const body = errorBody(code, undefined);
-    this.writeHeld();
+    this.held.flush();
     this.socket.write(
       `HTTP/1.1 ${e.status} ${reasonPhrase(e.status)}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
@@ -417,7 +417,7 @@ export class H1Connection implements WheelEntry, H1Owner {
     this.lingerDeadline = this.now() + LINGER_MS;
     this.schedule();
     this.resume();
-    this.writeHeld();
+    this.held.flush();
     this.socket.end();
     // Requests after the one that closed the connection will never be answered.
     for (const r of this.queue.splice(0)) r.gone();
@@ -427,16 +427,6 @@ export class H1Connection implements WheelEntry, H1Owner {
   destroy(): void {
     this.held.drop();
     this.socket.destroy();
-  }
-
-  /** A finished response's bytes: written at the end of this event-loop turn (turn-end.ts). */
-  holdWrite(b: Buffer): void {
-    this.held.hold(b);
-  }
-
-  /** Write what holdWrite() kept, now: other bytes must follow them. */
-  writeHeld(): void {
-    this.held.flush();
   }
 
   /** During a drain: close the connection if it is between requests. */
@@ -451,7 +441,7 @@ export class H1Connection implements WheelEntry, H1Owner {
   /** Give the socket up (a WebSocket tunnel): no more reading, timers or bookkeeping here. Returns bytes read ahead. */
   detach(): Buffer | null {
     const s = this.socket;
-    this.writeHeld();
+    this.held.flush();
     s.off('data', onSocketData);
     s.off('drain', onSocketDrain);
     s.off('end', onSocketEnd);

@@ -8,6 +8,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TurnEndWriter } from '../core/turn-end.ts';
 import { CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
 import type { Fields } from '../http1/fields.ts';
 import { headWriter } from '../http1/head-writer.ts';
@@ -30,10 +31,8 @@ export interface H1Owner {
   destroy(): void;
   /** The socket, taken over by a tunnel; what was read past the head. */
   detach(): Buffer | null;
-  /** A finished response's bytes, written at the end of the event-loop turn (turn-end.ts). */
-  holdWrite(b: Buffer): void;
-  /** What holdWrite() kept goes out now (other bytes are about to follow it). */
-  writeHeld(): void;
+  /** Finished responses' bytes held for the end of the event-loop turn (turn-end.ts). */
+  readonly held: TurnEndWriter;
 }
 
 /** Standard reason phrases for the statuses a proxy sends most. */
@@ -197,7 +196,7 @@ export class H1Request implements Downstream {
    * Hand what this response holds to the socket: one buffer as is, small pieces (a head and a short
    * body) copied into one (a plain write costs less than cork, writev and their write wraps), big
    * ones in one writev. A whole short response is held by the connection until the end of the
-   * event-loop turn (holdWrite); anything else first writes what the connection holds.
+   * event-loop turn (`held`); anything else first writes what the connection holds.
    */
   flush(): void {
     if (!this.active || this.out.length === 0 || (this.done && !this.ended)) return;
@@ -208,10 +207,10 @@ export class H1Request implements Downstream {
     if (this.ended && bytes <= JOIN_MAX_BYTES) {
       // A whole short response: written with the turn's other writes (see turn-end.ts). Nothing
       // more of it follows, so no backpressure to report.
-      this.conn.holdWrite(out.length === 1 ? out[0]! : Buffer.concat(out, bytes));
+      this.conn.held.hold(out.length === 1 ? out[0]! : Buffer.concat(out, bytes));
       return;
     }
-    this.conn.writeHeld();
+    this.conn.held.flush();
     const s = this.socket;
     let ok: boolean;
     if (out.length === 1) ok = s.write(out[0]!);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -69,6 +70,8 @@ describe('HTTP/1.1 framing through the proxy', () => {
   let f: TestNode;
 
   before(async () => {
+    // The /ka/slow response, held until /ka/big has been answered.
+    let slow: ServerResponse | null = null;
     up = await startUpstream('u', (req, res, body) => {
       const url = req.url ?? '';
       if (url === '/echo') {
@@ -99,11 +102,14 @@ describe('HTTP/1.1 framing through the proxy', () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('hinted');
       } else if (url === '/ka/slow') {
-        // Answered after the requests pipelined behind it (a slow target).
-        setTimeout(() => res.end('ok slow'), 300);
+        // Answered only once the request pipelined behind it has been answered (a slow target).
+        slow = res;
       } else if (url === '/ka/big') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BIG_BYTES });
-        res.end('b'.repeat(BIG_BYTES));
+        res.end('b'.repeat(BIG_BYTES), () => {
+          slow?.end('ok slow');
+          slow = null;
+        });
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`ok ${url}`);
