@@ -25,6 +25,8 @@ export interface FulcrumConfig {
   workers?: number | 'auto';
   /** How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md). */
   worker_listen?: 'auto' | 'reuseport' | 'cluster';
+  /** Listening sockets each TCP listener (http, https, tcp, tls_passthrough) binds on its port, in an SO_REUSEPORT group: Node accepts one connection per socket per event-loop turn, so a burst of new connections is taken up to this many a turn (nginx's `multi_accept`, HAProxy's `tune.maxaccept`). `auto` (the default): 16 where Node can bind such a group (22.12+ on Linux), else 1. A number above 1 needs that Node (docs/cluster.md#accepting-bursts-of-connections). Read when a listener binds. */
+  accept_sockets?: number | 'auto';
   /** Run this node as one of a cluster sharing its configuration and `policy: redis` rate-limit counters through Redis (docs/cluster.md). `fulcrum start --cluster redis://HOST:PORT` sets `redis`. Read at start; a change needs a restart. */
   cluster?: {
     /** The Redis 7 the cluster shares: `redis://[[user]:password@]host:port[/db]` (`rediss://` for TLS). */

@@ -135,6 +135,14 @@ export const nodeSchemas: Record<string, S> = {
     description:
       "How workers share the ports: `reuseport` (each binds its own socket and the kernel spreads connections; Node 22.12+ on Linux), `cluster` (Node's cluster module: the primary accepts and hands connections round robin), or `auto`: reuseport where available (docs/cluster.md).",
   },
+  accept_sockets: {
+    description:
+      "Listening sockets each TCP listener (http, https, tcp, tls_passthrough) binds on its port, in an SO_REUSEPORT group: Node accepts one connection per socket per event-loop turn, so a burst of new connections is taken up to this many a turn (nginx's `multi_accept`, HAProxy's `tune.maxaccept`). `auto` (the default): 16 where Node can bind such a group (22.12+ on Linux), else 1. A number above 1 needs that Node (docs/cluster.md#accepting-bursts-of-connections). Read when a listener binds.",
+    oneOf: [
+      { type: 'integer', minimum: 1, maximum: 256 },
+      { type: 'string', enum: ['auto'] },
+    ],
+  },
   cluster: clusterSchema,
   zone: str(
     "This node's zone (availability zone, rack, data centre). Upstreams whose targets carry a `zone` prefer the targets of this one (zone-aware balancing, docs/balancing.md#zone-awareness). Unset: no preference.",

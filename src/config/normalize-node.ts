@@ -119,6 +119,7 @@ function normalizeNode(src: ParsedSource, doc: Raw, issues: ConfigIssue[]): Node
     registry: normalizeRegistry(src, doc, issues),
     workers: doc.workers === 'auto' ? 0 : (doc.workers ?? 1),
     workerListen: doc.worker_listen ?? 'auto',
+    acceptSockets: doc.accept_sockets === 'auto' || doc.accept_sockets === undefined ? 0 : doc.accept_sockets,
     cluster:
       doc.cluster === undefined
         ? null

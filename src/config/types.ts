@@ -106,6 +106,8 @@ export interface NodeSpec {
   readonly workers: number;
   /** How workers share ports (`worker_listen`). */
   readonly workerListen: 'auto' | 'reuseport' | 'cluster';
+  /** Listening sockets per TCP listener (`accept_sockets`), 0 for `auto` (src/listeners/accept-group.ts). */
+  readonly acceptSockets: number;
   /** The cluster store (`cluster`), or null for a node alone. */
   readonly cluster: ClusterSpec | null;
 }

@@ -17,7 +17,7 @@ import { createServer as createTlsServer, type TLSSocket, type Server as TlsServ
 import type { ListenerSpec, NodeSpec } from '../config/types.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { bindOptions } from './bind-options.ts';
+import { CLEARTEXT, ListeningSockets } from './accept-group.ts';
 import { H1Connection, type H1Host, type ProxiedSocket } from './h1-connection.ts';
 import { preread } from './preread.ts';
 import { TlsTermination } from './tls-termination.ts';
@@ -28,6 +28,8 @@ export class Http1Listener implements H1Host {
   readonly spec: ListenerSpec;
   readonly runtime: Runtime;
   private readonly server: NetServer | TlsServer;
+  /** The sockets bound on the listener's port (accept-group.ts). */
+  private readonly listening: ListeningSockets;
   private readonly connections = new Set<H1Connection>();
   /** TLS termination on https listeners, else null. */
   private readonly tls: TlsTermination | null;
@@ -45,10 +47,13 @@ export class Http1Listener implements H1Host {
       server.on('secureConnection', (s: TLSSocket) => this.accept(s, null));
       server.on('tlsClientError', (_e: Error, s: TLSSocket) => s.destroy());
       this.server = server;
-    } else if (spec.proxyProtocol) {
-      this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (s) => this.acceptProxied(s));
+      this.listening = new ListeningSockets(server, { allowHalfOpen: true });
     } else {
-      this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (s) => this.accept(s, null));
+      const onConnection = spec.proxyProtocol
+        ? (s: Socket) => this.acceptProxied(s)
+        : (s: Socket) => this.accept(s, null);
+      this.server = createNetServer(CLEARTEXT, onConnection);
+      this.listening = new ListeningSockets(this.server, CLEARTEXT);
     }
   }
 
@@ -118,27 +123,17 @@ export class Http1Listener implements H1Host {
   }
 
   listen(): Promise<AddressInfo> {
-    const server = this.server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions }, () => {
-        server.off('error', reject);
-        resolve(server.address() as AddressInfo);
-      });
-    });
+    return this.listening.listen(this.spec.address, this.spec.port, this.node().acceptSockets);
   }
 
   address(): AddressInfo | null {
-    return this.server.address() as AddressInfo | null;
+    return this.listening.address();
   }
 
   /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
   stopAccepting(): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => {
-      if (this.server.listening) this.server.close(() => resolve());
-      else resolve();
-    });
+    const closed = this.listening.close();
     const drained = new Promise<void>((resolve) => {
       if (this.connections.size === 0) return resolve();
       this.drained = resolve;

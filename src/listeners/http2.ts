@@ -40,7 +40,7 @@ import { E_INTERNAL } from '../http2/frames.ts';
 import type { H2ServerStream } from '../http2/stream.ts';
 import { Exchange } from '../proxy/exchange.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { bindOptions } from './bind-options.ts';
+import { CLEARTEXT, ListeningSockets } from './accept-group.ts';
 import { guardSession } from './h2-guard.ts';
 import { H2Stream } from './h2-stream.ts';
 import { Http1Listener } from './http1.ts';
@@ -83,6 +83,8 @@ export class Http2Listener {
   readonly spec: ListenerSpec;
   private readonly runtime: Runtime;
   private readonly front: NetServer;
+  /** The sockets bound on the listener's port (accept-group.ts). */
+  private readonly listening: ListeningSockets;
   /** node:http2's server, when the listener's codec is `node`. */
   private readonly h2: Http2Server | null;
   /** Connections of Fulcrum's own codec (src/http2/), when the codec is `fulcrum`. */
@@ -121,7 +123,8 @@ export class Http2Listener {
     this.termination = tls instanceof TlsTermination ? tls : null;
     this.h2 = s.codec === 'fulcrum' ? null : this.nodeServer(s, node);
     if (tls === null) {
-      this.front = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.sniff(socket));
+      this.front = createNetServer(CLEARTEXT, (socket) => this.sniff(socket));
+      this.listening = new ListeningSockets(this.front, CLEARTEXT);
     } else {
       const options = tls instanceof TlsTermination ? tls.serverOptions() : tls;
       const server = createTlsServer({ ...options, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true });
@@ -132,6 +135,7 @@ export class Http2Listener {
       });
       server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
       this.front = server;
+      this.listening = new ListeningSockets(server, { allowHalfOpen: true });
     }
   }
 
@@ -303,25 +307,16 @@ export class Http2Listener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.front.once('error', reject);
-      this.front.listen(
-        { host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions },
-        () => {
-          this.front.off('error', reject);
-          resolve(this.front.address() as AddressInfo);
-        },
-      );
-    });
+    return this.listening.listen(this.spec.address, this.spec.port, this.node.acceptSockets);
   }
 
   address(): AddressInfo | null {
-    return this.front.address() as AddressInfo | null;
+    return this.listening.address();
   }
 
   /** Stop accepting; every HTTP/2 connection gets a GOAWAY and closes once its streams end. */
   async stopAccepting(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.front.close(() => resolve()));
+    const closed = this.listening.close();
     for (const s of this.sniffing) s.destroy();
     for (const s of this.sessions) s.close();
     for (const c of this.conns) c.close();

@@ -17,12 +17,14 @@ import type { ListenerSpec } from '../config/types.ts';
 import { inCidrList, unmapIPv4 } from '../core/net.ts';
 import { type ClientFacts, countL4, TcpTunnel } from '../proxy/tcp-tunnel.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { bindOptions } from './bind-options.ts';
+import { ListeningSockets } from './accept-group.ts';
 import { preread } from './preread.ts';
 
 export class TcpListener {
   readonly spec: ListenerSpec;
   private readonly server: Server;
+  /** The sockets bound on the listener's port (accept-group.ts). */
+  private readonly listening: ListeningSockets;
   private readonly runtime: Runtime;
   private readonly sockets = new Set<Socket>();
   private readonly protocol: L4Protocol;
@@ -31,9 +33,9 @@ export class TcpListener {
     this.spec = spec;
     this.runtime = runtime;
     this.protocol = spec.protocol === 'tls_passthrough' ? 'tls_passthrough' : 'tcp';
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s) =>
-      this.onConnection(s),
-    );
+    const options = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true };
+    this.server = createServer(options, (s) => this.onConnection(s));
+    this.listening = new ListeningSockets(this.server, options);
   }
 
   /** This listener's settings in the generation in service (a reload may have changed them). */
@@ -139,25 +141,17 @@ export class TcpListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(
-        { host: this.spec.address, port: this.spec.port, backlog: 4096, ...bindOptions },
-        () => {
-          this.server.off('error', reject);
-          resolve(this.server.address() as AddressInfo);
-        },
-      );
-    });
+    const setting = this.runtime.current.snapshot.node.acceptSockets;
+    return this.listening.listen(this.spec.address, this.spec.port, setting);
   }
 
   address(): AddressInfo | null {
-    return this.server.address() as AddressInfo | null;
+    return this.listening.address();
   }
 
   /** Stop accepting; resolves once every open connection has ended (HAProxy lets them run too). */
   stopAccepting(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return this.listening.close();
   }
 
   /** A TCP connection is never idle in the HTTP sense: nothing to close early. */
