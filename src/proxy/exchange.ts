@@ -2,7 +2,7 @@
  * One proxied HTTP request: the state machine that owns it from its parsed head to its access-log
  * line (ARCHITECTURE.md, the life of a request). Read top to bottom:
  *
- *   start()          route, plugins' access phase (which may wait: afterAccess resumes)
+ *   start()          route (routed.ts), plugins' access phase (which may wait: afterAccess resumes)
  *   afterAccess()    the service switch, the hash key, the body, what the targets get (outgoing.ts)
  *   tries            its Tries (tries.ts): picks, retries, timeouts, hedging, breakers
  *   relayHead/Data/End  the winning try's response, through the plugins, to the client
@@ -26,8 +26,7 @@ import type { RequestTrace } from '../observability/trace-hooks.ts';
 import { PluginRun } from '../plugins/chain.ts';
 import { sendLocalReply } from '../plugins/reply.ts';
 import { isWait, type LocalReply, type Wait } from '../plugins/types.ts';
-import { joinPath, parseRequestTarget } from '../routing/path.ts';
-import type { RouteMatch } from '../routing/router.ts';
+import { joinPath } from '../routing/path.ts';
 import type { Generation, RouteRuntime, ServiceRuntime } from '../runtime/generation.ts';
 import type { TargetState } from '../upstreams/target.ts';
 import type { UpstreamHead, UpstreamRequest } from '../upstreams/upstream-call.ts';
@@ -41,12 +40,20 @@ import {
   type BodyMode,
   type Downstream,
   type DownstreamEvents,
+  type OutHead,
 } from './downstream.ts';
-import { grpcTimeoutMs, isGrpcRequest, sendGrpcError } from './grpc.ts';
+import { grpcTimeoutMs, sendGrpcError } from './grpc.ts';
 import { hashKeyOf } from './hash-key.ts';
-import { earlyHintLinks, type ForwardFacts, mergedVia, responseFieldList } from './headers.ts';
+import {
+  dropContentLength,
+  earlyHintLinks,
+  type ForwardFacts,
+  mergedVia,
+  responseFieldList,
+} from './headers.ts';
 import { Outgoing } from './outgoing.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
+import { type Routed, routeRequest, Unrouted } from './routed.ts';
 import { Tries, type TriesHost } from './tries.ts';
 import type { Try } from './try.ts';
 import { openTunnel, type TunnelEnd } from './tunnel.ts';
@@ -139,36 +146,17 @@ export class Exchange implements TriesHost, DownstreamEvents {
         given !== undefined && given.length > 0 && given.length <= 200 ? given : nextRequestId();
     }
     if (this.core.draining) down.closeAfter = true;
-    const url = down.target;
-    if (url.length > node.limits.maxUriBytes) return this.fail('FULCRUM_ERR_URI_TOO_LONG', true);
-    if (down.fields.count > node.limits.maxHeaders) return this.fail('FULCRUM_ERR_HEADERS_TOO_LARGE', true);
-    const rt = parseRequestTarget(url);
-    if (rt === null) return this.fail('FULCRUM_ERR_BAD_REQUEST', true);
-    this.grpc = down.h2 && isGrpcRequest(down.fields.get('content-type'));
-    const hostHeader = rt.authority ?? down.host;
-    const host = hostHeader.toLowerCase();
-    const { path, query } = rt;
-    const m = this.gen.router.match({ method: this.method, host, path, headers: down.fields });
-    if (m === null) return this.fail('FULCRUM_ERR_NO_ROUTE', false);
-    const route = m.route;
-    this.route = route;
-    if (route.disabled !== null || route.service === null)
-      return this.fail('FULCRUM_ERR_ROUTE_DISABLED', false);
-    // Kong: plain HTTP on a route that accepts only https is told to upgrade (426) or redirected.
-    const protocols = route.spec.protocols;
-    if (
-      !this.grpc &&
-      !protocols.includes('http') &&
-      protocols.includes('https') &&
-      (down.socket as TLSSocket).encrypted !== true
-    )
-      return this.upgradeToHttps(route.spec.httpsRedirectStatus, host, url);
-    const service = route.service;
-    this.service = service;
-    const stripped = route.spec.stripPath ? m.matchedLength : 0;
-    const joined = joinPath(service.spec.path, path, stripped, route.spec.pathHandling);
-    // The received target when the join left the path as it came: one flat string, not a rope.
-    this.path = joined === path && rt.target !== null ? rt.target : joined + query;
+    const r = routeRequest(this.gen, down, this.method);
+    this.grpc = r.grpc;
+    this.route = r.route;
+    if (r instanceof Unrouted) {
+      const https = r.redirect;
+      if (https !== null) return this.upgradeToHttps(https.status, https.host, https.url);
+      return this.fail(r.code, r.close);
+    }
+    const route = r.route;
+    this.service = r.service;
+    this.path = r.upstreamPath;
     const body = this.body;
     if (body !== null) {
       body.limit = node.limits.maxBodyBytes;
@@ -176,48 +164,36 @@ export class Exchange implements TriesHost, DownstreamEvents {
     }
     if (route.chain !== null) {
       // rewrite and access phases: after routing, before the hash key, the body and the first pick.
-      const run = new PluginRun(route.chain, this, path, query, route.spec, service.spec);
+      const run = new PluginRun(route.chain, this, r.path, r.query, route.spec, r.service.spec);
       this.plugins = run;
       const out = run.access();
       if (out !== null) {
-        if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, hostHeader);
+        if (isWait(out)) return this.awaitAccess(out, r);
         return this.localReply(out);
       }
     }
-    this.afterAccess(m, path, query, stripped, hostHeader);
+    this.afterAccess(r);
   }
 
   /** A hook waits (the body, a key fetch): run the access phase again once it settles, then go on. */
-  private awaitAccess(
-    w: Wait,
-    m: RouteMatch<RouteRuntime>,
-    path: string,
-    query: string,
-    stripped: number,
-    hostHeader: string,
-  ): void {
+  private awaitAccess(w: Wait, r: Routed): void {
     const resume = () => {
       if (this.ended || this.down.headersSent) return;
       const out = this.plugins!.access();
-      if (out === null) return this.afterAccess(m, path, query, stripped, hostHeader);
-      if (isWait(out)) return this.awaitAccess(out, m, path, query, stripped, hostHeader);
+      if (out === null) return this.afterAccess(r);
+      if (isWait(out)) return this.awaitAccess(out, r);
       this.localReply(out);
     };
     w.wait.then(resume, resume);
   }
 
   /** After the access phase: the service switch, the hash key, the body, and the first try. */
-  private afterAccess(
-    m: RouteMatch<RouteRuntime>,
-    path: string,
-    query: string,
-    stripped: number,
-    hostHeader: string,
-  ): void {
+  private afterAccess(r: Routed): void {
     const down = this.down;
     const node = this.gen.snapshot.node;
-    const spec = this.route!.spec;
-    let service = this.service!;
+    const spec = r.route.spec;
+    const { path, query, hostHeader } = r;
+    let service = r.service;
     const run = this.plugins;
     if (run !== null) {
       const other = run.serviceOverride === null ? undefined : this.gen.services.get(run.serviceOverride);
@@ -226,7 +202,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
         this.service = other;
       }
       if (run.query !== query || other !== undefined)
-        this.path = joinPath(service.spec.path, path, stripped, spec.pathHandling) + run.query;
+        this.path = joinPath(service.spec.path, path, r.stripped, spec.pathHandling) + run.query;
     }
     if (service.upstream.hashing) {
       const k = hashKeyOf(service.upstream.spec, {
@@ -234,7 +210,7 @@ export class Exchange implements TriesHost, DownstreamEvents {
         headers: down.fields,
         path,
         query,
-        captures: m.captures,
+        captures: r.match.captures,
         consumer: run === null ? null : (run.consumer?.id ?? null),
       });
       this.hashKey = k.key;
@@ -331,45 +307,12 @@ export class Exchange implements TriesHost, DownstreamEvents {
     if (this.core.draining) down.closeAfter = true;
     const run = this.plugins;
     let mode = this.bodyMode(head, run === null || !run.filtersBody);
-    if (run !== null && !run.filtersHead) {
+    let out: OutHead;
+    if (run === null || !run.filtersHead) {
       // No header_filter hook: the target's fields go as they came, the hooks' additions after.
-      const add = run.responseHeaders;
+      const add = run === null ? null : run.responseHeaders;
       if (add !== null) for (let i = 0; i < add.length; i++) extra.push(add[i]!);
-    } else if (run !== null) {
-      // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
-      const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
-      const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
-      if (via && !dropVia) list.push('via', '1.1 fulcrum');
-      for (let i = 0; i < extra.length; i++) list.push(extra[i]!);
-      run.headerFilter(head.status, list, false);
-      const enc = run.encoder;
-      if (enc !== null) {
-        this.encoder = enc;
-        mode = BODY_STREAM;
-        dropContentLength(list);
-      }
-      try {
-        down.writeHead({
-          status: head.status,
-          reason: head.reason,
-          copy: null,
-          named: null,
-          keepTrailer,
-          extra: list,
-          body: mode,
-        });
-      } catch {
-        return this.badTargetHead(t);
-      }
-      if (enc !== null) this.pipeEncoder(enc);
-      else if (mode === BODY_CHUNKED_RAW) {
-        t.call!.passRaw();
-        this.rawFrom = t;
-      }
-      return true;
-    }
-    try {
-      down.writeHead({
+      out = {
         status: head.status,
         reason: head.reason,
         copy: head.fields,
@@ -382,11 +325,29 @@ export class Exchange implements TriesHost, DownstreamEvents {
         // A gRPC trailers-only answer (grpc-status in the head) must leave as one HEADERS frame
         // with END_STREAM: a gRPC client reads the status only from such a frame or trailers.
         endStream: down.h2 && mode.kind === 'none' && head.fields.indexOf('grpc-status') >= 0,
-      });
+      };
+    } else {
+      // header_filter sees the head as a list (a plugin may edit it); compression may re-encode.
+      const keepTrailer = mode.kind !== 'length' && mode.kind !== 'none';
+      const list = responseFieldList(head.fields, head.named, keepTrailer, true, dropVia);
+      if (via && !dropVia) list.push('via', '1.1 fulcrum');
+      for (let i = 0; i < extra.length; i++) list.push(extra[i]!);
+      run.headerFilter(head.status, list, false);
+      this.encoder = run.encoder;
+      if (this.encoder !== null) {
+        mode = BODY_STREAM;
+        dropContentLength(list);
+      }
+      const reason = head.reason;
+      out = { status: head.status, reason, copy: null, named: null, keepTrailer, extra: list, body: mode };
+    }
+    try {
+      down.writeHead(out);
     } catch {
       return this.badTargetHead(t);
     }
-    if (mode === BODY_CHUNKED_RAW) {
+    if (this.encoder !== null) this.pipeEncoder(this.encoder);
+    else if (mode === BODY_CHUNKED_RAW) {
       t.call!.passRaw();
       this.rawFrom = t;
     }
@@ -625,11 +586,6 @@ export class Exchange implements TriesHost, DownstreamEvents {
     this.core.accessLog(entry);
     if (this.trace !== null) this.trace.end(entry);
   }
-}
-
-function dropContentLength(list: string[]): void {
-  for (let i = list.length - 2; i >= 0; i -= 2)
-    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
 }
 
 export type { Socket };

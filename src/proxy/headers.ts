@@ -213,6 +213,12 @@ export function keepResponseField(
   return connectionNamed === null || !named(f, i, connectionNamed);
 }
 
+/** Remove Content-Length from a field list (a body re-encoded by a plugin goes chunked). */
+export function dropContentLength(list: string[]): void {
+  for (let i = list.length - 2; i >= 0; i -= 2)
+    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
+}
+
 /** The response's kept fields as a [name, value, ...] list (for plugins' header_filter). */
 export function responseFieldList(
   f: Fields,

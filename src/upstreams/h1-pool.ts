@@ -21,7 +21,8 @@
  * them out and takes them back.
  */
 import type { ConnectionSlots, SlotUser } from './connection-slots.ts';
-import { type CallState, type H1PoolOptions, TargetConnection } from './h1-target-connection.ts';
+import type { CallState, H1PoolOptions } from './h1-pool-contract.ts';
+import { TargetConnection } from './h1-target-connection.ts';
 import {
   type TargetPool,
   type UpstreamCall,
@@ -30,7 +31,8 @@ import {
   type UpstreamRequest,
 } from './upstream-call.ts';
 
-export { type H1PoolOptions, UPSTREAM_MAX_HEADER_BYTES } from './h1-target-connection.ts';
+export type { H1PoolOptions } from './h1-pool-contract.ts';
+export { UPSTREAM_MAX_HEADER_BYTES } from './h1-target-connection.ts';
 
 export class H1Pool implements TargetPool, SlotUser {
   readonly o: H1PoolOptions;
@@ -185,7 +187,7 @@ export class H1Pool implements TargetPool, SlotUser {
 }
 
 /** One request to the target: the try's handle (UpstreamCall) and where it stands. */
-class Call implements UpstreamCall, CallState {
+class Call implements UpstreamCall, CallState<TargetConnection> {
   readonly pool: H1Pool;
   readonly req: UpstreamRequest;
   readonly handler: UpstreamHandler;

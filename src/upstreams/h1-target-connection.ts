@@ -14,8 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { connect as netConnect, type Socket } from 'node:net';
 import process from 'node:process';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import type { Clock } from '../core/clock.ts';
+import { connect as tlsConnect } from 'node:tls';
 import { TurnEndWriter } from '../core/turn-end.ts';
 import { ChunkedDecoder, CRLF, chunkHead, LAST_CHUNK } from '../http1/chunked.ts';
 import type { Fields } from '../http1/fields.ts';
@@ -24,47 +23,18 @@ import { headWriter } from '../http1/head-writer.ts';
 import { type ResponseMessage, responseMessage } from '../http1/message.ts';
 import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
 import { CONNECT, type DeadlineOwner, Deadlines, IDLE, NONE, READ } from './deadlines.ts';
-import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from './upstream-call.ts';
+import type { CallState as Call, ConnectionPool as Pool } from './h1-pool-contract.ts';
+
+type CallState = Call<TargetConnection>;
+type ConnectionPool = Pool<TargetConnection>;
+
+import { UpstreamError } from './upstream-call.ts';
 
 /** Largest response head accepted from a target (nginx's buffers grow to 32 KiB and more). */
 export const UPSTREAM_MAX_HEADER_BYTES = 65536;
 const MAX_RESPONSE_FIELDS = 500;
 /** A target's `Keep-Alive: timeout` hint is trusted less this margin (undici uses 1 s as well). */
 const KEEPALIVE_HINT_MARGIN_MS = 1000;
-
-export interface H1PoolOptions {
-  readonly host: string;
-  readonly port: number;
-  /** TLS options for https targets (servername is per request), or null for cleartext. */
-  readonly tls: ConnectionOptions | null;
-  readonly connectTimeoutMs: number;
-  /** 0: no limit. */
-  readonly maxConnections: number;
-  readonly keepAliveMs: number;
-  readonly clock: Clock;
-}
-
-/** What a connection needs of its pool (h1-pool.ts). */
-export interface ConnectionPool {
-  readonly o: H1PoolOptions;
-  /** The connection finished a request cleanly: reuse it. */
-  release(c: TargetConnection): void;
-  /** The connection is gone. */
-  forget(c: TargetConnection): void;
-}
-
-/** The request a connection carries: the pool's handle of it (h1-pool.ts). */
-export interface CallState {
-  readonly req: UpstreamRequest;
-  readonly handler: UpstreamHandler;
-  conn: TargetConnection | null;
-  done: boolean;
-  /** The try takes a chunked body's coded bytes as they came. */
-  raw: boolean;
-  bodyBytes: number;
-  /** End the call with an error (once). */
-  fail(err: Error): void;
-}
 
 /** Where cleartext connections read (one read at a time in this process: its bytes are copied before the next). */
 const SHARED_READ_BYTES = 64 * 1024;

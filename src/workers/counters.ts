@@ -8,6 +8,8 @@
  * (SO_REUSEPORT hashes them; one client's keep-alive connection stays on one worker), so a split
  * limit refuses a client whose connection landed on a busy worker while others have room.
  */
+
+import { atTurnEnd, type TurnEndWork } from '../core/turn-end.ts';
 import type { Decision, Limit, PolicyRequest, RateLimitPolicy, Usage } from '../plugins/rate-limit-policy.ts';
 import { LocalPolicy } from '../plugins/rate-limit-policy.ts';
 
@@ -72,7 +74,7 @@ interface Waiting {
 }
 
 /** A worker's side: policies whose decisions the primary takes. */
-export class WorkerCounters {
+export class WorkerCounters implements TurnEndWork {
   private readonly send: (m: CounterAsk) => void;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
@@ -108,12 +110,13 @@ export class WorkerCounters {
     this.batch.push([id, key, who]);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      atTurnEnd(this);
     }
     return new Promise((resolve) => this.waiting.set(id, { limits, resolve }));
   }
 
-  private flush(): void {
+  /** @internal (turn-end.ts) the turn's asks, in one message. */
+  turnEnded(): void {
     this.scheduled = false;
     const q = this.batch;
     this.batch = [];

@@ -9,6 +9,7 @@
  * that a worker with no limit set sends ten messages a second rather than one per turn.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { atTurnEnd, type TurnEndWork } from '../core/turn-end.ts';
 import type { RetryKind } from '../proxy/errors.ts';
 import type { ConnectionSlots, SlotUser } from '../upstreams/connection-slots.ts';
 import type { Breaker, GuardLink, UpstreamGuard } from '../upstreams/guard.ts';
@@ -19,7 +20,7 @@ export const REQUESTS_FLUSH_MS = 100;
 
 type Done = (grant: number, refused: Breaker | null) => void;
 
-export class WorkerBreakers implements GuardLink {
+export class WorkerBreakers implements GuardLink, TurnEndWork {
   private readonly sendOut: (m: BreakerAsk) => void;
   private readonly clock: Clock;
   private nextId = 1;
@@ -148,7 +149,12 @@ export class WorkerBreakers implements GuardLink {
   private soon(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(flushSoon, this);
+    atTurnEnd(this);
+  }
+
+  /** @internal (turn-end.ts) */
+  turnEnded(): void {
+    this.flush(false);
   }
 
   /** Send what the turn gathered (and the requests counted so far). */
@@ -184,10 +190,6 @@ export class WorkerBreakers implements GuardLink {
     this.slot = [];
     if (Object.keys(m).length > 1) this.sendOut(m);
   }
-}
-
-function flushSoon(b: WorkerBreakers): void {
-  b.flush(false);
 }
 
 function flushRequests(b: WorkerBreakers): void {
