@@ -2,7 +2,7 @@
  * Work held until the end of the current event-loop turn: after every I/O callback of this poll
  * phase has run (setImmediate's check phase), in the order it was asked for.
  *
- * Why: the proxy's small writes (a whole short response, a request head without a body) are
+ * Why: the proxy's small writes (a whole short response, a short request whose body is in hand) are
  * written together there rather than each as soon as it is ready. The syscalls are the same, but
  * a peer asleep on another core is woken by the first of them and finds the rest ready, where
  * writes spread over the turn wake it once each; on a virtual machine each such wake-up is an

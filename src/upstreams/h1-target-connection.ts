@@ -44,6 +44,9 @@ function sharedReadBuffer(): Buffer {
   return sharedRead;
 }
 
+/** A request at most this long, head and whole body, waits for the end of the turn (turn-end.ts). */
+const HELD_REQUEST_MAX_BYTES = 8 * 1024;
+
 const RESPONSE_LIMITS = {
   maxHeadBytes: UPSTREAM_MAX_HEADER_BYTES,
   maxFields: MAX_RESPONSE_FIELDS,
@@ -102,21 +105,10 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
     const o = this.pool.o;
     this.call = call;
     call.conn = this;
+    const plain = { host: o.host, port: o.port, noDelay: true };
     const socket =
       o.tls === null
-        ? netConnect(
-            this.streamed
-              ? { host: o.host, port: o.port, noDelay: true }
-              : {
-                  host: o.host,
-                  port: o.port,
-                  noDelay: true,
-                  onread: {
-                    buffer: sharedReadBuffer(),
-                    callback: this.onSharedRead,
-                  },
-                },
-          )
+        ? netConnect(this.streamed ? plain : { ...plain, onread: this.sharedRead() })
         : tlsConnect({
             ...o.tls,
             host: o.host,
@@ -143,6 +135,11 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
     });
     this.deadlines.connect = this.deadlines.in(o.connectTimeoutMs);
     this.deadlines.arm();
+  }
+
+  /** Net's `onread`: reads land in the buffer every cleartext connection shares. */
+  private sharedRead(): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
+    return { buffer: sharedReadBuffer(), callback: this.onSharedRead };
   }
 
   /** An idle connection takes a request. */
@@ -188,6 +185,10 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
       // Written at the end of the turn (turn-end.ts); nothing follows it before the response.
       this.held!.hold(req.head!);
       this.written = true;
+    } else if (Buffer.isBuffer(body) && req.head!.length + body.length <= HELD_REQUEST_MAX_BYTES) {
+      this.held!.hold(req.head!);
+      this.held!.hold(body);
+      this.written = true;
     } else if (Buffer.isBuffer(body)) {
       socket.cork();
       socket.write(req.head!);
@@ -206,13 +207,34 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
   /** A request head waiting for its body's first bytes. */
   private headPending: Buffer | null = null;
 
+  /** Whether `chunk` is all of a short body, sent as it is (not coded in chunks for the target). */
+  private wholeBodyIn(head: Buffer, chunk: Buffer): boolean {
+    const body = this.writing;
+    return (
+      body?.complete === true &&
+      body.queuedBytes === 0 &&
+      !this.call!.req.encodeChunks &&
+      head.length + chunk.length <= HELD_REQUEST_MAX_BYTES
+    );
+  }
+
   // ---- the request body (BodyConsumer) ----
 
   data(chunk: Buffer): boolean {
     const socket = this.socket;
     if (socket === null || this.dead) return false;
-    socket.cork();
     const head = this.headPending;
+    const held = this.held!;
+    if (head !== null && this.wholeBodyIn(head, chunk)) {
+      // The whole body came with the head (most API requests): both wait for the end of the turn
+      // as a bodiless head does, and end() follows at once.
+      this.headPending = null;
+      held.hold(head);
+      held.hold(chunk);
+      return true;
+    }
+    held.flush();
+    socket.cork();
     if (head !== null) {
       this.headPending = null;
       socket.write(head);
@@ -238,6 +260,8 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
     const socket = this.socket;
     this.writing = null;
     if (socket === null || this.dead) return;
+    // What is held goes before what this writes; a whole body held with its head stays held.
+    if (this.headPending !== null || this.call!.req.encodeChunks) this.held!.flush();
     if (this.headPending !== null) {
       socket.write(this.headPending);
       this.headPending = null;

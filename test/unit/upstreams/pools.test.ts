@@ -13,39 +13,25 @@ import { seededRng } from '../../../src/core/random.ts';
 import { createLogs } from '../../../src/observability/access-log.ts';
 import { Runtime } from '../../../src/runtime/runtime.ts';
 import type { TargetPool } from '../../../src/upstreams/pools.ts';
+import { upstreamRequest } from '../../helpers/upstream-request.ts';
 
 /** One GET through a pool: resolves with the status, or rejects with the pool's error. */
 function get(pool: TargetPool): Promise<number> {
   return new Promise((resolve, reject) => {
     let status = 0;
-    pool.dispatch(
-      {
-        method: 'GET',
-        head: Buffer.from('GET / HTTP/1.1\r\nhost: t\r\n\r\n'),
-        path: '/',
-        fields: null,
-        body: null,
-        encodeChunks: false,
-        upgrade: false,
-        headOnly: false,
-        servername: '',
-        readTimeoutMs: 10_000,
-        writeTimeoutMs: 10_000,
+    pool.dispatch(upstreamRequest('GET / HTTP/1.1\r\nhost: t\r\n\r\n'), {
+      onConnected() {},
+      onInformational() {},
+      onHead(head) {
+        status = head.status;
+        return true;
       },
-      {
-        onConnected() {},
-        onInformational() {},
-        onHead(head) {
-          status = head.status;
-          return true;
-        },
-        onUpgrade() {},
-        onData: () => true,
-        onEnd: () => resolve(status),
-        onError: reject,
-        onReadEnd() {},
-      },
-    );
+      onUpgrade() {},
+      onData: () => true,
+      onEnd: () => resolve(status),
+      onError: reject,
+      onReadEnd() {},
+    });
   });
 }
 
