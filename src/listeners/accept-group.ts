@@ -112,11 +112,6 @@ export class ListeningSockets {
     return this.main.address() as AddressInfo | null;
   }
 
-  /** Listening sockets bound now (the listener's and the extra ones). */
-  get count(): number {
-    return (this.main.listening ? 1 : 0) + this.extras.filter((s) => s.listening).length;
-  }
-
   /** Stop accepting on every socket; resolves once the connections each one accepted have ended. */
   close(): Promise<void> {
     const all = [this.main, ...this.extras];

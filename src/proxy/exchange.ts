@@ -53,7 +53,7 @@ import {
 } from './headers.ts';
 import { Outgoing } from './outgoing.ts';
 import { sendError, sendHttpsUpgrade } from './reply.ts';
-import { type Routed, routeRequest, Unrouted } from './routed.ts';
+import { HttpsOnly, type Routed, routeRequest, Unrouted } from './routed.ts';
 import { Tries, type TriesHost } from './tries.ts';
 import type { Try } from './try.ts';
 import { openTunnel, type TunnelEnd } from './tunnel.ts';
@@ -147,13 +147,10 @@ export class Exchange implements TriesHost, DownstreamEvents {
     }
     if (this.core.draining) down.closeAfter = true;
     const r = routeRequest(this.gen, down, this.method);
-    this.grpc = r.grpc;
     this.route = r.route;
-    if (r instanceof Unrouted) {
-      const https = r.redirect;
-      if (https !== null) return this.upgradeToHttps(https.status, https.host, https.url);
-      return this.fail(r.code, r.close);
-    }
+    if (r instanceof HttpsOnly) return this.upgradeToHttps(r.status, r.host, r.url);
+    this.grpc = r.grpc;
+    if (r instanceof Unrouted) return this.fail(r.code, r.close);
     const route = r.route;
     this.service = r.service;
     this.path = r.upstreamPath;

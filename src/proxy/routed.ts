@@ -1,9 +1,9 @@
 /**
  * Where a request goes, decided once from its head: the first step of an Exchange (exchange.ts).
  * The checks that refuse a request before routing (a target too long, too many fields, a target
- * that does not parse), the route, Kong's https-only answer, the service and the path each try
- * sends, as one value the Exchange keeps. The plugins' access phase may still switch the service
- * or the query afterwards (Exchange.afterAccess).
+ * that does not parse), the route, Kong's https-only answer (HttpsOnly), the service and the path
+ * each try sends, as one value the Exchange keeps. The plugins' access phase may still switch the
+ * service or the query afterwards (Exchange.afterAccess).
  */
 import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../core/errors.ts';
@@ -31,14 +31,7 @@ export interface Routed {
   readonly upstreamPath: string;
 }
 
-/** Kong's answer to plain HTTP on a route that accepts only https: 426, or a redirect. */
-export interface HttpsRedirect {
-  readonly status: number;
-  readonly host: string;
-  readonly url: string;
-}
-
-/** A request that reaches no service: refused, or told to come back over https. */
+/** A request refused before it reaches a service. */
 export class Unrouted {
   readonly code: ErrorCode;
   /** Whether the connection closes after the answer (the head itself was at fault). */
@@ -46,25 +39,37 @@ export class Unrouted {
   /** The route matched, if any (the access log names it). */
   readonly route: RouteRuntime | null;
   readonly grpc: boolean;
-  readonly redirect: HttpsRedirect | null;
 
-  constructor(
-    code: ErrorCode,
-    close: boolean,
-    route: RouteRuntime | null,
-    grpc: boolean,
-    redirect: HttpsRedirect | null = null,
-  ) {
+  constructor(code: ErrorCode, close: boolean, route: RouteRuntime | null, grpc: boolean) {
     this.code = code;
     this.close = close;
     this.route = route;
     this.grpc = grpc;
-    this.redirect = redirect;
+  }
+}
+
+/** Plain HTTP on a route that accepts only https: Kong answers 426, or redirects (`status`). */
+export class HttpsOnly {
+  readonly route: RouteRuntime;
+  readonly status: number;
+  /** The request's host (lowercased) and target, for the Location of a redirect. */
+  readonly host: string;
+  readonly url: string;
+
+  constructor(route: RouteRuntime, status: number, host: string, url: string) {
+    this.route = route;
+    this.status = status;
+    this.host = host;
+    this.url = url;
   }
 }
 
 /** Route the request whose head `down` holds, in generation `gen`. */
-export function routeRequest(gen: Generation, down: Downstream, method: string): Routed | Unrouted {
+export function routeRequest(
+  gen: Generation,
+  down: Downstream,
+  method: string,
+): Routed | Unrouted | HttpsOnly {
   const limits = gen.snapshot.node.limits;
   const url = down.target;
   if (url.length > limits.maxUriBytes) return new Unrouted('FULCRUM_ERR_URI_TOO_LONG', true, null, false);
@@ -89,10 +94,8 @@ export function routeRequest(gen: Generation, down: Downstream, method: string):
     !protocols.includes('http') &&
     protocols.includes('https') &&
     (down.socket as TLSSocket).encrypted !== true
-  ) {
-    const redirect = { status: spec.httpsRedirectStatus, host, url };
-    return new Unrouted('FULCRUM_ERR_BAD_REQUEST', false, route, grpc, redirect);
-  }
+  )
+    return new HttpsOnly(route, spec.httpsRedirectStatus, host, url);
   const stripped = spec.stripPath ? match.matchedLength : 0;
   const joined = joinPath(service.spec.path, path, stripped, spec.pathHandling);
   // The received target when the join left the path as it came: one flat string, not a rope.

@@ -24,11 +24,10 @@ import { type ResponseMessage, responseMessage } from '../http1/message.ts';
 import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
 import { CONNECT, type DeadlineOwner, Deadlines, IDLE, NONE, READ } from './deadlines.ts';
 import type { CallState as Call, ConnectionPool as Pool } from './h1-pool-contract.ts';
+import { UpstreamError } from './upstream-call.ts';
 
 type CallState = Call<TargetConnection>;
 type ConnectionPool = Pool<TargetConnection>;
-
-import { UpstreamError } from './upstream-call.ts';
 
 /** Largest response head accepted from a target (nginx's buffers grow to 32 KiB and more). */
 export const UPSTREAM_MAX_HEADER_BYTES = 65536;
