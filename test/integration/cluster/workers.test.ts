@@ -101,6 +101,10 @@ services:
     const held = w1.connections ?? -1;
     assert.equal(held + (w2?.connections ?? 0), 6);
     process.kill(w1.pid, 'SIGKILL');
+    // Once the primary has reaped it, the dead worker's sockets are closed: its listening socket
+    // too, so no new connection can land in its accept queue and be reset with it (with
+    // reuseport, the kernel hashes connections to every socket of the group until it is closed).
+    await node.waitForLog((l) => l.msg === 'worker exited: starting a replacement' && l.pid === w1.pid);
     const replaced = node.waitForLog(
       (l) => l.msg === 'worker serving' && l.worker === 1 && l.pid !== w1.pid,
       20_000,
