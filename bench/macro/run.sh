@@ -24,6 +24,13 @@
 #   KEEP_TMP [0]           1: keep the temporary directory (configs, logs, raw wrk output)
 #   BODY_BYTES [0]         0: the upstreams answer "ok" (per-request overhead); N: a static N-byte
 #                          body (streaming throughput: MB/s = req/s x N), e.g. 1048576
+#   PAIRED [""]            "A B" (two of the PROXIES names, the same one twice for a control): instead
+#                          of rounds, both run at once on the proxy core, warmed, and are measured in
+#                          alternating windows (A B, B A, ...): the machine's speed drifts by a quarter
+#                          within seconds, and a pair of adjacent windows shares it. Reports the
+#                          median and quartiles of B/A per proxy CPU-second (report-paired.mjs).
+#   WINDOWS [12]           paired mode: pairs of windows per connection count
+#   WINDOW [4]             paired mode: seconds of each window
 set -euo pipefail
 
 PROFILE=${PROFILE:-0}
@@ -77,7 +84,8 @@ if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk >/dev/null
 fi
-for p in $U1 $U2 $PPORT $APORT; do
+PAIRED=${PAIRED:-}
+for p in $U1 $U2 $PPORT $APORT $([[ -n "$PAIRED" ]] && echo $((PPORT + 20)) $((APORT + 20))); do
   if [[ -n "$(ss -ltnH "sport = :$p")" ]]; then
     echo "port $p is in use; set BENCH_PORT_BASE" >&2
     exit 1
@@ -138,18 +146,23 @@ wait_ready "http://127.0.0.1:$U1/"
 wait_ready "http://127.0.0.1:$U2/"
 
 # ---- proxy configurations ----
-cat >"$TMP/fulcrum.yaml" <<EOF
+# Every proxy's configuration, listening on $2 (Fulcrum's admin on $3), its files in $1. Written
+# twice in paired mode (PAIRED): the second proxy of a pair runs beside the first on other ports.
+write_configs() {
+  local D=$1 PP=$2 AP=$3 pct
+  mkdir -p "$D"
+cat >"$D/fulcrum.yaml" <<EOF
 _format_version: "3.0"
 listeners:
   - name: proxy
     address: 127.0.0.1
-    port: $PPORT
+    port: $PP
 admin:
   address: 127.0.0.1
-  port: $APORT
+  port: $AP
 logging:
   level: warn
-  access_log: $TMP/px/fulcrum-access.log
+  access_log: $D/fulcrum-access.log
 timeouts:
   drain_ms: 2000
 services:
@@ -166,15 +179,15 @@ upstreams:
       - target: 127.0.0.1:$U2
 EOF
 
-cat >"$TMP/px/nginx.conf" <<EOF
+cat >"$D/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
-pid $TMP/px/nginx.pid;
-error_log $TMP/px/nginx-error.log warn;
+pid $D/nginx.pid;
+error_log $D/nginx-error.log warn;
 events { worker_connections 16384; multi_accept on; }
 http {
-  $(temp_paths "$TMP/px")
-  access_log $TMP/px/nginx-access.log combined buffer=64k flush=1s;
+  $(temp_paths "$D")
+  access_log $D/nginx-access.log combined buffer=64k flush=1s;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
   upstream bench {
@@ -184,7 +197,7 @@ http {
     keepalive_requests 10000000;
   }
   server {
-    listen 127.0.0.1:$PPORT backlog=4096;
+    listen 127.0.0.1:$PP backlog=4096;
     location / {
       proxy_pass http://bench;
       proxy_http_version 1.1;
@@ -194,7 +207,7 @@ http {
 }
 EOF
 
-cat >"$TMP/px/haproxy.cfg" <<EOF
+cat >"$D/haproxy.cfg" <<EOF
 global
   nbthread 1
   maxconn 4096
@@ -208,7 +221,7 @@ defaults
   timeout server 60s
   timeout http-keep-alive 60s
 frontend fe
-  bind 127.0.0.1:$PPORT
+  bind 127.0.0.1:$PP
   default_backend be
 backend be
   balance roundrobin
@@ -219,35 +232,42 @@ EOF
 
 # Variants, for attributing cost (not in the default list): fulcrum-nolog (access_log: off) and
 # fulcrum-lean (no access log, no Via, no request id).
-sed "s|  access_log: .*|  access_log: \"off\"|" "$TMP/fulcrum.yaml" >"$TMP/fulcrum-nolog.yaml"
+sed "s|  access_log: .*|  access_log: \"off\"|" "$D/fulcrum.yaml" >"$D/fulcrum-nolog.yaml"
 {
-  cat "$TMP/fulcrum-nolog.yaml"
+  cat "$D/fulcrum-nolog.yaml"
   printf 'headers:\n  via: false\n  request_id: ""\n'
-} >"$TMP/fulcrum-lean.yaml"
+} >"$D/fulcrum-lean.yaml"
 # fulcrum-plugins: key-auth and rate-limiting (a limit never reached) on every request; wrk sends
 # the key in the query (url_for). Compare with fulcrum for the plugins' cost (docs/plugins.md).
 {
-  cat "$TMP/fulcrum.yaml"
+  cat "$D/fulcrum.yaml"
   printf 'plugins:\n  - name: key-auth\n  - name: rate-limiting\n    config: { second: 1000000000, limit_by: consumer }\n'
   printf 'consumers:\n  - username: bench\n    keyauth_credentials: [{ key: bench }]\n'
-} >"$TMP/fulcrum-plugins.yaml"
+} >"$D/fulcrum-plugins.yaml"
 
 # fulcrum-trace1, fulcrum-trace100: the fulcrum configuration with OpenTelemetry tracing sampling
 # 1% and 100% of requests, exported (OTLP/HTTP, batched) to a sink on the load core
 # (docs/observability.md#traces). Compare with fulcrum for the cost of tracing.
 for pct in 1 100; do
   {
-    cat "$TMP/fulcrum.yaml"
+    cat "$D/fulcrum.yaml"
     printf 'tracing:\n  endpoint: http://127.0.0.1:%s/v1/traces\n  sampling: %s\n' "$OTLP" \
       "$(awk -v p="$pct" 'BEGIN { print p / 100 }')"
-  } >"$TMP/fulcrum-trace$pct.yaml"
+  } >"$D/fulcrum-trace$pct.yaml"
 done
+}
+write_configs "$TMP/px" "$PPORT" "$APORT"
+
+# The proxy start_proxy starts and url_for names: its files' directory and its port (paired mode
+# starts a second proxy with the other set).
+PX_DIR="$TMP/px"
+PX_PORT=$PPORT
 
 url_for() { # $1 proxy: the URL wrk and the readiness check request
   if [[ "$1" == fulcrum-plugins ]]; then
-    echo "http://127.0.0.1:$PPORT/?apikey=bench"
+    echo "http://127.0.0.1:$PX_PORT/?apikey=bench"
   else
-    echo "http://127.0.0.1:$PPORT/"
+    echo "http://127.0.0.1:$PX_PORT/"
   fi
 }
 
@@ -256,32 +276,32 @@ start_proxy() { # $1 name; sets PROXY_PID
   case "$name" in
     fulcrum)
       # shellcheck disable=SC2086
-      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/fulcrum.yaml" \
-        >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$PX_DIR/fulcrum.yaml" \
+        >>"$PX_DIR/fulcrum.out" 2>>"$PX_DIR/fulcrum.err" &
       ;;
     fulcrum-nolog | fulcrum-lean | fulcrum-plugins | fulcrum-trace1 | fulcrum-trace100)
       # shellcheck disable=SC2086
-      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$TMP/$name.yaml" \
-        >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+      taskset -c "$PROXY_CORE" node $NODE_PROF bin/fulcrum.js start -c "$PX_DIR/$name.yaml" \
+        >>"$PX_DIR/fulcrum.out" 2>>"$PX_DIR/fulcrum.err" &
       ;;
     fulcrum-semi*)
       # fulcrum-semiN: the shipped configuration with V8's young generation capped at N MiB per
       # semi-space (--max-semi-space-size; Node's default lets it grow to 16): memory against CPU.
       # shellcheck disable=SC2086
       taskset -c "$PROXY_CORE" node --max-semi-space-size="${name#fulcrum-semi}" $NODE_PROF bin/fulcrum.js \
-        start -c "$TMP/fulcrum.yaml" >>"$TMP/px/fulcrum.out" 2>>"$TMP/px/fulcrum.err" &
+        start -c "$PX_DIR/fulcrum.yaml" >>"$PX_DIR/fulcrum.out" 2>>"$PX_DIR/fulcrum.err" &
       ;;
     nginx)
-      taskset -c "$PROXY_CORE" nginx -p "$TMP/px/" -c "$TMP/px/nginx.conf" -e "$TMP/px/nginx-error.log" \
-        >>"$TMP/px/nginx.out" 2>&1 &
+      taskset -c "$PROXY_CORE" nginx -p "$PX_DIR/" -c "$PX_DIR/nginx.conf" -e "$PX_DIR/nginx-error.log" \
+        >>"$PX_DIR/nginx.out" 2>&1 &
       ;;
     haproxy)
-      taskset -c "$PROXY_CORE" haproxy -db -f "$TMP/px/haproxy.cfg" \
-        >>"$TMP/px/haproxy-access.log" 2>>"$TMP/px/haproxy.err" &
+      taskset -c "$PROXY_CORE" haproxy -db -f "$PX_DIR/haproxy.cfg" \
+        >>"$PX_DIR/haproxy-access.log" 2>>"$PX_DIR/haproxy.err" &
       ;;
     bare-undici)
-      taskset -c "$PROXY_CORE" node bench/macro/bare-undici.mjs "$PPORT" "$U1" "$U2" \
-        >>"$TMP/px/bare.out" 2>&1 &
+      taskset -c "$PROXY_CORE" node bench/macro/bare-undici.mjs "$PX_PORT" "$U1" "$U2" \
+        >>"$PX_DIR/bare.out" 2>&1 &
       ;;
     *)
       echo "unknown proxy $name" >&2
@@ -339,6 +359,63 @@ measure() { # $1 proxy $2 conns $3 round
     "$name" "$c" "$r" "$rps" "$p50" "$p99" "$reqs" "$secs" "$cpu" "$hwm" "$errs" "$other" >>"$SAMPLES"
   log "round $r $name c=$c: ${rps} req/s p50 ${p50} ms p99 ${p99} ms cpu ${cpu}s rss $((hwm / 1024)) MiB errors $errs other-load ${other} cores"
 }
+
+# ---- paired mode: two proxies side by side, measured in alternating windows ----
+window() { # $1 label $2 pid $3 url $4 conns $5 pair: one window, a line of the paired samples
+  local out="$TMP/win.txt" c0 c1 reqs secs
+  c0=$(cpu_ticks "$2")
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$4" -d"${WINDOW}s" --timeout 5s "$3" >"$out"
+  c1=$(cpu_ticks "$2")
+  reqs=$(awk '/ requests in /{print $1}' "$out")
+  secs=$(awk '/ requests in /{s = $4; sub(/s,$/, "", s); print s}' "$out")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$4" "$5" "$reqs" "$secs" \
+    "$(awk -v a="$c0" -v b="$c1" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')" >>"$SAMPLES"
+}
+if [[ -n "$PAIRED" ]]; then
+  read -r PA PB <<<"$PAIRED"
+  WINDOWS=${WINDOWS:-12}
+  WINDOW=${WINDOW:-4}
+  write_configs "$TMP/px2" $((PPORT + 20)) $((APORT + 20))
+  start_proxy "$PA"
+  PID_A=$PROXY_PID
+  URL_A=$(url_for "$PA")
+  PX_DIR="$TMP/px2" PX_PORT=$((PPORT + 20))
+  start_proxy "$PB"
+  PID_B=$PROXY_PID
+  URL_B=$(url_for "$PB")
+  printf 'label\tconns\tpair\trequests\tsecs\tcpu_s\n' >"$SAMPLES"
+  log "paired: A=$PA B=$PB windows=$WINDOWS x ${WINDOW}s conns=[$CONNS] tmp=$TMP"
+  for c in $CONNS; do
+    taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s "$URL_A" >/dev/null
+    taskset -c "$LOAD_CORE" wrk -t1 -c"$c" -d"${WARMUP}s" --timeout 5s "$URL_B" >/dev/null
+    for w in $(seq 1 "$WINDOWS"); do
+      wait_quiet
+      if ((w % 2)); then
+        window A "$PID_A" "$URL_A" "$c" "$w"
+        window B "$PID_B" "$URL_B" "$c" "$w"
+      else
+        window B "$PID_B" "$URL_B" "$c" "$w"
+        window A "$PID_A" "$URL_A" "$c" "$w"
+      fi
+    done
+    log "c=$c done"
+  done
+  STAMP=$(date -u +%Y%m%d-%H%M%S)
+  mkdir -p bench/results
+  {
+    echo "## Fulcrum paired benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): A = $PA, B = $PB"
+    echo
+    echo "- node $(node --version), fulcrum $(git rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -n "$(git status --porcelain -- src 2>/dev/null)" ]] && echo ', src modified')$BUILD_NOTE; CPU $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+    echo "- both proxies pinned to core $PROXY_CORE, wrk (-t1) and the upstreams on core $LOAD_CORE; ${WARMUP}s warm-up each, then $WINDOWS pairs of ${WINDOW}s windows per connection count, order A B then B A"
+    echo
+    node bench/macro/report-paired.mjs "$SAMPLES"
+  } >"bench/results/paired-$STAMP.md"
+  cp "$SAMPLES" "bench/results/paired-$STAMP.tsv"
+  echo
+  cat "bench/results/paired-$STAMP.md"
+  log "written bench/results/paired-$STAMP.md and .tsv"
+  exit 0
+fi
 
 read -r -a PLIST <<<"$PROXIES"
 read -r -a CLIST <<<"$CONNS"
