@@ -7,15 +7,25 @@
  * follows its own timers and retries. Asking the servers ourselves gives every record type its TTL,
  * the rcode (NXDOMAIN is an answer, SERVFAIL a failure: stale-if-error needs the difference), and
  * timeouts on the injected clock.
+ *
+ * `dns-packet` is loaded at the first question: a node whose targets are all addresses never asks.
  */
 import { Buffer } from 'node:buffer';
 import { createSocket, type Socket } from 'node:dgram';
 import { getServers } from 'node:dns';
+import { createRequire } from 'node:module';
 import { connect, isIP } from 'node:net';
-import packet from 'dns-packet';
+import type dnsPacket from 'dns-packet';
 import type { DnsServer } from '../config/discovery.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
+
+let loaded: typeof dnsPacket | null = null;
+/** The wire codec (a CommonJS package, loaded synchronously once). */
+function wire(): typeof dnsPacket {
+  loaded ??= createRequire(import.meta.url)('dns-packet') as typeof dnsPacket;
+  return loaded;
+}
 
 /** Per try, and how many rounds over the servers before the question fails. */
 export const DNS_QUERY_TIMEOUT_MS = 2000;
@@ -113,10 +123,10 @@ export class DnsClient {
   private udp(name: string, type: QueryType, server: DnsServer): Promise<QueryResult | null> {
     let id = Math.floor(this.rng.next() * 65536);
     while (this.pending.has(id)) id = (id + 1) & 0xffff;
-    const buf = packet.encode({
+    const buf = wire().encode({
       type: 'query',
       id,
-      flags: packet.RECURSION_DESIRED,
+      flags: wire().RECURSION_DESIRED,
       questions: [{ type, name, class: 'IN' }],
     });
     return new Promise((resolve) => {
@@ -140,9 +150,9 @@ export class DnsClient {
   }
 
   private onMessage(msg: Buffer, address: string, port: number): void {
-    let p: ReturnType<typeof packet.decode>;
+    let p: ReturnType<typeof dnsPacket.decode>;
     try {
-      p = packet.decode(msg);
+      p = wire().decode(msg);
     } catch {
       return; // garbage: the timeout answers for it
     }
@@ -184,10 +194,10 @@ export class DnsClient {
       sock.on('connect', () => {
         const id = Math.floor(this.rng.next() * 65536);
         sock.write(
-          packet.streamEncode({
+          wire().streamEncode({
             type: 'query',
             id,
-            flags: packet.RECURSION_DESIRED,
+            flags: wire().RECURSION_DESIRED,
             questions: [{ type, name, class: 'IN' }],
           }),
         );
@@ -199,7 +209,7 @@ export class DnsClient {
         const all = Buffer.concat(chunks);
         if (all.length < 2 || all.length < 2 + all.readUInt16BE(0)) return;
         try {
-          finish(interpret(packet.decode(all.subarray(2, 2 + all.readUInt16BE(0))), type));
+          finish(interpret(wire().decode(all.subarray(2, 2 + all.readUInt16BE(0))), type));
         } catch {
           finish({ kind: 'error', why: 'malformed answer (tcp)' });
         }
@@ -215,7 +225,7 @@ function onTimeout(a: { client: DnsClient; id: number }): void {
 }
 
 /** The records of the type asked, or why there are none. */
-function interpret(p: ReturnType<typeof packet.decode>, type: QueryType): QueryResult {
+function interpret(p: ReturnType<typeof dnsPacket.decode>, type: QueryType): QueryResult {
   const rcode = (p as { rcode?: string }).rcode ?? 'NOERROR';
   if (rcode === 'NXDOMAIN') return { kind: 'empty', rcode };
   if (rcode !== 'NOERROR') return { kind: 'error', why: rcode };
