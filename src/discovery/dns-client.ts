@@ -20,11 +20,11 @@ import type { DnsServer } from '../config/discovery.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Rng } from '../core/random.ts';
 
-let loaded: typeof dnsPacket | null = null;
+let codecLoaded: typeof dnsPacket | null = null;
 /** The wire codec (a CommonJS package, loaded synchronously once). */
 function wire(): typeof dnsPacket {
-  loaded ??= createRequire(import.meta.url)('dns-packet') as typeof dnsPacket;
-  return loaded;
+  codecLoaded ??= createRequire(import.meta.url)('dns-packet') as typeof dnsPacket;
+  return codecLoaded;
 }
 
 /** Per try, and how many rounds over the servers before the question fails. */
@@ -123,10 +123,11 @@ export class DnsClient {
   private udp(name: string, type: QueryType, server: DnsServer): Promise<QueryResult | null> {
     let id = Math.floor(this.rng.next() * 65536);
     while (this.pending.has(id)) id = (id + 1) & 0xffff;
-    const buf = wire().encode({
+    const codec = wire();
+    const buf = codec.encode({
       type: 'query',
       id,
-      flags: wire().RECURSION_DESIRED,
+      flags: codec.RECURSION_DESIRED,
       questions: [{ type, name, class: 'IN' }],
     });
     return new Promise((resolve) => {
@@ -193,11 +194,12 @@ export class DnsClient {
       let size = 0;
       sock.on('connect', () => {
         const id = Math.floor(this.rng.next() * 65536);
+        const codec = wire();
         sock.write(
-          wire().streamEncode({
+          codec.streamEncode({
             type: 'query',
             id,
-            flags: wire().RECURSION_DESIRED,
+            flags: codec.RECURSION_DESIRED,
             questions: [{ type, name, class: 'IN' }],
           }),
         );

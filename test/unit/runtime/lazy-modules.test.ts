@@ -1,7 +1,12 @@
 /**
- * Tracing off costs nothing: no OpenTelemetry module is reachable from the package's entry points
- * by static imports (the emitted JavaScript, type-only imports already gone); the node imports
- * src/observability/tracing.ts only when the `tracing` setting is present.
+ * What a node does not use it does not load (each module kept in memory for the process's life):
+ * - Tracing off costs nothing: no OpenTelemetry module is reachable from the package's entry points
+ *   by static imports (the emitted JavaScript, type-only imports already gone); the node imports
+ *   src/observability/tracing.ts only when the `tracing` setting is present.
+ * - pino-pretty (with its ~40 modules) is required only for a human log format, dns-packet only at
+ *   the first DNS question.
+ * - The generated validator, the largest module, is ASCII: V8 keeps a source with one character
+ *   outside Latin-1 at two bytes a character.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -52,5 +57,23 @@ describe('tracing is loaded lazily', () => {
       readFileSync(join(DIST, 'runtime', 'node.js'), 'utf8'),
       /await import\("\.\.\/observability\/tracing\.js"\)/,
     );
+  });
+});
+
+describe('optional packages load on demand', () => {
+  it('no entry point reaches pino-pretty or dns-packet by static imports', () => {
+    for (const entry of ['cli/main.js', 'index.js', 'runtime/node.js']) {
+      const g = staticGraph(join(DIST, entry));
+      assert.ok(g.files.has(join(DIST, 'observability', 'access-log.js')), `${entry} reaches the logs`);
+      assert.ok(g.files.has(join(DIST, 'discovery', 'dns-client.js')), `${entry} reaches DNS`);
+      for (const p of ['pino-pretty', 'dns-packet']) assert.ok(!g.packages.has(p), `${entry} imports ${p}`);
+    }
+  });
+
+  it('the generated validator is ASCII', () => {
+    const text = readFileSync(join(DIST, 'config', 'file-validator.js'), 'latin1');
+    assert.ok(text.length > 100_000, 'the validator was generated');
+    const at = text.search(/[^\x00-\x7f]/);
+    assert.equal(at, -1, `a character outside ASCII: ...${text.slice(at - 40, at + 10)}...`);
   });
 });
