@@ -24,6 +24,7 @@ import { type ResponseMessage, responseMessage } from '../http1/message.ts';
 import type { BodyChannel, BodyConsumer } from '../proxy/body-channel.ts';
 import { CONNECT, type DeadlineOwner, Deadlines, IDLE, NONE, READ } from './deadlines.ts';
 import type { CallState as Call, ConnectionPool as Pool } from './h1-pool-contract.ts';
+import { ReadShare } from './read-share.ts';
 import { UpstreamError } from './upstream-call.ts';
 
 type CallState = Call<TargetConnection>;
@@ -80,6 +81,7 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
   private waitingDrain = false;
   /** A request head waiting for the end of the turn (start()). */
   private held: TurnEndWriter | null = null;
+  private share: ReadShare | null = null;
   /** Connect, read, write and idle deadlines, one timer for all. */
   private readonly deadlines: Deadlines;
   /** The target's Keep-Alive timeout hint, ms (0: none). */
@@ -116,6 +118,7 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
           });
     this.socket = socket;
     this.held = new TurnEndWriter(socket);
+    this.share = new ReadShare(socket, () => !this.paused && !this.dead);
     socket.setNoDelay(true);
     // Never what keeps the process alive: a request in flight has its client's connection (or the
     // embedding caller) for that, and an idle one must not hold a stopping node. Unref'd once
@@ -306,8 +309,8 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
     this.shared = true;
     this.onData(buf.subarray(0, n));
     this.shared = false;
-    // False pauses the socket: the reader asked to wait.
-    return !this.paused;
+    // False pauses the socket: the reader asked to wait, or the connection had its turn's share.
+    return !this.paused && this.share!.take(n);
   }
 
   /** Bytes of the current read that outlive it: a copy when they are in the shared buffer. */

@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ManualClock } from '../../../src/core/clock.ts';
 import { BodyChannel } from '../../../src/proxy/body-channel.ts';
-import { H1Pool } from '../../../src/upstreams/h1-pool.ts';
+import type { H1Pool } from '../../../src/upstreams/h1-pool.ts';
 import type { UpstreamRequest } from '../../../src/upstreams/upstream-call.ts';
-import { upstreamRequest } from '../../helpers/upstream-request.ts';
+import { localPool, upstreamRequest } from '../../helpers/upstream-request.ts';
 
 /** Bytes waiting unread in the receive queues of the target's sockets (port `port` on 127.0.0.1). */
 function receivedUnread(port: number): number {
@@ -48,15 +47,7 @@ describe('requests held to the end of the turn', () => {
    * connect callback that wrote (or held) the request, then at the end of that turn.
    */
   function sent(req: UpstreamRequest): Promise<{ atOnce: number; atTurnEnd: number }> {
-    const pool = new H1Pool({
-      host: '127.0.0.1',
-      port,
-      tls: null,
-      connectTimeoutMs: 5000,
-      maxConnections: 0,
-      keepAliveMs: 60_000,
-      clock: new ManualClock(0),
-    });
+    const pool = localPool(port);
     pools.push(pool);
     const before = receivedUnread(port);
     return new Promise((resolve, reject) => {
