@@ -3,28 +3,11 @@
 // B/A taken pair by pair (two adjacent windows share the machine's speed of the moment; the
 // ratio of two medians would not cancel its drift).
 // Usage: node bench/macro/report-paired.mjs SAMPLES.tsv > REPORT.md
-import { readFileSync } from 'node:fs';
+import { median, quantile, readSamples } from './samples.mjs';
 
 const [samplesFile] = process.argv.slice(2);
-const lines = readFileSync(samplesFile, 'utf8').trim().split('\n');
-const cols = lines[0].split('\t');
-const rows = lines.slice(1).map((l) => {
-  const v = l.split('\t');
-  const o = {};
-  cols.forEach((c, i) => {
-    o[c] = c === 'label' ? v[i] : Number(v[i]);
-  });
-  return o;
-});
+const rows = readSamples(samplesFile, ['label']);
 
-/** The q-quantile of xs (linear between the nearest ranks). */
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const at = (s.length - 1) * q;
-  const lo = Math.floor(at);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
-};
 const perCpu = (r) => (r.cpu_s > 0 ? r.requests / r.cpu_s : Number.NaN);
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 const range = (xs) => `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
@@ -47,6 +30,6 @@ for (const c of [...new Set(rows.map((r) => r.conns))].sort((a, b) => a - b)) {
   }
   const f2 = (x) => x.toFixed(3);
   console.log(
-    `| ${c} | ${fmt(quantile(a, 0.5))} (${range(a)}) | ${fmt(quantile(b, 0.5))} (${range(b)}) | **${f2(quantile(ratios, 0.5))}** | ${f2(quantile(ratios, 0.25))}-${f2(quantile(ratios, 0.75))} | ${f2(Math.min(...ratios))}-${f2(Math.max(...ratios))} | ${ratios.length} |`,
+    `| ${c} | ${fmt(median(a))} (${range(a)}) | ${fmt(median(b))} (${range(b)}) | **${f2(median(ratios))}** | ${f2(quantile(ratios, 0.25))}-${f2(quantile(ratios, 0.75))} | ${f2(Math.min(...ratios))}-${f2(Math.max(...ratios))} | ${ratios.length} |`,
   );
 }

@@ -2,27 +2,12 @@
 // mode (h2, tcp), each figure also as a ratio to nginx and to HAProxy at the same load.
 // Usage: node bench/macro/report-protocols.mjs SAMPLES.tsv INFO.md > REPORT.md
 import { readFileSync } from 'node:fs';
+import { median, readSamples } from './samples.mjs';
 
 const [samplesFile, infoFile] = process.argv.slice(2);
-const lines = readFileSync(samplesFile, 'utf8').trim().split('\n');
-const cols = lines[0].split('\t');
-const TEXT = new Set(['mode', 'proxy', 'load']);
-const rows = lines.slice(1).map((l) => {
-  const v = l.split('\t');
-  const o = {};
-  cols.forEach((c, i) => {
-    o[c] = TEXT.has(c) ? v[i] : Number(v[i]);
-  });
-  return o;
-});
+const rows = readSamples(samplesFile, ['mode', 'proxy', 'load']);
 
 const CLEAN_MAX = Number(process.env.CLEAN_MAX ?? 0.15);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return Number.NaN;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
 const order = ['nginx', 'haproxy', 'fulcrum', 'fulcrum-nodeh2', 'bare-h2', 'bare-net'];
 const rank = (p) => order.indexOf(p) + 1 || 99;
 // "4x16" (h2load clients x streams) or "64" (wrk connections): in-flight requests, for sorting

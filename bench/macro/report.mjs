@@ -2,26 +2,12 @@
 // also as a ratio to nginx at the same connection count.
 // Usage: node bench/macro/report.mjs SAMPLES.tsv INFO.md > REPORT.md
 import { readFileSync } from 'node:fs';
+import { median, readSamples } from './samples.mjs';
 
 const [samplesFile, infoFile] = process.argv.slice(2);
-const lines = readFileSync(samplesFile, 'utf8').trim().split('\n');
-const cols = lines[0].split('\t');
-const rows = lines.slice(1).map((l) => {
-  const v = l.split('\t');
-  const o = {};
-  cols.forEach((c, i) => {
-    o[c] = c === 'proxy' ? v[i] : Number(v[i]);
-  });
-  return o;
-});
+const rows = readSamples(samplesFile, ['proxy']);
 
 const CLEAN_MAX = Number(process.env.CLEAN_MAX ?? 0.15);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return Number.NaN;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
 const order = [
   'nginx',
   'haproxy',

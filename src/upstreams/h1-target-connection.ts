@@ -118,7 +118,9 @@ export class TargetConnection implements BodyConsumer, DeadlineOwner {
           });
     this.socket = socket;
     this.held = new TurnEndWriter(socket);
-    this.share = new ReadShare(socket, () => !this.paused && !this.dead);
+    // Only sockets read through `onread` relay many reads in one event (onSharedRead).
+    if (o.tls === null && !this.streamed)
+      this.share = new ReadShare(socket, () => !this.paused && !this.dead);
     socket.setNoDelay(true);
     // Never what keeps the process alive: a request in flight has its client's connection (or the
     // embedding caller) for that, and an idle one must not hold a stopping node. Unref'd once
